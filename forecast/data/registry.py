@@ -1,0 +1,76 @@
+"""Dataset registry: every bundled file with its upstream repository, commit, path and sha256.
+
+``registry.json`` lists the files of the shared data bundle (``<folder>/<name>.gz``). ``sha256`` and
+``bytes`` are of the *decompressed* file, i.e. of the upstream raw file byte for byte, so a download from
+the pinned upstream commit can be verified against it.
+
+Resolution order for the data folder (first that exists wins):
+1. an explicit ``data_dir`` argument (CLI ``--data-dir``), else ``$CARBONSHIFT_DATA_DIR``;
+2. ``../shared/data`` next to the repository checkout;
+3. the user cache ``$XDG_CACHE_HOME/carbonshift/data`` (default ``~/.cache/carbonshift/data``),
+   which ``carbonshift data fetch`` fills.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_REGISTRY = Path(__file__).with_name("registry.json")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One bundled file: ``file`` is relative to the data folder (gzip of the upstream raw file)."""
+
+    file: str
+    repo: str
+    commit: str
+    upstream_path: str
+    sha256: str
+    bytes: int
+
+    @property
+    def folder(self) -> str:
+        return self.file.split("/", 1)[0]
+
+    def raw_url(self, base: str = "https://raw.githubusercontent.com") -> str:
+        return f"{base.rstrip('/')}/{self.repo}/{self.commit}/{self.upstream_path}"
+
+
+@cache
+def datasets() -> tuple[Dataset, ...]:
+    return tuple(Dataset(**d) for d in json.loads(_REGISTRY.read_text()))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "carbonshift" / "data"
+
+
+def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
+    """Folders searched for data, in resolution order."""
+    explicit = data_dir or os.environ.get("CARBONSHIFT_DATA_DIR")
+    out = [Path(explicit)] if explicit else []
+    return out + [REPO_ROOT.parent / "shared" / "data", cache_dir()]
+
+
+def resolve(file: str, data_dir: str | Path | None = None) -> Path:
+    """Path of a registry file (``folder/name.gz``) in the first folder that has it."""
+    for d in candidate_dirs(data_dir):
+        if (d / file).is_file():
+            return d / file
+    raise FileNotFoundError(
+        f"dataset file {file!r} not found in {[str(d) for d in candidate_dirs(data_dir)]}; "
+        "set --data-dir / CARBONSHIFT_DATA_DIR or run `carbonshift data fetch`")
+
+
+def resolve_folder(folder: str, data_dir: str | Path | None = None) -> Path:
+    """The data folder holding ``folder`` (e.g. ``dacf``), by the same resolution order."""
+    for d in candidate_dirs(data_dir):
+        if (d / folder).is_dir():
+            return d / folder
+    raise FileNotFoundError(f"data folder {folder!r} not found in {[str(d) for d in candidate_dirs(data_dir)]}; "
+                            "run `carbonshift data fetch`")
