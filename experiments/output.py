@@ -1,0 +1,48 @@
+"""Output convention of every ``carbonshift`` command: a readable table by default, or with ``--json``
+the same summary as one JSON document on stdout (logs go to stderr)."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger("carbonshift")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalar
+        return _clean(value.item())
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def emit(summary: dict[str, Any], as_json: bool, tables: dict[str, pd.DataFrame] | None = None) -> None:
+    """Print ``summary`` (+ ``tables``) as text, or everything as one JSON document."""
+    tables = tables or {}
+    if as_json:
+        doc = {**summary, **{k: t.to_dict(orient="records") for k, t in tables.items()}}
+        json.dump(_clean(doc), sys.stdout, indent=1, default=str)
+        sys.stdout.write("\n")
+        return
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+    for name, table in tables.items():
+        print(f"\n{name}")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))

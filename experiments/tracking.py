@@ -1,0 +1,75 @@
+"""MLflow set-up: one place that decides where runs go.
+
+Default: a local sqlite store ``./mlruns/mlflow.db`` with artifacts in ``./mlruns/artifacts`` (one
+git-ignored folder). ``MLFLOW_TRACKING_URI`` overrides it (any tracking server). Telemetry is off.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+RUNS_DIR = Path(os.environ.get("CARBONSHIFT_RUNS_DIR", "mlruns")).resolve()
+
+for _var in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"):
+    os.environ.setdefault(_var, "true" if _var != "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" else "false")
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{RUNS_DIR / 'mlflow.db'}"
+
+
+def configure(experiment: str) -> str:
+    """Point MLflow at the store and select (creating if needed) ``experiment``; returns its id."""
+    import mlflow
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        location = (RUNS_DIR / "artifacts").as_uri() if uri.startswith("sqlite:///") else None
+        return mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
+    return exp.experiment_id
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> flat ``a.b.c`` params (values as short strings, as MLflow params must be)."""
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = json.dumps(value) if not isinstance(value, str) else value
+    return {k: v[:6000] for k, v in out.items()}
+
+
+@contextlib.contextmanager
+def run(experiment: str, run_name: str, config: Mapping[str, Any] | None = None,
+        nested: bool = False, tags: Mapping[str, str] | None = None) -> Iterator[Any]:
+    """Start an MLflow run in ``experiment``; logs ``config`` as params and as ``config.json`` artifact."""
+    import mlflow
+
+    exp_id = configure(experiment)
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name, nested=nested, tags=dict(tags or {})) as active:
+        if config:
+            mlflow.log_params(flatten(config))
+            mlflow.log_dict(dict(config), "config.json")
+        yield active
+
+
+def log_frame(frame, name: str) -> None:
+    """Log a DataFrame as a CSV artifact ``name`` (e.g. ``tables/summary.csv``)."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(name).name
+        frame.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(name).parent) if Path(name).parent != Path(".") else None)
