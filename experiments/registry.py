@@ -1,0 +1,75 @@
+"""Experiment kinds: what a YAML config's top-level ``kind:`` runs.
+
+A kind is registered in a module under :mod:`experiments.kinds` with :func:`experiment_kind`; it names
+the dataclass its config parses into and a function ``run(config, ctx) -> Result``. The runner
+(``carbonshift run``), the sweeps (one Ray trial per grid point) and the dedicated commands
+(``carbonshift simulate``, ``carbonshift forecast backtest`` …) all go through :func:`get`, and the runner
+logs every ``Result`` to MLflow the same way.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class Context:
+    """What a kind's run function may use besides its config."""
+
+    seed: int = 0
+    data_dir: str | None = None
+    out_dir: Path = field(default_factory=lambda: Path("reports"))  # where figures/tables are written
+    progress: bool = True
+
+
+@dataclass
+class Result:
+    """Everything one experiment produced. ``metrics`` are flat floats with stable names; ``tables`` are
+    logged as CSV artifacts; ``figures`` maps a file name (``pareto.png``) to a matplotlib Figure;
+    ``files`` are extra artifact paths already on disk."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    config_cls: type
+    run: Callable[[Any, Context], Result]
+    description: str = ""
+
+
+_KINDS: dict[str, Kind] = {}
+
+
+def experiment_kind(name: str, config_cls: type, description: str = "") -> Callable:
+    """Decorator registering ``run(config, ctx) -> Result`` as kind ``name``."""
+
+    def wrap(fn: Callable[[Any, Context], Result]) -> Callable[[Any, Context], Result]:
+        _KINDS[name] = Kind(name, config_cls, fn, description or (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return wrap
+
+
+def kinds() -> dict[str, Kind]:
+    for mod in pkgutil.iter_modules(importlib.import_module("experiments.kinds").__path__):
+        importlib.import_module(f"experiments.kinds.{mod.name}")
+    return dict(_KINDS)
+
+
+def get(name: str) -> Kind:
+    known = kinds()
+    if name not in known:
+        raise KeyError(f"unknown experiment kind {name!r}; known: {sorted(known)}")
+    return known[name]
