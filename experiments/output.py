@@ -44,5 +44,5 @@ def emit(summary: dict[str, Any], as_json: bool, tables: dict[str, pd.DataFrame]
     for key, value in summary.items():
         print(f"{key}: {value}")
     for name, table in tables.items():
-        print(f"\n{name}")
+        print(f"\n{name}" if name else "")
         print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))

@@ -63,12 +63,12 @@ def parse_utc(values: pd.Series, source: str, column: str, assume_utc: bool = Tr
     if assume_utc and bad_offset.any():
         raise DataValidationError(
             source, f"column '{column}' is documented as UTC but carries a non-zero UTC offset",
-            _rows(values.to_frame(), bad_offset.to_numpy(), column),
+            _rows(values.to_frame(column), bad_offset.to_numpy(), column),
         )
     parsed = pd.to_datetime(text, utc=True, errors="coerce", format="mixed")
     bad = parsed.isna().to_numpy()
     if bad.any():
-        raise DataValidationError(source, f"unparseable timestamp in '{column}'", _rows(values.to_frame(), bad, column))
+        raise DataValidationError(source, f"unparseable timestamp in '{column}'", _rows(values.to_frame(column), bad, column))
     return parsed
 
 

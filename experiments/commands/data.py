@@ -1,0 +1,80 @@
+"""``carbonshift data list | check | fetch``."""
+from __future__ import annotations
+
+import argparse
+import gzip
+
+import pandas as pd
+
+from experiments.output import emit
+from forecast.data.check import check_file, summary_row
+from forecast.data.fetch import fetch
+from forecast.data.registry import candidate_dirs, datasets
+from forecast.data.validate import DataValidationError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="list, check and fetch datasets")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    p = dsub.add_parser("list", help="registered datasets, where each resolves, rows and span")
+    p.add_argument("--data-dir", help="data folder searched first (else $CARBONSHIFT_DATA_DIR, ../shared/data, cache)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_list)
+    p = dsub.add_parser("check", help="validate files; exit 0 only when all are valid")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--repair", action="store_true", help="repair duplicate hours / gaps ≤ 3 h in memory and report them")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_check)
+    p = dsub.add_parser("fetch", help="download missing files from the pinned upstream commits (sha256-verified)")
+    p.add_argument("--dest", help="destination folder (default: the user cache)")
+    p.add_argument("--folder", action="append", help="only this dataset folder (repeatable), e.g. dacf")
+    p.add_argument("--force", action="store_true", help="download even when a copy resolves")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_fetch)
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = []
+    dirs = candidate_dirs(args.data_dir)
+    for ds in datasets():
+        where = next((d for d in dirs if (d / ds.file).is_file()), None)
+        row = {"file": ds.file, "upstream": f"{ds.repo}@{ds.commit[:7]}", "resolved": str(where) if where else "missing",
+               "rows": None, "start": "", "end": ""}
+        if where is not None:
+            result = check_file(where / ds.file) if ds.file.endswith(".json.gz") else None
+            if result is None:
+                with gzip.open(where / ds.file, "rt", encoding="utf-8") as fh:
+                    frame = pd.read_csv(fh, usecols=[0, 1])
+                row["rows"] = len(frame)
+                col = frame.columns[1] if frame.columns[0].startswith("Unnamed") else frame.columns[0]
+                if "time" in col.lower():
+                    row["start"], row["end"] = str(frame[col].iloc[0]), str(frame[col].iloc[-1])
+            else:
+                row.update(rows=result.rows, start=result.start, end=result.end)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    emit({"datasets": len(table), "missing": int((table["resolved"] == "missing").sum())}, args.json, {"datasets" if args.json else "": table})
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    ok, failed = [], []
+    for path in args.paths:
+        try:
+            ok.append(summary_row(check_file(path, repair=args.repair)))
+        except DataValidationError as exc:
+            failed.append({"file": path, "error": str(exc)})
+    tables = {"files": pd.DataFrame(ok), "errors": pd.DataFrame(failed)}
+    emit({"valid": len(ok), "invalid": len(failed)}, args.json,
+         tables if args.json else {k: v for k, v in tables.items() if len(v)})
+    return 1 if failed else 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    outcomes = fetch(args.dest, args.folder, args.force, args.data_dir)
+    table = pd.DataFrame([o.__dict__ for o in outcomes])
+    counts = table["status"].value_counts().to_dict() if len(table) else {}
+    shown = table if args.json else table[table["status"] != "present"]
+    emit({"files": len(table), **counts}, args.json, {"files": shown} if len(shown) or args.json else {})
+    return 1 if counts.get("failed") else 0

@@ -1,0 +1,74 @@
+"""Download registry files from their pinned upstream commits and verify them by sha256.
+
+The base URL defaults to ``https://raw.githubusercontent.com`` and can be pointed elsewhere (a mirror,
+or a local server in tests) with ``$CARBONSHIFT_UPSTREAM_URL``. A file whose sha256 does not match is not
+written. Downloads are stored gzip-compressed (deterministic header) under the destination folder with
+the same relative name as in the bundle, so the data layer resolves them like the shared copy.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from forecast.data.registry import Dataset, cache_dir, candidate_dirs, datasets
+
+DEFAULT_UPSTREAM = "https://raw.githubusercontent.com"
+
+
+class FetchError(RuntimeError):
+    """A download failed or did not match its pinned sha256."""
+
+
+@dataclass
+class FetchOutcome:
+    file: str
+    status: str  # "present" | "downloaded" | "failed"
+    detail: str = ""
+
+
+def _download(url: str, timeout_s: float) -> bytes:
+    req = urllib.request.Request(url, headers={"User-Agent": "carbonshift-data-fetch"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return resp.read()
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise FetchError(f"{url}: download failed ({exc})") from exc
+
+
+def fetch_one(ds: Dataset, dest: Path, base_url: str, timeout_s: float = 60.0) -> Path:
+    raw = _download(ds.raw_url(base_url), timeout_s)
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != ds.sha256:
+        raise FetchError(f"{ds.raw_url(base_url)}: sha256 {digest[:12]}… does not match the pinned {ds.sha256[:12]}… "
+                         f"({len(raw)} bytes, expected {ds.bytes}); not written")
+    out = dest / ds.file
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".part")
+    tmp.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
+    tmp.replace(out)
+    return out
+
+
+def fetch(dest: str | Path | None = None, folders: list[str] | None = None, force: bool = False,
+          data_dir: str | Path | None = None, base_url: str | None = None) -> list[FetchOutcome]:
+    """Fetch every registry file (of ``folders``, default all) not already resolvable; returns one outcome per file."""
+    dest = Path(dest) if dest else cache_dir()
+    base_url = base_url or os.environ.get("CARBONSHIFT_UPSTREAM_URL", DEFAULT_UPSTREAM)
+    outcomes = []
+    for ds in datasets():
+        if folders and ds.folder not in folders:
+            continue
+        have = next((d / ds.file for d in [*candidate_dirs(data_dir), dest] if (d / ds.file).is_file()), None)
+        if have is not None and not force:
+            outcomes.append(FetchOutcome(ds.file, "present", str(have)))
+            continue
+        try:
+            outcomes.append(FetchOutcome(ds.file, "downloaded", str(fetch_one(ds, dest, base_url))))
+        except FetchError as exc:
+            outcomes.append(FetchOutcome(ds.file, "failed", str(exc)))
+    return outcomes
