@@ -1,0 +1,253 @@
+"""Run one experiment config and log what it produced to MLflow — the one place that logs a ``Result``.
+
+A config is a YAML mapping with a top-level ``kind:`` (see :mod:`experiments.registry`). The runner
+splits off an optional ``sweep:`` section (handled by :mod:`experiments.sweep`), applies ``--set``
+overrides, parses the rest strictly into the kind's config dataclass, runs the kind, and logs:
+
+- params: the resolved config, flattened (``workload.n_jobs`` …) plus ``config.json``;
+- tags: ``carbonshift.kind``, ``carbonshift.config_hash`` (sha256 of kind + resolved config);
+- metrics: ``Result.metrics`` plus ``trial_seconds`` (wall clock, s) and ``trial_peak_rss_mb`` (peak
+  resident memory of the process that ran the kind, MB);
+- artifacts: ``tables/<name>.csv``, ``figures/<file>.png``, ``files/<file>``, ``summary.json``;
+  figures and tables are also written to ``reports/<config name>/``.
+
+Kind modules outside the package (user plugins, test kinds) are imported from the comma-separated
+module list in ``CARBONSHIFT_KINDS`` before a kind is looked up.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import io
+import json
+import os
+import resource
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from experiments import registry, tracking
+from experiments.config import ConfigError, as_dict, load_yaml, parse
+
+REPORTS_DIR = Path("reports")
+
+
+def import_plugins() -> None:
+    """Import the kind modules named in ``CARBONSHIFT_KINDS`` (comma-separated) so they register."""
+    for name in filter(None, (m.strip() for m in os.environ.get("CARBONSHIFT_KINDS", "").split(","))):
+        importlib.import_module(name)
+
+
+def get_kind(name: Any, source: str) -> registry.Kind:
+    """Kind registered as ``name``; a missing or unknown kind is a :class:`ConfigError` naming ``source``."""
+    if not isinstance(name, str):
+        raise ConfigError(f"{source}: kind: required key missing (one of {sorted(_known_kinds())})")
+    import_plugins()
+    try:
+        return registry.get(name)
+    except KeyError:
+        raise ConfigError(f"{source}: kind: unknown experiment kind {name!r} (known: {sorted(_known_kinds())})") from None
+
+
+def _known_kinds() -> list[str]:
+    import_plugins()
+    return list(registry.kinds())
+
+
+def set_dotted(doc: dict, key: str, value: Any, source: str = "<config>") -> None:
+    """Set ``doc[a][b][c] = value`` for ``key='a.b.c'``, creating missing mappings.
+
+    Keys under ``sweep`` are themselves dotted, so ``sweep.forecast.accuracy`` sets
+    ``doc['sweep']['forecast.accuracy']``."""
+    parts = key.split(".")
+    if parts[0] == "sweep" and len(parts) > 1:
+        sweep = doc.setdefault("sweep", {})
+        if not isinstance(sweep, dict):
+            raise ConfigError(f"{source}: --set {key}: the sweep section is not a single mapping")
+        sweep[".".join(parts[1:])] = value
+        return
+    node = doc
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: {'.'.join(parts[:i + 1])}: is {child!r}, cannot set {key}")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``["workload.n_jobs=50", "seed=[0,1]"]`` → ``{"workload.n_jobs": 50, "seed": [0, 1]}`` (values YAML-parsed)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. workload.n_jobs=100")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def read_doc(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> tuple[dict, str]:
+    """Raw config mapping (from a path or a dict) with ``overrides`` applied, and its source name."""
+    if isinstance(config, dict):
+        doc, source = copy.deepcopy(config), str(config.get("name", "<config>"))
+    else:
+        doc, source = load_yaml(config), Path(config).name
+    for key, value in (overrides or {}).items():
+        set_dotted(doc, key, value, source)
+    return doc, source
+
+
+def parse_doc(doc: dict, source: str) -> tuple[registry.Kind, Any]:
+    """Parse a raw mapping (without ``sweep``) into its kind and config dataclass; clear errors."""
+    kind = get_kind(doc.get("kind"), source)
+    return kind, parse(doc, kind.config_cls, source)
+
+
+def config_hash(kind: str, config: Any) -> str:
+    """Stable 16-hex-digit sha256 of the kind and the fully resolved config (defaults included)."""
+    blob = json.dumps({"kind": kind, "config": as_dict(config)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Output:
+    """A kind's :class:`~experiments.registry.Result` made portable (picklable across Ray workers):
+    figures rendered to PNG bytes and extra files read into memory."""
+
+    metrics: dict[str, float]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def execute(run_fn: Any, config: Any, ctx: registry.Context) -> Output:
+    """Run one kind in this process; adds ``trial_seconds`` and ``trial_peak_rss_mb``.
+
+    An exception inside the kind becomes ``Output.error`` (type, message and the last traceback
+    lines) so one failing trial does not bring down a sweep."""
+    import traceback
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    start = time.perf_counter()
+    try:
+        result = run_fn(config, ctx)
+    except Exception as exc:  # reported per trial; the caller marks the MLflow run FAILED
+        tail = "".join(traceback.format_exception(exc)[-3:])
+        return Output(metrics={"trial_seconds": time.perf_counter() - start},
+                      error=f"{type(exc).__name__}: {exc}\n{tail}")
+    seconds = time.perf_counter() - start
+    figures = {}
+    for name, fig in result.figures.items():
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        figures[name if name.endswith(".png") else f"{name}.png"] = buf.getvalue()
+    metrics = {k: float(v) for k, v in result.metrics.items()}
+    metrics["trial_seconds"] = seconds
+    metrics["trial_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    files = {Path(p).name: Path(p).read_bytes() for p in result.files}
+    return Output(metrics, dict(result.tables), figures, files, dict(result.summary))
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def write_reports(output: Output, out_dir: Path) -> list[Path]:
+    """Write figures (PNG) and tables (CSV) of one run to ``out_dir``; returns the written paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, png in output.figures.items():
+        (out_dir / name).write_bytes(png)
+        written.append(out_dir / name)
+    for name, table in output.tables.items():
+        path = out_dir / f"{_safe_name(name)}.csv"
+        table.to_csv(path, index=False)
+        written.append(path)
+    return written
+
+
+def log_output(client: Any, run_id: str, output: Output) -> None:
+    """Log metrics, tables, figures, files and summary of ``output`` to MLflow run ``run_id``."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, v, now, 0) for k, v in sorted(output.metrics.items())]
+    for i in range(0, len(metrics), 900):
+        client.log_batch(run_id, metrics=metrics[i:i + 900])
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for folder in ("tables", "figures", "files"):
+            (root / folder).mkdir()
+        for name, table in output.tables.items():
+            table.to_csv(root / "tables" / f"{_safe_name(name)}.csv", index=False)
+        for name, png in output.figures.items():
+            (root / "figures" / name).write_bytes(png)
+        for name, data in output.files.items():
+            (root / "files" / name).write_bytes(data)
+        (root / "summary.json").write_text(json.dumps(output.summary, indent=1, default=str))
+        if output.error:
+            (root / "error.txt").write_text(output.error)
+        for child in sorted(root.iterdir()):
+            if child.is_dir() and any(child.iterdir()):
+                client.log_artifacts(run_id, str(child), artifact_path=child.name)
+            elif child.is_file():
+                client.log_artifact(run_id, str(child))
+
+
+@dataclass
+class RunRecord:
+    """What ``carbonshift run`` reports: where the run is and what it measured."""
+
+    run_id: str
+    experiment: str
+    name: str
+    kind: str
+    config_hash: str
+    status: str
+    metrics: dict[str, float]
+    summary: dict[str, Any]
+    report_dir: Path
+    error: str | None = None
+
+
+def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = None,
+               experiment: str | None = None, data_dir: str | None = None,
+               reports_dir: Path = REPORTS_DIR, progress: bool = True) -> RunRecord:
+    """Run one config (path or mapping) once and log it to MLflow; a ``sweep:`` section is ignored
+    here (use :func:`experiments.sweep.run_sweep`). Raises :class:`ConfigError` on a bad config."""
+    import mlflow
+
+    doc, source = read_doc(config, overrides)
+    doc.pop("sweep", None)
+    kind, cfg = parse_doc(doc, source)
+    chash = config_hash(kind.name, cfg)
+    report_dir = Path(reports_dir) / _safe_name(cfg.name)
+    ctx = registry.Context(seed=cfg.seed, data_dir=data_dir, out_dir=report_dir, progress=progress)
+    exp_name = experiment or cfg.name
+    tags = {"carbonshift.kind": kind.name, "carbonshift.config_hash": chash, "carbonshift.role": "run"}
+    with tracking.run(exp_name, cfg.name, as_dict(cfg), tags=tags) as active:
+        run_id = active.info.run_id
+        output = execute(kind.run, cfg, ctx)
+        client = mlflow.MlflowClient()
+        log_output(client, run_id, output)
+        write_reports(output, report_dir)
+        if output.error:
+            client.set_tag(run_id, "carbonshift.error", output.error[:4000])
+    status = "FAILED" if output.error else "FINISHED"
+    if output.error:
+        client.set_terminated(run_id, status="FAILED")
+    return RunRecord(run_id, exp_name, cfg.name, kind.name, chash, status, output.metrics, output.summary,
+                     report_dir, output.error)

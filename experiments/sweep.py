@@ -1,0 +1,314 @@
+"""Parameter sweeps: expand a config's ``sweep:`` section into trials and run them on Ray, one MLflow
+child run per trial nested under one parent run per sweep.
+
+``sweep:`` is a grid over dotted config keys — each key takes a list of values or an inclusive range
+``{start, stop, step}`` — or a list of such grids (their union; a trial that appears twice runs once)::
+
+    sweep:
+      forecast.accuracy: [0.6, 0.75, 0.87]
+      workload.flexibility: {start: 0.1, stop: 0.6, step: 0.1}
+      seed: [0, 1, 2]
+
+Every trial is parsed strictly before anything runs, so a bad key fails fast and names the trial.
+Each trial's identity is its config hash (:func:`experiments.runner.config_hash`); a sweep's identity
+is the hash of its kind and trial hashes. ``resume=True`` reopens the latest parent run of the same
+sweep, skips trials whose hash already FINISHED under it, marks half-logged children KILLED and runs
+the rest — so a killed sweep completes with no duplicate and no lost trial.
+
+Ray: a local instance (``num_cpus`` CPUs, default 2) unless ``RAY_ADDRESS`` names a cluster; its temp
+dir is ``<runs dir>/ray`` (``CARBONSHIFT_RAY_TMP`` overrides — Unix socket paths must stay < 107
+bytes); usage stats, dashboard and worker log forwarding are off. Each trial runs in a fresh worker
+process (``max_calls=1``) so ``trial_peak_rss_mb`` is that trial's own peak memory. Only the driver
+talks to MLflow.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from experiments import registry, tracking
+from experiments.config import ConfigError, as_dict
+from experiments.runner import (REPORTS_DIR, Output, config_hash, execute, log_output, parse_doc, read_doc,
+                                set_dotted, write_reports)
+
+log = logging.getLogger("carbonshift.sweep")
+
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
+    "RAY_DEDUP_LOGS": "0",
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+    "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+}
+
+
+@dataclass
+class Trial:
+    """One grid point: its assignment ``{dotted key: value}``, resolved config and hash."""
+
+    label: str
+    assignment: dict[str, Any]
+    config: Any
+    config_hash: str
+
+
+@dataclass
+class SweepPlan:
+    name: str
+    source: str
+    kind: registry.Kind
+    spec: Any
+    keys: list[str]
+    trials: list[Trial]
+    sweep_hash: str
+
+
+@dataclass
+class SweepRecord:
+    """Outcome of :func:`run_sweep`: the parent run and one row per trial."""
+
+    parent_run_id: str
+    experiment: str
+    name: str
+    n_trials: int
+    n_skipped: int
+    n_run: int
+    n_failed: int
+    seconds: float
+    trials: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _range_values(key: str, spec: dict, where: str) -> list:
+    allowed = {"start", "stop", "step"}
+    unknown = sorted(set(spec) - allowed)
+    if unknown or not {"start", "stop"} <= set(spec):
+        raise ConfigError(f"{where}: sweep.{key}: a range needs start, stop and optional step (got {sorted(spec)})")
+    start, stop, step = spec["start"], spec["stop"], spec.get("step", 1)
+    for part, value in (("start", start), ("stop", stop), ("step", step)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: sweep.{key}.{part}: expected a number, got {value!r}")
+    if step <= 0:
+        raise ConfigError(f"{where}: sweep.{key}.step: must be > 0, got {step}")
+    if stop < start:
+        raise ConfigError(f"{where}: sweep.{key}: stop {stop} is below start {start}")
+    n = int(math.floor((stop - start) / step + 1e-9)) + 1
+    values = [round(start + i * step, 10) for i in range(n)]
+    return [int(v) for v in values] if all(isinstance(x, int) for x in (start, stop, step)) else values
+
+
+def axis_values(key: str, spec: Any, where: str = "<config>") -> list:
+    """Values of one sweep axis: a non-empty list, or an inclusive ``{start, stop, step}`` range."""
+    if isinstance(spec, list):
+        if not spec:
+            raise ConfigError(f"{where}: sweep.{key}: empty list of values")
+        return spec
+    if isinstance(spec, dict):
+        return _range_values(key, spec, where)
+    raise ConfigError(f"{where}: sweep.{key}: expected a list of values or {{start, stop, step}}, got {spec!r}")
+
+
+def expand(spec: Any, where: str = "<config>") -> list[dict[str, Any]]:
+    """All assignments ``{dotted key: value}`` of a sweep section (a grid or a list of grids)."""
+    grids = spec if isinstance(spec, list) else [spec]
+    if not grids:
+        raise ConfigError(f"{where}: sweep: empty list of grids")
+    out: list[dict[str, Any]] = []
+    for i, grid in enumerate(grids):
+        at = f"{where}: sweep" + (f"[{i}]" if isinstance(spec, list) else "")
+        if not isinstance(grid, dict) or not grid:
+            raise ConfigError(f"{at}: expected a non-empty mapping of dotted key -> values, got {grid!r}")
+        keys = list(grid)
+        axes = [axis_values(k, grid[k], where) for k in keys]
+        out.extend(dict(zip(keys, combo)) for combo in itertools.product(*axes))
+    return out
+
+
+def trial_label(assignment: dict[str, Any]) -> str:
+    return " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in assignment.items())
+
+
+def plan(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> SweepPlan:
+    """Read a sweep config, expand its grid and parse every trial (raises :class:`ConfigError`)."""
+    doc, source = read_doc(config, overrides)
+    spec = doc.pop("sweep", None)
+    if spec is None:
+        raise ConfigError(f"{source}: sweep: required for a sweep (a grid of dotted keys -> values)")
+    kind, trials, seen = None, [], set()
+    for assignment in expand(spec, source):
+        trial_doc = copy.deepcopy(doc)
+        for key, value in assignment.items():
+            if key == "kind" or key.startswith("sweep"):
+                raise ConfigError(f"{source}: sweep.{key}: cannot sweep over {key!r}")
+            set_dotted(trial_doc, key, value, source)
+        label = trial_label(assignment)
+        try:
+            kind, cfg = parse_doc(trial_doc, source)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} [sweep trial {label}]") from None
+        chash = config_hash(kind.name, cfg)
+        if chash not in seen:
+            seen.add(chash)
+            trials.append(Trial(label, assignment, cfg, chash))
+    keys = list(dict.fromkeys(k for a in expand(spec, source) for k in a))
+    sweep_hash = hashlib.sha256(json.dumps([kind.name, [t.config_hash for t in trials]]).encode()).hexdigest()[:16]
+    return SweepPlan(trials[0].config.name, source, kind, spec, keys, trials, sweep_hash)
+
+
+def ray_temp_dir() -> Path:
+    return Path(os.environ.get("CARBONSHIFT_RAY_TMP") or tracking.RUNS_DIR / "ray").resolve()
+
+
+def init_ray(num_cpus: int = 2) -> bool:
+    """Start (or connect to, with ``RAY_ADDRESS``) Ray quietly; returns True if this call started it."""
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    import ray
+
+    if ray.is_initialized():
+        return False
+    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        tmp = ray_temp_dir()
+        tmp.mkdir(parents=True, exist_ok=True)
+        ray.init(num_cpus=num_cpus, _temp_dir=str(tmp), _node_ip_address="127.0.0.1", **quiet)
+    return True
+
+
+def _find_parent(client: Any, exp_id: str, sweep_hash: str) -> Any | None:
+    runs = client.search_runs([exp_id], filter_string=f"tags.`carbonshift.sweep_hash` = '{sweep_hash}' "
+                              "and tags.`carbonshift.role` = 'sweep'", order_by=["attributes.start_time DESC"],
+                              max_results=1)
+    return runs[0] if runs else None
+
+
+def child_runs(client: Any, exp_id: str, parent_run_id: str) -> list[Any]:
+    """All child runs of a sweep's parent run (any status)."""
+    out, token = [], None
+    while True:
+        page = client.search_runs([exp_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
+                                  max_results=1000, page_token=token)
+        out.extend(page)
+        token = page.token
+        if not token:
+            return out
+
+
+def _log_params(client: Any, run_id: str, config: dict) -> None:
+    from mlflow.entities import Param
+
+    params = [Param(k, v) for k, v in tracking.flatten(config).items()]
+    for i in range(0, len(params), 100):
+        client.log_batch(run_id, params=params[i:i + 100])
+    client.log_dict(run_id, config, "config.json")
+
+
+def _open_parent(client: Any, exp_id: str, sp: SweepPlan, resume: bool) -> tuple[str, set[str]]:
+    """Parent run id and the config hashes already FINISHED under it (resume), else a new parent."""
+    parent = _find_parent(client, exp_id, sp.sweep_hash) if resume else None
+    if parent is None:
+        tags = {"carbonshift.role": "sweep", "carbonshift.sweep_hash": sp.sweep_hash,
+                "carbonshift.kind": sp.kind.name, "carbonshift.sweep_keys": json.dumps(sp.keys),
+                "carbonshift.config_source": sp.source}
+        run = client.create_run(exp_id, run_name=sp.name, tags=tags)
+        pid = run.info.run_id
+        client.log_param(pid, "n_trials", len(sp.trials))
+        client.log_param(pid, "sweep", json.dumps(sp.spec)[:6000])
+        client.log_dict(pid, {"spec": sp.spec, "keys": sp.keys, "trials": [
+            {"label": t.label, "config_hash": t.config_hash, "assignment": t.assignment} for t in sp.trials]},
+            "sweep.json")
+        return pid, set()
+    pid = parent.info.run_id
+    done = set()
+    for child in child_runs(client, exp_id, pid):
+        chash = child.data.tags.get("carbonshift.config_hash")
+        if child.info.status == "FINISHED":
+            done.add(chash)
+        elif child.info.status == "RUNNING":  # the driver died while logging it: incomplete
+            client.set_terminated(child.info.run_id, status="KILLED")
+    client.update_run(pid, status="RUNNING")
+    return pid, done
+
+
+def _log_trial(client: Any, exp_id: str, parent_id: str, sp: SweepPlan, trial: Trial, output: Output,
+               reports_dir: Path) -> str:
+    tags = {"mlflow.parentRunId": parent_id, "carbonshift.role": "trial", "carbonshift.kind": sp.kind.name,
+            "carbonshift.config_hash": trial.config_hash, "carbonshift.sweep_hash": sp.sweep_hash,
+            "carbonshift.trial": trial.label}
+    run = client.create_run(exp_id, run_name=trial.label, tags=tags)
+    rid = run.info.run_id
+    _log_params(client, rid, as_dict(trial.config))
+    log_output(client, rid, output)
+    if output.figures or output.tables:
+        write_reports(output, reports_dir / sp.name / "trials" / trial.config_hash)
+    if output.error:
+        client.set_tag(rid, "carbonshift.error", output.error[:4000])
+    client.set_terminated(rid, status="FAILED" if output.error else "FINISHED")
+    return rid
+
+
+def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None, resume: bool = False,
+              experiment: str | None = None, data_dir: str | None = None, reports_dir: Path = REPORTS_DIR,
+              num_cpus: int = 2, progress: bool = True) -> SweepRecord:
+    """Expand and run a sweep on Ray, logging a parent run and one nested child run per trial."""
+    import mlflow
+    import ray
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    sp = plan(config, overrides)
+    exp_name = experiment or sp.name
+    exp_id = tracking.configure(exp_name)
+    client = mlflow.MlflowClient()
+    parent_id, done = _open_parent(client, exp_id, sp, resume)
+    todo = [t for t in sp.trials if t.config_hash not in done]
+    rows = [{"trial": t.label, "config_hash": t.config_hash, "status": "SKIPPED"} for t in sp.trials
+            if t.config_hash in done]
+    log.info("sweep %s: %d trials, %d already finished, running %d", sp.name, len(sp.trials), len(done), len(todo))
+    started = init_ray(num_cpus) if todo else False
+    n_failed = 0
+    try:
+        remote = ray.remote(num_cpus=1, max_calls=1)(execute) if todo else None
+        abs_data = str(Path(data_dir).resolve()) if data_dir else None
+        pending = {}
+        for t in todo:
+            ctx = registry.Context(seed=t.config.seed, data_dir=abs_data, progress=False,
+                                   out_dir=(Path(reports_dir) / sp.name / "trials" / t.config_hash).resolve())
+            pending[remote.remote(sp.kind.run, t.config, ctx)] = t
+        with tqdm(total=len(sp.trials), initial=len(sp.trials) - len(todo), desc=sp.name, unit="trial",
+                  disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                trial = pending.pop(ready[0])
+                try:
+                    output = ray.get(ready[0])
+                except Exception as exc:  # worker crashed (e.g. killed for memory): a failed trial
+                    output = Output(metrics={}, error=f"{type(exc).__name__}: {exc}")
+                rid = _log_trial(client, exp_id, parent_id, sp, trial, output, Path(reports_dir))
+                n_failed += bool(output.error)
+                rows.append({"trial": trial.label, "config_hash": trial.config_hash,
+                             "status": "FAILED" if output.error else "FINISHED", "run_id": rid,
+                             **{k: v for k, v in output.metrics.items() if k.startswith("trial_")}})
+                if output.error:
+                    log.warning("trial %s failed: %s", trial.label, output.error.splitlines()[0])
+                bar.update(1)
+    finally:
+        if started:
+            ray.shutdown()
+    client.set_terminated(parent_id, status="FAILED" if n_failed else "FINISHED")
+    return SweepRecord(parent_id, exp_name, sp.name, len(sp.trials), len(sp.trials) - len(todo), len(todo),
+                       n_failed, time.perf_counter() - start, pd.DataFrame(rows))
