@@ -1,0 +1,184 @@
+"""A local stand-in for the Electricity Maps v3 and WattTime v3 APIs on 127.0.0.1, serving responses in
+the providers' documented JSON shapes — and, per endpoint, failures: HTTP 500, a hang past the client's
+timeout, 429 with ``Retry-After``, a malformed body, a stale timestamp, an impossible value, a jump.
+
+Used by the tests (``tests/live``) and for demonstrating ``carbonshift monitor`` offline::
+
+    python -m forecast.live.fakeserver --port 8765 --fail /v3/carbon-intensity/latest=error
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pandas as pd
+
+BEHAVIOURS = ("ok", "error", "timeout", "ratelimit", "malformed", "stale", "impossible", "jump")
+EM_PATHS = ("/v3/carbon-intensity/latest", "/v3/carbon-intensity/history", "/v3/carbon-intensity/forecast",
+            "/v3/power-breakdown/latest", "/v3/power-breakdown/history")
+WT_PATHS = ("/login", "/v3/forecast", "/v3/signal-index", "/v3/historical")
+
+
+class FakeProviders:
+    """Both providers on one loopback server. ``behaviour[path]`` picks what each endpoint does;
+    ``hits[path]`` counts requests. Credentials: EM key ``em_key``, WattTime ``wt_user``/``wt_password``."""
+
+    def __init__(self, em_key: str = "test-em-key", wt_user: str = "user", wt_password: str = "pw",
+                 ci_gkwh: float = 250.0, moer_lbs_mwh: float = 900.0, hang_s: float = 3.0,
+                 retry_after_s: int = 120, port: int = 0):
+        self.em_key, self.wt_user, self.wt_password = em_key, wt_user, wt_password
+        self.ci_gkwh, self.moer_lbs_mwh, self.hang_s, self.retry_after_s = ci_gkwh, moer_lbs_mwh, hang_s, retry_after_s
+        self.behaviour: dict[str, str] = {p: "ok" for p in (*EM_PATHS, *WT_PATHS)}
+        self.hits: dict[str, int] = {p: 0 for p in self.behaviour}
+        self.token = "wt-token-1"
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def set(self, path: str, behaviour: str) -> None:
+        if path not in self.behaviour or behaviour not in BEHAVIOURS:
+            raise ValueError(f"fake server: unknown path {path!r} or behaviour {behaviour!r}")
+        self.behaviour[path] = behaviour
+
+    def __enter__(self) -> FakeProviders:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # ---- response bodies in the providers' formats ------------------------------------------------
+    def _now(self, behaviour: str) -> pd.Timestamp:
+        now = pd.Timestamp.now(tz="UTC")
+        return now - pd.Timedelta(hours=30) if behaviour == "stale" else now
+
+    def _ci(self, behaviour: str) -> float:
+        return {"impossible": -40.0, "jump": self.ci_gkwh * 4}.get(behaviour, self.ci_gkwh)
+
+    def _em_body(self, path: str, zone: str, behaviour: str) -> dict:
+        hour = self._now(behaviour).floor("h")
+        iso = lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
+        point = lambda t, v: {"zone": zone, "carbonIntensity": v, "datetime": iso(t), "updatedAt": iso(hour),  # noqa: E731
+                              "createdAt": iso(hour), "emissionFactorType": "lifecycle", "isEstimated": False,
+                              "estimationMethod": None}
+        mix = lambda t: {"zone": zone, "datetime": iso(t), "updatedAt": iso(hour),  # noqa: E731
+                         "powerConsumptionBreakdown": {"wind": 1200, "solar": 800, "gas": 2000, "nuclear": 1000},
+                         "powerProductionBreakdown": {"wind": 1200, "solar": 800, "gas": 2000, "nuclear": 1000},
+                         "fossilFreePercentage": 60 if behaviour != "impossible" else 160,
+                         "renewablePercentage": 40, "powerConsumptionTotal": 5000, "powerProductionTotal": 5000,
+                         "isEstimated": False, "estimationMethod": None}
+        past = [hour - pd.Timedelta(hours=h) for h in range(23, -1, -1)]
+        if path == "/v3/carbon-intensity/latest":
+            return point(hour, self._ci(behaviour))
+        if path == "/v3/carbon-intensity/history":
+            return {"zone": zone, "history": [point(t, self.ci_gkwh + (t.hour % 6) * 10) for t in past]}
+        if path == "/v3/carbon-intensity/forecast":
+            future = [hour + pd.Timedelta(hours=h) for h in range(24)]
+            return {"zone": zone, "forecast": [{"carbonIntensity": self.ci_gkwh + h, "datetime": iso(t)}
+                                               for h, t in enumerate(future)], "updatedAt": iso(hour)}
+        if path == "/v3/power-breakdown/latest":
+            return mix(hour)
+        return {"zone": zone, "history": [mix(t) for t in past]}
+
+    def _wt_body(self, path: str, region: str, behaviour: str) -> dict:
+        start = self._now(behaviour).floor("5min")
+        iso = lambda t: t.isoformat()  # noqa: E731
+        value = {"impossible": -5.0, "jump": self.moer_lbs_mwh * 4}.get(behaviour, self.moer_lbs_mwh)
+        meta = {"region": region, "signal_type": "co2_moer", "data_point_period_seconds": 300,
+                "model": {"date": "2023-03-01"}, "warnings": [], "generated_at": iso(start)}
+        if path == "/v3/signal-index":
+            return {"data": [{"point_time": iso(start), "value": 37.0}], "meta": {**meta, "units": "percentile"}}
+        if path == "/v3/forecast":
+            times = [start + pd.Timedelta(minutes=5 * k) for k in range(24)]
+        else:
+            times = [start - pd.Timedelta(minutes=5 * k) for k in range(24, 0, -1)]
+        return {"data": [{"point_time": iso(t), "value": value} for t in times],
+                "meta": {**meta, "units": "lbs_co2_per_mwh"}}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # keep test output quiet
+                pass
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                url = urlparse(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                path = url.path
+                if path not in fake.behaviour:
+                    return self._send(404, b'{"error": "not found"}')
+                fake.hits[path] += 1
+                behaviour = fake.behaviour[path]
+                if path in EM_PATHS and self.headers.get("auth-token") != fake.em_key:
+                    return self._send(401, b'{"error": "invalid auth-token"}')
+                if path == "/login":
+                    expected = base64.b64encode(f"{fake.wt_user}:{fake.wt_password}".encode()).decode()
+                    if self.headers.get("Authorization") != f"Basic {expected}":
+                        return self._send(403, b'{"error": "bad credentials"}')
+                elif path in WT_PATHS and self.headers.get("Authorization") != f"Bearer {fake.token}":
+                    return self._send(401, b'{"error": "invalid token"}')
+                if behaviour == "error":
+                    return self._send(500, b'{"error": "internal server error"}')
+                if behaviour == "timeout":
+                    time.sleep(fake.hang_s)
+                if behaviour == "ratelimit":
+                    return self._send(429, b'{"error": "too many requests"}',
+                                      {"Retry-After": str(fake.retry_after_s)})
+                if behaviour == "malformed":
+                    return self._send(200, b'{"zone": "DE", "carbonInt')
+                if path == "/login":
+                    doc = {"token": fake.token}
+                elif path in EM_PATHS:
+                    doc = fake._em_body(path, query.get("zone", ""), behaviour)
+                else:
+                    doc = fake._wt_body(path, query.get("region", ""), behaviour)
+                try:
+                    self._send(200, json.dumps(doc).encode())
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+                    pass
+
+        return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--fail", action="append", default=[], metavar="PATH=BEHAVIOUR",
+                        help=f"make an endpoint misbehave; behaviours: {', '.join(BEHAVIOURS)}")
+    args = parser.parse_args(argv)
+    fake = FakeProviders(port=args.port)
+    for item in args.fail:
+        path, _, behaviour = item.partition("=")
+        fake.set(path, behaviour)
+    with fake:
+        print(f"fake providers on {fake.url} (EM key {fake.em_key!r}, WattTime {fake.wt_user}/{fake.wt_password})",
+              flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

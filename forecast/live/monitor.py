@@ -1,0 +1,144 @@
+"""Failover monitor: poll carbon signals per zone from an ordered list of sources, reject anomalous
+values, store the first good point per (zone, hour) and record which source served it.
+
+A source is skipped or abandoned for a zone when it errors (HTTP error, connection failure, timeout,
+malformed body), is rate-limited (HTTP 429; the source is then skipped until ``Retry-After`` has passed)
+or returns an anomalous value: an impossible value (carbon intensity outside [0, ``ci_max_gkwh``]
+gCO2eq/kWh, a share outside [0, 100] %), a stale timestamp (older than ``max_age_h``), a timestamp in the
+future (beyond ``max_future_h``), or a jump versus the same source's last stored value within
+``jump_window_h`` hours larger than max(``jump_min_gkwh``, ``jump_frac`` × last value).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from forecast.live.sources import Source
+from forecast.live.store import ATTEMPT_COLUMNS, LiveStore
+from forecast.live.transport import RateLimited, SourceError
+
+log = logging.getLogger(__name__)
+CARBON_COLUMNS = ("ci_lca", "ci_direct", "ci_marginal")
+
+
+@dataclass(frozen=True)
+class AnomalyLimits:
+    """Plausibility limits for one point (units: gCO2eq/kWh, hours, fraction)."""
+
+    ci_max_gkwh: float = 2000.0
+    max_age_h: float = 3.0
+    max_future_h: float = 1.0
+    jump_frac: float = 0.5
+    jump_min_gkwh: float = 150.0
+    jump_window_h: float = 3.0
+
+
+def carbon_value(row: dict) -> float:
+    """The point's carbon signal, gCO2eq/kWh: the first non-NaN of ci_lca, ci_direct, ci_marginal."""
+    return next((float(row[c]) for c in CARBON_COLUMNS if not math.isnan(row[c])), math.nan)
+
+
+def anomaly(row: dict, now: pd.Timestamp, last: tuple[pd.Timestamp, float] | None,
+            limits: AnomalyLimits) -> str | None:
+    """Why ``row`` is not plausible, or ``None`` when it is."""
+    value = carbon_value(row)
+    if math.isnan(value) or not 0.0 <= value <= limits.ci_max_gkwh:
+        return f"impossible carbon intensity {value:g} gCO2eq/kWh"
+    for col in ("renewable_pct", "low_carbon_pct"):
+        if not math.isnan(row[col]) and not 0.0 <= row[col] <= 100.0:
+            return f"impossible {col} {row[col]:g} %"
+    age_h = (now - row["observed_at"]) / pd.Timedelta(hours=1)
+    if age_h > limits.max_age_h:
+        return f"stale timestamp {row['observed_at'].isoformat()} ({age_h:.1f} h old)"
+    if -age_h > limits.max_future_h:
+        return f"timestamp {row['observed_at'].isoformat()} is {-age_h:.1f} h in the future"
+    if last is not None:
+        last_time, last_value = last
+        gap_h = (row["time"] - last_time) / pd.Timedelta(hours=1)
+        if 0 < gap_h <= limits.jump_window_h and \
+                abs(value - last_value) > max(limits.jump_min_gkwh, limits.jump_frac * last_value):
+            return f"jump {last_value:g} → {value:g} gCO2eq/kWh in {gap_h:g} h"
+    return None
+
+
+class Monitor:
+    """Polls ``zones`` from ``sources`` (first = primary) into ``store``; ``clock`` returns now (UTC)."""
+
+    def __init__(self, sources: list[Source], store: LiveStore, zones: list[str],
+                 limits: AnomalyLimits = AnomalyLimits(),
+                 clock: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC")):
+        if not sources:
+            raise ValueError("Monitor needs at least one source")
+        if not zones:
+            raise ValueError("Monitor needs at least one zone")
+        self.sources, self.store, self.zones, self.limits, self.clock = sources, store, zones, limits, clock
+        self._cooldown_until: dict[str, pd.Timestamp] = {}
+
+    def poll_once(self) -> pd.DataFrame:
+        """One round over all zones. Returns one row per zone: region, time, served_by, value_gkwh,
+        signal (average/marginal), stored (new point?), failover (reasons the earlier sources were
+        passed over, '' when the primary served)."""
+        now = self.clock()
+        last = self.store.last_values()
+        attempts, served, report = [], [], []
+        for zone in self.zones:
+            reasons, row = [], None
+            for source in self.sources:
+                until = self._cooldown_until.get(source.name)
+                if until is not None and now < until:
+                    detail = f"rate-limit cool-down until {until.isoformat()}"
+                    attempts.append((now, zone, source.name, "skipped", detail))
+                    reasons.append(f"{source.name}: {detail}")
+                    continue
+                try:
+                    candidate = source.fetch(zone)
+                except RateLimited as exc:
+                    self._cooldown_until[source.name] = now + pd.Timedelta(seconds=exc.retry_after_s)
+                    attempts.append((now, zone, source.name, "rate_limited", str(exc)))
+                    reasons.append(str(exc))
+                    continue
+                except SourceError as exc:
+                    attempts.append((now, zone, source.name, "error", str(exc)))
+                    reasons.append(str(exc))
+                    continue
+                problem = anomaly(candidate, now, last.get((zone, source.name)), self.limits)
+                if problem is not None:
+                    attempts.append((now, zone, source.name, "anomaly", problem))
+                    reasons.append(f"{source.name}: anomalous value: {problem}")
+                    continue
+                attempts.append((now, zone, source.name, "ok", ""))
+                row = {**candidate, "source": source.name, "fetched_at": now}
+                break
+            if row is None:
+                log.warning("no source served %s: %s", zone, "; ".join(reasons))
+            else:
+                served.append(row)
+            report.append({"region": zone, "time": None if row is None else row["time"],
+                           "served_by": "none" if row is None else row["source"],
+                           "value_gkwh": math.nan if row is None else carbon_value(row),
+                           "signal": "" if row is None else
+                           ("marginal" if math.isnan(row["ci_lca"]) and math.isnan(row["ci_direct"]) else "average"),
+                           "failover": " | ".join(reasons)})
+        stored = self.store.append(pd.DataFrame(served)) if served else 0
+        self.store.log_attempts(pd.DataFrame(attempts, columns=list(ATTEMPT_COLUMNS)))
+        out = pd.DataFrame(report)
+        out.attrs["new_points"] = stored
+        return out
+
+    def run_every(self, interval_s: float, rounds: int | None = None,
+                  on_round: Callable[[pd.DataFrame], None] | None = None) -> None:
+        """Poll every ``interval_s`` seconds (aligned to the start of each round), ``rounds`` times or forever."""
+        done = 0
+        while rounds is None or done < rounds:
+            started = _time.monotonic()
+            result = self.poll_once()
+            if on_round is not None:
+                on_round(result)
+            done += 1
+            if rounds is None or done < rounds:
+                _time.sleep(max(0.0, interval_s - (_time.monotonic() - started)))
