@@ -1,0 +1,73 @@
+"""Data centres: one per region, with GPU capacity, PUE, WAN bandwidth and network energy per GB.
+
+Defaults and their sources (override any of them per experiment in the ``datacenters`` config section):
+
+* ``gpus`` — 2048 GPUs per region: a mid-size training cluster (the seed gives no capacity; its largest
+  job asks 256 GPUs). Our assumption, a config knob.
+* ``pue`` — 1.10: hyperscale fleet average (Google 2023 Environmental Report: 1.10 trailing-twelve-month
+  fleet PUE). The Uptime Institute 2023 survey industry mean is 1.58; set ``pue`` to study that.
+* ``wan_gbps`` — 10 Gbps of inter-region bandwidth available to one job's data transfer (a typical
+  dedicated inter-DC link share; our assumption). Transfer time = data × 8 / bandwidth.
+* ``network_kwh_per_gb`` — 0.06 kWh/GB: Aslan et al., "Electricity intensity of internet data
+  transmission", J. Industrial Ecology 22(4), 2018 (0.06 kWh/GB for 2015, the value most carbon-aware
+  scheduling papers reuse). Transfer carbon = data × kWh/GB × mean(intensity at source, at destination).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_GPUS = 2048
+DEFAULT_PUE = 1.10
+DEFAULT_WAN_GBPS = 10.0
+DEFAULT_NETWORK_KWH_PER_GB = 0.06
+
+
+@dataclass
+class DataCenters:
+    """Arrays over regions (index = region index of the carbon signal)."""
+
+    regions: list[str]
+    gpus: np.ndarray             # int64 capacity
+    pue: np.ndarray              # float64
+    wan_gbps: float = DEFAULT_WAN_GBPS
+    network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB
+
+    def __post_init__(self) -> None:
+        r = len(self.regions)
+        if self.gpus.shape != (r,) or self.pue.shape != (r,):
+            raise ValueError(f"DataCenters: gpus/pue must have one entry per region ({r})")
+        if (self.gpus < 1).any():
+            raise ValueError(f"DataCenters.gpus: every region needs ≥ 1 GPU, got {self.gpus.tolist()}")
+        if (self.pue < 1).any():
+            raise ValueError(f"DataCenters.pue: PUE must be ≥ 1, got {self.pue.tolist()}")
+        if self.wan_gbps <= 0 or self.network_kwh_per_gb < 0:
+            raise ValueError("DataCenters: wan_gbps must be > 0 and network_kwh_per_gb ≥ 0")
+
+    @classmethod
+    def uniform(cls, regions: list[str], gpus: int = DEFAULT_GPUS, pue: float = DEFAULT_PUE,
+                wan_gbps: float = DEFAULT_WAN_GBPS, network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB,
+                overrides: dict[str, dict[str, float]] | None = None) -> DataCenters:
+        """Same defaults everywhere, with optional per-region ``{region: {gpus: .., pue: ..}}`` overrides."""
+        g = np.full(len(regions), gpus, dtype=np.int64)
+        p = np.full(len(regions), pue, dtype=np.float64)
+        for region, values in (overrides or {}).items():
+            if region not in regions:
+                raise ValueError(f"datacenters.overrides: unknown region {region!r}; regions {regions}")
+            i = regions.index(region)
+            g[i] = int(values.get("gpus", g[i]))
+            p[i] = float(values.get("pue", p[i]))
+        return cls(list(regions), g, p, wan_gbps, network_kwh_per_gb)
+
+    @property
+    def n(self) -> int:
+        return len(self.regions)
+
+    def transfer_hours(self, data_gb: np.ndarray) -> np.ndarray:
+        """Whole hours to move ``data_gb`` to another region (0 h if none), int64."""
+        return np.ceil(np.asarray(data_gb) * 8.0 / (self.wan_gbps * 3600.0)).astype(np.int64)
+
+    def transfer_kwh(self, data_gb: np.ndarray) -> np.ndarray:
+        """Network energy to move ``data_gb``, kWh."""
+        return np.asarray(data_gb) * self.network_kwh_per_gb

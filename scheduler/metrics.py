@@ -1,0 +1,88 @@
+"""Metrics of a simulated policy: one flat dict of floats with stable names, plus allocation tables.
+
+| name                     | unit  | meaning                                                                  |
+|--------------------------|-------|--------------------------------------------------------------------------|
+| carbon_kg                | kgCO2e| operational + transfer                                                   |
+| carbon_operational_kg    | kgCO2e| Σ energy × actual intensity                                              |
+| carbon_transfer_kg       | kgCO2e| Σ data × kWh/GB × mean(source, destination intensity)                    |
+| energy_mwh               | MWh   | operational energy incl. PUE                                             |
+| reduction_vs_perf_first  | %     | (C_perf_first − C) / C_perf_first × 100                                  |
+| deadline_rate            | %     | jobs finished by their deadline / all jobs × 100                         |
+| lateness_h_mean          | h     | mean (finish − deadline) over late finished jobs (0 if none)             |
+| renewable_share          | %     | energy-weighted renewable share of the hours used                        |
+| oracle_share             | %     | (C_perf_first − C)/(C_perf_first − C_oracle) × 100: oracle saving captured|
+| completion_h_mean / _p95 | h     | finish − submit over finished jobs                                       |
+| plan_seconds             | s     | total decision time (day-ahead plans + adaptations)                      |
+| adapt_ms_mean / _p95 / _max | ms | per adaptation event                                                     |
+| peak_mem_mb              | MB    | tracemalloc peak of a day-ahead plan call (NaN if not measured)          |
+| n_late, n_rejected, n_unfinished, failures | count |                                               |
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scheduler.simulator import DONE, REJECTED, Outcome
+
+
+def policy_metrics(out: Outcome, perf_first_kg: float | None = None, oracle_kg: float | None = None) -> dict[str, float]:
+    """Flat metrics of ``out``; the two comparisons need the Performance-First and oracle carbon."""
+    jobs = out.jobs
+    done = out.status == DONE
+    late = done & (out.finish > jobs.deadline_h)
+    completion = (out.finish - jobs.submit_h)[done]
+    carbon = float(out.carbon_op_kg.sum() + out.carbon_tr_kg.sum())
+    energy = float(out.energy_kwh.sum())
+    adapt = np.asarray(out.adapt_ms) if out.adapt_ms else np.array([np.nan])
+    m = {
+        "carbon_kg": carbon,
+        "carbon_operational_kg": float(out.carbon_op_kg.sum()),
+        "carbon_transfer_kg": float(out.carbon_tr_kg.sum()),
+        "energy_mwh": energy / 1000.0,
+        "deadline_rate": float(out.on_time.mean() * 100.0) if len(jobs) else float("nan"),
+        "lateness_h_mean": float((out.finish - jobs.deadline_h)[late].mean()) if late.any() else 0.0,
+        "renewable_share": float(out.renewable_kwh.sum() / energy * 100.0) if energy > 0 else float("nan"),
+        "completion_h_mean": float(completion.mean()) if len(completion) else float("nan"),
+        "completion_h_p95": float(np.percentile(completion, 95)) if len(completion) else float("nan"),
+        "plan_seconds": float(out.plan_seconds),
+        "adapt_ms_mean": float(np.mean(adapt)),
+        "adapt_ms_p95": float(np.percentile(adapt, 95)),
+        "adapt_ms_max": float(np.max(adapt)),
+        "peak_mem_mb": float(out.peak_mem_mb),
+        "n_jobs": float(len(jobs)),
+        "n_late": float(late.sum()),
+        "n_rejected": float((out.status == REJECTED).sum()),
+        "n_unfinished": float((~done & (out.status != REJECTED)).sum()),
+        "failures": float(out.failures.sum()),
+    }
+    m["reduction_vs_perf_first"] = (float((perf_first_kg - carbon) / perf_first_kg * 100.0)
+                                    if perf_first_kg else float("nan"))
+    saving = None if perf_first_kg is None or oracle_kg is None else perf_first_kg - oracle_kg
+    m["oracle_share"] = float((perf_first_kg - carbon) / saving * 100.0) if saving else float("nan")
+    return m
+
+
+def region_table(out: Outcome) -> pd.DataFrame:
+    """Per-region allocation: jobs, GPU-hours, energy share (%), carbon, energy-weighted intensity."""
+    r = out.region
+    ran = r >= 0
+    R = len(out.regions)
+    gpu_h = out.usage.sum(axis=1).astype(float)
+    energy = np.bincount(r[ran], weights=out.energy_kwh[ran], minlength=R)
+    carbon = np.bincount(r[ran], weights=out.carbon_op_kg[ran] + out.carbon_tr_kg[ran], minlength=R)
+    renew = np.bincount(r[ran], weights=out.renewable_kwh[ran], minlength=R)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame({
+            "policy": out.policy, "region": out.regions, "jobs": np.bincount(r[ran], minlength=R),
+            "gpu_hours": gpu_h, "energy_share_pct": energy / max(energy.sum(), 1e-12) * 100.0,
+            "carbon_kg": carbon, "intensity_g_per_kwh": carbon * 1000.0 / energy,
+            "renewable_share_pct": renew / energy * 100.0})
+
+
+def hour_of_day_table(out: Outcome) -> pd.DataFrame:
+    """Energy share (%) of each region by UTC hour of day (rows: hours 0–23, columns: regions)."""
+    total = out.energy_hod.sum()
+    df = pd.DataFrame((out.energy_hod / max(total, 1e-12) * 100.0).T, columns=out.regions)
+    df.insert(0, "hour_utc", np.arange(24))
+    df.insert(0, "policy", out.policy)
+    return df

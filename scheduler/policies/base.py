@@ -1,0 +1,130 @@
+"""Policy protocol, the cluster state policies read, and the decisions they return.
+
+A policy is pure with respect to the simulator: ``plan``/``adapt`` read the jobs, the hour, a
+:class:`ClusterState` and an information-set view (``scheduler.signals.PolicyView``; ``OracleView`` for
+the oracle only), and return :class:`Decisions`. The simulator applies them, enforces physical capacity
+and deadlines and records every job's fate.
+
+Decisions place a job contiguously: region ``r`` from hour ``start`` for its (estimated) duration. A job
+whose data lives elsewhere (``home != r``) cannot start before its data has arrived
+(``submit + transfer hours``). ``region = -1`` means the policy could not place it (``reasons`` says why).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from scheduler.cost import earliest_fit
+from scheduler.datacenters import DataCenters
+from scheduler.workloads import Jobs
+
+
+@dataclass
+class ClusterState:
+    """GPU capacity per region and the GPUs already reserved per (region, hour) by running and planned
+    jobs; policies must not write to it (they copy ``free()``)."""
+
+    capacity: np.ndarray          # [R] GPUs
+    reserved: np.ndarray          # [R × T] GPUs reserved, absolute hours
+
+    def free(self) -> np.ndarray:
+        """Free GPUs [R × T] (a fresh array the caller may modify)."""
+        return self.capacity[:, None] - self.reserved
+
+
+@dataclass
+class Decisions:
+    """Placement of jobs (row indices into the simulator's ``Jobs``)."""
+
+    job: np.ndarray                       # int64
+    region: np.ndarray                    # int64, −1 = not placed
+    start: np.ndarray                     # int64 hour
+    hours: np.ndarray                     # int64 hours reserved (the policy's duration assumption)
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls) -> Decisions:
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z.copy(), z.copy(), z.copy())
+
+
+@dataclass(frozen=True)
+class Event:
+    """What triggers ``adapt``: ``arrival`` of new jobs, or ``blocked`` (a planned start could not happen
+    because an earlier job overran its reservation). Failures recover in place from the last checkpoint
+    and need no new decision."""
+
+    kind: str
+    jobs: np.ndarray
+
+
+class Policy(Protocol):
+    name: str
+    clairvoyant: bool        # True only for the oracle: planned once with all jobs and actual intensities
+
+    def plan(self, jobs: Jobs, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions: ...
+
+    def adapt(self, event: Event, jobs: Jobs, now: int, state: ClusterState, view) -> Decisions: ...
+
+
+class Placer:
+    """Shared bookkeeping for sequential placement policies: a private copy of free capacity, the data
+    centres, earliest starts (data transfer) and a late fallback. Subclasses choose (region, start)."""
+
+    def __init__(self, jobs: Jobs, now: int, state: ClusterState, dc: DataCenters):
+        self.jobs, self.now, self.dc = jobs, int(now), dc
+        self.free = state.free()
+        self.T = self.free.shape[1]
+        self.transfer_h = dc.transfer_hours(jobs.data_gb)
+        self.out_job: list[int] = []
+        self.out_region: list[int] = []
+        self.out_start: list[int] = []
+        self.out_hours: list[int] = []
+        self.reasons: dict[int, str] = {}
+
+    def earliest(self, i: int) -> np.ndarray:
+        """Earliest start per region [R]: now or submit, plus the data transfer away from home."""
+        a = np.full(self.dc.n, max(self.now, int(self.jobs.submit_h[i])), dtype=np.int64)
+        a += self.transfer_h[i]
+        a[self.jobs.home[i]] -= self.transfer_h[i]
+        return a
+
+    def fits_anywhere(self, i: int) -> bool:
+        if self.jobs.gpus[i] > self.dc.gpus.max():
+            self.reject(i, f"unschedulable: needs {self.jobs.gpus[i]} GPUs, largest region has {self.dc.gpus.max()}")
+            return False
+        return True
+
+    def earliest_completion(self, i: int, d: int) -> tuple[int, int]:
+        """(region, start) finishing first (ties: home region, then lower index); (−1, −1) if none fits."""
+        starts = earliest_fit(self.free, int(self.jobs.gpus[i]), d, self.earliest(i))
+        if (starts < 0).all():
+            return -1, -1
+        key = np.where(starts >= 0, starts, np.iinfo(np.int64).max).astype(float)
+        key[self.jobs.home[i]] -= 0.5
+        r = int(np.argmin(key))
+        return r, int(starts[r])
+
+    def commit(self, i: int, r: int, s: int, d: int) -> None:
+        if r < 0:
+            self.reject(i, f"unschedulable: no region has {self.jobs.gpus[i]} free GPUs for {d} h before the "
+                           f"horizon ends (hour {self.T})")
+            return
+        self.free[r, s:s + d] -= self.jobs.gpus[i]
+        self.out_job.append(i)
+        self.out_region.append(r)
+        self.out_start.append(s)
+        self.out_hours.append(d)
+
+    def reject(self, i: int, reason: str) -> None:
+        self.out_job.append(i)
+        self.out_region.append(-1)
+        self.out_start.append(-1)
+        self.out_hours.append(0)
+        self.reasons[i] = reason
+
+    def decisions(self) -> Decisions:
+        a = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+        return Decisions(a(self.out_job), a(self.out_region), a(self.out_start), a(self.out_hours), self.reasons)

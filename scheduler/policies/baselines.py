@@ -1,0 +1,146 @@
+"""Baseline policies of the seed (§5.1 B), each placing jobs one by one in arrival order (FIFO by submit
+hour, then id), contiguously, respecting free capacity, reserving the *estimated* duration:
+
+* ``performance_first`` — carbon-blind earliest completion: the (region, start) that finishes first
+  (ties: the home region, which needs no data transfer; then the lowest region index).
+* ``random`` — a region drawn uniformly (seeded) among those where the job fits at all; start as early
+  as capacity allows there.
+* ``round_robin`` — regions in turn (a counter kept across calls); start as early as capacity allows.
+  A region where the job cannot fit is skipped.
+* ``greedy_carbon`` — "lowest current intensity, start now": among regions where the job can start at
+  its earliest possible hour, the one with the lowest latest-observed intensity (hour now−1); if none
+  can start then, earliest completion.
+* ``casper`` — CASPER (Souza et al., IGSC 2023) adapted to training jobs: spatial shifting only. Each
+  region's start is its earliest feasible hour (no delay); the region with the lowest *forecast*
+  carbon over the job's whole run (operational + transfer, kgCO2e) wins. The original provisions web
+  service replicas with a latency-constrained LP; here the latency constraint becomes "start now".
+
+Jobs that fit nowhere before the horizon ends are returned with ``region = −1`` and a reason.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from scheduler.cost import earliest_fit, prefix
+from scheduler.datacenters import DataCenters
+from scheduler.policies.base import ClusterState, Decisions, Event, Placer
+from scheduler.workloads import Jobs
+
+
+def fifo(jobs: Jobs, idx: np.ndarray) -> np.ndarray:
+    """``idx`` ordered by submit hour, then id."""
+    return idx[np.lexsort((jobs.id[idx], jobs.submit_h[idx]))]
+
+
+def transfer_carbon_kg(jobs: Jobs, i: int, dc: DataCenters, ci_at_start: np.ndarray) -> np.ndarray:
+    """Transfer carbon of job ``i`` to every region [R], kgCO2e: data × kWh/GB × mean(intensity at home,
+    at destination) (``ci_at_start`` [R], gCO2eq/kWh); zero for the home region."""
+    home = jobs.home[i]
+    out = dc.transfer_kwh(jobs.data_gb[i]) * (ci_at_start[home] + ci_at_start) / 2.0 / 1000.0
+    out[home] = 0.0
+    return out
+
+
+class _Sequential:
+    """Common plan/adapt: FIFO over the jobs, ``choose`` picks (region, start)."""
+
+    name = "base"
+    clairvoyant = False
+
+    def __init__(self, dc: DataCenters, seed: int = 0):
+        self.dc = dc
+        self.rng = np.random.default_rng(seed)
+
+    def plan(self, jobs: Jobs, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
+        placer = Placer(jobs, now, state, self.dc)
+        self.prepare(placer, jobs, idx, view)
+        for i in fifo(jobs, np.asarray(idx)):
+            if not placer.fits_anywhere(i):
+                continue
+            d = int(jobs.est_duration_h[i])
+            r, s = self.choose(placer, int(i), d, view)
+            placer.commit(int(i), r, s, d)
+        return placer.decisions()
+
+    def adapt(self, event: Event, jobs: Jobs, now: int, state: ClusterState, view) -> Decisions:
+        return self.plan(jobs, event.jobs, now, state, view)
+
+    def prepare(self, placer: Placer, jobs: Jobs, idx: np.ndarray, view) -> None:
+        """Per-call set-up (e.g. read the view once)."""
+
+    def choose(self, placer: Placer, i: int, d: int, view) -> tuple[int, int]:
+        raise NotImplementedError
+
+
+class PerformanceFirst(_Sequential):
+    name = "performance_first"
+
+    def choose(self, placer: Placer, i: int, d: int, view) -> tuple[int, int]:
+        return placer.earliest_completion(i, d)
+
+
+class RandomPolicy(_Sequential):
+    name = "random"
+
+    def choose(self, placer: Placer, i: int, d: int, view) -> tuple[int, int]:
+        starts = earliest_fit(placer.free, int(placer.jobs.gpus[i]), d, placer.earliest(i))
+        ok = np.flatnonzero(starts >= 0)
+        if len(ok) == 0:
+            return -1, -1
+        r = int(self.rng.choice(ok))
+        return r, int(starts[r])
+
+
+class RoundRobin(_Sequential):
+    name = "round_robin"
+
+    def __init__(self, dc: DataCenters, seed: int = 0):
+        super().__init__(dc, seed)
+        self.next = 0
+
+    def choose(self, placer: Placer, i: int, d: int, view) -> tuple[int, int]:
+        starts = earliest_fit(placer.free, int(placer.jobs.gpus[i]), d, placer.earliest(i))
+        order = (self.next + np.arange(self.dc.n)) % self.dc.n
+        ok = order[starts[order] >= 0]
+        if len(ok) == 0:
+            return -1, -1
+        r = int(ok[0])
+        self.next = (r + 1) % self.dc.n
+        return r, int(starts[r])
+
+
+class GreedyCarbon(_Sequential):
+    name = "greedy_carbon"
+
+    def prepare(self, placer: Placer, jobs: Jobs, idx: np.ndarray, view) -> None:
+        self.current = view.current()
+
+    def choose(self, placer: Placer, i: int, d: int, view) -> tuple[int, int]:
+        a = placer.earliest(i)
+        starts = earliest_fit(placer.free, int(placer.jobs.gpus[i]), d, a)
+        now_ok = np.flatnonzero((starts >= 0) & (starts == a))
+        if len(now_ok) == 0:
+            return placer.earliest_completion(i, d)
+        r = int(now_ok[np.argmin(self.current[now_ok])])
+        return r, int(starts[r])
+
+
+class Casper(_Sequential):
+    name = "casper"
+
+    def prepare(self, placer: Placer, jobs: Jobs, idx: np.ndarray, view) -> None:
+        self.ci = view.ci_plan(placer.T)               # [R × (T − now)]
+        self.P = prefix(self.ci)
+
+    def choose(self, placer: Placer, i: int, d: int, view) -> tuple[int, int]:
+        jobs, dc, now = placer.jobs, self.dc, placer.now
+        starts = earliest_fit(placer.free, int(jobs.gpus[i]), d, placer.earliest(i))
+        ok = np.flatnonzero(starts >= 0)
+        if len(ok) == 0:
+            return -1, -1
+        rel = starts[ok] - now
+        window = self.P[ok, rel + d] - self.P[ok, rel]                    # gCO2eq/kWh·h
+        op = jobs.power_kw[i] * dc.pue[ok] * window / 1000.0
+        tr = transfer_carbon_kg(jobs, i, dc, self.ci[:, max(rel.min(), 0)])[ok]
+        r = int(ok[np.argmin(op + tr)])
+        return r, int(starts[r])

@@ -1,0 +1,131 @@
+"""Renewable-aware cooperative scheduling — the seed's Algorithm 1 (§4.2–4.3, Table 3).
+
+1. Priority ``P_i = 0.35·U_i + 0.40·F_i + 0.25·O_i`` (Table 3 weights), jobs sorted by P descending:
+
+   * urgency ``U_i = min(1, E_i / (d_i − now))`` — the inverse of the seed's printed ratio
+     ``(d_i − t_now)/E_i``, which grows with *slack*; inverted so that "urgent" ranks high (a job whose
+     remaining window equals its duration has U = 1).
+   * flexibility ``F_i = flex_i`` (fraction, = flex % / 100).
+   * opportunity ``O_i = (C_max − C_best,i) / C_max``: ``C_best,i`` is the lowest (over regions)
+     forecast mean intensity over the job's window [earliest start, deadline); ``C_max`` the highest
+     forecast intensity over the planning horizon.
+
+2. For each job, every start ``t ∈ [s_i, d_i − E_i]`` × region ``r`` is a candidate when the region has
+   the job's GPUs free for the whole run (sliding minimum of free capacity) and its data can be there
+   (transfer hours). Candidate carbon = E_i·P_i·PUE_r·Σ_t C(t, r) + transfer carbon (prefix sums,
+   kgCO2e); ``Select_Best_Candidate`` = the lowest carbon (+ an optional ``delay_weight`` kg per hour of
+   delay), ties to the earliest start. Within one job the seed's opportunity score of a candidate,
+   (C_max − C(t, r))/C_max, orders candidates exactly as operational carbon does, so it adds nothing
+   beyond the tie-break.
+3. Capacity is updated after each placement. A job with no on-time candidate falls back to the earliest
+   completion anywhere (it will be late; the simulator records why).
+
+:class:`RiskAware` is the same search on a pessimistic intensity (an upper forecast quantile, or
+mean + λ × half the 90 % interval) with a duration safety margin (plan and reserve
+``ceil(E_i × (1 + margin))`` hours), falling back to the plain estimate when the margin leaves no
+on-time candidate.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from scheduler.cost import prefix, sliding_min
+from scheduler.datacenters import DataCenters
+from scheduler.policies.base import ClusterState, Decisions, Event, Placer
+from scheduler.workloads import Jobs
+
+WEIGHTS: tuple[float, float, float] = (0.35, 0.40, 0.25)   # Table 3: urgency, flexibility, opportunity
+
+
+def priorities(jobs: Jobs, idx: np.ndarray, now: int, P: np.ndarray, ci: np.ndarray,
+               earliest: np.ndarray, weights: tuple[float, float, float] = WEIGHTS) -> np.ndarray:
+    """Table 3 priority of jobs ``idx`` (vectorised). ``P`` prefix sums of the planning intensity ``ci``
+    [R × L] (column 0 = ``now``), ``earliest`` the earliest start hour of each job."""
+    L = ci.shape[1]
+    est = jobs.est_duration_h[idx]
+    dl = jobs.deadline_h[idx]
+    u = np.minimum(1.0, est / np.maximum(dl - now, 1))
+    a = np.clip(earliest - now, 0, L - 1)
+    b = np.clip(dl - now, a + 1, L)
+    c_best = ((P[:, b] - P[:, a]) / (b - a)).min(axis=0)
+    c_max = ci.max()
+    o = (c_max - c_best) / c_max if c_max > 0 else np.zeros(len(idx))
+    return weights[0] * u + weights[1] * jobs.flex[idx] + weights[2] * o
+
+
+class Cooperative:
+    """Algorithm 1 over the planning intensity ``stat`` of the view (see module docstring)."""
+
+    name = "cooperative"
+    clairvoyant = False
+
+    def __init__(self, dc: DataCenters, stat: str | float = "mean", lam: float = 0.0,
+                 duration_margin: float = 0.0, delay_weight_kg_per_h: float = 0.0,
+                 weights: tuple[float, float, float] = WEIGHTS, name: str | None = None):
+        self.dc, self.stat, self.lam = dc, stat, lam
+        self.margin, self.delay_weight, self.weights = duration_margin, delay_weight_kg_per_h, weights
+        if name:
+            self.name = name
+
+    def plan(self, jobs: Jobs, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
+        idx = np.asarray(idx, dtype=np.int64)
+        placer = Placer(jobs, now, state, self.dc)
+        if len(idx) == 0:
+            return placer.decisions()
+        ci = view.ci_plan(placer.T, self.stat, self.lam)            # [R × L], column 0 = now
+        P = prefix(ci)
+        earliest = np.maximum(jobs.submit_h[idx], now)
+        order = idx[np.argsort(-priorities(jobs, idx, now, P, ci, earliest, self.weights), kind="stable")]
+        for i in order:
+            i = int(i)
+            if not placer.fits_anywhere(i):
+                continue
+            est = int(jobs.est_duration_h[i])
+            d_safe = int(np.ceil(est * (1.0 + self.margin) - 1e-9))
+            for d in dict.fromkeys((d_safe, est)):
+                r, s = self.best_on_time(placer, i, d, ci, P)
+                if r >= 0:
+                    break
+            else:
+                d = d_safe
+                r, s = placer.earliest_completion(i, d)
+            placer.commit(i, r, s, d)
+        return placer.decisions()
+
+    def adapt(self, event: Event, jobs: Jobs, now: int, state: ClusterState, view) -> Decisions:
+        return self.plan(jobs, event.jobs, now, state, view)
+
+    def best_on_time(self, placer: Placer, i: int, d: int, ci: np.ndarray, P: np.ndarray) -> tuple[int, int]:
+        """Lowest-carbon (region, start) finishing by the deadline; (−1, −1) if there is none."""
+        jobs, dc, now = placer.jobs, self.dc, placer.now
+        a_r = placer.earliest(i)
+        s0, s1 = int(a_r.min()), min(int(jobs.deadline_h[i]) - d, placer.T - d)
+        if s1 < s0:
+            return -1, -1
+        rel = np.arange(s0 - now, s1 - now + 1)
+        op = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * (P[:, rel + d] - P[:, rel])     # kgCO2e [R × S]
+        home = jobs.home[i]
+        kwh_tr = dc.transfer_kwh(jobs.data_gb[i]) / 2000.0                                    # kWh → kg, ×½
+        tr = kwh_tr * (ci[home, rel][None, :] + ci[:, rel])
+        tr[home] = 0.0
+        ok = sliding_min(placer.free[:, s0:s1 + d], d) >= jobs.gpus[i]
+        ok &= (rel + now)[None, :] >= a_r[:, None]
+        if not ok.any():
+            return -1, -1
+        cost = op + tr
+        if self.delay_weight:
+            cost = cost + self.delay_weight * (rel - rel[0])[None, :]
+        cost = np.where(ok, cost, np.inf)
+        flat = int(np.argmin(cost.T))                 # start-major: ties go to the earliest start
+        return flat % dc.n, s0 + flat // dc.n
+
+
+class RiskAware(Cooperative):
+    """Algorithm 1 on a pessimistic intensity with a duration safety margin (see module docstring)."""
+
+    name = "risk_aware"
+
+    def __init__(self, dc: DataCenters, quantile: float | None = 0.9, lam: float = 1.0,
+                 duration_margin: float = 0.25, delay_weight_kg_per_h: float = 0.0, name: str | None = None):
+        super().__init__(dc, stat=quantile if quantile is not None else "spread", lam=lam,
+                         duration_margin=duration_margin, delay_weight_kg_per_h=delay_weight_kg_per_h, name=name)

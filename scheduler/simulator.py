@@ -1,0 +1,284 @@
+"""Hour-by-hour execution of a policy's decisions against the *actual* carbon intensity.
+
+Each hour ``t`` (UTC hour start ``carbon.times[t]``):
+
+1. day-ahead planning — at the configured UTC hour, every queued (arrived, not started) job's reservation
+   is released and the policy re-plans them all with the latest forecast (``PolicyView``);
+2. real-time adaptation — jobs arriving this hour go to ``policy.adapt(Event("arrival"))``;
+3. starts — planned jobs whose start is ``t`` start if their region physically has the GPUs free (a job
+   that overran its reservation keeps its GPUs); otherwise ``adapt(Event("blocked"))`` re-places them
+   from ``t + 1``; a remote start charges the data-transfer carbon;
+4. execution — every running job draws GPUs × kW × PUE kWh this hour at that hour's intensity; with
+   probability ``failure_rate_per_h`` per running job-hour it fails and rolls back to its last checkpoint
+   (progress floored to a multiple of the checkpoint interval) and pays one restore overhead;
+   a job is done when its progress reaches its true duration.
+
+Reservations: the policy reserves its assumed duration; a job that runs longer extends its reservation
+hour by hour, one that ends early releases the rest. Every decision is checked against free capacity
+before it is applied (a violation is a policy bug and raises :class:`PolicyError`).
+
+Invariant (checked at the end of every run): every job is finished (on time or late, with the reason
+it is late), or rejected/unfinished with a reason — none is lost.
+
+The oracle (``policy.clairvoyant``) is planned once at hour 0 with all jobs and ``OracleView`` (actual
+intensities); it then runs through the same execution.
+"""
+from __future__ import annotations
+
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scheduler.datacenters import DataCenters
+from scheduler.policies.base import ClusterState, Decisions, Event
+from scheduler.signals import CarbonSignal, ForecastSignal, OracleView, PolicyView
+from scheduler.workloads import Jobs
+
+WAITING, QUEUED, RUNNING, DONE, REJECTED = 0, 1, 2, 3, 4
+
+
+class PolicyError(RuntimeError):
+    """A policy returned a decision that breaks capacity, data-transfer or information-set rules."""
+
+
+@dataclass
+class SimConfig:
+    plan_hour_utc: int = 12           # day-ahead planning hour (UTC)
+    failure_rate_per_h: float = 0.0   # failure probability per running job-hour
+    seed: int = 0
+    measure_memory: bool = False      # tracemalloc peak of the policy's day-ahead plan calls
+
+
+@dataclass
+class Outcome:
+    """Per-job records and hourly usage of one simulated policy."""
+
+    policy: str
+    jobs: Jobs
+    regions: list[str]
+    region: np.ndarray            # region the job ran in (−1: never started)
+    start: np.ndarray             # start hour (−1)
+    finish: np.ndarray            # hour the job ended (exclusive; −1: not finished)
+    status: np.ndarray            # DONE / REJECTED / QUEUED or RUNNING (= unfinished at horizon end)
+    reasons: dict[int, str]       # why a job is late, rejected or unfinished
+    energy_kwh: np.ndarray        # operational energy incl. PUE
+    renewable_kwh: np.ndarray     # energy × renewable share of the hour
+    carbon_op_kg: np.ndarray
+    carbon_tr_kg: np.ndarray
+    failures: np.ndarray          # failures per job
+    usage: np.ndarray             # [R × T] GPUs in use
+    energy_hod: np.ndarray        # [R × 24] energy by UTC hour of day, kWh
+    plan_seconds: float           # total decision time (plan + adapt), s
+    adapt_ms: list[float] = field(default_factory=list)
+    peak_mem_mb: float = float("nan")
+    oracle: bool = False
+
+    @property
+    def on_time(self) -> np.ndarray:
+        return (self.status == DONE) & (self.finish <= self.jobs.deadline_h)
+
+
+def _timed(fn, measure_memory: bool):
+    if measure_memory:
+        tracemalloc.start()
+    t0 = time.perf_counter()
+    out = fn()
+    dt = time.perf_counter() - t0
+    peak = float("nan")
+    if measure_memory:
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return out, dt, peak
+
+
+def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, dc: DataCenters, policy,
+             cfg: SimConfig | None = None) -> Outcome:
+    """Run ``policy`` on ``jobs`` over the hours of ``carbon``; returns the :class:`Outcome`."""
+    cfg = cfg or SimConfig()
+    if dc.regions != carbon.regions:
+        raise ValueError(f"simulate: data centre regions {dc.regions} != signal regions {carbon.regions}")
+    if forecast is None and not policy.clairvoyant:
+        raise ValueError(f"simulate: policy {policy.name} needs a forecast signal")
+    n, R, T = len(jobs), dc.n, carbon.n_hours
+    h0 = carbon.times[0].hour
+    state = ClusterState(dc.gpus.astype(np.int64), np.zeros((R, T), dtype=np.int64))
+    status = np.full(n, WAITING, dtype=np.int8)
+    p_region = np.full(n, -1, np.int64)
+    p_start = np.full(n, -1, np.int64)
+    res_end = np.full(n, -1, np.int64)         # reservation end hour (exclusive)
+    start = np.full(n, -1, np.int64)
+    finish = np.full(n, -1, np.int64)
+    progress = np.zeros(n)
+    energy, renew, c_op, c_tr = (np.zeros(n) for _ in range(4))
+    failures = np.zeros(n, np.int64)
+    usage = np.zeros((R, T), np.int64)
+    energy_hod = np.zeros((R, 24))
+    reasons: dict[int, str] = {}
+    transfer_h = dc.transfer_hours(jobs.data_gb)
+    tr_kwh = dc.transfer_kwh(jobs.data_gb)
+    power = jobs.power_kw
+    decide_s = 0.0
+    adapt_ms: list[float] = []
+    peak = float("nan")
+
+    def apply(dec: Decisions, now: int) -> None:
+        for i, r, s, h in zip(dec.job.tolist(), dec.region.tolist(), dec.start.tolist(), dec.hours.tolist()):
+            if status[i] != QUEUED or p_region[i] >= 0:
+                raise PolicyError(f"{policy.name}: decision for job {i} that is not waiting for a placement")
+            if r < 0:
+                status[i] = REJECTED
+                reasons[i] = dec.reasons.get(i, "unschedulable: policy gave no reason")
+                continue
+            earliest = max(now, int(jobs.submit_h[i])) + (transfer_h[i] if r != jobs.home[i] else 0)
+            if s < earliest or h < 1 or s + h > T:
+                raise PolicyError(f"{policy.name}: job {i} placed at hour {s} for {h} h in region {r}; "
+                                  f"earliest allowed {earliest}, horizon {T}")
+            if (state.capacity[r] - state.reserved[r, s:s + h] < jobs.gpus[i]).any():
+                raise PolicyError(f"{policy.name}: job {i} ({jobs.gpus[i]} GPUs) over capacity in "
+                                  f"{dc.regions[r]} during hours {s}–{s + h}")
+            state.reserved[r, s:s + h] += jobs.gpus[i]
+            p_region[i], p_start[i], res_end[i] = r, s, s + h
+
+    def release(idx: np.ndarray, from_h: int) -> None:
+        for i in idx.tolist():
+            a, b = max(p_start[i], from_h), res_end[i]
+            if b > a:
+                state.reserved[p_region[i], a:b] -= jobs.gpus[i]
+            p_region[i], p_start[i], res_end[i] = -1, -1, -1
+
+    def decide(fn, now: int, is_plan: bool) -> None:
+        nonlocal decide_s, peak
+        dec, dt, pk = _timed(fn, cfg.measure_memory and is_plan)
+        decide_s += dt
+        if not is_plan:
+            adapt_ms.append(dt * 1000.0)
+        if np.isfinite(pk):
+            peak = pk if not np.isfinite(peak) else max(peak, pk)
+        apply(dec, now)
+
+    order = np.argsort(jobs.submit_h, kind="stable")
+    bounds = np.searchsorted(jobs.submit_h[order], np.arange(T + 1))
+    late_arrivals = order[bounds[T]:]
+    status[late_arrivals] = REJECTED
+    for i in late_arrivals.tolist():
+        reasons[i] = f"unschedulable: submitted at hour {jobs.submit_h[i]}, after the horizon ({T} h)"
+
+    if policy.clairvoyant:
+        arrived = order[:bounds[T]]
+        status[arrived] = QUEUED
+        decide(lambda: policy.plan(jobs, arrived, 0, state, OracleView(carbon, 0)), 0, True)
+
+    for t in range(T):
+        if not policy.clairvoyant:
+            if (t + h0) % 24 == cfg.plan_hour_utc:
+                queued = np.flatnonzero((status == QUEUED) & (p_region >= 0))
+                if len(queued):
+                    release(queued, t)
+                    view = PolicyView(carbon, forecast, t)
+                    decide(lambda: policy.plan(jobs, queued, t, state, view), t, True)
+            new = order[bounds[t]:bounds[t + 1]]
+            if len(new):
+                status[new] = QUEUED
+                view = PolicyView(carbon, forecast, t)
+                decide(lambda: policy.adapt(Event("arrival", new), jobs, t, state, view), t, False)
+        # starts
+        starting = np.flatnonzero((status == QUEUED) & (p_start == t))
+        if len(starting):
+            running = status == RUNNING
+            used = np.bincount(p_region[running], weights=jobs.gpus[running],
+                               minlength=R) if running.any() else np.zeros(R)
+            blocked = []
+            for i in starting.tolist():
+                r = p_region[i]
+                if used[r] + jobs.gpus[i] <= dc.gpus[r]:
+                    used[r] += jobs.gpus[i]
+                    status[i], start[i] = RUNNING, t
+                    if r != jobs.home[i]:
+                        c_tr[i] = tr_kwh[i] * (carbon.ci[jobs.home[i], t] + carbon.ci[r, t]) / 2.0 / 1000.0
+                else:
+                    blocked.append(i)
+            if blocked:
+                blocked = np.asarray(blocked)
+                release(blocked, t)
+                if t + 1 < T:
+                    if policy.clairvoyant:
+                        view = OracleView(carbon, t + 1)
+                    else:
+                        view = PolicyView(carbon, forecast, t + 1)
+                    decide(lambda: policy.adapt(Event("blocked", blocked), jobs, t + 1, state, view), t + 1, False)
+                else:
+                    p_region[blocked] = -1
+        # execution of hour t
+        run = np.flatnonzero(status == RUNNING)
+        if len(run) == 0:
+            continue
+        r = p_region[run]
+        e = power[run] * dc.pue[r]                                    # kWh this hour
+        energy[run] += e
+        c_op[run] += e * carbon.ci[r, t] / 1000.0
+        renew[run] += e * carbon.renewable_pct[r, t] / 100.0
+        np.add.at(usage[:, t], r, jobs.gpus[run])
+        np.add.at(energy_hod[:, (t + h0) % 24], r, e)
+        progress[run] += 1.0
+        if cfg.failure_rate_per_h > 0:
+            fail = run[np.random.default_rng((cfg.seed, t)).random(n)[run] < cfg.failure_rate_per_h]
+            if len(fail):
+                ck = jobs.ckpt_interval_h[fail]
+                progress[fail] = np.floor(progress[fail] / ck) * ck - jobs.ckpt_overhead_h[fail]
+                failures[fail] += 1
+        done = run[progress[run] >= jobs.duration_h[run] - 1e-9]
+        if len(done):
+            status[done], finish[done] = DONE, t + 1
+            release(done, t + 1)
+            p_region[done] = r[np.searchsorted(run, done)]   # keep the region for the record
+        still = run[(status[run] == RUNNING) & (res_end[run] <= t + 1)]
+        if len(still) and t + 1 < T:                         # overrun: extend the reservation by one hour
+            np.add.at(state.reserved[:, t + 1], p_region[still], jobs.gpus[still])
+            res_end[still] = t + 2
+
+    out = Outcome(policy.name, jobs, list(dc.regions), np.where(start >= 0, p_region, -1), start, finish,
+                  status, reasons, energy, renew, c_op, c_tr, failures, usage, energy_hod, decide_s, adapt_ms,
+                  peak, bool(policy.clairvoyant))
+    _explain(out, cfg)
+    check_invariants(out, dc)
+    return out
+
+
+def _explain(out: Outcome, cfg: SimConfig) -> None:
+    """Attach a reason to every late or unfinished job."""
+    jobs = out.jobs
+    for i in np.flatnonzero((out.status == QUEUED) | (out.status == RUNNING)).tolist():
+        out.reasons[i] = (f"unfinished: {'running' if out.status[i] == RUNNING else 'queued'} when the "
+                          f"horizon ended")
+    late = np.flatnonzero((out.status == DONE) & (out.finish > jobs.deadline_h))
+    for i in late.tolist():
+        why = []
+        if out.start[i] + jobs.est_duration_h[i] > jobs.deadline_h[i]:
+            why.append(f"started at hour {out.start[i]}, after the latest on-time start "
+                       f"{jobs.deadline_h[i] - jobs.est_duration_h[i]} for the estimate")
+        if jobs.duration_h[i] > jobs.est_duration_h[i]:
+            why.append(f"true duration {jobs.duration_h[i]} h > estimate {jobs.est_duration_h[i]} h")
+        if out.failures[i]:
+            why.append(f"{out.failures[i]} failure(s) rolled back to checkpoints")
+        out.reasons[i] = "late: " + ("; ".join(why) or "capacity")
+
+
+def check_invariants(out: Outcome, dc: DataCenters) -> None:
+    """Raise if a job is lost, capacity was exceeded or a finished job's record is inconsistent."""
+    n = len(out.jobs)
+    ended = out.status == DONE
+    unexplained = [i for i in range(n) if not ended[i] and i not in out.reasons]
+    if unexplained:
+        raise AssertionError(f"{out.policy}: jobs {unexplained[:10]} neither finished nor explained")
+    late = np.flatnonzero(ended & (out.finish > out.jobs.deadline_h))
+    if any(i not in out.reasons for i in late.tolist()):
+        raise AssertionError(f"{out.policy}: late jobs without a reason")
+    over = out.usage > dc.gpus[:, None]
+    if over.any():
+        r, t = np.argwhere(over)[0]
+        raise AssertionError(f"{out.policy}: {out.usage[r, t]} GPUs used in {dc.regions[r]} at hour {t} "
+                             f"(capacity {dc.gpus[r]})")
+    if (ended & ((out.start < 0) | (out.finish <= out.start))).any():
+        raise AssertionError(f"{out.policy}: finished job without a valid start/finish")
