@@ -48,7 +48,7 @@ class SimConfig:
     plan_hour_utc: int = 12           # day-ahead planning hour (UTC)
     failure_rate_per_h: float = 0.0   # failure probability per running job-hour
     seed: int = 0
-    measure_memory: bool = False      # tracemalloc peak of the policy's day-ahead plan calls
+    measure_memory: bool = False      # tracemalloc peak over the policy's decision calls
 
 
 @dataclass
@@ -150,7 +150,7 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
 
     def decide(fn, now: int, is_plan: bool) -> None:
         nonlocal decide_s, peak
-        dec, dt, pk = _timed(fn, cfg.measure_memory and is_plan)
+        dec, dt, pk = _timed(fn, cfg.measure_memory)
         decide_s += dt
         if not is_plan:
             adapt_ms.append(dt * 1000.0)

@@ -1,0 +1,320 @@
+"""Experiment kinds ``simulate`` (policies on real carbon intensity + the oracle bound) and
+``plan_bench`` (planning latency and memory at scale).
+
+``simulate``: loads the Electricity Maps panel for ``data.zones``, cuts ``span_days`` (+ ``tail_days`` for
+jobs to finish) from ``data.start``, builds forecasts (controlled error around the actuals, or a
+forecast table), generates or loads the jobs, simulates every policy hour by hour and, if enabled, the
+perfect-foresight oracle. Result: per-policy metrics ``<policy>.<metric>``, the policy table, per-region
+and hour-of-day allocation tables and a Pareto figure (carbon vs mean completion time).
+"""
+from __future__ import annotations
+
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from experiments.config import check
+from experiments.registry import Context, Result, experiment_kind
+from scheduler.datacenters import DEFAULT_GPUS, DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DEFAULT_WAN_GBPS, DataCenters
+from scheduler.policies.registry import NAMES, PolicyOptions, make_oracle, make_policy
+from scheduler.workloads import TYPES
+
+
+@dataclass
+class DataSection:
+    zones: list[str] = field(default_factory=lambda: ["US-CAL-CISO", "US-TEX-ERCO", "GB", "SG", "JP-TK", "DE"])
+    years: list[int] = field(default_factory=lambda: [2023])
+    start: str = "2023-03-01"        # UTC date the experiment starts
+    span_days: int = 30              # days over which jobs arrive
+    tail_days: int = 21              # extra days for the last jobs to run
+    column: str = "ci_direct"        # ci_direct (operational) | ci_lca (life-cycle)
+
+    def __post_init__(self) -> None:
+        check(len(self.zones) >= 1, "data.zones", "need at least one zone")
+        check(self.span_days >= 1 and self.tail_days >= 0, "data.span_days", "span ≥ 1 day, tail ≥ 0")
+        check(self.column in ("ci_direct", "ci_lca"), "data.column", "expected ci_direct or ci_lca")
+
+
+@dataclass
+class ForecastSection:
+    source: str = "synthetic"        # synthetic (controlled error around actuals) | table (forecast table file)
+    error_model: str = "accuracy"    # accuracy | gaussian | uniform | perfect
+    accuracy: float = 0.87           # target 100 − MAPE, as a fraction
+    k: float = 0.05                  # gaussian: σ = k × regional mean
+    e: float = 0.2                   # uniform: ±e/2 multiplicative
+    horizon_h: int = 48
+    issue_every_h: int = 24
+    table_path: str | None = None    # CSV/parquet forecast table (schema forecast.data.schema)
+
+    def __post_init__(self) -> None:
+        check(self.source in ("synthetic", "table"), "forecast.source", "expected synthetic or table")
+        check(self.error_model in ("accuracy", "gaussian", "uniform", "perfect"), "forecast.error_model",
+              "expected accuracy | gaussian | uniform | perfect")
+        check(0 < self.accuracy <= 1, "forecast.accuracy", "expected a fraction in (0, 1]")
+        check(self.source != "table" or bool(self.table_path), "forecast.table_path", "required for source: table")
+        check(self.horizon_h >= 1 and self.issue_every_h >= 1, "forecast.horizon_h", "must be ≥ 1")
+
+
+@dataclass
+class WorkloadSection:
+    source: str = "generator"        # generator | alibaba
+    n_jobs: int = 1000
+    mode: str = "fitted"             # generator: fitted | table1
+    mix: dict[str, float] = field(default_factory=lambda: {t: 0.25 for t in TYPES})
+    gpu_kw: float = 0.7
+    profiling_error: float = 0.20
+    max_deadline_h: int | None = None
+    gpu_scale: int = 1               # alibaba: multiply recorded GPU counts
+
+    def __post_init__(self) -> None:
+        check(self.source in ("generator", "alibaba"), "workload.source", "expected generator or alibaba")
+        check(self.mode in ("fitted", "table1"), "workload.mode", "expected fitted or table1")
+        check(self.n_jobs >= 1, "workload.n_jobs", "must be ≥ 1")
+        check(0 <= self.profiling_error < 1, "workload.profiling_error", "expected a fraction in [0, 1)")
+        check(set(self.mix) <= set(TYPES), "workload.mix", f"types must be among {list(TYPES)}")
+
+
+@dataclass
+class DatacenterSection:
+    gpus_per_region: int = DEFAULT_GPUS
+    pue: float = DEFAULT_PUE
+    wan_gbps: float = DEFAULT_WAN_GBPS
+    network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB
+    overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check(self.gpus_per_region >= 1, "datacenters.gpus_per_region", "must be ≥ 1")
+        check(self.pue >= 1, "datacenters.pue", "must be ≥ 1")
+
+
+@dataclass
+class OracleSection:
+    enabled: bool = True
+    max_jobs_milp: int = 300
+    time_limit_s: float = 120.0
+
+
+@dataclass
+class SimulationSection:
+    plan_hour_utc: int = 12
+    failure_rate_per_h: float = 0.0
+    measure_memory: bool = True
+
+    def __post_init__(self) -> None:
+        check(0 <= self.plan_hour_utc < 24, "simulation.plan_hour_utc", "expected 0–23")
+        check(0 <= self.failure_rate_per_h < 1, "simulation.failure_rate_per_h", "expected a probability")
+
+
+@dataclass
+class SimulateConfig:
+    kind: str
+    name: str
+    seed: int = 0
+    data: DataSection = field(default_factory=DataSection)
+    forecast: ForecastSection = field(default_factory=ForecastSection)
+    workload: WorkloadSection = field(default_factory=WorkloadSection)
+    datacenters: DatacenterSection = field(default_factory=DatacenterSection)
+    policies: list[str] = field(default_factory=lambda: list(NAMES))
+    policy_options: PolicyOptions = field(default_factory=PolicyOptions)
+    oracle: OracleSection = field(default_factory=OracleSection)
+    simulation: SimulationSection = field(default_factory=SimulationSection)
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.policies if p not in NAMES]
+        check(not unknown, "policies", f"unknown {unknown}; known {list(NAMES)}")
+        check("performance_first" in self.policies, "policies",
+              "must include performance_first (the reference of reduction_vs_perf_first)")
+
+
+TABLE_COLUMNS = ("policy", "carbon_kg", "carbon_operational_kg", "carbon_transfer_kg", "reduction_vs_perf_first",
+                 "oracle_share", "deadline_rate", "lateness_h_mean", "renewable_share", "completion_h_mean",
+                 "completion_h_p95", "plan_seconds", "adapt_ms_mean", "peak_mem_mb", "n_late", "n_unfinished",
+                 "n_rejected", "failures")
+
+
+def build_instance(cfg: SimulateConfig, ctx: Context):
+    """(carbon, forecast, data centres, jobs) of a ``simulate`` config."""
+    from forecast.data.panel import load_panel
+    from scheduler.generators import GeneratorSpec, generate
+    from scheduler.signals import CarbonSignal, ForecastSignal, controlled_error
+    from scheduler.traces import trace_jobs
+
+    d, f, w = cfg.data, cfg.forecast, cfg.workload
+    panel = load_panel(d.zones, d.years, weather=False, data_dir=ctx.data_dir)
+    hours = (d.span_days + d.tail_days) * 24
+    carbon = CarbonSignal.from_panel(panel, list(d.zones), d.start, hours, d.column)
+    if f.source == "table":
+        path = f.table_path
+        table = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(
+            path, parse_dates=["issue_time", "time"])
+        forecast = ForecastSignal.from_table(table, carbon.regions, carbon.times, label=str(path))
+    else:
+        forecast = controlled_error(carbon, f.error_model, k=f.k, e=f.e, accuracy=f.accuracy,
+                                    horizon_h=f.horizon_h, issue_every_h=f.issue_every_h,
+                                    issue_hour=(cfg.simulation.plan_hour_utc - carbon.times[0].hour) % 24,
+                                    seed=cfg.seed)
+    dc_cfg = cfg.datacenters
+    dc = DataCenters.uniform(carbon.regions, dc_cfg.gpus_per_region, dc_cfg.pue, dc_cfg.wan_gbps,
+                             dc_cfg.network_kwh_per_gb, dc_cfg.overrides)
+    if w.source == "alibaba":
+        jobs = trace_jobs(dc.n, cfg.seed, span_h=d.span_days * 24, max_jobs=w.n_jobs, gpu_scale=w.gpu_scale,
+                          mix=w.mix, gpu_kw=w.gpu_kw, profiling_error=w.profiling_error, data_dir=ctx.data_dir)
+    else:
+        jobs = generate(GeneratorSpec(n_jobs=w.n_jobs, span_h=d.span_days * 24, mode=w.mode, mix=w.mix,
+                                      gpu_kw=w.gpu_kw, profiling_error=w.profiling_error,
+                                      max_deadline_h=w.max_deadline_h), dc.n, cfg.seed)
+    return carbon, forecast, dc, jobs
+
+
+def pareto_figure(table: pd.DataFrame):
+    """Carbon (t CO2e) vs mean completion time (h); marker size ∝ deadline rate, colour = renewable share;
+    the line joins the non-dominated policies."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    x, y = table["carbon_kg"] / 1000.0, table["completion_h_mean"]
+    sc = ax.scatter(x, y, s=table["deadline_rate"].clip(lower=1) * 2.5, c=table["renewable_share"],
+                    cmap="YlGn", edgecolors="k", zorder=3)
+    for name, xi, yi in zip(table["policy"], x, y):
+        ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    order = np.argsort(x.to_numpy())
+    front, best = [], np.inf
+    for k in order:
+        if y.iloc[k] < best:
+            front.append(k)
+            best = y.iloc[k]
+    ax.plot(x.iloc[front], y.iloc[front], "k--", lw=1, zorder=2, label="Pareto front")
+    fig.colorbar(sc, ax=ax, label="renewable share (%)")
+    ax.set_xlabel("total carbon (t CO2e)")
+    ax.set_ylabel("mean completion time (h)")
+    ax.set_title("Carbon vs completion time (marker size ∝ deadline rate)")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+@experiment_kind("simulate", SimulateConfig)
+def run(cfg: SimulateConfig, ctx: Context) -> Result:
+    """Simulate scheduling policies on real carbon intensity and report carbon, deadlines and the oracle bound."""
+    from scheduler.metrics import hour_of_day_table, policy_metrics, region_table
+    from scheduler.signals import forecast_accuracy
+    from scheduler.simulator import SimConfig, simulate
+
+    carbon, forecast, dc, jobs = build_instance(cfg, ctx)
+    sim_cfg = SimConfig(cfg.simulation.plan_hour_utc, cfg.simulation.failure_rate_per_h, cfg.seed,
+                        cfg.simulation.measure_memory)
+    outcomes = {}
+    for name in cfg.policies:
+        outcomes[name] = simulate(jobs, carbon, forecast, dc, make_policy(name, dc, cfg.seed, cfg.policy_options),
+                                  sim_cfg)
+    oracle = None
+    if cfg.oracle.enabled:
+        oracle = make_oracle(dc, cfg.oracle.max_jobs_milp, cfg.oracle.time_limit_s)
+        outcomes["oracle"] = simulate(jobs, carbon, None, dc, oracle, sim_cfg)
+    total = lambda o: float(o.carbon_op_kg.sum() + o.carbon_tr_kg.sum())  # noqa: E731
+    pf = total(outcomes["performance_first"])
+    oracle_kg = oracle.bound_kg if oracle is not None else None
+    metrics: dict[str, float] = {"forecast_accuracy_pct": forecast_accuracy(forecast, carbon),
+                                 "n_jobs": float(len(jobs)), "hours": float(carbon.n_hours)}
+    rows, regions, hod = [], [], []
+    for name, out in outcomes.items():
+        m = policy_metrics(out, pf, oracle_kg)
+        metrics.update({f"{name}.{k}": v for k, v in m.items()})
+        rows.append({"policy": name, **m})
+        regions.append(region_table(out))
+        hod.append(hour_of_day_table(out))
+    if oracle is not None:
+        metrics["oracle.bound_kg"] = oracle.bound_kg
+    table = pd.DataFrame(rows)[list(TABLE_COLUMNS)]
+    summary = {"name": cfg.name, "regions": ", ".join(carbon.regions),
+               "period": f"{carbon.times[0]:%Y-%m-%d %H:%M} → {carbon.times[-1]:%Y-%m-%d %H:%M} UTC",
+               "jobs": len(jobs), "forecast": f"{forecast.label}, measured accuracy "
+                                              f"{metrics['forecast_accuracy_pct']:.1f} %"}
+    if oracle is not None:
+        summary["oracle"] = f"{oracle.solve_kind}; bound {oracle.bound_kg:,.1f} kgCO2e (perfect foresight)"
+    return Result(metrics=metrics,
+                  tables={"policies": table, "regions": pd.concat(regions, ignore_index=True),
+                          "hour_of_day": pd.concat(hod, ignore_index=True)},
+                  figures={"pareto.png": pareto_figure(table)}, summary=summary)
+
+
+@dataclass
+class BenchConfig:
+    kind: str
+    name: str
+    seed: int = 0
+    zones: list[str] = field(default_factory=lambda: ["US-CAL-CISO", "US-TEX-ERCO", "US-MIDA-PJM", "US-NY-NYIS",
+                                                      "DE", "GB", "JP-TK", "SG", "AU-NSW", "IN-WE"])
+    year: int = 2023
+    start: str = "2023-06-01"
+    horizon_h: int = 168
+    arrival_span_h: int = 24
+    job_counts: list[int] = field(default_factory=lambda: [100, 1000, 5000])
+    gpus_per_region: int = 8192
+    policy: str = "cooperative"
+    repeats: int = 3
+    adapt_events: int = 200
+
+    def __post_init__(self) -> None:
+        check(self.policy in NAMES, "policy", f"expected one of {list(NAMES)}")
+        check(self.arrival_span_h < self.horizon_h, "arrival_span_h", "must be < horizon_h")
+        check(self.repeats >= 1 and self.adapt_events >= 1, "repeats", "repeats and adapt_events must be ≥ 1")
+
+
+@experiment_kind("plan_bench", BenchConfig)
+def bench(cfg: BenchConfig, ctx: Context) -> Result:
+    """Planning latency (best of ``repeats``) and tracemalloc peak memory of one day-ahead plan of N jobs,
+    plus the latency of single-job adaptation events."""
+    from forecast.data.panel import load_panel
+    from scheduler.generators import GeneratorSpec, generate
+    from scheduler.policies.base import ClusterState, Event
+    from scheduler.signals import CarbonSignal, PolicyView, controlled_error
+
+    panel = load_panel(cfg.zones, [cfg.year], weather=False, data_dir=ctx.data_dir)
+    carbon = CarbonSignal.from_panel(panel, list(cfg.zones), cfg.start, cfg.horizon_h)
+    forecast = controlled_error(carbon, "accuracy", accuracy=0.87, horizon_h=cfg.horizon_h, seed=cfg.seed)
+    dc = DataCenters.uniform(carbon.regions, cfg.gpus_per_region)
+    rows = []
+    for n in cfg.job_counts:
+        jobs = generate(GeneratorSpec(n_jobs=n, span_h=cfg.arrival_span_h, max_deadline_h=cfg.horizon_h),
+                        dc.n, cfg.seed)
+        idx = np.arange(n)
+        empty = ClusterState(dc.gpus.copy(), np.zeros((dc.n, cfg.horizon_h), np.int64))
+        view = PolicyView(carbon, forecast, 0)
+        times = []
+        for _ in range(cfg.repeats):
+            policy = make_policy(cfg.policy, dc, cfg.seed)
+            t0 = time.perf_counter()
+            dec = policy.plan(jobs, idx, 0, empty, view)
+            times.append(time.perf_counter() - t0)
+        tracemalloc.start()
+        make_policy(cfg.policy, dc, cfg.seed).plan(jobs, idx, 0, empty, view)
+        peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        placed = dec.region >= 0
+        reserved = np.zeros((dc.n, cfg.horizon_h), np.int64)
+        for i, r, s, h in zip(dec.job[placed], dec.region[placed], dec.start[placed], dec.hours[placed]):
+            reserved[r, s:s + h] += jobs.gpus[i]
+        state = ClusterState(dc.gpus.copy(), reserved)
+        policy = make_policy(cfg.policy, dc, cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        lat = []
+        for i in rng.choice(n, size=min(cfg.adapt_events, n), replace=False):
+            t0 = time.perf_counter()
+            policy.adapt(Event("arrival", np.array([i])), jobs, 0, state, view)
+            lat.append((time.perf_counter() - t0) * 1000.0)
+        rows.append({"jobs": n, "regions": dc.n, "horizon_h": cfg.horizon_h, "plan_seconds": min(times),
+                     "plan_seconds_median": float(np.median(times)), "peak_mem_mb": peak_mb,
+                     "adapt_ms_mean": float(np.mean(lat)), "adapt_ms_p95": float(np.percentile(lat, 95)),
+                     "placed": int(placed.sum())})
+    table = pd.DataFrame(rows)
+    metrics = {f"n{r['jobs']}.{k}": float(v) for r in rows for k, v in r.items() if k not in ("jobs",)}
+    return Result(metrics=metrics, tables={"scale": table},
+                  summary={"name": cfg.name, "policy": cfg.policy,
+                           "cells": f"{len(cfg.zones)} regions × {cfg.horizon_h} h"})
