@@ -1,0 +1,250 @@
+"""Experiment kind ``backtest``: rolling-origin forecast backtest of the configured models, the
+error-weighted ensemble and conformal calibration (see :mod:`forecast.backtest`).
+
+Metric names (flat floats): ``<metric>.<target>.<model>.<region>`` for metric in mape, mae, accuracy,
+pinball, crps, picp50/80/90, width50/80/90 on the day-ahead test rows (horizons ≤ ``day_ahead_h``), plus
+``<metric>.<target>.<model>.mean`` averaged over regions, ``mape.<target>.dacf.<region>`` for DACF's
+published forecasts, and ``wall_s``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+from experiments.config import check
+from experiments.registry import Context, Result, experiment_kind
+from forecast.backtest import Windows, run_backtest
+from forecast.data.schema import TARGETS
+from forecast.metrics import score_by
+from forecast import report
+
+
+@dataclass
+class DataSection:
+    source: Literal["dacf", "electricitymaps"]
+    regions: list[str]
+    years: list[int] = field(default_factory=list)   # electricitymaps only
+
+
+@dataclass
+class WindowSection:
+    """Inclusive UTC dates (YYYY-MM-DD)."""
+
+    train_end: str
+    val_start: str
+    val_end: str
+    test_start: str
+    test_end: str
+    train_start: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            Windows.from_strings(self.train_start, self.train_end, self.val_start, self.val_end, self.test_start,
+                                 self.test_end)
+        except ValueError as exc:
+            check(False, "windows", str(exc))
+
+
+@dataclass
+class BacktestSection:
+    issue_hour: int = 23
+    horizon_h: int = 48
+    day_ahead_h: int = 24
+    retrain_every_days: int = 0
+    refit_before_test: bool = True
+    buckets: list[int] = field(default_factory=lambda: [6, 12, 24, 48, 96])
+    ensemble_power: float = 2.0
+    ensemble_prune: float = 1.5
+    ensemble_members: list[str] = field(default_factory=list)   # empty: every non-naive model
+    oracle_weather: bool = False   # observed obs_* weather as known-future input ("oracle weather")
+
+    def __post_init__(self) -> None:
+        check(0 <= self.issue_hour <= 23, "backtest.issue_hour", "must be 0–23 (UTC)")
+        check(1 <= self.horizon_h <= 96, "backtest.horizon_h", "must be 1–96 h")
+        check(1 <= self.day_ahead_h <= self.horizon_h, "backtest.day_ahead_h", "must be 1 … horizon_h")
+        check(self.retrain_every_days >= 0, "backtest.retrain_every_days", "must be ≥ 0 (0 = no retraining)")
+        check(self.buckets == sorted(self.buckets) and self.buckets[-1] >= self.horizon_h, "backtest.buckets",
+              "must be ascending and end at ≥ horizon_h")
+
+
+@dataclass
+class NaiveSection:
+    kinds: list[Literal["persistence", "seasonal24", "seasonal168"]] = field(
+        default_factory=lambda: ["persistence", "seasonal24", "seasonal168"])
+
+
+@dataclass
+class GBMSection:
+    max_iter: int = 300
+    learning_rate: float = 0.05
+    max_leaf_nodes: int = 31
+    min_samples_leaf: int = 40
+    train_days: int | None = None
+
+
+@dataclass
+class ProphetSection:
+    yearly: bool = True
+    holidays: bool = True
+    regressors: bool = True
+    changepoint_prior_scale: float = 0.05
+    train_days: int | None = 365
+
+
+@dataclass
+class LSTMSection:
+    encoder_h: int = 168
+    hidden: int = 64
+    layers: int = 1
+    dropout: float = 0.1
+    max_epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    patience: int = 3
+    stride_h: int = 6
+    train_days: int | None = None
+
+
+@dataclass
+class TFTSection:
+    encoder_h: int = 168
+    hidden: int = 32
+    attention_heads: int = 2
+    dropout: float = 0.1
+    max_epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    patience: int = 3
+    limit_train_batches: int = 200
+    stride_h: int = 6
+    train_days: int | None = None
+
+
+@dataclass
+class ModelsSection:
+    naive: NaiveSection | None = field(default_factory=NaiveSection)
+    gbm: GBMSection | None = None
+    prophet: ProphetSection | None = None
+    lstm: LSTMSection | None = None
+    tft: TFTSection | None = None
+
+
+@dataclass
+class BacktestConfig:
+    kind: str
+    name: str
+    data: DataSection
+    windows: WindowSection
+    targets: list[str] = field(default_factory=lambda: ["ci_direct"])
+    backtest: BacktestSection = field(default_factory=BacktestSection)
+    models: ModelsSection = field(default_factory=ModelsSection)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for t in self.targets:
+            check(t in TARGETS, "targets", f"unknown target {t!r}; known: {sorted(TARGETS)}")
+        check(any(getattr(self.models, f.name) is not None for f in dataclasses.fields(self.models)), "models",
+              "configure at least one model")
+
+
+def model_factories(cfg: BacktestConfig) -> dict[str, object]:
+    """Model name -> zero-argument factory building a fresh, unfitted forecaster."""
+    b, m, seed = cfg.backtest, cfg.models, cfg.seed
+    out: dict[str, object] = {}
+    if m.naive is not None:
+        from forecast.models.naive import NaiveForecaster
+        for kind in m.naive.kinds:
+            out[kind] = lambda kind=kind: NaiveForecaster(kind, b.issue_hour, b.horizon_h)
+    if m.gbm is not None:
+        from forecast.models.gbm import GBMForecaster
+        out["gbm"] = lambda: GBMForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather, seed=seed,
+                                           **dataclasses.asdict(m.gbm))
+    if m.prophet is not None:
+        from forecast.models.prophet import ProphetForecaster
+        out["prophet"] = lambda: ProphetForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather,
+                                                   **dataclasses.asdict(m.prophet))
+    if m.lstm is not None:
+        from forecast.models.lstm import LSTMForecaster
+        out["lstm"] = lambda: LSTMForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather, seed=seed,
+                                             **dataclasses.asdict(m.lstm))
+    if m.tft is not None:
+        from forecast.models.tft import TFTForecaster
+        out["tft"] = lambda: TFTForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather, seed=seed,
+                                           **dataclasses.asdict(m.tft))
+    return out
+
+
+def load_data(cfg: BacktestConfig, data_dir: str | None) -> pd.DataFrame:
+    if cfg.data.source == "dacf":
+        from forecast.data.panel import load_dacf_panel
+        return load_dacf_panel(cfg.data.regions, data_dir)
+    from forecast.data.panel import load_panel
+    return load_panel(cfg.data.regions, cfg.data.years or (2021, 2022, 2023), weather=cfg.backtest.oracle_weather,
+                      data_dir=data_dir)
+
+
+def dacf_forecasts(cfg: BacktestConfig, target: str, data_dir: str | None) -> pd.DataFrame | None:
+    """DACF's published day-ahead forecasts (direct CI) for the configured DACF regions, else ``None``."""
+    if cfg.data.source != "dacf" or target != "ci_direct":
+        return None
+    from forecast.data.dacf import read_dacf_forecasts
+    from forecast.data.registry import resolve
+    folder = resolve("dacf/CISO_2019_clean.csv.gz", data_dir).parent
+    return pd.concat([read_dacf_forecasts(r, folder) for r in cfg.data.regions], ignore_index=True)
+
+
+@experiment_kind("backtest", BacktestConfig)
+def run(config: BacktestConfig, ctx: Context) -> Result:
+    """Rolling-origin forecast backtest: models, ensemble, conformal calibration, DACF comparison."""
+    t_start = time.perf_counter()
+    panel = load_data(config, ctx.data_dir)
+    b = config.backtest
+    windows = Windows.from_strings(config.windows.train_start, config.windows.train_end, config.windows.val_start,
+                                   config.windows.val_end, config.windows.test_start, config.windows.test_end)
+    factories = model_factories(config)
+    members = b.ensemble_members or [n for n in factories if n not in ("persistence", "seasonal24", "seasonal168")]
+    members = members or list(factories)
+    res = Result()
+    label = " (oracle weather)" if b.oracle_weather else ""
+    for target in config.targets:
+        bt = run_backtest(panel, target, factories, windows, b.issue_hour, b.horizon_h, b.retrain_every_days,
+                          b.refit_before_test, tuple(b.buckets), b.ensemble_power, b.ensemble_prune, members,
+                          ctx.progress)
+        dacf = dacf_forecasts(config, target, ctx.data_dir)
+        da = report.day_ahead(bt.forecasts, b.day_ahead_h)
+        scores = score_by(da, ["model", "region"])
+        for _, row in scores.iterrows():
+            for k, v in row.items():
+                if k not in ("model", "region", "n"):
+                    res.metrics[f"{k}.{target}.{row['model']}.{row['region']}"] = float(v)
+        for model, g in scores.groupby("model"):
+            for k in ("mape", "accuracy", "crps", "picp50", "picp80", "picp90"):
+                res.metrics[f"{k}.{target}.{model}.mean"] = float(g[k].mean())
+        mape_t = report.mape_table(bt.forecasts, dacf, b.day_ahead_h)
+        if dacf is not None:
+            for region, v in mape_t.set_index("model").loc["DACF (published)"].items():
+                res.metrics[f"mape.{target}.dacf.{region}"] = float(v)
+        sfx = "" if len(config.targets) == 1 else f"_{target}"
+        res.tables[f"mape_by_region{sfx}"] = mape_t
+        res.tables[f"accuracy_by_horizon{sfx}"] = report.horizon_table(bt.forecasts)
+        res.tables[f"coverage{sfx}"] = report.coverage_table(bt.forecasts, bt.raw_ensemble, b.day_ahead_h)
+        res.tables[f"scores{sfx}"] = scores
+        res.tables[f"ensemble_weights{sfx}"] = bt.weights
+        res.tables[f"conformal_corrections{sfx}"] = bt.corrections
+        res.tables[f"timings{sfx}"] = bt.timings
+        res.tables[f"forecast_ensemble{sfx}"] = bt.forecasts[(bt.forecasts["model"] == "ensemble")
+                                                             & (bt.forecasts["window"] == "test")]
+        rel = report.reliability(bt.forecasts, b.day_ahead_h)
+        res.figures[f"reliability{sfx}.png"] = report.reliability_figure(rel, f"Reliability — {target}{label}")
+        res.figures[f"forecast_vs_actual{sfx}.png"] = report.forecast_figure(bt.forecasts, dacf, TARGETS[target],
+                                                                             day_ahead_h=b.day_ahead_h)
+        res.summary[f"day_ahead_mape{sfx}"] = mape_t.round(2).to_dict("records")
+    res.metrics["wall_s"] = time.perf_counter() - t_start
+    res.summary.update({"name": config.name, "targets": config.targets, "models": list(factories),
+                        "ensemble_members": members, "oracle_weather": b.oracle_weather,
+                        "wall_s": round(res.metrics["wall_s"], 1)})
+    return res

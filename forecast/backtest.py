@@ -1,0 +1,153 @@
+"""Rolling-origin backtest: fit on the training window, forecast every day of a validation and a test
+window from a fixed issue hour using only data before it, combine members with the error-weighted
+ensemble (weights fitted on validation forecasts) and calibrate intervals with CQR (fitted on the same
+validation/calibration window) — the test window is never used for fitting anything.
+
+Issue convention: test day D (UTC) is forecast from ``D 00:00 − (24 − issue_hour) h``; with the default
+issue hour 23 that is 23:00 UTC the day before, horizons 1–24 h are D's 24 hours (the day-ahead forecast
+scored against DACF) and horizons up to ``horizon`` (≤ 96) reach further.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from forecast.calibration import ConformalCalibrator
+from forecast.ensemble import ErrorWeightedEnsemble
+from forecast.models.base import Forecaster, check_forecast_table
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Day ranges (UTC dates, inclusive) of the training, validation/calibration and test windows."""
+
+    train_start: pd.Timestamp | None
+    train_end: pd.Timestamp
+    val_start: pd.Timestamp
+    val_end: pd.Timestamp
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
+
+    @classmethod
+    def from_strings(cls, train_start: str | None, train_end: str, val_start: str, val_end: str, test_start: str,
+                     test_end: str) -> Windows:
+        ts = lambda s: None if s is None else pd.Timestamp(s, tz="UTC")  # noqa: E731
+        w = cls(ts(train_start), ts(train_end), ts(val_start), ts(val_end), ts(test_start), ts(test_end))
+        if not (w.train_end < w.val_start <= w.val_end < w.test_start <= w.test_end):
+            raise ValueError(f"windows must be ordered train < validation < test, got {w}")
+        return w
+
+
+def issue_times(first_day: pd.Timestamp, last_day: pd.Timestamp, issue_hour: int) -> pd.DatetimeIndex:
+    """One issue per target day in [first_day, last_day]: ``day − (24 − issue_hour) h``."""
+    days = pd.date_range(first_day.normalize(), last_day.normalize(), freq="D")
+    return days - pd.Timedelta(hours=24 - issue_hour)
+
+
+def extend_panel(panel: pd.DataFrame, hours: int) -> pd.DataFrame:
+    """Append ``hours`` empty (all-NaN) hours per region so horizons may run past the data end."""
+    last = panel.groupby("region", sort=False)["time"].max()
+    pad = [pd.DataFrame({"region": r, "time": pd.date_range(t + pd.Timedelta(hours=1), periods=hours, freq="h")})
+           for r, t in last.items()]
+    return pd.concat([panel, *pad], ignore_index=True).sort_values(["region", "time"], kind="stable",
+                                                                    ignore_index=True)
+
+
+@dataclass
+class BacktestResult:
+    """``forecasts``: tidy table (model, window, forecast columns, actual) incl. ``ensemble``;
+    ``weights``/``corrections``: fitted ensemble weights and CQR corrections; ``timings``: seconds per step."""
+
+    forecasts: pd.DataFrame
+    weights: pd.DataFrame
+    corrections: pd.DataFrame
+    timings: pd.DataFrame
+    raw_ensemble: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _attach_actual(table: pd.DataFrame, actual: pd.Series) -> pd.DataFrame:
+    table = table.copy()
+    table["actual"] = actual.reindex(pd.MultiIndex.from_frame(table[["region", "time"]])).to_numpy(float)
+    return table
+
+
+def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Forecaster]], windows: Windows,
+                 issue_hour: int = 23, horizon: int = 48, retrain_every_days: int = 0, refit_before_test: bool = True,
+                 buckets: tuple[int, ...] = (6, 12, 24, 48, 96), ensemble_power: float = 2.0,
+                 ensemble_prune: float = 1.5, members: list[str] | None = None,
+                 progress: bool = True) -> BacktestResult:
+    """Backtest every model factory in ``models`` on ``panel[target]`` over ``windows``.
+
+    Models are fitted on hours before the validation window and forecast it; for the test window they are
+    refitted on all hours before it (``refit_before_test``) and, with ``retrain_every_days`` > 0, again
+    every that many days on all hours before each chunk (rolling origin). ``members`` (default: all
+    models) are combined into ``ensemble``."""
+    if not 1 <= horizon <= 96:
+        raise ValueError(f"horizon must be 1–96 h, got {horizon}")
+    if not 0 <= issue_hour <= 23:
+        raise ValueError(f"issue_hour must be 0–23, got {issue_hour}")
+    if not models:
+        raise ValueError("no models to backtest")
+    members = list(models) if members is None else members
+    unknown = [m for m in members if m not in models]
+    if unknown or not members:
+        raise ValueError(f"ensemble members {unknown or members} must be a non-empty subset of {list(models)}")
+    actual = panel.set_index(["region", "time"])[target]
+    data = panel if windows.train_start is None else panel[panel["time"] >= windows.train_start]
+    data = extend_panel(data, horizon)
+    val_issues = issue_times(windows.val_start, windows.val_end, issue_hour)
+    test_issues = issue_times(windows.test_start, windows.test_end, issue_hour)
+    if retrain_every_days > 0:
+        starts = test_issues[::retrain_every_days]
+        chunks = [test_issues[(test_issues >= s) & (test_issues < e)]
+                  for s, e in zip(starts, [*starts[1:], test_issues[-1] + pd.Timedelta(hours=1)])]
+    else:
+        chunks = [test_issues]
+    fit_train_end = windows.train_end + pd.Timedelta(days=1)
+    steps = len(models) * (1 + len(chunks))
+    bar = tqdm(total=steps, desc=f"backtest {target}", disable=not progress, leave=False)
+    val_tables: dict[str, pd.DataFrame] = {}
+    test_tables: dict[str, pd.DataFrame] = {}
+    timings = []
+    for name, factory in models.items():
+        t0 = time.perf_counter()
+        model = factory().fit(data, target, until=min(fit_train_end, val_issues[0]))
+        t1 = time.perf_counter()
+        val = model.predict(data, val_issues, horizon)
+        val_tables[name] = val[val["time"] < test_issues[0]].reset_index(drop=True)  # never score on test hours
+        timings.append({"model": name, "step": "validation", "fit_s": t1 - t0, "predict_s": time.perf_counter() - t1})
+        bar.update(1)
+        parts = []
+        for k, chunk in enumerate(chunks):
+            t0 = time.perf_counter()
+            if refit_before_test or k > 0:
+                model = factory().fit(data, target, until=chunk[0])  # targets strictly before the issue time
+            t1 = time.perf_counter()
+            parts.append(model.predict(data, chunk, horizon))
+            timings.append({"model": name, "step": f"test[{k}]", "fit_s": t1 - t0, "predict_s": time.perf_counter() - t1})
+            bar.update(1)
+        test_tables[name] = pd.concat(parts, ignore_index=True)
+        for table, where in ((val_tables[name], "validation"), (test_tables[name], "test")):
+            check_forecast_table(table, f"{name} {where} forecasts")
+    bar.close()
+    ens = ErrorWeightedEnsemble(buckets, ensemble_power, ensemble_prune).fit({m: val_tables[m] for m in members}, actual)
+    val_tables["ensemble"] = ens.combine({m: val_tables[m] for m in members})
+    test_tables["ensemble"] = ens.combine({m: test_tables[m] for m in members})
+    raw = _attach_actual(test_tables["ensemble"], actual).assign(model="ensemble", window="test")
+    frames, corrections = [], []
+    for name in [*models, "ensemble"]:
+        val = _attach_actual(val_tables[name], actual)
+        cal = ConformalCalibrator(buckets).fit(val)
+        corrections.append(cal.corrections.assign(model=name))
+        frames.append(cal.transform(val).assign(model=name, window="validation"))
+        frames.append(cal.transform(_attach_actual(test_tables[name], actual)).assign(model=name, window="test"))
+    forecasts = pd.concat(frames, ignore_index=True)
+    lead = ["model", "window"]
+    forecasts = forecasts[lead + [c for c in forecasts.columns if c not in lead]]
+    return BacktestResult(forecasts, ens.weights, pd.concat(corrections, ignore_index=True), pd.DataFrame(timings),
+                          raw)

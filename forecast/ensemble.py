@@ -1,0 +1,74 @@
+"""Error-weighted ensemble of forecast tables.
+
+Weights are fitted per region × horizon bucket on a *validation* window (which must precede the test
+window; the backtest passes only validation forecasts): w_m ∝ MAE_m^−p over the bucket (p = ``power``),
+members with MAE above ``prune`` × the best member's MAE get weight 0. The combined table averages the
+point forecasts and each quantile level with the same weights (quantile averaging keeps quantiles sorted).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from forecast.data.schema import FORECAST_COLUMNS, QUANTILE_COLUMNS
+
+KEYS = ["region", "issue_time", "time", "horizon_h"]
+
+
+def horizon_bucket(horizon_h: np.ndarray | pd.Series, edges: Sequence[int]) -> np.ndarray:
+    """Bucket id of each horizon: bucket k covers (edges[k-1], edges[k]] (edges ascending, hours)."""
+    return np.searchsorted(np.asarray(edges), np.asarray(horizon_h), side="left")
+
+
+class ErrorWeightedEnsemble:
+    """``fit(val_tables, actual)`` then ``combine(tables)``; ``weights`` is a tidy frame
+    (region, bucket, model, mae, weight)."""
+
+    def __init__(self, buckets: Sequence[int] = (6, 12, 24, 48, 96), power: float = 2.0, prune: float = 1.5) -> None:
+        self.buckets, self.power, self.prune = list(buckets), power, prune
+        self.weights: pd.DataFrame | None = None
+
+    def fit(self, tables: Mapping[str, pd.DataFrame], actual: pd.Series) -> ErrorWeightedEnsemble:
+        """``tables``: model name -> validation forecast table; ``actual``: Series indexed by (region, time)."""
+        rows = []
+        for model, t in tables.items():
+            y = actual.reindex(pd.MultiIndex.from_frame(t[["region", "time"]])).to_numpy(float)
+            err = pd.DataFrame({"region": t["region"].to_numpy(), "bucket": horizon_bucket(t["horizon_h"], self.buckets),
+                                "ae": np.abs(t["mean"].to_numpy(float) - y)}).dropna()
+            g = err.groupby(["region", "bucket"])["ae"].mean().rename("mae").reset_index()
+            g["model"] = model
+            rows.append(g)
+        w = pd.concat(rows, ignore_index=True)
+        best = w.groupby(["region", "bucket"])["mae"].transform("min")
+        w["weight"] = np.where(w["mae"] <= self.prune * best, w["mae"].clip(lower=1e-9) ** -self.power, 0.0)
+        w["weight"] /= w.groupby(["region", "bucket"])["weight"].transform("sum")
+        self.weights = w[["region", "bucket", "model", "mae", "weight"]]
+        return self
+
+    def combine(self, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        """Weighted average of the members' ``mean`` and quantiles on their common (region, issue, time) rows."""
+        if self.weights is None:
+            raise RuntimeError("ensemble: fit on validation forecasts before combine")
+        value_cols = ["mean", *QUANTILE_COLUMNS]
+        acc = None
+        wsum = None
+        for model, t in tables.items():
+            t = t.sort_values(KEYS).reset_index(drop=True)
+            b = pd.DataFrame({"region": t["region"], "bucket": horizon_bucket(t["horizon_h"], self.buckets)})
+            w = b.merge(self.weights[self.weights["model"] == model], on=["region", "bucket"], how="left")["weight"]
+            w = w.fillna(0.0).to_numpy()
+            if acc is None:
+                base = t[KEYS].copy()
+                acc = np.zeros((len(t), len(value_cols)))
+                wsum = np.zeros(len(t))
+            elif len(t) != len(base) or not (t[KEYS].to_numpy() == base.to_numpy()).all():
+                raise ValueError(f"ensemble: member {model!r} covers different (region, issue, time) rows")
+            acc += w[:, None] * t[value_cols].to_numpy(float)
+            wsum += w
+        if (wsum <= 0).any():
+            raise ValueError("ensemble: some rows have no member with positive weight")
+        out = base.copy()
+        out[value_cols] = acc / wsum[:, None]
+        return out[list(FORECAST_COLUMNS)]

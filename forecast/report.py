@@ -1,0 +1,110 @@
+"""Report tables and figures of a backtest: MAPE by region × model (with DACF's published forecasts and the
+naive baselines), accuracy by horizon, coverage by nominal level, forecast-vs-actual and reliability plots.
+All MAPE / accuracy values in %, widths in the target's unit."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
+from forecast.metrics import INTERVALS, mape, score_by
+
+REPORT_HORIZONS = (1, 6, 12, 24, 48, 72, 96)
+
+
+def day_ahead(forecasts: pd.DataFrame, day_ahead_h: int = 24) -> pd.DataFrame:
+    """Test-window rows with horizon ≤ ``day_ahead_h`` (each test hour once per model)."""
+    return forecasts[(forecasts["window"] == "test") & (forecasts["horizon_h"] <= day_ahead_h)]
+
+
+def mape_table(forecasts: pd.DataFrame, dacf: pd.DataFrame | None = None, day_ahead_h: int = 24) -> pd.DataFrame:
+    """Day-ahead MAPE (%) per model (rows) × region (columns) + ``mean`` column; ``dacf`` (a table with
+    region, time, mean, actual) is scored on the same hours when given."""
+    da = day_ahead(forecasts, day_ahead_h)
+    rows = da.groupby(["model", "region"]).apply(lambda g: mape(g["actual"], g["mean"]), include_groups=False)
+    wide = rows.unstack("region")
+    if dacf is not None and len(dacf):
+        hours = da[["region", "time"]].drop_duplicates()
+        d = dacf.merge(hours, on=["region", "time"])
+        wide.loc["DACF (published)"] = d.groupby("region").apply(lambda g: mape(g["actual"], g["mean"]),
+                                                                 include_groups=False)
+    wide["mean"] = wide.mean(axis=1)
+    return wide.reset_index().rename(columns={"index": "model"})
+
+
+def horizon_table(forecasts: pd.DataFrame, horizons: Sequence[int] = REPORT_HORIZONS) -> pd.DataFrame:
+    """Accuracy (100 − MAPE, %) per model at single horizons, averaged over regions."""
+    t = forecasts[(forecasts["window"] == "test") & forecasts["horizon_h"].isin(list(horizons))]
+    per = t.groupby(["model", "horizon_h", "region"]).apply(lambda g: 100 - mape(g["actual"], g["mean"]),
+                                                            include_groups=False)
+    return per.groupby(["model", "horizon_h"]).mean().unstack("horizon_h").reset_index()
+
+
+def coverage_table(forecasts: pd.DataFrame, raw_ensemble: pd.DataFrame | None = None,
+                   day_ahead_h: int = 24) -> pd.DataFrame:
+    """Day-ahead test coverage (PICP, fraction) and mean width per model × region × nominal level;
+    ``raw_ensemble`` (before conformal calibration) is added as model ``ensemble (uncalibrated)``."""
+    da = day_ahead(forecasts, day_ahead_h)
+    if raw_ensemble is not None and len(raw_ensemble):
+        da = pd.concat([da, day_ahead(raw_ensemble.assign(model="ensemble (uncalibrated)"), day_ahead_h)])
+    s = score_by(da, ["model", "region"])
+    rows = [pd.DataFrame({"model": s["model"], "region": s["region"], "nominal": level / 100,
+                          "picp": s[f"picp{level}"], "width": s[f"width{level}"]}) for level in INTERVALS]
+    return pd.concat(rows, ignore_index=True).sort_values(["model", "region", "nominal"], ignore_index=True)
+
+
+def reliability(forecasts: pd.DataFrame, day_ahead_h: int = 24) -> pd.DataFrame:
+    """Observed frequency of actual ≤ q_τ per model and level τ on day-ahead test rows."""
+    da = day_ahead(forecasts, day_ahead_h)
+    rows = []
+    for model, g in da.groupby("model"):
+        y = g["actual"].to_numpy(float)[:, None]
+        freq = (y <= g[list(QUANTILE_COLUMNS)].to_numpy(float)).mean(axis=0)
+        rows += [{"model": model, "level": tau, "observed": float(f)} for tau, f in zip(QUANTILE_LEVELS, freq)]
+    return pd.DataFrame(rows)
+
+
+def reliability_figure(rel: pd.DataFrame, title: str = ""):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="ideal")
+    for model, g in rel.groupby("model"):
+        ax.plot(g["level"], g["observed"], marker="o", lw=2 if model == "ensemble" else 1, label=model)
+    ax.set_xlabel("nominal quantile level τ")
+    ax.set_ylabel("observed frequency of actual ≤ q_τ")
+    ax.set_title(title or "Reliability (test, day-ahead)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def forecast_figure(forecasts: pd.DataFrame, dacf: pd.DataFrame | None, unit: str, days: int = 14,
+                    day_ahead_h: int = 24, model: str = "ensemble"):
+    """Day-ahead forecasts (stitched issue by issue) vs actual with 50/90 % intervals, first ``days``
+    test days, one panel per region."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    da = day_ahead(forecasts[forecasts["model"] == model], day_ahead_h)
+    regions = list(dict.fromkeys(da["region"]))
+    fig, axes = plt.subplots(len(regions), 1, figsize=(11, 2.4 * len(regions)), squeeze=False)
+    for ax, region in zip(axes[:, 0], regions):
+        g = da[da["region"] == region].sort_values("time")
+        g = g[g["time"] < g["time"].min() + pd.Timedelta(days=days)]
+        ax.fill_between(g["time"], g["q0.05"], g["q0.95"], alpha=0.2, color="C0", label="90 %")
+        ax.fill_between(g["time"], g["q0.25"], g["q0.75"], alpha=0.35, color="C0", label="50 %")
+        ax.plot(g["time"], g["mean"], color="C0", lw=1.2, label=model)
+        ax.plot(g["time"], g["actual"], color="k", lw=1, label="actual")
+        if dacf is not None and len(dacf):
+            d = dacf[(dacf["region"] == region) & dacf["time"].isin(g["time"])]
+            ax.plot(d["time"], d["mean"], color="C3", lw=1, ls="--", label="DACF")
+        ax.set_ylabel(f"{region}\n{unit}")
+    axes[0, 0].legend(ncol=5, fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
