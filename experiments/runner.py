@@ -21,6 +21,7 @@ import hashlib
 import importlib
 import io
 import json
+import logging
 import os
 import resource
 import tempfile
@@ -36,6 +37,12 @@ from experiments import registry, tracking
 from experiments.config import ConfigError, as_dict, load_yaml, parse
 
 REPORTS_DIR = Path("reports")
+
+
+def quiet_mlflow() -> None:
+    """Keep MLflow's and alembic's INFO chatter (database creation, migrations) off the terminal."""
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def import_plugins() -> None:
@@ -230,6 +237,7 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
     here (use :func:`experiments.sweep.run_sweep`). Raises :class:`ConfigError` on a bad config."""
     import mlflow
 
+    quiet_mlflow()
     doc, source = read_doc(config, overrides)
     doc.pop("sweep", None)
     kind, cfg = parse_doc(doc, source)

@@ -40,8 +40,8 @@ import pandas as pd
 
 from experiments import registry, tracking
 from experiments.config import ConfigError, as_dict
-from experiments.runner import (REPORTS_DIR, Output, config_hash, execute, log_output, parse_doc, read_doc,
-                                set_dotted, write_reports)
+from experiments.runner import (REPORTS_DIR, Output, config_hash, execute, log_output, parse_doc,
+                                quiet_mlflow, read_doc, set_dotted, write_reports)
 
 log = logging.getLogger("carbonshift.sweep")
 
@@ -270,6 +270,7 @@ def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None
     from tqdm import tqdm
 
     start = time.perf_counter()
+    quiet_mlflow()
     sp = plan(config, overrides)
     exp_name = experiment or sp.name
     exp_id = tracking.configure(exp_name)

@@ -1,0 +1,51 @@
+"""``carbonshift report SWEEP_OR_RUN`` (tables + figures from MLflow) and ``carbonshift results``
+(regenerate RESULTS.md from the latest shipped sweeps in MLflow)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from experiments.output import emit
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="tables (markdown + CSV) and PNG figures of a sweep or run, from MLflow")
+    p.add_argument("target", help="parent run id of a sweep, a run id, or a sweep/run name (latest wins)")
+    p.add_argument("--reports-dir", default="reports", help="output folder (default: reports/<name>/)")
+    p.add_argument("--no-log", action="store_true", help="do not log the report back to MLflow as artifacts")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.set_defaults(handler=_report)
+    p = sub.add_parser("results", help="regenerate RESULTS.md from the latest runs of the shipped sweeps in MLflow")
+    p.add_argument("--output", default="RESULTS.md", help="file to write (default: RESULTS.md)")
+    p.add_argument("--sweep", action="append", dest="sweeps", metavar="NAME",
+                   help="sweep name to include (repeatable; default: every shipped sweep found in MLflow)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.set_defaults(handler=_results)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from experiments.report import build_report
+
+    try:
+        rep = build_report(args.target, args.reports_dir, log_to_mlflow=not args.no_log)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    emit({"run_id": rep.run_id, "name": rep.name, "sweep": rep.is_sweep, "out_dir": str(rep.out_dir),
+          "figures": [str(p) for p in rep.figures], "tables": list(rep.tables)}, args.json)
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from experiments.results import write_results
+
+    try:
+        doc = write_results(args.output, args.sweeps)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    emit({"output": args.output, "sweeps": [s["name"] for s in doc["sweeps"]]}, args.json,
+         {"headline": pd.DataFrame(doc["headline"])})
+    return 0

@@ -1,0 +1,42 @@
+"""``carbonshift run CONFIG``: run one experiment config and log it to MLflow."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from experiments.config import ConfigError
+from experiments.output import emit
+from experiments.runner import parse_overrides, run_config
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``run`` and ``sweep``."""
+    p.add_argument("config", help="YAML experiment config (top-level kind:)")
+    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                   help="override a dotted config key, value parsed as YAML (repeatable), e.g. workload.n_jobs=200")
+    p.add_argument("--experiment", help="MLflow experiment (default: the config's name)")
+    p.add_argument("--data-dir", help="data folder handed to the experiment kind")
+    p.add_argument("--reports-dir", default="reports", help="where figures and tables are written (default: reports)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run one experiment config and log it to MLflow")
+    add_common(p)
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        rec = run_config(args.config, parse_overrides(args.overrides), args.experiment, args.data_dir,
+                         args.reports_dir, progress=not args.json)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    metrics = pd.DataFrame({"metric": list(rec.metrics), "value": list(rec.metrics.values())})
+    emit({"run_id": rec.run_id, "experiment": rec.experiment, "name": rec.name, "kind": rec.kind,
+          "config_hash": rec.config_hash, "status": rec.status, "reports": str(rec.report_dir),
+          **({"error": rec.error} if rec.error else {})}, args.json, {"metrics": metrics})
+    return 1 if rec.error else 0

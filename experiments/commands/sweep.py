@@ -1,0 +1,47 @@
+"""``carbonshift sweep CONFIG [--resume]``: run a config's ``sweep:`` grid on Ray, tracked in MLflow."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from experiments.commands.run import add_common
+from experiments.config import ConfigError
+from experiments.output import emit
+from experiments.runner import parse_overrides
+from experiments.sweep import plan, run_sweep
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run a config's sweep: grid on Ray (RAY_ADDRESS for a cluster), one MLflow "
+                                     "child run per trial")
+    add_common(p)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the latest run of this sweep: skip trials already FINISHED, rerun the rest")
+    p.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray instance (default 2)")
+    p.add_argument("--dry-run", action="store_true", help="validate and list the trials without running them")
+    p.set_defaults(handler=_sweep)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    overrides = parse_overrides(args.overrides) if args.overrides else None
+    try:
+        if args.dry_run:
+            sp = plan(args.config, overrides)
+            emit({"name": sp.name, "kind": sp.kind.name, "sweep_hash": sp.sweep_hash, "n_trials": len(sp.trials)},
+                 args.json, {"trials": _plan_table(sp)})
+            return 0
+        rec = run_sweep(args.config, overrides, args.resume, args.experiment, args.data_dir,
+                        args.reports_dir, args.num_cpus, progress=True)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    emit({"parent_run_id": rec.parent_run_id, "experiment": rec.experiment, "name": rec.name,
+          "n_trials": rec.n_trials, "skipped": rec.n_skipped, "ran": rec.n_run, "failed": rec.n_failed,
+          "seconds": round(rec.seconds, 1)}, args.json, {"trials": rec.trials})
+    return 1 if rec.n_failed else 0
+
+
+def _plan_table(sp):
+    import pandas as pd
+
+    return pd.DataFrame([{"trial": t.label, "config_hash": t.config_hash} for t in sp.trials])

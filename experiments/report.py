@@ -1,0 +1,354 @@
+"""Reports built from MLflow (never from memory): tables (markdown + CSV) and PNG figures for one run
+or one sweep, written to ``reports/<name>/`` and logged back to the run as ``report/`` artifacts.
+
+Metric names follow ``<policy>.<metric>`` (``cooperative.carbon_kg``) or plain ``<metric>``
+(``trial_seconds``). What is drawn depends on what was logged:
+
+- sweep curves: for every swept key except ``seed``, each metric's mean ± std over seeds (and over
+  any other non-seed key, drawn as separate lines); figure of the reduction metric vs that key
+  (error bars = std over seeds) and, when logged, latency/memory vs that key;
+- Pareto: carbon (kgCO2e) vs mean completion time (h) per policy, with the non-dominated front;
+- operational vs transfer carbon (kgCO2e) bars per policy;
+- renewable utilisation per region (from a logged table with ``region`` and a ``renewable*`` column);
+- hour-of-day allocation heatmap (from a logged table with an ``hour`` column).
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from experiments import tracking
+from experiments.runner import REPORTS_DIR, quiet_mlflow
+
+REDUCTION_METRICS = ("reduction_vs_perf_first", "reduction_pct", "reduction")
+COST_METRICS = ("plan_seconds", "peak_mem_mb", "trial_seconds", "trial_peak_rss_mb")
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` produced (paths are under ``out_dir``)."""
+
+    run_id: str
+    name: str
+    is_sweep: bool
+    out_dir: Path
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+
+
+def client() -> Any:
+    import mlflow
+
+    quiet_mlflow()
+    mlflow.set_tracking_uri(tracking.tracking_uri())
+    return mlflow.MlflowClient()
+
+
+def resolve(c: Any, target: str) -> Any:
+    """The run named by ``target``: a run id, else the latest sweep whose name is ``target``, else the
+    latest single run of that name."""
+    if len(target) == 32 and all(ch in "0123456789abcdef" for ch in target):
+        return c.get_run(target)
+    exps = [e.experiment_id for e in c.search_experiments()]
+    for role in ("sweep", "run"):
+        runs = c.search_runs(exps, filter_string=f"attributes.run_name = '{target}' and "
+                             f"tags.`carbonshift.role` = '{role}'", order_by=["attributes.start_time DESC"],
+                             max_results=1) if exps else []
+        if runs:
+            return runs[0]
+    raise LookupError(f"no MLflow sweep or run named {target!r} at {tracking.tracking_uri()}")
+
+
+def finished_trials(c: Any, parent: Any) -> list[Any]:
+    """FINISHED child runs of a sweep's parent run."""
+    from experiments.sweep import child_runs
+
+    return [r for r in child_runs(c, parent.info.experiment_id, parent.info.run_id) if r.info.status == "FINISHED"]
+
+
+def _param_value(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return text
+
+
+def _hashable(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def runs_frame(runs: list[Any], keys: list[str]) -> pd.DataFrame:
+    """Long table: one row per (run, policy, metric) with the swept ``keys`` as columns."""
+    rows = []
+    for r in runs:
+        base = {"run_id": r.info.run_id, **{k: _hashable(_param_value(r.data.params.get(k))) for k in keys}}
+        for name, value in r.data.metrics.items():
+            policy, _, metric = name.rpartition(".")
+            rows.append({**base, "policy": policy, "metric": metric, "value": value})
+    return pd.DataFrame(rows, columns=["run_id", *keys, "policy", "metric", "value"])
+
+
+def aggregate(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Mean, std (over seeds and any key not in ``by``) and count of ``value`` per group."""
+    g = frame.groupby(by, dropna=False, sort=True)["value"]
+    out = g.agg(mean="mean", std="std", n="count").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def reduction_metric(frame: pd.DataFrame) -> str | None:
+    names = set(frame["metric"])
+    return next((m for m in REDUCTION_METRICS if m in names), next((m for m in sorted(names) if "reduction" in m), None))
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    cols = [str(c) for c in table.columns]
+    fmt = [lambda v: f"{v:,.3g}" if isinstance(v, float) and abs(v) >= 1e4 else
+           (f"{v:.2f}" if isinstance(v, float) else str(v))] * len(cols)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(f(v) for f, v in zip(fmt, row)) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def curve_figure(agg: pd.DataFrame, x: str, metric: str, series: list[str]) -> Any:
+    """Line per (policy, other swept keys) of ``metric`` mean vs ``x`` with std error bars."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    sub = agg[agg["metric"] == metric]
+    for key, part in sub.groupby(["policy", *series], dropna=False, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        label = " ".join(str(k) for k in key if k not in ("", None))
+        part = part.sort_values(x)
+        xs = part[x].to_numpy()
+        positions = xs if np.issubdtype(np.asarray(xs).dtype, np.number) else np.arange(len(xs))
+        ax.errorbar(positions, part["mean"], yerr=part["std"], marker="o", capsize=3, label=label or metric)
+        if positions is not xs:
+            ax.set_xticks(positions, [str(v) for v in xs])
+    unit = " (%)" if "reduction" in metric or metric.endswith("_pct") else ""
+    ax.set(xlabel=x, ylabel=f"{metric}{unit}", title=f"{metric} vs {x} (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def cost_figure(agg: pd.DataFrame, x: str, metrics: list[str]) -> Any:
+    """Latency (s) and memory (MB) vs ``x`` on log axes, one panel per metric family."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for policy, part in agg[agg["metric"] == metric].groupby("policy", sort=True):
+            part = part.groupby(x, as_index=False)[["mean", "std"]].mean().sort_values(x)
+            ax.errorbar(part[x], part["mean"], yerr=part["std"], marker="o", capsize=3, label=policy or metric)
+        unit = "s" if "seconds" in metric else "MB"
+        ax.set(xlabel=x, ylabel=f"{metric} ({unit})", xscale="log", yscale="log", title=metric)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def pareto_table(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Per policy: mean carbon (kgCO2e) and mean completion time (h), and whether it is Pareto-optimal."""
+    need = frame[frame["metric"].isin(["carbon_kg", "completion_h_mean"]) & (frame["policy"] != "")]
+    if need.empty or need["metric"].nunique() < 2:
+        return None
+    table = need.pivot_table(index="policy", columns="metric", values="value", aggfunc="mean").dropna().reset_index()
+    c, t = table["carbon_kg"].to_numpy(), table["completion_h_mean"].to_numpy()
+    dominated = [bool(np.any((c <= c[i]) & (t <= t[i]) & ((c < c[i]) | (t < t[i])))) for i in range(len(c))]
+    table["pareto_optimal"] = ~np.array(dominated, dtype=bool)
+    return table.sort_values("carbon_kg").reset_index(drop=True)
+
+
+def pareto_figure(table: pd.DataFrame, points: pd.DataFrame) -> Any:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for policy, part in points.groupby("policy", sort=True):
+        ax.scatter(part["completion_h_mean"], part["carbon_kg"], s=10, alpha=0.3)
+    ax.scatter(table["completion_h_mean"], table["carbon_kg"], s=60, c="k", zorder=3)
+    for row in table.itertuples(index=False):
+        ax.annotate(row.policy, (row.completion_h_mean, row.carbon_kg), fontsize=8, xytext=(4, 4),
+                    textcoords="offset points")
+    front = table[table["pareto_optimal"]].sort_values("completion_h_mean")
+    ax.plot(front["completion_h_mean"], front["carbon_kg"], "r--", label="Pareto front")
+    ax.set(xlabel="mean job completion time (h)", ylabel="total carbon (kgCO2e)",
+           title="Carbon vs completion time (policy means; dots = trials)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def carbon_split(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """Operational and transfer carbon (kgCO2e) per policy, from metrics or a logged table."""
+    metrics = frame[frame["metric"].isin(["operational_kg", "transfer_kg"]) & (frame["policy"] != "")]
+    if metrics["metric"].nunique() == 2:
+        return metrics.pivot_table(index="policy", columns="metric", values="value", aggfunc="mean").reset_index()
+    for table in tables.values():
+        cols = set(table.columns)
+        if {"policy", "operational_kg", "transfer_kg"} <= cols:
+            return table.groupby("policy", as_index=False)[["operational_kg", "transfer_kg"]].mean()
+    return None
+
+
+def split_figure(table: pd.DataFrame) -> Any:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    x = np.arange(len(table))
+    ax.bar(x, table["operational_kg"], label="operational")
+    ax.bar(x, table["transfer_kg"], bottom=table["operational_kg"], label="data transfer")
+    ax.set_xticks(x, table["policy"], rotation=30, ha="right")
+    ax.set(ylabel="carbon (kgCO2e)", title="Operational vs transfer carbon per policy")
+    ax.legend()
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def renewable_by_region(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """Mean renewable utilisation per (policy, region) from the first table that has one."""
+    for table in tables.values():
+        col = next((c for c in table.columns if "renewable" in c), None)
+        if col and "region" in table.columns and "hour" not in table.columns:
+            by = [c for c in ("policy", "region") if c in table.columns]
+            return table.groupby(by, as_index=False)[col].mean()
+    return None
+
+
+def renewable_figure(table: pd.DataFrame) -> Any:
+    import matplotlib.pyplot as plt
+
+    col = next(c for c in table.columns if "renewable" in c)
+    wide = table.pivot_table(index="region", columns="policy", values=col) if "policy" in table else \
+        table.set_index("region")[[col]]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    wide.plot.bar(ax=ax)
+    unit = "%" if wide.to_numpy().max() > 1.5 else "fraction"
+    ax.set(ylabel=f"{col} ({unit})", title="Renewable utilisation per region")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def hourly_allocation(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, str, str] | None:
+    """(rows × 24 hour-of-day matrix, row label, value column) from the first table with an ``hour``."""
+    for table in tables.values():
+        hour = next((c for c in ("hour_of_day", "hour", "hour_utc") if c in table.columns), None)
+        if hour is None:
+            continue
+        row = next((c for c in ("region", "policy") if c in table.columns), None)
+        value = next((c for c in table.columns if c not in (hour, row, "policy", "region")
+                      and pd.api.types.is_numeric_dtype(table[c])), None)
+        if row and value:
+            data = table
+            if row == "region" and "policy" in table.columns:  # the main (last-listed) policy's allocation
+                data = table[table["policy"] == table["policy"].iloc[-1]]
+            wide = data.assign(_h=data[hour] % 24).pivot_table(index=row, columns="_h", values=value, aggfunc="mean")
+            return wide.reindex(columns=range(24)).fillna(0.0), row, value
+    return None
+
+
+def heatmap_figure(wide: pd.DataFrame, row: str, value: str) -> Any:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(wide) + 2))
+    im = ax.imshow(wide.to_numpy(), aspect="auto", cmap="viridis")
+    ax.set_yticks(range(len(wide)), wide.index)
+    ax.set_xticks(range(0, 24, 2))
+    ax.set(xlabel="hour of day (UTC)", ylabel=row, title=f"{value} by hour of day")
+    fig.colorbar(im, ax=ax, label=value)
+    return fig
+
+
+def load_tables(c: Any, runs: list[Any]) -> dict[str, pd.DataFrame]:
+    """Every ``tables/*.csv`` artifact of ``runs``, concatenated per table name (column ``run_id`` added)."""
+    out: dict[str, list[pd.DataFrame]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in runs:
+            if not any(a.path == "tables" for a in c.list_artifacts(r.info.run_id)):
+                continue
+            local = Path(c.download_artifacts(r.info.run_id, "tables", tmp + "/" + r.info.run_id))
+            for path in sorted(local.glob("*.csv")):
+                out.setdefault(path.stem, []).append(pd.read_csv(path).assign(run_id=r.info.run_id))
+    return {k: pd.concat(v, ignore_index=True) for k, v in out.items()}
+
+
+def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bool = True) -> Report:
+    """Build the report of a sweep (parent run) or a single run named by ``target`` (id or name)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = client()
+    run = resolve(c, target)
+    is_sweep = run.data.tags.get("carbonshift.role") == "sweep"
+    keys = json.loads(run.data.tags.get("carbonshift.sweep_keys", "[]")) if is_sweep else []
+    runs = finished_trials(c, run) if is_sweep else [run]
+    if not runs:
+        raise LookupError(f"{target}: no FINISHED runs to report on")
+    name = run.info.run_name or run.info.run_id
+    out_dir = Path(reports_dir) / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rep = Report(run.info.run_id, name, is_sweep, out_dir)
+    frame = runs_frame(runs, keys)
+    tables = load_tables(c, runs)
+    figures: dict[str, Any] = {}
+
+    def add_table(stem: str, table: pd.DataFrame) -> None:
+        rep.tables[stem] = table
+        table.to_csv(out_dir / f"{stem}.csv", index=False)
+        (out_dir / f"{stem}.md").write_text(_markdown(table) + "\n")
+
+    red = reduction_metric(frame)
+    for x in [k for k in keys if k != "seed"]:
+        series = [k for k in keys if k not in ("seed", x)]
+        agg = aggregate(frame, [x, *series, "policy", "metric"])
+        add_table(f"curve_{x}", agg)
+        if red:
+            figures[f"{red}_vs_{x}.png"] = curve_figure(agg, x, red, series)
+        cost = [m for m in COST_METRICS if m in set(agg["metric"])]
+        if cost:
+            figures[f"cost_vs_{x}.png"] = cost_figure(agg, x, cost)
+    if not keys or keys == ["seed"]:
+        add_table("metrics", aggregate(frame, ["policy", "metric"]))
+    pareto = pareto_table(frame)
+    if pareto is not None:
+        add_table("pareto", pareto)
+        points = frame[frame["metric"].isin(["carbon_kg", "completion_h_mean"]) & (frame["policy"] != "")]
+        points = points.pivot_table(index=["run_id", "policy"], columns="metric", values="value").reset_index()
+        figures["pareto_carbon_vs_completion.png"] = pareto_figure(pareto, points)
+    split = carbon_split(frame, tables)
+    if split is not None:
+        add_table("carbon_operational_vs_transfer", split)
+        figures["carbon_operational_vs_transfer.png"] = split_figure(split)
+    renew = renewable_by_region(tables)
+    if renew is not None:
+        add_table("renewable_by_region", renew)
+        figures["renewable_by_region.png"] = renewable_figure(renew)
+    hourly = hourly_allocation(tables)
+    if hourly is not None:
+        wide, row, value = hourly
+        add_table("allocation_by_hour", wide.reset_index())
+        figures["allocation_by_hour_heatmap.png"] = heatmap_figure(wide, row, value)
+    for fname, fig in figures.items():
+        fig.savefig(out_dir / fname, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        rep.figures.append(out_dir / fname)
+    index = [f"# Report: {name}", "", f"- MLflow run: `{run.info.run_id}` ({'sweep of ' + str(len(runs)) + ' finished trials' if is_sweep else 'single run'})",
+             f"- tracking store: `{tracking.tracking_uri()}`", ""]
+    index += [f"![{p.stem}]({p.name})" for p in rep.figures]
+    for stem, table in rep.tables.items():
+        index += ["", f"## {stem}", "", _markdown(table.head(60))]
+    (out_dir / "report.md").write_text("\n".join(index) + "\n")
+    if log_to_mlflow:
+        c.log_artifacts(run.info.run_id, str(out_dir), artifact_path="report")
+    return rep
