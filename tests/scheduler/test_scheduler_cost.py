@@ -1,0 +1,37 @@
+"""Prefix-sum window carbon and sliding-minimum capacity equal brute force."""
+import numpy as np
+import pytest
+
+from scheduler.cost import earliest_fit, prefix, sliding_min, window_sums
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_window_sums_equal_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    R, L = rng.integers(1, 8), rng.integers(5, 200)
+    ci = rng.uniform(0, 900, (R, L))
+    d = int(rng.integers(1, L + 1))
+    starts = np.sort(rng.choice(L - d + 1, size=min(10, L - d + 1), replace=False))
+    got = window_sums(prefix(ci), starts, d)
+    want = np.array([[ci[r, s:s + d].sum() for s in starts] for r in range(R)])
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sliding_min_equals_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    R, L = rng.integers(1, 6), rng.integers(1, 150)
+    free = rng.integers(-5, 100, (R, L))
+    for d in {1, 2, int(rng.integers(1, L + 1)), L}:
+        want = np.array([[free[r, s:s + d].min() for s in range(L - d + 1)] for r in range(R)])
+        np.testing.assert_array_equal(sliding_min(free, d), want)
+
+
+def test_earliest_fit_brute_force():
+    rng = np.random.default_rng(3)
+    free = rng.integers(0, 10, (4, 60))
+    earliest = np.array([0, 5, 17, 40])
+    got = earliest_fit(free, 6, 4, earliest)
+    for r in range(4):
+        ok = [s for s in range(earliest[r], 60 - 4 + 1) if free[r, s:s + 4].min() >= 6]
+        assert got[r] == (ok[0] if ok else -1)

@@ -1,0 +1,72 @@
+"""Forecast error models and the information-set views."""
+import numpy as np
+import pytest
+
+from scheduler.signals import CarbonSignal, ForecastSignal, OracleView, PolicyView, controlled_error, forecast_accuracy
+
+
+@pytest.mark.parametrize("target", [0.60, 0.75, 0.87, 0.90])
+def test_accuracy_mode_hits_target(carbon, target):
+    fc = controlled_error(carbon, "accuracy", accuracy=target, seed=4)
+    assert forecast_accuracy(fc, carbon) == pytest.approx(target * 100, abs=0.05)
+
+
+def test_gaussian_and_uniform_error_scales(carbon):
+    g = controlled_error(carbon, "gaussian", k=0.1, seed=1)
+    T = carbon.n_hours
+    target = g.issue_h[:, None] + np.arange(g.mean.shape[2])
+    a = carbon.ci[:, np.minimum(target, T - 1)].transpose(1, 0, 2)
+    ok = np.isfinite(g.mean) & (g.mean > 0)
+    resid = (g.mean - a)[ok] / np.broadcast_to(carbon.ci.mean(axis=1)[None, :, None], a.shape)[ok]
+    assert resid.std() == pytest.approx(0.1, rel=0.1)
+    u = controlled_error(carbon, "uniform", e=0.4, seed=1)
+    rel = (u.mean / a)[np.isfinite(u.mean)]
+    assert rel.min() >= 0.8 - 1e-9 and rel.max() <= 1.2 + 1e-9
+    dq = np.diff(u.q, axis=-1)
+    assert np.isfinite(dq).any() and (dq[np.isfinite(dq)] >= -1e-9).all()   # quantiles non-decreasing
+
+
+def test_policy_view_cannot_see_the_future(carbon):
+    now = 100
+    fc = controlled_error(carbon, "accuracy", accuracy=0.8, seed=0)
+    altered = CarbonSignal(carbon.ci.copy(), carbon.renewable_pct, carbon.times, carbon.regions)
+    altered.ci[:, now:] *= 5.0                                   # the future differs …
+    late_fc = ForecastSignal(fc.issue_h, fc.mean.copy(), fc.q.copy(), fc.label)
+    later = fc.issue_h > now
+    late_fc.mean[later] *= 7.0                                   # … and so do forecasts issued later
+    late_fc.q[later] *= 7.0
+    v1, v2 = PolicyView(carbon, fc, now), PolicyView(altered, late_fc, now)
+    np.testing.assert_array_equal(v1.actuals(), v2.actuals())
+    assert v1.actuals().shape == (3, now)
+    np.testing.assert_array_equal(v1.ci_plan(carbon.n_hours), v2.ci_plan(carbon.n_hours))
+    np.testing.assert_array_equal(v1.ci_plan(carbon.n_hours, 0.9), v2.ci_plan(carbon.n_hours, 0.9))
+    np.testing.assert_array_equal(v1.current(), carbon.ci[:, now - 1])
+    assert not v1.is_oracle
+    # nothing reachable from the view holds a future hour
+    for value in vars(v1).values():
+        if isinstance(value, np.ndarray):
+            assert value.base is None
+    o = OracleView(carbon, now)
+    assert o.is_oracle and "oracle" in o.label
+    np.testing.assert_array_equal(o.ci_plan(now + 5), carbon.ci[:, now:now + 5])
+
+
+def test_forecast_table_round_trip(carbon):
+    import pandas as pd
+
+    from forecast.data.schema import QUANTILE_COLUMNS
+
+    fc = controlled_error(carbon, "uniform", e=0.2, horizon_h=24, seed=2)
+    rows = []
+    for i, issue in enumerate(fc.issue_h[:3]):
+        for r, region in enumerate(carbon.regions):
+            for k in range(1, 24):
+                rows.append({"region": region, "issue_time": carbon.times[issue], "time": carbon.times[issue + k],
+                             "horizon_h": k, "mean": fc.mean[i, r, k],
+                             **dict(zip(QUANTILE_COLUMNS, fc.q[i, r, k]))})
+    back = ForecastSignal.from_table(pd.DataFrame(rows), carbon.regions, carbon.times)
+    np.testing.assert_allclose(back.mean[:, :, 1:], fc.mean[:3, :, 1:24])
+    assert np.isnan(back.mean[:, :, 0]).all()
+    view = PolicyView(carbon, back, int(back.issue_h[1]))
+    plan = view.ci_plan(int(back.issue_h[1]) + 48)
+    assert np.isfinite(plan).all()                     # horizon 0 and hours past 23 h are filled

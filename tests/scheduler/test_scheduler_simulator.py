@@ -1,0 +1,112 @@
+"""Simulator invariants, capacity, oracle optimality, failures, policy errors."""
+import numpy as np
+import pytest
+
+from scheduler.datacenters import DataCenters
+from scheduler.generators import GeneratorSpec, generate
+from scheduler.metrics import hour_of_day_table, policy_metrics, region_table
+from scheduler.policies.base import Decisions
+from scheduler.policies.oracle import Oracle
+from scheduler.policies.registry import NAMES, make_policy
+from scheduler.signals import controlled_error
+from scheduler.simulator import DONE, PolicyError, SimConfig, check_invariants, simulate
+
+
+def _total(out):
+    return float(out.carbon_op_kg.sum() + out.carbon_tr_kg.sum())
+
+
+@pytest.fixture(scope="module")
+def tight(carbon):
+    """Capacity well below peak demand: 80 jobs on 3 × 192 GPUs."""
+    dc = DataCenters.uniform(carbon.regions, gpus=192)
+    jobs = generate(GeneratorSpec(n_jobs=80, span_h=120), dc.n, seed=5)
+    return dc, jobs
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_capacity_never_exceeded_and_no_job_lost(carbon, tight, name):
+    dc, jobs = tight
+    fc = controlled_error(carbon, "accuracy", accuracy=0.8, seed=1)
+    out = simulate(jobs, carbon, fc, dc, make_policy(name, dc, seed=1), SimConfig(failure_rate_per_h=0.01, seed=2))
+    assert (out.usage <= dc.gpus[:, None]).all()
+    assert out.usage.max() > 0.6 * dc.gpus.min()                   # the instance really is tight
+    fate = (out.status == DONE) | np.isin(np.arange(len(jobs)), list(out.reasons))
+    assert fate.all()
+    late = (out.status == DONE) & (out.finish > jobs.deadline_h)
+    assert all(out.reasons[i].startswith("late") for i in np.flatnonzero(late))
+    done = out.status == DONE
+    assert (out.finish[done] - out.start[done] >= jobs.duration_h[done]).all()   # ran at least its duration
+    m = policy_metrics(out, _total(out), _total(out) * 0.5)
+    assert m["reduction_vs_perf_first"] == pytest.approx(0.0)
+    assert 0 <= m["deadline_rate"] <= 100 and m["failures"] > 0
+    assert len(region_table(out)) == dc.n and len(hour_of_day_table(out)) == 24
+
+
+@pytest.mark.parametrize("seed,gpus", [(0, 4096), (1, 160), (2, 192)])
+def test_oracle_is_at_most_every_policy(carbon, seed, gpus):
+    dc = DataCenters.uniform(carbon.regions, gpus=gpus)
+    jobs = generate(GeneratorSpec(n_jobs=40, span_h=96, profiling_error=0.0), dc.n, seed=seed)
+    fc = controlled_error(carbon, "accuracy", accuracy=0.9, seed=seed)
+    oracle = Oracle(dc, max_jobs_milp=100)
+    best = simulate(jobs, carbon, None, dc, oracle)
+    assert oracle.bound_kg == pytest.approx(_total(best), rel=1e-6)
+    assert oracle.bound_kg <= _total(best) + 1e-6
+    for name in NAMES:
+        out = simulate(jobs, carbon, fc, dc, make_policy(name, dc, seed=seed))
+        on_time = out.on_time.all()
+        if on_time:       # the oracle optimises over on-time schedules
+            assert _total(best) <= _total(out) + 1e-6, name
+
+
+def test_milp_beats_lp_rounding_and_lp_bounds_milp(carbon):
+    dc = DataCenters.uniform(carbon.regions, gpus=160)
+    jobs = generate(GeneratorSpec(n_jobs=40, span_h=96, profiling_error=0.0), dc.n, seed=1)
+    milp, lp = Oracle(dc, max_jobs_milp=100), Oracle(dc, max_jobs_milp=5)
+    a, b = simulate(jobs, carbon, None, dc, milp), simulate(jobs, carbon, None, dc, lp)
+    assert milp.solve_kind.startswith("MILP") and lp.solve_kind.startswith("LP bound")
+    assert lp.bound_kg <= milp.bound_kg + 1e-6 <= _total(b) + 2e-6
+    assert _total(a) <= _total(b) + 1e-6
+
+
+def test_failures_roll_back_and_cost_carbon(carbon):
+    dc = DataCenters.uniform(carbon.regions)
+    jobs = generate(GeneratorSpec(n_jobs=60, span_h=96), dc.n, seed=3)
+    fc = controlled_error(carbon, "perfect")
+    clean = simulate(jobs, carbon, fc, dc, make_policy("performance_first", dc))
+    failing = simulate(jobs, carbon, fc, dc, make_policy("performance_first", dc),
+                       SimConfig(failure_rate_per_h=0.05, seed=1))
+    hit = failing.failures > 0
+    assert hit.sum() > 5
+    assert (failing.energy_kwh[hit] > clean.energy_kwh[hit]).all()
+    assert (failing.finish[hit] > clean.finish[hit]).all()
+    assert (failing.status == DONE).all()
+
+
+def test_over_capacity_decision_is_rejected(carbon):
+    dc = DataCenters.uniform(carbon.regions, gpus=8)
+    jobs = generate(GeneratorSpec(n_jobs=3, span_h=2), dc.n, seed=0)
+
+    class Greedy:
+        name, clairvoyant = "bad", False
+
+        def plan(self, jobs, idx, now, state, view):
+            idx = np.asarray(idx)
+            z = np.zeros(len(idx), np.int64)
+            return Decisions(idx, jobs.home[idx], np.maximum(jobs.submit_h[idx], now), jobs.est_duration_h[idx])
+
+        def adapt(self, event, jobs, now, state, view):
+            return self.plan(jobs, event.jobs, now, state, view)
+
+    with pytest.raises(PolicyError, match="over capacity"):
+        simulate(jobs, carbon, controlled_error(carbon, "perfect"), dc, Greedy())
+
+
+def test_carbon_aware_policies_cut_carbon_on_real_data(carbon):
+    dc = DataCenters.uniform(carbon.regions)
+    jobs = generate(GeneratorSpec(n_jobs=150, span_h=200), dc.n, seed=7)
+    fc = controlled_error(carbon, "accuracy", accuracy=0.87, seed=7)
+    pf = _total(simulate(jobs, carbon, fc, dc, make_policy("performance_first", dc)))
+    coop = simulate(jobs, carbon, fc, dc, make_policy("cooperative", dc))
+    assert _total(coop) < 0.9 * pf
+    check_invariants(coop, dc)

@@ -1,0 +1,53 @@
+"""Jobs: deadlines, generator ranges, validation; Alibaba trace loader."""
+import numpy as np
+import pytest
+
+from scheduler.generators import GeneratorSpec, generate
+from scheduler.traces import trace_jobs
+from scheduler.workloads import TABLE1, TYPES, Jobs, deadlines
+
+
+def test_deadline_is_submit_plus_padded_estimate():
+    d = deadlines(np.array([0, 10, 5]), np.array([10, 7, 24]), np.array([0.3, 0.5, 0.2]))
+    assert d.tolist() == [13, 10 + 11, 5 + 29]   # ceil(10.5)=11, ceil(28.8)=29
+
+
+def test_fitted_generator_respects_seed_distributions():
+    jobs = generate(GeneratorSpec(n_jobs=4000, span_h=720), 6, seed=1)
+    assert jobs.gpus.min() >= 4 and jobs.gpus.max() <= 256
+    assert jobs.duration_h.min() >= 2 and jobs.duration_h.max() <= 196
+    assert 0.2 <= jobs.flex.min() and jobs.flex.max() <= 0.5
+    assert abs(np.median(jobs.gpus) - np.exp(3.2)) < 4            # log-normal median e^μ ≈ 24.5
+    assert 20 < jobs.duration_h.mean() < 28                        # exponential mean 24 h, clipped
+    ratio = jobs.est_duration_h / jobs.duration_h
+    assert ratio.min() >= 0.8 - 0.5 / 2 and ratio.max() <= 1.2 + 0.5 / 2
+    np.testing.assert_array_equal(jobs.deadline_h, deadlines(jobs.submit_h, jobs.est_duration_h, jobs.flex))
+    assert (2 / 60 <= jobs.ckpt_overhead_h).all() and (jobs.ckpt_overhead_h <= 5 / 60).all()
+    assert np.all(np.diff(jobs.submit_h) >= 0) and jobs.submit_h.max() < 720
+
+
+def test_table1_generator_uses_type_ranges():
+    jobs = generate(GeneratorSpec(n_jobs=2000, mode="table1"), 3, seed=2)
+    for code, name in enumerate(TYPES):
+        sel = jobs.type == code
+        spec = TABLE1[name]
+        assert spec.gpus[0] <= jobs.gpus[sel].min() and jobs.gpus[sel].max() <= spec.gpus[1]
+        assert spec.flex[0] <= jobs.flex[sel].min() and jobs.flex[sel].max() <= spec.flex[1]
+        assert np.all((jobs.ckpt_interval_h[sel] * 60 >= spec.ckpt_min[0] - 1e-9)
+                      & (jobs.ckpt_interval_h[sel] * 60 <= spec.ckpt_min[1] + 1e-9))
+
+
+def test_inconsistent_deadline_is_rejected():
+    jobs = generate(GeneratorSpec(n_jobs=5), 2, seed=0)
+    fields = {k: getattr(jobs, k).copy() for k in jobs.__dataclass_fields__}
+    fields["deadline_h"][0] += 1
+    with pytest.raises(ValueError, match="deadline_h"):
+        Jobs(**fields)
+
+
+def test_alibaba_trace_jobs():
+    jobs = trace_jobs(3, seed=0, span_h=240, max_jobs=500)
+    assert 0 < len(jobs) <= 500
+    assert jobs.submit_h.min() >= 0 and jobs.submit_h.max() < 240
+    assert jobs.gpus.min() >= 1 and jobs.gpus.max() <= 8
+    assert jobs.duration_h.min() >= 1
