@@ -28,6 +28,8 @@ from experiments.runner import REPORTS_DIR, quiet_mlflow
 
 REDUCTION_METRICS = ("reduction_vs_perf_first", "reduction_pct", "reduction")
 COST_METRICS = ("plan_seconds", "peak_mem_mb", "trial_seconds", "trial_peak_rss_mb")
+MAIN_POLICY = "cooperative"  # the seed's method (Algorithm 1): the policy single-policy views show
+SPLIT_METRICS = ("carbon_operational_kg", "carbon_transfer_kg")
 
 
 @dataclass
@@ -81,15 +83,21 @@ def _param_value(text: str | None) -> Any:
         return text
 
 
-def _hashable(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, (list, dict)) else value
+def axis_value(value: Any) -> Any:
+    """How a swept value is shown on an axis: a list by its length (``data.zones`` → number of
+    regions), a mapping as ``k=v`` pairs (``workload.mix`` → ``lm=0.7 cv=0.1 …``)."""
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in value.items())
+    return value
 
 
 def runs_frame(runs: list[Any], keys: list[str]) -> pd.DataFrame:
     """Long table: one row per (run, policy, metric) with the swept ``keys`` as columns."""
     rows = []
     for r in runs:
-        base = {"run_id": r.info.run_id, **{k: _hashable(_param_value(r.data.params.get(k))) for k in keys}}
+        base = {"run_id": r.info.run_id, **{k: axis_value(_param_value(r.data.params.get(k))) for k in keys}}
         for name, value in r.data.metrics.items():
             policy, _, metric = name.rpartition(".")
             rows.append({**base, "policy": policy, "metric": metric, "value": value})
@@ -109,13 +117,17 @@ def reduction_metric(frame: pd.DataFrame) -> str | None:
     return next((m for m in REDUCTION_METRICS if m in names), next((m for m in sorted(names) if "reduction" in m), None))
 
 
-def _markdown(table: pd.DataFrame) -> str:
+def markdown(table: pd.DataFrame) -> str:
     cols = [str(c) for c in table.columns]
-    fmt = [lambda v: f"{v:,.3g}" if isinstance(v, float) and abs(v) >= 1e4 else
-           (f"{v:.2f}" if isinstance(v, float) else str(v))] * len(cols)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(f(v) for f, v in zip(fmt, row)) + " |" for row in table.itertuples(index=False)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "" if not np.isfinite(value) else (f"{value:,.2f}" if abs(value) < 1e7 else f"{value:.3g}")
+    return str(value)
 
 
 def curve_figure(agg: pd.DataFrame, x: str, metric: str, series: list[str]) -> Any:
@@ -189,13 +201,15 @@ def pareto_figure(table: pd.DataFrame, points: pd.DataFrame) -> Any:
 
 def carbon_split(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     """Operational and transfer carbon (kgCO2e) per policy, from metrics or a logged table."""
-    metrics = frame[frame["metric"].isin(["operational_kg", "transfer_kg"]) & (frame["policy"] != "")]
+    metrics = frame[frame["metric"].isin(SPLIT_METRICS) & (frame["policy"] != "")]
     if metrics["metric"].nunique() == 2:
-        return metrics.pivot_table(index="policy", columns="metric", values="value", aggfunc="mean").reset_index()
+        out = metrics.pivot_table(index="policy", columns="metric", values="value", aggfunc="mean").reset_index()
+        return out.rename(columns=dict(zip(SPLIT_METRICS, ("operational_kg", "transfer_kg"))))
     for table in tables.values():
-        cols = set(table.columns)
-        if {"policy", "operational_kg", "transfer_kg"} <= cols:
-            return table.groupby("policy", as_index=False)[["operational_kg", "transfer_kg"]].mean()
+        for names in (SPLIT_METRICS, ("operational_kg", "transfer_kg")):
+            if {"policy", *names} <= set(table.columns):
+                out = table.groupby("policy", as_index=False)[list(names)].mean()
+                return out.rename(columns=dict(zip(names, ("operational_kg", "transfer_kg"))))
     return None
 
 
@@ -238,21 +252,38 @@ def renewable_figure(table: pd.DataFrame) -> Any:
     return fig
 
 
+def main_policy(policies: list[str]) -> str:
+    """The policy a single-policy view shows: :data:`MAIN_POLICY` if present, else the last listed."""
+    return MAIN_POLICY if MAIN_POLICY in policies else policies[-1]
+
+
 def hourly_allocation(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, str, str] | None:
-    """(rows × 24 hour-of-day matrix, row label, value column) from the first table with an ``hour``."""
+    """(rows × 24 hour-of-day matrix, row label, value label) from the first table with an hour column:
+    long (``hour``, ``region``, value) or wide (``hour_utc`` + one column per region) format; with a
+    ``policy`` column the main policy's rows, averaged over runs."""
     for table in tables.values():
         hour = next((c for c in ("hour_of_day", "hour", "hour_utc") if c in table.columns), None)
         if hour is None:
             continue
-        row = next((c for c in ("region", "policy") if c in table.columns), None)
-        value = next((c for c in table.columns if c not in (hour, row, "policy", "region")
-                      and pd.api.types.is_numeric_dtype(table[c])), None)
-        if row and value:
-            data = table
-            if row == "region" and "policy" in table.columns:  # the main (last-listed) policy's allocation
-                data = table[table["policy"] == table["policy"].iloc[-1]]
-            wide = data.assign(_h=data[hour] % 24).pivot_table(index=row, columns="_h", values=value, aggfunc="mean")
-            return wide.reindex(columns=range(24)).fillna(0.0), row, value
+        policy = None
+        if "policy" in table.columns:
+            policy = main_policy(list(dict.fromkeys(table["policy"])))
+            table = table[table["policy"] == policy]
+        label = f"{policy}: " if policy else ""
+        data = table.assign(_h=table[hour] % 24)
+        if "region" in table.columns:
+            value = next((c for c in table.columns if c not in (hour, "policy", "region", "run_id")
+                          and pd.api.types.is_numeric_dtype(table[c])), None)
+            if value is None:
+                continue
+            wide = data.pivot_table(index="region", columns="_h", values=value, aggfunc="mean")
+            return wide.reindex(columns=range(24)).fillna(0.0), "region", label + value
+        cols = [c for c in table.columns if c not in (hour, "policy", "run_id", "_h")
+                and pd.api.types.is_numeric_dtype(table[c])]
+        if cols:
+            wide = data.groupby("_h")[cols].mean().T
+            wide.index.name = "region"
+            return wide.reindex(columns=range(24)).fillna(0.0), "region", label + "energy share (%)"
     return None
 
 
@@ -306,7 +337,7 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
     def add_table(stem: str, table: pd.DataFrame) -> None:
         rep.tables[stem] = table
         table.to_csv(out_dir / f"{stem}.csv", index=False)
-        (out_dir / f"{stem}.md").write_text(_markdown(table) + "\n")
+        (out_dir / f"{stem}.md").write_text(markdown(table) + "\n")
 
     red = reduction_metric(frame)
     for x in [k for k in keys if k != "seed"]:
@@ -347,7 +378,7 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
              f"- tracking store: `{tracking.tracking_uri()}`", ""]
     index += [f"![{p.stem}]({p.name})" for p in rep.figures]
     for stem, table in rep.tables.items():
-        index += ["", f"## {stem}", "", _markdown(table.head(60))]
+        index += ["", f"## {stem}", "", markdown(table.head(60))]
     (out_dir / "report.md").write_text("\n".join(index) + "\n")
     if log_to_mlflow:
         c.log_artifacts(run.info.run_id, str(out_dir), artifact_path="report")

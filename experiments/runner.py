@@ -122,6 +122,25 @@ def config_hash(kind: str, config: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def machine_tags() -> dict[str, str]:
+    """Where an experiment ran: host OS, CPU model and count, memory (GB), Python, Ray address."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        mem_gb = float("nan")
+    return {"carbonshift.machine": f"{platform.system()} {platform.release()}; {cpu}; {os.cpu_count()} CPUs; "
+                                   f"{mem_gb:.0f} GB RAM; Python {platform.python_version()}",
+            "carbonshift.ray_address": os.environ.get("RAY_ADDRESS", "local")}
+
+
 @dataclass
 class Output:
     """A kind's :class:`~experiments.registry.Result` made portable (picklable across Ray workers):
@@ -245,7 +264,8 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
     report_dir = Path(reports_dir) / _safe_name(cfg.name)
     ctx = registry.Context(seed=cfg.seed, data_dir=data_dir, out_dir=report_dir, progress=progress)
     exp_name = experiment or cfg.name
-    tags = {"carbonshift.kind": kind.name, "carbonshift.config_hash": chash, "carbonshift.role": "run"}
+    tags = {"carbonshift.kind": kind.name, "carbonshift.config_hash": chash, "carbonshift.role": "run",
+            "carbonshift.config_source": source, **machine_tags()}
     with tracking.run(exp_name, cfg.name, as_dict(cfg), tags=tags) as active:
         run_id = active.info.run_id
         output = execute(kind.run, cfg, ctx)

@@ -2,7 +2,9 @@
 child run per trial nested under one parent run per sweep.
 
 ``sweep:`` is a grid over dotted config keys — each key takes a list of values or an inclusive range
-``{start, stop, step}`` — or a list of such grids (their union; a trial that appears twice runs once)::
+``{start, stop, step}``; keys joined by commas move together (``"forecast.accuracy,forecast.e":
+[[0.6, 1.6], [0.75, 1.0]]``) — or a list of such grids (their union; a trial that appears twice runs
+once)::
 
     sweep:
       forecast.accuracy: [0.6, 0.75, 0.87]
@@ -40,7 +42,7 @@ import pandas as pd
 
 from experiments import registry, tracking
 from experiments.config import ConfigError, as_dict
-from experiments.runner import (REPORTS_DIR, Output, config_hash, execute, log_output, parse_doc,
+from experiments.runner import (REPORTS_DIR, Output, config_hash, execute, log_output, machine_tags, parse_doc,
                                 quiet_mlflow, read_doc, set_dotted, write_reports)
 
 log = logging.getLogger("carbonshift.sweep")
@@ -73,6 +75,7 @@ class SweepPlan:
     keys: list[str]
     trials: list[Trial]
     sweep_hash: str
+    path: str = ""
 
 
 @dataclass
@@ -130,9 +133,22 @@ def expand(spec: Any, where: str = "<config>") -> list[dict[str, Any]]:
         if not isinstance(grid, dict) or not grid:
             raise ConfigError(f"{at}: expected a non-empty mapping of dotted key -> values, got {grid!r}")
         keys = list(grid)
-        axes = [axis_values(k, grid[k], where) for k in keys]
-        out.extend(dict(zip(keys, combo)) for combo in itertools.product(*axes))
+        axes = [_zipped(k, axis_values(k, grid[k], where), where) for k in keys]
+        for combo in itertools.product(*axes):
+            out.append({k: v for part in combo for k, v in part.items()})
     return out
+
+
+def _zipped(key: str, values: list, where: str) -> list[dict[str, Any]]:
+    """Axis ``key`` as assignments; ``"a,b": [[1, 2], [3, 4]]`` moves keys a and b together."""
+    names = [k.strip() for k in key.split(",")]
+    if len(names) == 1:
+        return [{key: v} for v in values]
+    for v in values:
+        if not isinstance(v, list) or len(v) != len(names):
+            raise ConfigError(f"{where}: sweep.{key}: each value must be a list of {len(names)} "
+                              f"(one per key), got {v!r}")
+    return [dict(zip(names, v)) for v in values]
 
 
 def trial_label(assignment: dict[str, Any]) -> str:
@@ -163,7 +179,8 @@ def plan(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> 
             trials.append(Trial(label, assignment, cfg, chash))
     keys = list(dict.fromkeys(k for a in expand(spec, source) for k in a))
     sweep_hash = hashlib.sha256(json.dumps([kind.name, [t.config_hash for t in trials]]).encode()).hexdigest()[:16]
-    return SweepPlan(trials[0].config.name, source, kind, spec, keys, trials, sweep_hash)
+    path = "" if isinstance(config, dict) else str(config)
+    return SweepPlan(trials[0].config.name, source, kind, spec, keys, trials, sweep_hash, path)
 
 
 def ray_temp_dir() -> Path:
@@ -223,7 +240,7 @@ def _open_parent(client: Any, exp_id: str, sp: SweepPlan, resume: bool) -> tuple
     if parent is None:
         tags = {"carbonshift.role": "sweep", "carbonshift.sweep_hash": sp.sweep_hash,
                 "carbonshift.kind": sp.kind.name, "carbonshift.sweep_keys": json.dumps(sp.keys),
-                "carbonshift.config_source": sp.source}
+                "carbonshift.config_source": sp.source, "carbonshift.config_path": sp.path, **machine_tags()}
         run = client.create_run(exp_id, run_name=sp.name, tags=tags)
         pid = run.info.run_id
         client.log_param(pid, "n_trials", len(sp.trials))
