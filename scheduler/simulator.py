@@ -13,8 +13,14 @@ Each hour ``t`` (UTC hour start ``carbon.times[t]``):
    (progress floored to a multiple of the checkpoint interval) and pays one restore overhead;
    a job is done when its progress reaches its true duration.
 
-Reservations: the policy reserves its assumed duration; a job that runs longer extends its reservation
-hour by hour, one that ends early releases the rest. Every decision is checked against free capacity
+Suspend/resume: a placement may be a set of hours (``Decisions.slots``); the job runs in those hours
+only, is suspended in between at a checkpoint and, on every resume, loses two checkpoint overheads of
+progress (write at suspension + restore) — the overhead is charged as extra running hours.
+
+Admission: a job that ran the previous hour keeps its GPUs; a start or resume needs the GPUs free in that
+hour (a job whose start cannot happen is re-placed by ``adapt``; a suspended job that cannot resume waits).
+Reservations: the policy reserves its assumed hours; a started job past its reserved hours (it ran
+longer, or could not resume) reserves the next hour, one that ends early releases the rest. Every decision is checked against free capacity
 before it is applied (a violation is a policy bug and raises :class:`PolicyError`).
 
 Invariant (checked at the end of every run): every job is finished (on time or late, with the reason
@@ -74,6 +80,7 @@ class Outcome:
     adapt_ms: list[float] = field(default_factory=list)
     peak_mem_mb: float = float("nan")
     oracle: bool = False
+    suspensions: np.ndarray | None = None   # suspend/resume cycles per job
 
     @property
     def on_time(self) -> np.ndarray:
@@ -105,20 +112,24 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
     h0 = carbon.times[0].hour
     state = ClusterState(dc.gpus.astype(np.int64), np.zeros((R, T), dtype=np.int64))
     status = np.full(n, WAITING, dtype=np.int8)
+    slots = np.zeros((n, T), dtype=bool)       # reserved hours of each job
     p_region = np.full(n, -1, np.int64)
-    p_start = np.full(n, -1, np.int64)
-    res_end = np.full(n, -1, np.int64)         # reservation end hour (exclusive)
+    p_start = np.full(n, -1, np.int64)         # first reserved hour
+    res_end = np.full(n, -1, np.int64)         # last reserved hour + 1
     start = np.full(n, -1, np.int64)
     finish = np.full(n, -1, np.int64)
     progress = np.zeros(n)
+    was_active = np.zeros(n, dtype=bool)
     energy, renew, c_op, c_tr = (np.zeros(n) for _ in range(4))
     failures = np.zeros(n, np.int64)
+    suspensions = np.zeros(n, np.int64)
     usage = np.zeros((R, T), np.int64)
     energy_hod = np.zeros((R, 24))
     reasons: dict[int, str] = {}
     transfer_h = dc.transfer_hours(jobs.data_gb)
     tr_kwh = dc.transfer_kwh(jobs.data_gb)
     power = jobs.power_kw
+    gpus = jobs.gpus
     decide_s = 0.0
     adapt_ms: list[float] = []
     peak = float("nan")
@@ -131,22 +142,27 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
                 status[i] = REJECTED
                 reasons[i] = dec.reasons.get(i, "unschedulable: policy gave no reason")
                 continue
+            hours = dec.slots[i] if i in dec.slots else np.arange(s, s + h)
             earliest = max(now, int(jobs.submit_h[i])) + (transfer_h[i] if r != jobs.home[i] else 0)
-            if s < earliest or h < 1 or s + h > T:
-                raise PolicyError(f"{policy.name}: job {i} placed at hour {s} for {h} h in region {r}; "
+            if (len(hours) < 1 or hours[0] != s or hours[0] < earliest or hours[-1] >= T
+                    or (np.diff(hours) < 1).any()):
+                raise PolicyError(f"{policy.name}: job {i} placed at hours {hours[:3].tolist()}… in region {r}; "
                                   f"earliest allowed {earliest}, horizon {T}")
-            if (state.capacity[r] - state.reserved[r, s:s + h] < jobs.gpus[i]).any():
-                raise PolicyError(f"{policy.name}: job {i} ({jobs.gpus[i]} GPUs) over capacity in "
-                                  f"{dc.regions[r]} during hours {s}–{s + h}")
-            state.reserved[r, s:s + h] += jobs.gpus[i]
-            p_region[i], p_start[i], res_end[i] = r, s, s + h
+            if (state.capacity[r] - state.reserved[r, hours] < gpus[i]).any():
+                raise PolicyError(f"{policy.name}: job {i} ({gpus[i]} GPUs) over capacity in "
+                                  f"{dc.regions[r]} during hours {hours[0]}–{hours[-1] + 1}")
+            state.reserved[r, hours] += gpus[i]
+            slots[i, hours] = True
+            p_region[i], p_start[i], res_end[i] = r, hours[0], hours[-1] + 1
 
-    def release(idx: np.ndarray, from_h: int) -> None:
+    def release(idx: np.ndarray, from_h: int, forget: bool) -> None:
+        """Give back the reserved hours ≥ ``from_h``; ``forget`` also drops the placement (re-planning)."""
         for i in idx.tolist():
-            a, b = max(p_start[i], from_h), res_end[i]
-            if b > a:
-                state.reserved[p_region[i], a:b] -= jobs.gpus[i]
-            p_region[i], p_start[i], res_end[i] = -1, -1, -1
+            hours = np.flatnonzero(slots[i, from_h:]) + from_h
+            state.reserved[p_region[i], hours] -= gpus[i]
+            slots[i, from_h:] = False
+            if forget:
+                p_region[i], p_start[i], res_end[i] = -1, -1, -1
 
     def decide(fn, now: int, is_plan: bool) -> None:
         nonlocal decide_s, peak
@@ -175,7 +191,7 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
             if (t + h0) % 24 == cfg.plan_hour_utc:
                 queued = np.flatnonzero((status == QUEUED) & (p_region >= 0))
                 if len(queued):
-                    release(queued, t)
+                    release(queued, t, forget=True)
                     view = PolicyView(carbon, forecast, t)
                     decide(lambda: policy.plan(jobs, queued, t, state, view), t, True)
             new = order[bounds[t]:bounds[t + 1]]
@@ -183,64 +199,66 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
                 status[new] = QUEUED
                 view = PolicyView(carbon, forecast, t)
                 decide(lambda: policy.adapt(Event("arrival", new), jobs, t, state, view), t, False)
-        # starts
-        starting = np.flatnonzero((status == QUEUED) & (p_start == t))
-        if len(starting):
-            running = status == RUNNING
-            used = np.bincount(p_region[running], weights=jobs.gpus[running],
-                               minlength=R) if running.any() else np.zeros(R)
+        # admission: running jobs that ran last hour continue; starts and resumes need free GPUs now
+        want = (status == RUNNING) & slots[:, t]
+        cont = want & was_active
+        newcomers = np.flatnonzero((want & ~was_active) | ((status == QUEUED) & (p_start == t)))
+        active = cont.copy()
+        if len(newcomers):
+            used = np.bincount(p_region[cont], weights=gpus[cont], minlength=R)
             blocked = []
-            for i in starting.tolist():
+            for i in newcomers.tolist():
                 r = p_region[i]
-                if used[r] + jobs.gpus[i] <= dc.gpus[r]:
-                    used[r] += jobs.gpus[i]
+                if used[r] + gpus[i] > dc.gpus[r]:
+                    if status[i] == QUEUED:
+                        blocked.append(i)
+                    continue                       # a suspended job that cannot resume waits
+                used[r] += gpus[i]
+                active[i] = True
+                if status[i] == QUEUED:
                     status[i], start[i] = RUNNING, t
                     if r != jobs.home[i]:
                         c_tr[i] = tr_kwh[i] * (carbon.ci[jobs.home[i], t] + carbon.ci[r, t]) / 2.0 / 1000.0
-                else:
-                    blocked.append(i)
+                else:                              # resume after a suspension: write + restore checkpoint
+                    progress[i] -= 2.0 * jobs.ckpt_overhead_h[i]
+                    suspensions[i] += 1
             if blocked:
                 blocked = np.asarray(blocked)
-                release(blocked, t)
+                release(blocked, t, forget=True)
                 if t + 1 < T:
-                    if policy.clairvoyant:
-                        view = OracleView(carbon, t + 1)
-                    else:
-                        view = PolicyView(carbon, forecast, t + 1)
+                    view = OracleView(carbon, t + 1) if policy.clairvoyant else PolicyView(carbon, forecast, t + 1)
                     decide(lambda: policy.adapt(Event("blocked", blocked), jobs, t + 1, state, view), t + 1, False)
-                else:
-                    p_region[blocked] = -1
-        # execution of hour t
-        run = np.flatnonzero(status == RUNNING)
-        if len(run) == 0:
-            continue
-        r = p_region[run]
-        e = power[run] * dc.pue[r]                                    # kWh this hour
-        energy[run] += e
-        c_op[run] += e * carbon.ci[r, t] / 1000.0
-        renew[run] += e * carbon.renewable_pct[r, t] / 100.0
-        np.add.at(usage[:, t], r, jobs.gpus[run])
-        np.add.at(energy_hod[:, (t + h0) % 24], r, e)
-        progress[run] += 1.0
-        if cfg.failure_rate_per_h > 0:
-            fail = run[np.random.default_rng((cfg.seed, t)).random(n)[run] < cfg.failure_rate_per_h]
-            if len(fail):
-                ck = jobs.ckpt_interval_h[fail]
-                progress[fail] = np.floor(progress[fail] / ck) * ck - jobs.ckpt_overhead_h[fail]
-                failures[fail] += 1
-        done = run[progress[run] >= jobs.duration_h[run] - 1e-9]
-        if len(done):
-            status[done], finish[done] = DONE, t + 1
-            release(done, t + 1)
-            p_region[done] = r[np.searchsorted(run, done)]   # keep the region for the record
-        still = run[(status[run] == RUNNING) & (res_end[run] <= t + 1)]
-        if len(still) and t + 1 < T:                         # overrun: extend the reservation by one hour
-            np.add.at(state.reserved[:, t + 1], p_region[still], jobs.gpus[still])
+        was_active = active
+        run = np.flatnonzero(active)
+        if len(run):   # execution of hour t
+            r = p_region[run]
+            e = power[run] * dc.pue[r]                                    # kWh this hour
+            energy[run] += e
+            c_op[run] += e * carbon.ci[r, t] / 1000.0
+            renew[run] += e * carbon.renewable_pct[r, t] / 100.0
+            np.add.at(usage[:, t], r, gpus[run])
+            np.add.at(energy_hod[:, (t + h0) % 24], r, e)
+            progress[run] += 1.0
+            if cfg.failure_rate_per_h > 0:
+                fail = run[np.random.default_rng((cfg.seed, t)).random(n)[run] < cfg.failure_rate_per_h]
+                if len(fail):
+                    ck = jobs.ckpt_interval_h[fail]
+                    progress[fail] = np.floor(progress[fail] / ck) * ck - jobs.ckpt_overhead_h[fail]
+                    failures[fail] += 1
+            done = run[progress[run] >= jobs.duration_h[run] - 1e-9]
+            if len(done):
+                status[done], finish[done] = DONE, t + 1
+                release(done, t + 1, forget=False)
+        # a started job past its reserved hours (overran, or could not resume) reserves the next hour
+        still = np.flatnonzero((status == RUNNING) & (res_end <= t + 1))
+        if len(still) and t + 1 < T:
+            np.add.at(state.reserved[:, t + 1], p_region[still], gpus[still])
+            slots[still, t + 1] = True
             res_end[still] = t + 2
 
     out = Outcome(policy.name, jobs, list(dc.regions), np.where(start >= 0, p_region, -1), start, finish,
                   status, reasons, energy, renew, c_op, c_tr, failures, usage, energy_hod, decide_s, adapt_ms,
-                  peak, bool(policy.clairvoyant))
+                  peak, bool(policy.clairvoyant), suspensions)
     _explain(out, cfg)
     check_invariants(out, dc)
     return out

@@ -5,7 +5,8 @@ A policy is pure with respect to the simulator: ``plan``/``adapt`` read the jobs
 the oracle only), and return :class:`Decisions`. The simulator applies them, enforces physical capacity
 and deadlines and records every job's fate.
 
-Decisions place a job contiguously: region ``r`` from hour ``start`` for its (estimated) duration. A job
+Decisions place a job contiguously — region ``r`` from hour ``start`` for ``hours`` hours — or, for a
+suspend/resume placement, on the sorted absolute hours in ``slots[job]`` (``start`` = the first). A job
 whose data lives elsewhere (``home != r``) cannot start before its data has arrived
 (``submit + transfer hours``). ``region = -1`` means the policy could not place it (``reasons`` says why).
 """
@@ -43,6 +44,7 @@ class Decisions:
     start: np.ndarray                     # int64 hour
     hours: np.ndarray                     # int64 hours reserved (the policy's duration assumption)
     reasons: dict[int, str] = field(default_factory=dict)
+    slots: dict[int, np.ndarray] = field(default_factory=dict)   # suspend/resume: the job's reserved hours
 
     @classmethod
     def empty(cls) -> Decisions:
@@ -83,6 +85,7 @@ class Placer:
         self.out_start: list[int] = []
         self.out_hours: list[int] = []
         self.reasons: dict[int, str] = {}
+        self.slots: dict[int, np.ndarray] = {}
 
     def earliest(self, i: int) -> np.ndarray:
         """Earliest start per region [R]: now or submit, plus the data transfer away from home."""
@@ -107,7 +110,17 @@ class Placer:
         r = int(np.argmin(key))
         return r, int(starts[r])
 
-    def commit(self, i: int, r: int, s: int, d: int) -> None:
+    def commit(self, i: int, r: int, s: int, d: int, hours: np.ndarray | None = None) -> None:
+        """Place job ``i`` in region ``r`` on [s, s + d), or on the sorted absolute ``hours`` if given."""
+        if hours is not None:
+            self.free[r, hours] -= self.jobs.gpus[i]
+            self.slots[i] = hours
+            s, d = int(hours[0]), len(hours)
+            self.out_job.append(i)
+            self.out_region.append(r)
+            self.out_start.append(s)
+            self.out_hours.append(d)
+            return
         if r < 0:
             self.reject(i, f"unschedulable: no region has {self.jobs.gpus[i]} free GPUs for {d} h before the "
                            f"horizon ends (hour {self.T})")
@@ -127,4 +140,5 @@ class Placer:
 
     def decisions(self) -> Decisions:
         a = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
-        return Decisions(a(self.out_job), a(self.out_region), a(self.out_start), a(self.out_hours), self.reasons)
+        return Decisions(a(self.out_job), a(self.out_region), a(self.out_start), a(self.out_hours), self.reasons,
+                         self.slots)

@@ -20,6 +20,12 @@
 3. Capacity is updated after each placement. A job with no on-time candidate falls back to the earliest
    completion anywhere (it will be late; the simulator records why).
 
+Suspend/resume (``interruptible=True``, policy name ``cooperative_suspend``): a job may also run on
+non-contiguous hours of one region, suspending at a checkpoint in between. Per region, the ``k``
+cheapest feasible hours before the deadline are taken, with ``k = E_i + ⌈2 · overhead · (segments − 1)⌉``
+(each resume costs a checkpoint write + restore), found by fixed-point iteration from ``k = E_i``; the
+cheaper of this and the best contiguous placement (both including transfer carbon) wins.
+
 :class:`RiskAware` is the same search on a pessimistic intensity (an upper forecast quantile, or
 mean + λ × half the 90 % interval) with a duration safety margin (plan and reserve
 ``ceil(E_i × (1 + margin))`` hours), falling back to the plain estimate when the margin leaves no
@@ -61,8 +67,9 @@ class Cooperative:
 
     def __init__(self, dc: DataCenters, stat: str | float = "mean", lam: float = 0.0,
                  duration_margin: float = 0.0, delay_weight_kg_per_h: float = 0.0,
-                 weights: tuple[float, float, float] = WEIGHTS, name: str | None = None):
-        self.dc, self.stat, self.lam = dc, stat, lam
+                 weights: tuple[float, float, float] = WEIGHTS, interruptible: bool = False,
+                 name: str | None = None):
+        self.dc, self.stat, self.lam, self.interruptible = dc, stat, lam, interruptible
         self.margin, self.delay_weight, self.weights = duration_margin, delay_weight_kg_per_h, weights
         if name:
             self.name = name
@@ -83,25 +90,29 @@ class Cooperative:
             est = int(jobs.est_duration_h[i])
             d_safe = int(np.ceil(est * (1.0 + self.margin) - 1e-9))
             for d in dict.fromkeys((d_safe, est)):
-                r, s = self.best_on_time(placer, i, d, ci, P)
+                r, s, cost = self.best_on_time(placer, i, d, ci, P)
+                split = self.best_split(placer, i, d, ci) if self.interruptible else None
+                if split is not None and split[2] < cost:
+                    placer.commit(i, split[0], 0, 0, hours=split[1])
+                    break
                 if r >= 0:
+                    placer.commit(i, r, s, d)
                     break
             else:
-                d = d_safe
-                r, s = placer.earliest_completion(i, d)
-            placer.commit(i, r, s, d)
+                placer.commit(i, *placer.earliest_completion(i, d_safe), d_safe)
         return placer.decisions()
 
     def adapt(self, event: Event, jobs: Jobs, now: int, state: ClusterState, view) -> Decisions:
         return self.plan(jobs, event.jobs, now, state, view)
 
-    def best_on_time(self, placer: Placer, i: int, d: int, ci: np.ndarray, P: np.ndarray) -> tuple[int, int]:
-        """Lowest-carbon (region, start) finishing by the deadline; (−1, −1) if there is none."""
+    def best_on_time(self, placer: Placer, i: int, d: int, ci: np.ndarray,
+                     P: np.ndarray) -> tuple[int, int, float]:
+        """Lowest-carbon (region, start, kgCO2e) finishing by the deadline; (−1, −1, inf) if there is none."""
         jobs, dc, now = placer.jobs, self.dc, placer.now
         a_r = placer.earliest(i)
         s0, s1 = int(a_r.min()), min(int(jobs.deadline_h[i]) - d, placer.T - d)
         if s1 < s0:
-            return -1, -1
+            return -1, -1, np.inf
         rel = np.arange(s0 - now, s1 - now + 1)
         op = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * (P[:, rel + d] - P[:, rel])     # kgCO2e [R × S]
         home = jobs.home[i]
@@ -111,13 +122,46 @@ class Cooperative:
         ok = sliding_min(placer.free[:, s0:s1 + d], d) >= jobs.gpus[i]
         ok &= (rel + now)[None, :] >= a_r[:, None]
         if not ok.any():
-            return -1, -1
+            return -1, -1, np.inf
         cost = op + tr
         if self.delay_weight:
             cost = cost + self.delay_weight * (rel - rel[0])[None, :]
         cost = np.where(ok, cost, np.inf)
         flat = int(np.argmin(cost.T))                 # start-major: ties go to the earliest start
-        return flat % dc.n, s0 + flat // dc.n
+        return flat % dc.n, s0 + flat // dc.n, float(cost.T.flat[flat])
+
+    def best_split(self, placer: Placer, i: int, d: int, ci: np.ndarray) -> tuple[int, np.ndarray, float] | None:
+        """Cheapest suspend/resume placement (region, sorted hours, kgCO2e) with ≥ 2 segments ending by the
+        deadline, or None."""
+        jobs, dc, now = placer.jobs, self.dc, placer.now
+        a_r = placer.earliest(i)
+        s0, s1 = int(a_r.min()), min(int(jobs.deadline_h[i]), placer.T)
+        if s1 - s0 <= d:
+            return None
+        hours = np.arange(s0, s1)
+        c = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * ci[:, s0 - now:s1 - now]
+        ok = (placer.free[:, s0:s1] >= jobs.gpus[i]) & (hours[None, :] >= a_r[:, None])
+        c = np.where(ok, c, np.inf)
+        n_ok = ok.sum(axis=1)
+        home, overhead = jobs.home[i], 2.0 * jobs.ckpt_overhead_h[i]
+        kwh_tr = dc.transfer_kwh(jobs.data_gb[i]) / 2000.0
+        best = None
+        for r in np.flatnonzero(n_ok >= d).tolist():
+            k = d
+            while k <= n_ok[r]:
+                sel = np.sort(np.argpartition(c[r], k - 1)[:k])
+                segments = 1 + int((np.diff(sel) > 1).sum())
+                need = d + int(np.ceil(overhead * (segments - 1) - 1e-9))
+                if need <= k:
+                    if segments > 1:
+                        rel = sel[0] + s0 - now
+                        tr = 0.0 if r == home else kwh_tr * (ci[home, rel] + ci[r, rel])
+                        cost = float(c[r, sel].sum() + tr)
+                        if best is None or cost < best[2]:
+                            best = (r, hours[sel], cost)
+                    break
+                k = need
+        return best
 
 
 class RiskAware(Cooperative):
@@ -126,6 +170,8 @@ class RiskAware(Cooperative):
     name = "risk_aware"
 
     def __init__(self, dc: DataCenters, quantile: float | None = 0.9, lam: float = 1.0,
-                 duration_margin: float = 0.25, delay_weight_kg_per_h: float = 0.0, name: str | None = None):
+                 duration_margin: float = 0.25, delay_weight_kg_per_h: float = 0.0, interruptible: bool = False,
+                 name: str | None = None):
         super().__init__(dc, stat=quantile if quantile is not None else "spread", lam=lam,
-                         duration_margin=duration_margin, delay_weight_kg_per_h=delay_weight_kg_per_h, name=name)
+                         duration_margin=duration_margin, delay_weight_kg_per_h=delay_weight_kg_per_h,
+                         interruptible=interruptible, name=name)

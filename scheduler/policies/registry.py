@@ -9,7 +9,7 @@ from scheduler.policies.cooperative import Cooperative, RiskAware
 from scheduler.policies.oracle import Oracle
 
 NAMES: tuple[str, ...] = ("performance_first", "random", "round_robin", "greedy_carbon", "casper", "cooperative",
-                          "risk_aware")
+                          "cooperative_suspend", "risk_aware")
 
 
 @dataclass
@@ -46,6 +46,9 @@ def make_policy(name: str, dc: DataCenters, seed: int = 0, options: PolicyOption
         return Casper(dc, seed)
     if name == "cooperative":
         return Cooperative(dc, delay_weight_kg_per_h=o.delay_weight_kg_per_h)
+    if name == "cooperative_suspend":
+        return Cooperative(dc, delay_weight_kg_per_h=o.delay_weight_kg_per_h, interruptible=True,
+                           name="cooperative_suspend")
     if name == "risk_aware":
         return RiskAware(dc, quantile=o.risk_quantile, lam=o.risk_lambda, duration_margin=o.risk_duration_margin,
                          delay_weight_kg_per_h=o.delay_weight_kg_per_h)
