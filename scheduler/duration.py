@@ -4,12 +4,15 @@
 
 * a gradient-boosted **quantile** model per level (scikit-learn ``HistGradientBoostingRegressor`` with
   ``loss="quantile"``) for job kinds seen at least ``min_kind_count`` times in the history;
+* optionally an **online-profile** feature: the log-median duration of the last ``recent_window`` jobs
+  of the same kind that *finished before* the job was created (``time_cols`` = (creation, finish)
+  column names) — how the estimator learns from recent execution, not only from static features;
 * a **similarity** (k-nearest-neighbour) estimate for kinds never (or rarely) seen: the empirical
   quantiles of the ``k`` most similar past jobs' durations, similarity measured on standardised numeric
   features + one-hot categorical features.
 
-The feedback loop is :meth:`DurationEstimator.update`: finished jobs are appended to the history and
-the models are refitted. Durations are in whatever unit the history uses (seconds for the Alibaba
+The feedback loop: :meth:`DurationEstimator.observe` adds finished jobs to the online profile (cheap,
+every time a job ends); :meth:`DurationEstimator.update` appends them to the history and refits. Durations are in whatever unit the history uses (seconds for the Alibaba
 trace, hours for the scheduler's :class:`scheduler.workloads.Jobs`), always > 0.
 
 Data: :func:`load_alibaba_history` turns the Alibaba GPU trace (``alibaba_gpu_v2023``) into a history
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
 
 from forecast.data.registry import resolve
 
@@ -95,17 +99,21 @@ class DurationEstimator:
     max_iter: int = 200
     learning_rate: float = 0.05
     seed: int = 0
+    threads: int = 1  # OpenMP threads for boosting; >1 only pays off on an idle machine
+    time_cols: tuple[str, str] | None = None  # (creation, finish) columns for the online-profile feature
+    recent_window: int = 20
     history: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def __post_init__(self) -> None:
         if 0.5 not in self.quantiles or sorted(self.quantiles) != list(self.quantiles):
             raise ValueError(f"DurationEstimator.quantiles: must be increasing and contain 0.5, got {self.quantiles}")
-        if self.k < 1 or self.min_kind_count < 1:
-            raise ValueError("DurationEstimator: k and min_kind_count must be ≥ 1")
+        if self.k < 1 or self.min_kind_count < 1 or self.recent_window < 1:
+            raise ValueError("DurationEstimator: k, min_kind_count and recent_window must be ≥ 1")
 
     # ---- features -------------------------------------------------------------------------------------
     def _check(self, frame: pd.DataFrame, target: bool) -> None:
-        need = [*self.numeric, *self.categorical, self.kind, *(["duration"] if target else [])]
+        times = list(self.time_cols or ())[: 2 if target else 1]
+        need = [*self.numeric, *self.categorical, self.kind, *times, *(["duration"] if target else [])]
         missing = [c for c in need if c not in frame.columns]
         if missing:
             raise ValueError(f"DurationEstimator: history/jobs table lacks columns {missing}")
@@ -115,13 +123,46 @@ class DurationEstimator:
     def _tree_x(self, frame: pd.DataFrame) -> np.ndarray:
         cats = [frame[c].map(self._codes[c]).fillna(-1).to_numpy(np.float64)[:, None] for c in self.categorical]
         cats = [np.where(c < 0, np.nan, c) for c in cats]  # unseen category → missing
-        return np.hstack([frame[list(self.numeric)].to_numpy(np.float64), *cats])
+        recent = [self.recent_log_median(frame)[:, None]] if self.time_cols else []
+        return np.hstack([frame[list(self.numeric)].to_numpy(np.float64), *recent, *cats])
+
+    def recent_log_median(self, frame: pd.DataFrame) -> np.ndarray:
+        """Online-profile feature: log-median duration of the last ``recent_window`` history jobs of the
+        same kind finished strictly before each row's creation time (NaN when there is none)."""
+        create = self.time_cols[0]
+        query = pd.DataFrame({"t": frame[create].to_numpy(np.float64), "kind": frame[self.kind].astype(str).to_numpy(),
+                              "pos": np.arange(len(frame))}).sort_values("t", kind="stable")
+        merged = pd.merge_asof(query, self._recent_ref, left_on="t", right_on="finish", by="kind",
+                               allow_exact_matches=False)
+        out = np.full(len(frame), np.nan)
+        out[merged["pos"].to_numpy()] = merged["recent_log"].to_numpy()
+        return out
+
+    def _build_recent_ref(self, finished: pd.DataFrame) -> None:
+        ref = pd.DataFrame({"finish": finished[self.time_cols[1]].to_numpy(np.float64),
+                            "kind": finished[self.kind].astype(str).to_numpy(),
+                            "log_d": np.log(finished["duration"].to_numpy(np.float64))})
+        ref = ref.sort_values("finish", kind="stable").reset_index(drop=True)
+        ref["recent_log"] = ref.groupby("kind")["log_d"].transform(
+            lambda x: x.rolling(self.recent_window, min_periods=1).median())
+        self._profile_jobs = finished
+        self._recent_ref = ref[["finish", "kind", "recent_log"]]
 
     def _knn_x(self, frame: pd.DataFrame) -> np.ndarray:
         num = (np.log1p(frame[list(self.numeric)].to_numpy(np.float64)) - self._mu) / self._sd
         onehot = [(frame[c].to_numpy()[:, None] == np.asarray(list(self._codes[c]))[None, :]).astype(np.float64)
                   for c in self.categorical]
         return np.hstack([num, *onehot])
+
+    def observe(self, finished: pd.DataFrame) -> DurationEstimator:
+        """Cheap feedback: add ``finished`` jobs to the online profile only (no refit of the models).
+        A later :meth:`update`/:meth:`fit` rebuilds the profile from the fitted history."""
+        if not self.time_cols:
+            raise ValueError("DurationEstimator.observe: needs time_cols (creation, finish)")
+        self._check(finished, target=True)
+        cols = [self.time_cols[1], self.kind, "duration"]
+        self._build_recent_ref(pd.concat([self._profile_jobs[cols], finished[cols]], ignore_index=True))
+        return self
 
     # ---- fitting ----------------------------------------------------------------------------------------
     def fit(self, history: pd.DataFrame) -> DurationEstimator:
@@ -133,11 +174,15 @@ class DurationEstimator:
         self._codes = {c: {v: i for i, v in enumerate(sorted(self.history[c].astype(str).unique()))}
                        for c in self.categorical}
         y = np.log(self.history["duration"].to_numpy(np.float64))
+        if self.time_cols:
+            self._build_recent_ref(self.history[[self.time_cols[1], self.kind, "duration"]])
         x = self._tree_x(self.history)
-        cat_mask = np.r_[np.zeros(len(self.numeric), bool), np.ones(len(self.categorical), bool)]
-        self._models = {q: HistGradientBoostingRegressor(
-            loss="quantile", quantile=q, max_iter=self.max_iter, learning_rate=self.learning_rate,
-            categorical_features=cat_mask, random_state=self.seed).fit(x, y) for q in self.quantiles}
+        n_num = len(self.numeric) + (1 if self.time_cols else 0)
+        cat_mask = np.r_[np.zeros(n_num, bool), np.ones(len(self.categorical), bool)]
+        with threadpool_limits(self.threads):
+            self._models = {q: HistGradientBoostingRegressor(
+                loss="quantile", quantile=q, max_iter=self.max_iter, learning_rate=self.learning_rate,
+                categorical_features=cat_mask, random_state=self.seed).fit(x, y) for q in self.quantiles}
         logs = np.log1p(self.history[list(self.numeric)].to_numpy(np.float64))
         self._mu, self._sd = logs.mean(0), np.where(logs.std(0) > 0, logs.std(0), 1.0)
         self._nn = NearestNeighbors(n_neighbors=min(self.k, len(self.history))).fit(self._knn_x(self.history))
@@ -155,7 +200,8 @@ class DurationEstimator:
     def predict_model(self, jobs: pd.DataFrame) -> np.ndarray:
         """Quantile-model estimates, shape (n_jobs, n_quantiles), non-decreasing along axis 1."""
         x = self._tree_x(jobs)
-        logq = np.column_stack([self._models[q].predict(x) for q in self.quantiles])
+        with threadpool_limits(self.threads):
+            logq = np.column_stack([self._models[q].predict(x) for q in self.quantiles])
         return np.exp(np.sort(logq, axis=1))
 
     def predict_knn(self, jobs: pd.DataFrame) -> np.ndarray:
