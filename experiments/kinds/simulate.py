@@ -9,6 +9,7 @@ and hour-of-day allocation tables and a Pareto figure (carbon vs mean completion
 """
 from __future__ import annotations
 
+import resource
 import time
 import tracemalloc
 from dataclasses import dataclass, field
@@ -171,25 +172,29 @@ def build_instance(cfg: SimulateConfig, ctx: Context):
 
 def pareto_figure(table: pd.DataFrame):
     """Carbon (t CO2e) vs mean completion time (h); marker size ∝ deadline rate, colour = renewable share;
-    the line joins the non-dominated policies."""
+    the line joins the non-dominated policies; the oracle (a bound, not a policy) is a star."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5))
+    is_oracle = (table["policy"] == "oracle").to_numpy()
     x, y = table["carbon_kg"] / 1000.0, table["completion_h_mean"]
-    sc = ax.scatter(x, y, s=table["deadline_rate"].clip(lower=1) * 2.5, c=table["renewable_share"],
-                    cmap="YlGn", edgecolors="k", zorder=3)
+    sc = ax.scatter(x[~is_oracle], y[~is_oracle], s=table["deadline_rate"][~is_oracle].clip(lower=1) * 2.5,
+                    c=table["renewable_share"][~is_oracle], cmap="YlGn", edgecolors="k", zorder=3)
+    if is_oracle.any():
+        ax.scatter(x[is_oracle], y[is_oracle], marker="*", s=250, c="gold", edgecolors="k", zorder=4,
+                   label="oracle (perfect foresight)")
     for name, xi, yi in zip(table["policy"], x, y):
         ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    order = np.argsort(x.to_numpy())
+    px, py = x[~is_oracle].to_numpy(), y[~is_oracle].to_numpy()
     front, best = [], np.inf
-    for k in order:
-        if y.iloc[k] < best:
+    for k in np.argsort(px):
+        if py[k] < best:
             front.append(k)
-            best = y.iloc[k]
-    ax.plot(x.iloc[front], y.iloc[front], "k--", lw=1, zorder=2, label="Pareto front")
+            best = py[k]
+    ax.plot(px[front], py[front], "k--", lw=1, zorder=2, label="Pareto front (policies)")
     fig.colorbar(sc, ax=ax, label="renewable share (%)")
     ax.set_xlabel("total carbon (t CO2e)")
     ax.set_ylabel("mean completion time (h)")
@@ -257,12 +262,13 @@ class BenchConfig:
     arrival_span_h: int = 24
     job_counts: list[int] = field(default_factory=lambda: [100, 1000, 5000])
     gpus_per_region: int = 8192
-    policy: str = "cooperative"
+    policies: list[str] = field(default_factory=lambda: ["cooperative"])
     repeats: int = 3
     adapt_events: int = 200
 
     def __post_init__(self) -> None:
-        check(self.policy in NAMES, "policy", f"expected one of {list(NAMES)}")
+        unknown = [p for p in self.policies if p not in NAMES]
+        check(bool(self.policies) and not unknown, "policies", f"expected names among {list(NAMES)}")
         check(self.arrival_span_h < self.horizon_h, "arrival_span_h", "must be < horizon_h")
         check(self.repeats >= 1 and self.adapt_events >= 1, "repeats", "repeats and adapt_events must be ≥ 1")
 
@@ -270,51 +276,62 @@ class BenchConfig:
 @experiment_kind("plan_bench", BenchConfig)
 def bench(cfg: BenchConfig, ctx: Context) -> Result:
     """Planning latency (best of ``repeats``) and tracemalloc peak memory of one day-ahead plan of N jobs,
-    plus the latency of single-job adaptation events."""
+    plus the latency of single-job adaptation events. ``peak_mem_mb`` counts the memory the plan call
+    allocates (numpy arrays included); ``process_max_rss_mb`` is the whole process so far (interpreter,
+    pandas, the loaded panel)."""
     from forecast.data.panel import load_panel
-    from scheduler.generators import GeneratorSpec, generate
-    from scheduler.policies.base import ClusterState, Event
-    from scheduler.signals import CarbonSignal, PolicyView, controlled_error
+    from scheduler.signals import CarbonSignal, controlled_error
 
     panel = load_panel(cfg.zones, [cfg.year], weather=False, data_dir=ctx.data_dir)
     carbon = CarbonSignal.from_panel(panel, list(cfg.zones), cfg.start, cfg.horizon_h)
     forecast = controlled_error(carbon, "accuracy", accuracy=0.87, horizon_h=cfg.horizon_h, seed=cfg.seed)
     dc = DataCenters.uniform(carbon.regions, cfg.gpus_per_region)
     rows = []
-    for n in cfg.job_counts:
-        jobs = generate(GeneratorSpec(n_jobs=n, span_h=cfg.arrival_span_h, max_deadline_h=cfg.horizon_h),
-                        dc.n, cfg.seed)
-        idx = np.arange(n)
-        empty = ClusterState(dc.gpus.copy(), np.zeros((dc.n, cfg.horizon_h), np.int64))
-        view = PolicyView(carbon, forecast, 0)
-        times = []
-        for _ in range(cfg.repeats):
-            policy = make_policy(cfg.policy, dc, cfg.seed)
-            t0 = time.perf_counter()
-            dec = policy.plan(jobs, idx, 0, empty, view)
-            times.append(time.perf_counter() - t0)
-        tracemalloc.start()
-        make_policy(cfg.policy, dc, cfg.seed).plan(jobs, idx, 0, empty, view)
-        peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-        placed = dec.region >= 0
-        reserved = np.zeros((dc.n, cfg.horizon_h), np.int64)
-        for i, r, s, h in zip(dec.job[placed], dec.region[placed], dec.start[placed], dec.hours[placed]):
-            reserved[r, s:s + h] += jobs.gpus[i]
-        state = ClusterState(dc.gpus.copy(), reserved)
-        policy = make_policy(cfg.policy, dc, cfg.seed)
-        rng = np.random.default_rng(cfg.seed)
-        lat = []
-        for i in rng.choice(n, size=min(cfg.adapt_events, n), replace=False):
-            t0 = time.perf_counter()
-            policy.adapt(Event("arrival", np.array([i])), jobs, 0, state, view)
-            lat.append((time.perf_counter() - t0) * 1000.0)
-        rows.append({"jobs": n, "regions": dc.n, "horizon_h": cfg.horizon_h, "plan_seconds": min(times),
-                     "plan_seconds_median": float(np.median(times)), "peak_mem_mb": peak_mb,
-                     "adapt_ms_mean": float(np.mean(lat)), "adapt_ms_p95": float(np.percentile(lat, 95)),
-                     "placed": int(placed.sum())})
+    for name in cfg.policies:
+        for n in cfg.job_counts:
+            rows.append({"policy": name, **_bench_one(cfg, name, n, carbon, forecast, dc)})
     table = pd.DataFrame(rows)
-    metrics = {f"n{r['jobs']}.{k}": float(v) for r in rows for k, v in r.items() if k not in ("jobs",)}
+    metrics = {f"{r['policy']}.n{r['jobs']}.{k}": float(v) for r in rows for k, v in r.items()
+               if k not in ("policy", "jobs")}
     return Result(metrics=metrics, tables={"scale": table},
-                  summary={"name": cfg.name, "policy": cfg.policy,
+                  summary={"name": cfg.name, "policies": ", ".join(cfg.policies),
                            "cells": f"{len(cfg.zones)} regions × {cfg.horizon_h} h"})
+
+
+def _bench_one(cfg: BenchConfig, name: str, n: int, carbon, forecast, dc: DataCenters) -> dict:
+    from scheduler.generators import GeneratorSpec, generate
+    from scheduler.policies.base import ClusterState, Event
+    from scheduler.signals import PolicyView
+
+    jobs = generate(GeneratorSpec(n_jobs=n, span_h=cfg.arrival_span_h, max_deadline_h=cfg.horizon_h), dc.n, cfg.seed)
+    idx = np.arange(n)
+    empty = ClusterState(dc.gpus.copy(), np.zeros((dc.n, cfg.horizon_h), np.int64))
+    view = PolicyView(carbon, forecast, 0)
+    times = []
+    for _ in range(cfg.repeats):
+        policy = make_policy(name, dc, cfg.seed)
+        t0 = time.perf_counter()
+        dec = policy.plan(jobs, idx, 0, empty, view)
+        times.append(time.perf_counter() - t0)
+    tracemalloc.start()
+    make_policy(name, dc, cfg.seed).plan(jobs, idx, 0, empty, view)
+    peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    placed = dec.region >= 0
+    reserved = np.zeros((dc.n, cfg.horizon_h), np.int64)
+    for i, r, s, h in zip(dec.job[placed], dec.region[placed], dec.start[placed], dec.hours[placed]):
+        hours = dec.slots.get(int(i), np.arange(s, s + h))
+        reserved[r, hours] += jobs.gpus[i]
+    state = ClusterState(dc.gpus.copy(), reserved)
+    policy = make_policy(name, dc, cfg.seed)
+    lat = []
+    for i in np.random.default_rng(cfg.seed).choice(n, size=min(cfg.adapt_events, n), replace=False):
+        t0 = time.perf_counter()
+        policy.adapt(Event("arrival", np.array([i])), jobs, 0, state, view)
+        lat.append((time.perf_counter() - t0) * 1000.0)
+    on_time = placed & (dec.start + jobs.est_duration_h[dec.job] <= jobs.deadline_h[dec.job])
+    return {"jobs": n, "regions": dc.n, "horizon_h": cfg.horizon_h, "plan_seconds": min(times),
+            "plan_seconds_median": float(np.median(times)), "peak_mem_mb": peak_mb,
+            "adapt_ms_mean": float(np.mean(lat)), "adapt_ms_p95": float(np.percentile(lat, 95)),
+            "placed": int(placed.sum()), "planned_on_time": int(on_time.sum()),
+            "process_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}

@@ -18,7 +18,7 @@ def test_shipped_configs_parse():
     assert cfg.data.zones == ["US-CAL-CISO", "US-TEX-ERCO", "GB", "SG", "JP-TK", "DE"]
     assert cfg.workload.n_jobs == 1000 and cfg.oracle.enabled
     bench = load("experiments/configs/scale_bench.yaml", BenchConfig)
-    assert bench.job_counts == [100, 1000, 5000] and len(bench.zones) == 10
+    assert bench.job_counts == [100, 1000, 5000] and len(bench.zones) == 10 and "cooperative" in bench.policies
 
 
 def test_simulate_kind_end_to_end(tmp_path):
