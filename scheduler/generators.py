@@ -8,6 +8,9 @@ Two modes:
 * ``table1`` — every attribute drawn from its type's Table 1 range: GPUs log-uniform, duration,
   checkpoint interval, flexibility and data size uniform.
 
+``flexibility`` (a fraction) overrides the drawn deadline flexibility of every job (the seed's §5.3 D
+sensitivity sweep, 10 %–60 %).
+
 Arrivals: a homogeneous Poisson process over ``span_h`` hours, i.e. ``n_jobs`` arrival times uniform on
 [0, span_h) (the order statistics of a Poisson process conditioned on its count), floored to the hour.
 Home regions are uniform over the data centres.
@@ -39,6 +42,7 @@ class GeneratorSpec:
     gpu_kw: float = 0.7                        # H100 SXM board power (NVIDIA datasheet: up to 700 W)
     profiling_error: float = 0.20
     max_deadline_h: int | None = None          # clip durations so every deadline fits (scale benchmark)
+    flexibility: float | None = None           # one deadline flexibility (fraction) for every job (sweeps)
 
 
 def _check_mix(mix: Mapping[str, float]) -> np.ndarray:
@@ -72,6 +76,10 @@ def generate(spec: GeneratorSpec, n_regions: int, seed: int) -> Jobs:
         flex = rng.uniform(lo("flex"), hi("flex"))
     ckpt_h = rng.uniform(lo("ckpt_min"), hi("ckpt_min")) / 60.0
     data_gb = rng.uniform(lo("data_gb"), hi("data_gb"))
+    if spec.flexibility is not None:
+        if spec.flexibility < 0:
+            raise ValueError(f"workload.flexibility: must be ≥ 0, got {spec.flexibility}")
+        flex = np.full(n, float(spec.flexibility))
     if spec.max_deadline_h is not None:
         # longest duration whose padded estimate (est ≤ 1.2 × true) still ends by the horizon
         room = (spec.max_deadline_h - submit) / ((1 + flex) * (1 + spec.profiling_error)) - 1

@@ -13,7 +13,7 @@ Assumptions (the trace has no job types, deadlines or data sizes; every one of t
 * Arrival = ``creation_time`` floored to the hour, relative to the window: the ``span_h`` hours ending at
   the last creation (the trace's busy period), unless ``offset_h`` is given.
 * Type (sets checkpoint interval and data size from Table 1) drawn from ``mix``; flexibility
-  U(20 %, 50 %) as in the seed's fitted distributions; duration estimate with ±``profiling_error``;
+  U(20 %, 50 %) as in the seed's fitted distributions (or ``flexibility`` for every job); duration estimate with ±``profiling_error``;
   home region uniform.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ def read_trace(data_dir: str | Path | None = None) -> pd.DataFrame:
 def trace_jobs(n_regions: int, seed: int, *, span_h: int = 720, offset_h: int | None = None,
                max_jobs: int | None = None, gpu_scale: int = 1, max_duration_h: int = 196,
                mix: Mapping[str, float] | None = None, gpu_kw: float = 0.7, profiling_error: float = 0.20,
-               data_dir: str | Path | None = None) -> Jobs:
+               flexibility: float | None = None, data_dir: str | Path | None = None) -> Jobs:
     """Jobs from the trace window (see module docstring); ``max_jobs`` keeps the first arrivals."""
     df = read_trace(data_dir)
     df = df[(df["num_gpu"] >= 1) & df["scheduled_time"].notna() & df["deletion_time"].notna()]
@@ -67,10 +67,11 @@ def trace_jobs(n_regions: int, seed: int, *, span_h: int = 720, offset_h: int | 
     specs = [TABLE1[t] for t in TYPES]
     rng_of = lambda attr: (np.array([getattr(s, attr)[0] for s in specs])[type_],  # noqa: E731
                            np.array([getattr(s, attr)[1] for s in specs])[type_])
+    flex = rng.uniform(*FLEX_RANGE, n) if flexibility is None else np.full(n, float(flexibility))
     seconds = (df["deletion_time"] - df["scheduled_time"]).to_numpy(float)
     duration = np.clip(np.ceil(seconds / 3600.0), 1, max_duration_h)
     return make_jobs(type_=type_, submit_h=create_h - start, gpus=df["num_gpu"].to_numpy() * gpu_scale,
-                     duration_h=duration, flex=rng.uniform(*FLEX_RANGE, n),
+                     duration_h=duration, flex=flex,
                      ckpt_interval_h=rng.uniform(*rng_of("ckpt_min")) / 60.0,
                      data_gb=rng.uniform(*rng_of("data_gb")), home=rng.integers(0, n_regions, n), rng=rng,
                      gpu_kw=gpu_kw, profiling_error=profiling_error)

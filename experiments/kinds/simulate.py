@@ -68,6 +68,7 @@ class WorkloadSection:
     gpu_kw: float = 0.7
     profiling_error: float = 0.20
     max_deadline_h: int | None = None
+    flexibility: float | None = None  # one deadline flexibility (fraction) for all jobs; None = drawn
     gpu_scale: int = 1               # alibaba: multiply recorded GPU counts
 
     def __post_init__(self) -> None:
@@ -76,6 +77,8 @@ class WorkloadSection:
         check(self.n_jobs >= 1, "workload.n_jobs", "must be ≥ 1")
         check(0 <= self.profiling_error < 1, "workload.profiling_error", "expected a fraction in [0, 1)")
         check(set(self.mix) <= set(TYPES), "workload.mix", f"types must be among {list(TYPES)}")
+        check(self.flexibility is None or 0 <= self.flexibility <= 5, "workload.flexibility",
+              "expected a fraction ≥ 0 (0.3 = 30 %)")
 
 
 @dataclass
@@ -162,11 +165,12 @@ def build_instance(cfg: SimulateConfig, ctx: Context):
                              dc_cfg.network_kwh_per_gb, dc_cfg.overrides)
     if w.source == "alibaba":
         jobs = trace_jobs(dc.n, cfg.seed, span_h=d.span_days * 24, max_jobs=w.n_jobs, gpu_scale=w.gpu_scale,
-                          mix=w.mix, gpu_kw=w.gpu_kw, profiling_error=w.profiling_error, data_dir=ctx.data_dir)
+                          mix=w.mix, gpu_kw=w.gpu_kw, profiling_error=w.profiling_error, flexibility=w.flexibility,
+                          data_dir=ctx.data_dir)
     else:
         jobs = generate(GeneratorSpec(n_jobs=w.n_jobs, span_h=d.span_days * 24, mode=w.mode, mix=w.mix,
                                       gpu_kw=w.gpu_kw, profiling_error=w.profiling_error,
-                                      max_deadline_h=w.max_deadline_h), dc.n, cfg.seed)
+                                      max_deadline_h=w.max_deadline_h, flexibility=w.flexibility), dc.n, cfg.seed)
     return carbon, forecast, dc, jobs
 
 

@@ -51,3 +51,9 @@ def test_alibaba_trace_jobs():
     assert jobs.submit_h.min() >= 0 and jobs.submit_h.max() < 240
     assert jobs.gpus.min() >= 1 and jobs.gpus.max() <= 8
     assert jobs.duration_h.min() >= 1
+
+
+def test_fixed_flexibility_sets_every_deadline():
+    jobs = generate(GeneratorSpec(n_jobs=200, flexibility=0.6), 3, seed=3)
+    assert (jobs.flex == 0.6).all()
+    np.testing.assert_array_equal(jobs.deadline_h - jobs.submit_h, np.ceil(jobs.est_duration_h * 1.6 - 1e-9))
