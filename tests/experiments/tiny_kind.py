@@ -2,8 +2,8 @@
 
 It mimics the shape of a scheduling result without the scheduler: per-policy carbon (kgCO2e), mean
 completion time (h) and reduction vs ``performance_first`` (%) that improve with ``forecast.accuracy``
-plus seeded noise, an operational/transfer carbon table, per-region renewable share and an
-hour-of-day allocation table. ``sleep_s`` lets the resume test kill a sweep mid-way.
+plus seeded noise, and tables shaped like the ``simulate`` kind's (``policies``, ``regions`` with
+renewable share, wide ``hour_of_day`` energy shares per region). ``sleep_s`` lets the resume test kill a sweep mid-way.
 """
 from __future__ import annotations
 
@@ -53,14 +53,18 @@ def run(config: TinyConfig, ctx: Context) -> Result:
     metrics = {}
     for p, c, h in zip(POLICIES, carbon, completion):
         metrics[f"{p}.carbon_kg"] = float(c)
+        metrics[f"{p}.carbon_operational_kg"] = float(0.95 * c)
+        metrics[f"{p}.carbon_transfer_kg"] = float(0.05 * c)
         metrics[f"{p}.completion_h_mean"] = float(h)
         metrics[f"{p}.reduction_vs_perf_first"] = float(100 * (1 - c / carbon[0]))
     regions = [f"R{i}" for i in range(config.n_regions)]
-    summary = pd.DataFrame({"policy": POLICIES, "carbon_kg": carbon, "operational_kg": carbon * 0.95,
-                            "transfer_kg": carbon * 0.05, "completion_h_mean": completion})
+    policies = pd.DataFrame({"policy": POLICIES, "carbon_kg": carbon, "carbon_operational_kg": carbon * 0.95,
+                             "carbon_transfer_kg": carbon * 0.05, "completion_h_mean": completion})
     renewable = pd.DataFrame({"policy": np.repeat(POLICIES, len(regions)), "region": regions * len(POLICIES),
-                              "renewable_share": rng.uniform(0.2, 0.9, len(POLICIES) * len(regions))})
-    hours = pd.DataFrame({"policy": np.repeat(POLICIES, 24), "hour": list(range(24)) * len(POLICIES),
-                          "gpu_hours": rng.uniform(0, 10, 24 * len(POLICIES))})
-    return Result(metrics=metrics, tables={"summary": summary, "renewable_by_region": renewable,
-                                           "hourly_allocation": hours}, summary={"regions": regions})
+                              "renewable_share_pct": rng.uniform(20, 90, len(POLICIES) * len(regions))})
+    share = rng.dirichlet(np.ones(24 * len(regions)), len(POLICIES)) * 100      # energy share (%) per policy
+    hours = pd.DataFrame(share.reshape(len(POLICIES) * 24, len(regions)), columns=regions)
+    hours.insert(0, "hour_utc", np.tile(np.arange(24), len(POLICIES)))
+    hours.insert(0, "policy", np.repeat(POLICIES, 24))
+    return Result(metrics=metrics, tables={"policies": policies, "regions": renewable, "hour_of_day": hours},
+                  summary={"regions": regions})
