@@ -14,7 +14,7 @@
 | completion_h_mean / _p95 | h     | finish − submit over finished jobs                                       |
 | plan_seconds             | s     | total decision time (day-ahead plans + adaptations)                      |
 | adapt_ms_mean / _p95 / _max | ms | per adaptation event                                                     |
-| peak_mem_mb              | MB    | tracemalloc peak of any one decision call (NaN if not measured)          |
+| peak_mem_mb              | MB    | tracemalloc peak of one decision call (plans + every 10th adaptation)    |
 | n_late, n_rejected, n_unfinished, failures | count |                                               |
 """
 from __future__ import annotations

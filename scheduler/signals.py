@@ -13,23 +13,18 @@ structurally: its constructor copies only those slices, so nothing later is reac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
 from forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
 
-_Z = None
-
-
+@cache
 def _z_scores() -> np.ndarray:
     """Standard-normal quantiles at QUANTILE_LEVELS."""
-    global _Z
-    if _Z is None:
-        from statistics import NormalDist
-
-        _Z = np.array([NormalDist().inv_cdf(q) for q in QUANTILE_LEVELS])
-    return _Z
+    return np.array([NormalDist().inv_cdf(q) for q in QUANTILE_LEVELS])
 
 
 @dataclass

@@ -135,8 +135,8 @@ class SimulateConfig:
 
 TABLE_COLUMNS = ("policy", "carbon_kg", "carbon_operational_kg", "carbon_transfer_kg", "reduction_vs_perf_first",
                  "oracle_share", "deadline_rate", "lateness_h_mean", "renewable_share", "completion_h_mean",
-                 "completion_h_p95", "plan_seconds", "adapt_ms_mean", "adapt_ms_p95", "peak_mem_mb", "n_late", "n_unfinished",
-                 "n_rejected", "failures")
+                 "completion_h_p95", "plan_seconds", "adapt_ms_mean", "adapt_ms_p95", "peak_mem_mb", "n_late",
+                 "n_unfinished", "n_rejected", "failures")
 
 
 def build_instance(cfg: SimulateConfig, ctx: Context):

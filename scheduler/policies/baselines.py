@@ -139,7 +139,7 @@ class Casper(_Sequential):
         if len(ok) == 0:
             return -1, -1
         rel = starts[ok] - now
-        window = self.P[ok, rel + d] - self.P[ok, rel]                    # gCO2eq/kWh·h
+        window = self.P[ok, rel + d] - self.P[ok, rel]          # Σ gCO2eq/kWh over each region's run
         op = jobs.power_kw[i] * dc.pue[ok] * window / 1000.0
         tr = transfer_carbon_kg(jobs, i, dc, self.ci[:, max(rel.min(), 0)])[ok]
         r = int(ok[np.argmin(op + tr)])

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scheduler.cost import prefix, sliding_min
+from scheduler.cost import prefix, sliding_min, window_sums
 from scheduler.datacenters import DataCenters
 from scheduler.policies.base import ClusterState, Decisions, Event, Placer
 from scheduler.workloads import Jobs
@@ -114,7 +114,7 @@ class Cooperative:
         if s1 < s0:
             return -1, -1, np.inf
         rel = np.arange(s0 - now, s1 - now + 1)
-        op = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * (P[:, rel + d] - P[:, rel])     # kgCO2e [R × S]
+        op = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * window_sums(P, rel, d)  # kgCO2e [R × S]
         home = jobs.home[i]
         kwh_tr = dc.transfer_kwh(jobs.data_gb[i]) / 2000.0                                    # kWh → kg, ×½
         tr = kwh_tr * (ci[home, rel][None, :] + ci[:, rel])

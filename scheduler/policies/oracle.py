@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scheduler.cost import prefix, sliding_min
+from scheduler.cost import prefix, sliding_min, window_sums
 from scheduler.datacenters import DataCenters
 from scheduler.policies.base import ClusterState, Decisions, Event, Placer
 from scheduler.workloads import Jobs
@@ -100,7 +100,7 @@ class Oracle:
         if s1 < s0:
             return None
         rel = np.arange(s0 - now, s1 - now + 1)
-        cost = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * (P[:, rel + d] - P[:, rel])
+        cost = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * window_sums(P, rel, d)
         home = jobs.home[i]
         tr = dc.transfer_kwh(jobs.data_gb[i]) / 2000.0 * (ci[home, rel][None, :] + ci[:, rel])
         tr[home] = 0.0
