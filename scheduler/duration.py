@@ -233,3 +233,12 @@ def error_metrics(true: np.ndarray, estimate: np.ndarray, lo: np.ndarray | None 
         out["coverage_pct"] = float(100 * np.mean((true >= lo) & (true <= hi)))
         out["median_rel_width"] = float(np.median((np.asarray(hi) - np.asarray(lo)) / true))
     return out
+
+
+def planning_margin(pred: pd.DataFrame, level: float = 0.9) -> np.ndarray:
+    """Per-job relative safety margin for deadline-safe planning: ``q_level / estimate − 1`` (≥ 0), e.g.
+    to plan ``ceil(estimate × (1 + margin))`` hours in the risk-aware policy instead of one fixed margin."""
+    col = f"q{level:g}"
+    if col not in pred.columns:
+        raise ValueError(f"planning_margin: no {col!r} column; estimator quantiles are {list(pred.columns)}")
+    return np.maximum(pred[col].to_numpy() / pred["estimate"].to_numpy() - 1.0, 0.0)

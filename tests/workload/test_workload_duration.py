@@ -120,3 +120,21 @@ def test_jobs_history_adapter():
                      home=np.array([0, 0, 0]), rng=rng, gpu_kw=0.4)
     frame = jobs_history(jobs)
     assert list(frame["type"]) == ["lm", "cv", "rl"] and list(frame["duration"]) == [50.0, 20.0, 100.0]
+
+
+def test_feedback_on_scheduler_jobs_and_planning_margin():
+    from scheduler.duration import JOBS_CATEGORICAL, JOBS_NUMERIC, planning_margin
+    from scheduler.generators import GeneratorSpec, generate
+
+    past = jobs_history(generate(GeneratorSpec(n_jobs=400), 3, seed=1))
+    new = jobs_history(generate(GeneratorSpec(n_jobs=200), 3, seed=2))
+    est = DurationEstimator(numeric=JOBS_NUMERIC, categorical=JOBS_CATEGORICAL, max_iter=40, min_kind_count=5)
+    est.fit(past.iloc[:200]).update(past.iloc[200:])  # finished jobs flow back into the estimator
+    pred = est.predict(new)
+    m = error_metrics(new["duration"].to_numpy(), pred["estimate"].to_numpy())
+    naive = error_metrics(new["duration"].to_numpy(), np.full(len(new), past["duration"].median()))
+    assert m["within_20pct"] > 70 > naive["within_20pct"]  # the profiled request carries the signal
+    margin = planning_margin(pred, 0.9)
+    assert (margin >= 0).all() and margin.mean() > 0
+    with pytest.raises(ValueError, match="q0.95"):
+        planning_margin(pred, 0.95)
