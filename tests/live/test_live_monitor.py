@@ -117,3 +117,16 @@ def test_cli_monitor_once_shows_failover(fake, tmp_path, monkeypatch, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["failovers"] == 1 and doc["served"][0]["served_by"] == "watttime"
     assert "test-em-key" not in json.dumps(doc)
+
+
+def test_run_every_polls_rounds_and_interval_parsing(fake, tmp_path):
+    import argparse
+
+    from experiments.commands.monitor import parse_interval
+
+    assert parse_interval("15m") == 900 and parse_interval("30s") == 30 and parse_interval("1h") == 3600
+    with pytest.raises(argparse.ArgumentTypeError, match="15m"):
+        parse_interval("soon")
+    seen = []
+    monitor(fake, tmp_path).run_every(0.05, rounds=3, on_round=seen.append)
+    assert len(seen) == 3 and fake.hits["/v3/carbon-intensity/latest"] == 3
