@@ -151,6 +151,13 @@ def _zipped(key: str, values: list, where: str) -> list[dict[str, Any]]:
     return [dict(zip(names, v)) for v in values]
 
 
+def axis_keys(spec: Any) -> list[str]:
+    """The sweep's axes in order of appearance; of keys zipped together (``"a,b"``) only the first
+    (``a``) is an axis, the others follow it."""
+    grids = spec if isinstance(spec, list) else [spec]
+    return list(dict.fromkeys(k.split(",")[0].strip() for grid in grids for k in grid))
+
+
 def trial_label(assignment: dict[str, Any]) -> str:
     return " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in assignment.items())
 
@@ -177,7 +184,7 @@ def plan(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> 
         if chash not in seen:
             seen.add(chash)
             trials.append(Trial(label, assignment, cfg, chash))
-    keys = list(dict.fromkeys(k for a in expand(spec, source) for k in a))
+    keys = axis_keys(spec)
     sweep_hash = hashlib.sha256(json.dumps([kind.name, [t.config_hash for t in trials]]).encode()).hexdigest()[:16]
     path = "" if isinstance(config, dict) else str(config)
     return SweepPlan(trials[0].config.name, source, kind, spec, keys, trials, sweep_hash, path)

@@ -107,3 +107,21 @@ def test_plan_parses_every_trial_and_dedupes():
         plan(base())
     with pytest.raises(ConfigError, match="cannot sweep over 'kind'"):
         plan(base(sweep={"kind": ["tiny"]}))
+
+
+@pytest.mark.parametrize("name, n_trials, axes", [
+    ("sweep_accuracy", 54, ["forecast.error_model", "forecast.accuracy", "seed"]),
+    ("sweep_flexibility", 18, ["workload.flexibility", "seed"]),
+    ("sweep_regions", 15, ["data.zones", "seed"]),
+    ("sweep_composition", 15, ["workload.mix", "seed"]),
+    ("scale", 4, ["workload.n_jobs"]),
+])
+def test_shipped_sweeps_parse_against_the_simulate_schema(name, n_trials, axes):
+    sp = plan(CONFIGS / f"{name}.yaml")
+    assert sp.kind.name == "simulate" and sp.name == name
+    assert len(sp.trials) == n_trials and sp.keys == axes
+    if name == "sweep_accuracy":
+        gauss = [t.config.forecast for t in sp.trials if t.config.forecast.error_model == "gaussian"]
+        assert sorted({(f.accuracy, f.k) for f in gauss})[0] == (0.6, 0.4612)   # k follows accuracy
+    if name == "sweep_regions":
+        assert sorted({len(t.config.data.zones) for t in sp.trials}) == [2, 4, 6, 8, 10]
