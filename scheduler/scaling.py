@@ -23,12 +23,16 @@ longest first, take the most energy-efficient generation that meets their deadli
 ``arrival_fastest`` (performance-first: in arrival order, the fastest generation with room) or ``blind``
 (generation-unaware: in arrival order, a uniformly random feasible generation with room).
 
-Units: hours, GPUs, kW per GPU, gCO2eq/kWh → kgCO2e, kWh, GPU-hours. The planner ignores cluster
-capacity (per-job planning, as in CarbonScaler); the assignment step checks capacity against each job's
-nominal-size footprint. Rescaling/suspension overhead is counted (``rescale_events``) but not charged.
+**Capacity.** Planners take an optional per-hour GPU cap; :func:`plan_with_capacity` plans jobs in
+arrival order against the free GPUs of their pool (generation), so carbon-aware plans cannot pile more
+GPUs into clean hours than are installed. Rescaling/suspension overhead is counted (``rescale_events``)
+but not charged.
+
+Units: hours, GPUs, kW per GPU, gCO2eq/kWh → kgCO2e, kWh, GPU-hours.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,12 +97,13 @@ def _finish(gpu_h: np.ndarray) -> np.ndarray:
 
 
 def plan_elastic(ci_plan: np.ndarray, work: np.ndarray, g0: np.ndarray, beta: np.ndarray, kw: np.ndarray,
-                 speed: np.ndarray, levels: np.ndarray) -> Plan:
+                 speed: np.ndarray, levels: np.ndarray, cap: np.ndarray | None = None) -> Plan:
     """Greedy marginal work-per-carbon allocation for every job at once.
 
     ``ci_plan`` [J × W]: the planning carbon intensity (gCO2eq/kWh) over each job's window, NaN outside
     it; ``work`` [J] nominal hours; ``g0`` [J] nominal GPUs; ``beta`` [J]; ``kw`` [J] kW per GPU;
-    ``speed`` [J] generation speed; ``levels`` increasing scale factors starting at 0 (e.g. 0, .5, 1, 2).
+    ``speed`` [J] generation speed; ``levels`` increasing scale factors starting at 0 (e.g. 0, .5, 1, 2);
+    ``cap`` [J × W] optional most GPUs the job may hold in each hour (free capacity).
     """
     levels = np.asarray(levels, np.float64)
     if levels[0] != 0 or (np.diff(levels) <= 0).any():
@@ -114,7 +119,10 @@ def plan_elastic(ci_plan: np.ndarray, work: np.ndarray, g0: np.ndarray, beta: np
     inside = np.isfinite(ci_plan)
     # work per gram: ΔT / (Δn · kW · CI); PUE is a common factor per job and does not change the order
     score = ratio[:, None, :] / (kw[:, None, None] * np.maximum(np.where(inside, ci_plan, 1.0), 1e-6)[:, :, None])
-    score = np.where(inside[:, :, None] & valid[:, None, :], score, -np.inf).reshape(J, W * L)
+    allowed = inside[:, :, None] & valid[:, None, :]
+    if cap is not None:
+        allowed &= n[:, None, 1:] <= cap[:, :, None]
+    score = np.where(allowed, score, -np.inf).reshape(J, W * L)
     order = np.argsort(-score, axis=1, kind="stable")                             # hour-major, level-minor ties
     gain = np.broadcast_to(np.where(valid, dT, 0.0)[:, None, :], (J, W, L)).reshape(J, W * L)
     gain = np.where(np.isfinite(score), gain, 0.0)
@@ -141,23 +149,50 @@ def plan_fixed_asap(W: int, work: np.ndarray, g0: np.ndarray, speed: np.ndarray)
     return Plan(gpu_h, (frac > 0) * g0[:, None], length <= W + 1e-9, _finish(gpu_h))
 
 
-def plan_fixed_shift(ci_plan: np.ndarray, work: np.ndarray, g0: np.ndarray, speed: np.ndarray) -> Plan:
+def plan_fixed_shift(ci_plan: np.ndarray, work: np.ndarray, g0: np.ndarray, speed: np.ndarray,
+                     cap: np.ndarray | None = None) -> Plan:
     """``g0`` GPUs for ``ceil(work / speed)`` contiguous hours starting at the window hour with the lowest
-    summed planning intensity (the last hour only partly used)."""
+    summed planning intensity (the last hour only partly used); with ``cap`` [J × W] only through hours
+    with at least ``g0`` free GPUs."""
     J, W = ci_plan.shape
     length = work / speed
     span = np.ceil(length - 1e-9).astype(np.int64)
-    ci = np.where(np.isfinite(ci_plan), ci_plan, np.inf)
-    csum = np.concatenate([np.zeros((J, 1)), np.cumsum(np.where(np.isfinite(ci), ci, 1e12), axis=1)], axis=1)
+    allowed = np.isfinite(ci_plan) if cap is None else np.isfinite(ci_plan) & (cap >= g0[:, None])
+    zero = np.zeros((J, 1))
+    csum = np.concatenate([zero, np.cumsum(np.where(allowed, ci_plan, 0.0), axis=1)], axis=1)
+    blocked = np.concatenate([zero, np.cumsum(~allowed, axis=1)], axis=1)
     starts = np.arange(W)[None, :]
-    ends = starts + span[:, None]
-    ok = ends <= np.isfinite(ci).sum(axis=1)[:, None]
-    cost = np.where(ok, np.take_along_axis(csum, np.minimum(ends, W), axis=1) - csum[:, :W], np.inf)
+    ends = np.minimum(starts + span[:, None], W)
+    ok = (starts + span[:, None] <= W) & (np.take_along_axis(blocked, ends, axis=1) - blocked[:, :W] == 0)
+    cost = np.where(ok, np.take_along_axis(csum, ends, axis=1) - csum[:, :W], np.inf)
     best = np.argmin(cost, axis=1)
     h = np.arange(W)[None, :] - best[:, None]
     frac = np.clip(length[:, None] - h, 0.0, 1.0) * (h >= 0)
     gpu_h = frac * g0[:, None]
     return Plan(gpu_h, (frac > 0) * g0[:, None], ok.any(axis=1), _finish(gpu_h))
+
+
+def plan_with_capacity(planner: Callable[[int, np.ndarray | None], Plan], order: np.ndarray, pool: np.ndarray,
+                       submit: np.ndarray, capacity: np.ndarray, W: int) -> tuple[Plan, np.ndarray]:
+    """Plan jobs one at a time in ``order`` against the free GPUs of their ``pool`` (``capacity``
+    [pools × hours], e.g. one pool per GPU generation). ``planner(j, cap)`` plans job ``j`` alone with the
+    free GPUs ``cap`` [1 × W] of its window (``None`` = unlimited). A job that cannot finish within the
+    free capacity is planned without the cap and flagged in the returned ``over_capacity`` [J] mask.
+    (The one loop is over jobs — each decision depends on the previous ones; the planning is vectorised.)"""
+    J, T = len(order), capacity.shape[1]
+    free = capacity.astype(np.float64).copy()
+    gpu_h, gpus = np.zeros((J, W)), np.zeros((J, W))
+    done, finish, over = np.zeros(J, bool), np.zeros(J, np.int64), np.zeros(J, bool)
+    for j in order:
+        hours = submit[j] + np.arange(W)
+        in_range = hours < T
+        cap = np.where(in_range, free[pool[j], np.minimum(hours, T - 1)], 0.0)[None, :]
+        plan = planner(j, cap)
+        if not plan.done[0]:
+            plan, over[j] = planner(j, None), True
+        gpu_h[j], gpus[j], done[j], finish[j] = plan.gpu_h[0], plan.gpus[0], plan.done[0], plan.finish_h[0]
+        free[pool[j], hours[in_range]] -= plan.gpus[0][in_range]
+    return Plan(gpu_h, gpus, done, finish), over
 
 
 def windows(ci: np.ndarray, home: np.ndarray, submit: np.ndarray, deadline: np.ndarray) -> np.ndarray:

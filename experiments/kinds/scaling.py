@@ -4,7 +4,7 @@ fixed-size placement, on real hourly carbon intensity (Electricity Maps panel).
 Jobs come from the scheduler's workload generator (:func:`scheduler.generators.generate`, seed §5.1
 distributions); each runs in its home region. Planners (see :mod:`scheduler.scaling`):
 
-* ``fixed_asap`` — nominal GPUs from submission (carbon-agnostic baseline);
+* ``fixed_asap`` — nominal GPUs from the earliest start with room (carbon-agnostic baseline);
 * ``fixed_shift`` — nominal GPUs, one contiguous run at the cleanest start before the deadline;
 * ``fixed_pause`` — nominal GPUs, pause/resume in the cleanest hours (levels 0/1);
 * ``elastic_flat`` — the elastic planner with a flat intensity: picks the most *energy*-efficient sizes
@@ -15,7 +15,10 @@ Each planner is evaluated on a homogeneous fleet (every job on the reference gen
 on a heterogeneous fleet under three assignment rules (``blind``, ``arrival_fastest``,
 ``long_to_efficient``). Carbon is always
 computed with the *actual* intensity; the planning intensity is the actual one (``plan_signal: actual``,
-oracle) or day-ahead persistence (``persistence24``: the intensity 24 h earlier).
+oracle) or day-ahead persistence (``persistence24``: the intensity 24 h earlier). With
+``scaling.capacity`` (default) jobs are planned in arrival order against the installed GPUs of their
+generation (the homogeneous fleet has as many reference GPUs as the heterogeneous one has in total); a
+job that cannot finish within the free GPUs runs uncapped and is counted in ``over_capacity_jobs``.
 """
 from __future__ import annotations
 
@@ -28,8 +31,8 @@ from experiments.config import check
 from experiments.registry import Context, Result, experiment_kind
 from forecast.data.panel import EM_ZONES, load_panel, to_matrix
 from scheduler.generators import GeneratorSpec, generate
-from scheduler.scaling import (ASSIGN_POLICIES, DEFAULT_BETA, GpuGeneration, Plan, assign_generations, footprint, plan_elastic,
-                               plan_fixed_asap, plan_fixed_shift, windows)
+from scheduler.scaling import (ASSIGN_POLICIES, DEFAULT_BETA, GpuGeneration, Plan, assign_generations, footprint,
+                               plan_elastic, plan_fixed_shift, plan_with_capacity, windows)
 from scheduler.workloads import TYPES
 
 PLANNERS = ("fixed_asap", "fixed_shift", "fixed_pause", "elastic_flat", "elastic")
@@ -83,6 +86,7 @@ class ScalingSection:
     levels: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 1.5, 2.0])
     beta: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_BETA))
     pue: float = 1.1
+    capacity: bool = True          # plan in arrival order against installed GPUs (False: unlimited)
     generations: list[GenerationSection] = field(default_factory=_default_generations)
 
     def __post_init__(self) -> None:
@@ -121,17 +125,19 @@ def carbon_matrices(cfg: CarbonSection, hours: int, data_dir: str | None) -> tup
 
 
 def run_planner(name: str, plan_ci: np.ndarray, work: np.ndarray, g0: np.ndarray, beta: np.ndarray,
-                kw: np.ndarray, speed: np.ndarray, levels: np.ndarray) -> Plan:
-    W = plan_ci.shape[1]
-    if name == "fixed_asap":
-        return plan_fixed_asap(W, work, g0, speed)
+                kw: np.ndarray, speed: np.ndarray, levels: np.ndarray, cap: np.ndarray | None = None) -> Plan:
+    """Planner ``name`` for the given jobs (rows); ``cap`` [J × W] free GPUs per hour or ``None``."""
+    inside = np.isfinite(plan_ci)
+    if name == "fixed_asap":  # earliest contiguous start = cheapest start under intensity "hour index"
+        earliest = np.where(inside, np.arange(plan_ci.shape[1])[None, :] + 1.0, np.nan)
+        return plan_fixed_shift(earliest, work, g0, speed, cap)
     if name == "fixed_shift":
-        return plan_fixed_shift(plan_ci, work, g0, speed)
+        return plan_fixed_shift(plan_ci, work, g0, speed, cap)
     if name == "fixed_pause":
-        return plan_elastic(plan_ci, work, g0, beta, kw, speed, np.array([0.0, 1.0]))
+        return plan_elastic(plan_ci, work, g0, beta, kw, speed, np.array([0.0, 1.0]), cap)
     if name == "elastic_flat":
-        return plan_elastic(np.where(np.isfinite(plan_ci), 1.0, np.nan), work, g0, beta, kw, speed, levels)
-    return plan_elastic(plan_ci, work, g0, beta, kw, speed, levels)
+        return plan_elastic(np.where(inside, 1.0, np.nan), work, g0, beta, kw, speed, levels, cap)
+    return plan_elastic(plan_ci, work, g0, beta, kw, speed, levels, cap)
 
 
 def peak_gpus(plan: Plan, submit: np.ndarray, horizon: int) -> float:
@@ -158,15 +164,19 @@ def run(config: ScalingConfig, ctx: Context) -> Result:
     levels = np.asarray(sc.levels)
     gens = [GpuGeneration(g.name, g.speed, g.kw, g.count) for g in sc.generations]
 
-    fleets = {f"homogeneous_{ref.name}": (np.ones(len(work)), np.full(len(work), ref.kw), None)}
+    installed = sum(g.count for g in gens)
+    fleets = {f"homogeneous_{ref.name}": (np.ones(len(work)), np.full(len(work), ref.kw),
+                                          None, np.zeros(len(work), np.int64), np.full((1, horizon), installed))}
     for policy in ASSIGN_POLICIES:
         # feasible = meets the deadline at nominal size, so every planner (fixed ones included) can finish
         gen, overflow = assign_generations(gens, jobs.submit_h, window_h, work, g0, horizon, policy,
                                            max_scale=1.0, beta=beta, seed=config.seed)
         fleets[policy] = (np.array([g.speed for g in gens])[gen], np.array([g.kw for g in gens])[gen],
-                          (gen, overflow))
+                          (gen, overflow), gen, np.array([[g.count] * horizon for g in gens]))
     rows, assign_rows = [], []
-    for fleet, (speed, kw, assignment) in fleets.items():
+    order = np.argsort(jobs.submit_h, kind="stable")
+    W = ci_plan.shape[1]
+    for fleet, (speed, kw, assignment, pool, capacity) in fleets.items():
         if assignment is not None:
             gen, overflow = assignment
             for gi, g in enumerate(gens):
@@ -175,7 +185,14 @@ def run(config: ScalingConfig, ctx: Context) -> Result:
                                     "mean_nominal_gpu_h": float((work * g0)[on].mean()) if on.any() else 0.0,
                                     "overflow_jobs": int((overflow & on).sum())})
         for name in PLANNERS:
-            plan = run_planner(name, ci_plan, work, g0, beta, kw, speed, levels)
+            if sc.capacity:
+                def one(j: int, cap: np.ndarray | None, name: str = name) -> Plan:
+                    r = slice(j, j + 1)
+                    return run_planner(name, ci_plan[r], work[r], g0[r], beta[r], kw[r], speed[r], levels, cap)
+                plan, over = plan_with_capacity(one, order, pool, jobs.submit_h, capacity, W)
+            else:
+                plan = run_planner(name, ci_plan, work, g0, beta, kw, speed, levels)
+                over = np.zeros(len(work), bool)
             fp = footprint(plan, ci_act, kw, sc.pue)
             rows.append({"fleet": fleet, "planner": name, "carbon_t": fp["kg"].sum() / 1000,
                          "energy_mwh": fp["kwh"].sum() / 1000, "gpu_hours": fp["gpu_h"].sum(),
@@ -183,7 +200,8 @@ def run(config: ScalingConfig, ctx: Context) -> Result:
                          "completion_p95_h": float(np.percentile(plan.finish_h, 95)),
                          "deadline_met_pct": float(100 * plan.done.mean()),
                          "rescales_per_job": float(plan.rescale_events().mean()),
-                         "peak_gpus": peak_gpus(plan, jobs.submit_h, horizon)})
+                         "peak_gpus": peak_gpus(plan, jobs.submit_h, horizon),
+                         "over_capacity_jobs": int(over.sum())})
     table = pd.DataFrame(rows)
     base = table[(table["fleet"] == f"homogeneous_{ref.name}") & (table["planner"] == "fixed_asap")]["carbon_t"].iloc[0]
     table["carbon_vs_homog_asap_pct"] = 100 * (table["carbon_t"] / base - 1)

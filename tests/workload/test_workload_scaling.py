@@ -110,3 +110,27 @@ def test_scaling_config_rejects_bad_levels():
     with pytest.raises(ConfigError, match="reference generation"):
         parse({"kind": "scaling", "name": "t", "scaling": {"generations": [
             {"name": "a", "speed": 2.0, "kw": 0.5, "count": 4}]}}, ScalingConfig)
+
+
+def test_capacity_is_respected_in_arrival_order():
+    from scheduler.scaling import plan_with_capacity
+
+    J, W, T = 6, 6, 12
+    ci = np.tile(np.array([100.0, 500, 500, 500, 500, 500]), (J, 1))  # everyone wants hour 0
+    work, g0 = np.full(J, 2.0), np.full(J, 4.0)
+    one = np.ones(J)
+    submit = np.zeros(J, np.int64)
+
+    def planner(j, cap):
+        r = slice(j, j + 1)
+        return plan_elastic(ci[r], work[r], g0[r], np.zeros(1), 0.4 * one[r], one[r], LEVELS, cap)
+
+    free = plan_elastic(ci, work, g0, np.zeros(J), 0.4 * one, one, LEVELS)
+    assert free.gpus[:, 0].sum() == J * 8  # unlimited: all pile into the clean hour
+    plan, over = plan_with_capacity(planner, np.arange(J), np.zeros(J, np.int64), submit, np.full((1, T), 16.0), W)
+    assert not over.any() and plan.done.all() and (plan.gpus.sum(axis=0) <= 16).all()
+    assert plan.gpus[:2, 0].tolist() == [8, 8] and (plan.gpus[2:, 0] == 0).all()  # first come, first served
+    kg_cap = footprint(plan, ci, 0.4 * one, 1.0)["kg"].sum()
+    assert kg_cap > footprint(free, ci, 0.4 * one, 1.0)["kg"].sum()
+    tight, over = plan_with_capacity(planner, np.arange(J), np.zeros(J, np.int64), submit, np.full((1, T), 4.0), W)
+    assert over.sum() > 0 and tight.done.all()  # what cannot fit runs uncapped and is flagged
