@@ -52,7 +52,13 @@ class Oracle:
         self.solve_kind = ""
 
     def adapt(self, event: Event, jobs: Jobs, now: int, state: ClusterState, view) -> Decisions:
-        return self.plan(jobs, event.jobs, now, state, view)
+        """Re-place jobs whose start was blocked (an earlier job overran after a failure); the bound of
+        the hour-0 plan is kept."""
+        bound, kind = self.bound_kg, self.solve_kind
+        try:
+            return self.plan(jobs, event.jobs, now, state, view)
+        finally:
+            self.bound_kg, self.solve_kind = bound, kind
 
     def plan(self, jobs: Jobs, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
         if not getattr(view, "is_oracle", False):

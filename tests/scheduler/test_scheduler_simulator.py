@@ -132,3 +132,14 @@ def test_suspend_resume_charges_overhead_and_respects_capacity(carbon):
     assert (out.finish[split] - out.start[split] > hours_run[split] - 1e-6).all()   # gaps in between
     contiguous = simulate(jobs, carbon, fc, dc, make_policy("cooperative", dc))
     assert _total(out) < _total(contiguous)                       # with a perfect forecast, splitting pays
+
+
+def test_oracle_bound_survives_repairs_after_failures(carbon):
+    dc = DataCenters.uniform(carbon.regions, gpus=256)
+    jobs = generate(GeneratorSpec(n_jobs=40, span_h=96), dc.n, seed=1)
+    oracle = Oracle(dc, max_jobs_milp=100)
+    out = simulate(jobs, carbon, None, dc, oracle, SimConfig(failure_rate_per_h=0.05, seed=3))
+    assert len(out.adapt_ms) > 0                                  # failures forced re-placements
+    clean = Oracle(dc, max_jobs_milp=100)
+    simulate(jobs, carbon, None, dc, clean)
+    assert oracle.bound_kg == pytest.approx(clean.bound_kg, rel=1e-9)
