@@ -136,6 +136,8 @@ def curve_figure(agg: pd.DataFrame, x: str, metric: str, series: list[str]) -> A
 
     fig, ax = plt.subplots(figsize=(8, 5))
     sub = agg[agg["metric"] == metric]
+    if sub.groupby(["policy", *series], dropna=False).ngroups > 12 and MAIN_POLICY in set(sub["policy"]):
+        sub = sub[sub["policy"] == MAIN_POLICY]            # too many lines: the main policy only
     for key, part in sub.groupby(["policy", *series], dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
         label = " ".join(str(k) for k in key if k not in ("", None))
@@ -340,8 +342,9 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
         (out_dir / f"{stem}.md").write_text(markdown(table) + "\n")
 
     red = reduction_metric(frame)
-    for x in [k for k in keys if k != "seed"]:
-        series = [k for k in keys if k not in ("seed", x)]
+    varied = [k for k in keys if k != "seed" and frame[k].nunique(dropna=False) > 1]
+    for x in varied:
+        series = [k for k in varied if k != x]
         agg = aggregate(frame, [x, *series, "policy", "metric"])
         add_table(f"curve_{x}", agg)
         if red:
@@ -349,7 +352,7 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
         cost = [m for m in COST_METRICS if m in set(agg["metric"])]
         if cost:
             figures[f"cost_vs_{x}.png"] = cost_figure(agg, x, cost)
-    if not keys or keys == ["seed"]:
+    if not varied:
         add_table("metrics", aggregate(frame, ["policy", "metric"]))
     pareto = pareto_table(frame)
     if pareto is not None:
