@@ -84,6 +84,7 @@ class GBMSection:
     max_leaf_nodes: int = 31
     min_samples_leaf: int = 40
     train_days: int | None = None
+    n_threads: int = 1
 
 
 @dataclass

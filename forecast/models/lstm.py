@@ -1,0 +1,158 @@
+"""Attention-LSTM (Lightning): an LSTM encoder over the past ``encoder_h`` hours (target + calendar +
+known covariates), temporal (scaled dot-product) attention from each horizon's query — built from its
+known-future covariates, a horizon embedding, the region embedding and the encoder's final state — over
+the encoder outputs, and a quantile head trained with the pinball loss on the 7 levels. One global model
+for all regions; quantiles are non-decreasing by construction (median + cumulative softplus steps).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecast.data.schema import QUANTILE_LEVELS
+from forecast.models.base import as_issue_index, forecast_frame
+from forecast.models.features import region_series
+from forecast.models.neural import Scaler, trainer, windows
+
+
+def _build_module(n_feat: int, n_regions: int, horizon: int, hidden: int, layers: int, dropout: float, lr: float):
+    import lightning.pytorch as pl
+    import torch
+    from torch import nn
+
+    levels = torch.tensor(QUANTILE_LEVELS)
+    mid = QUANTILE_LEVELS.index(0.5)
+
+    class AttentionLSTM(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = nn.LSTM(1 + n_feat, hidden, num_layers=layers, batch_first=True,
+                                   dropout=dropout if layers > 1 else 0.0)
+            self.region = nn.Embedding(n_regions, hidden)
+            self.horizon = nn.Embedding(horizon, hidden)
+            self.query = nn.Sequential(nn.Linear(n_feat + 2 * hidden, hidden), nn.GELU(), nn.Dropout(dropout))
+            self.head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(), nn.Linear(hidden, len(QUANTILE_LEVELS)))
+            self.register_buffer("levels", levels)
+
+        def forward(self, enc, dec, region):
+            out, (h_n, _) = self.encoder(enc)                                        # [B, L, d]
+            n_h = dec.shape[1]
+            ctx = torch.cat([h_n[-1] + self.region(region)], dim=-1)[:, None, :].expand(-1, n_h, -1)
+            hemb = self.horizon.weight[None, :n_h, :].expand(dec.shape[0], -1, -1)
+            q = self.query(torch.cat([dec, ctx, hemb], dim=-1))                      # [B, H, d]
+            att = torch.softmax(q @ out.transpose(1, 2) / hidden ** 0.5, dim=-1)     # [B, H, L]
+            raw = self.head(torch.cat([q, att @ out], dim=-1))                       # [B, H, Q]
+            steps = nn.functional.softplus(raw)
+            lower = raw[..., mid:mid + 1] - torch.flip(torch.cumsum(torch.flip(steps[..., :mid], [-1]), -1), [-1])
+            upper = raw[..., mid:mid + 1] + torch.cumsum(steps[..., mid + 1:], -1)
+            return torch.cat([lower, raw[..., mid:mid + 1], upper], dim=-1)
+
+        def _loss(self, batch):
+            enc, dec, region, y = batch
+            d = y[..., None] - self(enc, dec, region).float()
+            return torch.maximum(self.levels * d, (self.levels - 1) * d).mean()
+
+        def training_step(self, batch, _):
+            loss = self._loss(batch)
+            self.log("train_loss", loss, prog_bar=False)
+            return loss
+
+        def validation_step(self, batch, _):
+            self.log("val_loss", self._loss(batch), prog_bar=False)
+
+        def configure_optimizers(self):
+            return torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=1e-4)
+
+    return AttentionLSTM()
+
+
+class LSTMForecaster:
+    """Global attention-LSTM quantile forecaster; all sizes are constructor knobs (tiny for tests)."""
+
+    def __init__(self, issue_hour: int = 23, horizon: int = 48, encoder_h: int = 168, hidden: int = 64,
+                 layers: int = 1, dropout: float = 0.1, max_epochs: int = 20, batch_size: int = 128,
+                 learning_rate: float = 3e-3, patience: int = 3, stride_h: int = 6, train_days: int | None = None,
+                 oracle_weather: bool = False, seed: int = 0) -> None:
+        self.name = "lstm"
+        self.issue_hour, self.horizon, self.encoder_h = issue_hour, horizon, encoder_h
+        self.hidden, self.layers, self.dropout = hidden, layers, dropout
+        self.max_epochs, self.batch_size, self.lr, self.patience = max_epochs, batch_size, learning_rate, patience
+        self.stride_h, self.train_days, self.oracle_weather, self.seed = stride_h, train_days, oracle_weather, seed
+        self.target: str | None = None
+        self.regions: list[str] = []
+        self.names: list[str] = []
+        self.scalers: dict[str, Scaler] = {}
+        self.module = None
+        self.epochs_run = 0
+
+    def _arrays(self, history: pd.DataFrame):
+        return region_series(history, self.target, self.oracle_weather)
+
+    def fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None = None) -> LSTMForecaster:
+        import lightning.pytorch as pl
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+
+        pl.seed_everything(self.seed, workers=True)
+        self.target = target
+        series = self._arrays(panel)
+        self.regions = list(series)
+        self.names = sorted({n for s in series.values() for k, n in enumerate(s.known_names)
+                             if not np.isnan(s.known[:, k]).all()})
+        parts = {"train": [], "val": []}
+        for r, s in series.items():
+            end = len(s.y) if until is None else int(np.searchsorted(s.times, until))
+            start = 0 if self.train_days is None else max(0, end - 24 * self.train_days)
+            self.scalers[r] = Scaler.fit(s, np.arange(start, end))
+            y, x = self.scalers[r].inputs(s, self.names)
+            i = np.arange(max(start, self.encoder_h), end - self.horizon, self.stride_h)
+            i = i[~np.isnan(s.y[i[:, None] + np.arange(1, self.horizon + 1)]).any(axis=1)]
+            if len(i) < 20:
+                raise ValueError(f"lstm: {r} has {len(i)} training windows before {until}; need ≥ 20")
+            n_val = max(1, len(i) // 10)          # chronologically last 10 % for early stopping
+            for split, idx in (("train", i[:-n_val]), ("val", i[-n_val:])):
+                enc, dec = windows(y, x, idx, self.encoder_h, self.horizon)
+                tgt = y[idx[:, None] + np.arange(1, self.horizon + 1)[None, :]].astype(np.float32)
+                parts[split].append((enc, dec, np.full(len(idx), self.regions.index(r)), tgt))
+        data = {k: TensorDataset(*(torch.from_numpy(np.concatenate([p[j] for p in v])) for j in range(4)))
+                for k, v in parts.items()}
+        n_feat = data["train"].tensors[1].shape[-1]
+        self.module = _build_module(n_feat, len(self.regions), self.horizon, self.hidden, self.layers, self.dropout,
+                                    self.lr)
+        gen = torch.Generator().manual_seed(self.seed)
+        tr = trainer(self.max_epochs, self.patience)
+        tr.fit(self.module, DataLoader(data["train"], batch_size=self.batch_size, shuffle=True, generator=gen),
+               DataLoader(data["val"], batch_size=4 * self.batch_size))
+        best = tr.checkpoint_callback.best_model_path
+        if best:
+            self.module.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
+        self.epochs_run = tr.current_epoch
+        self.module.eval()
+        return self
+
+    def predict(self, history: pd.DataFrame, issue_times: pd.DatetimeIndex | pd.Timestamp,
+                horizon: int) -> pd.DataFrame:
+        import torch
+
+        if self.module is None:
+            raise RuntimeError("lstm: fit before predict")
+        if horizon > self.horizon:
+            raise ValueError(f"lstm: fitted for horizons ≤ {self.horizon}, asked {horizon}")
+        issues = as_issue_index(issue_times)
+        h = np.arange(1, horizon + 1)
+        frames = []
+        for r, s in self._arrays(history).items():
+            if r not in self.scalers:
+                raise ValueError(f"lstm: region {r!r} was not in the training panel")
+            sc = self.scalers[r]
+            y, x = sc.inputs(s, self.names)
+            i = s.index_of(issues)
+            if (i < self.encoder_h).any():
+                raise ValueError(f"lstm: {r} issue times need {self.encoder_h} h of history")
+            enc, dec = windows(y, x, i, self.encoder_h, self.horizon)
+            with torch.no_grad():
+                q = self.module(torch.from_numpy(enc), torch.from_numpy(dec),
+                                torch.full((len(i),), self.regions.index(r))).float().numpy()[:, :horizon]
+            q = q * sc.y_std + sc.y_mean
+            frames.append(forecast_frame(r, issues, h, q[:, :, QUANTILE_LEVELS.index(0.5)], q))
+        return pd.concat(frames, ignore_index=True)
