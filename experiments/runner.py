@@ -247,6 +247,7 @@ class RunRecord:
     summary: dict[str, Any]
     report_dir: Path
     error: str | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = None,
@@ -278,4 +279,4 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
     if output.error:
         client.set_terminated(run_id, status="FAILED")
     return RunRecord(run_id, exp_name, cfg.name, kind.name, chash, status, output.metrics, output.summary,
-                     report_dir, output.error)
+                     report_dir, output.error, output.tables)

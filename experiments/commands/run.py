@@ -35,8 +35,16 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    head = {"run_id": rec.run_id, "experiment": rec.experiment, "name": rec.name, "kind": rec.kind,
+            "config_hash": rec.config_hash, "status": rec.status, "reports": str(rec.report_dir),
+            **({"error": rec.error} if rec.error else {})}
     metrics = pd.DataFrame({"metric": list(rec.metrics), "value": list(rec.metrics.values())})
-    emit({"run_id": rec.run_id, "experiment": rec.experiment, "name": rec.name, "kind": rec.kind,
-          "config_hash": rec.config_hash, "status": rec.status, "reports": str(rec.report_dir),
-          **({"error": rec.error} if rec.error else {})}, args.json, {"metrics": metrics})
+    if args.json:
+        emit({**head, "summary": rec.summary}, True, {"metrics": metrics})
+    elif rec.tables:  # text: the kind's summary and its first table; every metric is in MLflow / --json
+        name, table = next(iter(rec.tables.items()))
+        emit({**head, **rec.summary, "metrics": f"{len(metrics)} logged (--json or MLflow for all)"}, False,
+             {name: table})
+    else:
+        emit({**head, **rec.summary}, False, {"metrics": metrics})
     return 1 if rec.error else 0
