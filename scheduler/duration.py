@@ -12,8 +12,11 @@
   features + one-hot categorical features.
 
 The feedback loop: :meth:`DurationEstimator.observe` adds finished jobs to the online profile (cheap,
-every time a job ends); :meth:`DurationEstimator.update` appends them to the history and refits. Durations are in whatever unit the history uses (seconds for the Alibaba
-trace, hours for the scheduler's :class:`scheduler.workloads.Jobs`), always > 0.
+every time a job ends); :meth:`DurationEstimator.update` appends them to the history and refits.
+:class:`EstimatorMargins` closes the loop with the scheduler: it turns the estimator's quantiles into the
+risk-aware policy's per-job duration margins and takes the simulator's finished jobs back in. Durations
+are in whatever unit the history uses (seconds for the Alibaba trace, hours for the scheduler's
+:class:`scheduler.workloads.Jobs`), always > 0.
 
 Data: :func:`load_alibaba_history` turns the Alibaba GPU trace (``alibaba_gpu_v2023``) into a history
 table. Columns used (all known when a task is submitted): ``cpu_milli``, ``memory_mib``, ``num_gpu``,
@@ -68,19 +71,35 @@ def load_alibaba_history(data_dir: str | None = None) -> pd.DataFrame:
     return out.sort_values("creation_s", kind="stable").reset_index(drop=True)
 
 
-def jobs_history(jobs) -> pd.DataFrame:  # noqa: ANN001 (scheduler.workloads.Jobs; imported lazily)
+def jobs_history(jobs, finish_h: np.ndarray | None = None) -> pd.DataFrame:  # noqa: ANN001 (Jobs, lazy import)
     """History table for the scheduler's :class:`scheduler.workloads.Jobs`: features ``type`` (name),
-    ``gpus``, ``requested_h`` (the profiled estimate, h), kind = type, target ``duration`` (true h)."""
+    ``gpus``, ``requested_h`` (the profiled estimate, h), kind = type, ``submit_h`` (creation hour), target
+    ``duration`` (true h) and, given ``finish_h`` (hour each job ended, exclusive), ``finish_h``."""
     from scheduler.workloads import TYPES
 
     names = np.asarray(TYPES)[jobs.type]
-    return pd.DataFrame({"type": names, "gpus": jobs.gpus.astype(np.float64),
-                         "requested_h": jobs.est_duration_h.astype(np.float64), "kind": names,
-                         "duration": jobs.duration_h.astype(np.float64)})
+    out = pd.DataFrame({"type": names, "gpus": jobs.gpus.astype(np.float64),
+                        "requested_h": jobs.est_duration_h.astype(np.float64), "kind": names,
+                        "submit_h": jobs.submit_h.astype(np.float64), "duration": jobs.duration_h.astype(np.float64)})
+    if finish_h is not None:
+        out["finish_h"] = np.asarray(finish_h, dtype=np.float64)
+    return out
+
+
+def prior_history(jobs) -> pd.DataFrame:  # noqa: ANN001 (scheduler.workloads.Jobs)
+    """``jobs`` as a cluster's past: each ran its true duration right after submission, and the set is
+    shifted so that the last one finished at hour 0 (every ``finish_h`` ≤ 0, ``submit_h`` < 0) — the
+    prior history of a simulation that starts at hour 0 (no overlap with the simulated jobs' times)."""
+    finish = (jobs.submit_h + jobs.duration_h).astype(np.float64)
+    shift = finish.max()
+    out = jobs_history(jobs, finish - shift)
+    out["submit_h"] -= shift
+    return out
 
 
 JOBS_NUMERIC: tuple[str, ...] = ("gpus", "requested_h")
 JOBS_CATEGORICAL: tuple[str, ...] = ("type",)
+JOBS_TIME_COLS: tuple[str, str] = ("submit_h", "finish_h")
 
 
 @dataclass
@@ -242,3 +261,72 @@ def planning_margin(pred: pd.DataFrame, level: float = 0.9) -> np.ndarray:
     if col not in pred.columns:
         raise ValueError(f"planning_margin: no {col!r} column; estimator quantiles are {list(pred.columns)}")
     return np.maximum(pred[col].to_numpy() / pred["estimate"].to_numpy() - 1.0, 0.0)
+
+
+FEEDBACK_MODES: tuple[str, ...] = ("none", "observe", "update")
+
+
+class EstimatorMargins:
+    """Per-job planning margins ``planning_margin(estimator.predict(jobs_history(jobs)), level)`` for the
+    risk-aware policy (a :class:`scheduler.policies.cooperative.MarginSource`), kept current by the
+    simulator's feedback loop (a :class:`scheduler.simulator.Feedback`).
+
+    ``feedback``: ``none`` — margins of the fitted estimator only; ``observe`` — finished jobs enter the
+    estimator's online profile (its recent-duration-of-the-same-kind feature), no refit; ``update`` — as
+    ``observe``, and the models are refit (``estimator.update``) once ``update_every`` jobs have finished
+    since the last refit. :meth:`finished` only buffers row indices; the buffer is folded into the
+    estimator at the next :meth:`margins` call, which marks every cached margin stale and re-predicts just
+    the rows asked for (one vectorised ``predict``). The observed duration is the job's true
+    ``duration_h`` (work hours; failures' lost work and suspensions are not part of it).
+
+    The estimator must use ``time_cols=JOBS_TIME_COLS`` (any feedback) and have ``level`` among its
+    quantiles. Counters ``n_observed`` (jobs fed back) and ``n_refits`` report what the loop did."""
+
+    def __init__(self, estimator: DurationEstimator, jobs, level: float = 0.9,  # noqa: ANN001 (Jobs)
+                 feedback: str = "observe", update_every: int = 100):
+        if feedback not in FEEDBACK_MODES:
+            raise ValueError(f"EstimatorMargins.feedback: expected one of {FEEDBACK_MODES}, got {feedback!r}")
+        if feedback != "none" and estimator.time_cols != JOBS_TIME_COLS:
+            raise ValueError(f"EstimatorMargins: feedback needs an estimator with time_cols={JOBS_TIME_COLS}")
+        if level not in estimator.quantiles:
+            raise ValueError(f"EstimatorMargins.level: {level} is not among the estimator's quantiles "
+                             f"{estimator.quantiles}")
+        if update_every < 1:
+            raise ValueError("EstimatorMargins.update_every: must be ≥ 1")
+        self.estimator, self.level, self.feedback, self.update_every = estimator, level, feedback, update_every
+        self._frame = jobs_history(jobs)
+        self._cache = np.full(len(self._frame), np.nan)
+        self._pending: list[tuple[np.ndarray, int]] = []
+        self._since_refit: list[pd.DataFrame] = []
+        self.n_observed = 0
+        self.n_refits = 0
+
+    def finished(self, idx: np.ndarray, hour: int) -> None:
+        """Jobs ``idx`` (rows of ``jobs``) ended at ``hour`` (exclusive end); buffered, O(len(idx))."""
+        if self.feedback != "none" and len(idx):
+            self._pending.append((np.array(idx, dtype=np.int64), int(hour)))
+
+    def _flush(self) -> None:
+        idx = np.concatenate([i for i, _ in self._pending])
+        hours = np.concatenate([np.full(len(i), h, dtype=np.float64) for i, h in self._pending])
+        self._pending.clear()
+        done = self._frame.iloc[idx].assign(finish_h=hours)
+        self.n_observed += len(done)
+        self._since_refit.append(done)
+        if self.feedback == "update" and sum(map(len, self._since_refit)) >= self.update_every:
+            self.estimator.update(pd.concat(self._since_refit, ignore_index=True))
+            self._since_refit.clear()
+            self.n_refits += 1
+        else:
+            self.estimator.observe(done)
+        self._cache[:] = np.nan
+
+    def margins(self, idx: np.ndarray) -> np.ndarray:
+        """Relative margins (≥ 0) of rows ``idx``, predicted with everything fed back so far."""
+        if self._pending:
+            self._flush()
+        idx = np.asarray(idx, dtype=np.int64)
+        stale = np.unique(idx[np.isnan(self._cache[idx])])
+        if len(stale):
+            self._cache[stale] = planning_margin(self.estimator.predict(self._frame.iloc[stale]), self.level)
+        return self._cache[idx]

@@ -23,6 +23,11 @@ Reservations: the policy reserves its assumed hours; a started job past its rese
 longer, or could not resume) reserves the next hour, one that ends early releases the rest. Every decision is checked against free capacity
 before it is applied (a violation is a policy bug and raises :class:`PolicyError`).
 
+Feedback: an optional ``feedback`` object (:class:`Feedback`, e.g.
+:class:`scheduler.duration.EstimatorMargins`) is told, at the end of every hour in which jobs finished,
+which rows finished and at which hour — one vectorised call per hour, so a duration estimator can learn
+from finished jobs while the run goes on.
+
 Invariant (checked at the end of every run): every job is finished (on time or late, with the reason
 it is late), or rejected/unfinished with a reason — none is lost.
 
@@ -34,6 +39,7 @@ from __future__ import annotations
 import time
 import tracemalloc
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -46,6 +52,12 @@ WAITING, QUEUED, RUNNING, DONE, REJECTED = 0, 1, 2, 3, 4
 #: With ``measure_memory``, every day-ahead plan and every this-many-th adaptation run under tracemalloc
 #: (peak memory); those adaptations are left out of the adaptation latencies.
 MEMORY_SAMPLE_EVERY = 10
+
+
+class Feedback(Protocol):
+    """Receives finished jobs: ``idx`` rows of the simulated ``Jobs``, ``hour`` the (exclusive) end hour."""
+
+    def finished(self, idx: np.ndarray, hour: int) -> None: ...
 
 
 class PolicyError(RuntimeError):
@@ -104,8 +116,9 @@ def _timed(fn, measure_memory: bool):
 
 
 def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, dc: DataCenters, policy,
-             cfg: SimConfig | None = None) -> Outcome:
-    """Run ``policy`` on ``jobs`` over the hours of ``carbon``; returns the :class:`Outcome`."""
+             cfg: SimConfig | None = None, feedback: Feedback | None = None) -> Outcome:
+    """Run ``policy`` on ``jobs`` over the hours of ``carbon``; returns the :class:`Outcome`.
+    ``feedback`` (optional) is told about every hour's finished jobs (see module docstring)."""
     cfg = cfg or SimConfig()
     if dc.regions != carbon.regions:
         raise ValueError(f"simulate: data centre regions {dc.regions} != signal regions {carbon.regions}")
@@ -256,6 +269,8 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
             if len(done):
                 status[done], finish[done] = DONE, t + 1
                 release(done, t + 1, forget=False)
+                if feedback is not None:
+                    feedback.finished(done, t + 1)
         # a started job past its reserved hours (overran, or could not resume) reserves the next hour
         still = np.flatnonzero((status == RUNNING) & (res_end <= t + 1))
         if len(still) and t + 1 < T:

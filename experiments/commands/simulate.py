@@ -1,66 +1,48 @@
-"""``carbonshift simulate CONFIG [--json] [--no-mlflow]`` — run a ``simulate`` (or ``plan_bench``) config,
-print the policy table and log everything to MLflow."""
+"""``carbonshift simulate CONFIG [--set KEY=VALUE] [--json]`` — run a ``simulate`` (or ``plan_bench``)
+config through the shared runner (:func:`experiments.runner.run_config`: MLflow logging, reports folder)
+and print its policy (or scale) table."""
 from __future__ import annotations
 
 import argparse
-import logging
-from pathlib import Path
+import sys
 
-from experiments.config import ConfigError, load_yaml, parse
+import pandas as pd
+
+from experiments.config import ConfigError
 from experiments.output import emit
-from experiments.registry import Context, Result, get
+from experiments.runner import parse_overrides, read_doc, run_config
 
-log = logging.getLogger("carbonshift.simulate")
+KINDS: dict[str, str] = {"simulate": "policies", "plan_bench": "scale"}   # kind → the table it prints
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("simulate", help="simulate scheduling policies on real carbon intensity",
                               description=__doc__.split("\n")[0])
     p.add_argument("config", help="YAML config (kind: simulate or plan_bench)")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                   help="override a dotted config key, value parsed as YAML (repeatable), e.g. duration.model=estimator")
+    p.add_argument("--experiment", help="MLflow experiment (default: the config's name)")
     p.add_argument("--data-dir", default=None, help="data folder (default: resolution order of forecast.data)")
-    p.add_argument("--out-dir", default="reports", help="where the figures are written")
+    p.add_argument("--reports-dir", default="reports", help="where figures and tables are written (default: reports)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.set_defaults(handler=handle)
 
 
-def log_to_mlflow(experiment: str, run_name: str, config: dict, result: Result, figures: list[Path]) -> str:
-    """Log params (= config), metrics, tables (CSV) and the saved figure files of one result; returns the
-    run id."""
-    import mlflow
-
-    from experiments import tracking
-
-    with tracking.run(experiment, run_name, config) as active:
-        mlflow.log_metrics({k: v for k, v in result.metrics.items() if v == v})  # NaN is not loggable
-        for name, table in result.tables.items():
-            tracking.log_frame(table, f"tables/{name}.csv")
-        for path in figures:
-            mlflow.log_artifact(str(path), artifact_path="figures")
-        return active.info.run_id
-
-
 def handle(args: argparse.Namespace) -> int:
-    from experiments.config import as_dict
-
     try:
-        doc = load_yaml(args.config)
-        kind = get(str(doc.get("kind", "")))
-        cfg = parse(doc, kind.config_cls, Path(args.config).name)
-    except (ConfigError, KeyError, ValueError) as exc:
-        log.error("%s", exc)
+        overrides = parse_overrides(args.overrides)
+        kind = read_doc(args.config, overrides)[0].get("kind")
+        if kind not in KINDS:
+            raise ConfigError(f"{args.config}: kind: {kind!r} is not run by `carbonshift simulate` "
+                              f"(expected one of {list(KINDS)}; use `carbonshift run` for other kinds)")
+        rec = run_config(args.config, overrides, args.experiment, args.data_dir, args.reports_dir,
+                         progress=not args.json)
+    except (ConfigError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    out_dir = Path(args.out_dir) / cfg.name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = kind.run(cfg, Context(seed=cfg.seed, data_dir=args.data_dir, out_dir=out_dir))
-    figures = []
-    for fname, fig in result.figures.items():
-        fig.savefig(out_dir / fname, dpi=120)
-        figures.append(out_dir / fname)
-    if figures:
-        result.summary["figures"] = ", ".join(map(str, figures))
-    if not args.no_mlflow:
-        result.summary["mlflow_run"] = log_to_mlflow(cfg.name, cfg.name, as_dict(cfg), result, figures)
-    emit(result.summary, args.json, result.tables if args.json else
-         {k: v for k, v in result.tables.items() if k in ("policies", "scale")})
-    return 0
+    head = {"run_id": rec.run_id, "experiment": rec.experiment, "status": rec.status,
+            "reports": str(rec.report_dir), **({"error": rec.error} if rec.error else {})}
+    table_path = rec.report_dir / f"{KINDS[rec.kind]}.csv"
+    tables = {KINDS[rec.kind]: pd.read_csv(table_path)} if not rec.error else {}
+    emit({**rec.summary, **head}, args.json, tables)
+    return 1 if rec.error else 0

@@ -6,6 +6,15 @@ jobs to finish) from ``data.start``, builds forecasts (controlled error around t
 forecast table), generates or loads the jobs, simulates every policy hour by hour and, if enabled, the
 perfect-foresight oracle. Result: per-policy metrics ``<policy>.<metric>``, the policy table, per-region
 and hour-of-day allocation tables and a Pareto figure (carbon vs mean completion time).
+
+Section ``duration`` chooses how ``risk_aware`` pads duration estimates: ``model: fixed`` (default) plans
+``ceil(estimate × (1 + policy_options.risk_duration_margin))`` hours for every job; ``model: estimator``
+fits :class:`scheduler.duration.DurationEstimator` on a prior history (``history_jobs`` jobs of the same
+workload spec drawn with ``seed + 1``, all finished before hour 0) and gives each job the margin
+``q_level / median − 1`` of its predicted duration; ``feedback: observe | update`` feeds the jobs that
+finish during the simulation back into the estimator (:class:`scheduler.duration.EstimatorMargins`).
+Metrics ``duration.*``: margin means, the share of jobs whose planned hours cover the true duration, the
+prior estimator's accuracy on the simulated jobs, and how many jobs were fed back / refits done.
 """
 from __future__ import annotations
 
@@ -113,6 +122,28 @@ class SimulationSection:
 
 
 @dataclass
+class DurationSection:
+    """How ``risk_aware`` pads durations (see module docstring)."""
+
+    model: str = "fixed"             # fixed (policy_options.risk_duration_margin) | estimator
+    level: float = 0.9               # estimator: margin = q_level / median − 1
+    feedback: str = "none"           # estimator: none | observe | update
+    update_every: int = 100          # update: refit after this many finished jobs
+    history_jobs: int = 1000         # estimator prior: finished jobs before hour 0
+    max_iter: int = 100              # boosting iterations per quantile model
+
+    def __post_init__(self) -> None:
+        from scheduler.duration import FEEDBACK_MODES
+
+        check(self.model in ("fixed", "estimator"), "duration.model", "expected fixed or estimator")
+        check(0.5 < self.level < 1, "duration.level", "expected a quantile level in (0.5, 1)")
+        check(self.feedback in FEEDBACK_MODES, "duration.feedback", f"expected one of {list(FEEDBACK_MODES)}")
+        check(self.update_every >= 1 and self.max_iter >= 1, "duration.update_every",
+              "update_every and max_iter must be ≥ 1")
+        check(self.history_jobs >= 20, "duration.history_jobs", "need ≥ 20 past jobs to fit")
+
+
+@dataclass
 class SimulateConfig:
     kind: str
     name: str
@@ -125,12 +156,16 @@ class SimulateConfig:
     policy_options: PolicyOptions = field(default_factory=PolicyOptions)
     oracle: OracleSection = field(default_factory=OracleSection)
     simulation: SimulationSection = field(default_factory=SimulationSection)
+    duration: DurationSection = field(default_factory=DurationSection)
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.policies if p not in NAMES]
         check(not unknown, "policies", f"unknown {unknown}; known {list(NAMES)}")
         check("performance_first" in self.policies, "policies",
               "must include performance_first (the reference of reduction_vs_perf_first)")
+        check(self.duration.model == "fixed" or self.workload.source == "generator", "duration.model",
+              "estimator needs workload.source: generator (its prior history is drawn from the same generator; "
+              "a trace-based prior would reuse the simulated pods)")
 
 
 TABLE_COLUMNS = ("policy", "carbon_kg", "carbon_operational_kg", "carbon_transfer_kg", "reduction_vs_perf_first",
@@ -142,7 +177,7 @@ TABLE_COLUMNS = ("policy", "carbon_kg", "carbon_operational_kg", "carbon_transfe
 def build_instance(cfg: SimulateConfig, ctx: Context):
     """(carbon, forecast, data centres, jobs) of a ``simulate`` config."""
     from forecast.data.panel import load_panel
-    from scheduler.generators import GeneratorSpec, generate
+    from scheduler.generators import generate
     from scheduler.signals import CarbonSignal, ForecastSignal, controlled_error
     from scheduler.traces import trace_jobs
 
@@ -168,10 +203,60 @@ def build_instance(cfg: SimulateConfig, ctx: Context):
                           mix=w.mix, gpu_kw=w.gpu_kw, profiling_error=w.profiling_error, flexibility=w.flexibility,
                           data_dir=ctx.data_dir)
     else:
-        jobs = generate(GeneratorSpec(n_jobs=w.n_jobs, span_h=d.span_days * 24, mode=w.mode, mix=w.mix,
-                                      gpu_kw=w.gpu_kw, profiling_error=w.profiling_error,
-                                      max_deadline_h=w.max_deadline_h, flexibility=w.flexibility), dc.n, cfg.seed)
+        jobs = generate(generator_spec(cfg, w.n_jobs), dc.n, cfg.seed)
     return carbon, forecast, dc, jobs
+
+
+def generator_spec(cfg: SimulateConfig, n_jobs: int):
+    """The config's workload generator settings for ``n_jobs`` jobs."""
+    from scheduler.generators import GeneratorSpec
+
+    w = cfg.workload
+    return GeneratorSpec(n_jobs=n_jobs, span_h=cfg.data.span_days * 24, mode=w.mode, mix=w.mix, gpu_kw=w.gpu_kw,
+                         profiling_error=w.profiling_error, max_deadline_h=w.max_deadline_h,
+                         flexibility=w.flexibility)
+
+
+def fit_prior_estimator(cfg: SimulateConfig, n_regions: int):
+    """Duration estimator fitted on ``duration.history_jobs`` generated jobs (seed + 1) finished before hour 0."""
+    from scheduler.duration import (JOBS_CATEGORICAL, JOBS_NUMERIC, JOBS_TIME_COLS, DurationEstimator,
+                                    prior_history)
+    from scheduler.generators import generate
+
+    du = cfg.duration
+    past = prior_history(generate(generator_spec(cfg, du.history_jobs), n_regions, cfg.seed + 1))
+    est = DurationEstimator(numeric=JOBS_NUMERIC, categorical=JOBS_CATEGORICAL, quantiles=(0.5, du.level),
+                            max_iter=du.max_iter, seed=cfg.seed, time_cols=JOBS_TIME_COLS)
+    return est.fit(past)
+
+
+def covered_pct(jobs, margins: np.ndarray) -> float:
+    """Share (%) of jobs whose planned hours ``ceil(estimate × (1 + margin))`` cover the true duration."""
+    planned = np.ceil(jobs.est_duration_h * (1.0 + margins) - 1e-9)
+    return float(100.0 * np.mean(jobs.duration_h <= planned))
+
+
+def estimator_risk_aware(cfg: SimulateConfig, dc: DataCenters, jobs):
+    """``risk_aware`` with learned per-job margins: (policy, feedback object, ``duration.*`` metrics of the
+    prior estimator on the simulated jobs, before any feedback)."""
+    from scheduler.duration import EstimatorMargins, error_metrics, jobs_history
+    from scheduler.policies.cooperative import RiskAware
+
+    t0 = time.perf_counter()
+    est = fit_prior_estimator(cfg, dc.n)
+    fit_s = time.perf_counter() - t0
+    du, o = cfg.duration, cfg.policy_options
+    source = EstimatorMargins(est, jobs, du.level, du.feedback, du.update_every)
+    pred = est.predict(jobs_history(jobs))
+    initial = source.margins(np.arange(len(jobs)))
+    acc = error_metrics(jobs.duration_h, pred["estimate"].to_numpy())
+    metrics = {"duration.margin_mean": float(initial.mean()), "duration.margin_p90": float(np.percentile(initial, 90)),
+               "duration.covered_pct": covered_pct(jobs, initial), "duration.fit_seconds": fit_s,
+               "duration.prior_within_20pct": acc["within_20pct"], "duration.prior_mape_pct": acc["mape_pct"],
+               "duration.profiled_within_20pct": error_metrics(jobs.duration_h, jobs.est_duration_h)["within_20pct"]}
+    policy = RiskAware(dc, quantile=o.risk_quantile, lam=o.risk_lambda, duration_margin=source,
+                       delay_weight_kg_per_h=o.delay_weight_kg_per_h)
+    return policy, source, metrics
 
 
 def pareto_figure(table: pd.DataFrame):
@@ -219,9 +304,18 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     sim_cfg = SimConfig(cfg.simulation.plan_hour_utc, cfg.simulation.failure_rate_per_h, cfg.seed,
                         cfg.simulation.measure_memory)
     outcomes = {}
+    duration_metrics: dict[str, float] = {}
     for name in cfg.policies:
-        outcomes[name] = simulate(jobs, carbon, forecast, dc, make_policy(name, dc, cfg.seed, cfg.policy_options),
-                                  sim_cfg)
+        policy, feedback = make_policy(name, dc, cfg.seed, cfg.policy_options), None
+        if name == "risk_aware" and cfg.duration.model == "estimator":
+            policy, feedback, duration_metrics = estimator_risk_aware(cfg, dc, jobs)
+        outcomes[name] = simulate(jobs, carbon, forecast, dc, policy, sim_cfg, feedback)
+        if feedback is not None:
+            final = feedback.margins(np.arange(len(jobs)))
+            duration_metrics.update({"duration.margin_mean_final": float(final.mean()),
+                                     "duration.covered_pct_final": covered_pct(jobs, final),
+                                     "duration.n_observed": float(feedback.n_observed),
+                                     "duration.n_refits": float(feedback.n_refits)})
     oracle = None
     if cfg.oracle.enabled:
         oracle = make_oracle(dc, cfg.oracle.max_jobs_milp, cfg.oracle.time_limit_s)
@@ -231,6 +325,11 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     oracle_kg = oracle.bound_kg if oracle is not None else None
     metrics: dict[str, float] = {"forecast_accuracy_pct": forecast_accuracy(forecast, carbon),
                                  "n_jobs": float(len(jobs)), "hours": float(carbon.n_hours)}
+    if "risk_aware" in cfg.policies and cfg.duration.model == "fixed":
+        m = cfg.policy_options.risk_duration_margin
+        duration_metrics = {"duration.margin_mean": m,
+                            "duration.covered_pct": covered_pct(jobs, np.full(len(jobs), m))}
+    metrics.update(duration_metrics)
     rows, regions, hod = [], [], []
     for name, out in outcomes.items():
         m = policy_metrics(out, pf, oracle_kg)
@@ -245,6 +344,13 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
                "period": f"{carbon.times[0]:%Y-%m-%d %H:%M} → {carbon.times[-1]:%Y-%m-%d %H:%M} UTC",
                "jobs": len(jobs), "forecast": f"{forecast.label}, measured accuracy "
                                               f"{metrics['forecast_accuracy_pct']:.1f} %"}
+    if duration_metrics:
+        du = cfg.duration
+        how = (f"fixed margin {cfg.policy_options.risk_duration_margin:g}" if du.model == "fixed" else
+               f"estimator q{du.level:g} margins, feedback {du.feedback}")
+        summary["risk_aware durations"] = (f"{how}; mean margin {duration_metrics['duration.margin_mean']:.3f}, "
+                                           f"planned hours cover the true duration for "
+                                           f"{duration_metrics['duration.covered_pct']:.1f} % of jobs")
     if oracle is not None:
         summary["oracle"] = f"{oracle.solve_kind}; bound {oracle.bound_kg:,.1f} kgCO2e (perfect foresight)"
     return Result(metrics=metrics,

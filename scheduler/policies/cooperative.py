@@ -28,10 +28,15 @@ cheaper of this and the best contiguous placement (both including transfer carbo
 
 :class:`RiskAware` is the same search on a pessimistic intensity (an upper forecast quantile, or
 mean + λ × half the 90 % interval) with a duration safety margin (plan and reserve
-``ceil(E_i × (1 + margin))`` hours), falling back to the plain estimate when the margin leaves no
-on-time candidate.
+``ceil(E_i × (1 + margin_i))`` hours), falling back to the plain estimate when the margin leaves no
+on-time candidate. The margin is one fraction for every job (default 0.25), a per-job array indexed by
+``Jobs`` row, or a :class:`MarginSource` asked at every plan/adapt call — e.g.
+:class:`scheduler.duration.EstimatorMargins`, ``q_level / median − 1`` of a learned duration estimator
+that finished jobs keep updating (the simulator's feedback loop).
 """
 from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,6 +46,30 @@ from scheduler.policies.base import ClusterState, Decisions, Event, Placer
 from scheduler.workloads import Jobs
 
 WEIGHTS: tuple[float, float, float] = (0.35, 0.40, 0.25)   # Table 3: urgency, flexibility, opportunity
+
+
+@runtime_checkable
+class MarginSource(Protocol):
+    """Per-job relative duration margins (fractions ≥ 0) for rows ``idx`` of the simulator's ``Jobs``."""
+
+    def margins(self, idx: np.ndarray) -> np.ndarray: ...
+
+
+Margin = float | np.ndarray | MarginSource
+
+
+def job_margins(margin: Margin, idx: np.ndarray) -> np.ndarray:
+    """Margins of jobs ``idx``: a scalar for all, a per-row array indexed by ``idx``, or a source's answer."""
+    if isinstance(margin, MarginSource):
+        out = np.asarray(margin.margins(idx), dtype=np.float64)
+    elif isinstance(margin, np.ndarray):
+        out = margin[idx].astype(np.float64)
+    else:
+        out = np.full(len(idx), float(margin))
+    if out.shape != (len(idx),) or not np.isfinite(out).all() or (out < 0).any():
+        raise ValueError(f"duration margins: need {len(idx)} finite values ≥ 0, got shape {out.shape}, "
+                         f"min {out.min() if out.size else 'n/a'}")
+    return out
 
 
 def priorities(jobs: Jobs, idx: np.ndarray, now: int, P: np.ndarray, ci: np.ndarray,
@@ -66,7 +95,7 @@ class Cooperative:
     clairvoyant = False
 
     def __init__(self, dc: DataCenters, stat: str | float = "mean", lam: float = 0.0,
-                 duration_margin: float = 0.0, delay_weight_kg_per_h: float = 0.0,
+                 duration_margin: Margin = 0.0, delay_weight_kg_per_h: float = 0.0,
                  weights: tuple[float, float, float] = WEIGHTS, interruptible: bool = False,
                  name: str | None = None):
         self.dc, self.stat, self.lam, self.interruptible = dc, stat, lam, interruptible
@@ -82,13 +111,12 @@ class Cooperative:
         ci = view.ci_plan(placer.T, self.stat, self.lam)            # [R × L], column 0 = now
         P = prefix(ci)
         earliest = np.maximum(jobs.submit_h[idx], now)
-        order = idx[np.argsort(-priorities(jobs, idx, now, P, ci, earliest, self.weights), kind="stable")]
-        for i in order:
-            i = int(i)
+        pos = np.argsort(-priorities(jobs, idx, now, P, ci, earliest, self.weights), kind="stable")
+        safe = np.ceil(jobs.est_duration_h[idx] * (1.0 + job_margins(self.margin, idx)) - 1e-9).astype(np.int64)
+        for i, d_safe in zip(idx[pos].tolist(), safe[pos].tolist()):
             if not placer.fits_anywhere(i):
                 continue
             est = int(jobs.est_duration_h[i])
-            d_safe = int(np.ceil(est * (1.0 + self.margin) - 1e-9))
             for d in dict.fromkeys((d_safe, est)):
                 r, s, cost = self.best_on_time(placer, i, d, ci, P)
                 split = self.best_split(placer, i, d, ci) if self.interruptible else None
@@ -170,7 +198,7 @@ class RiskAware(Cooperative):
     name = "risk_aware"
 
     def __init__(self, dc: DataCenters, quantile: float | None = 0.9, lam: float = 1.0,
-                 duration_margin: float = 0.25, delay_weight_kg_per_h: float = 0.0, interruptible: bool = False,
+                 duration_margin: Margin = 0.25, delay_weight_kg_per_h: float = 0.0, interruptible: bool = False,
                  name: str | None = None):
         super().__init__(dc, stat=quantile if quantile is not None else "spread", lam=lam,
                          duration_margin=duration_margin, delay_weight_kg_per_h=delay_weight_kg_per_h,

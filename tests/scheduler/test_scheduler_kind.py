@@ -35,13 +35,23 @@ def test_simulate_kind_end_to_end(tmp_path):
     assert "pareto.png" in result.figures
 
 
-def test_cli_json(tmp_path, capsys):
+def test_cli_runs_through_the_shared_runner(tmp_path, capsys, mlflow_uri):
+    import mlflow
     import yaml
 
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump({**TINY, "policies": ["performance_first", "greedy_carbon"],
                                     "oracle": {"enabled": False}}))
-    assert main(["simulate", str(path), "--json", "--no-mlflow", "--out-dir", str(tmp_path)]) == 0
+    reports = tmp_path / "reports"
+    assert main(["simulate", str(path), "--json", "--reports-dir", str(reports), "--set", "workload.n_jobs=12"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [r["policy"] for r in doc["policies"]] == ["performance_first", "greedy_carbon"]
-    assert main(["simulate", str(tmp_path / "missing.yaml"), "--no-mlflow"]) == 2
+    assert doc["status"] == "FINISHED" and (reports / "tiny" / "pareto.png").exists()
+    run = mlflow.MlflowClient(mlflow_uri).get_run(doc["run_id"])     # logged once, by the runner
+    assert run.data.params["workload.n_jobs"] == "12" and run.data.tags["carbonshift.kind"] == "simulate"
+    assert run.data.metrics["greedy_carbon.carbon_kg"] == doc["policies"][1]["carbon_kg"]
+    assert main(["simulate", str(tmp_path / "missing.yaml")]) == 2
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({"kind": "duration", "name": "x"}))
+    assert main(["simulate", str(other)]) == 2
+    assert "not run by `carbonshift simulate`" in capsys.readouterr().err
