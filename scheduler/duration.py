@@ -233,7 +233,11 @@ class DurationEstimator:
         (= median) and ``method`` (``model`` for kinds with ≥ ``min_kind_count`` past jobs, else ``knn``)."""
         self._check(jobs, target=False)
         seen = jobs[self.kind].map(self._kind_counts).fillna(0).to_numpy() >= self.min_kind_count
-        est = np.where(seen[:, None], self.predict_model(jobs), self.predict_knn(jobs))
+        est = np.empty((len(jobs), len(self.quantiles)))
+        if seen.any():
+            est[seen] = self.predict_model(jobs[seen])
+        if not seen.all():
+            est[~seen] = self.predict_knn(jobs[~seen])
         out = pd.DataFrame(est, columns=[f"q{q:g}" for q in self.quantiles], index=jobs.index)
         out["estimate"] = out["q0.5"]
         out["method"] = np.where(seen, "model", "knn")
@@ -276,7 +280,10 @@ class EstimatorMargins:
     ``observe``, and the models are refit (``estimator.update``) once ``update_every`` jobs have finished
     since the last refit. :meth:`finished` only buffers row indices; the buffer is folded into the
     estimator at the next :meth:`margins` call, which marks every cached margin stale and re-predicts just
-    the rows asked for (one vectorised ``predict``). The observed duration is the job's true
+    the rows asked for (one vectorised ``predict``). Without a refit only the rows submitted after the
+    earliest newly observed finish are marked stale: the online-profile feature of a job only looks at jobs
+    finished before its submission (a backward rolling median), so earlier-submitted rows keep their
+    value. The observed duration is the job's true
     ``duration_h`` (work hours; failures' lost work and suspensions are not part of it).
 
     The estimator must use ``time_cols=JOBS_TIME_COLS`` (any feedback) and have ``level`` among its
@@ -317,9 +324,10 @@ class EstimatorMargins:
             self.estimator.update(pd.concat(self._since_refit, ignore_index=True))
             self._since_refit.clear()
             self.n_refits += 1
+            self._cache[:] = np.nan
         else:
             self.estimator.observe(done)
-        self._cache[:] = np.nan
+            self._cache[self._frame["submit_h"].to_numpy() > hours.min()] = np.nan
 
     def margins(self, idx: np.ndarray) -> np.ndarray:
         """Relative margins (≥ 0) of rows ``idx``, predicted with everything fed back so far."""

@@ -9,7 +9,7 @@ from experiments.kinds.simulate import SimulateConfig
 from experiments.registry import Context, get
 from scheduler.datacenters import DataCenters
 from scheduler.duration import (JOBS_CATEGORICAL, JOBS_NUMERIC, JOBS_TIME_COLS, DurationEstimator, EstimatorMargins,
-                                jobs_history, prior_history)
+                                jobs_history, planning_margin, prior_history)
 from scheduler.generators import GeneratorSpec, generate
 from scheduler.policies.base import ClusterState
 from scheduler.policies.cooperative import RiskAware
@@ -107,6 +107,9 @@ def test_observe_feeds_the_online_profile_without_refit(prior):
     assert src.n_observed == 20 and src.n_refits == 0 and src.estimator._models == models
     recent = src.estimator.recent_log_median(jobs_history(jobs).iloc[[59]])
     assert np.isfinite(recent).all()
+    src.finished(np.arange(20, 40), 70)                             # cached rows submitted earlier are kept
+    cached = src.margins(np.arange(60))                             # folds the second batch in first
+    np.testing.assert_allclose(cached, planning_margin(src.estimator.predict(jobs_history(jobs)), 0.9))
     with pytest.raises(ValueError, match="time_cols"):
         EstimatorMargins(DurationEstimator(numeric=JOBS_NUMERIC, categorical=JOBS_CATEGORICAL).fit(prior), jobs)
 
