@@ -24,10 +24,14 @@ def tracking_uri() -> str:
 
 
 def configure(experiment: str) -> str:
-    """Point MLflow at the store and select (creating if needed) ``experiment``; returns its id."""
+    """Point MLflow at the store and select (creating if needed) ``experiment``; returns its id.
+
+    The URI is also exported as ``MLFLOW_TRACKING_URI`` so subprocesses and Ray workers use the same
+    store instead of MLflow's default ``./mlflow.db``."""
     import mlflow
 
     uri = tracking_uri()
+    os.environ["MLFLOW_TRACKING_URI"] = uri
     if uri.startswith("sqlite:///"):
         RUNS_DIR.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
