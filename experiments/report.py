@@ -83,6 +83,16 @@ def _param_value(text: str | None) -> Any:
         return text
 
 
+def param(params: dict[str, str], key: str) -> Any:
+    """Config value of dotted ``key`` from a run's flattened params; a mapping (``workload.mix``) is
+    logged as ``workload.mix.lm`` … and is reassembled."""
+    if key in params:
+        return _param_value(params[key])
+    prefix = f"{key}."
+    nested = {k[len(prefix):]: _param_value(v) for k, v in params.items() if k.startswith(prefix)}
+    return nested or None
+
+
 def axis_value(value: Any) -> Any:
     """How a swept value is shown on an axis: a list by its length (``data.zones`` → number of
     regions), a mapping as ``k=v`` pairs (``workload.mix`` → ``lm=0.7 cv=0.1 …``)."""
@@ -97,7 +107,7 @@ def runs_frame(runs: list[Any], keys: list[str]) -> pd.DataFrame:
     """Long table: one row per (run, policy, metric) with the swept ``keys`` as columns."""
     rows = []
     for r in runs:
-        base = {"run_id": r.info.run_id, **{k: axis_value(_param_value(r.data.params.get(k))) for k in keys}}
+        base = {"run_id": r.info.run_id, **{k: axis_value(param(r.data.params, k)) for k in keys}}
         for name, value in r.data.metrics.items():
             policy, _, metric = name.rpartition(".")
             rows.append({**base, "policy": policy, "metric": metric, "value": value})

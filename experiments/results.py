@@ -70,7 +70,8 @@ def headline(frame: pd.DataFrame, claim: Claim, keys: list[str]) -> pd.DataFrame
         vals = part[part["metric"] == claim.metric]["value"].dropna()
         if vals.empty:
             continue
-        row = {claim.x: key[0], **dict(zip(series, key[1:])),
+        shown = f"{composition_label(key[0])} ({key[0]})" if claim.x == "workload.mix" else key[0]
+        row = {claim.x: shown, **dict(zip(series, key[1:])),
                f"{claim.metric} ({claim.unit})": f"{vals.mean():.2f} ± {vals.std(ddof=1) if len(vals) > 1 else 0:.2f}",
                "seeds": len(vals)}
         measured = frame[(frame["policy"] == "") & (frame["metric"] == "forecast_accuracy_pct")
