@@ -75,3 +75,13 @@ def test_results_markdown_states_machine_seeds_and_claims(tiny_sweep, tmp_path):
 def test_composition_labels():
     assert composition_label("lm=0.7 cv=0.1 rl=0.1 rec=0.1") == "lm-heavy"
     assert composition_label("lm=0.25 cv=0.25 rl=0.25 rec=0.25") == "mixed"
+
+
+def test_axis_values_from_flattened_params():
+    from experiments.report import axis_value, param
+
+    params = {"workload.mix.lm": "0.7", "workload.mix.cv": "0.3", "data.zones": '["GB", "DE"]', "seed": "2"}
+    assert param(params, "workload.mix") == {"lm": 0.7, "cv": 0.3}
+    assert axis_value(param(params, "workload.mix")) == "lm=0.7 cv=0.3"
+    assert axis_value(param(params, "data.zones")) == 2 and axis_value(param(params, "seed")) == 2
+    assert param(params, "missing") is None
