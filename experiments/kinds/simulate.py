@@ -13,6 +13,8 @@ fits :class:`scheduler.duration.DurationEstimator` on a prior history (``history
 workload spec drawn with ``seed + 1``, all finished before hour 0) and gives each job the margin
 ``q_level / median − 1`` of its predicted duration; ``feedback: observe | update`` feeds the jobs that
 finish during the simulation back into the estimator (:class:`scheduler.duration.EstimatorMargins`).
+``pad_to_fit: true`` makes a padded run that cannot end by the deadline keep the longest padding that fits
+(default false: it falls back to the bare estimate, as in paper_main).
 Metrics ``duration.*``: margin means, the share of jobs whose planned hours cover the true duration, the
 prior estimator's accuracy on the simulated jobs, and how many jobs were fed back / refits done.
 """
@@ -29,6 +31,7 @@ import pandas as pd
 from experiments.config import check
 from experiments.registry import Context, Result, experiment_kind
 from scheduler.datacenters import DEFAULT_GPUS, DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DEFAULT_WAN_GBPS, DataCenters
+from scheduler.policies.cooperative import RiskAware
 from scheduler.policies.registry import NAMES, PolicyOptions, make_oracle, make_policy
 from scheduler.workloads import TYPES
 
@@ -131,6 +134,7 @@ class DurationSection:
     update_every: int = 100          # update: refit after this many finished jobs
     history_jobs: int = 1000         # estimator prior: finished jobs before hour 0
     max_iter: int = 100              # boosting iterations per quantile model
+    pad_to_fit: bool = False         # padded run does not fit: keep the longest padding that does
 
     def __post_init__(self) -> None:
         from scheduler.duration import FEEDBACK_MODES
@@ -240,7 +244,6 @@ def estimator_risk_aware(cfg: SimulateConfig, dc: DataCenters, jobs):
     """``risk_aware`` with learned per-job margins: (policy, feedback object, ``duration.*`` metrics of the
     prior estimator on the simulated jobs, before any feedback)."""
     from scheduler.duration import EstimatorMargins, error_metrics, jobs_history
-    from scheduler.policies.cooperative import RiskAware
 
     t0 = time.perf_counter()
     est = fit_prior_estimator(cfg, dc.n)
@@ -255,7 +258,7 @@ def estimator_risk_aware(cfg: SimulateConfig, dc: DataCenters, jobs):
                "duration.prior_within_20pct": acc["within_20pct"], "duration.prior_mape_pct": acc["mape_pct"],
                "duration.profiled_within_20pct": error_metrics(jobs.duration_h, jobs.est_duration_h)["within_20pct"]}
     policy = RiskAware(dc, quantile=o.risk_quantile, lam=o.risk_lambda, duration_margin=source,
-                       delay_weight_kg_per_h=o.delay_weight_kg_per_h)
+                       delay_weight_kg_per_h=o.delay_weight_kg_per_h, pad_to_fit=du.pad_to_fit)
     return policy, source, metrics
 
 
@@ -309,6 +312,10 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
         policy, feedback = make_policy(name, dc, cfg.seed, cfg.policy_options), None
         if name == "risk_aware" and cfg.duration.model == "estimator":
             policy, feedback, duration_metrics = estimator_risk_aware(cfg, dc, jobs)
+        elif name == "risk_aware" and cfg.duration.pad_to_fit:
+            o = cfg.policy_options
+            policy = RiskAware(dc, quantile=o.risk_quantile, lam=o.risk_lambda, duration_margin=o.risk_duration_margin,
+                               delay_weight_kg_per_h=o.delay_weight_kg_per_h, pad_to_fit=True)
         outcomes[name] = simulate(jobs, carbon, forecast, dc, policy, sim_cfg, feedback)
         if feedback is not None:
             final = feedback.margins(np.arange(len(jobs)))
@@ -347,7 +354,7 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     if duration_metrics:
         du = cfg.duration
         how = (f"fixed margin {cfg.policy_options.risk_duration_margin:g}" if du.model == "fixed" else
-               f"estimator q{du.level:g} margins, feedback {du.feedback}")
+               f"estimator q{du.level:g} margins, feedback {du.feedback}") + (", pad to fit" if du.pad_to_fit else "")
         summary["risk_aware durations"] = (f"{how}; mean margin {duration_metrics['duration.margin_mean']:.3f}, "
                                            f"planned hours cover the true duration for "
                                            f"{duration_metrics['duration.covered_pct']:.1f} % of jobs")

@@ -29,7 +29,8 @@ cheaper of this and the best contiguous placement (both including transfer carbo
 :class:`RiskAware` is the same search on a pessimistic intensity (an upper forecast quantile, or
 mean + λ × half the 90 % interval) with a duration safety margin (plan and reserve
 ``ceil(E_i × (1 + margin_i))`` hours), falling back to the plain estimate when the margin leaves no
-on-time candidate. The margin is one fraction for every job (default 0.25), a per-job array indexed by
+on-time candidate — or, with ``pad_to_fit``, first to the longest padding that still fits between the
+job's earliest start and its deadline (``min(padded, deadline − max(now, submit))`` hours). The margin is one fraction for every job (default 0.25), a per-job array indexed by
 ``Jobs`` row, or a :class:`MarginSource` asked at every plan/adapt call — e.g.
 :class:`scheduler.duration.EstimatorMargins`, ``q_level / median − 1`` of a learned duration estimator
 that finished jobs keep updating (the simulator's feedback loop).
@@ -97,8 +98,9 @@ class Cooperative:
     def __init__(self, dc: DataCenters, stat: str | float = "mean", lam: float = 0.0,
                  duration_margin: Margin = 0.0, delay_weight_kg_per_h: float = 0.0,
                  weights: tuple[float, float, float] = WEIGHTS, interruptible: bool = False,
-                 name: str | None = None):
+                 name: str | None = None, pad_to_fit: bool = False):
         self.dc, self.stat, self.lam, self.interruptible = dc, stat, lam, interruptible
+        self.pad_to_fit = pad_to_fit
         self.margin, self.delay_weight, self.weights = duration_margin, delay_weight_kg_per_h, weights
         if name:
             self.name = name
@@ -112,12 +114,15 @@ class Cooperative:
         P = prefix(ci)
         earliest = np.maximum(jobs.submit_h[idx], now)
         pos = np.argsort(-priorities(jobs, idx, now, P, ci, earliest, self.weights), kind="stable")
-        safe = np.ceil(jobs.est_duration_h[idx] * (1.0 + job_margins(self.margin, idx)) - 1e-9).astype(np.int64)
-        for i, d_safe in zip(idx[pos].tolist(), safe[pos].tolist()):
+        est_h = jobs.est_duration_h[idx]
+        safe = np.ceil(est_h * (1.0 + job_margins(self.margin, idx)) - 1e-9).astype(np.int64)
+        window = np.minimum(jobs.deadline_h[idx], placer.T) - earliest
+        fit = np.clip(window, est_h, safe) if self.pad_to_fit else safe
+        for i, d_safe, d_fit in zip(idx[pos].tolist(), safe[pos].tolist(), fit[pos].tolist()):
             if not placer.fits_anywhere(i):
                 continue
             est = int(jobs.est_duration_h[i])
-            for d in dict.fromkeys((d_safe, est)):
+            for d in dict.fromkeys((d_safe, d_fit, est)):
                 r, s, cost = self.best_on_time(placer, i, d, ci, P)
                 split = self.best_split(placer, i, d, ci) if self.interruptible else None
                 if split is not None and split[2] < cost:
@@ -199,7 +204,7 @@ class RiskAware(Cooperative):
 
     def __init__(self, dc: DataCenters, quantile: float | None = 0.9, lam: float = 1.0,
                  duration_margin: Margin = 0.25, delay_weight_kg_per_h: float = 0.0, interruptible: bool = False,
-                 name: str | None = None):
+                 name: str | None = None, pad_to_fit: bool = False):
         super().__init__(dc, stat=quantile if quantile is not None else "spread", lam=lam,
                          duration_margin=duration_margin, delay_weight_kg_per_h=delay_weight_kg_per_h,
-                         interruptible=interruptible, name=name)
+                         interruptible=interruptible, name=name, pad_to_fit=pad_to_fit)

@@ -135,3 +135,18 @@ def test_simulate_kind_with_estimator_feedback(tmp_path):
     bad["workload"]["source"] = "alibaba"
     with pytest.raises(ConfigError, match="duration.model"):
         parse(bad, SimulateConfig)
+
+
+def test_pad_to_fit_keeps_the_padding_the_window_allows(carbon):
+    dc = DataCenters.uniform(carbon.regions, gpus=4096)
+    rng = np.random.default_rng(6)
+    jobs = make_jobs(type_=np.zeros(1, np.int64), submit_h=np.array([0]), gpus=np.array([8]),
+                     duration_h=np.array([20.0]), flex=np.array([0.3]), ckpt_interval_h=np.array([0.5]),
+                     data_gb=np.array([1.0]), home=np.array([0]), rng=rng, gpu_kw=0.7,
+                     est_duration_h=np.array([20]))                 # deadline 26 h: a 1.5 × 20 h run cannot fit
+    view = PolicyView(carbon, controlled_error(carbon, "perfect"), 0)
+    state = ClusterState(dc.gpus.copy(), np.zeros((dc.n, carbon.n_hours), np.int64))
+    plain = RiskAware(dc, duration_margin=0.5).plan(jobs, np.arange(1), 0, state, view)
+    fit = RiskAware(dc, duration_margin=0.5, pad_to_fit=True).plan(jobs, np.arange(1), 0, state, view)
+    assert plain.hours[0] == 20                                        # falls back to the bare estimate
+    assert fit.hours[0] == 26 and fit.start[0] == 0                    # keeps 6 h of padding, starts at once
