@@ -140,7 +140,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def curve_figure(agg: pd.DataFrame, x: str, metric: str, series: list[str]) -> Any:
+def curve_figure(agg: pd.DataFrame, x: str, metric: str, series: list[str], xlabel: str | None = None) -> Any:
     """Line per (policy, other swept keys) of ``metric`` mean vs ``x`` with std error bars."""
     import matplotlib.pyplot as plt
 
@@ -158,7 +158,7 @@ def curve_figure(agg: pd.DataFrame, x: str, metric: str, series: list[str]) -> A
         if positions is not xs:
             ax.set_xticks(positions, [str(v) for v in xs])
     unit = " (%)" if "reduction" in metric or metric.endswith("_pct") else ""
-    ax.set(xlabel=x, ylabel=f"{metric}{unit}", title=f"{metric} vs {x} (mean ± std over seeds)")
+    ax.set(xlabel=xlabel or x, ylabel=f"{metric}{unit}", title=f"{metric} vs {xlabel or x} (mean ± std over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -358,7 +358,8 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
         agg = aggregate(frame, [x, *series, "policy", "metric"])
         add_table(f"curve_{x}", agg)
         if red:
-            figures[f"{red}_vs_{x}.png"] = curve_figure(agg, x, red, series)
+            counted = isinstance(param(runs[0].data.params, x), list)     # e.g. data.zones -> how many
+            figures[f"{red}_vs_{x}.png"] = curve_figure(agg, x, red, series, f"number of {x}" if counted else None)
         cost = [m for m in COST_METRICS if m in set(agg["metric"])]
         if cost:
             figures[f"cost_vs_{x}.png"] = cost_figure(agg, x, cost)
