@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.neighbors import NearestNeighbors
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from forecast.data.registry import resolve
 
@@ -42,6 +42,18 @@ TRACE_FILE = "alibaba_gpu_v2023/openb_pod_list_default.csv.gz"
 TRACE_END_S = 12_902_960  # deletion_time of tasks still running when the trace was cut (right-censored)
 ALIBABA_NUMERIC: tuple[str, ...] = ("cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "hour_of_day")
 ALIBABA_CATEGORICAL: tuple[str, ...] = ("qos",)
+
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _thread_limit(threads: int):
+    """Context limiting OpenMP/BLAS threads; one cached controller (a fresh ``threadpool_limits`` rescans the
+    loaded libraries, ~1.7 ms per call — too slow for per-event predictions)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=threads)
 
 
 def load_alibaba_history(data_dir: str | None = None) -> pd.DataFrame:
@@ -148,13 +160,16 @@ class DurationEstimator:
     def recent_log_median(self, frame: pd.DataFrame) -> np.ndarray:
         """Online-profile feature: log-median duration of the last ``recent_window`` history jobs of the
         same kind finished strictly before each row's creation time (NaN when there is none)."""
-        create = self.time_cols[0]
-        query = pd.DataFrame({"t": frame[create].to_numpy(np.float64), "kind": frame[self.kind].astype(str).to_numpy(),
-                              "pos": np.arange(len(frame))}).sort_values("t", kind="stable")
-        merged = pd.merge_asof(query, self._recent_ref, left_on="t", right_on="finish", by="kind",
-                               allow_exact_matches=False)
+        t = frame[self.time_cols[0]].to_numpy(np.float64)
+        kinds = frame[self.kind].astype(str).to_numpy()
         out = np.full(len(frame), np.nan)
-        out[merged["pos"].to_numpy()] = merged["recent_log"].to_numpy()
+        for kind, rows in pd.Series(kinds).groupby(kinds, sort=False).indices.items():   # loop over kinds only
+            ref = self._recent_by_kind.get(kind)
+            if ref is None:
+                continue
+            last = np.searchsorted(ref[0], t[rows], side="left") - 1       # last finish strictly before t
+            ok = last >= 0
+            out[rows[ok]] = ref[1][last[ok]]
         return out
 
     def _build_recent_ref(self, finished: pd.DataFrame) -> None:
@@ -165,7 +180,8 @@ class DurationEstimator:
         ref["recent_log"] = ref.groupby("kind")["log_d"].transform(
             lambda x: x.rolling(self.recent_window, min_periods=1).median())
         self._profile_jobs = finished
-        self._recent_ref = ref[["finish", "kind", "recent_log"]]
+        self._recent_by_kind = {k: (g["finish"].to_numpy(), g["recent_log"].to_numpy())
+                                for k, g in ref.groupby("kind", sort=False)}
 
     def _knn_x(self, frame: pd.DataFrame) -> np.ndarray:
         num = (np.log1p(frame[list(self.numeric)].to_numpy(np.float64)) - self._mu) / self._sd
@@ -198,7 +214,7 @@ class DurationEstimator:
         x = self._tree_x(self.history)
         n_num = len(self.numeric) + (1 if self.time_cols else 0)
         cat_mask = np.r_[np.zeros(n_num, bool), np.ones(len(self.categorical), bool)]
-        with threadpool_limits(self.threads):
+        with _thread_limit(self.threads):
             self._models = {q: HistGradientBoostingRegressor(
                 loss="quantile", quantile=q, max_iter=self.max_iter, learning_rate=self.learning_rate,
                 categorical_features=cat_mask, random_state=self.seed).fit(x, y) for q in self.quantiles}
@@ -219,7 +235,7 @@ class DurationEstimator:
     def predict_model(self, jobs: pd.DataFrame) -> np.ndarray:
         """Quantile-model estimates, shape (n_jobs, n_quantiles), non-decreasing along axis 1."""
         x = self._tree_x(jobs)
-        with threadpool_limits(self.threads):
+        with _thread_limit(self.threads):
             logq = np.column_stack([self._models[q].predict(x) for q in self.quantiles])
         return np.exp(np.sort(logq, axis=1))
 
