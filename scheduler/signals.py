@@ -17,6 +17,7 @@ from functools import cache
 from statistics import NormalDist
 
 import numpy as np
+from scipy.special import ndtr
 import pandas as pd
 
 from forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
@@ -127,9 +128,22 @@ def _mape(f: np.ndarray, a: np.ndarray) -> float:
     return float(np.mean(np.abs(f[ok] - a[ok]) / a[ok]) * 100.0)
 
 
+def _ar1(white: np.ndarray, correlation_h: float) -> np.ndarray:
+    """Unit-variance AR(1) along the last (horizon) axis from white N(0, 1) noise; identity for 0."""
+    if correlation_h < 0:
+        raise ValueError(f"forecast.correlation_h: expected ≥ 0 hours, got {correlation_h}")
+    if correlation_h == 0:
+        return white
+    rho = float(np.exp(-1.0 / correlation_h))
+    out = white.copy()
+    for h in range(1, white.shape[-1]):  # loop over ≤ 96 horizons; each step is a whole [issue × region] array
+        out[..., h] = rho * out[..., h - 1] + np.sqrt(1.0 - rho * rho) * white[..., h]
+    return out
+
+
 def controlled_error(carbon: CarbonSignal, model: str, *, k: float = 0.0, e: float = 0.0,
                      accuracy: float = 1.0, horizon_h: int = 48, issue_every_h: int = 24,
-                     issue_hour: int = 0, seed: int = 0) -> ForecastSignal:
+                     issue_hour: int = 0, correlation_h: float = 0.0, seed: int = 0) -> ForecastSignal:
     """Forecasts = actuals + controlled error, issued every ``issue_every_h`` hours (at ``issue_hour``
     modulo it, plus hour 0), horizons 0…``horizon_h``−1.
 
@@ -140,6 +154,12 @@ def controlled_error(carbon: CarbonSignal, model: str, *, k: float = 0.0, e: flo
 
     Quantiles are Gaussian around f with the mode's error scale (σ = k·mean; e·f/√12; s·f). Forecasts
     are clipped at 0 gCO2eq/kWh.
+
+    ``correlation_h`` > 0 makes the error of one forecast issue temporally correlated along the horizon,
+    as real forecast errors are (a missed weather front shifts many hours at once): a stationary AR(1)
+    with lag-1 correlation exp(−1/correlation_h) and the same marginal distribution (the uniform model
+    maps it through the normal CDF, a Gaussian copula). 0 draws independent errors per hour, which
+    average out over a multi-hour job window and so understate the cost of forecast error.
     """
     if model not in ("gaussian", "uniform", "accuracy", "perfect"):
         raise ValueError(f"forecast.error_model: expected gaussian|uniform|accuracy|perfect, got {model!r}")
@@ -152,14 +172,14 @@ def controlled_error(carbon: CarbonSignal, model: str, *, k: float = 0.0, e: flo
     valid = target < T
     a = carbon.ci[:, np.minimum(target, T - 1)].transpose(1, 0, 2)           # [I × R × H]
     rng = np.random.default_rng(seed)
-    noise = rng.standard_normal(a.shape)
+    noise = _ar1(rng.standard_normal(a.shape), correlation_h)
     if model == "perfect":
         f, sigma = a.copy(), np.zeros_like(a)
     elif model == "gaussian":
         scale = k * carbon.ci.mean(axis=1)[None, :, None]
         f, sigma = np.maximum(a + noise * scale, 0.0), np.broadcast_to(scale, a.shape)
     elif model == "uniform":
-        f = a * (1.0 + rng.uniform(-e / 2, e / 2, a.shape))
+        f = a * (1.0 + e * (ndtr(noise) - 0.5))
         sigma = f * e / np.sqrt(12.0)
     else:
         if not 0 < accuracy <= 1:
