@@ -60,6 +60,7 @@ class ForecastSection:
     e: float = 0.2                   # uniform: ±e/2 multiplicative
     horizon_h: int = 48
     issue_every_h: int = 24
+    correlation_h: float = 0.0       # > 0: AR(1)-correlated errors along the horizon (h); 0: independent per hour
     table_path: str | None = None    # CSV/parquet forecast table (schema forecast.data.schema)
 
     def __post_init__(self) -> None:
@@ -69,6 +70,7 @@ class ForecastSection:
         check(0 < self.accuracy <= 1, "forecast.accuracy", "expected a fraction in (0, 1]")
         check(self.source != "table" or bool(self.table_path), "forecast.table_path", "required for source: table")
         check(self.horizon_h >= 1 and self.issue_every_h >= 1, "forecast.horizon_h", "must be ≥ 1")
+        check(self.correlation_h >= 0, "forecast.correlation_h", "must be ≥ 0 hours")
 
 
 @dataclass
@@ -198,7 +200,7 @@ def build_instance(cfg: SimulateConfig, ctx: Context):
         forecast = controlled_error(carbon, f.error_model, k=f.k, e=f.e, accuracy=f.accuracy,
                                     horizon_h=f.horizon_h, issue_every_h=f.issue_every_h,
                                     issue_hour=(cfg.simulation.plan_hour_utc - carbon.times[0].hour) % 24,
-                                    seed=cfg.seed)
+                                    correlation_h=f.correlation_h, seed=cfg.seed)
     dc_cfg = cfg.datacenters
     dc = DataCenters.uniform(carbon.regions, dc_cfg.gpus_per_region, dc_cfg.pue, dc_cfg.wan_gbps,
                              dc_cfg.network_kwh_per_gb, dc_cfg.overrides)

@@ -110,7 +110,7 @@ def test_plan_parses_every_trial_and_dedupes():
 
 
 @pytest.mark.parametrize("name, n_trials, axes", [
-    ("sweep_accuracy", 54, ["forecast.error_model", "forecast.accuracy", "seed"]),
+    ("sweep_accuracy", 108, ["forecast.error_model", "forecast.accuracy", "forecast.correlation_h", "seed"]),
     ("sweep_accuracy_ensemble", 3, ["forecast.source", "seed"]),
     ("sweep_flexibility", 18, ["workload.flexibility", "seed"]),
     ("sweep_regions", 15, ["data.zones", "seed"]),
