@@ -79,7 +79,7 @@ def _attach_actual(table: pd.DataFrame, actual: pd.Series) -> pd.DataFrame:
 def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Forecaster]], windows: Windows,
                  issue_hour: int = 23, horizon: int = 48, retrain_every_days: int = 0, refit_before_test: bool = True,
                  buckets: tuple[int, ...] = (6, 12, 24, 48, 96), ensemble_power: float = 2.0,
-                 ensemble_prune: float = 1.5, members: list[str] | None = None,
+                 ensemble_prune: float = 1.5, members: list[str] | None = None, ensemble_method: str = "inverse_error",
                  progress: bool = True) -> BacktestResult:
     """Backtest every model factory in ``models`` on ``panel[target]`` over ``windows``.
 
@@ -135,7 +135,7 @@ def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable
         for table, where in ((val_tables[name], "validation"), (test_tables[name], "test")):
             check_forecast_table(table, f"{name} {where} forecasts")
     bar.close()
-    ens = ErrorWeightedEnsemble(buckets, ensemble_power, ensemble_prune).fit({m: val_tables[m] for m in members}, actual)
+    ens = ErrorWeightedEnsemble(buckets, ensemble_power, ensemble_prune, ensemble_method).fit({m: val_tables[m] for m in members}, actual)
     val_tables["ensemble"] = ens.combine({m: val_tables[m] for m in members})
     test_tables["ensemble"] = ens.combine({m: test_tables[m] for m in members})
     raw = _attach_actual(test_tables["ensemble"], actual).assign(model="ensemble", window="test")

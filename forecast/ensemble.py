@@ -1,9 +1,12 @@
 """Error-weighted ensemble of forecast tables.
 
 Weights are fitted per region × horizon bucket on a *validation* window (which must precede the test
-window; the backtest passes only validation forecasts): w_m ∝ MAE_m^−p over the bucket (p = ``power``),
-members with MAE above ``prune`` × the best member's MAE get weight 0. The combined table averages the
-point forecasts and each quantile level with the same weights (quantile averaging keeps quantiles sorted).
+window; the backtest passes only validation forecasts). ``method="inverse_error"``: w_m ∝ MAE_m^−p over the
+bucket (p = ``power``), members with MAE above ``prune`` × the best member's MAE get weight 0.
+``method="stacking"``: non-negative least squares of the actuals on the members' point forecasts with the
+weights constrained to sum to 1 (accounts for correlated members; members above the ``prune`` cut are
+excluded first). The combined table averages the point forecasts and each quantile level with the same
+weights (quantile averaging keeps quantiles sorted).
 """
 from __future__ import annotations
 
@@ -26,15 +29,20 @@ class ErrorWeightedEnsemble:
     """``fit(val_tables, actual)`` then ``combine(tables)``; ``weights`` is a tidy frame
     (region, bucket, model, mae, weight)."""
 
-    def __init__(self, buckets: Sequence[int] = (6, 12, 24, 48, 96), power: float = 2.0, prune: float = 1.5) -> None:
-        self.buckets, self.power, self.prune = list(buckets), power, prune
+    def __init__(self, buckets: Sequence[int] = (6, 12, 24, 48, 96), power: float = 2.0, prune: float = 1.5,
+                 method: str = "inverse_error") -> None:
+        if method not in ("inverse_error", "stacking"):
+            raise ValueError(f"ensemble method must be 'inverse_error' or 'stacking', got {method!r}")
+        self.buckets, self.power, self.prune, self.method = list(buckets), power, prune, method
         self.weights: pd.DataFrame | None = None
 
     def fit(self, tables: Mapping[str, pd.DataFrame], actual: pd.Series) -> ErrorWeightedEnsemble:
         """``tables``: model name -> validation forecast table; ``actual``: Series indexed by (region, time)."""
-        rows = []
+        rows, preds = [], {}
         for model, t in tables.items():
+            t = t.sort_values(KEYS).reset_index(drop=True)
             y = actual.reindex(pd.MultiIndex.from_frame(t[["region", "time"]])).to_numpy(float)
+            preds[model] = t["mean"].to_numpy(float)
             err = pd.DataFrame({"region": t["region"].to_numpy(), "bucket": horizon_bucket(t["horizon_h"], self.buckets),
                                 "ae": np.abs(t["mean"].to_numpy(float) - y)}).dropna()
             g = err.groupby(["region", "bucket"])["ae"].mean().rename("mae").reset_index()
@@ -44,8 +52,32 @@ class ErrorWeightedEnsemble:
         best = w.groupby(["region", "bucket"])["mae"].transform("min")
         w["weight"] = np.where(w["mae"] <= self.prune * best, w["mae"].clip(lower=1e-9) ** -self.power, 0.0)
         w["weight"] /= w.groupby(["region", "bucket"])["weight"].transform("sum")
+        if self.method == "stacking":
+            w = self._stack(w, preds, t, y)
         self.weights = w[["region", "bucket", "model", "mae", "weight"]]
         return self
+
+    def _stack(self, w: pd.DataFrame, preds: dict[str, np.ndarray], t: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
+        """Sum-to-one NNLS weights per region × bucket over the members that survived pruning."""
+        from scipy.optimize import nnls
+
+        keys = pd.DataFrame({"region": t["region"].to_numpy(), "bucket": horizon_bucket(t["horizon_h"], self.buckets)})
+        models = list(preds)
+        F = np.stack([preds[m] for m in models], axis=1)
+        w = w.copy()
+        for (region, bucket), idx in keys.groupby(["region", "bucket"]).indices.items():
+            idx = idx[np.isfinite(y[idx])]
+            sel = w[(w["region"] == region) & (w["bucket"] == bucket)]
+            alive = [models.index(m) for m in sel.loc[sel["weight"] > 0, "model"]]
+            scale = max(float(np.abs(y[idx]).mean()), 1e-9) * np.sqrt(len(idx))
+            A = np.vstack([F[idx][:, alive], np.full((1, len(alive)), 10 * scale)])   # heavy row: Σw = 1
+            b = np.concatenate([y[idx], [10 * scale]])
+            coef, _ = nnls(A, b)
+            coef = coef / coef.sum() if coef.sum() > 0 else np.full(len(alive), 1 / len(alive))
+            for m_idx, c in zip(alive, coef):
+                w.loc[sel.index[sel["model"] == models[m_idx]], "weight"] = c
+            w.loc[sel.index[~sel["model"].isin([models[a] for a in alive])], "weight"] = 0.0
+        return w
 
     def combine(self, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         """Weighted average of the members' ``mean`` and quantiles on their common (region, issue, time) rows."""

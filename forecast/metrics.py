@@ -19,14 +19,15 @@ INTERVALS: dict[int, tuple[str, str]] = {50: ("q0.25", "q0.75"), 80: ("q0.1", "q
 
 
 def mape(y: np.ndarray, yhat: np.ndarray) -> float:
-    """Mean absolute percentage error, % (hours with y = 0 are skipped)."""
+    """Mean absolute percentage error, % (hours with y = 0 or NaN are skipped)."""
     y, yhat = np.asarray(y, float), np.asarray(yhat, float)
-    ok = y != 0
+    ok = (y != 0) & np.isfinite(y)
     return float(100.0 * np.mean(np.abs(yhat[ok] - y[ok]) / np.abs(y[ok]))) if ok.any() else float("nan")
 
 
 def mae(y: np.ndarray, yhat: np.ndarray) -> float:
-    return float(np.mean(np.abs(np.asarray(yhat, float) - np.asarray(y, float))))
+    """Mean absolute error (target unit); hours without an actual (NaN) are skipped."""
+    return float(np.nanmean(np.abs(np.asarray(yhat, float) - np.asarray(y, float))))
 
 
 def pinball(y: np.ndarray, q: np.ndarray, levels: Sequence[float] = QUANTILE_LEVELS) -> float:

@@ -59,6 +59,7 @@ class BacktestSection:
     buckets: list[int] = field(default_factory=lambda: [6, 12, 24, 48, 96])
     ensemble_power: float = 2.0
     ensemble_prune: float = 1.5
+    ensemble_method: Literal["inverse_error", "stacking"] = "inverse_error"
     ensemble_members: list[str] = field(default_factory=list)   # empty: every non-naive model
     oracle_weather: bool = False   # observed obs_* weather as known-future input ("oracle weather")
 
@@ -214,7 +215,7 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
     for target in config.targets:
         bt = run_backtest(panel, target, factories, windows, b.issue_hour, b.horizon_h, b.retrain_every_days,
                           b.refit_before_test, tuple(b.buckets), b.ensemble_power, b.ensemble_prune, members,
-                          ctx.progress)
+                          b.ensemble_method, ctx.progress)
         dacf = dacf_forecasts(config, target, ctx.data_dir)
         da = report.day_ahead(bt.forecasts, b.day_ahead_h)
         scores = score_by(da, ["model", "region"])

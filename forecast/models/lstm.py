@@ -12,7 +12,7 @@ import pandas as pd
 from forecast.data.schema import QUANTILE_LEVELS
 from forecast.models.base import as_issue_index, forecast_frame
 from forecast.models.features import region_series
-from forecast.models.neural import Scaler, trainer, windows
+from forecast.models.neural import Scaler, best_checkpoint, trainer, windows
 
 
 def _build_module(n_feat: int, n_regions: int, horizon: int, hidden: int, layers: int, dropout: float, lr: float):
@@ -123,9 +123,9 @@ class LSTMForecaster:
         tr = trainer(self.max_epochs, self.patience)
         tr.fit(self.module, DataLoader(data["train"], batch_size=self.batch_size, shuffle=True, generator=gen),
                DataLoader(data["val"], batch_size=4 * self.batch_size))
-        best = tr.checkpoint_callback.best_model_path
-        if best:
-            self.module.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
+        state = best_checkpoint(tr, lambda p: torch.load(p, map_location="cpu", weights_only=False)["state_dict"])
+        if state is not None:
+            self.module.load_state_dict(state)
         self.epochs_run = tr.current_epoch
         self.module.eval()
         return self

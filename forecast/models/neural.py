@@ -65,7 +65,7 @@ def windows(y: np.ndarray, x: np.ndarray, i: np.ndarray, encoder_h: int, horizon
 
 def trainer(max_epochs: int, patience: int, limit_train_batches: int | float = 1.0):
     """Lightning trainer: ``accelerator="auto"``, bf16-mixed on CUDA only, early stopping on ``val_loss``,
-    best checkpoint kept (in a temporary folder), deterministic."""
+    best checkpoint kept in a temporary folder (see :func:`best_checkpoint`), deterministic."""
     import lightning.pytorch as pl
     import torch
 
@@ -76,3 +76,15 @@ def trainer(max_epochs: int, patience: int, limit_train_batches: int | float = 1
                       precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
                       callbacks=callbacks, deterministic=True, logger=False, enable_progress_bar=False,
                       enable_model_summary=False, limit_train_batches=limit_train_batches, gradient_clip_val=1.0)
+
+
+def best_checkpoint(tr, load):
+    """Load the best checkpoint of trainer ``tr`` with ``load(path)`` (returns its result, or ``None`` when
+    none was written) and delete the temporary checkpoint folder."""
+    import shutil
+
+    cb = tr.checkpoint_callback
+    try:
+        return load(cb.best_model_path) if cb.best_model_path else None
+    finally:
+        shutil.rmtree(cb.dirpath, ignore_errors=True)

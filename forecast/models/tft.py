@@ -15,7 +15,7 @@ import pandas as pd
 from forecast.data.schema import QUANTILE_LEVELS
 from forecast.models.base import as_issue_index, forecast_frame
 from forecast.models.features import region_series
-from forecast.models.neural import Scaler, trainer
+from forecast.models.neural import Scaler, best_checkpoint, trainer
 
 
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
@@ -107,9 +107,7 @@ class TFTForecaster:
         tr.fit(self.model, train_ds.to_dataloader(train=True, batch_size=self.batch_size, num_workers=0),
                val_ds.to_dataloader(train=False, batch_size=4 * self.batch_size, num_workers=0))
         self.epoch_seconds = [(time.perf_counter() - t0) / max(1, tr.current_epoch)]
-        best = tr.checkpoint_callback.best_model_path
-        if best:
-            self.model = TemporalFusionTransformer.load_from_checkpoint(best)
+        self.model = best_checkpoint(tr, TemporalFusionTransformer.load_from_checkpoint) or self.model
         self.model.eval()
         return self
 

@@ -48,3 +48,16 @@ def test_ensemble_weights_favour_accurate_member_and_keep_schema():
     out = ens.combine({"good": good, "bad": bad})
     assert list(out.columns[:5]) == ["region", "issue_time", "time", "horizon_h", "mean"]
     assert np.allclose(out["mean"], 100 + 30 * w["bad"])
+
+
+def test_stacking_weights_sum_to_one_and_pick_the_unbiased_combination():
+    rng = np.random.default_rng(2)
+    lo, hi = _table(30, rng, 10.0, bias=-20.0), _table(30, rng, 10.0, bias=20.0)
+    hi["actual"] = lo["actual"].to_numpy()
+    actual = lo.set_index(["region", "time"])["actual"]
+    ens = ErrorWeightedEnsemble(buckets=(24,), prune=10.0, method="stacking").fit({"lo": lo, "hi": hi}, actual)
+    w = ens.weights.set_index("model")["weight"]
+    assert w.sum() == pytest.approx(1.0)
+    assert w["lo"] == pytest.approx(0.5, abs=0.05)          # the two biases cancel
+    with pytest.raises(ValueError, match="stacking"):
+        ErrorWeightedEnsemble(method="median")
