@@ -184,7 +184,7 @@ def domain_figure(grid: FeasibilityGrid, title: str | None = None):
     ax.set_yscale("log")
     ax.set_xlabel("WAN bandwidth (Gbps)")
     ax.set_ylabel("checkpoint size (GB)")
-    ax.set_title(title or f"Migration feasible below each window's contour (move ≤ "
-                          f"{grid.params.max_move_share:.0%} of window)")
+    ax.set_title(title or f"Time-feasible below each window's contour (move ≤ {grid.params.max_move_share:.0%} "
+                          f"of window)\nhatched: move energy not repaid in a {levels[0]:g} h window", fontsize=10)
     fig.tight_layout()
     return fig

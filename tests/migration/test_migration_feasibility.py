@@ -1,0 +1,36 @@
+"""Feasibility domain (seed 001): closed-form checks and monotonicity on a grid."""
+import numpy as np
+import pytest
+
+from scheduler.feasibility import MoveParams, evaluate, min_window_h, move_hours
+
+
+def test_move_hours_closed_form():
+    p = MoveParams(link_efficiency=1.0, restore_gb_per_s=1.0, startup_h=0.0)
+    # 450 GB over 1 Gbps: 3600 s on the wire + 450 s restore = 1.125 h
+    assert move_hours(450.0, 1.0, p) == pytest.approx(1.125)
+
+
+def test_grid_shapes_and_monotone_feasibility():
+    sizes, bws, wins = np.logspace(0, 4, 9), np.logspace(-1, 2, 7), np.array([2.0, 8.0, 24.0])
+    g = evaluate(sizes, bws, wins)
+    assert g.feasible.shape == (9, 7, 3)
+    # larger checkpoints never become feasible; more bandwidth and longer windows never hurt
+    assert np.all(np.diff(g.time_ok.astype(int), axis=0) <= 0)
+    assert np.all(np.diff(g.time_ok.astype(int), axis=1) >= 0)
+    assert np.all(np.diff(g.feasible.astype(int), axis=2) >= 0)
+    # time feasibility is exactly window ≥ min_window_h
+    need = min_window_h(sizes[:, None, None], bws[None, :, None])
+    assert np.array_equal(g.time_ok, need <= wins[None, None, :])
+
+
+def test_energy_not_repaid_when_destination_dirtier():
+    g = evaluate(np.array([10.0]), np.array([10.0]), np.array([8.0]), MoveParams(ci_source=100, ci_dest=300))
+    assert not g.energy_ok.any() and g.time_ok.all()
+
+
+def test_bad_input_named():
+    with pytest.raises(ValueError, match="window_h"):
+        evaluate(np.array([1.0]), np.array([1.0]), np.array([0.0]))
+    with pytest.raises(ValueError, match="max_move_share"):
+        MoveParams(max_move_share=0)
