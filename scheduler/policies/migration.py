@@ -1,0 +1,197 @@
+"""Follow-the-renewables migration of running interruptible jobs (seed 001), as a self-contained,
+hour-stepped model vectorised over jobs × regions.
+
+Every job starts at its submit hour in its home region (no temporal shifting; capacity is assumed ample, as
+in the seed's trace-driven evaluation) and runs until its true ``duration_h`` of compute is done. At each
+decision hour (every ``decide_every_h`` hours; training jobs in the workload checkpoint at least hourly, so
+an hour boundary is reachable at a checkpoint) a policy may move the job's migratable part to another region:
+
+* ``none`` — never migrate;
+* ``energy`` — purely energy-driven: migrate whenever another region's forecast mean intensity over the next
+  ``lookahead_h`` hours is lower than the current region's;
+* ``feasible`` — feasibility-aware (:mod:`scheduler.feasibility`): migrate to the cleanest forecast region only
+  when the move is *time-feasible* (transfer + restore + checkpoint overhead ≤ ``max_move_share`` of the
+  window, window = min(lookahead, remaining compute)) and *pays off* (forecast emissions saved over the window
+  ≥ forecast emissions of the move: network energy + idle power during the move).
+
+A move costs ``move_h`` hours without compute (the job idles at ``idle_fraction`` of its power) and
+``size_gb × network_kwh_per_gb`` of network energy, charged at the mean intensity (and renewable share) of
+source and destination in the move hour (the ``scheduler.datacenters`` convention). Partially migratable jobs:
+``stay_fraction`` of each job's power (and checkpoint) must stay at home; only the rest moves, and the whole
+synchronous job pauses during a move.
+
+Units: energy kWh, carbon kgCO2e, intensity gCO2eq/kWh, time hours (UTC hour steps). The model is not wired
+into ``scheduler.simulator`` (whose Decisions place jobs once and do not move running jobs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scheduler.datacenters import DataCenters
+from scheduler.feasibility import MoveParams, move_hours
+from scheduler.signals import CarbonSignal, ForecastSignal
+from scheduler.workloads import Jobs
+
+POLICIES = ("none", "energy", "feasible")
+
+
+@dataclass(frozen=True)
+class MigrationOptions:
+    """Knobs of the migration model.
+
+    ckpt_gb_per_gpu: checkpoint size per GPU of the job, GB (model + optimizer state; our assumption).
+    include_data: also move the job's dataset (``Jobs.data_gb``) with the checkpoint.
+    lookahead_h: forecast window over which regions are compared, hours.
+    decide_every_h: hours between migration decisions (checkpoint boundaries).
+    max_move_share: largest share of the window a move may take (feasible policy).
+    idle_fraction: share of the job's power drawn while it moves, (0–1].
+    stay_fraction: share of each job that must stay at home (0 = fully migratable).
+    migratable_share: share of jobs (random, seeded) that are interruptible/migratable at all.
+    """
+
+    ckpt_gb_per_gpu: float = 5.0
+    include_data: bool = False
+    lookahead_h: int = 12
+    decide_every_h: int = 1
+    max_move_share: float = 0.10
+    idle_fraction: float = 0.3
+    stay_fraction: float = 0.0
+    migratable_share: float = 1.0
+    link_efficiency: float = 0.7
+    restore_gb_per_s: float = 2.0
+    startup_h: float = 0.05
+
+    def __post_init__(self) -> None:
+        bad = {k: v for k, v in {
+            "ckpt_gb_per_gpu": self.ckpt_gb_per_gpu >= 0, "lookahead_h": self.lookahead_h >= 1,
+            "decide_every_h": self.decide_every_h >= 1, "max_move_share": 0 < self.max_move_share <= 1,
+            "idle_fraction": 0 <= self.idle_fraction <= 1, "stay_fraction": 0 <= self.stay_fraction < 1,
+            "migratable_share": 0 <= self.migratable_share <= 1}.items() if not v}
+        if bad:
+            raise ValueError(f"MigrationOptions: out of range: {sorted(bad)}")
+
+
+@dataclass
+class MigrationOutcome:
+    """Per-job results of one policy run (arrays over jobs) plus totals."""
+
+    policy: str
+    completion_h: np.ndarray      # finish − submit, hours (NaN if unfinished at the horizon)
+    stretch: np.ndarray           # completion_h / duration_h
+    migrations: np.ndarray        # moves per job
+    energy_kwh: float             # compute + idle + network, kWh (PUE applied to compute/idle)
+    nonrenewable_kwh: float       # energy × (1 − renewable share), kWh
+    carbon_kg: float              # kgCO2e incl. transfers
+    transfer_kg: float            # kgCO2e of network transfers
+    transfer_gb: float
+
+    def metrics(self) -> dict[str, float]:
+        done = np.isfinite(self.completion_h)
+        return {
+            "nonrenewable_kwh": self.nonrenewable_kwh, "energy_kwh": self.energy_kwh,
+            "carbon_kg": self.carbon_kg, "transfer_kg": self.transfer_kg, "transfer_gb": self.transfer_gb,
+            "completion_mean_h": float(np.mean(self.completion_h[done])),
+            "completion_var_h2": float(np.var(self.completion_h[done])),
+            "stretch_mean": float(np.mean(self.stretch[done])), "stretch_std": float(np.std(self.stretch[done])),
+            "migrations": float(self.migrations.sum()), "unfinished": float((~done).sum()),
+        }
+
+
+def window_forecast(forecast: ForecastSignal, n_hours: int, lookahead_h: int) -> np.ndarray:
+    """[T × R] mean forecast intensity over hours t … t+lookahead−1 from the latest issue ≤ t, gCO2eq/kWh."""
+    t = np.arange(n_hours)
+    i = np.searchsorted(forecast.issue_h, t, side="right") - 1
+    if (i < 0).any():
+        raise ValueError(f"window_forecast: no forecast issued at or before hour {int(t[i < 0][0])}")
+    h = forecast.mean.shape[2]
+    k = np.minimum((t - forecast.issue_h[i])[:, None] + np.arange(lookahead_h)[None, :], h - 1)  # [T × L]
+    vals = forecast.mean[i[:, None], :, k]                                                      # [T × L × R]
+    out = np.nanmean(vals, axis=1)
+    if not np.isfinite(out).all():
+        raise ValueError("window_forecast: forecast has no values for some hour/region")
+    return out
+
+
+def simulate_migration(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal, dcs: DataCenters,
+                       policy: str, options: MigrationOptions = MigrationOptions(), seed: int = 0
+                       ) -> MigrationOutcome:
+    """Run one policy hour by hour (loop over hours only; jobs × regions vectorised)."""
+    if policy not in POLICIES:
+        raise ValueError(f"migration policy: expected one of {POLICIES}, got {policy!r}")
+    n, r, big_t = len(jobs), len(carbon.regions), carbon.n_hours
+    o = options
+    fc = window_forecast(forecast, big_t, o.lookahead_h)                        # [T × R]
+    rng = np.random.default_rng(seed)
+    can_move = rng.random(n) < o.migratable_share
+    mig = 1.0 - o.stay_fraction
+    it_kw = jobs.power_kw.astype(float)
+    size_gb = (o.ckpt_gb_per_gpu * jobs.gpus + (jobs.data_gb if o.include_data else 0.0)) * mig
+    params = MoveParams(link_efficiency=o.link_efficiency, restore_gb_per_s=o.restore_gb_per_s,
+                        startup_h=o.startup_h, network_kwh_per_gb=dcs.network_kwh_per_gb,
+                        max_move_share=o.max_move_share)
+    move_h = move_hours(size_gb, dcs.wan_gbps, params) + jobs.ckpt_overhead_h          # [N]
+    home = jobs.home.astype(np.int64)
+    where = home.copy()
+    remaining = jobs.duration_h.astype(float)
+    debt = np.zeros(n)
+    finish = np.full(n, np.nan)
+    moves = np.zeros(n, dtype=np.int64)
+    energy = nonren = carbon_kg = transfer_kg = transfer_gb = 0.0
+    nonren_share = 1.0 - carbon.renewable_pct / 100.0                                  # [R × T]
+    rows = np.arange(n)
+    for t in range(big_t):
+        active = (jobs.submit_h <= t) & (remaining > 0)
+        if not active.any():
+            if (jobs.submit_h > t).any():
+                continue
+            break
+        decide = active & can_move & (debt == 0) & ((t - jobs.submit_h) % o.decide_every_h == 0)
+        if policy != "none" and decide.any():
+            cur = fc[t, where]                                                         # [N]
+            dest = np.full(n, int(np.argmin(fc[t])))
+            gain = cur - fc[t, dest]                                                   # gCO2eq/kWh ≥ 0
+            want = decide & (dest != where) & (gain > 0)
+            if policy == "feasible":
+                window = np.minimum(o.lookahead_h, remaining)
+                p_mig = it_kw * mig * dcs.pue[dest]
+                saved_kg = p_mig * np.maximum(window - move_h, 0) * gain / 1000.0
+                move_kwh = size_gb * dcs.network_kwh_per_gb + it_kw * dcs.pue[where] * o.idle_fraction * move_h
+                cost_kg = move_kwh * 0.5 * (cur + fc[t, dest]) / 1000.0
+                want &= (move_h <= o.max_move_share * window) & (saved_kg >= cost_kg)
+            if want.any():
+                src, dst = where[want], dest[want]
+                gb = size_gb[want]
+                net_kwh = gb * dcs.network_kwh_per_gb
+                ci_mid = 0.5 * (carbon.ci[src, t] + carbon.ci[dst, t])
+                nr_mid = 0.5 * (nonren_share[src, t] + nonren_share[dst, t])
+                kg = float((net_kwh * ci_mid).sum() / 1000.0)
+                energy += float(net_kwh.sum())
+                nonren += float((net_kwh * nr_mid).sum())
+                carbon_kg += kg
+                transfer_kg += kg
+                transfer_gb += float(gb.sum())
+                where[want] = dst
+                debt[want] = move_h[want]
+                moves[want] += 1
+        progress = np.where(active, np.clip(1.0 - debt, 0.0, 1.0), 0.0)
+        progress = np.minimum(progress, np.where(active, remaining, 0.0))
+        idle = np.where(active, np.minimum(debt, 1.0), 0.0)
+        debt = np.maximum(debt - 1.0, 0.0)
+        # power split: the migratable part runs where it is, the staying part at home
+        share_r = np.zeros((n, r))
+        np.add.at(share_r, (rows, where), mig)
+        np.add.at(share_r, (rows, home), o.stay_fraction)
+        frac = progress + idle * o.idle_fraction                                         # [N], hours of full power
+        kwh_r = (it_kw * frac)[:, None] * share_r * dcs.pue[None, :]                     # [N × R]
+        kwh_reg = kwh_r.sum(axis=0)                                                     # [R]
+        energy += float(kwh_reg.sum())
+        nonren += float((kwh_reg * nonren_share[:, t]).sum())
+        carbon_kg += float((kwh_reg * carbon.ci[:, t]).sum() / 1000.0)
+        ending = active & (remaining - progress <= 1e-12) & (progress > 0)
+        finish[ending] = t + idle[ending] + progress[ending]          # move hours come before compute
+        remaining = np.where(active, remaining - progress, remaining)
+    completion = finish - jobs.submit_h
+    return MigrationOutcome(policy, completion, completion / jobs.duration_h, moves, energy, nonren, carbon_kg,
+                            transfer_kg, transfer_gb)
