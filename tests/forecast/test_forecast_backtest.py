@@ -4,7 +4,9 @@ import pandas as pd
 import pytest
 
 from experiments.config import load
-from experiments.registry import Context, get
+from experiments.kinds.backtest import BacktestConfig
+from experiments.kinds.backtest import run as run_kind
+from experiments.registry import Context
 from forecast.backtest import Windows, issue_times, run_backtest
 from forecast.models.gbm import GBMForecaster
 from forecast.models.naive import NaiveForecaster
@@ -39,9 +41,8 @@ def test_test_window_never_reaches_ensemble_or_calibration(dacf_slice):
 
 
 def test_quick_config_end_to_end_through_the_kind():
-    kind = get("backtest")
-    cfg = load("experiments/configs/forecast_quick.yaml", kind.config_cls)
-    res = kind.run(cfg, Context(progress=False))
+    cfg = load("experiments/configs/forecast_quick.yaml", BacktestConfig)
+    res = run_kind(cfg, Context(progress=False))
     m = res.metrics
     for model in ("gbm", "lstm", "ensemble", "seasonal24"):
         for region in ("CISO", "SE"):
