@@ -1,22 +1,27 @@
-"""Elastic window-following FedAvg training vs a centralised single-site continuous baseline (seed 002).
+"""Curtailment-window training (seed 002): elastic local / FedAvg training that follows surplus windows,
+against a single-site baseline that trains continuously. Plain-torch FedAvg orchestration.
 
-Timeline in UTC hours. In hour ``t`` every site whose *schedule* mask is on trains the current global model
-locally for ``steps_per_hour`` steps (the site's compute throughput); at the end of the hour, two or more
-active sites are averaged with FedAvg (weights = local examples seen), one active site's model simply becomes
-the global model, and with none active training pauses. Training stops once the summed local steps reach
-``total_steps`` — the same compute the centralised baseline spends on one site, training continuously from
-the same start hour.
+Time advances in UTC hours. Each hour ``t`` the sites in a window (``windows[s, t]``) train:
 
-Energy: an active site draws ``site_kw`` for the fraction of the hour it computes; each FedAvg round also
-moves the model up and back per participant at ``network_kwh_per_gb`` (see :mod:`scheduler.feasibility`).
-Operational emissions use each site's hourly carbon intensity (gCO2eq/kWh). "Energy in windows" is measured
-against the *actual* window mask, which may differ from the schedule mask (e.g. a forecast one).
+* none in a window → training pauses (no energy drawn);
+* one site → it trains ``steps_per_hour`` local steps starting from the global model, which it then becomes;
+* two or more → each trains ``steps_per_hour`` local steps from the global model on its own corpus, then the
+  models are averaged (FedAvg, weighted equally — every site runs the same number of steps of the same
+  batch size) and the averaged model becomes global; one FedAvg round per hour, scheduled by wall-clock as in
+  the seed. Each participant ships its model up and the global model down: ``2 × model bytes`` per site
+  per round over the WAN.
 
-Flower (flwr) is not used: every flwr release pins ``protobuf<7`` (1.41.0 also ``packaging<26``,
-``fastapi<0.139``, ``starlette<1.4``, ``uvicorn<0.50``) while the pinned venv has protobuf 7.36.2, packaging
-26.3, fastapi 0.165.0, starlette 1.10.0, uvicorn 0.54.0; flwr 1.42.0 needs certifi>=2026.10.19, absent
-from the registry. The client-fit / server-FedAvg loop below is the same algorithm Flower's ``FedAvg``
-strategy runs.
+Training ends when the total number of local steps over all sites reaches ``total_steps`` (the same compute as
+the baseline, so the energy of compute is equal and emissions compare where and when it was drawn).
+
+Accounting: a training site draws ``site_kw × pue`` kW for each hour it trains (kWh); its operational
+emissions are that energy × the site's hourly intensity (gCO2eq/kWh → kgCO2e). FedAvg traffic costs
+``network_kwh_per_gb`` kWh/GB (Aslan et al. 2018), charged at the mean intensity of the participants and
+counted as energy *outside* windows (the WAN path is not in the surplus region), so "energy in windows"
+is compute / (compute + network).
+
+The baseline trains the same model on all sites' data pooled (centralised), continuously from the same start
+hour at one site; its emissions are evaluated at every site, giving one ratio per baseline site.
 """
 from __future__ import annotations
 
@@ -26,131 +31,126 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from scheduler.federated.lm import LMConfig, TinyLM, evaluate_loss, perplexity, train_steps
+from scheduler.federated.corpus import Corpus
+from scheduler.federated.lm import LMConfig, TinyLM, evaluate, n_params, perplexity, train_steps
 
 
 @dataclass(frozen=True)
-class TrainPlan:
-    """Training knobs. ``site_kw``: power of one site's training cluster while it computes, kW."""
+class ElasticConfig:
+    """Schedule and energy knobs. site_kw: IT power of one site's training cluster, kW."""
 
     total_steps: int = 600
     steps_per_hour: int = 10
-    batch_size: int = 16
-    lr: float = 3e-3
-    site_kw: float = 8.0
+    site_kw: float = 5.6          # 8 GPUs × 0.7 kW (H100 SXM board power)
+    pue: float = 1.10
     network_kwh_per_gb: float = 0.06
-    seed: int = 0
+    max_hours: int = 24 * 90      # give up if the windows never supply total_steps
 
     def __post_init__(self) -> None:
-        if self.total_steps < 1 or self.steps_per_hour < 1 or self.batch_size < 1 or self.lr <= 0 or self.site_kw <= 0:
-            raise ValueError(f"TrainPlan: total_steps, steps_per_hour, batch_size ≥ 1 and lr, site_kw > 0 required: {self}")
+        if self.total_steps < 1 or self.steps_per_hour < 1 or self.site_kw <= 0 or self.pue < 1:
+            raise ValueError(f"ElasticConfig: out of range: {self}")
 
 
-def fedavg(states: list[dict[str, torch.Tensor]], weights: np.ndarray) -> dict[str, torch.Tensor]:
-    """Weighted average of model state dicts (FedAvg)."""
-    w = np.asarray(weights, dtype=float)
-    if len(states) != w.size or len(states) == 0 or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError(f"fedavg: need ≥ 1 state with non-negative weights summing > 0, got {w.tolist()}")
-    w = w / w.sum()
-    return {k: sum(float(wi) * s[k].float() for wi, s in zip(w, states)).to(states[0][k].dtype) for k in states[0]}
+@dataclass
+class RunRecord:
+    """Outcome of one training run (curtailment-following or baseline)."""
+
+    val_loss: float               # nats/byte
+    val_ppl: float
+    hours: int                    # wall-clock from start to the last training hour, h
+    train_hours_by_site: np.ndarray
+    compute_kwh: float
+    network_kwh: float
+    kwh_in_windows: float
+    carbon_kg: np.ndarray         # baseline: one value per site; elastic: shape (1,)
+    rounds_fedavg: int
+    hours_paused: int
+    seconds: float                # CPU time of the run, s
+
+    @property
+    def share_in_windows(self) -> float:
+        return self.kwh_in_windows / (self.compute_kwh + self.network_kwh)
 
 
-def _new_model(cfg: LMConfig, plan: TrainPlan) -> tuple[TinyLM, torch.optim.Optimizer]:
-    model = TinyLM(cfg)
-    return model, torch.optim.AdamW(model.parameters(), lr=plan.lr)
+def _average(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {k: torch.stack([s[k].float() for s in states]).mean(0).to(states[0][k].dtype) for k in states[0]}
 
 
-def model_gb(model: torch.nn.Module) -> float:
-    """Size of the model's float32 weights, GB."""
-    return sum(p.numel() for p in model.parameters()) * 4 / 1e9
-
-
-def train_elastic(schedule: np.ndarray, shards: list[np.ndarray], val: np.ndarray, cfg: LMConfig,
-                  plan: TrainPlan) -> dict:
-    """Run window-following FedAvg. ``schedule``: bool [site × hour] (when each site may train);
-    ``shards``: one uint8 training corpus per site. Returns per-site-hour steps [site × hour], rounds, the
-    final validation loss and the seconds spent."""
-    schedule = np.asarray(schedule, dtype=bool)
-    n_sites, n_hours = schedule.shape
-    if len(shards) != n_sites:
-        raise ValueError(f"train_elastic: {len(shards)} shards for {n_sites} sites")
-    torch.manual_seed(plan.seed)
-    global_model, _ = _new_model(cfg, plan)
-    sites = []
-    for i in range(n_sites):
-        m, opt = _new_model(cfg, plan)
-        sites.append((m, opt, np.random.default_rng([plan.seed, i])))
-    steps = np.zeros((n_sites, n_hours), dtype=int)
-    fed_rounds = solo_hours = 0
-    done = 0
-    t0 = time.perf_counter()
-    for t in range(n_hours):
-        if done >= plan.total_steps:
+def train_elastic(corpus: Corpus, windows: np.ndarray, ci: np.ndarray, lm: LMConfig, cfg: ElasticConfig,
+                  seed: int = 0) -> RunRecord:
+    """Follow ``windows`` ([site × hour] bool, hour 0 = start) with intensities ``ci`` ([site × hour],
+    gCO2eq/kWh)."""
+    n_sites = len(corpus.sites)
+    if windows.shape != ci.shape or windows.shape[0] != n_sites:
+        raise ValueError(f"train_elastic: windows {windows.shape} / ci {ci.shape} must be [{n_sites} × hours]")
+    t0 = time.process_time()
+    torch.manual_seed(seed)
+    global_model = TinyLM(lm)
+    models = [TinyLM(lm) for _ in range(n_sites)]
+    opts = [torch.optim.AdamW(m.parameters(), lr=lm.lr) for m in models]
+    gens = [torch.Generator().manual_seed(seed * 1000 + s) for s in range(n_sites)]
+    model_gb = n_params(global_model) * 4 / 1e9
+    steps = rounds = paused = 0
+    hours_by_site = np.zeros(n_sites, dtype=np.int64)
+    kwh = net_kwh = carbon = 0.0
+    last = -1
+    for t in range(min(windows.shape[1], cfg.max_hours)):
+        if steps >= cfg.total_steps:
             break
-        active = np.flatnonzero(schedule[:, t])
+        active = np.flatnonzero(windows[:, t])
         if active.size == 0:
+            paused += 1
             continue
-        left = plan.total_steps - done
-        quota = np.minimum(plan.steps_per_hour, np.maximum(left - plan.steps_per_hour * np.arange(active.size), 0))
-        states, weights = [], []
-        for s, k in zip(active, quota):
-            if k == 0:
-                continue
-            model, opt, rng = sites[s]
-            model.load_state_dict(global_model.state_dict())
-            train_steps(model, opt, shards[s], int(k), plan.batch_size, rng)
-            states.append({n: v.detach().clone() for n, v in model.state_dict().items()})
-            weights.append(int(k) * plan.batch_size)
-            steps[s, t] = k
-            done += int(k)
-        if len(states) >= 2:
-            fed_rounds += 1
-        else:
-            solo_hours += 1
-        global_model.load_state_dict(fedavg(states, np.array(weights)))
-    val_loss = evaluate_loss(global_model, val)
-    return {"steps": steps, "fed_rounds": fed_rounds, "solo_hours": solo_hours, "done_steps": done,
-            "val_loss": val_loss, "val_ppl": perplexity(val_loss), "model_gb": model_gb(global_model),
-            "seconds": time.perf_counter() - t0}
+        k = min(cfg.steps_per_hour, -(-(cfg.total_steps - steps) // active.size))
+        state = global_model.state_dict()
+        for s in active:
+            models[s].load_state_dict(state)
+            train_steps(models[s], opts[s], corpus.sites[s], k, gens[s])
+        steps += k * active.size
+        global_model.load_state_dict(_average([models[s].state_dict() for s in active]))
+        frac = k / cfg.steps_per_hour
+        site_kwh = cfg.site_kw * cfg.pue * frac
+        kwh += site_kwh * active.size
+        carbon += site_kwh * ci[active, t].sum() / 1000.0
+        hours_by_site[active] += 1
+        if active.size >= 2:
+            rounds += 1
+            gb = 2 * model_gb * active.size
+            net_kwh += gb * cfg.network_kwh_per_gb
+            carbon += gb * cfg.network_kwh_per_gb * ci[active, t].mean() / 1000.0
+        last = t
+    if steps < cfg.total_steps:
+        raise ValueError(f"train_elastic: windows supplied only {steps} of {cfg.total_steps} steps in "
+                         f"{min(windows.shape[1], cfg.max_hours)} h; lengthen the span or lower total_steps")
+    loss = evaluate(global_model, corpus.val)
+    return RunRecord(loss, perplexity(loss), last + 1, hours_by_site, kwh, net_kwh, kwh, np.array([carbon]),
+                     rounds, paused, time.process_time() - t0)
 
 
-def train_centralised(train: np.ndarray, val: np.ndarray, cfg: LMConfig, plan: TrainPlan) -> dict:
-    """Single-site continuous training for ``total_steps`` on the whole training corpus."""
-    torch.manual_seed(plan.seed)
-    model, opt = _new_model(cfg, plan)
-    t0 = time.perf_counter()
-    train_steps(model, opt, train, plan.total_steps, plan.batch_size, np.random.default_rng([plan.seed, 999]))
-    val_loss = evaluate_loss(model, val)
-    return {"val_loss": val_loss, "val_ppl": perplexity(val_loss), "seconds": time.perf_counter() - t0}
+def train_baseline(corpus: Corpus, ci: np.ndarray, lm: LMConfig, cfg: ElasticConfig, seed: int = 0) -> RunRecord:
+    """Centralised single-site baseline: all sites' text pooled, ``total_steps`` continuous steps from hour 0
+    at ``steps_per_hour``. Emissions are reported for running it at each site (``carbon_kg[s]``) and the
+    windows share is left to the caller (it depends on the site's windows)."""
+    t0 = time.process_time()
+    torch.manual_seed(seed)
+    model = TinyLM(lm)
+    opt = torch.optim.AdamW(model.parameters(), lr=lm.lr)
+    gen = torch.Generator().manual_seed(seed * 1000 + 999)
+    pooled = torch.cat(corpus.sites)
+    train_steps(model, opt, pooled, cfg.total_steps, gen)
+    loss = evaluate(model, corpus.val)
+    hours = -(-cfg.total_steps // cfg.steps_per_hour)
+    if ci.shape[1] < hours:
+        raise ValueError(f"train_baseline: needs {hours} h of intensity, got {ci.shape[1]}")
+    frac = np.minimum(cfg.total_steps - np.arange(hours) * cfg.steps_per_hour, cfg.steps_per_hour) / cfg.steps_per_hour
+    hourly_kwh = cfg.site_kw * cfg.pue * frac                                  # [hours]
+    carbon = (ci[:, :hours] * hourly_kwh[None, :]).sum(axis=1) / 1000.0         # [sites]
+    return RunRecord(loss, perplexity(loss), hours, np.full(ci.shape[0], hours), float(hourly_kwh.sum()), 0.0,
+                     float("nan"), carbon, 0, 0, time.process_time() - t0)
 
 
-def energy_accounting(steps: np.ndarray, actual_windows: np.ndarray, ci: np.ndarray, plan: TrainPlan,
-                      model_size_gb: float) -> dict[str, float]:
-    """Energy (kWh), share inside actual windows, emissions (kgCO2e) and wall-clock (h) of a run given its
-    per-site-hour steps [site × hour]; FedAvg rounds (hours with ≥ 2 sites) add model up/down transfers."""
-    frac = steps / plan.steps_per_hour
-    compute_kwh = frac * plan.site_kw
-    sync = (steps > 0).sum(axis=0) >= 2
-    comm_kwh = np.where(sync[None, :] & (steps > 0), 2 * model_size_gb * plan.network_kwh_per_gb, 0.0)
-    kwh = compute_kwh + comm_kwh
-    used = np.flatnonzero(steps.sum(axis=0) > 0)
-    total = float(kwh.sum())
-    return {
-        "energy_kwh": total,
-        "energy_in_windows_pct": 100.0 * float(kwh[actual_windows].sum()) / total if total > 0 else float("nan"),
-        "emissions_kg": float((kwh * ci).sum() / 1000.0),
-        "wall_clock_h": float(used[-1] + 1) if used.size else 0.0,
-        "site_hours": float(frac.sum()),
-    }
-
-
-def continuous_steps(n_sites: int, n_hours: int, site: int, plan: TrainPlan) -> np.ndarray:
-    """Per-site-hour steps of the centralised baseline run continuously on ``site`` from hour 0."""
-    steps = np.zeros((n_sites, n_hours), dtype=int)
-    full, rest = divmod(plan.total_steps, plan.steps_per_hour)
-    if full + (rest > 0) > n_hours:
-        raise ValueError(f"continuous_steps: baseline needs {full + (rest > 0)} h, span has {n_hours} h")
-    steps[site, :full] = plan.steps_per_hour
-    if rest:
-        steps[site, full] = rest
-    return steps
+def baseline_share_in_windows(windows: np.ndarray, cfg: ElasticConfig) -> np.ndarray:
+    """Share of a continuous baseline's energy that happens to fall in each site's windows ([sites])."""
+    hours = -(-cfg.total_steps // cfg.steps_per_hour)
+    frac = np.minimum(cfg.total_steps - np.arange(hours) * cfg.steps_per_hour, cfg.steps_per_hour)
+    return (windows[:, :hours] * frac[None, :]).sum(axis=1) / frac.sum()
