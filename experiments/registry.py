@@ -50,6 +50,7 @@ class Kind:
 
 
 _KINDS: dict[str, Kind] = {}
+_BROKEN: dict[str, str] = {}  # kind module -> why it failed to import
 
 
 def experiment_kind(name: str, config_cls: type, description: str = "") -> Callable:
@@ -63,13 +64,19 @@ def experiment_kind(name: str, config_cls: type, description: str = "") -> Calla
 
 
 def kinds() -> dict[str, Kind]:
+    """All registered kinds. Each kind module is imported on its own, so one that fails to import (e.g. an
+    optional dependency is missing) only makes its own kinds unavailable; :func:`get` reports why."""
     for mod in pkgutil.iter_modules(importlib.import_module("experiments.kinds").__path__):
-        importlib.import_module(f"experiments.kinds.{mod.name}")
+        try:
+            importlib.import_module(f"experiments.kinds.{mod.name}")
+        except Exception as exc:  # reported by get() when a kind of this module is asked for
+            _BROKEN[mod.name] = f"{type(exc).__name__}: {exc}"
     return dict(_KINDS)
 
 
 def get(name: str) -> Kind:
     known = kinds()
     if name not in known:
-        raise KeyError(f"unknown experiment kind {name!r}; known: {sorted(known)}")
+        broken = "".join(f"; module experiments.kinds.{m} failed to import ({why})" for m, why in _BROKEN.items())
+        raise KeyError(f"unknown experiment kind {name!r}; known: {sorted(known)}{broken}")
     return known[name]
