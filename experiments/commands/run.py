@@ -8,7 +8,7 @@ import pandas as pd
 
 from experiments.config import ConfigError
 from experiments.output import emit
-from experiments.runner import parse_overrides, run_config
+from experiments.runner import parse_overrides, read_doc, run_config
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -29,10 +29,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    return execute(args)
+
+
+def execute(args: argparse.Namespace, show: dict[str, str] | None = None) -> int:
+    """Run ``args.config`` through :func:`run_config` and print the outcome. ``show`` (kind → table name)
+    restricts the accepted kinds and names the table printed in text mode (default: the kind's first)."""
     try:
-        rec = run_config(args.config, parse_overrides(args.overrides), args.experiment, args.data_dir,
-                         args.reports_dir, progress=not args.json)
-    except ConfigError as exc:
+        overrides = parse_overrides(args.overrides)
+        kind = read_doc(args.config, overrides)[0].get("kind")
+        if show is not None and kind not in show:
+            raise ConfigError(f"{args.config}: kind: {kind!r} is not run by `carbonshift {args.command}` "
+                              f"(expected one of {list(show)}; use `carbonshift run` for other kinds)")
+        rec = run_config(args.config, overrides, args.experiment, args.data_dir, args.reports_dir,
+                         progress=not args.json)
+    except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     head = {"run_id": rec.run_id, "experiment": rec.experiment, "name": rec.name, "kind": rec.kind,
@@ -40,11 +51,11 @@ def _run(args: argparse.Namespace) -> int:
             **({"error": rec.error} if rec.error else {})}
     metrics = pd.DataFrame({"metric": list(rec.metrics), "value": list(rec.metrics.values())})
     if args.json:
-        emit({**head, "summary": rec.summary}, True, {"metrics": metrics})
-    elif rec.tables:  # text: the kind's summary and its first table; every metric is in MLflow / --json
-        name, table = next(iter(rec.tables.items()))
+        emit({**head, "summary": rec.summary}, True, {"metrics": metrics, **rec.tables})
+    elif rec.tables:  # text: the kind's summary and one table; every metric is in MLflow / --json
+        name = (show or {}).get(rec.kind) or next(iter(rec.tables))
         emit({**head, **rec.summary, "metrics": f"{len(metrics)} logged (--json or MLflow for all)"}, False,
-             {name: table})
+             {name: rec.tables[name]} if name in rec.tables else {})
     else:
         emit({**head, **rec.summary}, False, {"metrics": metrics})
     return 1 if rec.error else 0
