@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: install demo test test-slow ui constraints clean
+.PHONY: install demo test test-slow results ui constraints clean
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,16 @@ test: $(STAMP)
 # pytest exits 5 when no test is marked slow; that is not a failure.
 test-slow: $(STAMP)
 	$(TEST_ENV) $(BIN)/pytest -m slow tests || [ $$? -eq 5 ]
+
+# Every shipped experiment and sweep (about 1.5 h on 2 cores, most of it the DACF backtest), then RESULTS.md
+# from MLflow. Sweeps resume: trials that already finished are not rerun.
+RUNS := forecast_dacf forecast_em forecast_paper_period paper_main scale_bench duration_feedback migration \
+        curtailment_training duration scaling
+SWEEPS := sweep_accuracy sweep_accuracy_ensemble sweep_flexibility sweep_regions sweep_composition scale
+results: $(STAMP)
+	for c in $(RUNS); do $(BIN)/carbonshift run experiments/configs/$$c.yaml || exit 1; done
+	for c in $(SWEEPS); do $(BIN)/carbonshift sweep experiments/configs/$$c.yaml --resume || exit 1; done
+	$(BIN)/carbonshift results
 
 ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000 --workers 1

@@ -85,3 +85,15 @@ def test_axis_values_from_flattened_params():
     assert axis_value(param(params, "workload.mix")) == "lm=0.7 cv=0.3"
     assert axis_value(param(params, "data.zones")) == 2 and axis_value(param(params, "seed")) == 2
     assert param(params, "missing") is None
+
+
+def test_results_include_single_runs_from_mlflow(store, tmp_path, monkeypatch):
+    rec = run_config({"kind": "tiny", "name": "tiny_single", "seed": 1}, reports_dir=tmp_path / "reports")
+    monkeypatch.setattr("experiments.results.RUN_TABLES", {"tiny_single": [("policies", "policy == 'cooperative'")]})
+    out = tmp_path / "RESULTS.md"
+    doc = write_results(out)
+    text = out.read_text()
+    assert {"section": "tiny_single", "trials": 1, "run_id": rec.run_id, "tables": 1} in doc["headline"]
+    assert "## tiny_single" in text and rec.run_id in text and "**policies**" in text
+    table = text.split("**policies**")[1]
+    assert "| cooperative |" in table and "| performance_first |" not in table   # the row filter applied
