@@ -1,15 +1,19 @@
 """Experiment kind ``curtailment_training``: train a tiny transformer LM only inside surplus-renewable
-windows across sites (local steps alone, FedAvg when ≥ 2 sites are in windows, pause when none), against a
-centralised single-site baseline that trains continuously (seed 002).
+windows across sites (a lone site trains locally, sites synchronise with FedAvg rounds on Flower's simulation
+engine when ≥ 2 are in windows, training pauses when none), against a centralised single-site baseline that
+trains continuously (seed 002).
 
 Windows come from :mod:`scheduler.curtailment` on the Electricity Maps panel (a proxy: we have no
-marginal-emission series). Orchestration is plain torch (:mod:`scheduler.federated.elastic`); Flower 1.41
-could not be installed without changing pinned packages (see the module docs of ``scheduler.federated``).
+marginal-emission series). Rounds are planned by :mod:`scheduler.federated.elastic` and run through Flower
+1.41 (:mod:`scheduler.federated.flower_app`, Ray backend, offline, telemetry off, Ray session under
+``<runs dir>/ray/flower``).
 
 Metrics: ``elastic.*`` and ``baseline.*`` (val_loss nats/byte, val_ppl, hours, compute_kwh, network_kwh,
-cpu_seconds), ``elastic.energy_in_windows_pct``, ``elastic.emissions_vs_baseline_pct.<site>`` (+ ``_min`` /
-``_max``), ``ppl_gap`` (elastic − baseline), ``elastic.fedavg_rounds``, ``elastic.hours_paused``,
-``baseline.energy_in_windows_pct.<site>``. Tables ``runs`` and ``windows``; figure ``windows.png``.
+seconds = real wall-clock), ``elastic.energy_in_windows_pct``, ``elastic.emissions_vs_baseline_pct.<site>``
+(+ ``_min`` / ``_max``), ``ppl_gap`` (elastic − baseline), ``elastic.flower_rounds``,
+``elastic.fedavg_rounds`` (rounds averaging ≥ 2 sites), ``elastic.hours_paused``,
+``baseline.energy_in_windows_pct.<site>``. Tables ``runs``, ``rounds`` (per Flower round and site) and
+``windows``; figure ``windows.png``.
 """
 from __future__ import annotations
 
@@ -67,6 +71,22 @@ class TrainingSection:
 
 
 @dataclass
+class FlowerSection:
+    """Flower simulation resources: CPUs of the local Ray instance, CPUs per ClientApp actor, torch threads
+    per actor."""
+
+    ray_num_cpus: int = 2
+    client_num_cpus: float = 1.0
+    torch_threads: int = 1
+
+    def __post_init__(self) -> None:
+        check(self.ray_num_cpus >= 1, "flower.ray_num_cpus", "must be ≥ 1")
+        check(0 < self.client_num_cpus <= self.ray_num_cpus, "flower.client_num_cpus",
+              "must be in (0, ray_num_cpus]")
+        check(self.torch_threads >= 1, "flower.torch_threads", "must be ≥ 1")
+
+
+@dataclass
 class CurtailmentTrainingConfig:
     kind: str
     name: str
@@ -76,6 +96,7 @@ class CurtailmentTrainingConfig:
     corpus: CorpusSection = field(default_factory=CorpusSection)
     model: ModelSection = field(default_factory=ModelSection)
     training: TrainingSection = field(default_factory=TrainingSection)
+    flower: FlowerSection = field(default_factory=FlowerSection)
 
 
 def windows_figure(mask: np.ndarray, times: pd.DatetimeIndex, regions: list[str], trained_h: int):
@@ -97,12 +118,15 @@ def windows_figure(mask: np.ndarray, times: pd.DatetimeIndex, regions: list[str]
 
 
 @experiment_kind("curtailment_training", CurtailmentTrainingConfig,
-                 "LM training inside curtailment windows with FedAvg vs continuous single-site (seed 002)")
+                 "LM training inside curtailment windows with Flower FedAvg vs continuous single-site (seed 002)")
 def run(cfg: CurtailmentTrainingConfig, ctx: Context) -> Result:
+    from experiments.sweep import ray_temp_dir
     from forecast.data.panel import load_panel, to_matrix
     from scheduler.federated.corpus import stdlib_corpus
-    from scheduler.federated.elastic import ElasticConfig, baseline_share_in_windows, train_baseline, train_elastic
+    from scheduler.federated.elastic import ElasticConfig, baseline_share_in_windows, train_baseline
+    from scheduler.federated.flower_app import SimulationConfig
     from scheduler.federated.lm import LMConfig
+    from scheduler.federated.train import train_elastic
 
     d = cfg.data
     panel = load_panel(d.zones, d.years, weather=False, data_dir=ctx.data_dir)
@@ -121,18 +145,21 @@ def run(cfg: CurtailmentTrainingConfig, ctx: Context) -> Result:
                            cfg.corpus.val_every)
     lm = LMConfig(**cfg.model.__dict__)
     ec = ElasticConfig(**cfg.training.__dict__, max_hours=n)
-    el = train_elastic(corpus, mask, ci, lm, ec, seed=cfg.seed)
+    sim = SimulationConfig(cfg.flower.ray_num_cpus, cfg.flower.client_num_cpus, cfg.flower.torch_threads,
+                           ray_temp_dir=str(ray_temp_dir() / "flower"))
+    el = train_elastic(corpus, mask, ci, lm, ec, sim, seed=cfg.seed)
     bl = train_baseline(corpus, ci, lm, ec, seed=cfg.seed)
-    ratio = 100.0 * el.carbon_kg[0] / bl.carbon_kg
+    e = el.energy
+    ratio = 100.0 * e.carbon_kg / bl.carbon_kg
     base_win = 100.0 * baseline_share_in_windows(mask, ec)
     metrics = {
-        "elastic.val_loss": el.val_loss, "elastic.val_ppl": el.val_ppl, "elastic.hours": float(el.hours),
-        "elastic.compute_kwh": el.compute_kwh, "elastic.network_kwh": el.network_kwh,
-        "elastic.carbon_kg": float(el.carbon_kg[0]), "elastic.energy_in_windows_pct": 100 * el.share_in_windows,
-        "elastic.fedavg_rounds": float(el.rounds_fedavg), "elastic.hours_paused": float(el.hours_paused),
-        "elastic.cpu_seconds": el.seconds,
+        "elastic.val_loss": el.val_loss, "elastic.val_ppl": el.val_ppl, "elastic.hours": float(el.plan.hours),
+        "elastic.compute_kwh": e.compute_kwh, "elastic.network_kwh": e.network_kwh,
+        "elastic.carbon_kg": e.carbon_kg, "elastic.energy_in_windows_pct": 100 * e.share_in_windows,
+        "elastic.flower_rounds": float(el.plan.n_rounds), "elastic.fedavg_rounds": float(el.plan.n_fedavg_rounds),
+        "elastic.hours_paused": float(el.plan.hours_paused), "elastic.seconds": el.seconds,
         "baseline.val_loss": bl.val_loss, "baseline.val_ppl": bl.val_ppl, "baseline.hours": float(bl.hours),
-        "baseline.compute_kwh": bl.compute_kwh, "baseline.cpu_seconds": bl.seconds,
+        "baseline.compute_kwh": bl.compute_kwh, "baseline.seconds": bl.seconds,
         "ppl_gap": el.val_ppl - bl.val_ppl,
         "elastic.emissions_vs_baseline_pct_min": float(ratio.min()),
         "elastic.emissions_vs_baseline_pct_max": float(ratio.max()),
@@ -142,18 +169,22 @@ def run(cfg: CurtailmentTrainingConfig, ctx: Context) -> Result:
         metrics[f"elastic.emissions_vs_baseline_pct.{r}"] = float(ratio[s])
         metrics[f"baseline.carbon_kg.{r}"] = float(bl.carbon_kg[s])
         metrics[f"baseline.energy_in_windows_pct.{r}"] = float(base_win[s])
-        metrics[f"elastic.train_hours.{r}"] = float(el.train_hours_by_site[s])
+        metrics[f"elastic.train_hours.{r}"] = float(e.train_hours_by_site[s])
     runs = pd.DataFrame(
-        [{"run": "curtailment (elastic FedAvg)", "site": "+".join(regions), "val_loss": el.val_loss,
-          "val_ppl": el.val_ppl, "wall_clock_h": el.hours, "energy_kwh": el.compute_kwh + el.network_kwh,
-          "energy_in_windows_pct": 100 * el.share_in_windows, "carbon_kg": float(el.carbon_kg[0]),
-          "emissions_vs_this_baseline_pct": np.nan}]
+        [{"run": "curtailment (Flower FedAvg)", "site": "+".join(regions), "val_loss": el.val_loss,
+          "val_ppl": el.val_ppl, "wall_clock_h": el.plan.hours, "real_seconds": el.seconds,
+          "energy_kwh": e.compute_kwh + e.network_kwh, "energy_in_windows_pct": 100 * e.share_in_windows,
+          "carbon_kg": e.carbon_kg, "emissions_vs_this_baseline_pct": np.nan}]
         + [{"run": "baseline (centralised, continuous)", "site": r, "val_loss": bl.val_loss, "val_ppl": bl.val_ppl,
-            "wall_clock_h": bl.hours, "energy_kwh": bl.compute_kwh, "energy_in_windows_pct": float(base_win[s]),
-            "carbon_kg": float(bl.carbon_kg[s]), "emissions_vs_this_baseline_pct": float(ratio[s])}
+            "wall_clock_h": bl.hours, "real_seconds": bl.seconds, "energy_kwh": bl.compute_kwh,
+            "energy_in_windows_pct": float(base_win[s]), "carbon_kg": float(bl.carbon_kg[s]),
+            "emissions_vs_this_baseline_pct": float(ratio[s])}
            for s, r in enumerate(regions)])
-    return Result(metrics=metrics, tables={"runs": runs, "windows": window_table(mask, times, regions)},
-                  figures={"windows.png": windows_figure(mask, times, regions, el.hours)},
+    rounds = el.rounds.assign(region=np.asarray(regions)[el.rounds["site"].to_numpy()],
+                              time=times[el.rounds["hour"].to_numpy()])
+    return Result(metrics=metrics,
+                  tables={"runs": runs, "rounds": rounds, "windows": window_table(mask, times, regions)},
+                  figures={"windows.png": windows_figure(mask, times, regions, el.plan.hours)},
                   summary={"name": cfg.name, "sites": ", ".join(regions), "start": str(times[0]),
-                           "total_steps": ec.total_steps, "flower": "not used (install would change pinned "
-                           "packages); plain-torch FedAvg"})
+                           "total_steps": ec.total_steps, "flower_rounds": el.plan.n_rounds,
+                           "engine": "Flower simulation (Ray backend)"})
