@@ -13,10 +13,18 @@ import pandas as pd
 log = logging.getLogger("carbonshift")
 
 
+#: Third-party loggers that chat at INFO (GPU/TPU banners, tips); quiet unless ``--verbose``.
+NOISY = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_forecasting", "cmdstanpy", "prophet",
+         "ray", "mlflow", "alembic")
+
+
 def setup_logging(verbose: bool = False) -> None:
+    """carbonshift's own INFO messages go to stderr; other libraries only warn, unless ``verbose``."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def _clean(value: Any) -> Any:

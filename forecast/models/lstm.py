@@ -93,7 +93,7 @@ class LSTMForecaster:
         import torch
         from torch.utils.data import DataLoader, TensorDataset
 
-        pl.seed_everything(self.seed, workers=True)
+        pl.seed_everything(self.seed, workers=True, verbose=False)
         self.target = target
         series = self._arrays(panel)
         self.regions = list(series)

@@ -7,7 +7,9 @@ For issue index ``i``: encoder = hours ``[i − L, i)`` (target + covariates), d
 """
 from __future__ import annotations
 
+import logging
 import tempfile
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +39,8 @@ class Scaler:
     def fit(cls, s: RegionSeries, rows: np.ndarray) -> Scaler:
         y = s.y[rows]
         k = s.known[rows]
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN covariate columns (e.g. DE has no fc_*)
             k_mean = np.nan_to_num(np.nanmean(k, axis=0)) if k.size else np.zeros(k.shape[1])
             k_std = np.nan_to_num(np.nanstd(k, axis=0), nan=1.0) if k.size else np.ones(k.shape[1])
         return cls(float(np.nanmean(y)), float(np.nanstd(y)) or 1.0, k_mean, np.where(k_std > 0, k_std, 1.0))
@@ -69,6 +72,9 @@ def trainer(max_epochs: int, patience: int, limit_train_batches: int | float = 1
     import lightning.pytorch as pl
     import torch
 
+    if not logging.getLogger("carbonshift").isEnabledFor(logging.DEBUG):  # banners and tips only with -v
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     ckpt_dir = tempfile.mkdtemp(prefix="carbonshift_ckpt_")
     callbacks = [pl.callbacks.EarlyStopping("val_loss", patience=patience, mode="min"),
                  pl.callbacks.ModelCheckpoint(dirpath=ckpt_dir, monitor="val_loss", mode="min", save_top_k=1)]

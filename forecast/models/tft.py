@@ -72,7 +72,7 @@ class TFTForecaster:
         from pytorch_forecasting import QuantileLoss, TemporalFusionTransformer, TimeSeriesDataSet
         from pytorch_forecasting.data import GroupNormalizer
 
-        pl.seed_everything(self.seed, workers=True)
+        pl.seed_everything(self.seed, workers=True, verbose=False)
         self.target = target
         series = region_series(panel, target, self.oracle_weather)
         self.names = sorted({n for s in series.values() for k, n in enumerate(s.known_names)
