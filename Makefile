@@ -17,7 +17,7 @@ export PYTHONWARNINGS := ignore::DeprecationWarning
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,federated]"
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
