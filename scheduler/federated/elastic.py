@@ -7,11 +7,14 @@ energy drawn). Training ends in the hour where the steps over all sites reach ``
 in-window sites share the remainder), i.e. the same compute as the baseline, so emissions compare *where and
 when* it was drawn.
 
-Rounds (:func:`plan_rounds`): every hour with ≥ 2 sites in windows ends a synchronisation round, and the
-last training hour ends the final one. In round ``r`` every site that trained since the previous round
-starts from the global model, runs the local steps it had inside its windows since that round (a lone site
-in a window keeps training locally), and Flower's FedAvg averages the returned models weighted by the
-number of examples (steps × batch size). The rounds are executed by :mod:`scheduler.federated.flower_app`.
+Rounds (:func:`plan_rounds`) follow the elastic membership: a round closes at every hour with ≥ 2 sites in
+windows (they synchronise each hour), at the last hour before the set of in-window sites changes (a site
+leaving uploads its work; a site joining starts from the current global model), and at the last training
+hour. A lone site in a long window therefore trains locally for the whole window and hands its model on
+when the window ends. In round ``r`` every site that trained since the previous round starts from the
+global model, runs the local steps it had inside its windows since then, and Flower's FedAvg averages the
+returned models weighted by the number of examples (steps × batch size). The rounds are executed by
+:mod:`scheduler.federated.flower_app`.
 
 Accounting (:func:`account`): a site draws ``site_kw × pue`` kW for each hour it trains (pro rata in the
 last, partial hour); its operational emissions are that energy × the site's hourly intensity
@@ -106,10 +109,14 @@ def plan_rounds(windows: np.ndarray, cfg: ElasticConfig) -> RoundPlan:
     last_steps = -(-(cfg.total_steps - before) // int(active[end]))
     steps = w[:, :end + 1].astype(np.int64) * cfg.steps_per_hour
     steps[:, end] = w[:, end] * last_steps
-    sync = np.flatnonzero(active[:end + 1] >= 2)
-    round_end = sync if sync.size and sync[-1] == end else np.append(sync, end)
+    w, active = w[:, :end + 1], active[:end + 1]
+    change = np.zeros(end + 1, dtype=bool)
+    change[:-1] = (w[:, 1:] != w[:, :-1]).any(axis=0)           # membership differs in the next hour
+    close = (active >= 2) | ((active == 1) & change)
+    close[end] = True
+    round_end = np.flatnonzero(close)
     round_steps = np.diff(np.cumsum(steps, axis=1)[:, round_end], axis=1, prepend=0)
-    return RoundPlan(steps, round_end, round_steps, int((active[:end + 1] == 0).sum()))
+    return RoundPlan(steps, round_end, round_steps, int((active == 0).sum()))
 
 
 @dataclass

@@ -27,18 +27,19 @@ def test_corpus_split_is_disjoint_and_capped(corpus):
 
 def test_plan_pauses_trains_locally_and_syncs():
     plan = plan_rounds(W, CFG)
-    # 2 + 4 + 4 + 2 = 12 steps by the end of hour 5; rounds close at the sync hours 2, 4 and at the end (5)
+    # 2 + 4 + 4 + 2 = 12 steps by the end of hour 5; rounds close before site 1 joins (1), at the sync hours
+    # 2 and 4, and at the end (5)
     assert plan.hours == 6 and plan.hours_paused == 2
-    assert plan.round_end.tolist() == [2, 4, 5] and plan.n_fedavg_rounds == 2
-    assert plan.round_steps.tolist() == [[4, 2, 2], [2, 2, 0]]
-    assert plan.sites_in_round(2) == {0: 2}
+    assert plan.round_end.tolist() == [1, 2, 4, 5] and plan.n_fedavg_rounds == 2
+    assert plan.round_steps.tolist() == [[2, 2, 2, 2], [0, 2, 2, 0]]
+    assert plan.sites_in_round(3) == {0: 2}
     assert plan.round_steps.sum() == CFG.total_steps
 
 
 def test_plan_splits_the_last_hour_and_rejects_short_windows():
     plan = plan_rounds(W, ElasticConfig(total_steps=7, steps_per_hour=2))
     # 6 steps by hour 2 (2 + 2×2); hour 4 has both sites → ceil(1 / 2) = 1 step each
-    assert plan.hours == 5 and plan.steps[:, 4].tolist() == [1, 1] and plan.round_end.tolist() == [2, 4]
+    assert plan.hours == 5 and plan.steps[:, 4].tolist() == [1, 1] and plan.round_end.tolist() == [1, 2, 4]
     with pytest.raises(ValueError, match="windows supplied only 2 of 5"):
         plan_rounds(np.array([[1, 0, 0, 0], [0, 0, 0, 0]], dtype=bool), ElasticConfig(total_steps=5,
                                                                                        steps_per_hour=2))
@@ -48,10 +49,10 @@ def test_accounting_charges_compute_in_windows_and_wan_per_participant():
     plan = plan_rounds(W, CFG)
     e = account(plan, CI, CFG, model_bytes=10**9)      # 1 GB model: 2 GB per participant per round
     assert e.compute_kwh == pytest.approx(6.0) and e.train_hours_by_site.tolist() == [4, 2]
-    assert e.network_kwh == pytest.approx(5 * 2 * 0.5)  # 5 participations over 3 rounds
-    net_kg = (2 * 2.0 * 200.0 + 1.0 * 100.0) / 1000.0   # rounds 1–2 at the mean of both sites, round 3 site 0
+    assert e.network_kwh == pytest.approx(6 * 2 * 0.5)  # 6 participations over 4 rounds
+    net_kg = (2 * 1.0 * 100.0 + 2 * 2.0 * 200.0) / 1000.0  # lone rounds at site 0, sync rounds at the mean
     assert e.carbon_kg == pytest.approx((4 * 100.0 + 2 * 300.0) / 1000.0 + net_kg)
-    assert e.share_in_windows == pytest.approx(6.0 / 11.0)
+    assert e.share_in_windows == pytest.approx(6.0 / 12.0)
 
 
 def test_baseline_runs_continuously(corpus):
@@ -70,8 +71,9 @@ def test_flower_runs_the_window_plan(corpus, tmp_path):
 
     rec = train_elastic(corpus, W, CI, LM, CFG, SimulationConfig(ray_num_cpus=2), seed=0)
     r = rec.rounds.sort_values(["round", "site"])
-    assert r[["round", "site", "steps"]].values.tolist() == [[1, 0, 4], [1, 1, 2], [2, 0, 2], [2, 1, 2], [3, 0, 2]]
-    assert r["hour"].tolist() == [2, 2, 4, 4, 5]
+    assert r[["round", "site", "steps"]].values.tolist() == [[1, 0, 2], [2, 0, 2], [2, 1, 2], [3, 0, 2], [3, 1, 2],
+                                                             [4, 0, 2]]
+    assert r["hour"].tolist() == [1, 2, 2, 4, 4, 5]
     assert (r["num_examples"] == r["steps"] * LM.batch_size).all()
     # each site's AdamW state persists across rounds in its node Context
     assert r.groupby("site")["site_steps_total"].max().tolist() == [8, 4]
