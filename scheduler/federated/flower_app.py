@@ -167,6 +167,13 @@ def make_server_app(plan: RoundPlan, lm: LMConfig, seed: int, timeout_s: float, 
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
+        try:
+            _serve(grid)
+        except Exception as exc:  # re-raised by run_plan with this reason (Flower only says "Exception in ServerApp")
+            out["error"] = f"{type(exc).__name__}: {exc}"
+            raise
+
+    def _serve(grid: Grid) -> None:
         start = time.monotonic()
         while len(nodes := list(grid.get_node_ids())) < n_sites:
             if time.monotonic() - start > timeout_s:
@@ -204,11 +211,14 @@ def run_plan(corpus: Corpus, plan: RoundPlan, lm: LMConfig, sim: SimulationConfi
         init_args["_temp_dir"] = os.path.abspath(sim.ray_temp_dir)
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
-    run_simulation(server_app=make_server_app(plan, lm, seed, sim.timeout_s, out),
-                   client_app=make_client_app(corpus, lm, seed, sim.torch_threads),
-                   num_supernodes=len(corpus.sites),
-                   backend_config={"client_resources": {"num_cpus": sim.client_num_cpus, "num_gpus": 0.0},
-                                   "init_args": init_args})
+    try:
+        run_simulation(server_app=make_server_app(plan, lm, seed, sim.timeout_s, out),
+                       client_app=make_client_app(corpus, lm, seed, sim.torch_threads),
+                       num_supernodes=len(corpus.sites),
+                       backend_config={"client_resources": {"num_cpus": sim.client_num_cpus, "num_gpus": 0.0},
+                                       "init_args": init_args})
+    except RuntimeError as exc:
+        raise RuntimeError(f"run_plan: Flower simulation failed: {out.get('error', exc)}") from exc
     seconds = time.perf_counter() - t0
     if "state_dict" not in out:
         raise RuntimeError("run_plan: the Flower ServerApp finished without a global model (see the flwr log)")

@@ -39,4 +39,5 @@ def train_elastic(corpus: Corpus, windows: np.ndarray, ci: np.ndarray, lm: LMCon
     model.load_state_dict(outcome.state_dict)
     loss = evaluate(model, corpus.val)
     energy = account(plan, ci, cfg, model_bytes=4 * n_params(model))
-    return ElasticRecord(loss, perplexity(loss), plan, energy, pd.DataFrame(outcome.rounds), outcome.seconds)
+    rounds = pd.DataFrame(outcome.rounds).sort_values(["round", "site"], ignore_index=True)
+    return ElasticRecord(loss, perplexity(loss), plan, energy, rounds, outcome.seconds)
