@@ -203,6 +203,8 @@ def run_plan(corpus: Corpus, plan: RoundPlan, lm: LMConfig, sim: SimulationConfi
     os.environ.update(OFFLINE_ENV)
     from flwr.simulation import run_simulation
 
+    if not logging.getLogger("carbonshift").isEnabledFor(logging.DEBUG):  # Flower's per-round log only with -v
+        logging.getLogger("flwr").setLevel(logging.WARNING)
     init_args: dict[str, Any] = {"num_cpus": sim.ray_num_cpus, "include_dashboard": False,
                                  "log_to_driver": False, "logging_level": logging.ERROR,
                                  "_node_ip_address": "127.0.0.1"}
