@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from forecast.calibration import ConformalCalibrator
+from forecast.calibration import ConformalCalibrator, calibrate_rolling
 from forecast.ensemble import ErrorWeightedEnsemble
 from forecast.models.base import Forecaster, check_forecast_table
 
@@ -80,13 +80,15 @@ def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable
                  issue_hour: int = 23, horizon: int = 48, retrain_every_days: int = 0, refit_before_test: bool = True,
                  buckets: tuple[int, ...] = (6, 12, 24, 48, 96), ensemble_power: float = 2.0,
                  ensemble_prune: float = 1.5, members: list[str] | None = None, ensemble_method: str = "inverse_error",
-                 progress: bool = True) -> BacktestResult:
+                 progress: bool = True, calibration_window_days: int = 0) -> BacktestResult:
     """Backtest every model factory in ``models`` on ``panel[target]`` over ``windows``.
 
     Models are fitted on hours before the validation window and forecast it; for the test window they are
     refitted on all hours before it (``refit_before_test``) and, with ``retrain_every_days`` > 0, again
     every that many days on all hours before each chunk (rolling origin). ``members`` (default: all
-    models) are combined into ``ensemble``."""
+    models) are combined into ``ensemble``. Intervals are calibrated with CQR fitted on the validation window,
+    or, with ``calibration_window_days`` > 0, refitted at every test issue on the most recent that many days of
+    already-observed forecast errors (:func:`forecast.calibration.calibrate_rolling`)."""
     if not 1 <= horizon <= 96:
         raise ValueError(f"horizon must be 1–96 h, got {horizon}")
     if not 0 <= issue_hour <= 23:
@@ -145,7 +147,10 @@ def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable
         cal = ConformalCalibrator(buckets).fit(val)
         corrections.append(cal.corrections.assign(model=name))
         frames.append(cal.transform(val).assign(model=name, window="validation"))
-        frames.append(cal.transform(_attach_actual(test_tables[name], actual)).assign(model=name, window="test"))
+        test = _attach_actual(test_tables[name], actual)
+        test = (calibrate_rolling(val, test, calibration_window_days, buckets) if calibration_window_days > 0
+                else cal.transform(test))
+        frames.append(test.assign(model=name, window="test"))
     forecasts = pd.concat(frames, ignore_index=True)
     lead = ["model", "window"]
     forecasts = forecasts[lead + [c for c in forecasts.columns if c not in lead]]

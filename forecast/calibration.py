@@ -4,6 +4,10 @@ On a calibration window (preceding the test window) the conformity score of the 
 nominal level 1 − α is E = max(q_lo − y, y − q_hi) / s, with s = |median| (scale-normalised, so interval
 widths follow the level of the series). The correction Q̂ = the ⌈(1 − α)(n + 1)⌉/n empirical quantile of E;
 calibrated intervals are [q_lo − Q̂ s, q_hi + Q̂ s]. The median is unchanged; quantiles are re-sorted.
+
+:func:`calibrate_rolling` is the online variant for a rolling-origin backtest: the corrections applied to the
+forecasts issued at τ are fitted on the most recent ``window_days`` of forecasts whose target hour is before τ
+(so every actual used was observed by τ), which follows drift between the calibration and test windows.
 """
 from __future__ import annotations
 
@@ -63,3 +67,26 @@ class ConformalCalibrator:
         out[list(QUANTILE_COLUMNS)] = q
         out["mean"] = np.clip(out["mean"].to_numpy(float), q[:, 0], q[:, -1])
         return out
+
+
+def calibrate_rolling(history: pd.DataFrame, table: pd.DataFrame, window_days: int,
+                      buckets: Sequence[int] = (6, 12, 24, 48, 96)) -> pd.DataFrame:
+    """Calibrate ``table`` issue by issue. For each issue time τ the CQR corrections are fitted on the rows of
+    ``history`` ∪ ``table`` (both with ``actual``) whose ``time`` < τ and ``issue_time`` ≥ τ − ``window_days``.
+    A (region, bucket) with no such rows yet falls back to the whole ``history``."""
+    if window_days < 1:
+        raise ValueError(f"calibration window must be ≥ 1 day, got {window_days}")
+    pool = pd.concat([history, table], ignore_index=True)
+    pool = pool[pool["actual"].notna()]
+    static = ConformalCalibrator(buckets).fit(history).corrections
+    span = pd.Timedelta(days=window_days)
+    out = []
+    for issue, part in table.groupby("issue_time", sort=True):  # one fit per issue day (≈ 180 per test half-year)
+        recent = pool[(pool["time"] < issue) & (pool["issue_time"] >= issue - span)]
+        cal = ConformalCalibrator(buckets).fit(recent) if len(recent) else ConformalCalibrator(buckets)
+        fitted = cal.corrections if cal.corrections is not None else static.iloc[:0]
+        keys = ["region", "bucket", "level"]
+        cal.corrections = pd.concat([fitted, static.merge(fitted[keys], on=keys, how="left", indicator=True)
+                                     .query("_merge == 'left_only'").drop(columns="_merge")], ignore_index=True)
+        out.append(cal.transform(part))
+    return pd.concat(out, ignore_index=True)

@@ -62,10 +62,12 @@ class BacktestSection:
     ensemble_method: Literal["inverse_error", "stacking"] = "inverse_error"
     ensemble_members: list[str] = field(default_factory=list)   # empty: every non-naive model
     oracle_weather: bool = False   # observed obs_* weather as known-future input ("oracle weather")
+    calibration_window_days: int = 0   # > 0: re-fit conformal corrections at each test issue on the last N days
 
     def __post_init__(self) -> None:
         check(0 <= self.issue_hour <= 23, "backtest.issue_hour", "must be 0–23 (UTC)")
         check(1 <= self.horizon_h <= 96, "backtest.horizon_h", "must be 1–96 h")
+        check(self.calibration_window_days >= 0, "backtest.calibration_window_days", "must be ≥ 0 days")
         check(1 <= self.day_ahead_h <= self.horizon_h, "backtest.day_ahead_h", "must be 1 … horizon_h")
         check(self.retrain_every_days >= 0, "backtest.retrain_every_days", "must be ≥ 0 (0 = no retraining)")
         check(self.buckets == sorted(self.buckets) and self.buckets[-1] >= self.horizon_h, "backtest.buckets",
@@ -215,7 +217,7 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
     for target in config.targets:
         bt = run_backtest(panel, target, factories, windows, b.issue_hour, b.horizon_h, b.retrain_every_days,
                           b.refit_before_test, tuple(b.buckets), b.ensemble_power, b.ensemble_prune, members,
-                          b.ensemble_method, ctx.progress)
+                          b.ensemble_method, ctx.progress, b.calibration_window_days)
         dacf = dacf_forecasts(config, target, ctx.data_dir)
         da = report.day_ahead(bt.forecasts, b.day_ahead_h)
         scores = score_by(da, ["model", "region"])

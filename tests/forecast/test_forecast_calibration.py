@@ -61,3 +61,34 @@ def test_stacking_weights_sum_to_one_and_pick_the_unbiased_combination():
     assert w["lo"] == pytest.approx(0.5, abs=0.05)          # the two biases cancel
     with pytest.raises(ValueError, match="stacking"):
         ErrorWeightedEnsemble(method="median")
+
+
+def test_rolling_calibration_follows_drift_without_peeking():
+    """Errors widen after the calibration window: static CQR under-covers, rolling CQR recovers, and the
+    corrections applied at issue τ never depend on actuals at or after τ."""
+    from scipy.stats import norm
+
+    from forecast.calibration import ConformalCalibrator, calibrate_rolling
+
+    rng = np.random.default_rng(0)
+
+    def table(start: str, days: int, sd: float) -> pd.DataFrame:
+        issue = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(np.repeat(np.arange(days), 24), unit="D")
+        h = np.tile(np.arange(1, 25), days)
+        quant = {f"q{q:g}": 100 + 5 * norm.ppf(q) for q in (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)}
+        return pd.DataFrame({"region": "A", "issue_time": issue, "time": issue + pd.to_timedelta(h, unit="h"),
+                             "horizon_h": h, "mean": 100.0, "actual": 100 + rng.normal(0, sd, days * 24), **quant})
+
+    val, test = table("2021-01-01", 60, 5.0), table("2021-03-02", 60, 12.0)
+    cover = lambda t: float(np.mean((t["actual"] >= t["q0.05"]) & (t["actual"] <= t["q0.95"])))  # noqa: E731
+    static = ConformalCalibrator().fit(val).transform(test)
+    rolling = calibrate_rolling(val, test, window_days=14)
+    assert cover(static) < 0.6 and 0.85 < cover(rolling) < 0.95
+    # changing actuals from day 30 on must not change any interval issued up to day 30
+    cut = test["issue_time"].min() + pd.Timedelta(days=30)
+    future = test.copy()
+    future.loc[future["time"] >= cut, "actual"] += 1000.0
+    a = rolling[rolling["issue_time"] <= cut].sort_values(["issue_time", "time"])
+    b = calibrate_rolling(val, future, window_days=14)
+    b = b[b["issue_time"] <= cut].sort_values(["issue_time", "time"])
+    np.testing.assert_allclose(a["q0.95"].to_numpy(), b["q0.95"].to_numpy())
