@@ -71,3 +71,9 @@ class DataCenters:
     def transfer_kwh(self, data_gb: np.ndarray) -> np.ndarray:
         """Network energy to move ``data_gb``, kWh."""
         return np.asarray(data_gb) * self.network_kwh_per_gb
+
+    def transfer_carbon_kg(self, data_gb, ci_src, ci_dst) -> np.ndarray:
+        """Carbon of moving ``data_gb`` from a region at ``ci_src`` to one at ``ci_dst`` (gCO2eq/kWh), kgCO2e:
+        network energy charged at the mean of the two end points' intensities. The one place this rule is
+        written; every policy, the oracle, the simulator and migration call it (broadcasts like numpy)."""
+        return self.transfer_kwh(data_gb) * (np.asarray(ci_src) + np.asarray(ci_dst)) / 2000.0
