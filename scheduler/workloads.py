@@ -69,12 +69,42 @@ class Jobs:
             arr = getattr(self, f.name)
             if len(arr) != n:
                 raise ValueError(f"Jobs.{f.name}: length {len(arr)} != {n} (id)")
-        if n and (self.duration_h.min() < 1 or self.est_duration_h.min() < 1):
-            raise ValueError("Jobs: durations must be ≥ 1 h")
-        if n and self.gpus.min() < 1:
-            raise ValueError("Jobs.gpus: every job needs ≥ 1 GPU")
-        if not np.array_equal(self.deadline_h, deadlines(self.submit_h, self.est_duration_h, self.flex)):
-            raise ValueError("Jobs.deadline_h: must equal submit_h + ceil(est_duration_h × (1 + flex))")
+        self.validate()
+
+    def validate(self) -> None:
+        """Input checks, vectorised: raise a ValueError naming the field and the first offending jobs
+        (id and row) for a non-finite value, ``submit_h`` < 0, ``duration_h``/``est_duration_h`` < 1 h,
+        ``gpus`` < 1, ``gpu_kw`` ≤ 0 kW, ``data_gb`` < 0 GB, ``ckpt_interval_h`` ≤ 0 h, ``ckpt_overhead_h``
+        < 0 h, ``flex`` < 0, ``type`` outside ``TYPES``, ``home`` < 0, or a deadline before the submit hour
+        or not equal to ``submit_h + ceil(est_duration_h × (1 + flex))``."""
+        checks = (("submit_h", self.submit_h >= 0, "must be ≥ 0 h"),
+                  ("duration_h", self.duration_h >= 1, "must be ≥ 1 h"),
+                  ("est_duration_h", self.est_duration_h >= 1, "must be ≥ 1 h"),
+                  ("gpus", self.gpus >= 1, "every job needs ≥ 1 GPU"),
+                  ("gpu_kw", self.gpu_kw > 0, "power per GPU must be > 0 kW"),
+                  ("data_gb", self.data_gb >= 0, "data size must be ≥ 0 GB"),
+                  ("ckpt_interval_h", self.ckpt_interval_h > 0, "checkpoint interval must be > 0 h"),
+                  ("ckpt_overhead_h", self.ckpt_overhead_h >= 0, "checkpoint overhead must be ≥ 0 h"),
+                  ("flex", self.flex >= 0, "flexibility must be ≥ 0"),
+                  ("type", (self.type >= 0) & (self.type < len(TYPES)), f"must index TYPES {TYPES}"),
+                  ("home", self.home >= 0, "region index must be ≥ 0"),
+                  ("deadline_h", self.deadline_h >= self.submit_h, "deadline must be ≥ submit_h"))
+        for name, ok, rule in checks:
+            bad = ~(ok & np.isfinite(getattr(self, name)))
+            if bad.any():
+                raise ValueError(f"Jobs.{name}: {rule} and finite; {self._offenders(bad, name)}")
+        expected = deadlines(self.submit_h, self.est_duration_h, self.flex)
+        bad = self.deadline_h != expected
+        if bad.any():
+            raise ValueError("Jobs.deadline_h: must equal submit_h + ceil(est_duration_h × (1 + flex)); "
+                             f"{self._offenders(bad, 'deadline_h')}")
+
+    def _offenders(self, bad: np.ndarray, name: str, show: int = 5) -> str:
+        """'N job(s) fail, e.g. id 7 (row 3): value -1.0' for the first ``show`` rows flagged in ``bad``."""
+        rows = np.flatnonzero(bad)
+        vals = getattr(self, name)
+        listed = ", ".join(f"id {self.id[r]} (row {r}): {vals[r]!r}" for r in rows[:show])
+        return f"{len(rows)} job(s) fail, e.g. {listed}"
 
     def __len__(self) -> int:
         return len(self.id)
@@ -116,6 +146,14 @@ def make_jobs(*, type_: np.ndarray, submit_h: np.ndarray, gpus: np.ndarray, dura
     """Assemble a :class:`Jobs` table: draws the profiled estimate (unless given) and the checkpoint
     overhead (U(2, 5) min), computes deadlines; ids are 0..n−1."""
     n = len(submit_h)
+    for name, arr in (("submit_h", submit_h), ("duration_h", duration_h), ("gpus", gpus), ("home", home)):
+        bad = np.flatnonzero(~np.isfinite(np.asarray(arr, dtype=np.float64)))
+        if len(bad):
+            raise ValueError(f"make_jobs.{name}: {len(bad)} job(s) not finite, e.g. rows {bad[:5].tolist()}")
+    bad = np.flatnonzero(np.asarray(duration_h, dtype=np.float64) <= 0)
+    if len(bad):
+        raise ValueError(f"make_jobs.duration_h: must be > 0 h (rounded to whole hours, ≥ 1); "
+                         f"{len(bad)} job(s) fail, e.g. rows {bad[:5].tolist()}")
     duration_h = np.maximum(np.rint(duration_h), 1).astype(np.int64)
     est = estimate_durations(duration_h, rng, profiling_error) if est_duration_h is None else est_duration_h
     submit_h = np.asarray(submit_h, dtype=np.int64)
