@@ -21,6 +21,8 @@ import numpy as np
 DEFAULT_GPUS = 2048
 DEFAULT_PUE = 1.10
 DEFAULT_WAN_GBPS = 10.0
+#: kWh per GB moved between regions (Aslan et al. 2018, 2015 value) — the one definition; scheduler,
+#: feasibility, federated training and curtailment training all import it.
 DEFAULT_NETWORK_KWH_PER_GB = 0.06
 
 

@@ -21,7 +21,8 @@ The move is **time-feasible** when ``move_h ≤ max_move_share · window_h`` (de
 Energy intensity of data transmission: 0.06 kWh/GB, the 2015 figure of Aslan, Mayers, Koomey & France,
 "Electricity Intensity of Internet Data Transmission: Untangling the Estimates", *Journal of Industrial
 Ecology* 22(4):785–798 (2018), which also finds the intensity halving roughly every two years; using the 2015
-value overstates a 2020s move, so energy feasibility is judged conservatively. Every parameter is a knob.
+value overstates a 2020s move, so energy feasibility is judged conservatively. The value is the one constant
+:data:`scheduler.datacenters.DEFAULT_NETWORK_KWH_PER_GB`, shared with the scheduler. Every parameter is a knob.
 """
 from __future__ import annotations
 
@@ -29,8 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: kWh per GB moved over the Internet (Aslan et al. 2018, 2015 value; see module docstring).
-NETWORK_KWH_PER_GB_ASLAN_2015 = 0.06
+from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class MoveParams:
     link_efficiency: float = 0.7
     restore_gb_per_s: float = 2.0
     startup_h: float = 0.05
-    network_kwh_per_gb: float = NETWORK_KWH_PER_GB_ASLAN_2015
+    network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB
     idle_kw: float = 2.0
     job_kw: float = 8.0
     ci_source: float = 400.0

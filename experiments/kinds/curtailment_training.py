@@ -25,6 +25,7 @@ import pandas as pd
 from experiments.config import check
 from experiments.registry import Context, Result, experiment_kind
 from scheduler.curtailment import WindowRule, window_table, windows_from_panel
+from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
 
 
 @dataclass
@@ -64,7 +65,7 @@ class TrainingSection:
     steps_per_hour: int = 10
     site_kw: float = 5.6
     pue: float = 1.10
-    network_kwh_per_gb: float = 0.06
+    network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB
 
     def __post_init__(self) -> None:
         check(self.total_steps >= 1 and self.steps_per_hour >= 1, "training.total_steps", "must be ≥ 1")

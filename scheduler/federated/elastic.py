@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
 from scheduler.federated.corpus import Corpus
 from scheduler.federated.lm import LMConfig, TinyLM, evaluate, perplexity, train_steps
 
@@ -47,7 +48,7 @@ class ElasticConfig:
     steps_per_hour: int = 10
     site_kw: float = 5.6          # 8 GPUs × 0.7 kW (H100 SXM board power)
     pue: float = 1.10
-    network_kwh_per_gb: float = 0.06
+    network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB
     max_hours: int = 24 * 90
 
     def __post_init__(self) -> None:

@@ -34,3 +34,23 @@ def test_bad_input_named():
         evaluate(np.array([1.0]), np.array([1.0]), np.array([0.0]))
     with pytest.raises(ValueError, match="max_move_share"):
         MoveParams(max_move_share=0)
+
+
+def test_network_energy_per_gb_is_one_constant():
+    """0.06 kWh/GB (Aslan et al. 2018) is defined once, in scheduler.datacenters, and every default uses it."""
+    import re
+    from pathlib import Path
+
+    from experiments.kinds.curtailment_training import TrainingSection
+    from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB, DataCenters
+    from scheduler.federated.elastic import ElasticConfig
+
+    assert DEFAULT_NETWORK_KWH_PER_GB == 0.06
+    for default in (MoveParams().network_kwh_per_gb, ElasticConfig().network_kwh_per_gb,
+                    TrainingSection().network_kwh_per_gb, DataCenters.network_kwh_per_gb):
+        assert default is DEFAULT_NETWORK_KWH_PER_GB
+    root = Path(__file__).resolve().parents[2]
+    literal = re.compile(r"network_kwh_per_gb\w*\s*(?::[^=\n]*)?=\s*0?\.06\b|KWH_PER_GB\w*\s*=\s*0?\.06\b")
+    owners = [str(p.relative_to(root)) for d in ("scheduler", "experiments", "forecast") for p in (root / d).rglob("*.py")
+              if literal.search(p.read_text())]
+    assert owners == ["scheduler/datacenters.py"]
