@@ -5,8 +5,9 @@ Units: carbon intensity gCO2eq/kWh, renewable share % (0–100). Hours are integ
 experiment start; ``CarbonSignal.times[t]`` is the UTC start of hour ``t``.
 
 Information set (DESIGN.md): a policy deciding at hour ``now`` may use actuals of hours strictly before
-``now`` and the latest forecast issued at or before ``now``. :class:`PolicyView` enforces that
-structurally: its constructor copies only those slices, so nothing later is reachable from it.
+``now`` and, for each later hour, the latest forecast issued at or before ``now`` that covers it (issues
+before hour 0 included); hours no issue covers get a declared, counted fallback. :class:`PolicyView`
+enforces that structurally: its constructor copies only those slices, so nothing later is reachable from it.
 :class:`OracleView` (perfect foresight, actual future intensities) is for the oracle only and says so
 (``is_oracle = True``).
 """
@@ -21,6 +22,7 @@ from scipy.special import ndtr
 import pandas as pd
 
 from forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
+from forecast.metrics import mape
 
 @cache
 def _z_scores() -> np.ndarray:
@@ -46,6 +48,11 @@ class CarbonSignal:
             bad = np.argwhere(~np.isfinite(self.ci) | (self.ci < 0))[0]
             raise ValueError(f"CarbonSignal.ci: invalid value at region {self.regions[bad[0]]}, "
                              f"{self.times[bad[1]]}")
+        bad_ren = ~np.isfinite(self.renewable_pct) | (self.renewable_pct < 0) | (self.renewable_pct > 100)
+        if bad_ren.any():
+            r, t = np.argwhere(bad_ren)[0]
+            raise ValueError(f"CarbonSignal.renewable_pct: {self.renewable_pct[r, t]} at region {self.regions[r]}, "
+                             f"{self.times[t]}; expected a finite share in 0–100 %")
 
     @property
     def n_hours(self) -> int:
@@ -74,38 +81,63 @@ class CarbonSignal:
 class ForecastSignal:
     """Forecasts issued at ``issue_h``; ``mean[i, r, k]`` is the forecast issued at ``issue_h[i]`` for hour
     ``issue_h[i] + k`` (horizon ``k`` hours; NaN where the source has none); ``q[..., j]`` the quantile at
-    ``QUANTILE_LEVELS[j]``."""
+    ``QUANTILE_LEVELS[j]``. Issue hours may be negative: an issue made before the experiment's first hour
+    (e.g. the previous evening's day-ahead run) still covers its first hours.
 
-    issue_h: np.ndarray     # [I] int64, increasing
-    mean: np.ndarray        # [I × R × H]
-    q: np.ndarray           # [I × R × H × Q]
+    Validated on construction: a cell is *covered* where ``mean`` is finite; a covered cell needs finite,
+    non-negative quantiles, non-decreasing along the levels, and a non-negative mean; an uncovered cell
+    has no quantiles. ``clipped_quantiles`` counts quantile values below 0 gCO2eq/kWh that ``from_table``
+    set to 0 (an intensity cannot be negative)."""
+
+    issue_h: np.ndarray     # [I] int64, strictly increasing, may be < 0
+    mean: np.ndarray        # [I × R × H] gCO2eq/kWh
+    q: np.ndarray           # [I × R × H × Q] gCO2eq/kWh
     label: str = "forecast"
+    clipped_quantiles: int = 0
 
     def __post_init__(self) -> None:
         if self.mean.shape != self.q.shape[:3] or self.q.shape[3] != len(QUANTILE_LEVELS):
             raise ValueError(f"ForecastSignal: mean {self.mean.shape} and q {self.q.shape} disagree")
         if len(self.issue_h) != self.mean.shape[0] or (np.diff(self.issue_h) <= 0).any():
             raise ValueError("ForecastSignal.issue_h: one strictly increasing issue hour per forecast")
+        covered = np.isfinite(self.mean)
+        bad = (np.isinf(self.mean) | (covered & (~np.isfinite(self.q).all(axis=-1) | (self.mean < 0)
+                                                 | (self.q < 0).any(axis=-1)
+                                                 | (np.diff(self.q, axis=-1) < -1e-9).any(axis=-1)))
+               | (~covered & ~np.isnan(self.q).all(axis=-1)))
+        if bad.any():
+            i, r, k = np.argwhere(bad)[0]
+            raise ValueError(f"ForecastSignal {self.label!r}: issue hour {self.issue_h[i]}, region index {r}, "
+                             f"horizon {k} h: mean {self.mean[i, r, k]}, quantiles {self.q[i, r, k].tolist()} — "
+                             f"need a finite mean ≥ 0 with finite quantiles ≥ 0, non-decreasing (or all NaN)")
+
+    @property
+    def handoff_label(self) -> str:
+        """The label of what policies are handed: this forecast plus the declared long-range fallback."""
+        return f"{self.label} + {FALLBACK_LABEL}"
 
     @classmethod
     def from_table(cls, table: pd.DataFrame, regions: list[str], times: pd.DatetimeIndex,
                    label: str = "table") -> ForecastSignal:
         """Dense signal from a forecast table (schema ``forecast.data.schema.FORECAST_COLUMNS``) over the
-        experiment hours ``times``; issues outside ``times`` are dropped."""
+        experiment hours ``times``: every issue at or before the last experiment hour whose targets reach
+        into the experiment window is kept, including issues before ``times[0]`` (negative issue hours).
+        Quantiles below 0 gCO2eq/kWh are set to 0 and counted in ``clipped_quantiles``."""
         missing = [c for c in ("region", "issue_time", "time", "horizon_h", "mean", *QUANTILE_COLUMNS)
                    if c not in table.columns]
         if missing:
             raise ValueError(f"forecast table: missing column(s) {missing}")
         t = table[table["region"].isin(regions)]
         issue = ((t["issue_time"] - times[0]) / pd.Timedelta(hours=1)).to_numpy()
-        t = t[(issue >= 0) & (issue < len(times))]
-        issue = ((t["issue_time"] - times[0]) / pd.Timedelta(hours=1)).to_numpy().astype(np.int64)
-        target = ((t["time"] - times[0]) / pd.Timedelta(hours=1)).to_numpy().astype(np.int64)
+        target = ((t["time"] - times[0]) / pd.Timedelta(hours=1)).to_numpy()
+        keep = (issue < len(times)) & (target >= 0) & (target < len(times))
+        t, issue, target = t[keep], issue[keep].astype(np.int64), target[keep].astype(np.int64)
         if len(t) == 0:
-            raise ValueError(f"forecast table: no issues within {times[0]} → {times[-1]} for {regions}")
+            raise ValueError(f"forecast table: no forecast for {times[0]} → {times[-1]} issued by then for "
+                             f"{regions}")
         k = target - issue
         if (k < 0).any():
-            raise ValueError("forecast table: rows with time before issue_time")
+            raise ValueError(f"forecast table: row {t.index[np.argmax(k < 0)]} has time before issue_time")
         issues = np.unique(issue)
         ii = np.searchsorted(issues, issue)
         rr = pd.Index(regions).get_indexer(t["region"])
@@ -113,19 +145,54 @@ class ForecastSignal:
         mean = np.full(shape, np.nan)
         q = np.full((*shape, len(QUANTILE_LEVELS)), np.nan)
         mean[ii, rr, k] = t["mean"].to_numpy(float)
-        q[ii, rr, k] = t[list(QUANTILE_COLUMNS)].to_numpy(float)
-        return cls(issues, mean, q, label)
+        values = t[list(QUANTILE_COLUMNS)].to_numpy(float)
+        clipped = int((values < 0).sum())
+        q[ii, rr, k] = np.maximum(values, 0.0)
+        return cls(issues, mean, q, label, clipped)
+
+    def handoff(self, now: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mean [R × L], q [R × L × Q]) for hours ``now`` … ``end``−1 (L = end − now): each hour from the
+        latest issue at or before ``now`` that covers it (DESIGN.md hand-off rule); NaN where none does."""
+        L = max(int(end) - int(now), 0)
+        R, H = self.mean.shape[1:]
+        mean = np.full((R, L), np.nan)
+        q = np.full((R, L, len(QUANTILE_LEVELS)), np.nan)
+        last = int(np.searchsorted(self.issue_h, now, side="right")) - 1
+        first = int(np.searchsorted(self.issue_h, now - H, side="right"))   # older issues end before now
+        for i in range(last, first - 1, -1):   # latest first; ≤ H / issue spacing issues, each vectorised
+            k0 = now - int(self.issue_h[i])
+            n = min(H - k0, L)
+            if n <= 0:
+                continue
+            new = np.isnan(mean[:, :n]) & np.isfinite(self.mean[i, :, k0:k0 + n])
+            mean[:, :n][new] = self.mean[i, :, k0:k0 + n][new]
+            q[:, :n][new] = self.q[i, :, k0:k0 + n][new]
+        return mean, q
+
+
+#: The declared long-range estimate for hours no forecast issue covers (see :class:`PolicyView`).
+FALLBACK_LABEL = "seasonal profile (hour-of-day mean of the past week) beyond forecast coverage"
+#: Days of known intensity the seasonal fallback profile averages.
+PROFILE_DAYS = 7
+
+#: Error of the seed's forecaster by horizon (accuracy 89 % at 1 h, 76 % at 24 h, seed §5.2): MAPE in %,
+#: linear in between; horizon 0 takes the 1 h value and horizons past 24 h the 24 h value (the seed reports
+#: nothing beyond; holding it flat is our assumption).
+SEED_MAPE_1H, SEED_MAPE_24H = 11.0, 24.0
+
+
+def horizon_shape(horizon_h: int) -> np.ndarray:
+    """Relative error scale g(k) for horizons k = 0 … ``horizon_h``−1, the seed's MAPE-by-horizon shape
+    normalised to mean 1 over those horizons (so the configured overall error keeps its meaning)."""
+    k = np.clip(np.arange(horizon_h), 1, 24)
+    g = SEED_MAPE_1H + (SEED_MAPE_24H - SEED_MAPE_1H) * (k - 1) / 23.0
+    return g / g.mean()
 
 
 def _quantiles(mean: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """Gaussian quantiles mean + z·σ, clipped at 0, non-decreasing along the last axis."""
     q = np.maximum(mean[..., None] + sigma[..., None] * _z_scores(), 0.0)
     return np.maximum.accumulate(q, axis=-1)
-
-
-def _mape(f: np.ndarray, a: np.ndarray) -> float:
-    ok = a > 0
-    return float(np.mean(np.abs(f[ok] - a[ok]) / a[ok]) * 100.0)
 
 
 def _ar1(white: np.ndarray, correlation_h: float) -> np.ndarray:
@@ -141,19 +208,44 @@ def _ar1(white: np.ndarray, correlation_h: float) -> np.ndarray:
     return out
 
 
+def _calibrate(a: np.ndarray, step: np.ndarray, target_mape: float) -> float:
+    """Scale ``s`` with MAPE(max(a + s·step, 0), a) = ``target_mape`` % (bisection; MAPE grows with s)."""
+    err = lambda s: mape(a, np.maximum(a + s * step, 0.0))  # noqa: E731
+    lo, hi = 0.0, 1.0
+    while err(hi) < target_mape:
+        hi *= 2
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if err(mid) < target_mape else (lo, mid)
+    return (lo + hi) / 2
+
+
+def _issue_hours(T: int, issue_every_h: int, issue_hour: int) -> np.ndarray:
+    """Issue hours at ``issue_hour`` modulo ``issue_every_h``, starting with the last one before hour 0
+    (the previous day's run covers the first hours, as a real day-ahead forecast does)."""
+    first = issue_hour % issue_every_h
+    return np.arange(first - issue_every_h, T, issue_every_h, dtype=np.int64)
+
+
 def controlled_error(carbon: CarbonSignal, model: str, *, k: float = 0.0, e: float = 0.0,
                      accuracy: float = 1.0, horizon_h: int = 48, issue_every_h: int = 24,
                      issue_hour: int = 0, correlation_h: float = 0.0, seed: int = 0) -> ForecastSignal:
-    """Forecasts = actuals + controlled error, issued every ``issue_every_h`` hours (at ``issue_hour``
-    modulo it, plus hour 0), horizons 0…``horizon_h``−1.
+    """Forecasts = actuals + controlled error, issued every ``issue_every_h`` hours at ``issue_hour``
+    modulo it — the first issue is the one before hour 0 (negative issue hour), so hour 0 is covered like
+    a real day-ahead run — horizons 0…``horizon_h``−1 (targets before hour 0 are not covered).
 
-    * ``gaussian``: f = a + N(0, (k × regional mean intensity)²) (Wiesner et al., Let's Wait Awhile, 2021).
-    * ``uniform``: f = a × (1 + U(−e/2, e/2)) (Sukprasert et al., EuroSys 2024).
-    * ``accuracy``: f = a × (1 + s·N(0, 1)), with ``s`` calibrated by bisection on the drawn noise so
-      that accuracy = 100 − MAPE(f, a) equals ``accuracy`` (a fraction: 0.87 → 87 %).
+    The error of horizon k is scaled by g(k) (:func:`horizon_shape`: the seed's 89 % → 76 % accuracy
+    from 1 h to 24 h, mean 1 over the horizons), and ``m_r`` is region r's mean intensity:
 
-    Quantiles are Gaussian around f with the mode's error scale (σ = k·mean; e·f/√12; s·f). Forecasts
-    are clipped at 0 gCO2eq/kWh.
+    * ``gaussian``: f = a + N(0, σ²), σ = k·m_r·g(k) (Wiesner et al., Let's Wait Awhile, 2021).
+    * ``uniform``: f = a × (1 + e·g(k)·(U − ½)), U ~ U(0, 1) (Sukprasert et al., EuroSys 2024).
+    * ``accuracy``: f = a + s·m_r·g(k)·N(0, 1), with ``s`` calibrated by bisection on the drawn noise so
+      that accuracy = 100 − MAPE(f, a) equals ``accuracy`` (a fraction: 0.87 → 87 %). The error is
+      additive (σ in gCO2eq/kWh does not depend on the drawn value).
+
+    Quantiles are those of the error actually applied, around the forecast: f + z·σ for the Gaussian
+    modes; f / (1 + e·g(k)·(½ − τ)) for ``uniform``. They widen with the horizon, so ranking hours by
+    an upper quantile can differ from ranking by the mean. Forecasts are clipped at 0 gCO2eq/kWh.
 
     ``correlation_h`` > 0 makes the error of one forecast issue temporally correlated along the horizon,
     as real forecast errors are (a missed weather front shifts many hours at once): a stationary AR(1)
@@ -164,72 +256,77 @@ def controlled_error(carbon: CarbonSignal, model: str, *, k: float = 0.0, e: flo
     if model not in ("gaussian", "uniform", "accuracy", "perfect"):
         raise ValueError(f"forecast.error_model: expected gaussian|uniform|accuracy|perfect, got {model!r}")
     T = carbon.n_hours
-    first = issue_hour % issue_every_h
-    issues = np.arange(first, T, issue_every_h, dtype=np.int64)
-    if first:
-        issues = np.concatenate([[0], issues])
+    issues = _issue_hours(T, issue_every_h, issue_hour)
     target = issues[:, None] + np.arange(horizon_h)[None, :]                  # [I × H]
-    valid = target < T
-    a = carbon.ci[:, np.minimum(target, T - 1)].transpose(1, 0, 2)           # [I × R × H]
+    valid = (target >= 0) & (target < T)
+    a = carbon.ci[:, np.clip(target, 0, T - 1)].transpose(1, 0, 2)           # [I × R × H]
     rng = np.random.default_rng(seed)
     noise = _ar1(rng.standard_normal(a.shape), correlation_h)
+    scale = carbon.ci.mean(axis=1)[None, :, None] * horizon_shape(horizon_h)[None, None, :]   # m_r·g(k)
     if model == "perfect":
-        f, sigma = a.copy(), np.zeros_like(a)
+        f, q = a.copy(), np.repeat(a[..., None], len(QUANTILE_LEVELS), axis=-1)
     elif model == "gaussian":
-        scale = k * carbon.ci.mean(axis=1)[None, :, None]
-        f, sigma = np.maximum(a + noise * scale, 0.0), np.broadcast_to(scale, a.shape)
+        f = np.maximum(a + noise * k * scale, 0.0)
+        q = _quantiles(f, np.broadcast_to(k * scale, a.shape))
     elif model == "uniform":
-        f = a * (1.0 + e * (ndtr(noise) - 0.5))
-        sigma = f * e / np.sqrt(12.0)
+        spread = e * horizon_shape(horizon_h)[None, None, :]
+        if e < 0 or spread.max() >= 2.0:
+            raise ValueError(f"forecast.e: expected 0 ≤ e < {2.0 / horizon_shape(horizon_h).max():.3f} "
+                             f"(relative error below 100 % at every horizon), got {e}")
+        f = a * (1.0 + spread * (ndtr(noise) - 0.5))
+        levels = np.asarray(QUANTILE_LEVELS)
+        q = f[..., None] / (1.0 + spread[..., None] * (0.5 - levels))
     else:
         if not 0 < accuracy <= 1:
             raise ValueError(f"forecast.accuracy: expected a fraction in (0, 1], got {accuracy}")
-        target_mape = (1.0 - accuracy) * 100.0
-        av = a[np.broadcast_to(valid[:, None, :], a.shape)]
-        nv = noise[np.broadcast_to(valid[:, None, :], a.shape)]
-        lo, hi = 0.0, 1.0
-        while _mape(av * np.maximum(1 + hi * nv, 0), av) < target_mape:
-            hi *= 2
-        for _ in range(60):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if _mape(av * np.maximum(1 + mid * nv, 0), av) < target_mape else (lo, mid)
-        s = (lo + hi) / 2
-        f = a * np.maximum(1 + s * noise, 0.0)
-        sigma = s * f
-    f = np.where(valid[:, None, :], f, np.nan)
+        ok = np.broadcast_to(valid[:, None, :], a.shape)
+        step = noise * scale
+        s = _calibrate(a[ok], step[ok], (1.0 - accuracy) * 100.0)
+        f = np.maximum(a + s * step, 0.0)
+        q = _quantiles(f, np.broadcast_to(s * scale, a.shape))
+    cover = valid[:, None, :]
+    f = np.where(cover, f, np.nan)
+    q = np.where(cover[..., None], q, np.nan)
     label = {"perfect": "perfect", "gaussian": f"gaussian(k={k})", "uniform": f"uniform(e={e})",
              "accuracy": f"accuracy({accuracy:.0%})"}[model]
-    return ForecastSignal(issues, f, _quantiles(f, np.asarray(sigma)), label)
+    return ForecastSignal(issues, f, q, label)
 
 
 def forecast_accuracy(forecast: ForecastSignal, carbon: CarbonSignal) -> float:
-    """Measured accuracy = 100 − MAPE (%) of the mean forecast over all issued (issue, region, horizon)."""
+    """Measured accuracy = 100 − MAPE (%) of the mean forecast over all covered (issue, region, horizon)
+    cells whose target hour lies in the experiment."""
     T = carbon.n_hours
     target = forecast.issue_h[:, None] + np.arange(forecast.mean.shape[2])[None, :]
-    a = carbon.ci[:, np.minimum(target, T - 1)].transpose(1, 0, 2)
-    ok = np.isfinite(forecast.mean) & (target < T)[:, None, :]
-    return 100.0 - _mape(forecast.mean[ok], a[ok])
+    a = carbon.ci[:, np.clip(target, 0, T - 1)].transpose(1, 0, 2)
+    ok = np.isfinite(forecast.mean) & ((target >= 0) & (target < T))[:, None, :]
+    return 100.0 - mape(a[ok], forecast.mean[ok])
 
 
-def _seasonal_fill(history: np.ndarray, future: np.ndarray, period: int = 24) -> np.ndarray:
-    """Fill NaN in ``future`` [R × L] with the value ``period`` hours earlier (from ``future`` itself or,
-    for the first period, from ``history`` [R × h]); hours with neither stay at the last known value."""
-    full = np.concatenate([history, future], axis=1)
-    h = history.shape[1]
-    for start in range(h, full.shape[1], period):
-        block = full[:, start:start + period]
-        if start - period >= 0:
-            src = full[:, start - period:start - period + block.shape[1]]
-            np.copyto(block, src, where=np.isnan(block))
-    out = full[:, h:]
-    if np.isnan(out).any():  # nothing a day earlier either: carry the last finite value forward
-        out = pd.DataFrame(np.concatenate([history, out], axis=1).T).ffill().bfill().to_numpy().T[:, h:]
-    return out
+def seasonal_profile(known: np.ndarray, first_hour: int) -> np.ndarray:
+    """Hour-of-day profile [R × 24] (slot = experiment hour mod 24) of ``known`` [R × n] (column j is hour
+    ``first_hour + j``; NaN = unknown): the mean of each slot's known values; NaN where a slot has none."""
+    R, n = known.shape
+    pad = (first_hour % 24 + np.arange(n)) % 24
+    total = np.zeros((R, 24))
+    count = np.zeros((R, 24))
+    ok = np.isfinite(known)
+    np.add.at(total.T, pad, np.where(ok, known, 0.0).T)
+    np.add.at(count.T, pad, ok.T.astype(float))
+    with np.errstate(invalid="ignore"):
+        return total / count
 
 
 class PolicyView:
-    """What a non-oracle policy may know at hour ``now``: actual intensity of hours < ``now`` and the
-    latest forecast issued at or before ``now`` (copied at construction; nothing later is reachable)."""
+    """What a non-oracle policy may know at hour ``now``: actual intensity of hours < ``now`` and, for
+    every later hour, the latest forecast issued at or before ``now`` that covers it (copied at
+    construction; nothing later is reachable).
+
+    Hours no such issue covers are priced by the declared fallback :data:`FALLBACK_LABEL`: per region, the
+    hour-of-day mean of the last :data:`PROFILE_DAYS` days of known intensity (past actuals and the
+    covered forecast hours), with the quantile offsets (q − mean) of the latest issue's longest covered
+    horizon. ``fallback`` [R × (T − now)] marks those hours; the simulator counts them in
+    ``forecast_fallback_share``. A view that cannot price an hour raises ``ValueError``; every planning
+    value it hands out is finite, ≥ 0, with non-decreasing quantiles."""
 
     is_oracle = False
 
@@ -237,38 +334,56 @@ class PolicyView:
         self.now = int(now)
         self.n_hours = carbon.n_hours
         self.regions = list(carbon.regions)
+        self.label = forecast.handoff_label
         self._past = carbon.ci[:, :self.now].copy()
-        i = int(np.searchsorted(forecast.issue_h, self.now, side="right")) - 1
-        if i >= 0:
-            self._issue = int(forecast.issue_h[i])
-            self._mean = forecast.mean[i].copy()
-            self._q = forecast.q[i].copy()
-        else:
-            self._issue, self._mean, self._q = None, None, None
-        self.label = forecast.label
+        mean, q = forecast.handoff(self.now, self.n_hours)
+        self.fallback = np.isnan(mean)
+        if self.fallback.any():
+            self._fill(forecast, mean, q)
+        self._mean, self._q = mean, q
+
+    def _fill(self, forecast: ForecastSignal, mean: np.ndarray, q: np.ndarray) -> None:
+        """Price the uncovered hours with the seasonal profile (see class docstring), in place."""
+        span = PROFILE_DAYS * 24
+        c = int(np.flatnonzero(~self.fallback.all(axis=0)).max(initial=-1)) + 1   # up to the last covered hour
+        known = np.concatenate([self._past[:, -span:], mean[:, :c]], axis=1)[:, -span:]
+        profile = seasonal_profile(known, self.now + c - known.shape[1])
+        last = int(np.searchsorted(forecast.issue_h, self.now, side="right")) - 1
+        if last < 0:
+            raise ValueError(f"PolicyView at hour {self.now}: no forecast issued at or before it "
+                             f"({forecast.label}); nothing to plan with")
+        covered = np.isfinite(forecast.mean[last])                                   # [R × H]
+        if not covered.any(axis=1).all():
+            r = int(np.flatnonzero(~covered.any(axis=1))[0])
+            raise ValueError(f"PolicyView at hour {self.now}: the latest forecast (issued at hour "
+                             f"{forecast.issue_h[last]}) has no value for region {self.regions[r]}")
+        k_last = covered.shape[1] - 1 - np.argmax(covered[:, ::-1], axis=1)           # [R]
+        rows = np.arange(len(self.regions))
+        offsets = forecast.q[last, rows, k_last] - forecast.mean[last, rows, k_last][:, None]   # [R × Q]
+        r_idx, j = np.nonzero(self.fallback)
+        values = profile[r_idx, (self.now + j) % 24]
+        if np.isnan(values).any():
+            b = int(np.argmax(np.isnan(values)))
+            raise ValueError(f"PolicyView at hour {self.now}: hour {self.now + j[b]} in {self.regions[r_idx[b]]} "
+                             f"is covered by no forecast and the seasonal profile has no value for its hour "
+                             f"of day (too little known intensity)")
+        mean[r_idx, j] = values
+        q[r_idx, j] = np.maximum.accumulate(np.maximum(values[:, None] + offsets[r_idx], 0.0), axis=-1)
 
     def actuals(self) -> np.ndarray:
         """Actual intensity [R × now] of hours 0 … now−1, gCO2eq/kWh."""
         return self._past.copy()
 
     def current(self) -> np.ndarray:
-        """Latest observed intensity per region (hour now−1; forecast for ``now`` at hour 0)."""
+        """Latest observed intensity per region (hour now−1; the planning value of ``now`` at hour 0)."""
         return self._past[:, -1].copy() if self.now > 0 else self.ci_plan(self.now + 1)[:, 0]
 
     def ci_plan(self, end: int, stat: str | float = "mean", lam: float = 0.0) -> np.ndarray:
-        """Planning intensity [R × (end − now)] for hours now … end−1: the latest forecast's ``mean``, a
-        quantile level (e.g. 0.9) or ``"spread"`` = mean + ``lam`` × (q0.95 − q0.05)/2. Hours the forecast
-        does not cover repeat the value 24 h earlier (seasonal naive)."""
-        end = min(int(end), self.n_hours)
-        L = max(end - self.now, 0)
-        fut = np.full((len(self.regions), L), np.nan)
-        if self._issue is not None:
-            values = self._select(stat, lam)
-            k0 = self.now - self._issue
-            k1 = min(k0 + L, values.shape[1])
-            if k1 > k0:
-                fut[:, :k1 - k0] = values[:, k0:k1]
-        return _seasonal_fill(self._past[:, -24:] if self.now else self._past, fut)
+        """Planning intensity [R × (end − now)] for hours now … end−1, gCO2eq/kWh: the handed-off forecast's
+        ``mean``, a quantile level (e.g. 0.9) or ``"spread"`` = mean + ``lam`` × (q0.95 − q0.05)/2; hours no
+        forecast covers come from the declared fallback (``fallback`` marks them)."""
+        L = max(min(int(end), self.n_hours) - self.now, 0)
+        return self._select(stat, lam)[:, :L].copy()
 
     def _select(self, stat: str | float, lam: float) -> np.ndarray:
         if stat == "mean":
@@ -293,6 +408,7 @@ class OracleView:
         self.n_hours = carbon.n_hours
         self.regions = list(carbon.regions)
         self._ci = carbon.ci
+        self.fallback = np.zeros((len(self.regions), max(self.n_hours - self.now, 0)), dtype=bool)  # all actual
 
     def actuals(self) -> np.ndarray:
         return self._ci[:, :self.now].copy()

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from scheduler.signals import CarbonSignal, ForecastSignal, OracleView, PolicyView, controlled_error, forecast_accuracy
+from scheduler.signals import (CarbonSignal, ForecastSignal, OracleView, PolicyView, controlled_error, forecast_accuracy,
+                              horizon_shape)
 
 
 @pytest.mark.parametrize("target", [0.60, 0.75, 0.87, 0.90])
@@ -20,8 +21,11 @@ def test_gaussian_and_uniform_error_scales(carbon):
     resid = (g.mean - a)[ok] / np.broadcast_to(carbon.ci.mean(axis=1)[None, :, None], a.shape)[ok]
     assert resid.std() == pytest.approx(0.1, rel=0.1)
     u = controlled_error(carbon, "uniform", e=0.4, seed=1)
-    rel = (u.mean / a)[np.isfinite(u.mean)]
-    assert rel.min() >= 0.8 - 1e-9 and rel.max() <= 1.2 + 1e-9
+    half = 0.4 * horizon_shape(u.mean.shape[2]) / 2.0              # ±e·g(k)/2 at horizon k
+    rel = u.mean / a - 1.0
+    ok = np.isfinite(rel)
+    assert (np.abs(rel) <= half[None, None, :] + 1e-9)[ok].all()
+    assert (np.abs(rel) > 0.2)[ok].any()                          # long horizons err more than ±e/2
     dq = np.diff(u.q, axis=-1)
     assert np.isfinite(dq).any() and (dq[np.isfinite(dq)] >= -1e-9).all()   # quantiles non-decreasing
 
@@ -57,16 +61,22 @@ def test_forecast_table_round_trip(carbon):
     from forecast.data.schema import QUANTILE_COLUMNS
 
     fc = controlled_error(carbon, "uniform", e=0.2, horizon_h=24, seed=2)
+    assert fc.issue_h[0] < 0                          # the previous day's issue covers hour 0
     rows = []
-    for i, issue in enumerate(fc.issue_h[:3]):
+    for i, issue in enumerate(fc.issue_h[1:4], start=1):
         for r, region in enumerate(carbon.regions):
             for k in range(1, 24):
                 rows.append({"region": region, "issue_time": carbon.times[issue], "time": carbon.times[issue + k],
                              "horizon_h": k, "mean": fc.mean[i, r, k],
                              **dict(zip(QUANTILE_COLUMNS, fc.q[i, r, k]))})
     back = ForecastSignal.from_table(pd.DataFrame(rows), carbon.regions, carbon.times)
-    np.testing.assert_allclose(back.mean[:, :, 1:], fc.mean[:3, :, 1:24])
+    np.testing.assert_allclose(back.mean[:, :, 1:], fc.mean[1:4, :, 1:24])
     assert np.isnan(back.mean[:, :, 0]).all()
-    view = PolicyView(carbon, back, int(back.issue_h[1]))
-    plan = view.ci_plan(int(back.issue_h[1]) + 48)
-    assert np.isfinite(plan).all()                     # horizon 0 and hours past 23 h are filled
+    now = int(back.issue_h[1])
+    view = PolicyView(carbon, back, now)
+    plan = view.ci_plan(now + 48)
+    assert np.isfinite(plan).all()
+    # hour now is horizon 24 of no issue and horizon 0 of none: fallback; now+1 … now+23 are forecast
+    assert view.fallback[:, 0].all() and not view.fallback[:, 1:24].any() and view.fallback[:, 24:48].all()
+    np.testing.assert_allclose(plan[:, 1:24], fc.mean[2, :, 1:24])
+    assert "seasonal profile" in view.label
