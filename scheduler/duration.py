@@ -28,6 +28,7 @@ signature ``qos|num_gpu|gpu_milli|cpu_milli|memory_mib``.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,10 +37,9 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import ThreadpoolController
 
-from forecast.data.registry import resolve
+from forecast.data.traces import alibaba_finished_tasks
 
-TRACE_FILE = "alibaba_gpu_v2023/openb_pod_list_default.csv.gz"
-TRACE_END_S = 12_902_960  # deletion_time of tasks still running when the trace was cut (right-censored)
+log = logging.getLogger(__name__)
 ALIBABA_NUMERIC: tuple[str, ...] = ("cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "hour_of_day")
 ALIBABA_CATEGORICAL: tuple[str, ...] = ("qos",)
 
@@ -57,30 +57,29 @@ def _thread_limit(threads: int):
 
 
 def load_alibaba_history(data_dir: str | None = None) -> pd.DataFrame:
-    """Finished, scheduled tasks of the Alibaba GPU trace, sorted by ``creation_s``.
+    """Finished tasks of the Alibaba GPU trace with a runtime > 0 s, sorted by ``creation_s``.
 
-    Columns: ``name``, ``creation_s``, ``finish_s`` (deletion time, s since trace start), the features
-    :data:`ALIBABA_NUMERIC` + :data:`ALIBABA_CATEGORICAL`, ``kind`` and ``duration`` (s). Dropped: never
-    scheduled tasks (Pending, no runtime) and tasks still running at the trace end (censored)."""
-    path = resolve(TRACE_FILE, data_dir)
-    raw = pd.read_csv(path)
-    need = {"name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "qos", "creation_time",
-            "scheduled_time", "deletion_time"}
-    missing = need - set(raw.columns)
-    if missing:
-        raise ValueError(f"{path}: missing columns {sorted(missing)}")
-    done = raw[raw["scheduled_time"].notna() & (raw["deletion_time"] < TRACE_END_S)].copy()
-    done["duration"] = (done["deletion_time"] - done["scheduled_time"]).astype(np.float64)
-    done = done[done["duration"] > 0]
+    Rows: :func:`forecast.data.traces.alibaba_finished_tasks` (the one reader and censoring rule: never
+    scheduled tasks and tasks still running at the trace cut are dropped). Columns: ``name``,
+    ``creation_s``, ``finish_s`` (deletion time, s since trace start), the features
+    :data:`ALIBABA_NUMERIC` + :data:`ALIBABA_CATEGORICAL`, ``kind`` and ``duration`` (s). ``attrs`` counts
+    the tasks dropped: ``n_pending``, ``n_censored`` and ``n_zero_runtime``."""
+    done = alibaba_finished_tasks(data_dir)
+    zero = done["runtime_s"].to_numpy() <= 0
+    if zero.any():  # log(duration) needs > 0; none in the shipped trace
+        log.info("load_alibaba_history: dropped %d finished tasks with a zero runtime", int(zero.sum()))
+    done = done[~zero]
     out = pd.DataFrame({
         "name": done["name"], "creation_s": done["creation_time"].astype(np.int64),
         "finish_s": done["deletion_time"].astype(np.int64),
         "cpu_milli": done["cpu_milli"], "memory_mib": done["memory_mib"], "num_gpu": done["num_gpu"],
         "gpu_milli": done["gpu_milli"], "hour_of_day": (done["creation_time"] % 86_400) // 3_600,
-        "qos": done["qos"].astype(str), "duration": done["duration"]})
+        "qos": done["qos"].astype(str), "duration": done["runtime_s"]})
     out["kind"] = (out["qos"] + "|" + out["num_gpu"].astype(str) + "|" + out["gpu_milli"].astype(str) + "|"
                    + out["cpu_milli"].astype(str) + "|" + out["memory_mib"].astype(str))
-    return out.sort_values("creation_s", kind="stable").reset_index(drop=True)
+    out = out.sort_values("creation_s", kind="stable").reset_index(drop=True)
+    out.attrs = {**done.attrs, "n_zero_runtime": int(zero.sum())}
+    return out
 
 
 def jobs_history(jobs, finish_h: np.ndarray | None = None) -> pd.DataFrame:  # noqa: ANN001 (Jobs, lazy import)

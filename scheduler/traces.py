@@ -3,13 +3,14 @@ Weng et al., USENIX ATC '23). Provenance: ``../shared/data/README.md`` §4.
 
 Assumptions (the trace has no job types, deadlines or data sizes; every one of these is ours):
 
-* A job is one pod that asked for GPUs (``num_gpu ≥ 1``) and was scheduled (``scheduled_time`` set;
-  *Pending* pods never ran and are dropped). A fractional-GPU pod (``gpu_milli < 1000``) counts as one
-  GPU; ``gpu_scale`` multiplies GPU counts (default 1: as recorded — the pods are ≤ 8 GPUs, far smaller
-  than the seed's 4–256-GPU training jobs).
-* True duration = ``deletion_time − scheduled_time``, rounded *up* to whole hours (≥ 1 h: the simulator's
-  time step), clipped to ``max_duration_h``. Pods still *Running* at the trace end are censored there,
-  so their durations are lower bounds.
+* A job is one pod that asked for GPUs (``num_gpu ≥ 1``) among the trace's finished tasks
+  (:func:`forecast.data.traces.alibaba_finished_tasks`, the one reader and censoring rule: *Pending* pods
+  never ran and pods still running at the trace cut have no known runtime — both are dropped, counted and
+  logged). A fractional-GPU pod (``gpu_milli < 1000``) counts as one GPU; ``gpu_scale`` multiplies GPU
+  counts (default 1: as recorded — the pods are ≤ 8 GPUs, far smaller than the seed's 4–256-GPU training
+  jobs).
+* True duration = the task's ``runtime_s`` (``deletion_time − scheduled_time``), rounded *up* to whole
+  hours (≥ 1 h: the simulator's time step), clipped to ``max_duration_h``.
 * Arrival = ``creation_time`` floored to the hour, relative to the window: the ``span_h`` hours ending at
   the last creation (the trace's busy period), unless ``offset_h`` is given.
 * Type (sets checkpoint interval and data size from Table 1) drawn from ``mix``; flexibility
@@ -22,25 +23,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from forecast.data.registry import resolve
-from forecast.data.validate import DataValidationError
+from forecast.data.traces import alibaba_finished_tasks
 from scheduler.generators import FLEX_RANGE, _check_mix
 from scheduler.workloads import TABLE1, TYPES, Jobs, make_jobs
-
-TRACE_FILE = "alibaba_gpu_v2023/openb_pod_list_default.csv.gz"
-_COLUMNS = ("name", "num_gpu", "gpu_milli", "pod_phase", "creation_time", "deletion_time", "scheduled_time")
-
-
-def read_trace(data_dir: str | Path | None = None) -> pd.DataFrame:
-    """The pod list with the columns this module needs (validated)."""
-    path = resolve(TRACE_FILE, data_dir)
-    df = pd.read_csv(path)
-    missing = [c for c in _COLUMNS if c not in df.columns]
-    if missing:
-        raise DataValidationError(str(path), f"missing column(s) {missing}", "header")
-    return df
 
 
 def trace_jobs(n_regions: int, seed: int, *, span_h: int = 720, offset_h: int | None = None,
@@ -48,8 +34,8 @@ def trace_jobs(n_regions: int, seed: int, *, span_h: int = 720, offset_h: int | 
                mix: Mapping[str, float] | None = None, gpu_kw: float = 0.7, profiling_error: float = 0.20,
                flexibility: float | None = None, data_dir: str | Path | None = None) -> Jobs:
     """Jobs from the trace window (see module docstring); ``max_jobs`` keeps the first arrivals."""
-    df = read_trace(data_dir)
-    df = df[(df["num_gpu"] >= 1) & df["scheduled_time"].notna() & df["deletion_time"].notna()]
+    df = alibaba_finished_tasks(data_dir)
+    df = df[df["num_gpu"] >= 1]
     create_h = np.floor(df["creation_time"].to_numpy(float) / 3600.0).astype(np.int64)
     start = int(create_h.max()) + 1 - span_h if offset_h is None else int(offset_h)
     keep = (create_h >= start) & (create_h < start + span_h)
@@ -59,7 +45,7 @@ def trace_jobs(n_regions: int, seed: int, *, span_h: int = 720, offset_h: int | 
     if max_jobs is not None:
         df, create_h = df.iloc[:max_jobs], create_h[:max_jobs]
     if len(df) == 0:
-        raise ValueError(f"Alibaba trace: no scheduled GPU pods created in hours {start}–{start + span_h}")
+        raise ValueError(f"Alibaba trace: no finished GPU pods created in hours {start}–{start + span_h}")
     rng = np.random.default_rng(seed)
     n = len(df)
     p = _check_mix(mix or {t: 0.25 for t in TYPES})
@@ -68,8 +54,7 @@ def trace_jobs(n_regions: int, seed: int, *, span_h: int = 720, offset_h: int | 
     rng_of = lambda attr: (np.array([getattr(s, attr)[0] for s in specs])[type_],  # noqa: E731
                            np.array([getattr(s, attr)[1] for s in specs])[type_])
     flex = rng.uniform(*FLEX_RANGE, n) if flexibility is None else np.full(n, float(flexibility))
-    seconds = (df["deletion_time"] - df["scheduled_time"]).to_numpy(float)
-    duration = np.clip(np.ceil(seconds / 3600.0), 1, max_duration_h)
+    duration = np.clip(np.ceil(df["runtime_s"].to_numpy(float) / 3600.0), 1, max_duration_h)
     return make_jobs(type_=type_, submit_h=create_h - start, gpus=df["num_gpu"].to_numpy() * gpu_scale,
                      duration_h=duration, flex=flex,
                      ckpt_interval_h=rng.uniform(*rng_of("ckpt_min")) / 60.0,

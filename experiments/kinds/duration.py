@@ -1,6 +1,10 @@
 """Kind ``duration``: learn job-duration estimates on the Alibaba GPU trace and measure their error
 against the seed's "within 20 %" claim (§3.3).
 
+Tasks: :func:`scheduler.duration.load_alibaba_history`, i.e. the trace's one reader and censoring rule
+(:mod:`forecast.data.traces`: never-scheduled tasks and tasks still running at the trace cut are dropped;
+their counts are reported as ``dropped_pending_tasks`` / ``dropped_censored_tasks``).
+
 Three evaluations, all time-honest (a model only sees jobs that had *finished* before the moment it
 predicts):
 
@@ -165,6 +169,7 @@ def run(config: DurationConfig, ctx: Context) -> Result:
     """Duration estimation on the Alibaba GPU trace: error vs the seed's ±20 % claim."""
     cfg = config.duration
     hist = load_alibaba_history(ctx.data_dir)
+    dropped = {f"dropped_{k[2:]}_tasks": v for k, v in hist.attrs.items()}  # the trace's censoring rule
     if cfg.max_tasks:
         hist = hist.iloc[:cfg.max_tasks]
     errors, feedback, info = evaluate(hist, cfg, config.seed)
@@ -175,6 +180,7 @@ def run(config: DurationConfig, ctx: Context) -> Result:
     for r in feedback.itertuples(index=False):
         metrics[f"feedback.{r.estimator}.chunk{r.chunk}.median_ape_pct"] = float(r.median_ape_pct)
         metrics[f"feedback.{r.estimator}.chunk{r.chunk}.within_20pct"] = float(r.within_20pct)
+    info |= dropped
     metrics |= {k: float(v) for k, v in info.items()}
     return Result(metrics=metrics, tables={"duration_errors": errors, "duration_feedback": feedback},
                   summary={**info, "seed_claim": "estimates within 20 % (seed §3.3)"})
