@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from experiments import tracking
+from experiments.figures import pareto_figure
+from experiments.figures import pareto_table as pareto_frame
 from experiments.runner import REPORTS_DIR, quiet_mlflow
 
 REDUCTION_METRICS = ("reduction_vs_perf_first", "reduction_pct", "reduction")
@@ -181,34 +183,14 @@ def cost_figure(agg: pd.DataFrame, x: str, metrics: list[str]) -> Any:
 
 
 def pareto_table(frame: pd.DataFrame) -> pd.DataFrame | None:
-    """Per policy: mean carbon (kgCO2e) and mean completion time (h), and whether it is Pareto-optimal."""
+    """Per policy: mean carbon (kgCO2e) and mean completion time (h), and whether it is Pareto-optimal
+    (:func:`experiments.figures.pareto_table`)."""
     need = frame[frame["metric"].isin(["carbon_kg", "completion_h_mean"]) & (frame["policy"] != "")]
     if need.empty or need["metric"].nunique() < 2:
         return None
     table = need.pivot_table(index="policy", columns="metric", values="value", aggfunc="mean").dropna().reset_index()
-    c, t = table["carbon_kg"].to_numpy(), table["completion_h_mean"].to_numpy()
-    dominated = [bool(np.any((c <= c[i]) & (t <= t[i]) & ((c < c[i]) | (t < t[i])))) for i in range(len(c))]
-    table["pareto_optimal"] = ~np.array(dominated, dtype=bool)
-    return table.sort_values("carbon_kg").reset_index(drop=True)
-
-
-def pareto_figure(table: pd.DataFrame, points: pd.DataFrame) -> Any:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for policy, part in points.groupby("policy", sort=True):
-        ax.scatter(part["completion_h_mean"], part["carbon_kg"], s=10, alpha=0.3)
-    ax.scatter(table["completion_h_mean"], table["carbon_kg"], s=60, c="k", zorder=3)
-    for row in table.itertuples(index=False):
-        ax.annotate(row.policy, (row.completion_h_mean, row.carbon_kg), fontsize=8, xytext=(4, 4),
-                    textcoords="offset points")
-    front = table[table["pareto_optimal"]].sort_values("completion_h_mean")
-    ax.plot(front["completion_h_mean"], front["carbon_kg"], "r--", label="Pareto front")
-    ax.set(xlabel="mean job completion time (h)", ylabel="total carbon (kgCO2e)",
-           title="Carbon vs completion time (policy means; dots = trials)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return fig
+    table.columns.name = None
+    return pareto_frame(table)
 
 
 def carbon_split(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
@@ -370,7 +352,8 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
         add_table("pareto", pareto)
         points = frame[frame["metric"].isin(["carbon_kg", "completion_h_mean"]) & (frame["policy"] != "")]
         points = points.pivot_table(index=["run_id", "policy"], columns="metric", values="value").reset_index()
-        figures["pareto_carbon_vs_completion.png"] = pareto_figure(pareto, points)
+        figures["pareto_carbon_vs_completion.png"] = pareto_figure(
+            pareto, points, "Carbon vs completion time (policy means; dots = trials)")
     split = carbon_split(frame, tables)
     if split is not None:
         add_table("carbon_operational_vs_transfer", split)

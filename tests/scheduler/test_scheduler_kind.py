@@ -3,7 +3,8 @@ import json
 
 from experiments.cli import main
 from experiments.config import load, parse
-from experiments.kinds.simulate import BenchConfig, SimulateConfig
+from experiments.kinds.plan_bench import BenchConfig
+from experiments.kinds.simulate import SimulateConfig
 from experiments.registry import Context, get
 
 TINY = {"kind": "simulate", "name": "tiny", "seed": 1,

@@ -1,0 +1,200 @@
+"""Config → scheduling instance: the config sections shared by simulation kinds and the wiring that turns
+them into library objects (carbon signal, forecast signal, data centres, jobs, policies).
+
+Carbon intensity is gCO2eq/kWh on an hourly UTC grid; durations and deadlines are hours; GPU power kW.
+No MLflow or Ray here: kinds call these functions and return a :class:`experiments.registry.Result`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from experiments.config import check
+from scheduler.datacenters import DEFAULT_GPUS, DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DEFAULT_WAN_GBPS, DataCenters
+from scheduler.policies.registry import make_policy
+from scheduler.workloads import TYPES
+
+if TYPE_CHECKING:
+    from scheduler.generators import GeneratorSpec
+    from scheduler.signals import CarbonSignal, ForecastSignal
+    from scheduler.workloads import Jobs
+
+
+@dataclass
+class DataSection:
+    zones: list[str] = field(default_factory=lambda: ["US-CAL-CISO", "US-TEX-ERCO", "GB", "SG", "JP-TK", "DE"])
+    years: list[int] = field(default_factory=lambda: [2023])
+    start: str = "2023-03-01"        # UTC date the experiment starts
+    span_days: int = 30              # days over which jobs arrive
+    tail_days: int = 21              # extra days for the last jobs to run
+    column: str = "ci_direct"        # ci_direct (operational) | ci_lca (life-cycle)
+
+    def __post_init__(self) -> None:
+        check(len(self.zones) >= 1, "data.zones", "need at least one zone")
+        check(self.span_days >= 1 and self.tail_days >= 0, "data.span_days", "span ≥ 1 day, tail ≥ 0")
+        check(self.column in ("ci_direct", "ci_lca"), "data.column", "expected ci_direct or ci_lca")
+
+
+@dataclass
+class ForecastSection:
+    source: str = "synthetic"        # synthetic (controlled error around actuals) | table (forecast table file)
+    error_model: str = "accuracy"    # accuracy | gaussian | uniform | perfect
+    accuracy: float = 0.87           # target 100 − MAPE, as a fraction
+    k: float = 0.05                  # gaussian: σ = k × regional mean
+    e: float = 0.2                   # uniform: ±e/2 multiplicative
+    horizon_h: int = 48
+    issue_every_h: int = 24
+    correlation_h: float = 0.0       # > 0: AR(1)-correlated errors along the horizon (h); 0: independent per hour
+    table_path: str | None = None    # CSV/parquet forecast table (schema forecast.data.schema)
+
+    def __post_init__(self) -> None:
+        check(self.source in ("synthetic", "table"), "forecast.source", "expected synthetic or table")
+        check(self.error_model in ("accuracy", "gaussian", "uniform", "perfect"), "forecast.error_model",
+              "expected accuracy | gaussian | uniform | perfect")
+        check(0 < self.accuracy <= 1, "forecast.accuracy", "expected a fraction in (0, 1]")
+        check(self.source != "table" or bool(self.table_path), "forecast.table_path", "required for source: table")
+        check(self.horizon_h >= 1 and self.issue_every_h >= 1, "forecast.horizon_h", "must be ≥ 1")
+        check(self.correlation_h >= 0, "forecast.correlation_h", "must be ≥ 0 hours")
+
+
+@dataclass
+class WorkloadSection:
+    source: str = "generator"        # generator | alibaba
+    n_jobs: int = 1000
+    mode: str = "fitted"             # generator: fitted | table1
+    mix: dict[str, float] = field(default_factory=lambda: {t: 0.25 for t in TYPES})
+    gpu_kw: float = 0.7
+    profiling_error: float = 0.20
+    max_deadline_h: int | None = None
+    flexibility: float | None = None  # one deadline flexibility (fraction) for all jobs; None = drawn
+    gpu_scale: int = 1               # alibaba: multiply recorded GPU counts
+
+    def __post_init__(self) -> None:
+        check(self.source in ("generator", "alibaba"), "workload.source", "expected generator or alibaba")
+        check(self.mode in ("fitted", "table1"), "workload.mode", "expected fitted or table1")
+        check(self.n_jobs >= 1, "workload.n_jobs", "must be ≥ 1")
+        check(0 <= self.profiling_error < 1, "workload.profiling_error", "expected a fraction in [0, 1)")
+        check(set(self.mix) <= set(TYPES), "workload.mix", f"types must be among {list(TYPES)}")
+        check(self.flexibility is None or 0 <= self.flexibility <= 5, "workload.flexibility",
+              "expected a fraction ≥ 0 (0.3 = 30 %)")
+
+
+@dataclass
+class DatacenterSection:
+    gpus_per_region: int = DEFAULT_GPUS
+    pue: float = DEFAULT_PUE
+    wan_gbps: float = DEFAULT_WAN_GBPS
+    network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB
+    overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check(self.gpus_per_region >= 1, "datacenters.gpus_per_region", "must be ≥ 1")
+        check(self.pue >= 1, "datacenters.pue", "must be ≥ 1")
+
+
+@dataclass
+class DurationSection:
+    """How ``risk_aware`` pads durations: ``model: fixed`` plans ``ceil(estimate × (1 +
+    policy_options.risk_duration_margin))`` hours for every job; ``model: estimator`` learns per-job margins
+    ``q_level / median − 1`` from a prior history (:mod:`scheduler.risk_margins`)."""
+
+    model: str = "fixed"             # fixed (policy_options.risk_duration_margin) | estimator
+    level: float = 0.9               # estimator: margin = q_level / median − 1
+    feedback: str = "none"           # estimator: none | observe | update
+    update_every: int = 100          # update: refit after this many finished jobs
+    history_jobs: int = 1000         # estimator prior: finished jobs before hour 0
+    max_iter: int = 100              # boosting iterations per quantile model
+    pad_to_fit: bool = False         # padded run does not fit: keep the longest padding that does
+
+    def __post_init__(self) -> None:
+        from scheduler.duration import FEEDBACK_MODES
+
+        check(self.model in ("fixed", "estimator"), "duration.model", "expected fixed or estimator")
+        check(0.5 < self.level < 1, "duration.level", "expected a quantile level in (0.5, 1)")
+        check(self.feedback in FEEDBACK_MODES, "duration.feedback", f"expected one of {list(FEEDBACK_MODES)}")
+        check(self.update_every >= 1 and self.max_iter >= 1, "duration.update_every",
+              "update_every and max_iter must be ≥ 1")
+        check(self.history_jobs >= 20, "duration.history_jobs", "need ≥ 20 past jobs to fit")
+
+
+def carbon_signal(d: DataSection, data_dir: str | None) -> CarbonSignal:
+    """Hourly carbon intensity (gCO2eq/kWh, column ``d.column``) of ``d.zones`` over ``span_days +
+    tail_days`` from ``d.start`` (UTC)."""
+    from forecast.data.panel import load_panel
+    from scheduler.signals import CarbonSignal
+
+    panel = load_panel(d.zones, d.years, weather=False, data_dir=data_dir)
+    return CarbonSignal.from_panel(panel, list(d.zones), d.start, (d.span_days + d.tail_days) * 24, d.column)
+
+
+def forecast_signal(f: ForecastSection, carbon: CarbonSignal, plan_hour_utc: int, seed: int) -> ForecastSignal:
+    """The forecasts the policies see: a forecast table file, or controlled error around the actuals
+    issued at ``plan_hour_utc`` (UTC)."""
+    from scheduler.signals import ForecastSignal, controlled_error
+
+    if f.source == "table":
+        path = f.table_path
+        table = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(
+            path, parse_dates=["issue_time", "time"])
+        return ForecastSignal.from_table(table, carbon.regions, carbon.times, label=str(path))
+    return controlled_error(carbon, f.error_model, k=f.k, e=f.e, accuracy=f.accuracy, horizon_h=f.horizon_h,
+                            issue_every_h=f.issue_every_h, issue_hour=(plan_hour_utc - carbon.times[0].hour) % 24,
+                            correlation_h=f.correlation_h, seed=seed)
+
+
+def datacenters(c: DatacenterSection, regions: list[str]) -> DataCenters:
+    """Uniform data centres in ``regions`` (GPUs, PUE, WAN Gbit/s, network kWh/GB) with per-region overrides."""
+    return DataCenters.uniform(regions, c.gpus_per_region, c.pue, c.wan_gbps, c.network_kwh_per_gb, c.overrides)
+
+
+def generator_spec(d: DataSection, w: WorkloadSection, n_jobs: int) -> GeneratorSpec:
+    """The workload generator settings for ``n_jobs`` jobs arriving over ``d.span_days``."""
+    from scheduler.generators import GeneratorSpec
+
+    return GeneratorSpec(n_jobs=n_jobs, span_h=d.span_days * 24, mode=w.mode, mix=w.mix, gpu_kw=w.gpu_kw,
+                         profiling_error=w.profiling_error, max_deadline_h=w.max_deadline_h,
+                         flexibility=w.flexibility)
+
+
+def make_jobs(d: DataSection, w: WorkloadSection, n_regions: int, seed: int, data_dir: str | None) -> Jobs:
+    """Jobs from the workload generator or the Alibaba GPU trace."""
+    from scheduler.generators import generate
+    from scheduler.traces import trace_jobs
+
+    if w.source == "alibaba":
+        return trace_jobs(n_regions, seed, span_h=d.span_days * 24, max_jobs=w.n_jobs, gpu_scale=w.gpu_scale,
+                          mix=w.mix, gpu_kw=w.gpu_kw, profiling_error=w.profiling_error, flexibility=w.flexibility,
+                          data_dir=data_dir)
+    return generate(generator_spec(d, w, w.n_jobs), n_regions, seed)
+
+
+def build_instance(cfg: Any, data_dir: str | None) -> tuple[CarbonSignal, ForecastSignal, DataCenters, Jobs]:
+    """(carbon, forecast, data centres, jobs) of a config with sections ``data``, ``forecast``,
+    ``workload``, ``datacenters``, ``simulation`` and a ``seed``."""
+    carbon = carbon_signal(cfg.data, data_dir)
+    forecast = forecast_signal(cfg.forecast, carbon, cfg.simulation.plan_hour_utc, cfg.seed)
+    dc = datacenters(cfg.datacenters, carbon.regions)
+    return carbon, forecast, dc, make_jobs(cfg.data, cfg.workload, dc.n, cfg.seed, data_dir)
+
+
+def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tuple[Any, Any]], dict[str, float]]:
+    """Policies of ``cfg.policies`` as ``name -> (policy, feedback or None)`` and the ``duration.*`` metrics
+    of the learned risk-aware margins (empty unless ``duration.model: estimator``)."""
+    from scheduler.risk_margins import fixed_risk_aware, learned_risk_aware
+
+    du, o = cfg.duration, cfg.policy_options
+    out: dict[str, tuple[Any, Any]] = {}
+    metrics: dict[str, float] = {}
+    for name in cfg.policies:
+        if name == "risk_aware" and du.model == "estimator":
+            learned = learned_risk_aware(dc, jobs, generator_spec(cfg.data, cfg.workload, du.history_jobs), o,
+                                         du.level, du.feedback, du.update_every, du.max_iter, du.pad_to_fit, cfg.seed)
+            out[name], metrics = (learned.policy, learned.source), learned.metrics
+        elif name == "risk_aware" and du.pad_to_fit:
+            out[name] = (fixed_risk_aware(dc, o, pad_to_fit=True), None)
+        else:
+            out[name] = (make_policy(name, dc, cfg.seed, o), None)
+    return out, metrics
+

@@ -1,0 +1,72 @@
+"""Experiment kind ``plan_bench``: planning latency and memory of the policies at scale.
+
+Loads the Electricity Maps panel for ``zones`` (``horizon_h`` hours from ``start``, UTC), issues one
+synthetic 87 %-accurate forecast, and for each policy and each N in ``job_counts`` benchmarks one day-ahead
+plan of N generated jobs on an empty cluster (:func:`scheduler.plan_bench.bench_plan`). Metrics
+``<policy>.n<N>.<metric>``; table ``scale``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from experiments.config import check
+from experiments.registry import Context, Result, experiment_kind
+from scheduler.policies.registry import NAMES, make_policy
+
+
+@dataclass
+class BenchConfig:
+    kind: str
+    name: str
+    seed: int = 0
+    zones: list[str] = field(default_factory=lambda: ["US-CAL-CISO", "US-TEX-ERCO", "US-MIDA-PJM", "US-NY-NYIS",
+                                                      "DE", "GB", "JP-TK", "SG", "AU-NSW", "IN-WE"])
+    year: int = 2023
+    start: str = "2023-06-01"
+    horizon_h: int = 168
+    arrival_span_h: int = 24
+    job_counts: list[int] = field(default_factory=lambda: [100, 1000, 5000])
+    gpus_per_region: int = 8192
+    policies: list[str] = field(default_factory=lambda: ["cooperative"])
+    repeats: int = 3
+    adapt_events: int = 200
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.policies if p not in NAMES]
+        check(bool(self.policies) and not unknown, "policies", f"expected names among {list(NAMES)}")
+        check(self.arrival_span_h < self.horizon_h, "arrival_span_h", "must be < horizon_h")
+        check(self.repeats >= 1 and self.adapt_events >= 1, "repeats", "repeats and adapt_events must be ≥ 1")
+
+
+@experiment_kind("plan_bench", BenchConfig)
+def bench(cfg: BenchConfig, ctx: Context) -> Result:
+    """Planning latency (best of ``repeats``) and tracemalloc peak memory of one day-ahead plan of N jobs,
+    plus the latency of single-job adaptation events. ``peak_mem_mb`` counts the memory the plan call
+    allocates (numpy arrays included); ``process_max_rss_mb`` is the whole process so far (interpreter,
+    pandas, the loaded panel)."""
+    from forecast.data.panel import load_panel
+    from scheduler.datacenters import DataCenters
+    from scheduler.generators import GeneratorSpec, generate
+    from scheduler.plan_bench import bench_plan
+    from scheduler.signals import CarbonSignal, controlled_error
+
+    panel = load_panel(cfg.zones, [cfg.year], weather=False, data_dir=ctx.data_dir)
+    carbon = CarbonSignal.from_panel(panel, list(cfg.zones), cfg.start, cfg.horizon_h)
+    forecast = controlled_error(carbon, "accuracy", accuracy=0.87, horizon_h=cfg.horizon_h, seed=cfg.seed)
+    dc = DataCenters.uniform(carbon.regions, cfg.gpus_per_region)
+    rows = []
+    for name in cfg.policies:
+        for n in cfg.job_counts:
+            jobs = generate(GeneratorSpec(n_jobs=n, span_h=cfg.arrival_span_h, max_deadline_h=cfg.horizon_h), dc.n,
+                            cfg.seed)
+            row = bench_plan(lambda name=name: make_policy(name, dc, cfg.seed), jobs, carbon, forecast, dc,
+                             cfg.horizon_h, cfg.repeats, cfg.adapt_events, cfg.seed)
+            rows.append({"policy": name, **row})
+    table = pd.DataFrame(rows)
+    metrics = {f"{r['policy']}.n{r['jobs']}.{k}": float(v) for r in rows for k, v in r.items()
+               if k not in ("policy", "jobs")}
+    return Result(metrics=metrics, tables={"scale": table},
+                  summary={"name": cfg.name, "policies": ", ".join(cfg.policies),
+                           "cells": f"{len(cfg.zones)} regions × {cfg.horizon_h} h"})

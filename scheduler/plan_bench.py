@@ -1,0 +1,67 @@
+"""Planning cost of a policy at scale: latency of one day-ahead plan of N jobs, the memory that plan call
+allocates, and the latency of single-job adaptation events. Pure scheduling (no MLflow, no Ray).
+
+Units: seconds (plan), milliseconds (adapt), MB = 2**20 bytes (memory).
+"""
+from __future__ import annotations
+
+import resource
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import numpy as np
+
+from scheduler.datacenters import DataCenters
+from scheduler.policies.base import ClusterState, Event
+from scheduler.signals import CarbonSignal, ForecastSignal, PolicyView
+from scheduler.workloads import Jobs
+
+
+def _reserved(dec, jobs: Jobs, dc: DataCenters, horizon_h: int) -> np.ndarray:  # noqa: ANN001 (Decision)
+    """GPUs reserved per (region, hour) by the placed jobs of plan ``dec``."""
+    placed = dec.region >= 0
+    reserved = np.zeros((dc.n, horizon_h), np.int64)
+    for i, r, s, h in zip(dec.job[placed], dec.region[placed], dec.start[placed], dec.hours[placed]):
+        hours = dec.slots.get(int(i), np.arange(s, s + h))
+        reserved[r, hours] += jobs.gpus[i]
+    return reserved
+
+
+def bench_plan(make: Callable[[], object], jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal,
+               dc: DataCenters, horizon_h: int, repeats: int, adapt_events: int, seed: int) -> dict[str, float]:
+    """Benchmark the policy ``make()`` builds on ``jobs`` (all submitted by hour 0, empty cluster).
+
+    ``plan_seconds``: best of ``repeats`` plan calls (``plan_seconds_median`` their median);
+    ``peak_mem_mb``: peak Python-heap allocation (tracemalloc, numpy arrays included) of one
+    plan call — not a process figure; ``process_max_rss_mb``: the whole process's peak resident set so far
+    (interpreter, pandas, loaded panel), comparable with process-level memory figures;
+    ``adapt_ms_*``: latency of ``adapt_events`` single-job arrival events on the planned cluster."""
+    n = len(jobs)
+    idx = np.arange(n)
+    empty = ClusterState(dc.gpus.copy(), np.zeros((dc.n, horizon_h), np.int64))
+    view = PolicyView(carbon, forecast, 0)
+    times = []
+    for _ in range(repeats):
+        policy = make()
+        t0 = time.perf_counter()
+        dec = policy.plan(jobs, idx, 0, empty, view)
+        times.append(time.perf_counter() - t0)
+    tracemalloc.start()
+    make().plan(jobs, idx, 0, empty, view)
+    peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    placed = dec.region >= 0
+    state = ClusterState(dc.gpus.copy(), _reserved(dec, jobs, dc, horizon_h))
+    policy = make()
+    lat = []
+    for i in np.random.default_rng(seed).choice(n, size=min(adapt_events, n), replace=False):
+        t0 = time.perf_counter()
+        policy.adapt(Event("arrival", np.array([i])), jobs, 0, state, view)
+        lat.append((time.perf_counter() - t0) * 1000.0)
+    on_time = placed & (dec.start + jobs.est_duration_h[dec.job] <= jobs.deadline_h[dec.job])
+    return {"jobs": n, "regions": dc.n, "horizon_h": horizon_h, "plan_seconds": min(times),
+            "plan_seconds_median": float(np.median(times)), "peak_mem_mb": peak_mb,
+            "adapt_ms_mean": float(np.mean(lat)), "adapt_ms_p95": float(np.percentile(lat, 95)),
+            "placed": int(placed.sum()), "planned_on_time": int(on_time.sum()),
+            "process_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
