@@ -4,13 +4,15 @@ error-weighted ensemble and conformal calibration (see :mod:`forecast.backtest`)
 Metric names (flat floats): ``<metric>.<target>.<model>.<region>`` for metric in mape, mae, accuracy,
 pinball, crps, picp50/80/90, width50/80/90 on the day-ahead test rows (horizons ≤ ``day_ahead_h``), plus
 ``<metric>.<target>.<model>.mean`` averaged over regions, ``mape.<target>.dacf.<region>`` for DACF's
-published forecasts, and ``wall_s``.
+published forecasts, and ``wall_s``. The calibrated test-window ensemble forecast table is a file
+(``forecast_ensemble[_<target>].csv`` in the reports folder and under ``files/`` in MLflow), not a printed table.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -27,7 +29,16 @@ from forecast import report
 class DataSection:
     source: Literal["dacf", "electricitymaps"]
     regions: list[str]
-    years: list[int] = field(default_factory=list)   # electricitymaps only
+    years: list[int] = field(default_factory=list)   # electricitymaps only; any years found in the data dir
+    exclude_columns: list[str] = field(default_factory=list)   # electricitymaps value columns not read (e.g. ci_lca)
+
+    def __post_init__(self) -> None:
+        from forecast.data.electricitymaps import VALUE_COLUMNS
+        check(bool(self.regions), "data.regions", "name at least one zone / region")
+        check(all(c in VALUE_COLUMNS for c in self.exclude_columns), "data.exclude_columns",
+              f"expected a subset of {list(VALUE_COLUMNS)}")
+        check(self.source == "electricitymaps" or not self.exclude_columns, "data.exclude_columns",
+              "only for source: electricitymaps")
 
 
 @dataclass
@@ -151,6 +162,7 @@ class BacktestConfig:
     def __post_init__(self) -> None:
         for t in self.targets:
             check(t in TARGETS, "targets", f"unknown target {t!r}; known: {sorted(TARGETS)}")
+            check(t not in self.data.exclude_columns, "targets", f"target {t!r} is in data.exclude_columns")
         check(any(getattr(self.models, f.name) is not None for f in dataclasses.fields(self.models)), "models",
               "configure at least one model")
 
@@ -188,7 +200,14 @@ def load_data(cfg: BacktestConfig, data_dir: str | None) -> pd.DataFrame:
         return load_dacf_panel(cfg.data.regions, data_dir)
     from forecast.data.panel import load_panel
     return load_panel(cfg.data.regions, cfg.data.years or (2021, 2022, 2023), weather=cfg.backtest.oracle_weather,
-                      data_dir=data_dir)
+                      data_dir=data_dir, exclude=cfg.data.exclude_columns)
+
+
+def write_table(table: pd.DataFrame, path: Path) -> Path:
+    """Write a forecast table as CSV (a file artifact, not a printed table: it is ~10⁵ rows per zone-year)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    return path
 
 
 def dacf_forecasts(cfg: BacktestConfig, target: str, data_dir: str | None) -> pd.DataFrame | None:
@@ -196,9 +215,9 @@ def dacf_forecasts(cfg: BacktestConfig, target: str, data_dir: str | None) -> pd
     if cfg.data.source != "dacf" or target != "ci_direct":
         return None
     from forecast.data.dacf import read_dacf_forecasts
-    from forecast.data.registry import resolve
-    folder = resolve("dacf/CISO_2019_clean.csv.gz", data_dir).parent
-    return pd.concat([read_dacf_forecasts(r, folder) for r in cfg.data.regions], ignore_index=True)
+    from forecast.data.panel import dacf_path
+    return pd.concat([read_dacf_forecasts(r, dacf_path(r, "carbon_from_src_prod_forecasts_direct", data_dir).parent)
+                      for r in cfg.data.regions], ignore_index=True)
 
 
 @experiment_kind("backtest", BacktestConfig)
@@ -240,8 +259,8 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
         res.tables[f"ensemble_weights{sfx}"] = bt.weights
         res.tables[f"conformal_corrections{sfx}"] = bt.corrections
         res.tables[f"timings{sfx}"] = bt.timings
-        res.tables[f"forecast_ensemble{sfx}"] = bt.forecasts[(bt.forecasts["model"] == "ensemble")
-                                                             & (bt.forecasts["window"] == "test")]
+        ens = bt.forecasts[(bt.forecasts["model"] == "ensemble") & (bt.forecasts["window"] == "test")]
+        res.files.append(write_table(ens, ctx.out_dir / f"forecast_ensemble{sfx}.csv"))
         rel = report.reliability(bt.forecasts, b.day_ahead_h)
         res.figures[f"reliability{sfx}.png"] = report.reliability_figure(rel, f"Reliability — {target}{label}")
         res.figures[f"forecast_vs_actual{sfx}.png"] = report.forecast_figure(bt.forecasts, dacf, TARGETS[target],

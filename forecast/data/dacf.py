@@ -23,12 +23,18 @@ from forecast.data.schema import FORECAST_WEATHER
 from forecast.data.validate import (DataValidationError, check_hourly_index, check_values, parse_utc,
                                     require_columns, require_rows)
 
+#: Regions shipped in the bundle (defaults only: any region whose files are in the data dir is usable).
 REGIONS: tuple[str, ...] = ("CISO", "ERCO", "PJM", "SE", "DE")
 DIRECT_FACTORS = {"coal": 760.0, "nat_gas": 370.0, "oil": 406.0, "other": 575.0, "unknown": 575.0}
 RENEWABLE = ("solar", "wind", "hydro", "biomass", "geothermal")
 SOURCES = ("coal", "nat_gas", "nuclear", "oil", "hydro", "solar", "wind", "other", "unknown", "biomass", "geothermal")
 _WEATHER = {f"forecast_avg_{k}_wMean": v for k, v in zip(
     ("wind_speed", "temperature", "dewpoint", "dswrf", "precipitation"), FORECAST_WEATHER)}
+
+
+def _in_folder(folder: Path, stem: str) -> Path | None:
+    """``folder/<stem>.csv.gz`` or ``folder/<stem>.csv`` (the bundle gzips, a user's copy may not), else None."""
+    return next((folder / f"{stem}{s}" for s in (".csv.gz", ".csv") if (folder / f"{stem}{s}").is_file()), None)
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -70,9 +76,10 @@ def read_dacf(region: str, data_dir: Path) -> pd.DataFrame:
     """Panel rows for one DACF region, 2019-01-01 → 2021-12-31 UTC, with ``fc_*`` covariates where
     the source has them (GFS weather and source-production forecasts; NaN where absent, and on the
     upstream's zero-filled last day)."""
-    if region not in REGIONS:
-        raise ValueError(f"unknown DACF region {region!r}; known: {REGIONS}")
-    clean_path = data_dir / f"{region}_2019_clean.csv.gz"
+    clean_path = _in_folder(data_dir, f"{region}_2019_clean")
+    if clean_path is None:
+        raise FileNotFoundError(f"DACF region {region!r}: no {region}_2019_clean.csv[.gz] in {data_dir} "
+                                f"(bundled regions: {REGIONS}; any region in the DACF format works)")
     clean = _read(clean_path)
     out = _mix(clean, str(clean_path))
     out.insert(0, "time", clean["time"])
@@ -80,8 +87,8 @@ def read_dacf(region: str, data_dir: Path) -> pd.DataFrame:
     out["ci_lca"] = clean["carbon_intensity"].astype(float)
     out["estimated"] = False
     covs = clean[[c for c in _WEATHER if c in clean.columns]].rename(columns=_WEATHER)
-    direct_path = data_dir / f"{region}_direct_emissions.csv.gz"
-    if direct_path.exists():
+    direct_path = _in_folder(data_dir, f"{region}_direct_emissions")
+    if direct_path is not None:
         direct = _read(direct_path)
         upstream = direct.set_index("time")["carbon_intensity"].astype(float).reindex(out["time"]).to_numpy()
         out["ci_direct"] = np.where(np.isnan(upstream), out["ci_direct"], upstream)
@@ -103,7 +110,10 @@ def read_dacf_forecasts(region: str, data_dir: Path) -> pd.DataFrame:
     """DACF's published day-ahead direct-CI forecasts (2021-07-01 → 2021-12-31) as a point forecast table:
     ``region, issue_time, time, horizon_h, mean, actual``. Each day's 24 values are taken as issued at
     00:00 UTC of that day (horizon 1–24 h); the upstream does not record the exact issue hour."""
-    path = data_dir / f"{region}_carbon_from_src_prod_forecasts_direct.csv.gz"
+    path = _in_folder(data_dir, f"{region}_carbon_from_src_prod_forecasts_direct")
+    if path is None:
+        raise FileNotFoundError(f"DACF region {region!r}: no published forecasts "
+                                f"{region}_carbon_from_src_prod_forecasts_direct.csv[.gz] in {data_dir}")
     frame = _read(path)
     require_columns(frame, ["carbon_from_src_forecasts"], str(path))
     check_values(frame, str(path), "time", ["carbon_intensity", "carbon_from_src_forecasts"], [])

@@ -31,12 +31,21 @@ def _normalise(header: str) -> str:
     return re.sub(r"\s+", " ", header.replace("₂", "2").strip().lower())
 
 
-def read_electricitymaps(path: str | Path, repair: bool = False, report: RepairReport | None = None) -> pd.DataFrame:
+#: Value columns a run may exclude (e.g. a column an upstream export fills with the wrong quantity).
+VALUE_COLUMNS: tuple[str, ...] = ("ci_direct", "ci_lca", "low_carbon_pct", "renewable_pct")
+
+
+def read_electricitymaps(path: str | Path, repair: bool = False, report: RepairReport | None = None,
+                         exclude: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read one export into panel rows (see :mod:`forecast.data.schema`).
 
     Raises :class:`DataValidationError` naming the file and row on malformed input. With ``repair=True``
-    duplicate hours are dropped and gaps ≤ 3 h interpolated, each reported in ``report``.
+    duplicate hours are dropped and gaps ≤ 3 h interpolated, each reported in ``report``. ``exclude`` names
+    value columns (of :data:`VALUE_COLUMNS`) that are neither required, validated nor returned.
     """
+    bad = [c for c in exclude if c not in VALUE_COLUMNS]
+    if bad:
+        raise ValueError(f"cannot exclude {bad}: only value columns {list(VALUE_COLUMNS)} may be excluded")
     source = str(path)
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
@@ -49,15 +58,17 @@ def read_electricitymaps(path: str | Path, repair: bool = False, report: RepairR
         if found is not None:
             rename[found] = canon
     frame = raw.rename(columns=rename)
-    require_columns(frame, list(_ALIASES), source)
+    wanted = [c for c in _ALIASES if c not in exclude]
+    require_columns(frame, wanted, source)
     require_rows(frame, source, minimum=24)
-    frame = frame[list(_ALIASES)].copy()
+    frame = frame[wanted].copy()
     frame["time"] = parse_utc(frame["time"], source, "Datetime (UTC)")
     zones = frame["region"].dropna().unique()
     if len(zones) != 1:
         raise DataValidationError(source, f"expected one zone per file, found {list(zones)[:5]}")
-    num = ["ci_direct", "ci_lca", "low_carbon_pct", "renewable_pct"]
-    check_values(frame, source, "time", ci_cols=["ci_direct", "ci_lca"], pct_cols=["low_carbon_pct", "renewable_pct"])
+    num = [c for c in VALUE_COLUMNS if c not in exclude]
+    check_values(frame, source, "time", ci_cols=[c for c in num if c.startswith("ci_")],
+                 pct_cols=[c for c in num if c.endswith("_pct")])
     frame[num] = frame[num].astype(float)
     est = frame["estimated"].astype("string").str.lower()
     bad_flag = ~est.isin(["true", "false"])
@@ -68,4 +79,5 @@ def read_electricitymaps(path: str | Path, repair: bool = False, report: RepairR
     if repair:
         frame = repair_gaps(frame, source, num, report if report is not None else RepairReport())
     check_hourly_index(frame["time"], source)
-    return frame[["region", "time", "ci_direct", "ci_lca", "renewable_pct", "low_carbon_pct", "estimated"]]
+    out = ["region", "time", "ci_direct", "ci_lca", "renewable_pct", "low_carbon_pct", "estimated"]
+    return frame[[c for c in out if c not in exclude]]

@@ -1,7 +1,8 @@
 """Build the canonical hourly panel (schema in :mod:`forecast.data.schema`) from the shipped sources.
 
 ``load_panel`` (Electricity Maps zones, years, optional Open-Meteo observed weather) and
-``load_dacf_panel`` (DACF regions 2019–2021 with GFS/source-production forecast covariates) both return
+``load_dacf_panel`` (DACF regions 2019–2021 with GFS/source-production forecast covariates) take any zone,
+year or region whose files are found with the bundle's layout (a user's ``--data-dir`` first) and both return
 one long frame sorted by (region, time), validated: every region has a complete hourly index and
 no missing targets.
 """
@@ -17,41 +18,62 @@ from forecast.data.dacf import REGIONS as DACF_REGIONS
 from forecast.data.dacf import read_dacf
 from forecast.data.electricitymaps import read_electricitymaps
 from forecast.data.openmeteo import read_openmeteo
-from forecast.data.registry import resolve
-from forecast.data.validate import RepairReport, check_hourly_index
+from forecast.data.registry import find
+from forecast.data.validate import DataValidationError, RepairReport, check_hourly_index
 
-#: The 10 Electricity Maps zones shipped in the bundle.
+#: The 10 Electricity Maps zones shipped in the bundle (defaults only: any zone found in the data dir is usable).
 EM_ZONES: tuple[str, ...] = ("US-CAL-CISO", "US-TEX-ERCO", "US-MIDA-PJM", "US-NY-NYIS", "DE", "GB", "JP-TK",
                              "SG", "AU-NSW", "IN-WE")
 EM_YEARS: tuple[int, ...] = (2021, 2022, 2023)
 _FILE_PREFIX = {"DE": "DE-LU"}  # zone id -> file prefix where they differ
+_CSV = (".csv.gz", ".csv")
+_JSON = (".json.gz", ".json")
 
 
-def em_file(zone: str, year: int) -> str:
-    return f"electricitymaps/{_FILE_PREFIX.get(zone, zone)}_{year}_hourly.csv.gz"
+def em_path(zone: str, year: int, data_dir: str | Path | None = None) -> Path:
+    """``electricitymaps/<ZONE>_<YEAR>_hourly.csv[.gz]`` for any zone and year, user data dir first."""
+    return find("electricitymaps", f"{_FILE_PREFIX.get(zone, zone)}_{year}_hourly", _CSV, data_dir)
 
 
-def weather_file(zone: str, year: int) -> str:
-    return f"openmeteo/{_FILE_PREFIX.get(zone, zone)}_{year}.json.gz"
+def weather_path(zone: str, year: int, data_dir: str | Path | None = None) -> Path:
+    """``openmeteo/<ZONE>_<YEAR>.json[.gz]`` (observed weather) for any zone and year, user data dir first."""
+    return find("openmeteo", f"{_FILE_PREFIX.get(zone, zone)}_{year}", _JSON, data_dir)
+
+
+def _read_zone_year(zone: str, year: int, data_dir: str | Path | None, repair: bool, report: RepairReport | None,
+                    exclude: tuple[str, ...]) -> pd.DataFrame:
+    """One export, checked to be the zone and the UTC year its file name says."""
+    path = em_path(zone, year, data_dir)
+    frame = read_electricitymaps(path, repair, report, exclude)
+    found = frame["region"].iloc[0]
+    if found != zone:
+        raise DataValidationError(str(path), f"'Zone Id' is {found!r} but the file name says zone {zone!r}")
+    wrong_year = (frame["time"].dt.year != year).to_numpy()
+    if wrong_year.any():
+        raise DataValidationError(str(path), f"hour outside UTC year {year} named in the file name",
+                                  [f"row {i + 2} ({frame['time'].iloc[i]})" for i in np.flatnonzero(wrong_year)])
+    return frame
 
 
 def load_panel(zones: Iterable[str] = EM_ZONES, years: Iterable[int] = EM_YEARS, weather: bool = True,
                data_dir: str | Path | None = None, repair: bool = False,
-               report: RepairReport | None = None) -> pd.DataFrame:
+               report: RepairReport | None = None, exclude: Iterable[str] = ()) -> pd.DataFrame:
     """Electricity Maps panel for ``zones`` × ``years`` (UTC), with observed weather (``obs_*``) joined
     on UTC hour when ``weather``; weather hours outside the CI span are dropped, CI hours without weather
-    (the ≤ 14 h the fixed-offset shift moves across a year boundary) stay NaN."""
-    zones, years = list(zones), sorted(set(years))
-    unknown = [z for z in zones if z not in EM_ZONES]
-    if unknown:
-        raise ValueError(f"unknown zone(s) {unknown}; shipped zones: {EM_ZONES}")
+    (the ≤ 14 h the fixed-offset shift moves across a year boundary) stay NaN.
+
+    Any zone id and year works when its export is found (:func:`em_path`; the user's data dir first) and
+    validates; ``exclude`` drops value columns the run does not need (e.g. an upstream column holding MW)."""
+    zones, years, exclude = list(zones), sorted(set(years)), tuple(exclude)
+    if not zones or not years:
+        raise ValueError(f"load_panel needs at least one zone and one year, got zones={zones} years={years}")
     frames = []
     for zone in zones:
-        ci = pd.concat([read_electricitymaps(resolve(em_file(zone, y), data_dir), repair, report) for y in years],
+        ci = pd.concat([_read_zone_year(zone, y, data_dir, repair, report, exclude) for y in years],
                        ignore_index=True)
         check_hourly_index(ci["time"], f"{zone} {years[0]}–{years[-1]}")
         if weather:
-            wx = pd.concat([read_openmeteo(resolve(weather_file(zone, y), data_dir), zone) for y in years],
+            wx = pd.concat([read_openmeteo(weather_path(zone, y, data_dir), zone) for y in years],
                            ignore_index=True).drop(columns="region")
             ci = ci.merge(wx, on="time", how="left")
         frames.append(ci)
@@ -59,9 +81,16 @@ def load_panel(zones: Iterable[str] = EM_ZONES, years: Iterable[int] = EM_YEARS,
 
 
 def load_dacf_panel(regions: Iterable[str] = DACF_REGIONS, data_dir: str | Path | None = None) -> pd.DataFrame:
-    """DACF panel (2019-01-01 → 2021-12-31 UTC) for ``regions``; columns differ per region are NaN-filled."""
-    folder = resolve("dacf/CISO_2019_clean.csv.gz", data_dir).parent
-    return pd.concat([read_dacf(r, folder) for r in regions], ignore_index=True)
+    """DACF panel for ``regions`` (any region whose ``dacf/<REGION>_2019_clean.csv[.gz]`` is found, user data
+    dir first; the bundle's span is 2019-01-01 → 2021-12-31 UTC); columns that differ per region are NaN-filled."""
+    return pd.concat([read_dacf(r, dacf_path(r, "2019_clean", data_dir).parent) for r in regions],
+                     ignore_index=True)
+
+
+def dacf_path(region: str, kind: str, data_dir: str | Path | None = None) -> Path:
+    """``dacf/<REGION>_<kind>.csv[.gz]`` (kind: ``2019_clean``, ``direct_emissions``,
+    ``carbon_from_src_prod_forecasts_direct``), user data dir first."""
+    return find("dacf", f"{region}_{kind}", _CSV, data_dir)
 
 
 def to_matrix(panel: pd.DataFrame, column: str, regions: list[str] | None = None) -> tuple[np.ndarray, pd.DatetimeIndex, list[str]]:

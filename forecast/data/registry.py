@@ -1,6 +1,8 @@
 """Dataset registry: every bundled file with its upstream repository, commit, path and sha256.
 
-``registry.json`` lists the files of the shared data bundle (``<folder>/<name>.gz``). ``sha256`` and
+``registry.json`` lists the files of the shared data bundle (``<folder>/<name>.gz``). It is the bundle's
+checksum list, not an allow-list: :func:`find` resolves any file with the bundle's layout (a user's own zones,
+years or DACF regions in ``--data-dir``), and the readers validate whatever they find. ``sha256`` and
 ``bytes`` are of the *decompressed* file, i.e. of the upstream raw file byte for byte, so a download from
 the pinned upstream commit can be verified against it.
 
@@ -74,3 +76,19 @@ def resolve_folder(folder: str, data_dir: str | Path | None = None) -> Path:
             return d / folder
     raise FileNotFoundError(f"data folder {folder!r} not found in {[str(d) for d in candidate_dirs(data_dir)]}; "
                             "run `carbonshift data fetch`")
+
+
+def find(folder: str, stem: str, suffixes: tuple[str, ...], data_dir: str | Path | None = None) -> Path:
+    """First ``<dir>/<folder>/<stem><suffix>`` over :func:`candidate_dirs` × ``suffixes`` (e.g. a user's
+    ``electricitymaps/CA-ON_2024_hourly.csv`` or the bundle's ``…csv.gz``); a clear error lists what exists."""
+    dirs = candidate_dirs(data_dir)
+    for d in dirs:
+        for suffix in suffixes:
+            if (d / folder / f"{stem}{suffix}").is_file():
+                return d / folder / f"{stem}{suffix}"
+    tried = " or ".join(f"{folder}/{stem}{s}" for s in suffixes)
+    have = sorted({f.name for d in dirs if (d / folder).is_dir() for f in (d / folder).iterdir()})
+    shown = ", ".join(have[:12]) + (f" … (+{len(have) - 12})" if len(have) > 12 else "")
+    raise FileNotFoundError(
+        f"no {tried} in {[str(d) for d in dirs]} (found: {shown or 'nothing'}); put your file there with the bundle's "
+        "layout, set --data-dir / CARBONSHIFT_DATA_DIR, or run `carbonshift data fetch`")

@@ -111,6 +111,11 @@ def check_values(frame: pd.DataFrame, source: str, time_col: str, ci_cols: list[
         if (v < 0).any():
             raise DataValidationError(source, f"negative value in '{col}'", _rows(frame, v < 0, time_col))
         if col in ci_cols:
+            if np.nanmedian(v) > CI_MAX:
+                raise DataValidationError(
+                    source, f"'{col}' holds power, not carbon intensity (median {np.nanmedian(v):,.0f} > {CI_MAX:g}; "
+                    "looks like MW from a generation column — a known upstream defect); exclude the column "
+                    "(config data.exclude_columns) if the run does not need it", _rows(frame, v > CI_MAX, time_col))
             if (v > CI_MAX).any():
                 raise DataValidationError(source, f"implausible carbon intensity > {CI_MAX:g} gCO2eq/kWh in '{col}'",
                                           _rows(frame, v > CI_MAX, time_col))

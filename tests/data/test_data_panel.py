@@ -26,9 +26,9 @@ def test_em_panel_schema_and_alignment(shared_data):
     assert panel["estimated"].dtype == bool and inwe["estimated"].all()
 
 
-def test_unknown_zone_is_an_error():
-    with pytest.raises(ValueError, match="unknown zone"):
-        load_panel(["XX"], [2023])
+def test_missing_zone_names_the_file_and_the_folders(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no electricitymaps/XX_2023_hourly\.csv\.gz or .*XX_2023_hourly\.csv in "):
+        load_panel(["XX"], [2023], data_dir=tmp_path)
 
 
 def test_to_matrix_is_region_by_hour(shared_data):

@@ -56,5 +56,6 @@ def test_quick_config_end_to_end_through_the_kind():
     cov = res.tables["coverage"]
     assert set(cov["nominal"]) == {0.5, 0.8, 0.9}
     assert {"reliability.png", "forecast_vs_actual.png"} <= set(res.figures)
-    fc = res.tables["forecast_ensemble"]
+    assert "forecast_ensemble" not in res.tables   # a file artifact, never printed by --json
+    fc = pd.read_csv(next(f for f in res.files if f.name == "forecast_ensemble.csv"))
     assert len(fc) == 2 * 14 * 48

@@ -1,0 +1,75 @@
+"""A user's data dir: any zone, year or DACF region with the bundle's layout, validated like shipped files."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from forecast.data.panel import load_dacf_panel, load_panel
+from forecast.data.validate import DataValidationError
+
+
+def _user_zone(shared: Path, dest: Path, zone: str = "ZZ-TEST", year: int = 2024, src: str = "GB_2023",
+               shift_days: int = 365) -> Path:
+    """A shipped export turned into ``zone``'s ``year`` (Zone Id rewritten, times moved by ``shift_days``)."""
+    frame = pd.read_csv(shared / "electricitymaps" / f"{src}_hourly.csv.gz", dtype=str, keep_default_na=False)
+    frame["Zone Id"] = zone
+    frame["Datetime (UTC)"] = (pd.to_datetime(frame["Datetime (UTC)"]) + pd.Timedelta(days=shift_days)).dt.strftime(
+        "%Y-%m-%d %H:%M:%S")
+    path = dest / "electricitymaps" / f"{zone}_{year}_hourly.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_unknown_zone_and_later_year_from_a_user_dir(shared_data, tmp_path):
+    _user_zone(shared_data, tmp_path)
+    panel = load_panel(["ZZ-TEST"], [2024], weather=False, data_dir=tmp_path)
+    assert panel["region"].unique().tolist() == ["ZZ-TEST"]
+    assert panel["time"].iloc[0] == pd.Timestamp("2024-01-01", tz="UTC") and len(panel) == 8760
+    shipped = load_panel(["GB"], [2023], weather=False, data_dir=tmp_path)   # the bundle still resolves behind it
+    assert (panel["ci_direct"].to_numpy() == shipped["ci_direct"].to_numpy()).all()
+
+
+def test_zone_id_and_year_must_match_the_file_name(shared_data, tmp_path):
+    path = _user_zone(shared_data, tmp_path)
+    path.rename(path.with_name("OTHER_2024_hourly.csv"))
+    with pytest.raises(DataValidationError, match="'Zone Id' is 'ZZ-TEST' but the file name says zone 'OTHER'"):
+        load_panel(["OTHER"], [2024], weather=False, data_dir=tmp_path)
+    _user_zone(shared_data, tmp_path, year=2025)
+    with pytest.raises(DataValidationError, match=r"hour outside UTC year 2025 .* at row 2 \(2024-01-01"):
+        load_panel(["ZZ-TEST"], [2025], weather=False, data_dir=tmp_path)
+
+
+def test_ci_column_holding_mw_is_named_and_can_be_excluded(shared_data, tmp_path):
+    path = _user_zone(shared_data, tmp_path)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    lca = "Carbon Intensity gCO₂eq/kWh (LCA)"
+    frame[lca] = (pd.to_numeric(frame[lca]) * 95.0).round(1).astype(str)   # ~20 000: MW, not gCO2eq/kWh
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match=r"'ci_lca' holds power, not carbon intensity .* at row 2 "):
+        load_panel(["ZZ-TEST"], [2024], weather=False, data_dir=tmp_path)
+    panel = load_panel(["ZZ-TEST"], [2024], weather=False, data_dir=tmp_path, exclude=["ci_lca"])
+    assert "ci_lca" not in panel.columns and panel["ci_direct"].notna().all()
+
+
+def test_user_weather_json_is_found_next_to_the_export(shared_data, tmp_path):
+    _user_zone(shared_data, tmp_path, year=2021, src="GB_2021", shift_days=0)
+    (tmp_path / "openmeteo").mkdir()
+    with gzip.open(shared_data / "openmeteo" / "GB_2021.json.gz", "rb") as src:
+        (tmp_path / "openmeteo" / "ZZ-TEST_2021.json").write_bytes(src.read())
+    panel = load_panel(["ZZ-TEST"], [2021], weather=True, data_dir=tmp_path)
+    gb = load_panel(["GB"], [2021], weather=True, data_dir=tmp_path)
+    assert panel["obs_temperature_c"].equals(gb["obs_temperature_c"])
+
+
+def test_unknown_dacf_region_from_a_user_dir(shared_data, tmp_path):
+    (tmp_path / "dacf").mkdir()
+    with gzip.open(shared_data / "dacf" / "SE_2019_clean.csv.gz", "rb") as src:
+        (tmp_path / "dacf" / "NO1_2019_clean.csv").write_bytes(src.read())
+    panel = load_dacf_panel(["NO1", "CISO"], data_dir=tmp_path)
+    assert panel.groupby("region").size().to_dict() == {"NO1": 26304, "CISO": 26304}
+    with pytest.raises(FileNotFoundError, match=r"no dacf/XX_2019_clean\.csv\.gz or dacf/XX_2019_clean\.csv"):
+        load_dacf_panel(["XX"], data_dir=tmp_path)
