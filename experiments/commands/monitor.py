@@ -8,8 +8,11 @@ Credentials come only from the environment (``ELECTRICITYMAPS_API_KEY``, ``WATTT
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
+import sqlite3
+import sys
 
 import pandas as pd
 
@@ -22,6 +25,8 @@ from forecast.live.watttime import WattTimeClient
 
 DEFAULT_STORE = "reports/live/carbon.sqlite"
 _UNITS_S = {"s": 1, "m": 60, "h": 3600}
+_ZONE = re.compile(r"[A-Za-z0-9]{1,8}(-[A-Za-z0-9_]{1,16}){0,4}")
+_WT_REGION = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 def parse_interval(text: str) -> float:
@@ -32,33 +37,96 @@ def parse_interval(text: str) -> float:
     return float(match.group(1)) * _UNITS_S[match.group(2)]
 
 
+def positive_seconds(text: str) -> float:
+    """A positive, finite number of seconds (``--timeout``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number of seconds, got {text[:40]!r}")
+    return value
+
+
+def positive_hours(text: str) -> float:
+    """A positive, finite number of hours (``--max-age-h``)."""
+    try:
+        return positive_seconds(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive finite number of hours, got {text[:40]!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """An integer ≥ 1 (``--rounds``)."""
+    if not re.fullmatch(r"\d{1,9}", text.strip()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text[:40]!r}")
+    return int(text)
+
+
+def zone_list(text: str) -> list[str]:
+    """``"US-CAL-CISO,DE"`` → zones; each must look like an Electricity Maps zone key."""
+    zones = [z.strip() for z in text.split(",") if z.strip()]
+    bad = next((z for z in zones if not _ZONE.fullmatch(z)), None)
+    if bad is not None or not zones:
+        raise argparse.ArgumentTypeError(f"expected comma-separated zone keys like US-CAL-CISO,DE, got "
+                                         f"{(bad if bad is not None else text)[:40]!r}")
+    return zones
+
+
+def region_map(text: str) -> dict[str, str]:
+    """``--wt-regions`` ``ZONE=REGION,…`` with zone keys and WattTime region names checked."""
+    try:
+        pairs = parse_region_map(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)[:120]) from None
+    for zone, region in pairs.items():
+        if not _ZONE.fullmatch(zone) or not _WT_REGION.fullmatch(region):
+            raise argparse.ArgumentTypeError(f"bad ZONE=REGION pair {f'{zone}={region}'[:60]!r}")
+    return pairs
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("monitor", help="poll live carbon intensity with failover into the local store",
                        description=__doc__)
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--once", action="store_true", help="one polling round, then exit")
     when.add_argument("--every", type=parse_interval, metavar="INTERVAL", help="poll every INTERVAL (e.g. 15m)")
-    p.add_argument("--rounds", type=int, default=None, help="with --every: stop after this many rounds")
-    p.add_argument("--zones", default="US-CAL-CISO,DE", help="comma-separated Electricity Maps zones")
+    p.add_argument("--rounds", type=positive_int, default=None, help="with --every: stop after this many rounds")
+    p.add_argument("--zones", type=zone_list, default="US-CAL-CISO,DE", help="comma-separated Electricity Maps zones")
     p.add_argument("--primary", choices=["electricitymaps", "watttime"], default="electricitymaps")
     p.add_argument("--store", default=DEFAULT_STORE, help="sqlite store path (append-only)")
     p.add_argument("--em-url", default=None, help="Electricity Maps base URL (default $ELECTRICITYMAPS_BASE_URL)")
     p.add_argument("--wt-url", default=None, help="WattTime base URL (default $WATTTIME_BASE_URL)")
-    p.add_argument("--wt-regions", default=os.environ.get("CARBONSHIFT_WATTTIME_REGIONS", ""),
+    p.add_argument("--wt-regions", type=region_map, default=os.environ.get("CARBONSHIFT_WATTTIME_REGIONS", ""),
                    help="extra ZONE=WATTTIME_REGION pairs, comma-separated")
-    p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, seconds")
-    p.add_argument("--max-age-h", type=float, default=AnomalyLimits.max_age_h, help="stale-timestamp limit, hours")
+    p.add_argument("--timeout", type=positive_seconds, default=10.0,
+                   help="deadline for each whole request (connect, headers and body), seconds")
+    p.add_argument("--max-age-h", type=positive_hours, default=AnomalyLimits.max_age_h,
+                   help="stale-timestamp limit, hours")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.set_defaults(handler=run)
 
 
+def _fail(message: str) -> int:
+    print(f"carbonshift monitor: error: {message}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
-    zones = [z.strip() for z in args.zones.split(",") if z.strip()]
-    em = ElectricityMapsSource(ElectricityMapsClient(base_url=args.em_url, timeout_s=args.timeout))
-    wt = WattTimeSource(WattTimeClient(base_url=args.wt_url, timeout_s=args.timeout),
-                        {**DEFAULT_WATTTIME_REGIONS, **parse_region_map(args.wt_regions)})
+    zones = args.zones
+    if args.rounds is not None and args.every is None:
+        return _fail("--rounds needs --every")
+    try:  # credentials are read and validated here; the messages never contain them
+        em = ElectricityMapsSource(ElectricityMapsClient(base_url=args.em_url, timeout_s=args.timeout))
+        wt = WattTimeSource(WattTimeClient(base_url=args.wt_url, timeout_s=args.timeout),
+                            {**DEFAULT_WATTTIME_REGIONS, **args.wt_regions})
+    except ValueError as exc:
+        return _fail(str(exc))
     sources = [em, wt] if args.primary == "electricitymaps" else [wt, em]
-    store = LiveStore(args.store)
+    try:
+        store = LiveStore(args.store)
+    except (OSError, sqlite3.Error) as exc:
+        return _fail(f"--store {args.store}: cannot create or open the store ({exc.__class__.__name__}: {exc})")
     monitor = Monitor(sources, store, zones, AnomalyLimits(max_age_h=args.max_age_h))
 
     def show(result: pd.DataFrame) -> None:

@@ -9,7 +9,8 @@ returns one object ``{zone, carbonIntensity, datetime, updatedAt, emissionFactor
 ``renewablePercentage`` and ``fossilFreePercentage`` (%, 0–100). Carbon intensity is gCO2eq/kWh; the
 ``emissionFactorType`` (``lifecycle`` by default, or ``direct``) says which panel column it belongs to.
 
-Configuration: key from ``$ELECTRICITYMAPS_API_KEY``; base URL from ``$ELECTRICITYMAPS_BASE_URL``
+Configuration: key from ``$ELECTRICITYMAPS_API_KEY`` (surrounding whitespace such as a trailing newline is
+stripped; any other whitespace or control character is a ``ValueError`` that does not show the key); base URL from ``$ELECTRICITYMAPS_BASE_URL``
 (default ``https://api.electricitymap.org``) so tests can point it at 127.0.0.1.
 """
 from __future__ import annotations
@@ -19,11 +20,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from forecast.live.transport import get_json
-from forecast.live.parse import number, records, timestamp
+from forecast.live.transport import SourceError, credential, get_json
+from forecast.live.parse import flag, number, obj, records, shown, timestamp
 
 SOURCE = "electricitymaps"
 DEFAULT_BASE_URL = "https://api.electricitymap.org"
+FACTOR_TYPES = ("lifecycle", "direct")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class ElectricityMapsClient:
     """Typed access to the Electricity Maps v3 API. ``api_key``/``base_url`` default to the environment."""
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, timeout_s: float = 10.0):
-        self._key = api_key if api_key is not None else os.environ.get("ELECTRICITYMAPS_API_KEY", "")
+        self._key = credential(api_key if api_key is not None else os.environ.get("ELECTRICITYMAPS_API_KEY", ""),
+                               "ELECTRICITYMAPS_API_KEY")
         self.base_url = base_url or os.environ.get("ELECTRICITYMAPS_BASE_URL", DEFAULT_BASE_URL)
         self.timeout_s = timeout_s
 
@@ -50,14 +53,17 @@ class ElectricityMapsClient:
 
     def _get(self, path: str, zone: str) -> dict:
         headers = {"auth-token": self._key} if self._key else {}
-        return get_json(SOURCE, self.base_url, path, {"zone": zone}, headers, self.timeout_s)
+        return obj(get_json(SOURCE, self.base_url, path, {"zone": zone}, headers, self.timeout_s), SOURCE, path)
 
     @staticmethod
     def _point(doc: dict, zone: str, where: str) -> IntensityPoint:
         factor = doc.get("emissionFactorType") or "lifecycle"
+        if factor not in FACTOR_TYPES:
+            raise SourceError(SOURCE, where, f"malformed body: 'emissionFactorType' is {shown(factor)} "
+                                             f"(expected one of {list(FACTOR_TYPES)})")
         return IntensityPoint(zone=zone, time=timestamp(doc, "datetime", SOURCE, where),
                               ci_gkwh=number(doc, "carbonIntensity", SOURCE, where),
-                              factor_type=str(factor), estimated=bool(doc.get("isEstimated") or False))
+                              factor_type=factor, estimated=flag(doc, "isEstimated", SOURCE, where))
 
     def latest(self, zone: str) -> IntensityPoint:
         where = "/v3/carbon-intensity/latest"

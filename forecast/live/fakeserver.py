@@ -1,6 +1,11 @@
 """A local stand-in for the Electricity Maps v3 and WattTime v3 APIs on 127.0.0.1, serving responses in
 the providers' documented JSON shapes — and, per endpoint, failures: HTTP 500, a hang past the client's
-timeout, 429 with ``Retry-After``, a malformed body, a stale timestamp, an impossible value, a jump.
+timeout, 429 with ``Retry-After``, a malformed body, a stale timestamp, an impossible value, a jump — and
+hostile responses: a body trickled slowly (``slow``), a body shorter than its Content-Length (``short``), a
+redirect to ``redirect_to`` (``redirect``), non-object JSON (``nonobject``), an oversized body
+(``oversized``), an integer too large for a float (``hugeint``), a garbage status line (``badstatus``),
+``Retry-After: inf`` / ``1e300`` (``retryinf`` / ``retryhuge``), a login token with CR/LF (``badtoken``),
+``"isEstimated": "false"`` (``estimatedstr``) and a timestamp ``"now"`` (``badtime``).
 
 Used by the tests (``tests/live``) and for demonstrating ``carbonshift monitor`` offline::
 
@@ -18,7 +23,11 @@ from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 
-BEHAVIOURS = ("ok", "error", "timeout", "ratelimit", "malformed", "stale", "impossible", "jump")
+BEHAVIOURS = ("ok", "error", "timeout", "ratelimit", "malformed", "stale", "impossible", "jump",
+              "slow", "short", "redirect", "nonobject", "oversized", "hugeint", "badstatus", "retryinf",
+              "retryhuge", "badtoken", "estimatedstr", "badtime")
+SLOW_BYTE_INTERVAL_S = 0.05  # ``slow``: one body byte every 50 ms (a 300-byte body takes 15 s)
+OVERSIZED_BYTES = 20 * 2**20  # ``oversized``: 20 MiB of JSON whitespace, sent without a Content-Length
 EM_PATHS = ("/v3/carbon-intensity/latest", "/v3/carbon-intensity/history", "/v3/carbon-intensity/forecast",
             "/v3/power-breakdown/latest", "/v3/power-breakdown/history")
 WT_PATHS = ("/login", "/v3/forecast", "/v3/signal-index", "/v3/historical")
@@ -30,11 +39,14 @@ class FakeProviders:
 
     def __init__(self, em_key: str = "test-em-key", wt_user: str = "user", wt_password: str = "pw",
                  ci_gkwh: float = 250.0, moer_lbs_mwh: float = 900.0, hang_s: float = 3.0,
-                 retry_after_s: int = 120, port: int = 0):
+                 retry_after_s: int = 120, port: int = 0, redirect_to: str = ""):
         self.em_key, self.wt_user, self.wt_password = em_key, wt_user, wt_password
         self.ci_gkwh, self.moer_lbs_mwh, self.hang_s, self.retry_after_s = ci_gkwh, moer_lbs_mwh, hang_s, retry_after_s
         self.behaviour: dict[str, str] = {p: "ok" for p in (*EM_PATHS, *WT_PATHS)}
         self.hits: dict[str, int] = {p: 0 for p in self.behaviour}
+        self.headers_seen: list[dict[str, str]] = []  # request headers of every request, in order
+        self.redirect_to = redirect_to  # ``redirect``: Location origin (default: this server)
+        self._times: dict[str, int] = {}
         self.token = "wt-token-1"
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
@@ -45,10 +57,25 @@ class FakeProviders:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def set(self, path: str, behaviour: str) -> None:
+    def set(self, path: str, behaviour: str, times: int | None = None) -> None:
+        """Make ``path`` answer with ``behaviour`` (for the next ``times`` requests only, then ``ok``)."""
         if path not in self.behaviour or behaviour not in BEHAVIOURS:
             raise ValueError(f"fake server: unknown path {path!r} or behaviour {behaviour!r}")
         self.behaviour[path] = behaviour
+        if times is None:
+            self._times.pop(path, None)
+        else:
+            self._times[path] = times
+
+    def _take(self, path: str) -> str:
+        """The behaviour for this request of ``path`` (counting down a ``times`` limit)."""
+        behaviour = self.behaviour[path]
+        if path in self._times:
+            self._times[path] -= 1
+            if self._times[path] <= 0:
+                del self._times[path]
+                self.behaviour[path] = "ok"
+        return behaviour
 
     def __enter__(self) -> FakeProviders:
         self._thread.start()
@@ -63,14 +90,16 @@ class FakeProviders:
         now = pd.Timestamp.now(tz="UTC")
         return now - pd.Timedelta(hours=30) if behaviour == "stale" else now
 
-    def _ci(self, behaviour: str) -> float:
-        return {"impossible": -40.0, "jump": self.ci_gkwh * 4}.get(behaviour, self.ci_gkwh)
+    def _ci(self, behaviour: str) -> float | int:
+        return {"impossible": -40.0, "jump": self.ci_gkwh * 4, "hugeint": 10 ** 400}.get(behaviour, self.ci_gkwh)
 
     def _em_body(self, path: str, zone: str, behaviour: str) -> dict:
         hour = self._now(behaviour).floor("h")
         iso = lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
-        point = lambda t, v: {"zone": zone, "carbonIntensity": v, "datetime": iso(t), "updatedAt": iso(hour),  # noqa: E731
-                              "createdAt": iso(hour), "emissionFactorType": "lifecycle", "isEstimated": False,
+        stamp = (lambda t: "now") if behaviour == "badtime" else iso  # noqa: E731
+        point = lambda t, v: {"zone": zone, "carbonIntensity": v, "datetime": stamp(t), "updatedAt": iso(hour),  # noqa: E731
+                              "createdAt": iso(hour), "emissionFactorType": "lifecycle",
+                              "isEstimated": "false" if behaviour == "estimatedstr" else False,
                               "estimationMethod": None}
         mix = lambda t: {"zone": zone, "datetime": iso(t), "updatedAt": iso(hour),  # noqa: E731
                          "powerConsumptionBreakdown": {"wind": 1200, "solar": 800, "gas": 2000, "nuclear": 1000},
@@ -82,7 +111,8 @@ class FakeProviders:
         if path == "/v3/carbon-intensity/latest":
             return point(hour, self._ci(behaviour))
         if path == "/v3/carbon-intensity/history":
-            return {"zone": zone, "history": [point(t, self.ci_gkwh + (t.hour % 6) * 10) for t in past]}
+            return {"zone": zone, "history": [point(t, self._ci(behaviour) if behaviour == "hugeint" else
+                                                      self.ci_gkwh + (t.hour % 6) * 10) for t in past]}
         if path == "/v3/carbon-intensity/forecast":
             future = [hour + pd.Timedelta(hours=h) for h in range(24)]
             return {"zone": zone, "forecast": [{"carbonIntensity": self.ci_gkwh + h, "datetime": iso(t)}
@@ -94,7 +124,8 @@ class FakeProviders:
     def _wt_body(self, path: str, region: str, behaviour: str) -> dict:
         start = self._now(behaviour).floor("5min")
         iso = lambda t: t.isoformat()  # noqa: E731
-        value = {"impossible": -5.0, "jump": self.moer_lbs_mwh * 4}.get(behaviour, self.moer_lbs_mwh)
+        value = {"impossible": -5.0, "jump": self.moer_lbs_mwh * 4, "hugeint": 10 ** 400}.get(behaviour,
+                                                                                              self.moer_lbs_mwh)
         meta = {"region": region, "signal_type": "co2_moer", "data_point_period_seconds": 300,
                 "model": {"date": "2023-03-01"}, "warnings": [], "generated_at": iso(start)}
         if path == "/v3/signal-index":
@@ -103,7 +134,8 @@ class FakeProviders:
             times = [start + pd.Timedelta(minutes=5 * k) for k in range(24)]
         else:
             times = [start - pd.Timedelta(minutes=5 * k) for k in range(24, 0, -1)]
-        return {"data": [{"point_time": iso(t), "value": value} for t in times],
+        stamp = (lambda t: "now") if behaviour == "badtime" else iso  # noqa: E731
+        return {"data": [{"point_time": stamp(t), "value": value} for t in times],
                 "meta": {**meta, "units": "lbs_co2_per_mwh"}}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -122,14 +154,50 @@ class FakeProviders:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _trickle(self, body: bytes) -> None:
+                """``slow``: correct headers, then the body one byte every SLOW_BYTE_INTERVAL_S."""
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                for i in range(len(body)):
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(SLOW_BYTE_INTERVAL_S)
+
+            def _hostile(self, path: str, behaviour: str) -> bool:
+                """Answer a behaviour that needs no provider body; False when the normal body is wanted."""
+                if behaviour == "error":
+                    self._send(500, b'{"error": "internal server error"}')
+                elif behaviour in ("ratelimit", "retryinf", "retryhuge"):
+                    retry = {"retryinf": "inf", "retryhuge": "1e300"}.get(behaviour, str(fake.retry_after_s))
+                    self._send(429, b'{"error": "too many requests"}', {"Retry-After": retry})
+                elif behaviour == "malformed":
+                    self._send(200, b'{"zone": "DE", "carbonInt')
+                elif behaviour == "nonobject":
+                    self._send(200, b"[]")
+                elif behaviour == "redirect":
+                    self._send(301, b"", {"Location": f"{fake.redirect_to or fake.url}{self.path}"})
+                elif behaviour == "badstatus":
+                    self.wfile.write(b"garbage\r\n\r\n")
+                elif behaviour == "oversized":
+                    self.send_response(200)
+                    self.end_headers()  # no Content-Length: the body runs until the connection closes
+                    chunk = b" " * 2**16
+                    for _ in range(OVERSIZED_BYTES // len(chunk)):
+                        self.wfile.write(chunk)
+                else:
+                    return False
+                return True
+
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
                 url = urlparse(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 path = url.path
+                fake.headers_seen.append(dict(self.headers.items()))
                 if path not in fake.behaviour:
                     return self._send(404, b'{"error": "not found"}')
                 fake.hits[path] += 1
-                behaviour = fake.behaviour[path]
+                behaviour = fake._take(path)
                 if path in EM_PATHS and self.headers.get("auth-token") != fake.em_key:
                     return self._send(401, b'{"error": "invalid auth-token"}')
                 if path == "/login":
@@ -138,25 +206,31 @@ class FakeProviders:
                         return self._send(403, b'{"error": "bad credentials"}')
                 elif path in WT_PATHS and self.headers.get("Authorization") != f"Bearer {fake.token}":
                     return self._send(401, b'{"error": "invalid token"}')
-                if behaviour == "error":
-                    return self._send(500, b'{"error": "internal server error"}')
                 if behaviour == "timeout":
                     time.sleep(fake.hang_s)
-                if behaviour == "ratelimit":
-                    return self._send(429, b'{"error": "too many requests"}',
-                                      {"Retry-After": str(fake.retry_after_s)})
-                if behaviour == "malformed":
-                    return self._send(200, b'{"zone": "DE", "carbonInt')
-                if path == "/login":
-                    doc = {"token": fake.token}
-                elif path in EM_PATHS:
-                    doc = fake._em_body(path, query.get("zone", ""), behaviour)
-                else:
-                    doc = fake._wt_body(path, query.get("region", ""), behaviour)
                 try:
-                    self._send(200, json.dumps(doc).encode())
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+                    if self._hostile(path, behaviour):
+                        return None
+                    if path == "/login":
+                        doc = {"token": fake.token + ("\r\nX-Injected: 1" if behaviour == "badtoken" else "")}
+                    elif path in EM_PATHS:
+                        doc = fake._em_body(path, query.get("zone", ""), behaviour)
+                    else:
+                        doc = fake._wt_body(path, query.get("region", ""), behaviour)
+                    body = json.dumps(doc).encode()
+                    if behaviour == "slow":
+                        return self._trickle(body)
+                    if behaviour == "short":  # announce the full length, send a tenth, close
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body[: len(body) // 10])
+                        self.close_connection = True
+                        return None
+                    self._send(200, body)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout, size cap)
                     pass
+                return None
 
         return Handler
 

@@ -2,7 +2,8 @@
 values, store the first good point per (zone, hour) and record which source served it.
 
 A source is skipped or abandoned for a zone when it errors (HTTP error, connection failure, timeout,
-malformed body), is rate-limited (HTTP 429; the source is then skipped until ``Retry-After`` has passed)
+malformed body; an unexpected exception inside a source is logged and counted as an ``error`` attempt
+naming its class, so one bad response never stops a round), is rate-limited (HTTP 429; the source is then skipped until ``Retry-After`` has passed)
 or returns an anomalous value: an impossible value (carbon intensity outside [0, ``ci_max_gkwh``]
 gCO2eq/kWh, a share outside [0, 100] %), a stale timestamp (older than ``max_age_h``), a timestamp in the
 future (beyond ``max_future_h``), or a jump versus the same source's last stored value within
@@ -105,6 +106,12 @@ class Monitor:
                 except SourceError as exc:
                     attempts.append((now, zone, source.name, "error", str(exc)))
                     reasons.append(str(exc))
+                    continue
+                except Exception as exc:  # noqa: BLE001 — a bug in one source must not stop the round
+                    detail = f"{source.name}: unexpected {exc.__class__.__name__} (a bug: please report)"
+                    log.error("%s for %s", detail, zone)
+                    attempts.append((now, zone, source.name, "error", detail))
+                    reasons.append(detail)
                     continue
                 problem = anomaly(candidate, now, last.get((zone, source.name)), self.limits)
                 if problem is not None:

@@ -1,17 +1,37 @@
-"""Minimal JSON-over-HTTP GET with typed errors (stdlib ``urllib``; no extra dependency).
+"""Minimal JSON-over-HTTP GET with typed errors (stdlib ``http.client``; no extra dependency).
 
-Errors never contain request headers, so API keys and tokens (always sent as headers) cannot leak into
-logs or exception messages.
+Hostile-network rules, enforced here for every provider client:
+
+* **Whole-request deadline**: ``timeout_s`` bounds connect + headers + body together (a watchdog shuts the
+  socket at the deadline), not each socket read — a body trickled byte by byte cannot stall a client.
+* **Size cap**: a body larger than ``max_bytes`` (declared or actually sent) is rejected while reading.
+* **Redirects**: only same-origin redirects (scheme, host and port unchanged) are followed, at most
+  :data:`MAX_REDIRECTS`; a redirect to another origin is a :class:`SourceError` and nothing (in particular
+  no credential header) is sent there.
+* **Every** transport or protocol failure (refused/reset connection, TLS error, garbage status line, a body
+  shorter than its Content-Length, oversized or undecodable JSON, absurd ``Retry-After``) is a
+  :class:`SourceError`, so callers can fail over.
+* Errors never contain request headers, so API keys and tokens (always sent as headers) cannot leak into
+  logs or exception messages; header values are validated by :func:`credential` before any request.
 """
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import math
 import socket
-import urllib.error
+import threading
+import time
 import urllib.parse
-import urllib.request
+from dataclasses import dataclass
 from typing import Any
+
+DEFAULT_MAX_BYTES = 8 * 2**20  # 8 MiB: provider JSON documents are a few hundred kB at most
+MAX_REDIRECTS = 3
+DEFAULT_RETRY_AFTER_S = 60.0
+MAX_RETRY_AFTER_S = 24 * 3600.0  # a longer Retry-After is capped to one day
+_CHUNK = 2**16
 
 
 class SourceError(RuntimeError):
@@ -23,7 +43,8 @@ class SourceError(RuntimeError):
 
 
 class RateLimited(SourceError):
-    """HTTP 429; ``retry_after_s`` is the provider's ``Retry-After`` in seconds (60 when absent/unparsable)."""
+    """HTTP 429; ``retry_after_s`` is the provider's ``Retry-After`` in seconds (60 when absent/unparsable or
+    not finite, capped at :data:`MAX_RETRY_AFTER_S`)."""
 
     def __init__(self, source: str, where: str, retry_after_s: float):
         super().__init__(source, where, f"rate limited (429), retry after {retry_after_s:g} s")
@@ -34,20 +55,152 @@ class Unauthorized(SourceError):
     """HTTP 401/403 (bad or expired credentials)."""
 
 
+class TransportError(Exception):
+    """A request failed below the provider level; ``problem`` is safe to show (no header values)."""
+
+    def __init__(self, problem: str):
+        super().__init__(problem)
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Response:
+    """A completed HTTP exchange: final ``status``, response ``headers`` and the whole ``body``."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+def credential(value: str, name: str, header_value: bool = True) -> str:
+    """``value`` with surrounding whitespace stripped; raises ``ValueError`` naming ``name`` (never the value)
+    when what is left contains a control character or, for a value sent verbatim in a header
+    (``header_value``), anything but visible ASCII — so it can neither break nor inject an HTTP header."""
+    value = value.strip()
+    bad = (lambda ch: not 0x21 <= ord(ch) <= 0x7E) if header_value else (lambda ch: ord(ch) < 0x20 or ord(ch) == 0x7F)
+    if any(bad(ch) for ch in value):
+        kind = "whitespace, control or non-ASCII characters" if header_value else "control characters"
+        raise ValueError(f"{name}: contains {kind} (value not shown)")
+    return value
+
+
 def _retry_after(value: str | None) -> float:
     try:
-        return max(0.0, float(value)) if value is not None else 60.0
+        seconds = float(value) if value is not None else DEFAULT_RETRY_AFTER_S
     except ValueError:
-        return 60.0
+        return DEFAULT_RETRY_AFTER_S
+    if not math.isfinite(seconds):
+        return DEFAULT_RETRY_AFTER_S
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise TransportError("invalid port in URL") from None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _shutdown(sock: socket.socket, fired: threading.Event) -> None:
+    """Watchdog: the deadline passed — unblock any pending call on ``sock``."""
+    fired.set()
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # plain shutdown, also under TLS
+    except OSError:
+        pass
+
+
+def _read_body(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
+    declared = response.getheader("Content-Length")
+    expected = int(declared) if declared is not None and declared.strip().isdigit() else None
+    if expected is not None and expected > max_bytes:
+        raise TransportError(f"body of {expected} bytes exceeds the {max_bytes}-byte cap")
+    chunks, size = [], 0
+    while True:
+        chunk = response.read(_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > max_bytes:
+            raise TransportError(f"body exceeds the {max_bytes}-byte cap")
+        chunks.append(chunk)
+    if expected is not None and size < expected:
+        raise TransportError(f"body cut short: {size} of {expected} bytes")
+    return b"".join(chunks)
+
+
+def _exchange(url: str, headers: dict[str, str], deadline: float, max_bytes: int) -> Response:
+    scheme, host, port = _origin(url)
+    if scheme not in ("http", "https") or not host:
+        raise TransportError(f"unsupported URL scheme or host ({scheme or 'none'}://{host})")
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError
+    conn_cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+    conn = conn_cls(host, port, timeout=remaining)
+    fired = threading.Event()
+    watchdog: threading.Timer | None = None
+    try:
+        conn.connect()  # bounded by the socket timeout (= the time left)
+        watchdog = threading.Timer(deadline - time.monotonic(), _shutdown, (conn.sock, fired))
+        watchdog.daemon = True
+        watchdog.start()
+        parts = urllib.parse.urlsplit(url)
+        conn.request("GET", urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")), headers=headers)
+        response = conn.getresponse()
+        return Response(response.status, response.headers, _read_body(response, max_bytes))
+    except (OSError, http.client.HTTPException, TransportError):
+        if fired.is_set() or time.monotonic() >= deadline:
+            raise TimeoutError from None
+        raise
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        conn.close()
+
+
+def http_get(url: str, headers: dict[str, str] | None = None, timeout_s: float = 10.0,
+             max_bytes: int = DEFAULT_MAX_BYTES) -> Response:
+    """GET ``url`` within ``timeout_s`` seconds in all (connect, redirects, headers and body) and at most
+    ``max_bytes`` of body, following same-origin redirects only. Raises :class:`TransportError` (message
+    free of header values) on any failure; an HTTP error status is returned, not raised."""
+    if not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise ValueError(f"timeout_s must be a positive finite number of seconds, got {timeout_s!r}")
+    deadline = time.monotonic() + timeout_s
+    origin = _origin(url)
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            response = _exchange(url, headers or {}, deadline, max_bytes)
+        except TimeoutError:
+            raise TransportError(f"timed out after {timeout_s:g} s (whole request)") from None
+        except http.client.HTTPException as exc:
+            raise TransportError(f"malformed HTTP response ({exc.__class__.__name__})") from None
+        except OSError as exc:
+            raise TransportError(f"connection failed: {exc.__class__.__name__}") from None
+        except ValueError:  # http.client's message would quote the offending header value
+            raise TransportError("invalid request header value (not shown)") from None
+        if response.status not in (301, 302, 303, 307, 308):
+            return response
+        target = urllib.parse.urljoin(url, response.headers.get("Location", ""))
+        if _origin(target) != origin:
+            scheme, host, port = _origin(target)
+            raise TransportError(f"HTTP {response.status} redirect to another origin ({scheme}://{host}:{port}) "
+                                 "not followed (credentials are never sent across origins)")
+        url = target
+    raise TransportError(f"more than {MAX_REDIRECTS} redirects")
 
 
 def get_json(source: str, base_url: str, path: str, params: dict[str, str] | None = None,
              headers: dict[str, str] | None = None, timeout_s: float = 10.0,
-             basic_auth: tuple[str, str] | None = None) -> Any:
+             basic_auth: tuple[str, str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """GET ``base_url + path`` with query ``params`` and return the decoded JSON document.
 
     Raises :class:`RateLimited` on 429, :class:`Unauthorized` on 401/403, :class:`SourceError` on any other
-    non-2xx status, connection error, timeout (``timeout_s`` seconds, connect + read) or a body that is not JSON.
+    non-2xx status, connection or protocol error, a whole request longer than ``timeout_s`` seconds, a body
+    over ``max_bytes`` bytes or cut short, a cross-origin redirect, or a body that is not JSON.
     """
     query = f"?{urllib.parse.urlencode(params)}" if params else ""
     url = f"{base_url.rstrip('/')}{path}{query}"
@@ -55,26 +208,17 @@ def get_json(source: str, base_url: str, path: str, params: dict[str, str] | Non
     hdrs = {"Accept": "application/json", **(headers or {})}
     if basic_auth is not None:
         hdrs["Authorization"] = "Basic " + base64.b64encode(":".join(basic_auth).encode()).decode()
-    request = urllib.request.Request(url, headers=hdrs, method="GET")
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            body = response.read()
-    except urllib.error.HTTPError as exc:
-        if exc.code == 429:
-            raise RateLimited(source, where, _retry_after(exc.headers.get("Retry-After"))) from None
-        if exc.code in (401, 403):
-            raise Unauthorized(source, where, f"HTTP {exc.code} (check credentials)") from None
-        raise SourceError(source, where, f"HTTP {exc.code}") from None
-    except (TimeoutError, socket.timeout):
-        raise SourceError(source, where, f"timed out after {timeout_s:g} s") from None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, (TimeoutError, socket.timeout)):
-            raise SourceError(source, where, f"timed out after {timeout_s:g} s") from None
-        raise SourceError(source, where, f"connection failed: {reason}") from None
-    except (ConnectionError, OSError) as exc:
-        raise SourceError(source, where, f"connection failed: {exc.__class__.__name__}") from None
+        response = http_get(url, hdrs, timeout_s, max_bytes)
+    except TransportError as exc:
+        raise SourceError(source, where, exc.problem) from None
+    if response.status == 429:
+        raise RateLimited(source, where, _retry_after(response.headers.get("Retry-After")))
+    if response.status in (401, 403):
+        raise Unauthorized(source, where, f"HTTP {response.status} (check credentials)")
+    if not 200 <= response.status < 300:
+        raise SourceError(source, where, f"HTTP {response.status}")
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise SourceError(source, where, f"malformed JSON body ({len(body)} bytes)") from None
+        return json.loads(response.body)
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, int digit limit, deep nesting
+        raise SourceError(source, where, f"malformed JSON body ({len(response.body)} bytes)") from None

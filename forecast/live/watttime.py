@@ -7,7 +7,9 @@ each returns ``{"data": [{"point_time", "value"}], "meta": {"units", "region", "
 MOER units are ``lbs_co2_per_mwh``; this client converts them to gCO2eq/kWh (× 0.453592). Signal index
 units are ``percentile`` (0–100).
 
-Configuration: ``$WATTTIME_USERNAME`` / ``$WATTTIME_PASSWORD``; base URL ``$WATTTIME_BASE_URL``
+Configuration: ``$WATTTIME_USERNAME`` / ``$WATTTIME_PASSWORD`` (surrounding whitespace stripped; other
+whitespace or control characters are a ``ValueError`` that does not show them); a received token must be
+visible ASCII of at most :data:`MAX_TOKEN_CHARS` characters, else a :class:`SourceError` (token not shown); base URL ``$WATTTIME_BASE_URL``
 (default ``https://api.watttime.org``).
 """
 from __future__ import annotations
@@ -17,13 +19,14 @@ import time as _time
 
 import pandas as pd
 
-from forecast.live.transport import SourceError, Unauthorized, get_json
-from forecast.live.parse import field, number, records, timestamp
+from forecast.live.transport import SourceError, Unauthorized, credential, get_json
+from forecast.live.parse import field, number, obj, records, timestamp
 
 SOURCE = "watttime"
 DEFAULT_BASE_URL = "https://api.watttime.org"
 LBS_PER_MWH_TO_G_PER_KWH = 453.59237 / 1000.0
 TOKEN_LIFETIME_S = 30 * 60
+MAX_TOKEN_CHARS = 8192
 
 
 class WattTimeClient:
@@ -31,8 +34,10 @@ class WattTimeClient:
 
     def __init__(self, username: str | None = None, password: str | None = None, base_url: str | None = None,
                  timeout_s: float = 10.0):
-        self._user = username if username is not None else os.environ.get("WATTTIME_USERNAME", "")
-        self._password = password if password is not None else os.environ.get("WATTTIME_PASSWORD", "")
+        self._user = credential(username if username is not None else os.environ.get("WATTTIME_USERNAME", ""),
+                                "WATTTIME_USERNAME", header_value=False)
+        self._password = credential(password if password is not None else os.environ.get("WATTTIME_PASSWORD", ""),
+                                    "WATTTIME_PASSWORD", header_value=False)
         self.base_url = base_url or os.environ.get("WATTTIME_BASE_URL", DEFAULT_BASE_URL)
         self.timeout_s = timeout_s
         self._token: str | None = None
@@ -44,9 +49,16 @@ class WattTimeClient:
     def login(self) -> None:
         doc = get_json(SOURCE, self.base_url, "/login", timeout_s=self.timeout_s,
                        basic_auth=(self._user, self._password))
-        token = field(doc, "token", SOURCE, "/login")
+        token = field(obj(doc, SOURCE, "/login"), "token", SOURCE, "/login")
         if not isinstance(token, str) or not token:
             raise SourceError(SOURCE, "/login", "malformed body: empty token")
+        try:
+            token = credential(token, "token")
+        except ValueError:
+            raise SourceError(SOURCE, "/login", "malformed token: whitespace or control characters "
+                                                "(not shown)") from None
+        if not token or len(token) > MAX_TOKEN_CHARS:
+            raise SourceError(SOURCE, "/login", f"malformed token: {len(token)} characters (not shown)")
         self._token, self._token_until = token, _time.monotonic() + TOKEN_LIFETIME_S - 60
 
     def _get(self, path: str, params: dict[str, str]) -> dict:
@@ -54,8 +66,8 @@ class WattTimeClient:
             if self._token is None or _time.monotonic() >= self._token_until:
                 self.login()
             try:
-                return get_json(SOURCE, self.base_url, path, params,
-                                {"Authorization": f"Bearer {self._token}"}, self.timeout_s)
+                return obj(get_json(SOURCE, self.base_url, path, params,
+                                    {"Authorization": f"Bearer {self._token}"}, self.timeout_s), SOURCE, path)
             except Unauthorized:
                 self._token = None
                 if attempt == 1:

@@ -1,0 +1,204 @@
+"""Every client against the hostile behaviours of the stand-in provider (127.0.0.1, bounded lifetime):
+each malformed response is a SourceError (so the monitor fails over), never a crash, a hang or a leak."""
+import math
+import re
+import time
+
+import pandas as pd
+import pytest
+
+from experiments.cli import main
+from forecast.live.electricitymaps import ElectricityMapsClient
+from forecast.live.fakeserver import FakeProviders
+from forecast.live.monitor import Monitor
+from forecast.live.sources import ElectricityMapsSource, WattTimeSource
+from forecast.live.store import LiveStore
+from forecast.live.transport import MAX_RETRY_AFTER_S, RateLimited, SourceError, get_json
+from forecast.live.watttime import WattTimeClient
+
+NOW = pd.Timestamp.now(tz="UTC")
+EM_CALLS = {
+    "/v3/carbon-intensity/latest": lambda c: c.latest("DE"),
+    "/v3/carbon-intensity/history": lambda c: c.history("DE"),
+    "/v3/carbon-intensity/forecast": lambda c: c.forecast("DE"),
+    "/v3/power-breakdown/latest": lambda c: c.power_breakdown_latest("DE"),
+    "/v3/power-breakdown/history": lambda c: c.power_breakdown_history("DE"),
+}
+WT_CALLS = {
+    "/login": lambda c: c.forecast("CAISO_NORTH"),
+    "/v3/forecast": lambda c: c.forecast("CAISO_NORTH"),
+    "/v3/signal-index": lambda c: c.signal_index("CAISO_NORTH"),
+    "/v3/historical": lambda c: c.historical("CAISO_NORTH", NOW - pd.Timedelta(hours=2), NOW),
+}
+TRANSPORT_FAULTS = {"slow": "timed out after 0.3 s (whole request)", "short": "body cut short",
+                    "redirect": "redirect to another origin", "nonobject": "expected a JSON object",
+                    "oversized": "byte cap", "badstatus": "malformed HTTP response (BadStatusLine)"}
+
+
+def em(fake):
+    return ElectricityMapsClient(api_key="test-em-key", base_url=fake.url, timeout_s=0.3)
+
+
+def wt(fake):
+    return WattTimeClient(username="user", password="pw", base_url=fake.url, timeout_s=0.3)
+
+
+def call(fake, path):
+    return EM_CALLS[path](em(fake)) if path in EM_CALLS else WT_CALLS[path](wt(fake))
+
+
+@pytest.fixture
+def elsewhere():
+    """A second server on another port: a redirect target that must never be contacted."""
+    with FakeProviders() as server:
+        yield server
+
+
+@pytest.mark.parametrize("path", [*EM_CALLS, *WT_CALLS])
+@pytest.mark.parametrize("behaviour", list(TRANSPORT_FAULTS))
+def test_transport_faults_are_source_errors_within_the_deadline(fake, elsewhere, path, behaviour):
+    fake.redirect_to = elsewhere.url
+    fake.set(path, behaviour)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=re.escape(TRANSPORT_FAULTS[behaviour])):
+        call(fake, path)
+    assert time.monotonic() - started < 1.0  # a 1-byte-per-50-ms body would take > 10 s
+    assert elsewhere.headers_seen == []  # nothing, in particular no credential, crossed origins
+
+
+def test_same_origin_redirect_is_followed_with_credentials(fake):
+    fake.set("/v3/carbon-intensity/latest", "redirect", times=1)  # redirects to itself once, then serves
+    assert em(fake).latest("DE").ci_gkwh == 250.0
+    assert fake.hits["/v3/carbon-intensity/latest"] == 2
+
+
+@pytest.mark.parametrize("path", ["/v3/carbon-intensity/latest", "/v3/carbon-intensity/history",
+                                  "/v3/forecast", "/v3/historical"])
+@pytest.mark.parametrize("behaviour, match", [("hugeint", "is not a finite number: <1329-bit int>"),
+                                              ("badtime", "is not an ISO-8601 timestamp: 'now'")])
+def test_bad_values_are_source_errors(fake, path, behaviour, match):
+    fake.set(path, behaviour)
+    with pytest.raises(SourceError, match=re.escape(match)):
+        call(fake, path)
+
+
+@pytest.mark.parametrize("path", ["/v3/carbon-intensity/latest", "/v3/carbon-intensity/history"])
+def test_is_estimated_must_be_a_boolean(fake, path):
+    fake.set(path, "estimatedstr")
+    with pytest.raises(SourceError, match="'isEstimated' is not a boolean: 'false'"):
+        call(fake, path)
+
+
+def test_token_with_crlf_is_rejected_and_not_shown(fake):
+    fake.set("/login", "badtoken")
+    with pytest.raises(SourceError, match="malformed token") as err:
+        wt(fake).forecast("CAISO_NORTH")
+    assert fake.token not in str(err.value) and "Injected" not in str(err.value)
+    assert fake.hits["/v3/forecast"] == 0  # the token was never sent
+
+
+@pytest.mark.parametrize("behaviour, expected", [("retryinf", 60.0), ("retryhuge", MAX_RETRY_AFTER_S)])
+def test_absurd_retry_after_is_bounded(fake, behaviour, expected):
+    fake.set("/v3/forecast", behaviour)
+    with pytest.raises(RateLimited) as err:
+        wt(fake).forecast("CAISO_NORTH")
+    assert err.value.retry_after_s == expected
+
+
+def test_deeply_nested_json_is_a_source_error(fake, monkeypatch):
+    import forecast.live.transport as transport
+    monkeypatch.setattr(transport.json, "loads", lambda body: transport.json.JSONDecoder().decode("[" * 10**6))
+    with pytest.raises(SourceError, match="malformed JSON"):
+        em(fake).latest("DE")
+
+
+def test_invalid_timeout_is_rejected():
+    with pytest.raises(ValueError, match="timeout_s"):
+        get_json("x", "http://127.0.0.1:9", "/", timeout_s=math.inf)
+
+
+def test_keys_are_stripped_and_never_shown(fake):
+    assert em_key_client(fake, "test-em-key\n").latest("DE").ci_gkwh == 250.0  # trailing newline stripped
+    with pytest.raises(ValueError, match="ELECTRICITYMAPS_API_KEY: contains whitespace") as err:
+        em_key_client(fake, "RECOGNISABLE-KEY-7731\r\nX-Evil: 1")
+    assert "RECOGNISABLE" not in str(err.value)
+    with pytest.raises(ValueError, match="WATTTIME_PASSWORD: contains control") as err:
+        WattTimeClient(username="user", password="RECOGNISABLE-PW\x00x", base_url=fake.url)
+    assert "RECOGNISABLE" not in str(err.value)
+
+
+def em_key_client(fake, key):
+    return ElectricityMapsClient(api_key=key, base_url=fake.url, timeout_s=0.3)
+
+
+def test_monitor_cli_bad_key_is_one_line_without_the_key(fake, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ELECTRICITYMAPS_API_KEY", "RECOGNISABLE-KEY-7731\rx")
+    code = main(["monitor", "--once", "--zones", "DE", "--store", str(tmp_path / "s.sqlite"),
+                 "--em-url", fake.url, "--wt-url", fake.url])
+    out, err = capsys.readouterr()
+    assert code == 2 and "RECOGNISABLE" not in out + err
+    assert err.strip().splitlines() == ["carbonshift monitor: error: ELECTRICITYMAPS_API_KEY: contains whitespace, "
+                                        "control or non-ASCII characters (value not shown)"]
+
+
+@pytest.mark.parametrize("behaviour", ["nonobject", "badstatus", "short", "hugeint", "retryinf", "badtime"])
+def test_monitor_fails_over_on_every_hostile_primary(fake, tmp_path, behaviour):
+    fake.set("/v3/carbon-intensity/latest", behaviour)
+    mon = Monitor([ElectricityMapsSource(em(fake)), WattTimeSource(wt(fake))],
+                  LiveStore(tmp_path / "s.sqlite"), ["US-CAL-CISO"])
+    out = mon.poll_once()
+    assert out.loc[0, "served_by"] == "watttime" and out.loc[0, "failover"] != ""
+
+
+def test_monitor_survives_a_source_bug(fake, tmp_path):
+    class Broken:
+        name = "broken"
+
+        def fetch(self, zone):
+            raise KeyError(zone)
+
+    mon = Monitor([Broken(), WattTimeSource(wt(fake))], LiveStore(tmp_path / "s.sqlite"), ["US-CAL-CISO"])
+    out = mon.poll_once()
+    assert out.loc[0, "served_by"] == "watttime" and "unexpected KeyError" in out.loc[0, "failover"]
+    assert mon.store.attempts()["outcome"].tolist() == ["error", "ok"]
+
+
+def test_monitor_every_survives_one_bad_round(fake, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ELECTRICITYMAPS_API_KEY", "test-em-key")
+    monkeypatch.setenv("WATTTIME_USERNAME", "user")
+    monkeypatch.setenv("WATTTIME_PASSWORD", "pw")
+    fake.set("/v3/carbon-intensity/latest", "badstatus", times=1)
+    fake.set("/v3/forecast", "nonobject", times=1)
+    store = tmp_path / "s.sqlite"
+    code = main(["monitor", "--every", "0.05s", "--rounds", "2", "--json", "--zones", "US-CAL-CISO",
+                 "--store", str(store), "--em-url", fake.url, "--wt-url", fake.url, "--timeout", "0.5"])
+    assert code == 0
+    attempts = LiveStore(store).attempts()
+    assert attempts["outcome"].tolist() == ["error", "error", "ok"]  # round 1: both bad; round 2: primary ok
+    assert len(LiveStore(store).read()) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--timeout", "0"], "argument --timeout: expected a positive finite number"),
+    (["--timeout", "inf"], "argument --timeout: expected a positive finite number"),
+    (["--timeout", "nan"], "argument --timeout: expected a positive finite number"),
+    (["--max-age-h", "-1"], "argument --max-age-h: expected a positive finite number of hours"),
+    (["--rounds", "0"], "argument --rounds: expected an integer ≥ 1"),
+    (["--zones", "DE,,;rm"], "argument --zones: expected comma-separated zone keys"),
+    (["--zones", ","], "argument --zones: expected comma-separated zone keys"),
+    (["--wt-regions", "DE"], "argument --wt-regions: WattTime region map: expected ZONE=REGION"),
+    (["--wt-regions", "DE=a b"], "argument --wt-regions: bad ZONE=REGION pair"),
+])
+def test_monitor_cli_rejects_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["monitor", "--every", "1s", *argv])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and "Traceback" not in err
+
+
+def test_monitor_cli_unwritable_store_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = main(["monitor", "--once", "--store", str(blocker / "sub" / "s.sqlite")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("carbonshift monitor: error: --store") and len(err.splitlines()) == 1
