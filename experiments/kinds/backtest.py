@@ -30,15 +30,14 @@ class DataSection:
     source: Literal["dacf", "electricitymaps"]
     regions: list[str]
     years: list[int] = field(default_factory=list)   # electricitymaps only; any years found in the data dir
-    exclude_columns: list[str] = field(default_factory=list)   # electricitymaps value columns not read (e.g. ci_lca)
+    exclude_columns: list[str] = field(default_factory=list)   # value columns not read/validated (e.g. ci_lca)
 
     def __post_init__(self) -> None:
         from forecast.data.electricitymaps import VALUE_COLUMNS
         check(bool(self.regions), "data.regions", "name at least one zone / region")
-        check(all(c in VALUE_COLUMNS for c in self.exclude_columns), "data.exclude_columns",
-              f"expected a subset of {list(VALUE_COLUMNS)}")
-        check(self.source == "electricitymaps" or not self.exclude_columns, "data.exclude_columns",
-              "only for source: electricitymaps")
+        excl = set(self.exclude_columns)
+        check(excl <= set(VALUE_COLUMNS) and len(excl) < len(VALUE_COLUMNS), "data.exclude_columns",
+              f"expected some (not all) of {list(VALUE_COLUMNS)}")
 
 
 @dataclass
@@ -197,7 +196,7 @@ def model_factories(cfg: BacktestConfig) -> dict[str, object]:
 def load_data(cfg: BacktestConfig, data_dir: str | None) -> pd.DataFrame:
     if cfg.data.source == "dacf":
         from forecast.data.panel import load_dacf_panel
-        return load_dacf_panel(cfg.data.regions, data_dir)
+        return load_dacf_panel(cfg.data.regions, data_dir, cfg.data.exclude_columns)
     from forecast.data.panel import load_panel
     return load_panel(cfg.data.regions, cfg.data.years or (2021, 2022, 2023), weather=cfg.backtest.oracle_weather,
                       data_dir=data_dir, exclude=cfg.data.exclude_columns)

@@ -72,10 +72,11 @@ def _mix(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     return pd.DataFrame({"ci_direct": direct, "renewable_pct": 100 * ren, "low_carbon_pct": 100 * low})
 
 
-def read_dacf(region: str, data_dir: Path) -> pd.DataFrame:
+def read_dacf(region: str, data_dir: Path, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
     """Panel rows for one DACF region, 2019-01-01 → 2021-12-31 UTC, with ``fc_*`` covariates where
     the source has them (GFS weather and source-production forecasts; NaN where absent, and on the
-    upstream's zero-filled last day)."""
+    upstream's zero-filled last day). ``exclude`` drops panel value columns the run does not need; their upstream
+    columns are then not validated (e.g. ``ci_lca`` when a file's ``carbon_intensity`` holds MW)."""
     clean_path = _in_folder(data_dir, f"{region}_2019_clean")
     if clean_path is None:
         raise FileNotFoundError(f"DACF region {region!r}: no {region}_2019_clean.csv[.gz] in {data_dir} "
@@ -84,12 +85,16 @@ def read_dacf(region: str, data_dir: Path) -> pd.DataFrame:
     out = _mix(clean, str(clean_path))
     out.insert(0, "time", clean["time"])
     out.insert(0, "region", region)
+    if "ci_lca" not in exclude:
+        check_values(clean, str(clean_path), "time", ["carbon_intensity"], [])
     out["ci_lca"] = clean["carbon_intensity"].astype(float)
     out["estimated"] = False
     covs = clean[[c for c in _WEATHER if c in clean.columns]].rename(columns=_WEATHER)
     direct_path = _in_folder(data_dir, f"{region}_direct_emissions")
     if direct_path is not None:
         direct = _read(direct_path)
+        if "ci_direct" not in exclude:
+            check_values(direct, str(direct_path), "time", ["carbon_intensity"], [])
         upstream = direct.set_index("time")["carbon_intensity"].astype(float).reindex(out["time"]).to_numpy()
         out["ci_direct"] = np.where(np.isnan(upstream), out["ci_direct"], upstream)
         fc = {c: f"fc_{c[len('avg_'):-len('_production_forecast')]}_mw" for c in direct.columns
@@ -101,8 +106,11 @@ def read_dacf(region: str, data_dir: Path) -> pd.DataFrame:
         feats[zero_day] = np.nan
         covs = feats.reindex(out["time"]).reset_index(drop=True)
     out = pd.concat([out, covs.reset_index(drop=True)], axis=1)
-    check_values(out, str(clean_path), "time", ["ci_direct", "ci_lca"], ["renewable_pct", "low_carbon_pct"])
-    cols = ["region", "time", "ci_direct", "ci_lca", "renewable_pct", "low_carbon_pct", "estimated"]
+    out = out.drop(columns=list(exclude))
+    check_values(out, str(clean_path), "time", [c for c in ("ci_direct", "ci_lca") if c not in exclude],
+                 [c for c in ("renewable_pct", "low_carbon_pct") if c not in exclude])
+    cols = [c for c in ("region", "time", "ci_direct", "ci_lca", "renewable_pct", "low_carbon_pct", "estimated")
+            if c not in exclude]
     return out[cols + [c for c in out.columns if c not in cols]]
 
 

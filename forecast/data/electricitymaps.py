@@ -44,8 +44,8 @@ def read_electricitymaps(path: str | Path, repair: bool = False, report: RepairR
     value columns (of :data:`VALUE_COLUMNS`) that are neither required, validated nor returned.
     """
     bad = [c for c in exclude if c not in VALUE_COLUMNS]
-    if bad:
-        raise ValueError(f"cannot exclude {bad}: only value columns {list(VALUE_COLUMNS)} may be excluded")
+    if bad or set(VALUE_COLUMNS) <= set(exclude):
+        raise ValueError(f"exclude {list(exclude)}: expected some (not all) of the value columns {list(VALUE_COLUMNS)}")
     source = str(path)
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")

@@ -16,7 +16,7 @@ import pandas as pd
 
 from forecast.data.dacf import REGIONS as DACF_REGIONS
 from forecast.data.dacf import read_dacf
-from forecast.data.electricitymaps import read_electricitymaps
+from forecast.data.electricitymaps import VALUE_COLUMNS, read_electricitymaps
 from forecast.data.openmeteo import read_openmeteo
 from forecast.data.registry import find
 from forecast.data.validate import DataValidationError, RepairReport, check_hourly_index
@@ -28,6 +28,14 @@ EM_YEARS: tuple[int, ...] = (2021, 2022, 2023)
 _FILE_PREFIX = {"DE": "DE-LU"}  # zone id -> file prefix where they differ
 _CSV = (".csv.gz", ".csv")
 _JSON = (".json.gz", ".json")
+
+
+def _check_exclude(exclude: Iterable[str]) -> tuple[str, ...]:
+    exclude = tuple(exclude)
+    bad = [c for c in exclude if c not in VALUE_COLUMNS]
+    if bad or set(VALUE_COLUMNS) <= set(exclude):
+        raise ValueError(f"exclude {list(exclude)}: expected some (not all) of the value columns {list(VALUE_COLUMNS)}")
+    return exclude
 
 
 def em_path(zone: str, year: int, data_dir: str | Path | None = None) -> Path:
@@ -64,7 +72,7 @@ def load_panel(zones: Iterable[str] = EM_ZONES, years: Iterable[int] = EM_YEARS,
 
     Any zone id and year works when its export is found (:func:`em_path`; the user's data dir first) and
     validates; ``exclude`` drops value columns the run does not need (e.g. an upstream column holding MW)."""
-    zones, years, exclude = list(zones), sorted(set(years)), tuple(exclude)
+    zones, years, exclude = list(zones), sorted(set(years)), _check_exclude(exclude)
     if not zones or not years:
         raise ValueError(f"load_panel needs at least one zone and one year, got zones={zones} years={years}")
     frames = []
@@ -80,10 +88,13 @@ def load_panel(zones: Iterable[str] = EM_ZONES, years: Iterable[int] = EM_YEARS,
     return pd.concat(frames, ignore_index=True)
 
 
-def load_dacf_panel(regions: Iterable[str] = DACF_REGIONS, data_dir: str | Path | None = None) -> pd.DataFrame:
+def load_dacf_panel(regions: Iterable[str] = DACF_REGIONS, data_dir: str | Path | None = None,
+                    exclude: Iterable[str] = ()) -> pd.DataFrame:
     """DACF panel for ``regions`` (any region whose ``dacf/<REGION>_2019_clean.csv[.gz]`` is found, user data
-    dir first; the bundle's span is 2019-01-01 → 2021-12-31 UTC); columns that differ per region are NaN-filled."""
-    return pd.concat([read_dacf(r, dacf_path(r, "2019_clean", data_dir).parent) for r in regions],
+    dir first; the bundle's span is 2019-01-01 → 2021-12-31 UTC); columns that differ per region are NaN-filled;
+    ``exclude`` drops value columns (and skips validating their upstream columns)."""
+    exclude = _check_exclude(exclude)
+    return pd.concat([read_dacf(r, dacf_path(r, "2019_clean", data_dir).parent, exclude) for r in regions],
                      ignore_index=True)
 
 

@@ -73,3 +73,29 @@ def test_unknown_dacf_region_from_a_user_dir(shared_data, tmp_path):
     assert panel.groupby("region").size().to_dict() == {"NO1": 26304, "CISO": 26304}
     with pytest.raises(FileNotFoundError, match=r"no dacf/XX_2019_clean\.csv\.gz or dacf/XX_2019_clean\.csv"):
         load_dacf_panel(["XX"], data_dir=tmp_path)
+
+
+def test_dacf_carbon_intensity_holding_mw_names_the_file_column(shared_data, tmp_path):
+    (tmp_path / "dacf").mkdir()
+    frame = pd.read_csv(shared_data / "dacf" / "SE_2019_clean.csv.gz", index_col=0)
+    frame.loc[frame.index[:], "carbon_intensity"] = frame["hydro"]   # upstream defect: a generation column (MW)
+    frame.to_csv(tmp_path / "dacf" / "NO1_2019_clean.csv")
+    with pytest.raises(DataValidationError, match=r"NO1_2019_clean\.csv: 'carbon_intensity' holds power, not carbon "
+                                                  r"intensity .* at row 2 \(2019-01-01"):
+        load_dacf_panel(["NO1"], data_dir=tmp_path)
+    panel = load_dacf_panel(["NO1"], data_dir=tmp_path, exclude=["ci_lca"])
+    assert "ci_lca" not in panel.columns and panel["ci_direct"].notna().all()
+
+
+def test_config_rejects_excluding_a_target():
+    from experiments.config import ConfigError, parse
+    from experiments.kinds.backtest import BacktestConfig
+
+    doc = {"kind": "backtest", "name": "t", "data": {"source": "electricitymaps", "regions": ["CA-ON"], "years": [2024],
+                                                      "exclude_columns": ["ci_direct"]},
+           "windows": {"train_end": "2024-02-29", "val_start": "2024-03-01", "val_end": "2024-03-14",
+                       "test_start": "2024-03-15", "test_end": "2024-03-28"}}
+    with pytest.raises(ConfigError, match="target 'ci_direct' is in data.exclude_columns"):
+        parse(doc, BacktestConfig, "x.yaml")
+    doc["data"]["exclude_columns"] = ["ci_lca"]
+    assert parse(doc, BacktestConfig, "x.yaml").data.exclude_columns == ["ci_lca"]
