@@ -31,8 +31,14 @@ from finished jobs while the run goes on.
 Invariant (checked at the end of every run): every job is finished (on time or late, with the reason
 it is late), or rejected/unfinished with a reason — none is lost.
 
-The oracle (``policy.clairvoyant``) is planned once at hour 0 with all jobs and ``OracleView`` (actual
+Information set: a non-oracle policy receives a ``JobsView`` (jobs submitted by the decision hour, no true
+durations; its decisions are mapped back to this run's rows) and a ``PolicyView``. The oracle
+(``policy.clairvoyant``) is planned once at hour 0 with the true ``Jobs`` and ``OracleView`` (actual
 intensities); it then runs through the same execution.
+
+Forecast fallback: every applied placement's reserved hours are counted (``planned_job_h``), and those the
+decision's view priced with the declared long-range fallback instead of a forecast issue
+(``PolicyView.fallback``) in ``fallback_job_h`` — ``forecast_fallback_share`` in ``scheduler.metrics``.
 """
 from __future__ import annotations
 
@@ -44,7 +50,7 @@ from typing import Protocol
 import numpy as np
 
 from scheduler.datacenters import DataCenters
-from scheduler.policies.base import ClusterState, Decisions, Event
+from scheduler.policies.base import ClusterState, Decisions, Event, JobsView
 from scheduler.signals import CarbonSignal, ForecastSignal, OracleView, PolicyView
 from scheduler.workloads import Jobs
 
@@ -96,6 +102,8 @@ class Outcome:
     peak_mem_mb: float = float("nan")
     oracle: bool = False
     suspensions: np.ndarray | None = None   # suspend/resume cycles per job
+    planned_job_h: int = 0        # job-hours reserved by applied placements
+    fallback_job_h: int = 0       # of those, hours the decision's view priced by the forecast fallback
 
     @property
     def on_time(self) -> np.ndarray:
@@ -143,14 +151,15 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
     energy_hod = np.zeros((R, 24))
     reasons: dict[int, str] = {}
     transfer_h = dc.transfer_hours(jobs.data_gb)
-    tr_kwh = dc.transfer_kwh(jobs.data_gb)
     power = jobs.power_kw
     gpus = jobs.gpus
     decide_s = 0.0
     adapt_ms: list[float] = []
     peak = float("nan")
+    planned_h = fallback_h = 0
 
-    def apply(dec: Decisions, now: int) -> None:
+    def apply(dec: Decisions, now: int, view) -> None:
+        nonlocal planned_h, fallback_h
         for i, r, s, h in zip(dec.job.tolist(), dec.region.tolist(), dec.start.tolist(), dec.hours.tolist()):
             if status[i] != QUEUED or p_region[i] >= 0:
                 raise PolicyError(f"{policy.name}: decision for job {i} that is not waiting for a placement")
@@ -168,6 +177,8 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
                 raise PolicyError(f"{policy.name}: job {i} ({gpus[i]} GPUs) over capacity in "
                                   f"{dc.regions[r]} during hours {hours[0]}–{hours[-1] + 1}")
             state.reserved[r, hours] += gpus[i]
+            planned_h += len(hours)
+            fallback_h += int(view.fallback[r, hours - view.now].sum())
             slots[i, hours] = True
             p_region[i], p_start[i], res_end[i] = r, hours[0], hours[-1] + 1
 
@@ -182,17 +193,20 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
 
     calls = 0
 
-    def decide(fn, now: int, is_plan: bool) -> None:
+    def decide(fn, now: int, is_plan: bool, view, jv: JobsView | None) -> None:
+        """Run one policy call; ``jv`` (None for the oracle) maps its rows back to this run's ``Jobs``."""
         nonlocal decide_s, peak, calls
         traced = cfg.measure_memory and (is_plan or calls % MEMORY_SAMPLE_EVERY == 0)
         calls += 1
         dec, dt, pk = _timed(fn, traced)
+        if jv is not None:
+            dec = _to_rows(dec, jv, policy.name)
         decide_s += dt
         if not is_plan and not traced:       # tracemalloc slows allocations: keep it out of the latency
             adapt_ms.append(dt * 1000.0)
         if np.isfinite(pk):
             peak = pk if not np.isfinite(peak) else max(peak, pk)
-        apply(dec, now)
+        apply(dec, now, view)
 
     order = np.argsort(jobs.submit_h, kind="stable")
     bounds = np.searchsorted(jobs.submit_h[order], np.arange(T + 1))
@@ -204,7 +218,8 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
     if policy.clairvoyant:
         arrived = order[:bounds[T]]
         status[arrived] = QUEUED
-        decide(lambda: policy.plan(jobs, arrived, 0, state, OracleView(carbon, 0)), 0, True)
+        oracle_view = OracleView(carbon, 0)
+        decide(lambda: policy.plan(jobs, arrived, 0, state, oracle_view), 0, True, oracle_view, None)
 
     for t in range(T):
         if not policy.clairvoyant:
@@ -212,13 +227,14 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
                 queued = np.flatnonzero((status == QUEUED) & (p_region >= 0))
                 if len(queued):
                     release(queued, t, forget=True)
-                    view = PolicyView(carbon, forecast, t)
-                    decide(lambda: policy.plan(jobs, queued, t, state, view), t, True)
+                    view, jv = PolicyView(carbon, forecast, t), JobsView(jobs, t)
+                    decide(lambda: policy.plan(jv, jv.positions(queued), t, state, view), t, True, view, jv)
             new = order[bounds[t]:bounds[t + 1]]
             if len(new):
                 status[new] = QUEUED
-                view = PolicyView(carbon, forecast, t)
-                decide(lambda: policy.adapt(Event("arrival", new), jobs, t, state, view), t, False)
+                view, jv = PolicyView(carbon, forecast, t), JobsView(jobs, t)
+                decide(lambda: policy.adapt(Event("arrival", jv.positions(new)), jv, t, state, view), t, False,
+                       view, jv)
         # admission: running jobs that ran last hour continue; starts and resumes need free GPUs now
         want = (status == RUNNING) & slots[:, t]
         cont = want & was_active
@@ -238,7 +254,7 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
                 if status[i] == QUEUED:
                     status[i], start[i] = RUNNING, t
                     if r != jobs.home[i]:
-                        c_tr[i] = tr_kwh[i] * (carbon.ci[jobs.home[i], t] + carbon.ci[r, t]) / 2.0 / 1000.0
+                        c_tr[i] = dc.transfer_carbon_kg(jobs.data_gb[i], carbon.ci[jobs.home[i], t], carbon.ci[r, t])
                 else:                              # resume after a suspension: write + restore checkpoint
                     progress[i] -= 2.0 * jobs.ckpt_overhead_h[i]
                     suspensions[i] += 1
@@ -246,8 +262,13 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
                 blocked = np.asarray(blocked)
                 release(blocked, t, forget=True)
                 if t + 1 < T:
-                    view = OracleView(carbon, t + 1) if policy.clairvoyant else PolicyView(carbon, forecast, t + 1)
-                    decide(lambda: policy.adapt(Event("blocked", blocked), jobs, t + 1, state, view), t + 1, False)
+                    if policy.clairvoyant:
+                        view, jv, table = OracleView(carbon, t + 1), None, jobs
+                    else:
+                        view, jv = PolicyView(carbon, forecast, t + 1), JobsView(jobs, t + 1)
+                        table = jv
+                    ev = Event("blocked", blocked if jv is None else jv.positions(blocked))
+                    decide(lambda: policy.adapt(ev, table, t + 1, state, view), t + 1, False, view, jv)
         was_active = active
         run = np.flatnonzero(active)
         if len(run):   # execution of hour t
@@ -280,10 +301,20 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
 
     out = Outcome(policy.name, jobs, list(dc.regions), np.where(start >= 0, p_region, -1), start, finish,
                   status, reasons, energy, renew, c_op, c_tr, failures, usage, energy_hod, decide_s, adapt_ms,
-                  peak, bool(policy.clairvoyant), suspensions)
+                  peak, bool(policy.clairvoyant), suspensions, planned_h, fallback_h)
     _explain(out, cfg)
     check_invariants(out, dc)
     return out
+
+
+def _to_rows(dec: Decisions, jv: JobsView, name: str) -> Decisions:
+    """``dec`` with the jobs view's rows replaced by the simulator's ``Jobs`` rows."""
+    if len(dec.job) and (dec.job.min() < 0 or dec.job.max() >= len(jv)):
+        raise PolicyError(f"{name}: decision for job index {dec.job.max()} outside the {len(jv)} jobs it was shown "
+                          f"at hour {jv.now}")
+    row = lambda i: int(jv.row[i])  # noqa: E731
+    return Decisions(jv.row[dec.job], dec.region, dec.start, dec.hours,
+                     {row(i): why for i, why in dec.reasons.items()}, {row(i): h for i, h in dec.slots.items()})
 
 
 def _explain(out: Outcome, cfg: SimConfig) -> None:

@@ -1,8 +1,11 @@
 """Policy protocol, the cluster state policies read, and the decisions they return.
 
-A policy is pure with respect to the simulator: ``plan``/``adapt`` read the jobs, the hour, a
+A policy is pure with respect to the simulator: ``plan``/``adapt`` read a jobs view, the hour, a
 :class:`ClusterState` and an information-set view (``scheduler.signals.PolicyView``; ``OracleView`` for
-the oracle only), and return :class:`Decisions`. The simulator applies them, enforces physical capacity
+the oracle only), and return :class:`Decisions`. Non-oracle policies get a :class:`JobsView`: the jobs
+submitted by the decision hour, without their true ``duration_h`` (only ``est_duration_h``); job indices
+(``idx``, ``Event.jobs``, ``Decisions.job``) are rows of the table the policy was given, and the simulator
+maps a view's rows back to its own (``JobsView.row``). Only the oracle receives the true ``Jobs``. The simulator applies them, enforces physical capacity
 and deadlines and records every job's fate.
 
 Decisions place a job contiguously — region ``r`` from hour ``start`` for ``hours`` hours — or, for a
@@ -12,7 +15,7 @@ whose data lives elsewhere (``home != r``) cannot start before its data has arri
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 import numpy as np
@@ -20,6 +23,54 @@ import numpy as np
 from scheduler.cost import earliest_fit
 from scheduler.datacenters import DataCenters
 from scheduler.workloads import Jobs
+
+
+#: The ``Jobs`` fields a non-oracle policy may read: everything but the true duration.
+VISIBLE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Jobs) if f.name != "duration_h")
+
+
+class JobsView:
+    """What a non-oracle policy may know about the jobs at hour ``now``: the rows of the jobs submitted at
+    or before ``now`` (``row``: their rows in the simulator's ``Jobs``, increasing), every ``Jobs`` field
+    but ``duration_h`` (reading it raises ``AttributeError``; ``est_duration_h`` is the profiled
+    estimate). Arrays are copies: nothing about later arrivals is reachable."""
+
+    __slots__ = (*VISIBLE_FIELDS, "row", "now")
+
+    def __init__(self, jobs: Jobs, now: int):
+        self.now = int(now)
+        self.row = np.flatnonzero(jobs.submit_h <= self.now)
+        for name in VISIBLE_FIELDS:
+            setattr(self, name, getattr(jobs, name)[self.row])
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    @property
+    def power_kw(self) -> np.ndarray:
+        """IT power of each job, kW (GPUs × kW per GPU)."""
+        return self.gpus * self.gpu_kw
+
+    def positions(self, rows: np.ndarray) -> np.ndarray:
+        """Positions in this view of simulator ``rows``; ``ValueError`` for a job not submitted by ``now``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        pos = np.searchsorted(self.row, rows)
+        ok = pos < len(self.row)
+        ok[ok] = self.row[pos[ok]] == rows[ok]
+        if not ok.all():
+            raise ValueError(f"JobsView at hour {self.now}: job row {rows[~ok][0]} is not submitted yet")
+        return pos
+
+
+def table_rows(jobs: Jobs | JobsView, idx: np.ndarray) -> np.ndarray:
+    """Rows in the simulator's ``Jobs`` of rows ``idx`` of the table a policy was given."""
+    return jobs.row[idx] if isinstance(jobs, JobsView) else np.asarray(idx)
+
+
+def argmin_finite(values: np.ndarray) -> int:
+    """Index of the smallest finite value — NaN and ±inf are never candidates; −1 if none is finite."""
+    v = np.where(np.isfinite(values), values, np.inf)
+    return int(np.argmin(v)) if np.isfinite(v).any() else -1
 
 
 @dataclass
@@ -37,7 +88,7 @@ class ClusterState:
 
 @dataclass
 class Decisions:
-    """Placement of jobs (row indices into the simulator's ``Jobs``)."""
+    """Placement of jobs (row indices into the jobs table the policy was given)."""
 
     job: np.ndarray                       # int64
     region: np.ndarray                    # int64, −1 = not placed

@@ -10,6 +10,8 @@ hour, then id), contiguously, respecting free capacity, reserving the *estimated
 * ``greedy_carbon`` — "lowest current intensity, start now": among regions where the job can start at
   its earliest possible hour, the one with the lowest latest-observed intensity (hour now−1); if none
   can start then, earliest completion.
+
+A NaN or infinite cost is never a candidate (``argmin_finite``); a choice with no finite cost raises.
 * ``casper`` — CASPER (Souza et al., IGSC 2023) adapted to training jobs: spatial shifting only. Each
   region's start is its earliest feasible hour (no delay); the region with the lowest *forecast*
   carbon over the job's whole run (operational + transfer, kgCO2e) wins. The original provisions web
@@ -23,7 +25,7 @@ import numpy as np
 
 from scheduler.cost import earliest_fit, prefix
 from scheduler.datacenters import DataCenters
-from scheduler.policies.base import ClusterState, Decisions, Event, Placer
+from scheduler.policies.base import ClusterState, Decisions, Event, Placer, argmin_finite
 from scheduler.workloads import Jobs
 
 
@@ -33,10 +35,10 @@ def fifo(jobs: Jobs, idx: np.ndarray) -> np.ndarray:
 
 
 def transfer_carbon_kg(jobs: Jobs, i: int, dc: DataCenters, ci_at_start: np.ndarray) -> np.ndarray:
-    """Transfer carbon of job ``i`` to every region [R], kgCO2e: data × kWh/GB × mean(intensity at home,
-    at destination) (``ci_at_start`` [R], gCO2eq/kWh); zero for the home region."""
+    """Transfer carbon of job ``i`` to every region [R], kgCO2e (``DataCenters.transfer_carbon_kg`` from
+    home to each region at ``ci_at_start`` [R], gCO2eq/kWh); zero for the home region."""
     home = jobs.home[i]
-    out = dc.transfer_kwh(jobs.data_gb[i]) * (ci_at_start[home] + ci_at_start) / 2.0 / 1000.0
+    out = dc.transfer_carbon_kg(jobs.data_gb[i], ci_at_start[home], ci_at_start)
     out[home] = 0.0
     return out
 
@@ -121,7 +123,11 @@ class GreedyCarbon(_Sequential):
         now_ok = np.flatnonzero((starts >= 0) & (starts == a))
         if len(now_ok) == 0:
             return placer.earliest_completion(i, d)
-        r = int(now_ok[np.argmin(self.current[now_ok])])
+        k = argmin_finite(self.current[now_ok])
+        if k < 0:
+            raise ValueError(f"{self.name}: job row {i}: no finite current intensity in regions "
+                             f"{now_ok.tolist()} (view {getattr(view, 'label', '?')})")
+        r = int(now_ok[k])
         return r, int(starts[r])
 
 
@@ -142,5 +148,9 @@ class Casper(_Sequential):
         window = self.P[ok, rel + d] - self.P[ok, rel]          # Σ gCO2eq/kWh over each region's run
         op = jobs.power_kw[i] * dc.pue[ok] * window / 1000.0
         tr = transfer_carbon_kg(jobs, i, dc, self.ci[:, max(rel.min(), 0)])[ok]
-        r = int(ok[np.argmin(op + tr)])
+        k = argmin_finite(op + tr)
+        if k < 0:
+            raise ValueError(f"{self.name}: job row {i}: no finite forecast carbon in any feasible region "
+                             f"{ok.tolist()} (view {getattr(view, 'label', '?')})")
+        r = int(ok[k])
         return r, int(starts[r])

@@ -43,7 +43,7 @@ import numpy as np
 
 from scheduler.cost import prefix, sliding_min, window_sums
 from scheduler.datacenters import DataCenters
-from scheduler.policies.base import ClusterState, Decisions, Event, Placer
+from scheduler.policies.base import ClusterState, Decisions, Event, Placer, table_rows
 from scheduler.workloads import Jobs
 
 WEIGHTS: tuple[float, float, float] = (0.35, 0.40, 0.25)   # Table 3: urgency, flexibility, opportunity
@@ -83,8 +83,8 @@ def priorities(jobs: Jobs, idx: np.ndarray, now: int, P: np.ndarray, ci: np.ndar
     u = np.minimum(1.0, est / np.maximum(dl - now, 1))
     a = np.clip(earliest - now, 0, L - 1)
     b = np.clip(dl - now, a + 1, L)
-    c_best = ((P[:, b] - P[:, a]) / (b - a)).min(axis=0)
-    c_max = ci.max()
+    c_best = np.fmin.reduce((P[:, b] - P[:, a]) / (b - a), axis=0)      # NaN regions ignored
+    c_max = np.fmax.reduce(ci, axis=None) if ci.size else np.nan
     o = (c_max - c_best) / c_max if c_max > 0 else np.zeros(len(idx))
     return weights[0] * u + weights[1] * jobs.flex[idx] + weights[2] * o
 
@@ -115,7 +115,7 @@ class Cooperative:
         earliest = np.maximum(jobs.submit_h[idx], now)
         pos = np.argsort(-priorities(jobs, idx, now, P, ci, earliest, self.weights), kind="stable")
         est_h = jobs.est_duration_h[idx]
-        safe = np.ceil(est_h * (1.0 + job_margins(self.margin, idx)) - 1e-9).astype(np.int64)
+        safe = np.ceil(est_h * (1.0 + job_margins(self.margin, table_rows(jobs, idx))) - 1e-9).astype(np.int64)
         window = np.minimum(jobs.deadline_h[idx], placer.T) - earliest
         fit = np.clip(window, est_h, safe) if self.pad_to_fit else safe
         for i, d_safe, d_fit in zip(idx[pos].tolist(), safe[pos].tolist(), fit[pos].tolist()):
@@ -149,8 +149,7 @@ class Cooperative:
         rel = np.arange(s0 - now, s1 - now + 1)
         op = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * window_sums(P, rel, d)  # kgCO2e [R × S]
         home = jobs.home[i]
-        kwh_tr = dc.transfer_kwh(jobs.data_gb[i]) / 2000.0                                    # kWh → kg, ×½
-        tr = kwh_tr * (ci[home, rel][None, :] + ci[:, rel])
+        tr = dc.transfer_carbon_kg(jobs.data_gb[i], ci[home, rel][None, :], ci[:, rel])      # kgCO2e [R × S]
         tr[home] = 0.0
         ok = sliding_min(placer.free[:, s0:s1 + d], d) >= jobs.gpus[i]
         ok &= (rel + now)[None, :] >= a_r[:, None]
@@ -159,7 +158,9 @@ class Cooperative:
         cost = op + tr
         if self.delay_weight:
             cost = cost + self.delay_weight * (rel - rel[0])[None, :]
-        cost = np.where(ok, cost, np.inf)
+        cost = np.where(ok & np.isfinite(cost), cost, np.inf)      # a NaN cost is never a candidate
+        if not np.isfinite(cost).any():
+            return -1, -1, np.inf
         flat = int(np.argmin(cost.T))                 # start-major: ties go to the earliest start
         return flat % dc.n, s0 + flat // dc.n, float(cost.T.flat[flat])
 
@@ -173,11 +174,10 @@ class Cooperative:
             return None
         hours = np.arange(s0, s1)
         c = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * ci[:, s0 - now:s1 - now]
-        ok = (placer.free[:, s0:s1] >= jobs.gpus[i]) & (hours[None, :] >= a_r[:, None])
+        ok = (placer.free[:, s0:s1] >= jobs.gpus[i]) & (hours[None, :] >= a_r[:, None]) & np.isfinite(c)
         c = np.where(ok, c, np.inf)
         n_ok = ok.sum(axis=1)
         home, overhead = jobs.home[i], 2.0 * jobs.ckpt_overhead_h[i]
-        kwh_tr = dc.transfer_kwh(jobs.data_gb[i]) / 2000.0
         best = None
         for r in np.flatnonzero(n_ok >= d).tolist():
             k = d
@@ -188,7 +188,8 @@ class Cooperative:
                 if need <= k:
                     if segments > 1:
                         rel = sel[0] + s0 - now
-                        tr = 0.0 if r == home else kwh_tr * (ci[home, rel] + ci[r, rel])
+                        tr = 0.0 if r == home else float(dc.transfer_carbon_kg(jobs.data_gb[i], ci[home, rel],
+                                                                               ci[r, rel]))
                         cost = float(c[r, sel].sum() + tr)
                         if best is None or cost < best[2]:
                             best = (r, hours[sel], cost)

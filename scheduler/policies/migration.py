@@ -157,16 +157,16 @@ def simulate_migration(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSigna
                 window = np.minimum(o.lookahead_h, remaining)
                 p_mig = it_kw * mig * dcs.pue[dest]
                 saved_kg = p_mig * np.maximum(window - move_h, 0) * gain / 1000.0
-                move_kwh = size_gb * dcs.network_kwh_per_gb + it_kw * dcs.pue[where] * o.idle_fraction * move_h
-                cost_kg = move_kwh * 0.5 * (cur + fc[t, dest]) / 1000.0
+                idle_kwh = it_kw * dcs.pue[where] * o.idle_fraction * move_h
+                cost_kg = (dcs.transfer_carbon_kg(size_gb, cur, fc[t, dest])      # network, forecast intensity
+                           + idle_kwh * 0.5 * (cur + fc[t, dest]) / 1000.0)     # idle power during the move
                 want &= (move_h <= o.max_move_share * window) & (saved_kg >= cost_kg)
             if want.any():
                 src, dst = where[want], dest[want]
                 gb = size_gb[want]
-                net_kwh = gb * dcs.network_kwh_per_gb
-                ci_mid = 0.5 * (carbon.ci[src, t] + carbon.ci[dst, t])
+                net_kwh = dcs.transfer_kwh(gb)
                 nr_mid = 0.5 * (nonren_share[src, t] + nonren_share[dst, t])
-                kg = float((net_kwh * ci_mid).sum() / 1000.0)
+                kg = float(dcs.transfer_carbon_kg(gb, carbon.ci[src, t], carbon.ci[dst, t]).sum())
                 energy += float(net_kwh.sum())
                 nonren += float((net_kwh * nr_mid).sum())
                 carbon_kg += kg
