@@ -16,6 +16,7 @@
 | adapt_ms_mean / _p95 / _max | ms | per adaptation event                                                     |
 | peak_mem_mb              | MB    | tracemalloc peak of one decision call (plans + every 10th adaptation)    |
 | n_late, n_rejected, n_unfinished, failures | count |                                               |
+| forecast_fallback_share  | %     | planned job-hours priced by the declared long-range fallback, not a forecast issue (NaN: none planned) |
 """
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ def policy_metrics(out: Outcome, perf_first_kg: float | None = None, oracle_kg: 
         "n_rejected": float((out.status == REJECTED).sum()),
         "n_unfinished": float((~done & (out.status != REJECTED)).sum()),
         "failures": float(out.failures.sum()),
+        "forecast_fallback_share": (100.0 * out.fallback_job_h / out.planned_job_h if out.planned_job_h
+                                    else float("nan")),
     }
     m["reduction_vs_perf_first"] = (float((perf_first_kg - carbon) / perf_first_kg * 100.0)
                                     if perf_first_kg else float("nan"))
