@@ -2,7 +2,10 @@
 
 The base URL defaults to ``https://raw.githubusercontent.com`` and can be pointed elsewhere (a mirror,
 or a local server in tests) with ``$CARBONSHIFT_UPSTREAM_URL``. A file whose sha256 does not match is not
-written. Downloads are stored gzip-compressed (deterministic header) under the destination folder with
+written. The expected size is known, so a body larger than it is cut off while reading (never read whole),
+a body shorter than its Content-Length is an error, and each download has one deadline for the whole
+request (``timeout_s`` plus one second per :data:`MIN_RATE_BYTES_S` bytes expected); in every failure case
+nothing is written. Downloads are stored gzip-compressed (deterministic header) under the destination folder with
 the same relative name as in the bundle, so the data layer resolves them like the shared copy.
 """
 from __future__ import annotations
@@ -10,14 +13,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from forecast.data.registry import Dataset, cache_dir, candidate_dirs, datasets
+from forecast.live.transport import TransportError, http_get
 
 DEFAULT_UPSTREAM = "https://raw.githubusercontent.com"
+MIN_RATE_BYTES_S = 64 * 1024  # slowest transfer rate tolerated, bytes/s (sets the whole-request deadline)
 
 
 class FetchError(RuntimeError):
@@ -31,17 +34,21 @@ class FetchOutcome:
     detail: str = ""
 
 
-def _download(url: str, timeout_s: float) -> bytes:
-    req = urllib.request.Request(url, headers={"User-Agent": "carbonshift-data-fetch"})
+def _download(url: str, expected_bytes: int, timeout_s: float) -> bytes:
+    """The body of ``url``: at most ``expected_bytes`` bytes, within ``timeout_s`` + size/rate seconds."""
+    deadline_s = timeout_s + expected_bytes / MIN_RATE_BYTES_S
     try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-            return resp.read()
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise FetchError(f"{url}: download failed ({exc})") from exc
+        response = http_get(url, {"User-Agent": "carbonshift-data-fetch"}, deadline_s, max_bytes=expected_bytes)
+    except TransportError as exc:
+        raise FetchError(f"{url}: download failed ({exc.problem}; expected {expected_bytes} bytes); "
+                         "not written") from None
+    if response.status != 200:
+        raise FetchError(f"{url}: download failed (HTTP {response.status}); not written")
+    return response.body
 
 
 def fetch_one(ds: Dataset, dest: Path, base_url: str, timeout_s: float = 60.0) -> Path:
-    raw = _download(ds.raw_url(base_url), timeout_s)
+    raw = _download(ds.raw_url(base_url), ds.bytes, timeout_s)
     digest = hashlib.sha256(raw).hexdigest()
     if digest != ds.sha256:
         raise FetchError(f"{ds.raw_url(base_url)}: sha256 {digest[:12]}… does not match the pinned {ds.sha256[:12]}… "

@@ -18,6 +18,10 @@ from forecast.data.registry import datasets
 FOLDER = "alibaba_gpu_v2023"  # two small files keep the test fast
 
 
+class CutShort(bytes):
+    """A served body that the server announces in full but sends only half of."""
+
+
 @pytest.fixture
 def upstream(shared_data: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
     """Serve raw upstream bytes; tests may tamper with ``served`` to simulate a corrupted mirror."""
@@ -28,8 +32,14 @@ def upstream(shared_data: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
         def do_GET(self) -> None:
             body = served.get(self.path)
             self.send_response(200 if body is not None else 404)
+            if isinstance(body, CutShort):  # announce the whole file, send half, close
+                self.send_header("Content-Length", str(len(body)))
+                body = body[: len(body) // 2]
             self.end_headers()
-            self.wfile.write(body or b"not found")
+            try:
+                self.wfile.write(body or b"not found")
+            except OSError:  # the client stopped reading (size cap)
+                pass
 
         def log_message(self, *args) -> None:
             pass
@@ -73,3 +83,28 @@ def test_fetch_rejects_tampered_file(tmp_path, upstream, shared_data):
 def test_fetch_reports_unreachable_server(tmp_path, shared_data):
     outcomes = fetch(dest=tmp_path, folders=[FOLDER], force=True, base_url="http://127.0.0.1:9", data_dir=shared_data)
     assert all(o.status == "failed" and "download failed" in o.detail for o in outcomes)
+
+
+def test_fetch_oversized_body_is_cut_off_and_not_written(tmp_path, upstream, shared_data):
+    base, served = upstream
+    path = next(iter(served))
+    served[path] = served[path] + b"x" * (64 * 2**20)  # the file followed by 64 MiB of junk
+    outcomes = fetch(dest=tmp_path, folders=[FOLDER], force=True, base_url=base, data_dir=shared_data)
+    bad = [o for o in outcomes if o.status == "failed"]
+    assert len(bad) == 1 and "byte cap" in bad[0].detail and "not written" in bad[0].detail
+    assert not (tmp_path / bad[0].file).exists() and not list(tmp_path.rglob("*.part"))
+
+
+def test_fetch_cut_short_body_is_a_clear_error_and_not_written(tmp_path, upstream, shared_data, monkeypatch,
+                                                              capsys):
+    base, served = upstream
+    path = next(iter(served))
+    served[path] = CutShort(served[path])
+    outcomes = fetch(dest=tmp_path, folders=[FOLDER], force=True, base_url=base, data_dir=shared_data)
+    bad = [o for o in outcomes if o.status == "failed"]
+    assert len(bad) == 1 and "body cut short" in bad[0].detail and "not written" in bad[0].detail
+    assert not (tmp_path / bad[0].file).exists()
+    monkeypatch.setenv("CARBONSHIFT_UPSTREAM_URL", base)
+    assert main(["data", "fetch", "--folder", FOLDER, "--force", "--dest", str(tmp_path / "cli"),
+                 "--data-dir", str(shared_data)]) == 1
+    assert "body cut short" in capsys.readouterr().out and not (tmp_path / "cli" / bad[0].file).exists()
