@@ -82,7 +82,7 @@ class SimulateConfig:
 TABLE_COLUMNS = ("policy", "carbon_kg", "carbon_operational_kg", "carbon_transfer_kg", "reduction_vs_perf_first",
                  "oracle_share", "deadline_rate", "lateness_h_mean", "renewable_share", "completion_h_mean",
                  "completion_h_p95", "plan_seconds", "adapt_ms_mean", "adapt_ms_p95", "peak_mem_mb", "n_late",
-                 "n_unfinished", "n_rejected", "failures")
+                 "n_unfinished", "n_rejected", "failures", "forecast_fallback_share")
 
 
 @experiment_kind("simulate", SimulateConfig)
@@ -128,7 +128,7 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     table = pd.DataFrame(rows)[list(TABLE_COLUMNS)]
     summary = {"name": cfg.name, "regions": ", ".join(carbon.regions),
                "period": f"{carbon.times[0]:%Y-%m-%d %H:%M} → {carbon.times[-1]:%Y-%m-%d %H:%M} UTC",
-               "jobs": len(jobs), "forecast": f"{forecast.label}, measured accuracy "
+               "jobs": len(jobs), "forecast": f"{forecast.handoff_label}, measured accuracy "
                                               f"{metrics['forecast_accuracy_pct']:.1f} %"}
     if duration_metrics:
         du = cfg.duration
