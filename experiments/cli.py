@@ -7,8 +7,13 @@ import importlib
 import pkgutil
 import sys
 
+import yaml
+
 from experiments import commands
+from experiments.config import ConfigError
 from experiments.output import setup_logging
+
+MAX_MESSAGE_CHARS = 500
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,9 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. A config error (bad YAML, bad ``--set``, out-of-range value) that a command did not
+    report itself becomes one line on stderr and exit status 2, never a traceback."""
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except (ConfigError, yaml.YAMLError) as exc:
+        kind = "invalid YAML: " if isinstance(exc, yaml.YAMLError) else ""
+        message = " ".join(f"{kind}{exc}".split())
+        cut = message if len(message) <= MAX_MESSAGE_CHARS else f"{message[:MAX_MESSAGE_CHARS]}…"
+        print(f"carbonshift {args.command}: error: {cut}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,12 +2,19 @@
 
 Every config section is a dataclass; :func:`parse` converts a nested dict into it and rejects unknown
 keys, wrong types and missing required keys with a message naming the file and the dotted key path,
-e.g. ``paper_main.yaml: workload.n_jobs: expected int, got 'many'``. Range checks live in each
-dataclass's ``__post_init__`` and raise :class:`ConfigError` via :func:`check`.
+e.g. ``paper_main.yaml: workload.n_jobs: expected int, got 'many'``. Numeric range checks are declared on
+the field with :func:`bounded` and enforced at parse time; cross-field checks live in each dataclass's
+``__post_init__`` and raise :class:`ConfigError` via :func:`check`.
+
+Untrusted YAML fails fast and short (:func:`safe_yaml`): at most :data:`MAX_YAML_BYTES` of UTF-8 text,
+nesting at most :data:`MAX_DEPTH` levels, aliases expanding to at most :data:`MAX_EXPANDED_NODES` nodes;
+values quoted in messages are cut to :data:`MAX_SHOWN` characters.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
+import reprlib
 import types
 import typing
 from pathlib import Path
@@ -16,6 +23,10 @@ from typing import Any, Literal, TypeVar, Union
 import yaml
 
 T = TypeVar("T")
+MAX_YAML_BYTES = 1_000_000
+MAX_DEPTH = 32
+MAX_EXPANDED_NODES = 100_000
+MAX_SHOWN = 80
 
 
 class ConfigError(ValueError):
@@ -26,6 +37,38 @@ def check(ok: bool, key: str, problem: str) -> None:
     """Raise :class:`ConfigError` for ``key`` unless ``ok`` (for use in ``__post_init__``)."""
     if not ok:
         raise ConfigError(f"{key}: {problem}")
+
+
+def shown(value: Any) -> str:
+    """A bounded ``repr(value)`` of at most :data:`MAX_SHOWN` characters: containers show their first items
+    only (printing never expands a huge aliased value), huge integers their bit length."""
+    limiter = reprlib.Repr()
+    limiter.maxlevel, limiter.maxlist, limiter.maxdict, limiter.maxstring = 3, 6, 6, MAX_SHOWN
+    limiter.maxlong = limiter.maxother = 40
+    try:
+        text = limiter.repr(value)
+    except ValueError:  # an integer beyond the interpreter's str-conversion digit limit
+        text = f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}…"
+
+
+def bounded(default: Any = dataclasses.MISSING, *, gt: float | None = None, ge: float | None = None,
+            lt: float | None = None, le: float | None = None) -> Any:
+    """A dataclass field with a numeric range checked at parse time, e.g. ``n_jobs: int = bounded(100, ge=1,
+    le=10**7)``; ``None`` values (optional fields) are not checked."""
+    return dataclasses.field(default=default, metadata={"bounds": (gt, ge, lt, le)})
+
+
+def _check_bounds(value: Any, bounds: tuple, key: str) -> None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    gt, ge, lt, le = bounds
+    if isinstance(value, float) and math.isnan(value):
+        raise ConfigError(f"{key}: must be a number, got nan")
+    for limit, ok, word in ((gt, lambda v, b: v > b, ">"), (ge, lambda v, b: v >= b, "≥"),
+                            (lt, lambda v, b: v < b, "<"), (le, lambda v, b: v <= b, "≤")):
+        if limit is not None and not ok(value, limit):
+            raise ConfigError(f"{key}: must be {word} {limit:g}, got {shown(value)}")
 
 
 def _type_name(tp: Any) -> str:
@@ -45,35 +88,35 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
                 return _convert(value, arg, key)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: expected {_type_name(tp)}, got {value!r}")
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: expected {_type_name(tp)}, got {shown(value)}")
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{key}: expected one of {list(args)}, got {value!r}")
+            raise ConfigError(f"{key}: expected one of {list(args)}, got {shown(value)}")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{key}: expected a mapping, got {shown(value)}")
         return _parse_dataclass(value, tp, key)
     if origin in (list, tuple):
         if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
+            raise ConfigError(f"{key}: expected a list, got {shown(value)}")
         item = args[0] if args else Any
         return [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{key}: expected a mapping, got {shown(value)}")
         return {str(k): _convert(v, args[1] if args else Any, f"{key}.{k}") for k, v in value.items()}
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
+            raise ConfigError(f"{key}: expected a number, got {shown(value)}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+            raise ConfigError(f"{key}: expected an integer, got {shown(value)}")
         return value
     if tp in (str, bool):
         if not isinstance(value, tp):
-            raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
+            raise ConfigError(f"{key}: expected {tp.__name__}, got {shown(value)}")
         return value
     raise TypeError(f"unsupported config type {tp!r} at {key}")
 
@@ -84,11 +127,13 @@ def _parse_dataclass(doc: dict, cls: type[T], prefix: str) -> T:
     unknown = sorted(set(doc) - set(fields))
     dot = f"{prefix}." if prefix else ""
     if unknown:
-        raise ConfigError(f"{dot}{unknown[0]}: unknown key (allowed: {sorted(fields)})")
+        raise ConfigError(f"{dot}{shown(unknown[0])[1:-1]}: unknown key (allowed: {sorted(fields)})")
     kwargs = {}
     for name, field in fields.items():
         if name in doc:
             kwargs[name] = _convert(doc[name], hints[name], f"{dot}{name}")
+            if "bounds" in field.metadata:
+                _check_bounds(kwargs[name], field.metadata["bounds"], f"{dot}{name}")
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{dot}{name}: required key missing")
     try:
@@ -107,15 +152,80 @@ def parse(doc: dict, cls: type[T], source: str = "<config>") -> T:
         raise ConfigError(f"{source}: {exc}") from None
 
 
+class _Budget:
+    """Fail-fast checks on a YAML document before it is built into Python objects."""
+
+    @staticmethod
+    def depth(text: str, source: str) -> None:
+        """Nesting ≤ :data:`MAX_DEPTH`, from the parser's (iterative) event stream — before the recursive
+        composer could overflow the stack."""
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ConfigError(f"{source}: nested deeper than {MAX_DEPTH} levels "
+                                      f"(line {event.start_mark.line + 1})")
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+
+    @staticmethod
+    def expansion(node: yaml.Node, source: str) -> None:
+        """The node graph, aliases expanded, has ≤ :data:`MAX_EXPANDED_NODES` nodes (counted per distinct
+        node, so a billion-laughs document is rejected without being expanded)."""
+        sizes: dict[int, int] = {}
+
+        def size(n: yaml.Node) -> int:
+            if id(n) not in sizes:
+                children = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else \
+                    n.value if isinstance(n, yaml.SequenceNode) else []
+                sizes[id(n)] = 1 + sum(size(c) for c in children)
+            return sizes[id(n)]
+
+        if size(node) > MAX_EXPANDED_NODES:
+            raise ConfigError(f"{source}: aliases expand to more than {MAX_EXPANDED_NODES} values (refused)")
+
+
+def safe_yaml(text: str, source: str) -> Any:
+    """Parse untrusted YAML ``text`` (safe loader) within the size, depth and alias-expansion budgets;
+    every failure is one :class:`ConfigError` line naming ``source``."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_YAML_BYTES} characters (refused)")
+    try:
+        _Budget.depth(text, source)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _Budget.expansion(node, source)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except ConfigError:
+        raise
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(exc).split())
+        raise ConfigError(f"{source}: invalid YAML: {problem[:200]}") from None
+    except (RecursionError, ValueError, OverflowError) as exc:  # e.g. an integer past the digit limit
+        raise ConfigError(f"{source}: invalid YAML value ({exc.__class__.__name__})") from None
+
+
 def load_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping; syntax errors name the file and line."""
+    """Read a YAML mapping with :func:`safe_yaml`; every problem (missing or binary file, syntax with file and
+    line, budgets) is one :class:`ConfigError`."""
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); is this a YAML file?") from None
+    doc = safe_yaml(text, str(path))
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return doc

@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from experiments import registry, tracking
-from experiments.config import ConfigError, as_dict, load_yaml, parse
+from experiments.config import ConfigError, as_dict, load_yaml, parse, safe_yaml
 
 REPORTS_DIR = Path("reports")
 
@@ -95,7 +94,7 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. workload.n_jobs=100")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = safe_yaml(value, f"--set {key.strip()}")
     return out
 
 

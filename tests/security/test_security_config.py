@@ -1,0 +1,96 @@
+"""Hostile configs fail fast and short: one clear line, exit status 2, never a traceback or an expansion."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments.cli import main
+from experiments.config import MAX_DEPTH, ConfigError, bounded, load_yaml, parse, safe_yaml, shown
+
+CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs"
+OK = (CONFIGS / "quickstart_schedule.yaml").read_text() + "\nsweep: {seed: [0, 1]}\n"
+POLICIES = "policies: [performance_first, cooperative, risk_aware]"
+
+
+def laughs(levels: int = 9) -> str:
+    """A billion-laughs value: 9 levels of 9 aliases = 9^9 ≈ 387 million strings once expanded."""
+    chain = ["&x0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]"] + [
+        "&x%d [%s]" % (i, ",".join([f"*x{i - 1}"] * 9)) for i in range(1, levels)]
+    return "[[" + ", ".join(chain) + "]]"
+
+
+def one_line_exit_2(capsys, argv: list[str], expected: str) -> None:
+    started = time.monotonic()
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert len(err.strip().splitlines()) == 1 and expected in err and "Traceback" not in err, err
+    assert len(err) < 600 and time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("laughs", OK.replace(POLICIES, f"policies: {laughs()}"), "aliases expand to more than 100000 values"),
+    ("deep", OK.replace(POLICIES, "policies: " + "[" * 50_000 + "]" * 50_000), "nested deeper than 32 levels"),
+    ("hugeint", OK.replace("n_jobs: 200", "n_jobs: " + "9" * 5000), "invalid YAML value (ValueError)"),
+])
+def test_hostile_yaml_file_is_one_line(tmp_path, capsys, name, text, expected):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    one_line_exit_2(capsys, ["sweep", "--dry-run", str(path)], expected)
+
+
+def test_binary_file_is_one_line(tmp_path, capsys):
+    path = tmp_path / "image.yaml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe" * 100)
+    one_line_exit_2(capsys, ["sweep", "--dry-run", str(path)], "not UTF-8 text (byte 0)")
+    one_line_exit_2(capsys, ["run", str(path)], "not UTF-8 text (byte 0)")
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+@pytest.mark.parametrize("item, expected", [
+    ("workload.n_jobs=[1,", "invalid YAML"),
+    ("workload.n_jobs={", "invalid YAML"),
+    ("workload.n_jobs", "expected KEY=VALUE"),
+    (f"policies={laughs()}", "aliases expand to more than 100000 values"),
+])
+def test_bad_set_is_one_line(tmp_path, capsys, command, item, expected):
+    path = tmp_path / "ok.yaml"
+    path.write_text(OK)
+    extra = ["--dry-run"] if command == "sweep" else []
+    one_line_exit_2(capsys, [command, *extra, str(path), "--set", item], expected)
+
+
+def test_depth_limit_is_exact():
+    assert safe_yaml("a: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1), "x") is not None
+    with pytest.raises(ConfigError, match="nested deeper"):
+        safe_yaml("a: " + "[" * MAX_DEPTH + "]" * MAX_DEPTH, "x")
+
+
+def test_small_aliases_still_work(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text("base: &b {x: 1}\nother: *b\n")
+    assert load_yaml(path) == {"base": {"x": 1}, "other": {"x": 1}}
+
+
+def test_messages_truncate_values():
+    assert len(shown("x" * 10_000)) <= 81 and shown(10**5000) == "<int too large to show>"
+    assert len(shown([[list(range(1000))] * 1000] * 1000)) <= 81
+
+
+def test_bounded_fields_are_checked_at_parse_time():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Section:
+        n: int = bounded(1, ge=1, le=100)
+        rate: float = bounded(1.0, gt=0)
+        opt: float | None = bounded(None, ge=0)
+
+    assert parse({"n": 100, "opt": None}, Section).n == 100
+    for doc, message in [({"n": 0}, "n: must be ≥ 1, got 0"), ({"n": 101}, "n: must be ≤ 100, got 101"),
+                         ({"rate": 0.0}, "rate: must be > 0, got 0.0"), ({"opt": -1}, "opt: must be ≥ 0, got -1.0"),
+                         ({"rate": float("nan")}, "rate: must be a number, got nan")]:
+        with pytest.raises(ConfigError, match=message):
+            parse(doc, Section, "s.yaml")
