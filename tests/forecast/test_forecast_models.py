@@ -102,4 +102,75 @@ def test_tft_tiny(dacf_slice, windows):
                       stride_h=24, seed=0, train_days=40).fit(dacf_slice, "ci_direct", until)
     fc = m.predict(dacf_slice, issues, 24)
     _check(fc, issues, 24)
-    assert np.isfinite(fc["mean"]).all()
+
+
+def _periodic_panel(days: int = 60) -> pd.DataFrame:
+    """Two regions with an easy daily cycle (gCO2eq/kWh): base + amplitude · sin(hour) + N(0, 5) noise."""
+    t = pd.date_range("2021-01-01", periods=24 * days, freq="h", tz="UTC")
+    rng = np.random.default_rng(0)
+    return pd.concat([pd.DataFrame({"region": r, "time": t, "ci_direct": base + amp * np.sin(2 * np.pi * (t.hour + ph) / 24)
+                                    + rng.normal(0, 5, len(t))})
+                      for r, base, amp, ph in (("A", 300, 120, 0), ("B", 150, 60, 6))], ignore_index=True)
+
+
+def test_tft_learns_a_daily_cycle_and_covers_it():
+    """A working TFT beats the training mean by far on a periodic series and its 90 % band covers."""
+    from forecast.models.tft import TFTForecaster
+
+    panel = _periodic_panel()
+    until = pd.Timestamp("2021-02-20", tz="UTC")
+    issues = pd.date_range("2021-02-19 23:00", "2021-02-25 23:00", freq="D", tz="UTC")
+    m = TFTForecaster(horizon=24, encoder_h=48, hidden=16, attention_heads=1, max_epochs=8, limit_train_batches=20,
+                      learning_rate=0.01, patience=8, stride_h=6, seed=0).fit(panel, "ci_direct", until)
+    fc = m.predict(panel, issues, 24)
+    _check(fc, issues, 24, regions=("A", "B"))
+    y = panel.set_index(["region", "time"])["ci_direct"].reindex(pd.MultiIndex.from_frame(fc[["region", "time"]]))
+    train_mean = fc["region"].map(panel[panel["time"] < until].groupby("region")["ci_direct"].mean())
+    assert mape(y.to_numpy(), fc["mean"].to_numpy()) < 0.5 * mape(y.to_numpy(), train_mean.to_numpy())
+    assert np.mean((y.to_numpy() >= fc["q0.05"]) & (y.to_numpy() <= fc["q0.95"])) >= 0.7
+
+
+def _tiny(name: str):
+    """Every forecaster class of forecast/models, with settings small enough for a test."""
+    if name in ("persistence", "seasonal24", "seasonal168"):
+        return NaiveForecaster(name, horizon=24)
+    if name == "gbm":
+        return GBMForecaster(horizon=24, max_iter=20)
+    if name == "prophet":
+        from forecast.models.prophet import ProphetForecaster
+        return ProphetForecaster(horizon=24, yearly=False, train_days=45)
+    if name == "lstm":
+        from forecast.models.lstm import LSTMForecaster
+        return LSTMForecaster(horizon=24, encoder_h=48, hidden=8, max_epochs=1, stride_h=12, seed=3)
+    from forecast.models.tft import TFTForecaster
+    return TFTForecaster(horizon=24, encoder_h=48, hidden=8, attention_heads=1, max_epochs=1, limit_train_batches=3,
+                         stride_h=24, seed=0, train_days=40)
+
+
+LEAKAGE_MODELS = ("persistence", "seasonal24", "seasonal168", "gbm", "prophet", "lstm", "tft")
+
+
+@pytest.mark.parametrize("name", LEAKAGE_MODELS)
+def test_scrambled_future_gives_the_identical_forecast(dacf_slice, windows, name):
+    """Targets at or after the issue time are garbage → the forecast issued then is unchanged, bit for bit."""
+    until, issues = windows
+    m = _tiny(name).fit(dacf_slice, "ci_direct", until)
+    clean = m.predict(dacf_slice, issues[:1], 24)
+    scrambled = m.predict(_future_scrambled(dacf_slice, issues[0]), issues[:1], 24)
+    _check(clean, issues[:1], 24)
+    pd.testing.assert_frame_equal(scrambled, clean)
+
+
+def test_leakage_test_covers_every_model_class():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import forecast.models as pkg
+
+    found = {cls.__name__ for info in pkgutil.iter_modules(pkg.__path__)
+             for cls in vars(importlib.import_module(f"forecast.models.{info.name}")).values()
+             if inspect.isclass(cls) and cls.__name__.endswith("Forecaster") and cls.__name__ != "Forecaster"
+             and cls.__module__.startswith("forecast.models.")}
+    tested = {type(_tiny(n)).__name__ for n in LEAKAGE_MODELS}
+    assert found == tested, f"forecasters without a leakage test: {sorted(found - tested)}"
