@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from experiments.config import check
+from experiments.config import bounded, check
 from scheduler.datacenters import DEFAULT_GPUS, DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DEFAULT_WAN_GBPS, DataCenters
 from scheduler.policies.registry import make_policy
 from scheduler.workloads import TYPES
+
+MAX_JOBS = 1_000_000  # workload.n_jobs upper bound (1e9 jobs would allocate ~7 GiB before failing)
 
 if TYPE_CHECKING:
     from scheduler.generators import GeneratorSpec
@@ -62,7 +64,7 @@ class ForecastSection:
 @dataclass
 class WorkloadSection:
     source: str = "generator"        # generator | alibaba
-    n_jobs: int = 1000
+    n_jobs: int = bounded(1000, ge=1, le=MAX_JOBS)
     mode: str = "fitted"             # generator: fitted | table1
     mix: dict[str, float] = field(default_factory=lambda: {t: 0.25 for t in TYPES})
     gpu_kw: float = 0.7
@@ -85,8 +87,8 @@ class WorkloadSection:
 class DatacenterSection:
     gpus_per_region: int = DEFAULT_GPUS
     pue: float = DEFAULT_PUE
-    wan_gbps: float = DEFAULT_WAN_GBPS
-    network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB
+    wan_gbps: float = bounded(DEFAULT_WAN_GBPS, gt=0)                      # Gbit/s between regions
+    network_kwh_per_gb: float = bounded(DEFAULT_NETWORK_KWH_PER_GB, ge=0)  # kWh per GB transferred
     overrides: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from experiments.config import check
+from experiments.config import bounded, check
 from experiments.registry import Context, Result, experiment_kind
 from forecast.data.panel import EM_ZONES, load_panel, to_matrix
 from scheduler.generators import GeneratorSpec, generate
@@ -55,7 +55,7 @@ class CarbonSection:
 
 @dataclass
 class WorkloadSection:
-    n_jobs: int = 500
+    n_jobs: int = bounded(500, ge=1, le=1_000_000)
     span_h: int = 720
     mode: str = "fitted"            # fitted | table1 (scheduler.generators)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from experiments.config import check
+from experiments.config import bounded, check
 from experiments.figures import pareto_figure
 from experiments.instances import (DatacenterSection, DataSection, DurationSection, ForecastSection, WorkloadSection,
                                    build_instance, make_policies)
@@ -39,8 +39,8 @@ from scheduler.policies.registry import NAMES, PolicyOptions, make_oracle
 @dataclass
 class OracleSection:
     enabled: bool = True
-    max_jobs_milp: int = 300
-    time_limit_s: float = 120.0
+    max_jobs_milp: int = bounded(300, ge=0)       # jobs above which the LP relaxation bound is reported
+    time_limit_s: float = bounded(120.0, gt=0)    # HiGHS time limit, seconds
 
 
 @dataclass

@@ -52,6 +52,7 @@ def test_capacity_never_exceeded_and_no_job_lost(carbon, tight, name):
     assert len(region_table(out)) == dc.n and len(hour_of_day_table(out)) == 24
 
 
+@pytest.mark.slow   # MILP
 @pytest.mark.parametrize("seed,gpus", [(0, 4096), (1, 256), (2, 256)])
 def test_oracle_is_at_most_every_policy(carbon, seed, gpus):
     dc = DataCenters.uniform(carbon.regions, gpus=gpus)
@@ -73,6 +74,7 @@ def test_oracle_is_at_most_every_policy(carbon, seed, gpus):
     assert compared >= 1
 
 
+@pytest.mark.slow   # MILP
 def test_milp_beats_lp_rounding_and_lp_bounds_milp(carbon):
     dc = DataCenters.uniform(carbon.regions, gpus=256)
     jobs = generate(GeneratorSpec(n_jobs=40, span_h=96, profiling_error=0.0), dc.n, seed=1)
@@ -143,6 +145,7 @@ def test_suspend_resume_charges_overhead_and_respects_capacity(carbon):
     assert _total(out) < _total(contiguous)                       # with a perfect forecast, splitting pays
 
 
+@pytest.mark.slow   # MILP
 def test_oracle_bound_survives_repairs_after_failures(carbon):
     dc = DataCenters.uniform(carbon.regions, gpus=256)
     jobs = generate(GeneratorSpec(n_jobs=40, span_h=96), dc.n, seed=1)

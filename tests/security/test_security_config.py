@@ -94,3 +94,23 @@ def test_bounded_fields_are_checked_at_parse_time():
                          ({"rate": float("nan")}, "rate: must be a number, got nan")]:
         with pytest.raises(ConfigError, match=message):
             parse(doc, Section, "s.yaml")
+
+
+@pytest.mark.parametrize("item, message", [
+    ("workload.n_jobs=1000000000", "workload.n_jobs: must be ≤ 1e+06, got 1000000000"),
+    ("workload.n_jobs=0", "workload.n_jobs: must be ≥ 1, got 0"),
+    ("datacenters.wan_gbps=0", "datacenters.wan_gbps: must be > 0, got 0.0"),
+    ("datacenters.network_kwh_per_gb=-0.1", "datacenters.network_kwh_per_gb: must be ≥ 0, got -0.1"),
+    ("oracle.time_limit_s=0", "oracle.time_limit_s: must be > 0, got 0.0"),
+    ("oracle.time_limit_s=.nan", "oracle.time_limit_s: must be a number, got nan"),
+    ("oracle.max_jobs_milp=-1", "oracle.max_jobs_milp: must be ≥ 0, got -1"),
+])
+def test_simulate_ranges_are_checked_at_parse_time(tmp_path, capsys, item, message):
+    path = tmp_path / "ok.yaml"
+    path.write_text(OK)
+    one_line_exit_2(capsys, ["sweep", "--dry-run", str(path), "--set", item], message)
+
+
+def test_scaling_n_jobs_upper_bound(capsys):
+    one_line_exit_2(capsys, ["run", str(CONFIGS / "scaling.yaml"), "--set", "workload.n_jobs=1000000000"],
+                    "workload.n_jobs: must be ≤ 1e+06")
