@@ -1,16 +1,22 @@
 """``carbonshift forecast backtest CONFIG`` (run a ``kind: backtest`` config through the shared runner:
-MLflow logging, reports folder) and ``carbonshift forecast report RUN_ID`` (print the report tables of a
-logged backtest run)."""
+MLflow logging, reports folder), ``carbonshift forecast report RUN_ID`` (print the report tables of a
+logged backtest run), ``carbonshift forecast train CONFIG`` (fit the config's ensemble up to its cut-off and log
+it as an artifact folder, :mod:`forecast.artifact`) and ``carbonshift forecast predict MODEL_URI --issue-time T``
+(load it — a local folder or any MLflow artifact URI such as ``runs:/<run id>/forecaster`` — and write the
+forecast table issued at T)."""
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from experiments.commands.run import add_common, execute
+from experiments.config import ConfigError
 from experiments.output import emit
 
 REPORT_TABLES = ("mape_by_region", "accuracy_by_horizon", "coverage")
@@ -22,6 +28,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b = sub.add_parser("backtest", help="rolling-origin backtest of a `kind: backtest` config, logged to MLflow")
     add_common(b)
     b.set_defaults(handler=lambda args: execute(args, {"backtest": "mape_by_region"}), command="forecast backtest")
+    t = sub.add_parser("train", help="fit a `kind: backtest` config's ensemble up to its cut-off; log it to MLflow")
+    t.add_argument("config", help="YAML `kind: backtest` config (windows: train/validation; the cut-off is the first "
+                                  "issue after windows.val_end)")
+    t.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", help="override a config key")
+    t.add_argument("--data-dir", help="data folder searched first (else $CARBONSHIFT_DATA_DIR, ../shared/data, cache)")
+    t.add_argument("--experiment", help="MLflow experiment (default: the config's name)")
+    t.add_argument("--out", help="also keep the artifact folder here (default: reports/<name>/forecaster[_<target>])")
+    t.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    t.set_defaults(handler=train)
+    pr = sub.add_parser("predict", help="load a trained forecaster and write the forecast table issued at a time")
+    pr.add_argument("model_uri", help="artifact folder, or MLflow artifact URI (runs:/<run id>/forecaster)")
+    pr.add_argument("--issue-time", required=True, help="UTC issue time, a whole hour ≥ the cut-off, e.g. "
+                                                         "2024-03-20T23:00Z")
+    src = pr.add_mutually_exclusive_group()
+    src.add_argument("--data-dir", help="history from this data folder (the model's zones/regions, bundle layout)")
+    src.add_argument("--live-store", help="history from a `carbonshift monitor` sqlite store")
+    pr.add_argument("--out", help="forecast table CSV (default: forecast_<name>_<issue>.csv in the current folder)")
+    pr.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    pr.set_defaults(handler=predict)
     r = sub.add_parser("report", help="report tables of a logged backtest run (MLflow run id)")
     r.add_argument("run_id")
     r.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -44,4 +69,124 @@ def report(args: argparse.Namespace) -> int:
     summary = {"run_id": args.run_id, "name": run.info.run_name,
                "wall_s": run.data.metrics.get("wall_s"), "params": json.dumps(run.data.params)[:200] + "…"}
     emit(summary, args.json, tables)
+    return 0
+
+
+def _backtest_config(args: argparse.Namespace) -> Any:
+    from experiments.kinds.backtest import BacktestConfig
+    from experiments.runner import parse_doc, parse_overrides, read_doc
+
+    doc, source = read_doc(args.config, parse_overrides(args.overrides))
+    doc.pop("sweep", None)
+    kind, cfg = parse_doc(doc, source)
+    if not isinstance(cfg, BacktestConfig):
+        raise ConfigError(f"{source}: kind: {kind.name!r}; `carbonshift forecast train` needs kind: backtest")
+    return cfg
+
+
+def train(args: argparse.Namespace) -> int:
+    """Fit one :class:`forecast.artifact.TrainedForecaster` per config target and log each as an MLflow artifact
+    folder ``forecaster`` (one target) or ``forecaster_<target>``."""
+    import mlflow
+
+    from experiments import tracking
+    from experiments.config import as_dict
+    from experiments.kinds.backtest import ensemble_members, load_data, model_factories
+    from experiments.runner import machine_tags, quiet_mlflow
+    from forecast import artifact
+    from forecast.backtest import Windows
+
+    try:
+        cfg = _backtest_config(args)
+        panel = load_data(cfg, args.data_dir)
+    except (ConfigError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    quiet_mlflow()
+    w, b = cfg.windows, cfg.backtest
+    windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
+    factories = model_factories(cfg)
+    members = {m: factories[m] for m in ensemble_members(cfg, factories)}
+    rows = []
+    with tracking.run(args.experiment or cfg.name, f"{cfg.name}-train", as_dict(cfg),
+                      tags={"carbonshift.kind": "forecast_train", "carbonshift.role": "train", **machine_tags()}) as run:
+        for target in cfg.targets:
+            fitted = artifact.train(panel, target, members, windows, b.issue_hour, b.horizon_h, tuple(b.buckets),
+                                    b.ensemble_power, b.ensemble_prune, b.ensemble_method, config=as_dict(cfg))
+            name = "forecaster" if len(cfg.targets) == 1 else f"forecaster_{target}"
+            folder = Path(args.out) / name if args.out else Path("reports") / cfg.name / name
+            fitted.save(folder)
+            mlflow.log_artifacts(str(folder), artifact_path=name)
+            rows.append({"target": target, "model_uri": f"runs:/{run.info.run_id}/{name}", "folder": str(folder),
+                         "cutoff": fitted.cutoff.isoformat(), "members": ", ".join(fitted.members),
+                         "regions": ", ".join(sorted(set(fitted.calibrator.corrections["region"])))})
+        mlflow.set_tags({"carbonshift.cutoff": rows[0]["cutoff"], "carbonshift.git_commit": fitted.version["git_commit"]})
+    emit({"run_id": run.info.run_id, "name": cfg.name, "forecasters": len(rows)}, args.json,
+         {"forecasters": pd.DataFrame(rows)})
+    return 0
+
+
+def _model_folder(uri: str, tmp: str) -> Path:
+    """A local artifact folder for ``uri``: the path itself, else downloaded from MLflow."""
+    if Path(uri).is_dir():
+        return Path(uri)
+    import mlflow
+
+    from experiments import tracking
+
+    mlflow.set_tracking_uri(tracking.tracking_uri())
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+
+
+def _history(fitted: Any, issue: pd.Timestamp, data_dir: str | None, live_store: str | None) -> pd.DataFrame:
+    """The panel a trained forecaster predicts from: the model's zones/regions from the data dir (EM years from
+    the first training year through the issue year) or from a live store."""
+    regions = sorted(set(fitted.calibrator.corrections["region"]))
+    data = fitted.config.get("data")
+    if live_store is None and not isinstance(data, dict):
+        raise ValueError("this artifact records no data spec (config.data); predict from --live-store")
+    oracle = bool(fitted.config.get("backtest", {}).get("oracle_weather", False))
+    if live_store is not None:
+        from forecast.data.schema import PANEL_COLUMNS
+        from forecast.data.validate import check_hourly_index
+        from forecast.live.store import LiveStore
+
+        if oracle:
+            raise ValueError("this forecaster uses observed weather as input (oracle_weather); a live store has none")
+        panel = LiveStore(live_store).read(regions)[list(PANEL_COLUMNS)]
+        missing = [r for r in regions if r not in set(panel["region"])]
+        if missing:
+            raise ValueError(f"live store {live_store}: no observations for region(s) {missing}")
+        for region, g in panel.groupby("region"):
+            check_hourly_index(g["time"], f"live store {live_store} region {region}")
+        return panel[panel["time"] < issue].reset_index(drop=True)
+    from forecast.data.panel import load_dacf_panel, load_panel
+
+    if data["source"] == "dacf":
+        return load_dacf_panel(regions, data_dir, data.get("exclude_columns", []))
+    first = min(data["years"] or [2021])
+    return load_panel(regions, range(first, max(issue.year, first) + 1), weather=oracle, data_dir=data_dir,
+                      exclude=data.get("exclude_columns", []))
+
+
+def predict(args: argparse.Namespace) -> int:
+    """Load a trained forecaster (local folder or MLflow URI) and write its forecast table issued at ``--issue-time``."""
+    from forecast import artifact
+
+    try:
+        issue = pd.Timestamp(args.issue_time)
+        issue = issue.tz_localize("UTC") if issue.tz is None else issue.tz_convert("UTC")
+        with tempfile.TemporaryDirectory() as tmp:
+            fitted = artifact.load(_model_folder(args.model_uri, tmp))
+        table = fitted.predict(_history(fitted, issue, args.data_dir, args.live_store), issue)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    name = fitted.config.get("name", "forecaster")
+    out = Path(args.out or f"forecast_{name}_{fitted.target}_{issue:%Y%m%dT%H%MZ}.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    emit({"model_uri": args.model_uri, "target": fitted.target, "issue_time": issue.isoformat(),
+          "cutoff": fitted.cutoff.isoformat(), "regions": sorted(set(table["region"])), "rows": len(table),
+          "table": str(out), "members": list(fitted.members), "git_commit": fitted.version["git_commit"]}, args.json)
     return 0

@@ -193,6 +193,12 @@ def model_factories(cfg: BacktestConfig) -> dict[str, object]:
     return out
 
 
+def ensemble_members(cfg: BacktestConfig, factories: dict[str, object]) -> list[str]:
+    """``backtest.ensemble_members``, else every non-naive model, else every model."""
+    naive = ("persistence", "seasonal24", "seasonal168")
+    return cfg.backtest.ensemble_members or [n for n in factories if n not in naive] or list(factories)
+
+
 def load_data(cfg: BacktestConfig, data_dir: str | None) -> pd.DataFrame:
     if cfg.data.source == "dacf":
         from forecast.data.panel import load_dacf_panel
@@ -228,8 +234,7 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
     windows = Windows.from_strings(config.windows.train_start, config.windows.train_end, config.windows.val_start,
                                    config.windows.val_end, config.windows.test_start, config.windows.test_end)
     factories = model_factories(config)
-    members = b.ensemble_members or [n for n in factories if n not in ("persistence", "seasonal24", "seasonal168")]
-    members = members or list(factories)
+    members = ensemble_members(config, factories)
     res = Result()
     label = " (oracle weather)" if b.oracle_weather else ""
     for target in config.targets:

@@ -1,0 +1,193 @@
+"""Forecaster lifecycle: fit an ensemble once, save it as an artifact folder, load it elsewhere, predict.
+
+:func:`train` follows the backtest (:func:`forecast.backtest.run_backtest`) exactly up to its first test
+issue: members are fitted on hours before the validation window and forecast it; the error-weighted ensemble
+and the conformal (CQR) corrections are fitted on those validation forecasts; then the members are refitted
+on every hour before the cut-off — the first issue after the validation window (``val_end + 1 day −
+(24 − issue_hour) h``), which is also where the backtest refits for its test window. A
+:class:`TrainedForecaster` then predicts any issue time ≥ that cut-off from a panel (target hours before
+the issue, known-future covariates after it) and returns the calibrated ensemble forecast table
+(:data:`forecast.data.schema.FORECAST_COLUMNS`, the scheduler's ``forecast.source: table``).
+
+Artifact folder (``FORMAT`` = ``carbonshift-forecaster/1``)::
+
+    forecaster.json             format, target, issue_hour, horizon_h, buckets, cutoff (UTC), ensemble method,
+                                members [{name, class, file, sha256}], data spec, the full run config,
+                                code version (package version, git commit) and library versions
+    members/<name>.pkl          each fitted member, pickled (sha256-checked on load)
+    ensemble_weights.parquet    region, bucket, model, mae, weight (the fitted ensemble)
+    conformal_corrections.parquet  region, bucket, level, q_hat, n (the fitted CQR state)
+
+Pickles run code when loaded: load only artifacts you (or your MLflow server) produced. Loading refuses a
+different scikit-learn / numpy / pandas version than the one that saved (pickled models need not agree).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from forecast.backtest import Windows, extend_panel, issue_times
+from forecast.calibration import ConformalCalibrator
+from forecast.data.schema import FORECAST_COLUMNS, TARGETS
+from forecast.ensemble import ErrorWeightedEnsemble
+from forecast.models.base import Forecaster, as_issue_index, check_forecast_table
+
+FORMAT = "carbonshift-forecaster/1"
+_PINNED_LIBS = ("scikit-learn", "numpy", "pandas")
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def code_version() -> dict[str, str]:
+    """Package version, git commit of the checkout and whether tracked files had uncommitted changes
+    (``"not a git checkout"`` when installed elsewhere), and the versions of the libraries the pickled
+    members depend on."""
+    def git(*cmd: str) -> str:
+        return subprocess.run(["git", "-C", str(_REPO), *cmd], capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = "yes" if git("status", "--porcelain", "--untracked-files=no") else "no"
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "not a git checkout", "unknown"
+    return {"carbonshift": metadata.version("carbonshift"), "git_commit": commit, "git_dirty": dirty,
+            **{lib: metadata.version(lib) for lib in _PINNED_LIBS}}
+
+
+@dataclass
+class TrainedForecaster:
+    """A fitted ensemble: ``members`` (name → fitted forecaster), ``ensemble`` (fitted weights) and
+    ``calibrator`` (fitted CQR corrections), valid for issue times ≥ ``cutoff`` (UTC)."""
+
+    target: str
+    issue_hour: int
+    horizon: int
+    buckets: list[int]
+    cutoff: pd.Timestamp
+    members: dict[str, Forecaster]
+    ensemble: ErrorWeightedEnsemble
+    calibrator: ConformalCalibrator
+    config: dict[str, Any] = field(default_factory=dict)
+    version: dict[str, str] = field(default_factory=code_version)
+
+    def predict(self, panel: pd.DataFrame, issue_time: pd.Timestamp) -> pd.DataFrame:
+        """Calibrated ensemble forecast table issued at ``issue_time`` (UTC hour, ≥ ``cutoff``), horizons
+        1 … ``horizon`` h, for every region of ``panel``. Target values at or after the issue time are masked
+        before the members see the panel (only known-future ``fc_*`` covariates and the calendar reach past it)."""
+        issue = as_issue_index(pd.Timestamp(issue_time))
+        if issue[0] < self.cutoff:
+            raise ValueError(f"issue time {issue[0]} is before the training cut-off {self.cutoff}: the members "
+                             "were fitted on those hours (use the backtest for in-sample periods)")
+        regions = sorted(set(panel["region"]))
+        unknown = [r for r in regions if r not in set(self.calibrator.corrections["region"])]
+        if unknown:
+            raise ValueError(f"region(s) {unknown} were not in the training data "
+                             f"({sorted(set(self.calibrator.corrections['region']))})")
+        history = panel.copy()
+        future = (history["time"] >= issue[0]).to_numpy()
+        history.loc[future, [c for c in TARGETS if c in history.columns]] = float("nan")
+        last = history[history[self.target].notna()].groupby("region")["time"].max().reindex(regions)
+        stale = last[~(last == issue[0] - pd.Timedelta(hours=1))]
+        if len(stale):
+            raise ValueError(f"no observed {self.target} in the hour before the issue time {issue[0]} for "
+                             f"{stale.to_dict()} (region: last observed hour); the history must reach the issue")
+        history = extend_panel(history, self.horizon + 1)   # target hours past the data end are NaN rows
+        tables = {name: m.predict(history, issue, self.horizon) for name, m in self.members.items()}
+        for name, table in tables.items():
+            check_forecast_table(table, f"{name} forecast issued {issue[0]}")
+        out = self.calibrator.transform(self.ensemble.combine(tables))
+        return out[list(FORECAST_COLUMNS)].sort_values(["region", "time"], ignore_index=True)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the artifact folder (layout in the module docstring); returns it."""
+        folder = Path(folder)
+        (folder / "members").mkdir(parents=True, exist_ok=True)
+        members = []
+        for name, model in self.members.items():
+            blob = pickle.dumps(model, protocol=5)
+            (folder / "members" / f"{name}.pkl").write_bytes(blob)
+            members.append({"name": name, "class": f"{type(model).__module__}.{type(model).__qualname__}",
+                            "file": f"members/{name}.pkl", "sha256": hashlib.sha256(blob).hexdigest()})
+        self.ensemble.weights.to_parquet(folder / "ensemble_weights.parquet", index=False)
+        self.calibrator.corrections.to_parquet(folder / "conformal_corrections.parquet", index=False)
+        manifest = {"format": FORMAT, "target": self.target, "unit": TARGETS[self.target],
+                    "issue_hour": self.issue_hour, "horizon_h": self.horizon, "buckets": self.buckets,
+                    "cutoff": self.cutoff.isoformat(), "members": members,
+                    "ensemble": {"method": self.ensemble.method, "power": self.ensemble.power,
+                                 "prune": self.ensemble.prune},
+                    "config": self.config, "code_version": self.version}
+        (folder / "forecaster.json").write_text(json.dumps(manifest, indent=1, default=str))
+        return folder
+
+
+def load(folder: str | Path) -> TrainedForecaster:
+    """Read an artifact folder written by :meth:`TrainedForecaster.save`; clear errors on a wrong format,
+    a tampered member file or library versions that differ from the saving environment."""
+    folder = Path(folder)
+    path = folder / "forecaster.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: not a forecaster artifact (no forecaster.json)")
+    doc = json.loads(path.read_text())
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {doc.get('format')!r}, this code reads {FORMAT!r}")
+    here = code_version()
+    differ = {lib: (doc["code_version"].get(lib), here[lib]) for lib in _PINNED_LIBS
+              if doc["code_version"].get(lib) != here[lib]}
+    if differ:
+        raise ValueError(f"{path}: saved with different library versions (saved, here): {differ}; "
+                         "install the saving versions (constraints.txt) or retrain")
+    members = {}
+    for m in doc["members"]:
+        blob = (folder / m["file"]).read_bytes()
+        if hashlib.sha256(blob).hexdigest() != m["sha256"]:
+            raise ValueError(f"{folder / m['file']}: sha256 differs from forecaster.json (corrupted or modified)")
+        members[m["name"]] = pickle.loads(blob)  # noqa: S301 — trusted artifact, see module docstring
+    e = doc["ensemble"]
+    ensemble = ErrorWeightedEnsemble(doc["buckets"], e["power"], e["prune"], e["method"])
+    ensemble.weights = pd.read_parquet(folder / "ensemble_weights.parquet")
+    calibrator = ConformalCalibrator(doc["buckets"])
+    calibrator.corrections = pd.read_parquet(folder / "conformal_corrections.parquet")
+    return TrainedForecaster(doc["target"], doc["issue_hour"], doc["horizon_h"], doc["buckets"],
+                             pd.Timestamp(doc["cutoff"]), members, ensemble, calibrator, doc["config"],
+                             doc["code_version"])
+
+
+def train(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Forecaster]], windows: Windows,
+          issue_hour: int = 23, horizon: int = 48, buckets: tuple[int, ...] = (6, 12, 24, 48, 96),
+          ensemble_power: float = 2.0, ensemble_prune: float = 1.5, ensemble_method: str = "inverse_error",
+          config: dict[str, Any] | None = None) -> TrainedForecaster:
+    """Fit the ensemble of ``models`` (name → factory, ≥ 2) on ``panel[target]``: weights and CQR on the
+    validation window of ``windows`` (its test dates are not used), members refitted on every hour before the
+    cut-off (the first issue after the validation window). See the module docstring."""
+    if len(models) < 2:
+        raise ValueError(f"an ensemble needs ≥ 2 members, got {list(models)}")
+    if target not in panel.columns:
+        raise ValueError(f"target {target!r} is not a panel column ({list(panel.columns)})")
+    actual = panel.set_index(["region", "time"])[target]
+    data = panel if windows.train_start is None else panel[panel["time"] >= windows.train_start]
+    data = extend_panel(data, horizon)
+    val_issues = issue_times(windows.val_start, windows.val_end, issue_hour)
+    cutoff = issue_times(windows.val_end + pd.Timedelta(days=1), windows.val_end + pd.Timedelta(days=1),
+                         issue_hour)[0]
+    fit_until = min(windows.train_end + pd.Timedelta(days=1), val_issues[0])
+    val_tables, members = {}, {}
+    for name, factory in models.items():
+        val = factory().fit(data, target, until=fit_until).predict(data, val_issues, horizon)
+        val_tables[name] = val[val["time"] < cutoff].reset_index(drop=True)
+        check_forecast_table(val_tables[name], f"{name} validation forecasts")
+        members[name] = factory().fit(data, target, until=cutoff)
+    ensemble = ErrorWeightedEnsemble(buckets, ensemble_power, ensemble_prune, ensemble_method).fit(val_tables, actual)
+    val_ens = ensemble.combine(val_tables)
+    val_ens["actual"] = actual.reindex(pd.MultiIndex.from_frame(val_ens[["region", "time"]])).to_numpy(float)
+    calibrator = ConformalCalibrator(buckets).fit(val_ens)
+    return TrainedForecaster(target, issue_hour, horizon, list(buckets), cutoff, members, ensemble, calibrator,
+                             dict(config or {}))

@@ -1,0 +1,129 @@
+"""Train once, predict later: `forecast train` → artifact (MLflow) → `forecast predict` in a fresh process gives
+the byte-identical forecast table; the trained ensemble is the backtest's at its first test issue."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.config import as_dict
+from experiments.config import load as load_config
+from experiments.kinds.backtest import BacktestConfig, ensemble_members, model_factories
+from forecast import artifact
+from forecast.backtest import Windows, run_backtest
+from forecast.data.panel import load_panel
+from forecast.data.registry import REPO_ROOT
+from forecast.data.schema import FORECAST_COLUMNS, PANEL_COLUMNS
+from test_own_data_backtest import cli_env, make_user_zone
+
+CLI = [sys.executable, "-m", "experiments.cli"]
+CONFIG = REPO_ROOT / "experiments/configs/own_zone.yaml"
+ISSUE = pd.Timestamp("2024-03-20 23:00", tz="UTC")
+
+
+@pytest.fixture(scope="module")
+def user_dir(shared_data, tmp_path_factory) -> Path:
+    return make_user_zone(shared_data, tmp_path_factory.mktemp("mydata"))
+
+
+def _train_in_process(data_dir: Path) -> tuple[artifact.TrainedForecaster, pd.DataFrame, BacktestConfig]:
+    cfg = load_config(CONFIG, BacktestConfig)
+    panel = load_panel(["CA-ON"], [2024], weather=False, data_dir=data_dir)
+    factories = model_factories(cfg)
+    members = {m: factories[m] for m in ensemble_members(cfg, factories)}
+    w, b = cfg.windows, cfg.backtest
+    windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
+    fitted = artifact.train(panel, "ci_direct", members, windows, b.issue_hour, b.horizon_h, tuple(b.buckets),
+                            config=as_dict(cfg))
+    return fitted, panel, cfg
+
+
+def _cli(args: list[str], tmp_path: Path, data_dir: Path) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*CLI, *args], cwd=tmp_path, env=cli_env(tmp_path, data_dir), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def test_train_predict_round_trip_in_fresh_processes(user_dir, tmp_path):
+    fitted, panel, _ = _train_in_process(user_dir)
+    in_memory = fitted.predict(panel, ISSUE)
+    assert list(in_memory.columns) == list(FORECAST_COLUMNS) and len(in_memory) == 48
+    expected = in_memory.to_csv(index=False).encode()
+    fitted.save(tmp_path / "local")
+    out = tmp_path / "from_folder.csv"
+    _cli(["forecast", "predict", str(tmp_path / "local"), "--issue-time", "2024-03-20T23:00Z", "--out", str(out)],
+         tmp_path, user_dir)
+    assert out.read_bytes() == expected          # saved → reloaded in a fresh process: byte-identical
+    train = json.loads(_cli(["forecast", "train", str(CONFIG), "--json", "--out", str(tmp_path / "trained")],
+                            tmp_path, user_dir).stdout)
+    uri = train["forecasters"][0]["model_uri"]
+    assert uri.startswith("runs:/") and train["forecasters"][0]["cutoff"] == "2024-03-14T23:00:00+00:00"
+    out2 = tmp_path / "from_mlflow.csv"
+    _cli(["forecast", "predict", uri, "--issue-time", "2024-03-20T23:00Z", "--out", str(out2)], tmp_path, user_dir)
+    assert out2.read_bytes() == expected         # trained by the CLI, pulled from MLflow: the same table
+    manifest = json.loads((tmp_path / "trained/forecaster/forecaster.json").read_text())
+    assert [m["name"] for m in manifest["members"]] == ["seasonal24", "gbm"]
+    assert manifest["code_version"]["git_commit"] and manifest["config"]["name"] == "own_zone"
+    # the scheduler's `forecast.source: table` reads it the way experiments/kinds/simulate.py does
+    from scheduler.signals import ForecastSignal
+    table = pd.read_csv(out2, parse_dates=["issue_time", "time"])
+    times = pd.date_range("2024-03-21", periods=48, freq="h", tz="UTC")
+    signal = ForecastSignal.from_table(table, ["CA-ON"], times)
+    assert signal is not None
+
+
+def test_trained_ensemble_equals_the_backtest_at_its_first_test_issue(user_dir):
+    fitted, panel, cfg = _train_in_process(user_dir)
+    factories = model_factories(cfg)
+    w, b = cfg.windows, cfg.backtest
+    windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
+    bt = run_backtest(panel, "ci_direct", factories, windows, b.issue_hour, b.horizon_h, buckets=tuple(b.buckets),
+                      members=list(fitted.members), progress=False)
+    first = bt.forecasts[(bt.forecasts["model"] == "ensemble") & (bt.forecasts["window"] == "test")
+                         & (bt.forecasts["issue_time"] == fitted.cutoff)].sort_values("time")
+    ours = fitted.predict(panel, fitted.cutoff)
+    assert len(ours) == len(first) == 48
+    np.testing.assert_allclose(ours[["mean", "q0.05", "q0.95"]].to_numpy(), first[["mean", "q0.05", "q0.95"]].to_numpy(),
+                               rtol=1e-12)
+
+
+def test_future_targets_are_masked_and_bad_inputs_fail_clearly(user_dir, tmp_path):
+    fitted, panel, _ = _train_in_process(user_dir)
+    base = fitted.predict(panel, ISSUE)
+    leaked = panel.copy()
+    leaked.loc[leaked["time"] >= ISSUE, "ci_direct"] *= 5.0
+    pd.testing.assert_frame_equal(fitted.predict(leaked, ISSUE), base)
+    with pytest.raises(ValueError, match="before the training cut-off 2024-03-14 23:00"):
+        fitted.predict(panel, pd.Timestamp("2024-03-10 23:00", tz="UTC"))
+    folder = fitted.save(tmp_path / "m")
+    blob = bytearray((folder / "members/gbm.pkl").read_bytes())
+    blob[-5] ^= 1
+    (folder / "members/gbm.pkl").write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match=r"members/gbm\.pkl: sha256 differs"):
+        artifact.load(folder)
+    with pytest.raises(FileNotFoundError, match="not a forecaster artifact"):
+        artifact.load(tmp_path)
+
+
+def test_predict_from_a_live_store_matches_the_data_dir(user_dir, tmp_path):
+    from forecast.live.store import LiveStore
+
+    fitted, panel, _ = _train_in_process(user_dir)
+    folder = fitted.save(tmp_path / "m")
+    rows = panel[panel["time"] < ISSUE][list(PANEL_COLUMNS)].assign(
+        ci_marginal=np.nan, source="electricitymaps", fetched_at=pd.Timestamp("2024-03-21", tz="UTC"))
+    LiveStore(tmp_path / "live.sqlite").append(rows)
+    out = tmp_path / "live.csv"
+    _cli(["forecast", "predict", str(folder), "--issue-time", "2024-03-20T23:00Z", "--live-store",
+          str(tmp_path / "live.sqlite"), "--out", str(out)], tmp_path, user_dir)
+    live = pd.read_csv(out)
+    ref = pd.read_csv(pd.io.common.StringIO(fitted.predict(panel, ISSUE).to_csv(index=False)))
+    pd.testing.assert_frame_equal(live, ref, rtol=1e-12)
+    assert hashlib.sha256(out.read_bytes()).hexdigest()
