@@ -10,7 +10,8 @@
 | deadline_rate            | %     | jobs finished by their deadline / all jobs × 100                         |
 | lateness_h_mean          | h     | mean (finish − deadline) over late finished jobs (0 if none)             |
 | renewable_share          | %     | energy-weighted renewable share of the hours used                        |
-| oracle_share             | %     | (C_perf_first − C)/(C_perf_first − C_oracle) × 100: oracle saving captured|
+| oracle_share             | %     | (C_perf_first − C)/(C_perf_first − B) × 100 against the bound B of the policy's own constraint set (:func:`oracle_comparison`); NaN when not comparable |
+| oracle_bound_kg          | kgCO2e| that bound B (NaN when not comparable)                                   |
 | completion_h_mean / _p95 | h     | finish − submit over finished jobs                                       |
 | plan_seconds             | s     | total decision time (day-ahead plans + adaptations)                      |
 | adapt_ms_mean / _p95 / _max | ms | per adaptation event                                                     |
@@ -20,14 +21,44 @@
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
+from scheduler.policies.oracle import CONTIGUOUS, PREEMPTIVE, OracleBound
 from scheduler.simulator import DONE, REJECTED, Outcome
 
 
-def policy_metrics(out: Outcome, perf_first_kg: float | None = None, oracle_kg: float | None = None) -> dict[str, float]:
-    """Flat metrics of ``out``; the two comparisons need the Performance-First and oracle carbon."""
+def oracle_comparison(out: Outcome, bounds: Mapping[str, OracleBound] | None) -> tuple[OracleBound | None, str]:
+    """The oracle bound ``out`` may be compared with, and a label saying which (or why none).
+
+    The rule, used by metrics and reports alike: an outcome with a suspended job is a suspend/resume
+    schedule and is compared with the ``preemptive`` bound, any other with the ``contiguous`` bound
+    (``bounds`` is keyed by ``OracleBound.constraint_set``). It is comparable only when it lies in that
+    bound's set: every job the bound covers finished by the bound's ``latest_finish`` (its deadline, or
+    the slack the oracle itself was given). Otherwise: ``(None, "not comparable: N late jobs …")``."""
+    suspended = out.suspensions is not None and bool((out.suspensions > 0).any())
+    want = PREEMPTIVE if suspended else CONTIGUOUS
+    b = (bounds or {}).get(want)
+    if b is None:
+        return None, f"not comparable: no {want} bound"
+    if not np.isfinite(b.kg):
+        return None, f"not comparable: {want} bound {b.kind}"
+    done = out.status == DONE
+    late = b.covered & done & (out.finish > b.latest_finish)
+    missing = b.covered & ~done
+    if late.any() or missing.any():
+        why = [f"{int(late.sum())} late jobs"] if late.any() else []
+        why += [f"{int(missing.sum())} unfinished or rejected jobs"] if missing.any() else []
+        return None, f"not comparable: {', '.join(why)} (the {want} bound has none)"
+    return b, f"{want}, {b.kind}"
+
+
+def policy_metrics(out: Outcome, perf_first_kg: float | None = None,
+                   bounds: Mapping[str, OracleBound] | None = None) -> dict[str, float]:
+    """Flat metrics of ``out``; the comparisons need the Performance-First carbon (kgCO2e) and the oracle
+    bounds by constraint set (``oracle_share`` uses the one :func:`oracle_comparison` picks)."""
     jobs = out.jobs
     done = out.status == DONE
     late = done & (out.finish > jobs.deadline_h)
@@ -60,8 +91,10 @@ def policy_metrics(out: Outcome, perf_first_kg: float | None = None, oracle_kg: 
     }
     m["reduction_vs_perf_first"] = (float((perf_first_kg - carbon) / perf_first_kg * 100.0)
                                     if perf_first_kg else float("nan"))
-    saving = None if perf_first_kg is None or oracle_kg is None else perf_first_kg - oracle_kg
-    m["oracle_share"] = float((perf_first_kg - carbon) / saving * 100.0) if saving else float("nan")
+    bound, _ = oracle_comparison(out, bounds)
+    saving = None if perf_first_kg is None or bound is None else perf_first_kg - bound.kg
+    m["oracle_share"] = float((perf_first_kg - carbon) / saving * 100.0) if saving and saving > 0 else float("nan")
+    m["oracle_bound_kg"] = float(bound.kg) if bound is not None else float("nan")
     return m
 
 

@@ -6,6 +6,14 @@ forecast table), generates or loads the jobs, simulates every policy hour by hou
 perfect-foresight oracle. Result: per-policy metrics ``<policy>.<metric>``, the policy table, per-region
 and hour-of-day allocation tables and a Pareto figure (carbon vs mean completion time).
 
+Oracle bounds (section ``oracle``): the contiguous oracle (:class:`scheduler.policies.oracle.Oracle`, also
+simulated; its row is labelled with its bound kind, e.g. ``oracle (exact MILP)``) and the preemptive
+suspend/resume bound (:func:`scheduler.policies.oracle_preemptive.preemptive_bound`), each with its own
+total ``time_limit_s``. ``oracle_share`` of a policy uses the bound of its own constraint set or is NaN
+(:func:`scheduler.metrics.oracle_comparison`; the ``oracle_bound`` column says which, or why not).
+Metrics ``oracle.*`` / ``oracle_preemptive.*``: ``bound_kg``, ``gap_pct``, ``schedule_kg``, ``n_repaired``,
+``n_covered``; the bound kinds are in the summary (``oracle.bound_kind``) and the ``oracle_bounds`` table.
+
 The instance (signals, data centres, jobs, policies) is wired by :mod:`experiments.instances`; the
 learned risk-aware margins live in :mod:`scheduler.risk_margins`; the figure is
 :func:`experiments.figures.pareto_figure`.
@@ -33,6 +41,7 @@ from experiments.figures import pareto_figure
 from experiments.instances import (DatacenterSection, DataSection, DurationSection, ForecastSection, WorkloadSection,
                                    build_instance, make_policies)
 from experiments.registry import Context, Result, experiment_kind
+from scheduler.policies.oracle import CONTIGUOUS, PREEMPTIVE
 from scheduler.policies.registry import NAMES, PolicyOptions, make_oracle
 
 
@@ -80,7 +89,7 @@ class SimulateConfig:
 
 
 TABLE_COLUMNS = ("policy", "carbon_kg", "carbon_operational_kg", "carbon_transfer_kg", "reduction_vs_perf_first",
-                 "oracle_share", "deadline_rate", "lateness_h_mean", "renewable_share", "completion_h_mean",
+                 "oracle_share", "oracle_bound", "deadline_rate", "lateness_h_mean", "renewable_share", "completion_h_mean",
                  "completion_h_p95", "plan_seconds", "adapt_ms_mean", "adapt_ms_p95", "peak_mem_mb", "n_late",
                  "n_unfinished", "n_rejected", "failures", "forecast_fallback_share")
 
@@ -88,7 +97,8 @@ TABLE_COLUMNS = ("policy", "carbon_kg", "carbon_operational_kg", "carbon_transfe
 @experiment_kind("simulate", SimulateConfig)
 def run(cfg: SimulateConfig, ctx: Context) -> Result:
     """Simulate scheduling policies on real carbon intensity and report carbon, deadlines and the oracle bound."""
-    from scheduler.metrics import hour_of_day_table, policy_metrics, region_table
+    from scheduler.metrics import hour_of_day_table, oracle_comparison, policy_metrics, region_table
+    from scheduler.policies.oracle_preemptive import preemptive_bound
     from scheduler.risk_margins import covered_pct, feedback_metrics
     from scheduler.signals import forecast_accuracy
     from scheduler.simulator import SimConfig, simulate
@@ -102,13 +112,14 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
         outcomes[name] = simulate(jobs, carbon, forecast, dc, policy, sim_cfg, feedback)
         if feedback is not None:
             duration_metrics.update(feedback_metrics(jobs, feedback))
-    oracle = None
+    oracle, bounds = None, {}
     if cfg.oracle.enabled:
         oracle = make_oracle(dc, cfg.oracle.max_jobs_milp, cfg.oracle.time_limit_s)
         outcomes["oracle"] = simulate(jobs, carbon, None, dc, oracle, sim_cfg)
+        bounds = {CONTIGUOUS: oracle.bound,
+                  PREEMPTIVE: preemptive_bound(jobs, carbon.ci, dc, cfg.oracle.max_jobs_milp, cfg.oracle.time_limit_s)}
     total = lambda o: float(o.carbon_op_kg.sum() + o.carbon_tr_kg.sum())  # noqa: E731
     pf = total(outcomes["performance_first"])
-    oracle_kg = oracle.bound_kg if oracle is not None else None
     metrics: dict[str, float] = {"forecast_accuracy_pct": forecast_accuracy(forecast, carbon),
                                  "n_jobs": float(len(jobs)), "hours": float(carbon.n_hours)}
     if "risk_aware" in cfg.policies and cfg.duration.model == "fixed":
@@ -118,13 +129,15 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     metrics.update(duration_metrics)
     rows, regions, hod = [], [], []
     for name, out in outcomes.items():
-        m = policy_metrics(out, pf, oracle_kg)
+        m = policy_metrics(out, pf, bounds)
         metrics.update({f"{name}.{k}": v for k, v in m.items()})
-        rows.append({"policy": name, **m})
+        label = oracle.bound.label if name == "oracle" else name
+        rows.append({"policy": label, "oracle_bound": oracle_comparison(out, bounds)[1], **m})
         regions.append(region_table(out))
         hod.append(hour_of_day_table(out))
-    if oracle is not None:
-        metrics["oracle.bound_kg"] = oracle.bound_kg
+    for key, b in (("oracle", bounds.get(CONTIGUOUS)), ("oracle_preemptive", bounds.get(PREEMPTIVE))):
+        if b is not None:
+            metrics.update(b.metrics(key))
     table = pd.DataFrame(rows)[list(TABLE_COLUMNS)]
     summary = {"name": cfg.name, "regions": ", ".join(carbon.regions),
                "period": f"{carbon.times[0]:%Y-%m-%d %H:%M} → {carbon.times[-1]:%Y-%m-%d %H:%M} UTC",
@@ -137,9 +150,18 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
         summary["risk_aware durations"] = (f"{how}; mean margin {duration_metrics['duration.margin_mean']:.3f}, "
                                            f"planned hours cover the true duration for "
                                            f"{duration_metrics['duration.covered_pct']:.1f} % of jobs")
+    tables = {"policies": table, "regions": pd.concat(regions, ignore_index=True),
+              "hour_of_day": pd.concat(hod, ignore_index=True)}
     if oracle is not None:
-        summary["oracle"] = f"{oracle.solve_kind}; bound {oracle.bound_kg:,.1f} kgCO2e (perfect foresight)"
-    return Result(metrics=metrics,
-                  tables={"policies": table, "regions": pd.concat(regions, ignore_index=True),
-                          "hour_of_day": pd.concat(hod, ignore_index=True)},
+        pre = bounds[PREEMPTIVE]
+        summary["oracle"] = (f"{oracle.solve_kind}; bound {oracle.bound_kg:,.1f} kgCO2e, schedule gap "
+                             f"{oracle.bound.gap_pct:.2f} % (perfect foresight, contiguous on-time runs)")
+        summary["oracle.bound_kind"] = oracle.bound.kind
+        summary["oracle_preemptive"] = f"{pre.kind}; bound {pre.kg:,.1f} kgCO2e (suspend/resume, no resume overhead)"
+        summary["oracle_preemptive.bound_kind"] = pre.kind
+        tables["oracle_bounds"] = pd.DataFrame(
+            [{"constraint_set": b.constraint_set, "label": b.label, "bound_kind": b.kind, "bound_kg": b.kg,
+              "schedule_kg": b.schedule_kg, "gap_pct": b.gap_pct, "n_repaired": b.n_repaired,
+              "n_covered": int(b.covered.sum())} for b in bounds.values()])
+    return Result(metrics=metrics, tables=tables,
                   figures={"pareto.png": pareto_figure(table)}, summary=summary)

@@ -5,19 +5,28 @@ policy anyone could run.
 Model (the seed's §3.4 formulation, contiguous runs): binary ``x[i, s, r]`` = job ``i`` starts at hour
 ``s`` in region ``r``; each job takes exactly one candidate; candidates are the on-time starts
 ``[earliest_r, deadline − true duration]`` (when even starting at once is late, the job keeps the slack
-its nominal window had: ``deadline − submit − estimate`` hours after its earliest start); cost =
-operational + transfer carbon (kgCO2e) under the *actual* intensity; capacity
-``Σ gpus_i · x ≤ free GPUs`` for every (region, hour).
+its nominal window had: ``deadline − submit − estimate`` hours after its earliest start — the bound's
+``latest_finish`` records this per job, see :func:`job_windows`); cost = operational + transfer carbon
+(kgCO2e) under the *actual* intensity; capacity ``Σ gpus_i · x ≤ free GPUs`` for every (region, hour).
 
 Solution: capacity rows are generated lazily. First every job takes its cheapest candidate (capacity
-relaxed — a lower bound); if that schedule fits the capacity it is optimal. Otherwise the violated
-(region, hour) rows are added and the model re-solved until nothing is violated: as a MILP when the
-instance has ≤ ``max_jobs_milp`` jobs, else as its LP relaxation, whose objective is reported as the
-bound and whose fractional solution is rounded greedily (largest x first, then cheapest candidate that
-still fits) into the schedule that is simulated.
+relaxed — a lower bound); if that schedule fits the capacity it is optimal (bound kind
+``exact, capacity not binding``). Otherwise the violated (region, hour) rows are added and the LP
+relaxation re-solved until no fractional solution violates a row (its objective is the LP bound, always
+computed first), then — when the instance has ≤ ``max_jobs_milp`` jobs — the MILP continues from the
+same rows until its integer schedule fits (``exact MILP``). ``time_limit_s`` is the total for all rounds
+of both phases. A MILP that runs out of time (or rounds) reports ``max(dual bound, LP bound)`` as
+``MILP dual bound``; above ``max_jobs_milp`` the LP objective is reported (``LP bound``).
+
+Schedule: the MILP optimum when exact; otherwise the LP (or incumbent) solution rounded greedily
+(largest x first, then the cheapest candidate that still fits), improved by moving single jobs to
+cheaper free candidates, and repaired when a job has no candidate left: it takes the earliest
+completion anywhere (possibly late) and is counted in ``n_repaired``. Rounding never raises.
+``OracleBound.gap_pct`` = (schedule − bound) / bound × 100.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +35,70 @@ from scheduler.cost import prefix, sliding_min, window_sums
 from scheduler.datacenters import DataCenters
 from scheduler.policies.base import ClusterState, Decisions, Event, Placer
 from scheduler.workloads import Jobs
+
+CONTIGUOUS, PREEMPTIVE = "contiguous", "preemptive"
+EXACT_MILP = "exact MILP"
+EXACT_FREE = "exact, capacity not binding"
+LP_BOUND = "LP bound"
+DUAL_BOUND = "MILP dual bound"
+INFEASIBLE = "infeasible: no schedule of the set exists"
+
+
+class _NoSchedule(Exception):
+    """HiGHS proved that no schedule of the constraint set fits the capacity."""
+
+
+@dataclass
+class OracleBound:
+    """Perfect-foresight lower bound (kgCO2e) on the carbon of every schedule of one constraint set
+    (``contiguous`` on-time runs, or ``preemptive`` suspend/resume runs) of the jobs in ``covered``.
+
+    A schedule belongs to the set when every covered job finishes by ``latest_finish`` (its deadline, or
+    the slack the oracle gave a job that cannot be on time); only such schedules may be compared with
+    ``kg``. ``kind`` says how exact ``kg`` is (``exact MILP``, ``exact, capacity not binding``,
+    ``LP bound``, ``MILP dual bound``)."""
+
+    constraint_set: str
+    kind: str
+    kg: float
+    covered: np.ndarray             # bool [n jobs]
+    latest_finish: np.ndarray       # int64 [n jobs], exclusive hour; −1 where not covered
+    schedule_kg: float = float("nan")   # the oracle's own planned schedule (actual intensity), kgCO2e
+    n_repaired: int = 0             # jobs the rounding could not place on a candidate (repaired, maybe late)
+
+    @property
+    def gap_pct(self) -> float:
+        """(schedule − bound) / bound × 100; NaN when there is no schedule."""
+        if not (np.isfinite(self.schedule_kg) and np.isfinite(self.kg)) or self.kg <= 0:
+            return float("nan")
+        return float((self.schedule_kg - self.kg) / self.kg * 100.0)
+
+    @property
+    def label(self) -> str:
+        """Name of the bound in tables and figures, e.g. ``oracle (exact MILP)``."""
+        return f"oracle ({self.kind})" if self.constraint_set == CONTIGUOUS else f"oracle_preemptive ({self.kind})"
+
+    def metrics(self, key: str) -> dict[str, float]:
+        """``<key>.bound_kg``, ``.gap_pct``, ``.schedule_kg``, ``.n_repaired``, ``.n_covered`` (kgCO2e, %, count)."""
+        return {f"{key}.bound_kg": float(self.kg), f"{key}.gap_pct": self.gap_pct,
+                f"{key}.schedule_kg": float(self.schedule_kg), f"{key}.n_repaired": float(self.n_repaired),
+                f"{key}.n_covered": float(self.covered.sum())}
+
+
+def job_windows(jobs: Jobs, idx: np.ndarray, now: int, transfer_h: np.ndarray, n_regions: int,
+                T: int) -> tuple[np.ndarray, np.ndarray]:
+    """Earliest start per region ``a`` [k × R] (``max(now, submit)``, plus the transfer hours away from
+    home; = ``Placer.earliest``) and the latest finish hour [k] of jobs ``idx``: the deadline, or — when no
+    region can finish by the deadline even starting at once — the earliest start + the slack its nominal
+    window had (``deadline − submit − estimate``, ≥ 0 h) + the true duration; capped at ``T``."""
+    idx = np.asarray(idx, dtype=np.int64)
+    away = np.arange(n_regions)[None, :] != jobs.home[idx][:, None]
+    a = np.maximum(jobs.submit_h[idx], now)[:, None] + transfer_h[idx][:, None] * away
+    first = a.min(axis=1)
+    d = jobs.duration_h[idx]
+    slack = np.maximum(jobs.deadline_h[idx] - jobs.submit_h[idx] - jobs.est_duration_h[idx], 0)
+    end = np.where(jobs.deadline_h[idx] - d < first, first + slack + d, jobs.deadline_h[idx])
+    return a.astype(np.int64), np.minimum(end, T).astype(np.int64)
 
 
 @dataclass
@@ -37,7 +110,19 @@ class _Block:
     S: int
     d: int
     col: int
-    cost: np.ndarray    # [R × S], inf = not a candidate
+    cost: np.ndarray    # [R × S] kgCO2e, inf = not a candidate
+
+
+@dataclass
+class _Solve:
+    """Result of the HiGHS phases: bound (kgCO2e), its kind, the column values to build a schedule from
+    and whether ``x`` is already a capacity-feasible integer schedule."""
+
+    kg: float
+    kind: str
+    x: np.ndarray
+    integral_feasible: bool
+    detail: str
 
 
 class Oracle:
@@ -46,19 +131,26 @@ class Oracle:
 
     def __init__(self, dc: DataCenters, max_jobs_milp: int = 300, time_limit_s: float = 120.0,
                  mip_rel_gap: float = 1e-4, max_rounds: int = 30):
+        if time_limit_s <= 0:
+            raise ValueError(f"oracle.time_limit_s: must be > 0 s, got {time_limit_s}")
         self.dc, self.max_jobs_milp, self.time_limit_s = dc, max_jobs_milp, time_limit_s
         self.mip_rel_gap, self.max_rounds = mip_rel_gap, max_rounds
-        self.bound_kg = float("nan")
+        self.bound: OracleBound | None = None
         self.solve_kind = ""
+
+    @property
+    def bound_kg(self) -> float:
+        """The hour-0 bound, kgCO2e (NaN before planning)."""
+        return self.bound.kg if self.bound is not None else float("nan")
 
     def adapt(self, event: Event, jobs: Jobs, now: int, state: ClusterState, view) -> Decisions:
         """Re-place jobs whose start was blocked (an earlier job overran after a failure); the bound of
         the hour-0 plan is kept."""
-        bound, kind = self.bound_kg, self.solve_kind
+        bound, kind = self.bound, self.solve_kind
         try:
             return self.plan(jobs, event.jobs, now, state, view)
         finally:
-            self.bound_kg, self.solve_kind = bound, kind
+            self.bound, self.solve_kind = bound, kind
 
     def plan(self, jobs: Jobs, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
         if not getattr(view, "is_oracle", False):
@@ -67,48 +159,49 @@ class Oracle:
         placer = Placer(jobs, now, state, self.dc)
         ci = view.ci_plan(placer.T)
         P = prefix(ci)
+        a, end = job_windows(jobs, idx, now, placer.transfer_h, self.dc.n, placer.T)
+        covered = np.zeros(len(jobs), dtype=bool)
+        latest = np.full(len(jobs), -1, dtype=np.int64)
         blocks: list[_Block] = []
         col = 0
-        for i in idx.tolist():
+        for k, i in enumerate(idx.tolist()):
             if not placer.fits_anywhere(i):
                 continue
-            b = self._block(placer, i, ci, P, col)
+            b = self._block(placer, i, a[k], int(end[k]), ci, P, col)
             if b is None:
                 placer.reject(i, f"unschedulable: no region has {jobs.gpus[i]} free GPUs for "
                                  f"{jobs.duration_h[i]} h before the horizon ends (hour {placer.T})")
                 continue
             blocks.append(b)
+            covered[i], latest[i] = True, end[k]
             col += b.cost.size
         if not blocks:
+            self.bound, self.solve_kind = OracleBound(CONTIGUOUS, EXACT_FREE, 0.0, covered, latest, 0.0), EXACT_FREE
             return placer.decisions()
         choice = np.array([int(np.argmin(b.cost)) for b in blocks])
         relaxed = float(sum(b.cost.flat[c] for b, c in zip(blocks, choice)))
         viol = self._violations(blocks, choice, placer.free, jobs.gpus)
         if not viol.size:
-            self.bound_kg, self.solve_kind = relaxed, "exact (capacity not binding)"
-            for b, c in zip(blocks, choice):
-                placer.commit(b.job, int(c // b.S), b.s0 + int(c % b.S), b.d)
-            return placer.decisions()
-        choice = self._solve(blocks, placer, viol)
-        for b, c in zip(blocks, choice):
-            placer.commit(b.job, int(c // b.S), b.s0 + int(c % b.S), b.d)
+            sol = _Solve(relaxed, EXACT_FREE, np.zeros(0), True, EXACT_FREE)
+        else:
+            sol = self._solve(blocks, placer.free, jobs.gpus, viol, relaxed)
+            choice = self._schedule(blocks, sol, placer.free, jobs.gpus)
+        schedule_kg, n_repaired = self._commit(placer, blocks, choice, ci, P)
+        self.bound = OracleBound(CONTIGUOUS, sol.kind, sol.kg, covered, latest, schedule_kg, n_repaired)
+        self.solve_kind = sol.detail + (f"; {n_repaired} job(s) repaired past their candidates" if n_repaired else "")
         return placer.decisions()
 
-    def _block(self, placer: Placer, i: int, ci: np.ndarray, P: np.ndarray, col: int) -> _Block | None:
+    def _block(self, placer: Placer, i: int, a_r: np.ndarray, end: int, ci: np.ndarray, P: np.ndarray,
+               col: int) -> _Block | None:
         jobs, dc, now = placer.jobs, self.dc, placer.now
         d = int(jobs.duration_h[i])
-        a_r = placer.earliest(i)
-        s0 = int(a_r.min())
-        s1 = int(jobs.deadline_h[i]) - d
-        if s1 < s0:
-            s1 = s0 + max(int(jobs.deadline_h[i] - jobs.submit_h[i] - jobs.est_duration_h[i]), 0)
-        s1 = min(s1, placer.T - d)
+        s0, s1 = int(a_r.min()), end - d
         if s1 < s0:
             return None
         rel = np.arange(s0 - now, s1 - now + 1)
         cost = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * window_sums(P, rel, d)
         home = jobs.home[i]
-        tr = dc.transfer_kwh(jobs.data_gb[i]) / 2000.0 * (ci[home, rel][None, :] + ci[:, rel])
+        tr = dc.transfer_carbon_kg(jobs.data_gb[i], ci[home, rel][None, :], ci[:, rel])
         tr[home] = 0.0
         ok = sliding_min(placer.free[:, s0:s1 + d], d) >= jobs.gpus[i]
         ok &= (rel + now)[None, :] >= a_r[:, None]
@@ -125,15 +218,53 @@ class Oracle:
             use[int(c // b.S), s:s + b.d] += gpus[b.job]
         return np.argwhere(use > free)
 
-    def _solve(self, blocks: list[_Block], placer: Placer, viol: np.ndarray) -> np.ndarray:
+    def _solve(self, blocks: list[_Block], free: np.ndarray, gpus: np.ndarray, viol: np.ndarray,
+               relaxed: float) -> _Solve:
+        """LP phase (always: its objective is the LP bound), then the MILP phase when the instance has
+        ≤ ``max_jobs_milp`` jobs; both share one total time limit."""
+        deadline = time.monotonic() + float(self.time_limit_s)
+        h = self._model(blocks)
+        try:
+            return self._phases(h, blocks, free, gpus, viol, relaxed, deadline)
+        except _NoSchedule:     # no on-time contiguous schedule of all covered jobs: every one is late
+            x = np.concatenate([np.where(b.cost.ravel() == b.cost.min(), 1.0, 0.0) for b in blocks])
+            return _Solve(float("inf"), INFEASIBLE, x, False,
+                          f"{INFEASIBLE} ({len(blocks)} jobs within their windows); schedule by repair")
+
+    def _phases(self, h, blocks: list[_Block], free: np.ndarray, gpus: np.ndarray, viol: np.ndarray,
+                relaxed: float, deadline: float) -> _Solve:
         import highspy
 
-        gpus = placer.jobs.gpus
-        free = placer.free
-        milp = len(blocks) <= self.max_jobs_milp
+        added: set[tuple[int, int]] = set()
+        x, lp_obj, lp_done, viol = self._rounds(h, blocks, free, gpus, viol, added, deadline, integer=False)
+        lp_kg = max(relaxed, lp_obj) if lp_obj is not None else relaxed
+        if lp_obj is None:       # not even one LP solved in time: the capacity-free optimum still bounds
+            x = np.concatenate([np.where(b.cost.ravel() == b.cost.min(), 1.0, 0.0) for b in blocks])
+        n = len(blocks)
+        lp_note = "" if lp_done else " (LP stopped early: time or rounds)"
+        if n > self.max_jobs_milp or time.monotonic() >= deadline:
+            why = f"{n} jobs > max_jobs_milp={self.max_jobs_milp}" if n > self.max_jobs_milp else "no time left for the MILP"
+            return _Solve(lp_kg, LP_BOUND, x, False, f"LP bound ({why}){lp_note}")
+        ncol = h.getNumCol()
+        h.changeColsIntegrality(ncol, np.arange(ncol, dtype=np.int32),
+                                np.full(ncol, highspy.HighsVarType.kInteger.value, dtype=np.uint8))
+        xm, obj, done, _ = self._rounds(h, blocks, free, gpus, viol, added, deadline, integer=True)
+        dual = float(h.getInfo().mip_dual_bound)
+        if done:     # the incumbent is within mip_rel_gap of the optimum; the dual bound is below it
+            kg = min(obj, max(dual if np.isfinite(dual) else obj, lp_kg))
+            return _Solve(kg, EXACT_MILP, xm, True, f"exact MILP ({n} jobs, mip_rel_gap {self.mip_rel_gap:g})")
+        kg = max(dual if np.isfinite(dual) else -np.inf, lp_kg, obj if obj is not None else -np.inf)
+        has_incumbent = h.getInfo().primal_solution_status == 2
+        xs = np.asarray(h.getSolution().col_value) if has_incumbent else x
+        return _Solve(kg, DUAL_BOUND, xs, False,
+                      f"MILP dual bound ({n} jobs; time limit {self.time_limit_s:g} s or {self.max_rounds} rounds "
+                      f"reached; max(dual {dual:,.1f}, LP {lp_kg:,.1f}) kgCO2e)")
+
+    def _model(self, blocks: list[_Block]):
+        import highspy
+
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        h.setOptionValue("time_limit", float(self.time_limit_s))
         h.setOptionValue("mip_rel_gap", float(self.mip_rel_gap))
         h.setOptionValue("threads", 1)
         costs = np.concatenate([b.cost.ravel() for b in blocks])
@@ -141,40 +272,44 @@ class Oracle:
         n = len(costs)
         h.addCols(n, np.where(finite, costs, 0.0), np.zeros(n), np.where(finite, 1.0, 0.0), 0,
                   np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        if milp:
-            h.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
-                                    np.full(n, highspy.HighsVarType.kInteger.value, dtype=np.uint8))
         starts = np.array([b.col for b in blocks], dtype=np.int32)
         sizes = np.array([b.cost.size for b in blocks])
         one = np.ones(len(blocks))
-        h.addRows(len(blocks), one, one, int(sizes.sum()), starts,
-                  np.arange(n, dtype=np.int32), np.ones(n))
-        added: set[tuple[int, int]] = set()
-        x = np.zeros(n)
+        h.addRows(len(blocks), one, one, int(sizes.sum()), starts, np.arange(n, dtype=np.int32), np.ones(n))
+        return h
+
+    def _rounds(self, h, blocks: list[_Block], free: np.ndarray, gpus: np.ndarray, viol: np.ndarray,
+                added: set, deadline: float, integer: bool):
+        """Add the violated capacity rows and re-solve until nothing is violated, the rounds run out or the
+        total time is spent. Returns (x, objective of the last optimal solve or None, done, violations)."""
+        import highspy
+
+        x, obj = None, None
         for _ in range(self.max_rounds):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return x, obj, False, viol
             self._add_capacity_rows(h, blocks, viol, gpus, free, added)
+            h.setOptionValue("time_limit", float(left))
             h.run()
             status = h.getModelStatus()
-            if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit):
+            if status == highspy.HighsModelStatus.kTimeLimit:
+                return x, obj, False, viol
+            if status == highspy.HighsModelStatus.kInfeasible:
+                raise _NoSchedule
+            if status != highspy.HighsModelStatus.kOptimal:
                 raise RuntimeError(f"oracle: HiGHS ended with {h.modelStatusToString(status)}")
             x = np.asarray(h.getSolution().col_value)
-            self.bound_kg = float(h.getInfo().objective_function_value)
-            choice = np.array([int(np.argmax(x[b.col:b.col + b.cost.size])) for b in blocks])
-            if milp:
+            obj = float(h.getInfo().objective_function_value)
+            if integer:
+                choice = np.array([int(np.argmax(x[b.col:b.col + b.cost.size])) for b in blocks])
                 viol = self._violations(blocks, choice, free, gpus)
             else:
                 viol = self._fractional_violations(blocks, x, gpus, free)
-            viol = np.array([v for v in viol.tolist() if tuple(v) not in added]).reshape(-1, 2)
+            viol = np.array([v for v in viol.tolist() if tuple(v) not in added], dtype=np.int64).reshape(-1, 2)
             if not viol.size:
-                break
-        gap = "" if h.getModelStatus() == highspy.HighsModelStatus.kOptimal else ", time limit"
-        if milp:
-            self.solve_kind = f"MILP ({len(blocks)} jobs{gap})"
-            if gap:  # incumbent objective is not a bound: report the dual bound
-                self.bound_kg = float(h.getInfo().mip_dual_bound)
-            return choice
-        self.solve_kind = f"LP bound ({len(blocks)} jobs > max_jobs_milp={self.max_jobs_milp}{gap})"
-        return self._round(blocks, x, placer)
+                return x, obj, True, viol
+        return x, obj, False, viol
 
     def _fractional_violations(self, blocks, x, gpus, free) -> np.ndarray:
         use = np.zeros(free.shape)
@@ -205,19 +340,77 @@ class Oracle:
         h.addRows(len(lo), np.array(lo), np.array(hi), len(index), np.array(starts, dtype=np.int32),
                   np.array(index, dtype=np.int32), np.array(value))
 
-    def _round(self, blocks: list[_Block], x: np.ndarray, placer: Placer) -> np.ndarray:
-        """Greedy rounding of the LP solution: jobs by their largest x (most certain first); each takes the
-        cheapest still-feasible candidate among those with the highest x."""
-        gpus, free = placer.jobs.gpus, placer.free.copy()
+    def _schedule(self, blocks: list[_Block], sol: _Solve, free: np.ndarray, gpus: np.ndarray) -> np.ndarray:
+        """Candidate per block (−1: none fits): the MILP's when it is a feasible integer schedule, else the
+        rounded and locally improved solution."""
+        if sol.integral_feasible:
+            return np.array([int(np.argmax(sol.x[b.col:b.col + b.cost.size])) for b in blocks])
+        choice, left = self._round(blocks, sol.x, free, gpus)
+        return self._improve(blocks, choice, left, gpus)
+
+    @staticmethod
+    def _fits(b: _Block, free: np.ndarray, g: int) -> np.ndarray:
+        """[R × S] candidates of ``b`` that fit ``free`` now."""
+        return (sliding_min(free[:, b.s0:b.s0 + b.S + b.d - 1], b.d) >= g) & np.isfinite(b.cost)
+
+    def _round(self, blocks: list[_Block], x: np.ndarray, free: np.ndarray,
+               gpus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Greedy rounding: jobs by their largest x (most certain first); each takes the cheapest still-
+        feasible candidate among those with the highest x, or −1 when none fits. Returns the choice and the
+        free GPUs left."""
+        free = free.copy()
         xs = [x[b.col:b.col + b.cost.size] for b in blocks]
-        choice = np.zeros(len(blocks), dtype=np.int64)
+        choice = np.full(len(blocks), -1, dtype=np.int64)
         for k in np.argsort([-xb.max() for xb in xs], kind="stable"):
             b = blocks[k]
-            ok = sliding_min(free[:, b.s0:b.s0 + b.S + b.d - 1], b.d) >= gpus[b.job]
-            key = np.where(ok & np.isfinite(b.cost), b.cost - 1e6 * xs[k].reshape(b.cost.shape), np.inf)
+            key = np.where(self._fits(b, free, gpus[b.job]), b.cost - 1e6 * xs[k].reshape(b.cost.shape), np.inf)
             c = int(np.argmin(key))
-            if not np.isfinite(key.flat[c]):
-                raise RuntimeError(f"oracle: LP rounding found no feasible slot for job {b.job}")
-            choice[k] = c
-            free[c // b.S, b.s0 + c % b.S: b.s0 + c % b.S + b.d] -= gpus[b.job]
+            if np.isfinite(key.flat[c]):
+                choice[k] = c
+                free[c // b.S, b.s0 + c % b.S: b.s0 + c % b.S + b.d] -= gpus[b.job]
+        return choice, free
+
+    def _improve(self, blocks: list[_Block], choice: np.ndarray, free: np.ndarray, gpus: np.ndarray,
+                 passes: int = 3) -> np.ndarray:
+        """Local search: each job in turn moves to its cheapest candidate that fits the others (unplaced
+        jobs retry too), until a pass changes nothing."""
+        choice = choice.copy()
+        for _ in range(passes):
+            changed = False
+            for k, b in enumerate(blocks):
+                g, c = gpus[b.job], int(choice[k])
+                if c >= 0:
+                    free[c // b.S, b.s0 + c % b.S: b.s0 + c % b.S + b.d] += g
+                cost = np.where(self._fits(b, free, g), b.cost, np.inf)
+                best = int(np.argmin(cost))
+                new = best if np.isfinite(cost.flat[best]) and (c < 0 or cost.flat[best] < b.cost.flat[c] - 1e-9) else c
+                if new >= 0:
+                    free[new // b.S, b.s0 + new % b.S: b.s0 + new % b.S + b.d] -= g
+                changed |= new != c
+                choice[k] = new
+            if not changed:
+                break
         return choice
+
+    def _commit(self, placer: Placer, blocks: list[_Block], choice: np.ndarray, ci: np.ndarray,
+                P: np.ndarray) -> tuple[float, int]:
+        """Commit the chosen candidates, then repair jobs without one (earliest completion anywhere, maybe
+        late; rejected when nothing fits before the horizon). Returns (planned kgCO2e, jobs repaired)."""
+        total, repaired = 0.0, []
+        for b, c in zip(blocks, choice.tolist()):
+            if c < 0:
+                repaired.append(b)
+                continue
+            placer.commit(b.job, c // b.S, b.s0 + c % b.S, b.d)
+            total += float(b.cost.flat[c])
+        jobs, now = placer.jobs, placer.now
+        for b in repaired:
+            r, s = placer.earliest_completion(b.job, b.d)
+            placer.commit(b.job, r, s, b.d)
+            if r >= 0:
+                i = b.job
+                op = jobs.power_kw[i] * self.dc.pue[r] / 1000.0 * float(P[r, s + b.d - now] - P[r, s - now])
+                tr = 0.0 if r == jobs.home[i] else float(
+                    self.dc.transfer_carbon_kg(jobs.data_gb[i], ci[jobs.home[i], s - now], ci[r, s - now]))
+                total += op + tr
+        return total, len(repaired)

@@ -26,12 +26,19 @@ def test_simulate_kind_end_to_end(tmp_path):
     cfg = parse(TINY, SimulateConfig)
     result = get("simulate").run(cfg, Context(seed=1, out_dir=tmp_path))
     table = result.tables["policies"]
-    assert list(table["policy"]) == ["performance_first", "casper", "cooperative", "risk_aware", "oracle"]
-    for p in table["policy"]:
+    assert list(table["policy"])[:4] == ["performance_first", "casper", "cooperative", "risk_aware"]
+    assert table["policy"].iloc[4] == f"oracle ({result.summary['oracle.bound_kind']})"   # the row names its bound kind
+    for p in [*table["policy"][:4], "oracle"]:                  # metric keys keep the bare name
         for k in ("carbon_kg", "reduction_vs_perf_first", "deadline_rate", "renewable_share", "oracle_share",
                   "completion_h_p95", "plan_seconds", "peak_mem_mb"):
             assert f"{p}.{k}" in result.metrics
     assert result.metrics["oracle.oracle_share"] > 99.0       # oracle captures its own saving
+    assert result.metrics["oracle.oracle_share"] <= 100.0 + 1e-6 and result.metrics["oracle.gap_pct"] >= 0
+    for name in table["policy"][:4]:                            # a comparable policy never beats its bound
+        share, why = result.metrics[f"{name}.oracle_share"], table.set_index("policy").loc[name, "oracle_bound"]
+        assert (share <= 100.0 + 1e-6) if why.startswith("contiguous") else (why.startswith("not comparable")
+                                                                            and share != share)
+    assert set(result.tables["oracle_bounds"]["constraint_set"]) == {"contiguous", "preemptive"}
     assert abs(result.metrics["forecast_accuracy_pct"] - 87.0) < 0.1
     assert "pareto.png" in result.figures
 
