@@ -139,3 +139,15 @@ def test_every_policy_runs_on_views_and_reports_the_fallback_share(carbon, name)
                    make_policy(name, dc))
     share = policy_metrics(out)["forecast_fallback_share"]
     assert 0.0 <= share <= 100.0 and out.planned_job_h > 0
+
+
+def test_simulator_charges_transfer_carbon_by_the_one_rule(carbon):
+    dc = DataCenters.uniform(carbon.regions, gpus=4096)
+    jobs = generate(GeneratorSpec(n_jobs=40, span_h=96), dc.n, seed=5)
+    out = simulate(jobs, carbon, controlled_error(carbon, "perfect"), dc, make_policy("casper", dc))
+    remote = np.flatnonzero((out.start >= 0) & (out.region != jobs.home))
+    assert len(remote)
+    expect = dc.transfer_carbon_kg(jobs.data_gb[remote], carbon.ci[jobs.home[remote], out.start[remote]],
+                                   carbon.ci[out.region[remote], out.start[remote]])
+    np.testing.assert_allclose(out.carbon_tr_kg[remote], expect)
+    assert (out.carbon_tr_kg[np.setdiff1d(np.arange(len(jobs)), remote)] == 0).all()
