@@ -316,6 +316,17 @@ def seasonal_profile(known: np.ndarray, first_hour: int) -> np.ndarray:
         return total / count
 
 
+def _check_plan(mean: np.ndarray, q: np.ndarray, regions: list[str], now: int) -> None:
+    """Raise unless the handed-off plan (mean [R × L], q [R × L × Q]) is finite, ≥ 0 and has
+    non-decreasing quantiles — what every policy's ``argmin`` relies on."""
+    bad = (~np.isfinite(mean) | (mean < 0) | ~np.isfinite(q).all(axis=-1)
+           | (np.diff(q, axis=-1) < -1e-9).any(axis=-1))
+    if bad.any():
+        r, j = np.argwhere(bad)[0]
+        raise ValueError(f"PolicyView at hour {now}: planning value for {regions[r]} at hour {now + j} is "
+                         f"invalid (mean {mean[r, j]}, quantiles {q[r, j].tolist()})")
+
+
 class PolicyView:
     """What a non-oracle policy may know at hour ``now``: actual intensity of hours < ``now`` and, for
     every later hour, the latest forecast issued at or before ``now`` that covers it (copied at
@@ -340,6 +351,7 @@ class PolicyView:
         self.fallback = np.isnan(mean)
         if self.fallback.any():
             self._fill(forecast, mean, q)
+        _check_plan(mean, q, self.regions, self.now)
         self._mean, self._q = mean, q
 
     def _fill(self, forecast: ForecastSignal, mean: np.ndarray, q: np.ndarray) -> None:

@@ -117,16 +117,16 @@ class Policy(Protocol):
     name: str
     clairvoyant: bool        # True only for the oracle: planned once with all jobs and actual intensities
 
-    def plan(self, jobs: Jobs, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions: ...
+    def plan(self, jobs: Jobs | JobsView, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions: ...
 
-    def adapt(self, event: Event, jobs: Jobs, now: int, state: ClusterState, view) -> Decisions: ...
+    def adapt(self, event: Event, jobs: Jobs | JobsView, now: int, state: ClusterState, view) -> Decisions: ...
 
 
 class Placer:
     """Shared bookkeeping for sequential placement policies: a private copy of free capacity, the data
     centres, earliest starts (data transfer) and a late fallback. Subclasses choose (region, start)."""
 
-    def __init__(self, jobs: Jobs, now: int, state: ClusterState, dc: DataCenters):
+    def __init__(self, jobs: Jobs | JobsView, now: int, state: ClusterState, dc: DataCenters):
         self.jobs, self.now, self.dc = jobs, int(now), dc
         self.free = state.free()
         self.T = self.free.shape[1]

@@ -87,3 +87,14 @@ def test_table_without_an_issue_before_the_start_fails_clearly(real):
                                       carbon.times)
     with pytest.raises(ValueError, match="no forecast issued at or before"):
         PolicyView(carbon, later, 5)
+
+
+def test_hours_no_estimate_can_price_fail_clearly(real):
+    """At hour 0 with a 6-hour forecast there is no past and no profile for most hours of the day."""
+    carbon, table, _ = real
+    short = table[(table["issue_time"] == START - pd.Timedelta(hours=1)) & (table["horizon_h"] <= 6)]
+    fc = ForecastSignal.from_table(short, REGIONS, carbon.times)
+    with pytest.raises(ValueError, match="covered by no forecast and the seasonal profile has no value"):
+        PolicyView(carbon, fc, 0)
+    late = PolicyView(carbon, fc, 30)                  # a day of actuals later the profile prices every hour
+    assert late.fallback.all() and np.isfinite(late.ci_plan(carbon.n_hours, 0.95)).all()
