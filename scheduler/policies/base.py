@@ -5,8 +5,8 @@ A policy is pure with respect to the simulator: ``plan``/``adapt`` read a jobs v
 the oracle only), and return :class:`Decisions`. Non-oracle policies get a :class:`JobsView`: the jobs
 submitted by the decision hour, without their true ``duration_h`` (only ``est_duration_h``); job indices
 (``idx``, ``Event.jobs``, ``Decisions.job``) are rows of the table the policy was given, and the simulator
-maps a view's rows back to its own (``JobsView.row``). Only the oracle receives the true ``Jobs``. The simulator applies them, enforces physical capacity
-and deadlines and records every job's fate.
+maps a view's rows back to its own (``JobsView.row``). Only the oracle receives the true ``Jobs``. The
+simulator applies the decisions, enforces physical capacity and deadlines and records every job's fate.
 
 Decisions place a job contiguously — region ``r`` from hour ``start`` for ``hours`` hours — or, for a
 suspend/resume placement, on the sorted absolute hours in ``slots[job]`` (``start`` = the first). A job

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from scheduler.signals import (CarbonSignal, ForecastSignal, OracleView, PolicyView, controlled_error, forecast_accuracy,
-                              horizon_shape)
+from scheduler.signals import (CarbonSignal, ForecastSignal, OracleView, PolicyView, controlled_error,
+                               forecast_accuracy, horizon_shape)
 
 
 @pytest.mark.parametrize("target", [0.60, 0.75, 0.87, 0.90])
