@@ -79,33 +79,40 @@ class TrainedForecaster:
     config: dict[str, Any] = field(default_factory=dict)
     version: dict[str, str] = field(default_factory=code_version)
 
-    def predict(self, panel: pd.DataFrame, issue_time: pd.Timestamp) -> pd.DataFrame:
-        """Calibrated ensemble forecast table issued at ``issue_time`` (UTC hour, ≥ ``cutoff``), horizons
-        1 … ``horizon`` h, for every region of ``panel``. Target values at or after the issue time are masked
-        before the members see the panel (only known-future ``fc_*`` covariates and the calendar reach past it)."""
-        issue = as_issue_index(pd.Timestamp(issue_time))
-        if issue[0] < self.cutoff:
-            raise ValueError(f"issue time {issue[0]} is before the training cut-off {self.cutoff}: the members "
+    def predict(self, panel: pd.DataFrame, issue_times: pd.Timestamp | pd.DatetimeIndex) -> pd.DataFrame:
+        """Calibrated ensemble forecast table for each issue time (UTC hours, ≥ ``cutoff``), horizons
+        1 … ``horizon`` h, for every region of ``panel``, sorted by (region, issue_time, time). For each issue,
+        target values at or after it are masked before the members see the panel (only known-future ``fc_*``
+        covariates and the calendar reach past it)."""
+        issues = as_issue_index(issue_times)
+        if issues[0] < self.cutoff:
+            raise ValueError(f"issue time {issues[0]} is before the training cut-off {self.cutoff}: the members "
                              "were fitted on those hours (use the backtest for in-sample periods)")
+        trained = sorted(set(self.calibrator.corrections["region"]))
         regions = sorted(set(panel["region"]))
-        unknown = [r for r in regions if r not in set(self.calibrator.corrections["region"])]
+        unknown = [r for r in regions if r not in trained]
         if unknown:
-            raise ValueError(f"region(s) {unknown} were not in the training data "
-                             f"({sorted(set(self.calibrator.corrections['region']))})")
+            raise ValueError(f"region(s) {unknown} were not in the training data ({trained})")
+        out = pd.concat([self._predict_one(panel, regions, t) for t in issues], ignore_index=True)
+        return out[list(FORECAST_COLUMNS)].sort_values(["region", "issue_time", "time"], ignore_index=True)
+
+    def _predict_one(self, panel: pd.DataFrame, regions: list[str], issue: pd.Timestamp) -> pd.DataFrame:
         history = panel.copy()
-        future = (history["time"] >= issue[0]).to_numpy()
+        future = (history["time"] >= issue).to_numpy()
         history.loc[future, [c for c in TARGETS if c in history.columns]] = float("nan")
         last = history[history[self.target].notna()].groupby("region")["time"].max().reindex(regions)
-        stale = last[~(last == issue[0] - pd.Timedelta(hours=1))]
+        stale = last[~(last == issue - pd.Timedelta(hours=1))]
         if len(stale):
-            raise ValueError(f"no observed {self.target} in the hour before the issue time {issue[0]} for "
-                             f"{stale.to_dict()} (region: last observed hour); the history must reach the issue")
+            seen = ", ".join(f"{r} (last observed {t:%Y-%m-%d %H:%M} UTC)" if pd.notna(t) else f"{r} (none)"
+                             for r, t in stale.items())
+            raise ValueError(f"no observed {self.target} in the hour before the issue time {issue:%Y-%m-%d %H:%M} UTC "
+                             f"for {seen}; the history must reach the issue")
         history = extend_panel(history, self.horizon + 1)   # target hours past the data end are NaN rows
-        tables = {name: m.predict(history, issue, self.horizon) for name, m in self.members.items()}
+        index = pd.DatetimeIndex([issue])
+        tables = {name: m.predict(history, index, self.horizon) for name, m in self.members.items()}
         for name, table in tables.items():
-            check_forecast_table(table, f"{name} forecast issued {issue[0]}")
-        out = self.calibrator.transform(self.ensemble.combine(tables))
-        return out[list(FORECAST_COLUMNS)].sort_values(["region", "time"], ignore_index=True)
+            check_forecast_table(table, f"{name} forecast issued {issue}")
+        return self.calibrator.transform(self.ensemble.combine(tables))
 
     def save(self, folder: str | Path) -> Path:
         """Write the artifact folder (layout in the module docstring); returns it."""

@@ -41,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("model_uri", help="artifact folder, or MLflow artifact URI (runs:/<run id>/forecaster)")
     pr.add_argument("--issue-time", required=True, help="UTC issue time, a whole hour ≥ the cut-off, e.g. "
                                                          "2024-03-20T23:00Z")
+    pr.add_argument("--days", type=int, default=1, help="issue daily for this many days from --issue-time "
+                                                         "(one table; default 1)")
     src = pr.add_mutually_exclusive_group()
     src.add_argument("--data-dir", help="history from this data folder (the model's zones/regions, bundle layout)")
     src.add_argument("--live-store", help="history from a `carbonshift monitor` sqlite store")
@@ -176,9 +178,12 @@ def predict(args: argparse.Namespace) -> int:
     try:
         issue = pd.Timestamp(args.issue_time)
         issue = issue.tz_localize("UTC") if issue.tz is None else issue.tz_convert("UTC")
+        if args.days < 1:
+            raise ValueError(f"--days must be ≥ 1, got {args.days}")
+        issues = pd.date_range(issue, periods=args.days, freq="D")
         with tempfile.TemporaryDirectory() as tmp:
             fitted = artifact.load(_model_folder(args.model_uri, tmp))
-        table = fitted.predict(_history(fitted, issue, args.data_dir, args.live_store), issue)
+        table = fitted.predict(_history(fitted, issues[-1], args.data_dir, args.live_store), issues)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -186,7 +191,7 @@ def predict(args: argparse.Namespace) -> int:
     out = Path(args.out or f"forecast_{name}_{fitted.target}_{issue:%Y%m%dT%H%MZ}.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    emit({"model_uri": args.model_uri, "target": fitted.target, "issue_time": issue.isoformat(),
+    emit({"model_uri": args.model_uri, "target": fitted.target, "issue_times": f"{issues[0]} … {issues[-1]}",
           "cutoff": fitted.cutoff.isoformat(), "regions": sorted(set(table["region"])), "rows": len(table),
           "table": str(out), "members": list(fitted.members), "git_commit": fitted.version["git_commit"]}, args.json)
     return 0

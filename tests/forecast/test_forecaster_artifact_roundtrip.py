@@ -127,3 +127,15 @@ def test_predict_from_a_live_store_matches_the_data_dir(user_dir, tmp_path):
     ref = pd.read_csv(pd.io.common.StringIO(fitted.predict(panel, ISSUE).to_csv(index=False)))
     pd.testing.assert_frame_equal(live, ref, rtol=1e-12)
     assert hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+def test_daily_issues_and_stale_history(user_dir):
+    fitted, panel, _ = _train_in_process(user_dir)
+    issues = pd.date_range(ISSUE, periods=3, freq="D")
+    table = fitted.predict(panel, issues)
+    assert table.groupby("issue_time").size().to_dict() == {t: 48 for t in issues}
+    one = fitted.predict(panel, issues[1:2])
+    pd.testing.assert_frame_equal(table[table["issue_time"] == issues[1]].reset_index(drop=True), one)
+    stale = panel[panel["time"] < ISSUE - pd.Timedelta(hours=5)]
+    with pytest.raises(ValueError, match=r"issue time 2024-03-20 23:00 UTC for CA-ON \(last observed 2024-03-20 17:00 UTC\)"):
+        fitted.predict(stale, ISSUE)
