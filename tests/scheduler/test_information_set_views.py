@@ -151,3 +151,13 @@ def test_simulator_charges_transfer_carbon_by_the_one_rule(carbon):
                                    carbon.ci[out.region[remote], out.start[remote]])
     np.testing.assert_allclose(out.carbon_tr_kg[remote], expect)
     assert (out.carbon_tr_kg[np.setdiff1d(np.arange(len(jobs)), remote)] == 0).all()
+
+
+def test_oracle_fallback_share_is_computed_zero(carbon):
+    from scheduler.metrics import policy_metrics
+    from scheduler.policies.registry import make_oracle
+
+    dc = DataCenters.uniform(carbon.regions, gpus=1024)
+    jobs = generate(GeneratorSpec(n_jobs=15, span_h=48, profiling_error=0.0), dc.n, seed=4)
+    out = simulate(jobs, carbon, None, dc, make_oracle(dc, max_jobs_milp=50, time_limit_s=30))
+    assert out.planned_job_h > 0 and policy_metrics(out)["forecast_fallback_share"] == 0.0
