@@ -175,7 +175,7 @@ FALLBACK_LABEL = "seasonal profile (hour-of-day mean of the past week) beyond fo
 #: Days of known intensity the seasonal fallback profile averages.
 PROFILE_DAYS = 7
 
-#: Error of the seed's forecaster by horizon (accuracy 89 % at 1 h, 76 % at 24 h, seed §5.2): MAPE in %,
+#: Error of the seed's forecaster by horizon (accuracy 89 % at 1 h, 76 % at 24 h, seed §3.2): MAPE in %,
 #: linear in between; horizon 0 takes the 1 h value and horizons past 24 h the 24 h value (the seed reports
 #: nothing beyond; holding it flat is our assumption).
 SEED_MAPE_1H, SEED_MAPE_24H = 11.0, 24.0
