@@ -25,6 +25,8 @@ import pandas as pd
 
 from experiments import tracking
 from experiments.figures import pareto_figure
+from experiments.provenance import TAG as CODE_VERSION_TAG
+from experiments.provenance import project_relative
 from experiments.figures import pareto_table as pareto_frame
 from experiments.runner import REPORTS_DIR, quiet_mlflow
 
@@ -372,7 +374,8 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
         plt.close(fig)
         rep.figures.append(out_dir / fname)
     index = [f"# Report: {name}", "", f"- MLflow run: `{run.info.run_id}` ({'sweep of ' + str(len(runs)) + ' finished trials' if is_sweep else 'single run'})",
-             f"- tracking store: `{tracking.tracking_uri()}`", ""]
+             f"- tracking store: `{project_relative(tracking.tracking_uri())}`",
+             f"- code version: `{run.data.tags.get(CODE_VERSION_TAG, 'not recorded')}`", ""]
     index += [f"![{p.stem}]({p.name})" for p in rep.figures]
     for stem, table in rep.tables.items():
         index += ["", f"## {stem}", "", markdown(table.head(60))]

@@ -5,7 +5,8 @@ splits off an optional ``sweep:`` section (handled by :mod:`experiments.sweep`),
 overrides, parses the rest strictly into the kind's config dataclass, runs the kind, and logs:
 
 - params: the resolved config, flattened (``workload.n_jobs`` …) plus ``config.json``;
-- tags: ``carbonshift.kind``, ``carbonshift.config_hash`` (sha256 of kind + resolved config);
+- tags: ``carbonshift.kind``, ``carbonshift.config_hash`` (sha256 of kind + resolved config + code
+  version), ``carbonshift.code_version`` (:func:`experiments.provenance.code_version`, also in the summary);
 - metrics: ``Result.metrics`` plus ``trial_seconds`` (wall clock, s) and ``trial_peak_rss_mb`` (peak
   resident memory of the process that ran the kind, MB);
 - artifacts: ``tables/<name>.csv``, ``figures/<file>.png``, ``files/<file>``, ``summary.json``;
@@ -33,6 +34,8 @@ from typing import Any
 import pandas as pd
 
 from experiments import registry, tracking
+from experiments.provenance import TAG as CODE_VERSION_TAG
+from experiments.provenance import code_version
 from experiments.config import ConfigError, as_dict, load_yaml, parse, safe_yaml
 
 REPORTS_DIR = Path("reports")
@@ -115,9 +118,12 @@ def parse_doc(doc: dict, source: str) -> tuple[registry.Kind, Any]:
     return kind, parse(doc, kind.config_cls, source)
 
 
-def config_hash(kind: str, config: Any) -> str:
-    """Stable 16-hex-digit sha256 of the kind and the fully resolved config (defaults included)."""
-    blob = json.dumps({"kind": kind, "config": as_dict(config)}, sort_keys=True, default=str)
+def config_hash(kind: str, config: Any, code: str | None = None) -> str:
+    """Stable 16-hex-digit sha256 of the kind, the fully resolved config (defaults included) and the code
+    version ``code`` (default: this checkout's :func:`~experiments.provenance.code_version`) — a trial
+    finished under other code is another trial."""
+    blob = json.dumps({"kind": kind, "config": as_dict(config), "code_version": code or code_version()},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -247,6 +253,7 @@ class RunRecord:
     report_dir: Path
     error: str | None = None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    code_version: str = ""
 
 
 def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = None,
@@ -260,15 +267,17 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
     doc, source = read_doc(config, overrides)
     doc.pop("sweep", None)
     kind, cfg = parse_doc(doc, source)
-    chash = config_hash(kind.name, cfg)
+    version = code_version()
+    chash = config_hash(kind.name, cfg, version)
     report_dir = Path(reports_dir) / _safe_name(cfg.name)
     ctx = registry.Context(seed=cfg.seed, data_dir=data_dir, out_dir=report_dir, progress=progress)
     exp_name = experiment or cfg.name
     tags = {"carbonshift.kind": kind.name, "carbonshift.config_hash": chash, "carbonshift.role": "run",
-            "carbonshift.config_source": source, **machine_tags()}
+            "carbonshift.config_source": source, CODE_VERSION_TAG: version, **machine_tags()}
     with tracking.run(exp_name, cfg.name, as_dict(cfg), tags=tags) as active:
         run_id = active.info.run_id
         output = execute(kind.run, cfg, ctx)
+        output.summary["code_version"] = version
         client = mlflow.MlflowClient()
         log_output(client, run_id, output)
         write_reports(output, report_dir)
@@ -278,4 +287,4 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
     if output.error:
         client.set_terminated(run_id, status="FAILED")
     return RunRecord(run_id, exp_name, cfg.name, kind.name, chash, status, output.metrics, output.summary,
-                     report_dir, output.error, output.tables)
+                     report_dir, output.error, output.tables, version)

@@ -12,8 +12,9 @@ once)::
       seed: [0, 1, 2]
 
 Every trial is parsed strictly before anything runs, so a bad key fails fast and names the trial.
-Each trial's identity is its config hash (:func:`experiments.runner.config_hash`); a sweep's identity
-is the hash of its kind and trial hashes. ``resume=True`` reopens the latest parent run of the same
+Each trial's identity is its config hash (:func:`experiments.runner.config_hash`: kind, resolved config
+and code version, so trials finished under other code are never reused); a sweep's identity is the hash
+of its kind and trial hashes. ``resume=True`` reopens the latest parent run of the same
 sweep, skips trials whose hash already FINISHED under it, marks half-logged children KILLED and runs
 the rest — so a killed sweep completes with no duplicate and no lost trial.
 
@@ -42,8 +43,11 @@ import pandas as pd
 
 from experiments import registry, tracking
 from experiments.config import ConfigError, as_dict
+from experiments.provenance import TAG as CODE_VERSION_TAG
+from experiments.provenance import code_version
 from experiments.runner import (REPORTS_DIR, Output, config_hash, execute, log_output, machine_tags, parse_doc,
                                 quiet_mlflow, read_doc, set_dotted, write_reports)
+from scheduler.federated import loopback
 
 log = logging.getLogger("carbonshift.sweep")
 
@@ -76,6 +80,7 @@ class SweepPlan:
     trials: list[Trial]
     sweep_hash: str
     path: str = ""
+    code_version: str = ""          # experiments.provenance.code_version() when the sweep was planned
 
 
 @dataclass
@@ -168,7 +173,7 @@ def plan(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> 
     spec = doc.pop("sweep", None)
     if spec is None:
         raise ConfigError(f"{source}: sweep: required for a sweep (a grid of dotted keys -> values)")
-    kind, trials, seen = None, [], set()
+    kind, trials, seen, version = None, [], set(), code_version()
     for assignment in expand(spec, source):
         trial_doc = copy.deepcopy(doc)
         for key, value in assignment.items():
@@ -180,14 +185,14 @@ def plan(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> 
             kind, cfg = parse_doc(trial_doc, source)
         except ConfigError as exc:
             raise ConfigError(f"{exc} [sweep trial {label}]") from None
-        chash = config_hash(kind.name, cfg)
+        chash = config_hash(kind.name, cfg, version)
         if chash not in seen:
             seen.add(chash)
             trials.append(Trial(label, assignment, cfg, chash))
     keys = axis_keys(spec)
     sweep_hash = hashlib.sha256(json.dumps([kind.name, [t.config_hash for t in trials]]).encode()).hexdigest()[:16]
     path = "" if isinstance(config, dict) else str(config)
-    return SweepPlan(trials[0].config.name, source, kind, spec, keys, trials, sweep_hash, path)
+    return SweepPlan(trials[0].config.name, source, kind, spec, keys, trials, sweep_hash, path, version)
 
 
 def ray_temp_dir() -> Path:
@@ -209,7 +214,9 @@ def init_ray(num_cpus: int = 2) -> bool:
     else:
         tmp = ray_temp_dir()
         tmp.mkdir(parents=True, exist_ok=True)
+        loopback.prepare()  # a local instance listens on 127.0.0.1 only (scheduler.federated.loopback)
         ray.init(num_cpus=num_cpus, _temp_dir=str(tmp), _node_ip_address="127.0.0.1", **quiet)
+        loopback.verify()
     return True
 
 
@@ -247,7 +254,8 @@ def _open_parent(client: Any, exp_id: str, sp: SweepPlan, resume: bool) -> tuple
     if parent is None:
         tags = {"carbonshift.role": "sweep", "carbonshift.sweep_hash": sp.sweep_hash,
                 "carbonshift.kind": sp.kind.name, "carbonshift.sweep_keys": json.dumps(sp.keys),
-                "carbonshift.config_source": sp.source, "carbonshift.config_path": sp.path, **machine_tags()}
+                "carbonshift.config_source": sp.source, "carbonshift.config_path": sp.path,
+                CODE_VERSION_TAG: sp.code_version, **machine_tags()}
         run = client.create_run(exp_id, run_name=sp.name, tags=tags)
         pid = run.info.run_id
         client.log_param(pid, "n_trials", len(sp.trials))
@@ -272,10 +280,11 @@ def _log_trial(client: Any, exp_id: str, parent_id: str, sp: SweepPlan, trial: T
                reports_dir: Path) -> str:
     tags = {"mlflow.parentRunId": parent_id, "carbonshift.role": "trial", "carbonshift.kind": sp.kind.name,
             "carbonshift.config_hash": trial.config_hash, "carbonshift.sweep_hash": sp.sweep_hash,
-            "carbonshift.trial": trial.label}
+            "carbonshift.trial": trial.label, CODE_VERSION_TAG: sp.code_version}
     run = client.create_run(exp_id, run_name=trial.label, tags=tags)
     rid = run.info.run_id
     _log_params(client, rid, as_dict(trial.config))
+    output.summary["code_version"] = sp.code_version
     log_output(client, rid, output)
     if output.figures or output.tables:
         write_reports(output, reports_dir / sp.name / "trials" / trial.config_hash)

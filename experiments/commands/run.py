@@ -47,7 +47,7 @@ def execute(args: argparse.Namespace, show: dict[str, str] | None = None) -> int
         print(f"error: {exc}", file=sys.stderr)
         return 2
     head = {"run_id": rec.run_id, "experiment": rec.experiment, "name": rec.name, "kind": rec.kind,
-            "config_hash": rec.config_hash, "status": rec.status, "reports": str(rec.report_dir),
+            "config_hash": rec.config_hash, "code_version": rec.code_version, "status": rec.status, "reports": str(rec.report_dir),
             **({"error": rec.error} if rec.error else {})}
     metrics = pd.DataFrame({"metric": list(rec.metrics), "value": list(rec.metrics.values())})
     if args.json:
