@@ -35,12 +35,18 @@ demo: $(STAMP)
 # Tests and notebooks log to a throw-away MLflow store, never to ./mlruns or $$MLFLOW_TRACKING_URI.
 TEST_ENV = env -u MLFLOW_TRACKING_URI CARBONSHIFT_RUNS_DIR=$$(mktemp -d)
 
+# `make test` (≤ 3 min on 2 cores): every test not marked slow + the quick notebook. `make test-slow`: the
+# heavy notebooks, then the tests marked slow (LSTM backtest, sweep kill-and-resume, Flower, MILP oracle).
+# test-slow ends with the marked tests and fails if none is selected (pytest exit 5), so CI's last summary
+# is always a run that executed tests.
+FAST_NOTEBOOKS := notebooks/01_forecast_exploration.ipynb
+SLOW_NOTEBOOKS := notebooks/02_forecast_vs_reduction.ipynb notebooks/03_migration_feasibility.ipynb
 test: $(STAMP)
-	$(TEST_ENV) $(BIN)/pytest -m "not slow" --nbmake tests notebooks
+	$(TEST_ENV) $(BIN)/pytest -m "not slow" --nbmake tests $(FAST_NOTEBOOKS)
 
-# pytest exits 5 when no test is marked slow; that is not a failure.
 test-slow: $(STAMP)
-	$(TEST_ENV) $(BIN)/pytest -m slow tests || [ $$? -eq 5 ]
+	$(TEST_ENV) $(BIN)/pytest --nbmake $(SLOW_NOTEBOOKS)
+	$(TEST_ENV) $(BIN)/pytest -m slow tests
 
 # Every shipped experiment and sweep (about 1.5 h on 2 cores, most of it the DACF backtest), then RESULTS.md
 # from MLflow. Sweeps resume: trials that already finished are not rerun.

@@ -61,6 +61,7 @@ def _finished_children(db: str) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_without_duplicates_or_losses(store, ray_local):
     n = 6
     path = store.write_config({"kind": "tiny", "name": "tiny_kill", "sleep_s": 1.5,

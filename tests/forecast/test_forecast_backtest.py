@@ -40,6 +40,7 @@ def test_test_window_never_reaches_ensemble_or_calibration(dacf_slice):
     assert (test.groupby(["model", "region", "issue_time"]).size() == 48).all()
 
 
+@pytest.mark.slow   # LSTM end-to-end backtest
 def test_quick_config_end_to_end_through_the_kind():
     cfg = load("experiments/configs/forecast_quick.yaml", BacktestConfig)
     res = run_kind(cfg, Context(progress=False))

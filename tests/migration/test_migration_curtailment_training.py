@@ -63,6 +63,7 @@ def test_baseline_runs_continuously(corpus):
     assert baseline_share_in_windows(W[:, :4], cfg).tolist() == pytest.approx([0.6, 0.2])
 
 
+@pytest.mark.slow
 def test_flower_runs_the_window_plan(corpus):
     pytest.importorskip("flwr")
     from scheduler.federated.flower_app import SimulationConfig
@@ -81,6 +82,7 @@ def test_flower_runs_the_window_plan(corpus):
     assert np.isfinite(rec.val_loss) and rec.val_loss < untrained and rec.seconds > 0
 
 
+@pytest.mark.slow
 def test_curtailment_training_kind_end_to_end(tmp_path):
     pytest.importorskip("flwr")
     from experiments.registry import Context
