@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from scheduler.federated import loopback
 from scheduler.federated.corpus import Corpus
 from scheduler.federated.elastic import RoundPlan
 from scheduler.federated.lm import LMConfig, TinyLM, train_steps
@@ -201,6 +202,7 @@ def run_plan(corpus: Corpus, plan: RoundPlan, lm: LMConfig, sim: SimulationConfi
     if plan.steps.shape[0] != len(corpus.sites):
         raise ValueError(f"run_plan: plan has {plan.steps.shape[0]} sites, corpus {len(corpus.sites)}")
     os.environ.update(OFFLINE_ENV)
+    loopback.prepare()  # Ray (started by Flower) listens on 127.0.0.1 only
     from flwr.simulation import run_simulation
 
     if not logging.getLogger("carbonshift").isEnabledFor(logging.DEBUG):  # Flower's per-round log only with -v
