@@ -1,0 +1,43 @@
+"""No output of `carbonshift monitor` — stdout, stderr, log records, the store's attempt log — ever contains
+an API key, password or token, whatever the (127.0.0.1, bounded-lifetime) providers answer."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import pytest
+
+from experiments.cli import main
+from forecast.live.fakeserver import BEHAVIOURS, FakeProviders
+
+KEY, USER, PASSWORD, TOKEN = "EMKEY-RECOGNISABLE-5150", "wt-user-8086", "WTPASS-RECOGNISABLE-6502", "TOKEN-Z80-4004"
+
+
+@pytest.fixture
+def hostile():
+    with FakeProviders(em_key=KEY, wt_user=USER, wt_password=PASSWORD, hang_s=1.0) as server, \
+            FakeProviders(em_key=KEY) as elsewhere:
+        server.token, server.redirect_to = TOKEN, elsewhere.url
+        yield server, elsewhere
+
+
+@pytest.mark.parametrize("behaviour", [b for b in BEHAVIOURS if b != "ok"])
+def test_no_output_contains_a_secret(hostile, tmp_path, monkeypatch, capsys, caplog, behaviour):
+    server, elsewhere = hostile
+    for path in server.behaviour:
+        server.set(path, behaviour)
+    monkeypatch.setenv("ELECTRICITYMAPS_API_KEY", KEY + "\n")  # a trailing newline, as from a file
+    monkeypatch.setenv("WATTTIME_USERNAME", USER)
+    monkeypatch.setenv("WATTTIME_PASSWORD", PASSWORD)
+    store = tmp_path / "s.sqlite"
+    with caplog.at_level(logging.DEBUG):
+        code = main(["-v", "monitor", "--once", "--zones", "US-CAL-CISO", "--store", str(store),
+                     "--em-url", server.url, "--wt-url", server.url, "--timeout", "0.3"])
+    out, err = capsys.readouterr()
+    with sqlite3.connect(store) as con:
+        details = " ".join(str(row) for row in con.execute("SELECT * FROM attempts"))
+    everything = " ".join([out, err, caplog.text, details])
+    assert code in (0, 1) and "Traceback" not in everything
+    for secret in (KEY, PASSWORD, TOKEN):
+        assert secret not in everything, (behaviour, secret)
+    assert elsewhere.headers_seen == []  # nothing was sent across origins
