@@ -31,6 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="download even when a copy resolves")
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true")
+    w = p.add_argument_group("weather forecasts (Open-Meteo fc_* covariates for any zone, stored with provenance)")
+    w.add_argument("--weather-forecast", action="append", metavar="ZONE=LAT,LON",
+                   help="fetch Open-Meteo forecasts for ZONE at LAT,LON into <dest>/openmeteo_forecast/ZONE.csv.gz "
+                        "instead of the bundle (repeatable)")
+    w.add_argument("--endpoint", choices=["previous-runs", "historical-forecast", "forecast"], default="previous-runs",
+                   help="previous-runs (forecasts as served 1–2 days before each hour; for backtests, default), "
+                        "historical-forecast (first hours of each run) or forecast (live, next days)")
+    w.add_argument("--start", help="first UTC date (archive endpoints)")
+    w.add_argument("--end", help="last UTC date (archive endpoints)")
     p.set_defaults(handler=_fetch)
 
 
@@ -71,7 +80,34 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _fetch_weather(args: argparse.Namespace) -> int:
+    """``data fetch --weather-forecast ZONE=LAT,LON``: Open-Meteo forecasts into the data dir's store."""
+    import os
+
+    from forecast.data import openmeteo_forecast as om
+    from forecast.data.registry import cache_dir
+    from forecast.live.transport import SourceError
+
+    dest = args.dest or args.data_dir or os.environ.get("CARBONSHIFT_DATA_DIR") or str(cache_dir())
+    client, rows = om.OpenMeteoForecastClient(), []
+    for item in args.weather_forecast:
+        try:
+            zone, lat, lon = om.parse_location(item)
+            frame = om.fetch(client, args.endpoint, lat, lon, args.start, args.end)
+            path = om.save(frame, dest, zone)
+            rows.append({"zone": zone, "endpoint": args.endpoint, "status": "fetched", "rows": len(frame),
+                         "first": str(frame["time"].min()), "last": str(frame["time"].max()), "file": str(path)})
+        except (SourceError, ValueError) as exc:
+            rows.append({"zone": item, "endpoint": args.endpoint, "status": "failed", "error": str(exc)})
+    table = pd.DataFrame(rows)
+    failed = int((table["status"] == "failed").sum())
+    emit({"zones": len(table), "fetched": len(table) - failed, "failed": failed}, args.json, {"weather_forecasts": table})
+    return 1 if failed else 0
+
+
 def _fetch(args: argparse.Namespace) -> int:
+    if args.weather_forecast:
+        return _fetch_weather(args)
     outcomes = fetch(args.dest, args.folder, args.force, args.data_dir)
     table = pd.DataFrame([o.__dict__ for o in outcomes])
     counts = table["status"].value_counts().to_dict() if len(table) else {}

@@ -72,6 +72,7 @@ class BacktestSection:
     ensemble_method: Literal["inverse_error", "stacking"] = "inverse_error"
     ensemble_members: list[str] = field(default_factory=list)   # empty: every non-naive model
     oracle_weather: bool = False   # observed obs_* weather as known-future input ("oracle weather")
+    weather_forecasts: bool = False   # Open-Meteo fc_* forecasts from the data dir, published ≥ horizon_h before each hour
     calibration_window_days: int = 0   # > 0: re-fit conformal corrections at each test issue on the last N days
 
     def __post_init__(self) -> None:
@@ -164,6 +165,8 @@ class BacktestConfig:
             check(t not in self.data.exclude_columns, "targets", f"target {t!r} is in data.exclude_columns")
         check(any(getattr(self.models, f.name) is not None for f in dataclasses.fields(self.models)), "models",
               "configure at least one model")
+        check(not self.backtest.weather_forecasts or self.data.source == "electricitymaps",
+              "backtest.weather_forecasts", "Open-Meteo forecasts are for electricitymaps zones (DACF ships its own fc_*)")
 
 
 def model_factories(cfg: BacktestConfig) -> dict[str, object]:
@@ -199,13 +202,30 @@ def ensemble_members(cfg: BacktestConfig, factories: dict[str, object]) -> list[
     return cfg.backtest.ensemble_members or [n for n in factories if n not in naive] or list(factories)
 
 
+def name_ensemble(bt) -> tuple[str, str, str]:  # noqa: ANN001 (forecast.backtest.BacktestResult)
+    """Rename the backtest's calibrated ``ensemble`` rows (forecasts, corrections) by what they are
+    (:func:`forecast.ensemble.ensemble_label` + ``+cqr``: ``ensemble(gbm 0.62, prophet 0.38)+cqr``, or with one
+    member of positive weight ``gbm+cqr``). Returns (that label, the uncalibrated row's label, the
+    metric-safe key: ``ensemble`` or ``<member>_cqr``)."""
+    from forecast.ensemble import ensemble_label, member_weights
+
+    base = ensemble_label(bt.weights)
+    label = f"{base}+cqr"
+    for frame in (bt.forecasts, bt.corrections):
+        frame.loc[frame["model"] == "ensemble", "model"] = label
+    key = "ensemble" if len(member_weights(bt.weights)) >= 2 else f"{base}_cqr"
+    return label, f"{base} (uncalibrated)", key
+
+
 def load_data(cfg: BacktestConfig, data_dir: str | None) -> pd.DataFrame:
     if cfg.data.source == "dacf":
         from forecast.data.panel import load_dacf_panel
         return load_dacf_panel(cfg.data.regions, data_dir, cfg.data.exclude_columns)
     from forecast.data.panel import load_panel
-    return load_panel(cfg.data.regions, cfg.data.years or (2021, 2022, 2023), weather=cfg.backtest.oracle_weather,
-                      data_dir=data_dir, exclude=cfg.data.exclude_columns)
+    b = cfg.backtest
+    return load_panel(cfg.data.regions, cfg.data.years or (2021, 2022, 2023), weather=b.oracle_weather,
+                      data_dir=data_dir, exclude=cfg.data.exclude_columns,
+                      weather_forecast_lead_h=b.horizon_h if b.weather_forecasts else None)
 
 
 def write_table(table: pd.DataFrame, path: Path) -> Path:
@@ -241,16 +261,18 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
         bt = run_backtest(panel, target, factories, windows, b.issue_hour, b.horizon_h, b.retrain_every_days,
                           b.refit_before_test, tuple(b.buckets), b.ensemble_power, b.ensemble_prune, members,
                           b.ensemble_method, ctx.progress, b.calibration_window_days)
+        ens_label, raw_label, ens_key = name_ensemble(bt)
+        keys = {ens_label: ens_key}
         dacf = dacf_forecasts(config, target, ctx.data_dir)
         da = report.day_ahead(bt.forecasts, b.day_ahead_h)
         scores = score_by(da, ["model", "region"])
         for _, row in scores.iterrows():
             for k, v in row.items():
                 if k not in ("model", "region", "n"):
-                    res.metrics[f"{k}.{target}.{row['model']}.{row['region']}"] = float(v)
+                    res.metrics[f"{k}.{target}.{keys.get(row['model'], row['model'])}.{row['region']}"] = float(v)
         for model, g in scores.groupby("model"):
             for k in ("mape", "accuracy", "crps", "picp50", "picp80", "picp90"):
-                res.metrics[f"{k}.{target}.{model}.mean"] = float(g[k].mean())
+                res.metrics[f"{k}.{target}.{keys.get(model, model)}.mean"] = float(g[k].mean())
         mape_t = report.mape_table(bt.forecasts, dacf, b.day_ahead_h)
         if dacf is not None:
             for region, v in mape_t.set_index("model").loc["DACF (published)"].items():
@@ -258,19 +280,26 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
         sfx = "" if len(config.targets) == 1 else f"_{target}"
         res.tables[f"mape_by_region{sfx}"] = mape_t
         res.tables[f"accuracy_by_horizon{sfx}"] = report.horizon_table(bt.forecasts)
-        res.tables[f"coverage{sfx}"] = report.coverage_table(bt.forecasts, bt.raw_ensemble, b.day_ahead_h)
+        coverage = report.coverage_table(bt.forecasts, bt.raw_ensemble, b.day_ahead_h)
+        coverage.loc[coverage["model"] == "ensemble (uncalibrated)", "model"] = raw_label
+        res.tables[f"coverage{sfx}"] = coverage
         res.tables[f"scores{sfx}"] = scores
         res.tables[f"ensemble_weights{sfx}"] = bt.weights
         res.tables[f"conformal_corrections{sfx}"] = bt.corrections
         res.tables[f"timings{sfx}"] = bt.timings
-        ens = bt.forecasts[(bt.forecasts["model"] == "ensemble") & (bt.forecasts["window"] == "test")]
+        ens = bt.forecasts[(bt.forecasts["model"] == ens_label) & (bt.forecasts["window"] == "test")]
         res.files.append(write_table(ens, ctx.out_dir / f"forecast_ensemble{sfx}.csv"))
         rel = report.reliability(bt.forecasts, b.day_ahead_h)
         res.figures[f"reliability{sfx}.png"] = report.reliability_figure(rel, f"Reliability — {target}{label}")
         res.figures[f"forecast_vs_actual{sfx}.png"] = report.forecast_figure(bt.forecasts, dacf, TARGETS[target],
-                                                                             day_ahead_h=b.day_ahead_h)
+                                                                             day_ahead_h=b.day_ahead_h, model=ens_label)
         res.summary[f"day_ahead_mape{sfx}"] = mape_t.round(2).to_dict("records")
+        res.summary[f"combined_forecast{sfx}"] = ens_label
     res.metrics["wall_s"] = time.perf_counter() - t_start
+    if b.weather_forecasts:
+        fc = [c for c in panel.columns if c.startswith("fc_")]
+        res.summary["weather_forecasts"] = (f"Open-Meteo {fc}, each hour's value published ≥ {b.horizon_h} h before it; "
+                                            f"{panel[fc].notna().all(axis=1).mean():.1%} of hours covered")
     res.summary.update({"name": config.name, "targets": config.targets, "models": list(factories),
                         "ensemble_members": members, "oracle_weather": b.oracle_weather,
                         "wall_s": round(res.metrics["wall_s"], 1)})

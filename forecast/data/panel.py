@@ -17,6 +17,7 @@ import pandas as pd
 from forecast.data.dacf import REGIONS as DACF_REGIONS
 from forecast.data.dacf import read_dacf
 from forecast.data.electricitymaps import VALUE_COLUMNS, read_electricitymaps
+from forecast.data import openmeteo_forecast
 from forecast.data.openmeteo import read_openmeteo
 from forecast.data.registry import find
 from forecast.data.validate import DataValidationError, RepairReport, check_hourly_index
@@ -65,13 +66,17 @@ def _read_zone_year(zone: str, year: int, data_dir: str | Path | None, repair: b
 
 def load_panel(zones: Iterable[str] = EM_ZONES, years: Iterable[int] = EM_YEARS, weather: bool = True,
                data_dir: str | Path | None = None, repair: bool = False,
-               report: RepairReport | None = None, exclude: Iterable[str] = ()) -> pd.DataFrame:
+               report: RepairReport | None = None, exclude: Iterable[str] = (),
+               weather_forecast_lead_h: int | None = None) -> pd.DataFrame:
     """Electricity Maps panel for ``zones`` × ``years`` (UTC), with observed weather (``obs_*``) joined
     on UTC hour when ``weather``; weather hours outside the CI span are dropped, CI hours without weather
     (the ≤ 14 h the fixed-offset shift moves across a year boundary) stay NaN.
 
     Any zone id and year works when its export is found (:func:`em_path`; the user's data dir first) and
-    validates; ``exclude`` drops value columns the run does not need (e.g. an upstream column holding MW)."""
+    validates; ``exclude`` drops value columns the run does not need (e.g. an upstream column holding MW).
+    ``weather_forecast_lead_h`` joins Open-Meteo weather *forecasts* (``fc_*``) from the zone's
+    ``openmeteo_forecast/<ZONE>.csv[.gz]`` store, each hour's value published at least that many hours before
+    it (:func:`forecast.data.openmeteo_forecast.align`)."""
     zones, years, exclude = list(zones), sorted(set(years)), _check_exclude(exclude)
     if not zones or not years:
         raise ValueError(f"load_panel needs at least one zone and one year, got zones={zones} years={years}")
@@ -84,6 +89,10 @@ def load_panel(zones: Iterable[str] = EM_ZONES, years: Iterable[int] = EM_YEARS,
             wx = pd.concat([read_openmeteo(weather_path(zone, y, data_dir), zone) for y in years],
                            ignore_index=True).drop(columns="region")
             ci = ci.merge(wx, on="time", how="left")
+        if weather_forecast_lead_h is not None:
+            store = openmeteo_forecast.read(find("openmeteo_forecast", zone, _CSV, data_dir))
+            fc = openmeteo_forecast.align(store, ci["time"], weather_forecast_lead_h)
+            ci = pd.concat([ci, fc], axis=1)
         frames.append(ci)
     return pd.concat(frames, ignore_index=True)
 

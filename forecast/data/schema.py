@@ -29,6 +29,14 @@ and may be used as known-future inputs.
 | fc_dswrf_wm2            | W/m², GFS downward short-wave radiation              |
 | fc_precip_mm            | kg/m² ≈ mm, GFS                                      |
 | fc_<source>_mw          | MW, day-ahead production forecast per source (DACF)  |
+| fc_temperature_c        | °C, Open-Meteo forecast (``temperature_2m``)          |
+| fc_humidity_pct         | %, Open-Meteo forecast (``relative_humidity_2m``)     |
+| fc_cloudcover_pct       | %, Open-Meteo forecast (``cloud_cover``)              |
+| fc_windspeed_kmh        | km/h, Open-Meteo forecast (``wind_speed_10m``)        |
+| fc_shortwave_wm2        | W/m², Open-Meteo forecast (``shortwave_radiation``)   |
+
+The Open-Meteo ``fc_*`` columns (any Electricity Maps zone, ``backtest.weather_forecasts``) hold, at hour t,
+the forecast published at least ``horizon_h`` hours before t (:mod:`forecast.data.openmeteo_forecast`).
 
 Forecast table: the one hand-off from forecasting to scheduling, one row per
 (region, issue_time, time).
