@@ -11,6 +11,8 @@ Hostile-network rules, enforced here for every provider client:
 * **Every** transport or protocol failure (refused/reset connection, TLS error, garbage status line, a body
   shorter than its Content-Length, oversized or undecodable JSON, absurd ``Retry-After``) is a
   :class:`SourceError`, so callers can fail over.
+* Proxies: ``$http_proxy`` / ``$https_proxy`` / ``$no_proxy`` are honoured as by ``urllib`` (HTTPS through a
+  CONNECT tunnel); the deadline and the cap apply all the same.
 * Errors never contain request headers, so API keys and tokens (always sent as headers) cannot leak into
   logs or exception messages; header values are validated by :func:`credential` before any request.
 """
@@ -24,6 +26,7 @@ import socket
 import threading
 import time
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,6 +135,32 @@ def _read_body(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _connection(url: str, scheme: str, host: str, port: int, timeout_s: float, headers: dict[str, str]
+                ) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
+    """(connection, request target, request headers) for ``url``: direct, or through the environment's proxy
+    for ``scheme`` unless ``no_proxy`` bypasses ``host`` (plain HTTP: absolute target to the proxy; HTTPS:
+    CONNECT tunnel, then TLS with the target)."""
+    parts = urllib.parse.urlsplit(url)
+    path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    https = scheme == "https"
+    proxy = urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        return cls(host, port, timeout=timeout_s), path, headers
+    via = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    auth = {}
+    if via.username:
+        pair = f"{urllib.parse.unquote(via.username)}:{urllib.parse.unquote(via.password or '')}"
+        auth = {"Proxy-Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+    if https:
+        conn = http.client.HTTPSConnection(via.hostname or "", via.port or 80, timeout=timeout_s)
+        conn.set_tunnel(host, port, headers=auth)
+        return conn, path, headers
+    conn = http.client.HTTPConnection(via.hostname or "", via.port or 80, timeout=timeout_s)
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return conn, f"http://{netloc}{path}", {**headers, **auth}
+
+
 def _exchange(url: str, headers: dict[str, str], deadline: float, max_bytes: int) -> Response:
     scheme, host, port = _origin(url)
     if scheme not in ("http", "https") or not host:
@@ -139,8 +168,7 @@ def _exchange(url: str, headers: dict[str, str], deadline: float, max_bytes: int
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise TimeoutError
-    conn_cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-    conn = conn_cls(host, port, timeout=remaining)
+    conn, target, headers = _connection(url, scheme, host, port, remaining, headers)
     fired = threading.Event()
     watchdog: threading.Timer | None = None
     try:
@@ -148,8 +176,7 @@ def _exchange(url: str, headers: dict[str, str], deadline: float, max_bytes: int
         watchdog = threading.Timer(deadline - time.monotonic(), _shutdown, (conn.sock, fired))
         watchdog.daemon = True
         watchdog.start()
-        parts = urllib.parse.urlsplit(url)
-        conn.request("GET", urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")), headers=headers)
+        conn.request("GET", target, headers=headers)
         response = conn.getresponse()
         return Response(response.status, response.headers, _read_body(response, max_bytes))
     except (OSError, http.client.HTTPException, TransportError):

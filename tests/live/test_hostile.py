@@ -202,3 +202,17 @@ def test_monitor_cli_unwritable_store_is_one_line(tmp_path, capsys):
     code = main(["monitor", "--once", "--store", str(blocker / "sub" / "s.sqlite")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("carbonshift monitor: error: --store") and len(err.splitlines()) == 1
+
+
+def test_http_proxy_from_the_environment_is_honoured(fake, monkeypatch):
+    for var in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("http_proxy", fake.url)  # the fake answers absolute-form requests like a proxy
+    client = ElectricityMapsClient(api_key="test-em-key", base_url="http://provider.invalid", timeout_s=0.5)
+    assert client.latest("DE").ci_gkwh == 250.0
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # a dead proxy …
+    monkeypatch.setenv("no_proxy", "127.0.0.1")  # … bypassed for the fake's own address
+    assert em(fake).latest("DE").ci_gkwh == 250.0
+    monkeypatch.delenv("no_proxy")
+    with pytest.raises(SourceError, match="connection failed"):
+        em(fake).latest("DE")
