@@ -7,6 +7,7 @@ No MLflow or Ray here: kinds call these functions and return a :class:`experimen
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -140,10 +141,18 @@ def forecast_signal(f: ForecastSection, carbon: CarbonSignal, plan_hour_utc: int
         path = f.table_path
         table = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(
             path, parse_dates=["issue_time", "time"])
-        return ForecastSignal.from_table(table, carbon.regions, carbon.times, label=str(path))
+        return ForecastSignal.from_table(table, carbon.regions, carbon.times, label=table_label(table, path))
     return controlled_error(carbon, f.error_model, k=f.k, e=f.e, accuracy=f.accuracy, horizon_h=f.horizon_h,
                             issue_every_h=f.issue_every_h, issue_hour=(plan_hour_utc - carbon.times[0].hour) % 24,
                             correlation_h=f.correlation_h, seed=seed)
+
+
+def table_label(table: pd.DataFrame, path: str) -> str:
+    """What a forecast table holds: its ``model`` column's names (a backtest's combined forecast is named
+    ``ensemble(gbm 0.62, prophet 0.38)+cqr`` or, with one member, ``gbm+cqr``) and the file, e.g.
+    ``gbm+cqr forecast table forecast_ensemble.csv``; without a ``model`` column, ``forecast table <file>``."""
+    models = ", ".join(dict.fromkeys(table["model"].astype(str))) if "model" in table.columns else ""
+    return f"{models + ' ' if models else ''}forecast table {Path(str(path)).name}"
 
 
 def datacenters(c: DatacenterSection, regions: list[str]) -> DataCenters:
@@ -183,7 +192,11 @@ def build_instance(cfg: Any, data_dir: str | None) -> tuple[CarbonSignal, Foreca
 
 def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tuple[Any, Any]], dict[str, float]]:
     """Policies of ``cfg.policies`` as ``name -> (policy, feedback or None)`` and the ``duration.*`` metrics
-    of the learned risk-aware margins (empty unless ``duration.model: estimator``)."""
+    of the learned risk-aware margins (``risk_aware`` has them only with ``duration.model: estimator``).
+    ``chance_constrained`` always reserves the learned estimator's ``policy_options.risk_deadline_target``
+    duration quantile (prior history, feedback and boosting settings from the ``duration`` section); its
+    estimator metrics are ``chance_constrained.duration.*``."""
+    from scheduler.policies.risk_aware import learned_chance_constrained
     from scheduler.risk_margins import fixed_risk_aware, learned_risk_aware
 
     du, o = cfg.duration, cfg.policy_options
@@ -193,9 +206,18 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
         if name == "risk_aware" and du.model == "estimator":
             learned = learned_risk_aware(dc, jobs, generator_spec(cfg.data, cfg.workload, du.history_jobs), o,
                                          du.level, du.feedback, du.update_every, du.max_iter, du.pad_to_fit, cfg.seed)
-            out[name], metrics = (learned.policy, learned.source), learned.metrics
+            out[name] = (learned.policy, learned.source)
+            metrics.update(learned.metrics)
         elif name == "risk_aware" and du.pad_to_fit:
             out[name] = (fixed_risk_aware(dc, o, pad_to_fit=True), None)
+        elif name == "chance_constrained":
+            check(cfg.workload.source == "generator", "policies",
+                  "chance_constrained learns its duration quantiles from a prior history drawn from the workload "
+                  "generator; it needs workload.source: generator")
+            learned = learned_chance_constrained(dc, jobs, generator_spec(cfg.data, cfg.workload, du.history_jobs),
+                                                 o, du.feedback, du.update_every, du.max_iter, cfg.seed)
+            out[name] = (learned.policy, learned.source)
+            metrics.update({f"{name}.{k}": v for k, v in learned.metrics.items()})
         else:
             out[name] = (make_policy(name, dc, cfg.seed, o), None)
     return out, metrics

@@ -60,11 +60,14 @@ SHIPPED: dict[str, list[Claim]] = {
 }
 EXTRA_METRICS = ("deadline_rate", "renewable_share", "oracle_share")
 
+#: Suffix of the backtest's calibrated combined forecast (``ensemble(gbm 0.62, prophet 0.38)+cqr`` or ``gbm+cqr``).
+CALIBRATED = "+cqr"
+
 #: Single experiments shown in RESULTS.md: run name → (table-name prefix, optional row filter) pairs.
 RUN_TABLES: dict[str, list[tuple[str, str | None]]] = {
     "forecast_dacf": [("mape_by_region", None), ("accuracy_by_horizon", None),
-                      ("coverage", "model == 'ensemble'")],
-    "forecast_em": [("mape_by_region", None), ("coverage", "model == 'ensemble' and nominal == 0.9")],
+                      ("coverage", f"model.str.endswith('{CALIBRATED}')")],
+    "forecast_em": [("mape_by_region", None), ("coverage", f"model.str.endswith('{CALIBRATED}') and nominal == 0.9")],
     "paper_main": [("policies", None)],
     "scale_bench": [("scale", None)],
     "duration_feedback": [("policies", "policy in ['performance_first', 'risk_aware']")],
@@ -108,7 +111,7 @@ def collect_runs(c: Any) -> list[RunSection]:
                 for stem, path in logged.items():
                     if stem == prefix or stem.startswith(prefix + "_"):
                         table = pd.read_csv(path)
-                        tables.append((stem, table.query(query) if query else table))
+                        tables.append((stem, table.query(query, engine="python") if query else table))
         sections.append(RunSection(name, run, tables))
     return sections
 
@@ -117,9 +120,30 @@ def _claim_key(claim: Claim, x: Any) -> Any:
     return composition_label(x) if claim.x == "workload.mix" else x
 
 
-def headline(frame: pd.DataFrame, claim: Claim, keys: list[str]) -> pd.DataFrame:
+def forecast_labels(c: Any, trials: list[Any]) -> dict[str, str]:
+    """Run id → what forecast the trial planned on (the ``forecast`` entry of its ``summary.json``, e.g.
+    ``gbm+cqr forecast table forecast_ensemble.csv``), for trials that logged one."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for t in trials:
+            try:
+                path = c.download_artifacts(t.info.run_id, "summary.json", tmp)
+            except (OSError, MlflowException):  # a trial without summary.json: no label to show
+                continue
+            forecast = json.loads(Path(path).read_text()).get("forecast")
+            if forecast:
+                out[t.info.run_id] = str(forecast).split(", measured accuracy")[0]
+    return out
+
+
+def headline(frame: pd.DataFrame, claim: Claim, keys: list[str], labels: dict[str, str] | None = None) -> pd.DataFrame:
     """Mean ± std (over seeds) of ``claim.metric`` per x (and per any other non-seed swept key), with
-    the main policy's deadline rate, renewable share and oracle share, next to the seed's number."""
+    the main policy's deadline rate, renewable share and oracle share, next to the seed's number. With
+    ``labels`` (run id → forecast label) an x of ``forecast.source`` names the forecast the trials used."""
     series = [k for k in keys if k not in ("seed", claim.x)]
     sub = frame[frame["policy"] == claim.policy]
     rows = []
@@ -129,6 +153,9 @@ def headline(frame: pd.DataFrame, claim: Claim, keys: list[str]) -> pd.DataFrame
         if vals.empty:
             continue
         shown = f"{composition_label(key[0])} ({key[0]})" if claim.x == "workload.mix" else key[0]
+        used = sorted({labels[r] for r in part["run_id"].unique() if r in labels}) if labels else []
+        if claim.x == "forecast.source" and used:
+            shown = f"{key[0]} ({'; '.join(used)})"
         row = {claim.x: shown, **dict(zip(series, key[1:])),
                f"{claim.metric} ({claim.unit})": f"{vals.mean():.2f} ± {vals.std(ddof=1) if len(vals) > 1 else 0:.2f}",
                "seeds": len(vals)}
@@ -187,9 +214,10 @@ def collect(names: list[str] | None = None) -> list[SweepSection]:
         frame = runs_frame(trials, keys)
         claims = SHIPPED.get(name) or [Claim(next((k for k in keys if k != "seed"), "seed"),
                                              "reduction_vs_perf_first", {}, "%")]
+        labels = forecast_labels(c, trials) if "forecast.source" in keys else None
         for claim in claims:
             if claim.x in keys:
-                table = headline(frame, claim, keys)
+                table = headline(frame, claim, keys, labels)
                 if len(table):
                     sec.tables.append((claim, table))
         sections.append(sec)

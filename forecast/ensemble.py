@@ -25,6 +25,26 @@ def horizon_bucket(horizon_h: np.ndarray | pd.Series, edges: Sequence[int]) -> n
     return np.searchsorted(np.asarray(edges), np.asarray(horizon_h), side="left")
 
 
+def member_weights(weights: pd.DataFrame) -> pd.Series:
+    """Mean weight of each member over the (region, bucket) cells of a fitted ``weights`` frame, members with
+    a positive weight in at least one cell only, largest first."""
+    alive = weights.groupby("model")["weight"].max() > 0
+    mean = weights.groupby("model")["weight"].mean()
+    return mean[alive[alive].index].sort_values(ascending=False, kind="stable")
+
+
+def ensemble_label(weights: pd.DataFrame, suffix: str = "") -> str:
+    """Name of a combined forecast: ``ensemble(gbm 0.62, prophet 0.38)`` + ``suffix`` when ≥ 2 members have
+    positive weight (mean weights over regions × buckets), else the one member's name + ``suffix``
+    (``gbm+cqr``): one member is that member, not an ensemble."""
+    w = member_weights(weights)
+    if w.empty:
+        raise ValueError("ensemble_label: no member has a positive weight")
+    if len(w) == 1:
+        return f"{w.index[0]}{suffix}"
+    return "ensemble(" + ", ".join(f"{m} {v:.2f}" for m, v in w.items()) + f"){suffix}"
+
+
 class ErrorWeightedEnsemble:
     """``fit(val_tables, actual)`` then ``combine(tables)``; ``weights`` is a tidy frame
     (region, bucket, model, mae, weight)."""

@@ -45,14 +45,16 @@ def test_quick_config_end_to_end_through_the_kind():
     cfg = load("experiments/configs/forecast_quick.yaml", BacktestConfig)
     res = run_kind(cfg, Context(progress=False))
     m = res.metrics
-    for model in ("gbm", "lstm", "ensemble", "seasonal24"):
+    combined = res.summary["combined_forecast"]         # ensemble(gbm …, lstm …)+cqr, or one member's name+cqr
+    key = "ensemble" if combined.startswith("ensemble(") else combined.replace("+", "_")
+    for model in ("gbm", "lstm", key, "seasonal24"):
         for region in ("CISO", "SE"):
             assert np.isfinite(m[f"mape.ci_direct.{model}.{region}"])
             assert 0.0 <= m[f"picp90.ci_direct.{model}.{region}"] <= 1.0
     assert m["mape.ci_direct.dacf.CISO"] == pytest.approx(6.84, abs=0.01)   # DACF's published, first 2 test weeks
     assert m["mape.ci_direct.gbm.CISO"] < m["mape.ci_direct.seasonal24.CISO"]
     mt = res.tables["mape_by_region"].set_index("model")
-    assert {"DACF (published)", "ensemble", "seasonal24", "persistence"} <= set(mt.index)
+    assert {"DACF (published)", combined, "seasonal24", "persistence"} <= set(mt.index)
     assert list(res.tables["accuracy_by_horizon"].columns) == ["model", 1, 6, 12, 24, 48]
     cov = res.tables["coverage"]
     assert set(cov["nominal"]) == {0.5, 0.8, 0.9}
