@@ -12,6 +12,7 @@
 | renewable_share          | %     | energy-weighted renewable share of the hours used                        |
 | oracle_share             | %     | (C_perf_first − C)/(C_perf_first − B) × 100 against the bound B of the policy's own constraint set (:func:`oracle_comparison`); NaN when not comparable |
 | oracle_bound_kg          | kgCO2e| that bound B (NaN when not comparable)                                   |
+| oracle_bound_slack_matched | 0/1 | 1: B was solved with this policy's own lateness as slack (``scheduler.policies.oracle_bounds``) |
 | completion_h_mean / _p95 | h     | finish − submit over finished jobs                                       |
 | plan_seconds             | s     | total decision time (day-ahead plans + adaptations)                      |
 | adapt_ms_mean / _p95 / _max | ms | per adaptation event                                                     |
@@ -30,6 +31,12 @@ from scheduler.policies.oracle import CONTIGUOUS, PREEMPTIVE, OracleBound
 from scheduler.simulator import DONE, REJECTED, Outcome
 
 
+def constraint_set(out: Outcome) -> str:
+    """``preemptive`` when a job of ``out`` was suspended and resumed, else ``contiguous``."""
+    suspended = out.suspensions is not None and bool((out.suspensions > 0).any())
+    return PREEMPTIVE if suspended else CONTIGUOUS
+
+
 def oracle_comparison(out: Outcome, bounds: Mapping[str, OracleBound] | None) -> tuple[OracleBound | None, str]:
     """The oracle bound ``out`` may be compared with, and a label saying which (or why none).
 
@@ -38,8 +45,7 @@ def oracle_comparison(out: Outcome, bounds: Mapping[str, OracleBound] | None) ->
     (``bounds`` is keyed by ``OracleBound.constraint_set``). It is comparable only when it lies in that
     bound's set: every job the bound covers finished by the bound's ``latest_finish`` (its deadline, or
     the slack the oracle itself was given). Otherwise: ``(None, "not comparable: N late jobs …")``."""
-    suspended = out.suspensions is not None and bool((out.suspensions > 0).any())
-    want = PREEMPTIVE if suspended else CONTIGUOUS
+    want = constraint_set(out)
     b = (bounds or {}).get(want)
     if b is None:
         return None, f"not comparable: no {want} bound"
@@ -52,7 +58,7 @@ def oracle_comparison(out: Outcome, bounds: Mapping[str, OracleBound] | None) ->
         why = [f"{int(late.sum())} late jobs"] if late.any() else []
         why += [f"{int(missing.sum())} unfinished or rejected jobs"] if missing.any() else []
         return None, f"not comparable: {', '.join(why)} (the {want} bound has none)"
-    return b, f"{want}, {b.kind}"
+    return b, f"{want}, {b.kind}" + (f", {b.slack}" if b.slack else "")
 
 
 def policy_metrics(out: Outcome, perf_first_kg: float | None = None,
@@ -95,6 +101,7 @@ def policy_metrics(out: Outcome, perf_first_kg: float | None = None,
     saving = None if perf_first_kg is None or bound is None else perf_first_kg - bound.kg
     m["oracle_share"] = float((perf_first_kg - carbon) / saving * 100.0) if saving and saving > 0 else float("nan")
     m["oracle_bound_kg"] = float(bound.kg) if bound is not None else float("nan")
+    m["oracle_bound_slack_matched"] = float(bool(bound.slack)) if bound is not None else float("nan")
     return m
 
 

@@ -65,6 +65,7 @@ class OracleBound:
     latest_finish: np.ndarray       # int64 [n jobs], exclusive hour; −1 where not covered
     schedule_kg: float = float("nan")   # the oracle's own planned schedule (actual intensity), kgCO2e
     n_repaired: int = 0             # jobs the rounding could not place on a candidate (repaired, maybe late)
+    slack: str = ""                 # whose lateness widened the windows ("" = deadlines only)
 
     @property
     def gap_pct(self) -> float:
@@ -86,11 +87,12 @@ class OracleBound:
 
 
 def job_windows(jobs: Jobs, idx: np.ndarray, now: int, transfer_h: np.ndarray, n_regions: int,
-                T: int) -> tuple[np.ndarray, np.ndarray]:
+                T: int, finish_by: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Earliest start per region ``a`` [k × R] (``max(now, submit)``, plus the transfer hours away from
     home; = ``Placer.earliest``) and the latest finish hour [k] of jobs ``idx``: the deadline, or — when no
     region can finish by the deadline even starting at once — the earliest start + the slack its nominal
-    window had (``deadline − submit − estimate``, ≥ 0 h) + the true duration; capped at ``T``."""
+    window had (``deadline − submit − estimate``, ≥ 0 h) + the true duration; or ``finish_by[row]`` when
+    that is later (a policy's realised finish, see ``Oracle``); capped at ``T``."""
     idx = np.asarray(idx, dtype=np.int64)
     away = np.arange(n_regions)[None, :] != jobs.home[idx][:, None]
     a = np.maximum(jobs.submit_h[idx], now)[:, None] + transfer_h[idx][:, None] * away
@@ -98,6 +100,8 @@ def job_windows(jobs: Jobs, idx: np.ndarray, now: int, transfer_h: np.ndarray, n
     d = jobs.duration_h[idx]
     slack = np.maximum(jobs.deadline_h[idx] - jobs.submit_h[idx] - jobs.est_duration_h[idx], 0)
     end = np.where(jobs.deadline_h[idx] - d < first, first + slack + d, jobs.deadline_h[idx])
+    if finish_by is not None:
+        end = np.maximum(end, np.asarray(finish_by)[idx])
     return a.astype(np.int64), np.minimum(end, T).astype(np.int64)
 
 
@@ -130,10 +134,13 @@ class Oracle:
     clairvoyant = True
 
     def __init__(self, dc: DataCenters, max_jobs_milp: int = 300, time_limit_s: float = 120.0,
-                 mip_rel_gap: float = 1e-4, max_rounds: int = 30):
+                 mip_rel_gap: float = 1e-4, max_rounds: int = 30, finish_by: np.ndarray | None = None):
+        """``finish_by`` (optional, per job row, absolute exclusive hours): later finish hours a job may
+        use — the slack of a late policy's realised schedule, so that the bound covers that schedule."""
         if time_limit_s <= 0:
             raise ValueError(f"oracle.time_limit_s: must be > 0 s, got {time_limit_s}")
         self.dc, self.max_jobs_milp, self.time_limit_s = dc, max_jobs_milp, time_limit_s
+        self.finish_by = finish_by
         self.mip_rel_gap, self.max_rounds = mip_rel_gap, max_rounds
         self.bound: OracleBound | None = None
         self.solve_kind = ""
@@ -159,7 +166,7 @@ class Oracle:
         placer = Placer(jobs, now, state, self.dc)
         ci = view.ci_plan(placer.T)
         P = prefix(ci)
-        a, end = job_windows(jobs, idx, now, placer.transfer_h, self.dc.n, placer.T)
+        a, end = job_windows(jobs, idx, now, placer.transfer_h, self.dc.n, placer.T, self.finish_by)
         covered = np.zeros(len(jobs), dtype=bool)
         latest = np.full(len(jobs), -1, dtype=np.int64)
         blocks: list[_Block] = []
@@ -187,7 +194,8 @@ class Oracle:
             sol = self._solve(blocks, placer.free, jobs.gpus, viol, relaxed)
             choice = self._schedule(blocks, sol, placer.free, jobs.gpus)
         schedule_kg, n_repaired = self._commit(placer, blocks, choice, ci, P)
-        self.bound = OracleBound(CONTIGUOUS, sol.kind, sol.kg, covered, latest, schedule_kg, n_repaired)
+        self.bound = OracleBound(CONTIGUOUS, sol.kind, sol.kg, covered, latest, schedule_kg, n_repaired,
+                                 "" if self.finish_by is None else "slack-matched")
         self.solve_kind = sol.detail + (f"; {n_repaired} job(s) repaired past their candidates" if n_repaired else "")
         return placer.decisions()
 

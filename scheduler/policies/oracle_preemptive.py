@@ -38,9 +38,11 @@ from scheduler.workloads import Jobs
 
 
 def preemptive_bound(jobs: Jobs, ci: np.ndarray, dc: DataCenters, max_jobs_milp: int = 300,
-                     time_limit_s: float = 120.0, mip_rel_gap: float = 1e-4) -> OracleBound:
+                     time_limit_s: float = 120.0, mip_rel_gap: float = 1e-4,
+                     finish_by: np.ndarray | None = None) -> OracleBound:
     """Preemptive (suspend/resume) lower bound, kgCO2e, of all jobs submitted before the horizon, on
-    actual intensity ``ci`` [R × T] (gCO2eq/kWh) with every GPU free at hour 0 (see module docstring)."""
+    actual intensity ``ci`` [R × T] (gCO2eq/kWh) with every GPU free at hour 0 (see module docstring);
+    ``finish_by`` (per job row, absolute hours) widens windows to a late policy's finish hours."""
     if time_limit_s <= 0:
         raise ValueError(f"oracle_preemptive.time_limit_s: must be > 0 s, got {time_limit_s}")
     deadline = time.monotonic() + float(time_limit_s)
@@ -49,7 +51,7 @@ def preemptive_bound(jobs: Jobs, ci: np.ndarray, dc: DataCenters, max_jobs_milp:
         raise ValueError(f"preemptive_bound: ci has {R} regions, data centres {dc.n}")
     n = len(jobs)
     idx = np.flatnonzero((jobs.submit_h < T) & (jobs.gpus <= dc.gpus.max()))
-    a, end = job_windows(jobs, idx, 0, dc.transfer_hours(jobs.data_gb), R, T)
+    a, end = job_windows(jobs, idx, 0, dc.transfer_hours(jobs.data_gb), R, T, finish_by)
     d = jobs.duration_h[idx]
     length = np.where(jobs.gpus[idx][:, None] <= dc.gpus[None, :], np.clip(end[:, None] - a, 0, None), 0)
     length = np.where(length >= d[:, None], length, 0)            # [k × R] window hours usable per region
@@ -62,12 +64,13 @@ def preemptive_bound(jobs: Jobs, ci: np.ndarray, dc: DataCenters, max_jobs_milp:
     cells = _Cells(jobs, idx, a, end, d, length, ci, dc)
     coupled = cells.coupled_jobs(dc.gpus)
     free_kg = float(cells.closed_form(~coupled).sum())
+    slack = "" if finish_by is None else "slack-matched"
     if not coupled.any():
-        return OracleBound(PREEMPTIVE, EXACT_FREE, free_kg, covered, latest, free_kg)
+        return OracleBound(PREEMPTIVE, EXACT_FREE, free_kg, covered, latest, free_kg, slack=slack)
     sub = cells.subset(coupled)
     kg, kind, schedule_kg = _solve(sub, dc.gpus, max_jobs_milp, mip_rel_gap, deadline,
                                    float(cells.closed_form(coupled).sum()))
-    return OracleBound(PREEMPTIVE, kind, free_kg + kg, covered, latest, free_kg + schedule_kg)
+    return OracleBound(PREEMPTIVE, kind, free_kg + kg, covered, latest, free_kg + schedule_kg, slack=slack)
 
 
 class _Cells:
