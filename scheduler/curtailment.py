@@ -51,6 +51,25 @@ class WindowRule:
                              f"(got {self.min_hours})")
 
 
+def foresight(rule: WindowRule) -> list[str]:
+    """What future knowledge windows cut from the *actual* signal by ``rule`` use (empty: none — the
+    window state at hour t depends only on hours ≤ t): percentile thresholds over the whole span, and
+    dropping windows shorter than ``min_hours`` (whether a window lasts that long is known only at its end)."""
+    out = []
+    if rule.mode == "percentile":
+        out.append(f"thresholds = {rule.enter:g}th/{rule.enter - rule.hysteresis:g}th percentiles of the actual "
+                   f"{rule.column} over the whole loaded span")
+    if rule.min_hours > 1:
+        out.append(f"windows under {rule.min_hours} h dropped knowing their actual end")
+    return out
+
+
+def window_label(rule: WindowRule) -> str:
+    """Short label of windows cut from actuals by ``rule``: ``perfect-foresight windows`` when
+    :func:`foresight` finds future knowledge, else ``causal windows``."""
+    return "perfect-foresight windows" if foresight(rule) else "causal windows"
+
+
 def _thresholds(values: np.ndarray, rule: WindowRule, higher: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per-region (enter, exit) thresholds in the signal's units, each shape [R]."""
     if rule.mode == "absolute":

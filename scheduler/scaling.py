@@ -43,6 +43,13 @@ import numpy as np
 DEFAULT_BETA: dict[str, float] = {"lm": 0.10, "cv": 0.20, "rec": 0.30, "rl": 0.40}
 
 
+#: Planning intensities of the scaling experiment and how tables and figures name them: ``actual`` plans on
+#: the very intensities it is scored with (perfect foresight: no real planner has them); ``persistence24`` on the
+#: intensity 24 h earlier (a causal day-ahead forecast).
+PLAN_SIGNALS: dict[str, str] = {"actual": "actual intensity (perfect foresight)",
+                                "persistence24": "persistence24 (intensity 24 h earlier)"}
+
+
 @dataclass(frozen=True)
 class GpuGeneration:
     """One GPU generation: ``speed`` = throughput relative to the reference generation (the one the

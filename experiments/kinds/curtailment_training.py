@@ -4,7 +4,10 @@ engine when ≥ 2 are in windows, training pauses when none), against a centrali
 trains continuously (seed 002).
 
 Windows come from :mod:`scheduler.curtailment` on the Electricity Maps panel (a proxy: we have no
-marginal-emission series). Rounds are planned by :mod:`scheduler.federated.elastic` and run through Flower
+marginal-emission series). They are cut from *actual* values: with percentile thresholds over the whole
+loaded span or ``min_hours`` > 1 they use knowledge a real trainer would not have, and the ``runs`` table,
+the figure title and the summary say "perfect-foresight windows" (:func:`scheduler.curtailment.foresight`).
+Rounds are planned by :mod:`scheduler.federated.elastic` and run through Flower
 1.41 (:mod:`scheduler.federated.flower_app`, Ray backend, offline, telemetry off, Ray session under
 ``<runs dir>/ray/flower``).
 
@@ -24,7 +27,7 @@ import pandas as pd
 
 from experiments.config import check
 from experiments.registry import Context, Result, experiment_kind
-from scheduler.curtailment import WindowRule, window_table, windows_from_panel
+from scheduler.curtailment import WindowRule, foresight, window_label, window_table, windows_from_panel
 from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
 
 
@@ -100,7 +103,7 @@ class CurtailmentTrainingConfig:
     flower: FlowerSection = field(default_factory=FlowerSection)
 
 
-def windows_figure(mask: np.ndarray, times: pd.DatetimeIndex, regions: list[str], trained_h: int):
+def windows_figure(mask: np.ndarray, times: pd.DatetimeIndex, regions: list[str], trained_h: int, label: str):
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -112,7 +115,7 @@ def windows_figure(mask: np.ndarray, times: pd.DatetimeIndex, regions: list[str]
     ax.axvline(trained_h, color="k", lw=1, label="curtailment run ends")
     ax.set_yticks(range(len(regions)), regions)
     ax.set_xlabel(f"hours from {times[0]:%Y-%m-%d %H:%M} UTC")
-    ax.set_title("Surplus-renewable windows (green) per site")
+    ax.set_title(f"Surplus-renewable windows (green) per site — {label}")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig
@@ -132,6 +135,7 @@ def run(cfg: CurtailmentTrainingConfig, ctx: Context) -> Result:
     d = cfg.data
     panel = load_panel(d.zones, d.years, weather=False, data_dir=ctx.data_dir)
     mask, times, regions = windows_from_panel(panel, cfg.windows, d.zones)
+    windows_label = window_label(cfg.windows)
     ci, ci_times, _ = to_matrix(panel, d.column, d.zones)
     if not ci_times.equals(times):
         raise ValueError("curtailment_training: intensity and window signals cover different hours")
@@ -172,7 +176,7 @@ def run(cfg: CurtailmentTrainingConfig, ctx: Context) -> Result:
         metrics[f"baseline.energy_in_windows_pct.{r}"] = float(base_win[s])
         metrics[f"elastic.train_hours.{r}"] = float(e.train_hours_by_site[s])
     runs = pd.DataFrame(
-        [{"run": "curtailment (Flower FedAvg)", "site": "+".join(regions), "val_loss": el.val_loss,
+        [{"run": f"curtailment (Flower FedAvg; {windows_label})", "site": "+".join(regions), "val_loss": el.val_loss,
           "val_ppl": el.val_ppl, "wall_clock_h": el.plan.hours, "real_seconds": el.seconds,
           "energy_kwh": e.compute_kwh + e.network_kwh, "energy_in_windows_pct": 100 * e.share_in_windows,
           "carbon_kg": e.carbon_kg, "emissions_vs_this_baseline_pct": np.nan}]
@@ -185,7 +189,8 @@ def run(cfg: CurtailmentTrainingConfig, ctx: Context) -> Result:
                               time=times[el.rounds["hour"].to_numpy()])
     return Result(metrics=metrics,
                   tables={"runs": runs, "rounds": rounds, "windows": window_table(mask, times, regions)},
-                  figures={"windows.png": windows_figure(mask, times, regions, el.plan.hours)},
+                  figures={"windows.png": windows_figure(mask, times, regions, el.plan.hours, windows_label)},
                   summary={"name": cfg.name, "sites": ", ".join(regions), "start": str(times[0]),
+                           "windows": "; ".join([windows_label, *foresight(cfg.windows)]),
                            "total_steps": ec.total_steps, "flower_rounds": el.plan.n_rounds,
                            "engine": "Flower simulation (Ray backend)"})

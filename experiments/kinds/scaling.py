@@ -15,7 +15,8 @@ Each planner is evaluated on a homogeneous fleet (every job on the reference gen
 on a heterogeneous fleet under three assignment rules (``blind``, ``arrival_fastest``,
 ``long_to_efficient``). Carbon is always
 computed with the *actual* intensity; the planning intensity is the actual one (``plan_signal: actual``,
-oracle) or day-ahead persistence (``persistence24``: the intensity 24 h earlier). With
+perfect foresight — the table's ``planning_intensity`` column and the summary say so) or day-ahead
+persistence (``persistence24``: the intensity 24 h earlier). With
 ``scaling.capacity`` (default) jobs are planned in arrival order against the installed GPUs of their
 generation (the homogeneous fleet has as many reference GPUs as the heterogeneous one has in total); a
 job that cannot finish within the free GPUs runs uncapped and is counted in ``over_capacity_jobs``.
@@ -31,8 +32,8 @@ from experiments.config import bounded, check
 from experiments.registry import Context, Result, experiment_kind
 from forecast.data.panel import EM_ZONES, load_panel, to_matrix
 from scheduler.generators import GeneratorSpec, generate
-from scheduler.scaling import (ASSIGN_POLICIES, DEFAULT_BETA, GpuGeneration, Plan, assign_generations, footprint,
-                               plan_elastic, plan_fixed_shift, plan_with_capacity, windows)
+from scheduler.scaling import (ASSIGN_POLICIES, DEFAULT_BETA, PLAN_SIGNALS, GpuGeneration, Plan, assign_generations,
+                               footprint, plan_elastic, plan_fixed_shift, plan_with_capacity, windows)
 from scheduler.workloads import TYPES
 
 PLANNERS = ("fixed_asap", "fixed_shift", "fixed_pause", "elastic_flat", "elastic")
@@ -44,13 +45,13 @@ class CarbonSection:
     year: int = 2023
     start: str = "2023-01-02"       # UTC; persistence planning needs the 24 h before it
     column: str = "ci_direct"       # ci_direct | ci_lca
-    plan_signal: str = "actual"     # actual (oracle) | persistence24
+    plan_signal: str = "actual"     # actual (perfect foresight) | persistence24
 
     def __post_init__(self) -> None:
         check(bool(self.zones) and all(z in EM_ZONES for z in self.zones), "carbon.zones",
               f"non-empty subset of {list(EM_ZONES)}")
         check(self.column in ("ci_direct", "ci_lca"), "carbon.column", "ci_direct or ci_lca")
-        check(self.plan_signal in ("actual", "persistence24"), "carbon.plan_signal", "actual or persistence24")
+        check(self.plan_signal in PLAN_SIGNALS, "carbon.plan_signal", f"one of {list(PLAN_SIGNALS)}")
 
 
 @dataclass
@@ -202,7 +203,7 @@ def run(config: ScalingConfig, ctx: Context) -> Result:
                          "rescales_per_job": float(plan.rescale_events().mean()),
                          "peak_gpus": peak_gpus(plan, jobs.submit_h, horizon),
                          "over_capacity_jobs": int(over.sum())})
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).assign(planning_intensity=PLAN_SIGNALS[config.carbon.plan_signal])
     base = table[(table["fleet"] == f"homogeneous_{ref.name}") & (table["planner"] == "fixed_asap")]["carbon_t"].iloc[0]
     table["carbon_vs_homog_asap_pct"] = 100 * (table["carbon_t"] / base - 1)
     metrics = {f"{r.fleet}.{r.planner}.{m}": float(getattr(r, m)) for r in table.itertuples(index=False)
@@ -210,4 +211,4 @@ def run(config: ScalingConfig, ctx: Context) -> Result:
                          "carbon_vs_homog_asap_pct")}
     return Result(metrics=metrics, tables={"scaling_comparison": table, "gpu_assignment": pd.DataFrame(assign_rows)},
                   summary={"jobs": len(jobs), "horizon_h": horizon, "zones": ",".join(config.carbon.zones),
-                           "plan_signal": config.carbon.plan_signal, "levels": sc.levels})
+                           "plan_signal": PLAN_SIGNALS[config.carbon.plan_signal], "levels": sc.levels})
