@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ class Monitor:
             raise ValueError("Monitor needs at least one zone")
         self.sources, self.store, self.zones, self.limits, self.clock = sources, store, zones, limits, clock
         self._cooldown_until: dict[str, pd.Timestamp] = {}
+        self.failed_rounds = 0  # rounds of run_every lost to a store error (logged)
 
     def poll_once(self) -> pd.DataFrame:
         """One round over all zones. Returns one row per zone: region, time, served_by, value_gkwh,
@@ -139,13 +141,20 @@ class Monitor:
 
     def run_every(self, interval_s: float, rounds: int | None = None,
                   on_round: Callable[[pd.DataFrame], None] | None = None) -> None:
-        """Poll every ``interval_s`` seconds (aligned to the start of each round), ``rounds`` times or forever."""
+        """Poll every ``interval_s`` seconds (aligned to the start of each round), ``rounds`` times or forever.
+        A round lost to a store error (sqlite locked, disk full) is logged and counted in ``failed_rounds``;
+        the next round runs as scheduled."""
         done = 0
         while rounds is None or done < rounds:
             started = _time.monotonic()
-            result = self.poll_once()
-            if on_round is not None:
-                on_round(result)
+            try:
+                result = self.poll_once()
+            except (sqlite3.Error, OSError) as exc:
+                self.failed_rounds += 1
+                log.error("round %d lost: store %s: %s", done + 1, exc.__class__.__name__, exc)
+            else:
+                if on_round is not None:
+                    on_round(result)
             done += 1
             if rounds is None or done < rounds:
                 _time.sleep(max(0.0, interval_s - (_time.monotonic() - started)))

@@ -2,6 +2,7 @@
 each malformed response is a SourceError (so the monitor fails over), never a crash, a hang or a leak."""
 import math
 import re
+import sqlite3
 import time
 
 import pandas as pd
@@ -216,3 +217,21 @@ def test_http_proxy_from_the_environment_is_honoured(fake, monkeypatch):
     monkeypatch.delenv("no_proxy")
     with pytest.raises(SourceError, match="connection failed"):
         em(fake).latest("DE")
+
+
+def test_run_every_survives_a_store_error_round(fake, tmp_path, monkeypatch, caplog):
+    store = LiveStore(tmp_path / "s.sqlite")
+    mon = Monitor([ElectricityMapsSource(em(fake))], store, ["DE"])
+    real_append, calls = store.append, []
+
+    def flaky_append(rows):
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real_append(rows)
+
+    monkeypatch.setattr(store, "append", flaky_append)
+    rounds = []
+    mon.run_every(0.01, rounds=2, on_round=rounds.append)
+    assert mon.failed_rounds == 1 and len(rounds) == 1 and len(store.read()) == 1
+    assert "round 1 lost: store OperationalError: database is locked" in caplog.text
