@@ -2,8 +2,9 @@
 
 Hostile-network rules, enforced here for every provider client:
 
-* **Whole-request deadline**: ``timeout_s`` bounds connect + headers + body together (a watchdog shuts the
-  socket at the deadline), not each socket read — a body trickled byte by byte cannot stall a client.
+* **Whole-request deadline**: ``timeout_s`` bounds name resolution + connect + headers + body together (the
+  lookup runs in a helper thread that is abandoned at the deadline; a watchdog shuts the socket at the
+  deadline), not each socket read — a body trickled byte by byte cannot stall a client.
 * **Size cap**: a body larger than ``max_bytes`` (declared or actually sent) is rejected while reading.
 * **Redirects**: only same-origin redirects (scheme, host and port unchanged) are followed, at most
   :data:`MAX_REDIRECTS`; a redirect to another origin is a :class:`SourceError` and nothing (in particular
@@ -107,6 +108,46 @@ def _origin(url: str) -> tuple[str, str, int]:
     return scheme, (parts.hostname or "").lower(), port
 
 
+def _resolve(host: str, port: int, deadline: float) -> list[tuple]:
+    """``socket.getaddrinfo`` for a TCP connection, abandoned (``TimeoutError``) at ``deadline``."""
+    out: list = []
+
+    def lookup() -> None:
+        try:
+            out.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            out.append(exc)
+
+    worker = threading.Thread(target=lookup, daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if not out:
+        raise TimeoutError
+    if isinstance(out[0], OSError):
+        raise out[0]
+    return out[0]
+
+
+def _connector(deadline: float) -> Any:
+    """A drop-in for ``socket.create_connection`` whose name lookup is bounded by ``deadline``."""
+    def create_connection(address: tuple[str, int], timeout: float, source_address: Any = None) -> socket.socket:
+        error: OSError = OSError("no address")
+        for family, kind, proto, _, sockaddr in _resolve(address[0], address[1], deadline):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(max(0.001, deadline - time.monotonic()))
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        raise error
+
+    return create_connection
+
+
 def _shutdown(sock: socket.socket, fired: threading.Event) -> None:
     """Watchdog: the deadline passed — unblock any pending call on ``sock``."""
     fired.set()
@@ -171,6 +212,7 @@ def _exchange(url: str, headers: dict[str, str], deadline: float, max_bytes: int
     conn, target, headers = _connection(url, scheme, host, port, remaining, headers)
     fired = threading.Event()
     watchdog: threading.Timer | None = None
+    conn._create_connection = _connector(deadline)  # http.client's connect hook: bounded name lookup
     try:
         conn.connect()  # bounded by the socket timeout (= the time left)
         watchdog = threading.Timer(deadline - time.monotonic(), _shutdown, (conn.sock, fired))

@@ -235,3 +235,21 @@ def test_run_every_survives_a_store_error_round(fake, tmp_path, monkeypatch, cap
     mon.run_every(0.01, rounds=2, on_round=rounds.append)
     assert mon.failed_rounds == 1 and len(rounds) == 1 and len(store.read()) == 1
     assert "round 1 lost: store OperationalError: database is locked" in caplog.text
+
+
+def test_slow_name_lookup_is_under_the_deadline(fake, monkeypatch):
+    import socket as socket_module
+
+    real = socket_module.getaddrinfo
+
+    def slow_lookup(host, *args, **kwargs):
+        if host == "slow.example":
+            time.sleep(2.0)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket_module, "getaddrinfo", slow_lookup)
+    client = ElectricityMapsClient(api_key="test-em-key", base_url="http://slow.example", timeout_s=0.3)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=re.escape("timed out after 0.3 s (whole request)")):
+        client.latest("DE")
+    assert time.monotonic() - started < 1.0
