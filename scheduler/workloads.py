@@ -100,10 +100,10 @@ class Jobs:
                              f"{self._offenders(bad, 'deadline_h')}")
 
     def _offenders(self, bad: np.ndarray, name: str, show: int = 5) -> str:
-        """'N job(s) fail, e.g. id 7 (row 3): value -1.0' for the first ``show`` rows flagged in ``bad``."""
+        """'N job(s) fail, e.g. id 7 (row 3): -1.0' for the first ``show`` rows flagged in ``bad``."""
         rows = np.flatnonzero(bad)
         vals = getattr(self, name)
-        listed = ", ".join(f"id {self.id[r]} (row {r}): {vals[r]!r}" for r in rows[:show])
+        listed = ", ".join(f"id {self.id[r]} (row {r}): {vals[r]}" for r in rows[:show])
         return f"{len(rows)} job(s) fail, e.g. {listed}"
 
     def __len__(self) -> int:
