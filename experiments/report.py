@@ -34,6 +34,14 @@ REDUCTION_METRICS = ("reduction_vs_perf_first", "reduction_pct", "reduction")
 COST_METRICS = ("plan_seconds", "peak_mem_mb", "trial_seconds", "trial_peak_rss_mb")
 MAIN_POLICY = "cooperative"  # the seed's method (Algorithm 1): the policy single-policy views show
 SPLIT_METRICS = ("carbon_operational_kg", "carbon_transfer_kg")
+#: What a metric measures, where its name does not say it (table headers, figure titles): compare the seed
+#: paper's process-level memory figures with ``trial_peak_rss_mb``, never with ``peak_mem_mb``.
+METRIC_LABELS: dict[str, str] = {
+    "peak_mem_mb": "peak_mem_mb = tracemalloc peak of one decision call, not a process figure",
+    "trial_peak_rss_mb": "trial_peak_rss_mb = process peak RSS of the trial",
+    "trial_seconds": "trial_seconds = wall clock of the trial",
+    "process_max_rss_mb": "process_max_rss_mb = process peak RSS so far (grows over the benchmark's cells)",
+}
 
 
 @dataclass
@@ -119,11 +127,20 @@ def runs_frame(runs: list[Any], keys: list[str]) -> pd.DataFrame:
 
 
 def aggregate(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Mean, std (over seeds and any key not in ``by``) and count of ``value`` per group."""
+    """Mean, sample std (over seeds and any key not in ``by``) and count of ``value`` per group; a group of
+    one value has no std (NaN, shown blank), not 0."""
     g = frame.groupby(by, dropna=False, sort=True)["value"]
-    out = g.agg(mean="mean", std="std", n="count").reset_index()
-    out["std"] = out["std"].fillna(0.0)
-    return out
+    return g.agg(mean="mean", std="std", n="count").reset_index()
+
+
+def seeds_note(n: pd.Series) -> str:
+    """``mean ± std over N seeds`` (``N–M`` when groups differ), or ``1 seed`` (no spread)."""
+    if n.empty:
+        return "no runs"
+    lo, hi = int(n.min()), int(n.max())
+    if hi <= 1:
+        return "1 seed"
+    return f"mean ± std over {lo if lo == hi else f'{lo}–{hi}'} seeds"
 
 
 def reduction_metric(frame: pd.DataFrame) -> str | None:
@@ -162,7 +179,7 @@ def curve_figure(agg: pd.DataFrame, x: str, metric: str, series: list[str], xlab
         if positions is not xs:
             ax.set_xticks(positions, [str(v) for v in xs])
     unit = " (%)" if "reduction" in metric or metric.endswith("_pct") else ""
-    ax.set(xlabel=xlabel or x, ylabel=f"{metric}{unit}", title=f"{metric} vs {xlabel or x} (mean ± std over seeds)")
+    ax.set(xlabel=xlabel or x, ylabel=f"{metric}{unit}", title=f"{metric} vs {xlabel or x} ({seeds_note(sub['n'])})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -178,7 +195,8 @@ def cost_figure(agg: pd.DataFrame, x: str, metrics: list[str]) -> Any:
             part = part.groupby(x, as_index=False)[["mean", "std"]].mean().sort_values(x)
             ax.errorbar(part[x], part["mean"], yerr=part["std"], marker="o", capsize=3, label=policy or metric)
         unit = "s" if "seconds" in metric else "MB"
-        ax.set(xlabel=x, ylabel=f"{metric} ({unit})", xscale="log", yscale="log", title=metric)
+        ax.set(xlabel=x, ylabel=f"{metric} ({unit})", xscale="log", yscale="log",
+               title=METRIC_LABELS.get(metric, metric).replace(" = ", "\n"))
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     return fig

@@ -18,7 +18,8 @@ import pandas as pd
 from experiments import tracking
 from experiments.provenance import TAG as CODE_VERSION_TAG
 from experiments.provenance import project_relative
-from experiments.report import MAIN_POLICY, _param_value, client, finished_trials, markdown, runs_frame
+from experiments.report import (MAIN_POLICY, METRIC_LABELS, _param_value, client, finished_trials, markdown,
+                                runs_frame)
 
 NOT_RECORDED = "not recorded"
 
@@ -54,10 +55,21 @@ SHIPPED: dict[str, list[Claim]] = {
                                 {"lm-heavy": 52.3, "cv-heavy": 44.7, "rl-heavy": 56.1, "mixed": 47.3}, "%")],
     "scale": [Claim("workload.n_jobs", "reduction_vs_perf_first", {100: 43.1, 1000: 47.3, 5000: 49.8}, "%"),
               Claim("workload.n_jobs", "plan_seconds", {100: 3.1, 1000: 8.2, 5000: 31.4}, "s"),
-              Claim("workload.n_jobs", "peak_mem_mb", {100: 247.0, 1000: 1830.0, 5000: 8960.0}, "MB"),
-              Claim("workload.n_jobs", "trial_seconds", {}, "s", policy=""),
-              Claim("workload.n_jobs", "trial_peak_rss_mb", {}, "MB", policy="")],
+              # the seed's 247 MB / 1.83 GB / 8.96 GB are process figures: compared with the trial's process
+              # peak RSS, not with peak_mem_mb (tracemalloc peak of one decision call)
+              Claim("workload.n_jobs", "trial_peak_rss_mb", {100: 247.0, 1000: 1830.0, 5000: 8960.0}, "MB", policy=""),
+              Claim("workload.n_jobs", "peak_mem_mb", {}, "MB"),
+              Claim("workload.n_jobs", "trial_seconds", {}, "s", policy="")],
 }
+
+
+def spread(values: pd.Series) -> str:
+    """``mean ± std over N seeds`` (sample std), or ``mean (1 seed)`` — one seed has no spread to show."""
+    if len(values) == 1:
+        return f"{values.iloc[0]:.2f} (1 seed)"
+    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} over {len(values)} seeds"
+
+
 EXTRA_METRICS = ("deadline_rate", "renewable_share", "oracle_share")
 
 #: Suffix of the backtest's calibrated combined forecast (``ensemble(gbm 0.62, prophet 0.38)+cqr`` or ``gbm+cqr``).
@@ -157,8 +169,7 @@ def headline(frame: pd.DataFrame, claim: Claim, keys: list[str], labels: dict[st
         if claim.x == "forecast.source" and used:
             shown = f"{key[0]} ({'; '.join(used)})"
         row = {claim.x: shown, **dict(zip(series, key[1:])),
-               f"{claim.metric} ({claim.unit})": f"{vals.mean():.2f} ± {vals.std(ddof=1) if len(vals) > 1 else 0:.2f}",
-               "seeds": len(vals)}
+               f"{METRIC_LABELS.get(claim.metric, claim.metric)} ({claim.unit})": spread(vals), "seeds": len(vals)}
         measured = frame[(frame["policy"] == "") & (frame["metric"] == "forecast_accuracy_pct")
                          & frame["run_id"].isin(part["run_id"])]["value"]
         if claim.unit == "%" and len(measured):
@@ -269,7 +280,8 @@ def render_run(sec: RunSection) -> list[str]:
            + (f", wall time {seconds:,.0f} s" if seconds is not None else ""),
            f"- machine: {r.data.tags.get('carbonshift.machine', NOT_RECORDED)}; code `{run_code_version(r)}`", ""]
     for name, table in sec.tables:
-        out += [f"**{name}**", "", markdown(table.reset_index(drop=True)), ""]
+        headers = {c: METRIC_LABELS[c].replace(" = ", " (") + ")" for c in table.columns if c in METRIC_LABELS}
+        out += [f"**{name}**", "", markdown(table.rename(columns=headers).reset_index(drop=True)), ""]
     return out
 
 
@@ -285,7 +297,8 @@ def render(sections: list[SweepSection], runs: list[RunSection] | None = None) -
         out += render_run(sec)
     if sections:
         out += ["# Sweeps", "",
-                f"Main policy: `{MAIN_POLICY}`; reductions are vs `performance_first` (%), mean ± std over seeds. "
+                f"Main policy: `{MAIN_POLICY}`; reductions are vs `performance_first` (%), mean ± std (sample) over "
+                "the seeds shown; a single seed is marked `(1 seed)`, it has no spread. "
                 "The seed paper's numbers are its claims (seeds/000, §5), shown for comparison.", ""]
     for sec in sections:
         p = sec.parent

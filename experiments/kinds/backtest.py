@@ -169,6 +169,25 @@ class BacktestConfig:
               "backtest.weather_forecasts", "Open-Meteo forecasts are for electricitymaps zones (DACF ships its own fc_*)")
 
 
+#: Size knobs of the neural models; below the section defaults a model is "CPU-sized" (shrunk to train on
+#: shared CPU cores), and its rows say so.
+SIZE_KNOBS: tuple[str, ...] = ("hidden", "max_epochs", "limit_train_batches")
+
+
+def cpu_sized(cfg: BacktestConfig) -> dict[str, str]:
+    """Model name → display name for neural models configured below their section's default size
+    (``lstm`` → ``lstm (CPU-sized)``); other models keep their name."""
+    out = {}
+    for f in dataclasses.fields(cfg.models):
+        section = getattr(cfg.models, f.name)
+        if section is None or not any(k.name in SIZE_KNOBS for k in dataclasses.fields(section)):
+            continue
+        full = type(section)()
+        if any(getattr(section, k) < getattr(full, k) for k in SIZE_KNOBS if hasattr(section, k)):
+            out[f.name] = f"{f.name} (CPU-sized)"
+    return out
+
+
 def model_factories(cfg: BacktestConfig) -> dict[str, object]:
     """Model name -> zero-argument factory building a fresh, unfitted forecaster."""
     b, m, seed = cfg.backtest, cfg.models, cfg.seed
@@ -262,7 +281,10 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
                           b.refit_before_test, tuple(b.buckets), b.ensemble_power, b.ensemble_prune, members,
                           b.ensemble_method, ctx.progress, b.calibration_window_days)
         ens_label, raw_label, ens_key = name_ensemble(bt)
-        keys = {ens_label: ens_key}
+        sized = cpu_sized(config)
+        for frame in (bt.forecasts, bt.corrections):
+            frame["model"] = frame["model"].replace(sized)
+        keys = {ens_label: ens_key, **{shown: name for name, shown in sized.items()}}
         dacf = dacf_forecasts(config, target, ctx.data_dir)
         da = report.day_ahead(bt.forecasts, b.day_ahead_h)
         scores = score_by(da, ["model", "region"])
