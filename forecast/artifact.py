@@ -18,6 +18,10 @@ Artifact folder (``FORMAT`` = ``carbonshift-forecaster/1``)::
     ensemble_weights.parquet    region, bucket, model, mae, weight (the fitted ensemble)
     conformal_corrections.parquet  region, bucket, level, q_hat, n (the fitted CQR state)
 
+``carbonshift forecast train`` wraps this folder in an MLflow pyfunc model (``MLmodel`` at the top, the folder
+under ``data/forecaster``, loader :func:`_load_pyfunc`), so ``mlflow.pyfunc.load_model("runs:/<id>/forecaster")
+.predict(history)`` works too (:class:`PyfuncForecaster`).
+
 Pickles run code when loaded: load only artifacts you (or your MLflow server) produced. Loading refuses a
 different scikit-learn / numpy / pandas version than the one that saved (pickled models need not agree).
 """
@@ -198,3 +202,26 @@ def train(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Fo
     calibrator = ConformalCalibrator(buckets).fit(val_ens)
     return TrainedForecaster(target, issue_hour, horizon, list(buckets), cutoff, members, ensemble, calibrator,
                              dict(config or {}))
+
+
+class PyfuncForecaster:
+    """MLflow pyfunc face of a :class:`TrainedForecaster` (``mlflow.pyfunc.load_model(uri).predict(history)``):
+    ``history`` is a panel whose target is observed up to the hour before the issue time (rows after it may carry
+    known-future ``fc_*`` covariates with the target NaN); the issue time is the hour after the last observed
+    target hour, and the result is the calibrated ensemble forecast table issued then."""
+
+    def __init__(self, fitted: TrainedForecaster) -> None:
+        self.fitted = fitted
+
+    def predict(self, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        target = self.fitted.target
+        if target not in model_input.columns or model_input[target].notna().sum() == 0:
+            raise ValueError(f"pyfunc input: a panel with observed {target!r} values is required")
+        panel = model_input.assign(time=pd.to_datetime(model_input["time"], utc=True))
+        issue = panel.loc[panel[target].notna(), "time"].max() + pd.Timedelta(hours=1)
+        return self.fitted.predict(panel, issue)
+
+
+def _load_pyfunc(data_path: str) -> PyfuncForecaster:
+    """MLflow ``loader_module`` hook: ``data_path`` is the artifact folder stored inside the MLflow model."""
+    return PyfuncForecaster(load(data_path))

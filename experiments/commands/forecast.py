@@ -117,7 +117,7 @@ def train(args: argparse.Namespace) -> int:
                                     b.ensemble_power, b.ensemble_prune, b.ensemble_method, config=as_dict(cfg))
             name = "forecaster" if len(cfg.targets) == 1 else f"forecaster_{target}"
             folder = Path(args.out) / name if args.out else Path("reports") / cfg.name / name
-            fitted.save(folder)
+            save_mlflow_model(fitted, folder)
             mlflow.log_artifacts(str(folder), artifact_path=name)
             rows.append({"target": target, "model_uri": f"runs:/{run.info.run_id}/{name}", "folder": str(folder),
                          "cutoff": fitted.cutoff.isoformat(), "members": ", ".join(fitted.members),
@@ -128,16 +128,45 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def save_mlflow_model(fitted: Any, folder: Path) -> Path:
+    """Write ``fitted`` as an MLflow pyfunc model at ``folder`` (``MLmodel`` + the artifact folder under
+    ``data/forecaster``, loader :func:`forecast.artifact._load_pyfunc`); a previous model there is replaced,
+    any other existing folder is an error."""
+    import shutil
+    from importlib import metadata
+
+    import mlflow.pyfunc
+
+    if folder.exists():
+        if not (folder / "MLmodel").is_file():
+            raise FileExistsError(f"{folder} exists and is not a saved forecaster; choose another --out")
+        shutil.rmtree(folder)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = fitted.save(Path(tmp) / "forecaster")
+        mlflow.pyfunc.save_model(path=str(folder), loader_module="forecast.artifact", data_path=str(plain),
+                                 pip_requirements=[f"carbonshift=={metadata.version('carbonshift')}"])
+    return folder
+
+
 def _model_folder(uri: str, tmp: str) -> Path:
-    """A local artifact folder for ``uri``: the path itself, else downloaded from MLflow."""
-    if Path(uri).is_dir():
-        return Path(uri)
-    import mlflow
+    """The artifact folder (with ``forecaster.json``) for ``uri``: a local folder or MLflow model folder, else
+    downloaded from MLflow first."""
+    folder = Path(uri)
+    if not folder.is_dir():
+        import mlflow
 
-    from experiments import tracking
+        from experiments import tracking
 
-    mlflow.set_tracking_uri(tracking.tracking_uri())
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+        mlflow.set_tracking_uri(tracking.tracking_uri())
+        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+    if (folder / "MLmodel").is_file():
+        import yaml
+
+        flavor = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("flavors", {}).get("python_function", {})
+        if flavor.get("loader_module") != "forecast.artifact":
+            raise ValueError(f"{uri}: an MLflow model, but not a carbonshift forecaster (loader {flavor.get('loader_module')!r})")
+        folder = folder / flavor["data"]
+    return folder
 
 
 def _history(fitted: Any, issue: pd.Timestamp, data_dir: str | None, live_store: str | None) -> pd.DataFrame:

@@ -68,9 +68,19 @@ def test_train_predict_round_trip_in_fresh_processes(user_dir, tmp_path):
     out2 = tmp_path / "from_mlflow.csv"
     _cli(["forecast", "predict", uri, "--issue-time", "2024-03-20T23:00Z", "--out", str(out2)], tmp_path, user_dir)
     assert out2.read_bytes() == expected         # trained by the CLI, pulled from MLflow: the same table
-    manifest = json.loads((tmp_path / "trained/forecaster/forecaster.json").read_text())
+    manifest = json.loads((tmp_path / "trained/forecaster/data/forecaster/forecaster.json").read_text())
     assert [m["name"] for m in manifest["members"]] == ["seasonal24", "gbm"]
     assert manifest["code_version"]["git_commit"] and manifest["config"]["name"] == "own_zone"
+    # it is an MLflow (pyfunc) model too: the issue time is the hour after the last observed target hour
+    import mlflow
+    import mlflow.pyfunc
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    try:
+        pyfunc = mlflow.pyfunc.load_model(uri).predict(panel[panel["time"] < ISSUE])
+    finally:
+        mlflow.set_tracking_uri(before)
+    pd.testing.assert_frame_equal(pyfunc, in_memory)
     # the scheduler's `forecast.source: table` reads it the way experiments/kinds/simulate.py does
     from scheduler.signals import ForecastSignal
     table = pd.read_csv(out2, parse_dates=["issue_time", "time"])
