@@ -119,14 +119,16 @@ class _Block:
 
 @dataclass
 class _Solve:
-    """Result of the HiGHS phases: bound (kgCO2e), its kind, the column values to build a schedule from
-    and whether ``x`` is already a capacity-feasible integer schedule."""
+    """Result of the HiGHS phases: bound (kgCO2e), its kind, the column values to build a schedule from,
+    whether ``x`` is already a capacity-feasible integer schedule, and other column values worth rounding
+    (the LP solution next to a timed-out MILP incumbent; the better rounded schedule is kept)."""
 
     kg: float
     kind: str
     x: np.ndarray
     integral_feasible: bool
     detail: str
+    alt: tuple[np.ndarray, ...] = ()
 
 
 class Oracle:
@@ -266,7 +268,7 @@ class Oracle:
         xs = np.asarray(h.getSolution().col_value) if has_incumbent else x
         return _Solve(kg, DUAL_BOUND, xs, False,
                       f"MILP dual bound ({n} jobs; time limit {self.time_limit_s:g} s or {self.max_rounds} rounds "
-                      f"reached; max(dual {dual:,.1f}, LP {lp_kg:,.1f}) kgCO2e)")
+                      f"reached; max(dual {dual:,.1f}, LP {lp_kg:,.1f}) kgCO2e)", (x,) if has_incumbent else ())
 
     def _model(self, blocks: list[_Block]):
         import highspy
@@ -353,8 +355,14 @@ class Oracle:
         rounded and locally improved solution."""
         if sol.integral_feasible:
             return np.array([int(np.argmax(sol.x[b.col:b.col + b.cost.size])) for b in blocks])
-        choice, left = self._round(blocks, sol.x, free, gpus)
-        return self._improve(blocks, choice, left, gpus)
+        best, key = np.zeros(0, dtype=np.int64), (np.inf, np.inf)
+        for x in (sol.x, *sol.alt):
+            choice, left = self._round(blocks, x, free, gpus)
+            choice = self._improve(blocks, choice, left, gpus)
+            k = (int((choice < 0).sum()), float(sum(b.cost.flat[c] for b, c in zip(blocks, choice) if c >= 0)))
+            if k < key:
+                best, key = choice, k
+        return best
 
     @staticmethod
     def _fits(b: _Block, free: np.ndarray, g: int) -> np.ndarray:
@@ -421,4 +429,4 @@ class Oracle:
                 tr = 0.0 if r == jobs.home[i] else float(
                     self.dc.transfer_carbon_kg(jobs.data_gb[i], ci[jobs.home[i], s - now], ci[r, s - now]))
                 total += op + tr
-        return total, len(repaired)
+        return float(total), len(repaired)

@@ -247,6 +247,7 @@ def test_lp_rounding_never_crashes_and_fits_capacity():
         assert b.kg <= exact.bound.kg + 1e-6                       # LP ≤ MILP (inf when no schedule)
         if b.n_repaired == 0:                                      # an on-time schedule: ≥ both bounds
             assert b.schedule_kg >= max(b.kg, exact.bound.kg) - 1e-6
+            assert b.schedule_kg <= 1.5 * exact.bound.kg                # rounding + local moves stay near
             assert np.isfinite(b.gap_pct) and b.gap_pct >= -1e-6
         repaired += b.n_repaired
         out = simulate(jobs, carbon, None, dc, Oracle(dc, max_jobs_milp=0, time_limit_s=LIMIT_S))
