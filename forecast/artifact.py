@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -47,24 +46,18 @@ from forecast.models.base import Forecaster, as_issue_index, check_forecast_tabl
 
 FORMAT = "carbonshift-forecaster/1"
 _PINNED_LIBS = ("scikit-learn", "numpy", "pandas")
-_REPO = Path(__file__).resolve().parents[1]
 
 
 def code_version() -> dict[str, str]:
     """Package version, git commit of the checkout and whether tracked files had uncommitted changes
-    (``"not a git checkout"`` when installed elsewhere), and the versions of the libraries the pickled
-    members depend on."""
-    def git(*cmd: str) -> str:
-        return subprocess.run(["git", "-C", str(_REPO), *cmd], capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip()
+    (``"not a git checkout"`` when installed elsewhere), the run-level :func:`forecast.version.code_version`
+    string, and the versions of the libraries the pickled members depend on."""
+    from forecast import version
 
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = "yes" if git("status", "--porcelain", "--untracked-files=no") else "no"
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = "not a git checkout", "unknown"
+    state = version.git_state()
+    commit, dirty = (state[0], "yes" if state[1] else "no") if state else ("not a git checkout", "unknown")
     return {"carbonshift": metadata.version("carbonshift"), "git_commit": commit, "git_dirty": dirty,
-            **{lib: metadata.version(lib) for lib in _PINNED_LIBS}}
+            "code_version": version.describe(state), **{lib: metadata.version(lib) for lib in _PINNED_LIBS}}
 
 
 @dataclass

@@ -9,6 +9,7 @@ import mlflow
 import pytest
 
 from experiments import provenance
+from forecast import version as forecast_version
 from experiments.cli import main
 from experiments.results import write_results
 from experiments.runner import config_hash, parse_doc, run_config
@@ -27,7 +28,7 @@ def repo(tmp_path, monkeypatch):
     (root / "a.py").write_text("x = 1\n")
     _git(root, "add", "a.py")
     _git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
-    monkeypatch.setattr(provenance, "PROJECT_ROOT", root)
+    monkeypatch.setattr(forecast_version, "PROJECT_ROOT", root)
     return root
 
 
@@ -45,14 +46,14 @@ def test_code_version_is_the_commit_plus_a_dirty_flag(repo):
 
 
 def test_code_version_outside_a_checkout_and_when_git_fails(tmp_path, monkeypatch):
-    monkeypatch.setattr(provenance, "PROJECT_ROOT", tmp_path)           # no .git
+    monkeypatch.setattr(forecast_version, "PROJECT_ROOT", tmp_path)              # no .git
     assert provenance.code_version() == "carbonshift 0.1.0"
     (tmp_path / ".git").mkdir()
 
     def broken(*args, **kwargs):
         raise OSError("no git here")
 
-    monkeypatch.setattr(provenance.subprocess, "run", broken)
+    monkeypatch.setattr(forecast_version.subprocess, "run", broken)
     assert provenance.code_version() == "carbonshift 0.1.0"                              # never fails
 
 
