@@ -89,13 +89,8 @@ def _backtest_config(args: argparse.Namespace) -> Any:
 def train(args: argparse.Namespace) -> int:
     """Fit one :class:`forecast.artifact.TrainedForecaster` per config target and log each as an MLflow artifact
     folder ``forecaster`` (one target) or ``forecaster_<target>``."""
-    import mlflow
-
-    from experiments import tracking
-    from experiments.config import as_dict
     from experiments.kinds.backtest import ensemble_members, load_data, model_factories
-    from experiments.runner import machine_tags, quiet_mlflow
-    from forecast import artifact
+    from experiments.runner import quiet_mlflow
     from forecast.backtest import Windows
 
     try:
@@ -105,11 +100,32 @@ def train(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     quiet_mlflow()
-    w, b = cfg.windows, cfg.backtest
+    w = cfg.windows
     windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
     factories = model_factories(cfg)
     members = {m: factories[m] for m in ensemble_members(cfg, factories)}
     rows = []
+    try:
+        run = _train_and_log(args, cfg, panel, members, windows, rows)
+    except (ValueError, OSError) as exc:   # the MLflow run is marked FAILED
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    emit({"run_id": run.info.run_id, "name": cfg.name, "forecasters": len(rows)}, args.json,
+         {"forecasters": pd.DataFrame(rows)})
+    return 0
+
+
+def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, members: dict, windows: Any,
+                   rows: list[dict]) -> Any:
+    """One MLflow run: fit and log a forecaster per target (``rows`` receives one summary row each)."""
+    import mlflow
+
+    from experiments import tracking
+    from experiments.config import as_dict
+    from experiments.runner import machine_tags
+    from forecast import artifact
+
+    b = cfg.backtest
     with tracking.run(args.experiment or cfg.name, f"{cfg.name}-train", as_dict(cfg),
                       tags={"carbonshift.kind": "forecast_train", "carbonshift.role": "train", **machine_tags()}) as run:
         for target in cfg.targets:
@@ -123,9 +139,7 @@ def train(args: argparse.Namespace) -> int:
                          "cutoff": fitted.cutoff.isoformat(), "members": ", ".join(fitted.members),
                          "regions": ", ".join(sorted(set(fitted.calibrator.corrections["region"])))})
         mlflow.set_tags({"carbonshift.cutoff": rows[0]["cutoff"], "carbonshift.git_commit": fitted.version["git_commit"]})
-    emit({"run_id": run.info.run_id, "name": cfg.name, "forecasters": len(rows)}, args.json,
-         {"forecasters": pd.DataFrame(rows)})
-    return 0
+    return run
 
 
 def save_mlflow_model(fitted: Any, folder: Path) -> Path:
@@ -176,14 +190,18 @@ def _history(fitted: Any, issue: pd.Timestamp, data_dir: str | None, live_store:
     data = fitted.config.get("data")
     if live_store is None and not isinstance(data, dict):
         raise ValueError("this artifact records no data spec (config.data); predict from --live-store")
-    oracle = bool(fitted.config.get("backtest", {}).get("oracle_weather", False))
+    bt = fitted.config.get("backtest", {})
+    oracle, wx_lead = bool(bt.get("oracle_weather")), bt.get("horizon_h") if bt.get("weather_forecasts") else None
     if live_store is not None:
         from forecast.data.schema import PANEL_COLUMNS
         from forecast.data.validate import check_hourly_index
         from forecast.live.store import LiveStore
 
-        if oracle:
-            raise ValueError("this forecaster uses observed weather as input (oracle_weather); a live store has none")
+        covariates = [what for what, used in (("observed weather (oracle_weather)", oracle),
+                                              ("Open-Meteo weather forecasts", wx_lead is not None),
+                                              ("DACF fc_* forecasts", (data or {}).get("source") == "dacf")) if used]
+        if covariates:
+            raise ValueError(f"this forecaster uses {covariates[0]} as input; a live store holds none (use --data-dir)")
         panel = LiveStore(live_store).read(regions)[list(PANEL_COLUMNS)]
         missing = [r for r in regions if r not in set(panel["region"])]
         if missing:
@@ -197,7 +215,7 @@ def _history(fitted: Any, issue: pd.Timestamp, data_dir: str | None, live_store:
         return load_dacf_panel(regions, data_dir, data.get("exclude_columns", []))
     first = min(data["years"] or [2021])
     return load_panel(regions, range(first, max(issue.year, first) + 1), weather=oracle, data_dir=data_dir,
-                      exclude=data.get("exclude_columns", []))
+                      exclude=data.get("exclude_columns", []), weather_forecast_lead_h=wx_lead)
 
 
 def predict(args: argparse.Namespace) -> int:

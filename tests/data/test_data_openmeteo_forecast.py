@@ -20,7 +20,7 @@ def _value(var: str, t: pd.Timestamp, lag_days: int) -> float:
     """Deterministic fake forecast: depends on the hour and on how many days before it was served."""
     base = {"temperature_2m": 10.0, "relative_humidity_2m": 50.0, "cloud_cover": 40.0, "wind_speed_10m": 12.0,
             "shortwave_radiation": 100.0}[var]
-    return round(base + (t.hour % 24) * 0.1 + lag_days, 3)
+    return round(base + (t.hour % 24) * 0.1 + 3 * np.sin(t.dayofyear) + lag_days, 3)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -150,7 +150,7 @@ def test_store_rejects_bad_rows(tmp_path, server):
         om.parse_location("CA-ON=43.6")
 
 
-def test_fetch_cli_then_backtest_with_weather_forecasts(server, shared_data, tmp_path, monkeypatch):
+def test_fetch_cli_then_backtest_with_weather_forecasts(server, shared_data, tmp_path, monkeypatch, mlflow_uri):
     from experiments.cli import main
     from experiments.config import load
     from experiments.kinds.backtest import BacktestConfig, load_data
@@ -175,6 +175,19 @@ def test_fetch_cli_then_backtest_with_weather_forecasts(server, shared_data, tmp
     assert "fc_temperature_c" in res.summary["weather_forecasts"] and "24.9% of hours covered" in res.summary[
         "weather_forecasts"]
     assert np.isfinite(res.metrics["mape.ci_direct.ensemble.CA-ON"])
+    # train → predict keeps the weather forecasts (same alignment), never silently drops them
+    assert main(["forecast", "train", str(REPO_ROOT / "experiments/configs/own_zone.yaml"), "--set",
+                 "backtest.weather_forecasts=true", "--data-dir", str(data_dir), "--out", str(tmp_path / "m")]) == 0
+    from forecast import artifact
+    fitted = artifact.load(tmp_path / "m/forecaster/data/forecaster")
+    assert "fc_temperature_c" in fitted.members["gbm"].features["CA-ON"]
+    out = tmp_path / "fc.csv"
+    assert main(["forecast", "predict", str(tmp_path / "m/forecaster"), "--issue-time", "2024-03-20T23:00Z",
+                 "--data-dir", str(data_dir), "--out", str(out)]) == 0
+    issue = pd.Timestamp("2024-03-20 23:00", tz="UTC")
+    assert out.read_text() == fitted.predict(panel, issue).to_csv(index=False)
+    no_fc = fitted.predict(panel.drop(columns=[c for c in panel.columns if c.startswith("fc_")]), issue)
+    assert not np.allclose(no_fc["mean"], pd.read_csv(out)["mean"])   # the covariates matter
     server.mode = "500"
     assert main(["data", "fetch", "--weather-forecast", "CA-ON=43.65,-79.38", "--start", "2024-01-01",
                  "--end", "2024-01-02", "--dest", str(data_dir)]) == 1
