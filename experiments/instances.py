@@ -193,9 +193,9 @@ def build_instance(cfg: Any, data_dir: str | None) -> tuple[CarbonSignal, Foreca
 def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tuple[Any, Any]], dict[str, float]]:
     """Policies of ``cfg.policies`` as ``name -> (policy, feedback or None)`` and the ``duration.*`` metrics
     of the learned risk-aware margins (``risk_aware`` has them only with ``duration.model: estimator``).
-    ``chance_constrained`` always reserves the learned estimator's ``policy_options.risk_deadline_target``
-    duration quantile (prior history, feedback and boosting settings from the ``duration`` section); its
-    estimator metrics are ``chance_constrained.duration.*``."""
+    ``chance_constrained`` always reserves the ``policy_options.risk_deadline_target`` duration quantile
+    learned from a prior history by conformal calibration (history size and feedback from the ``duration``
+    section); its metrics are ``chance_constrained.duration.*``."""
     from scheduler.policies.risk_aware import learned_chance_constrained
     from scheduler.risk_margins import fixed_risk_aware, learned_risk_aware
 
@@ -214,10 +214,10 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
             check(cfg.workload.source == "generator", "policies",
                   "chance_constrained learns its duration quantiles from a prior history drawn from the workload "
                   "generator; it needs workload.source: generator")
-            learned = learned_chance_constrained(dc, jobs, generator_spec(cfg.data, cfg.workload, du.history_jobs),
-                                                 o, du.feedback, du.update_every, du.max_iter, cfg.seed)
-            out[name] = (learned.policy, learned.source)
-            metrics.update({f"{name}.{k}": v for k, v in learned.metrics.items()})
+            policy, source, learned = learned_chance_constrained(
+                dc, jobs, generator_spec(cfg.data, cfg.workload, du.history_jobs), o, du.feedback, cfg.seed)
+            out[name] = (policy, source)
+            metrics.update({f"{name}.{k}": v for k, v in learned.items()})
         else:
             out[name] = (make_policy(name, dc, cfg.seed, o), None)
     return out, metrics

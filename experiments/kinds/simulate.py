@@ -157,7 +157,7 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     if "chance_constrained.duration.covered_pct" in duration_metrics:
         o = cfg.policy_options
         summary["chance_constrained"] = (
-            f"reserves the learned q{o.risk_deadline_target:g} duration (feedback {cfg.duration.feedback}), covering "
+            f"reserves the conformal q{o.risk_deadline_target:g} duration (feedback {cfg.duration.feedback}), covering "
             f"the true duration for {duration_metrics['chance_constrained.duration.covered_pct']:.1f} % of jobs; "
             f"carbon {o.risk_carbon}" + (f" α {o.risk_alpha:g}" if o.risk_carbon == "cvar" else "")
             + f" λ {o.risk_lambda:g}")
