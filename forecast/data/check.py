@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecast.data import openmeteo_forecast
 from forecast.data.dacf import _mix, _read
 from forecast.data.electricitymaps import read_electricitymaps
 from forecast.data.openmeteo import read_openmeteo
@@ -53,6 +54,11 @@ def check_file(path: str | Path, repair: bool = False) -> CheckResult:
         frame = read_openmeteo(path, region)
         return CheckResult(str(path), "openmeteo", len(frame), *_span(frame["time"]),
                            notes=["local fixed-offset clock converted to UTC"])
+    if first.startswith("time,known_by,endpoint"):
+        frame = openmeteo_forecast.read(path)
+        counts = frame["endpoint"].value_counts().to_dict()
+        return CheckResult(str(path), "openmeteo_forecast", len(frame), *_span(frame["time"]),
+                           notes=[f"rows per endpoint {counts}; known_by = when Open-Meteo served each value"])
     if "Datetime (UTC)" in first or "Zone Id" in first:
         report = RepairReport()
         frame = read_electricitymaps(path, repair=repair, report=report)
@@ -81,7 +87,8 @@ def check_file(path: str | Path, repair: bool = False) -> CheckResult:
         notes = [f"{empty} empty cell(s) in the upstream file (kept as NaN)"] if empty else []
         return CheckResult(str(path), "letswaitawhile", len(frame), *_span(frame["time"]), notes=notes)
     raise DataValidationError(str(path), f"unrecognised format (header: {first[:120]!r}); expected an Electricity Maps "
-                              "export, Open-Meteo JSON, DACF CSV, Alibaba GPU trace or Let's-Wait-Awhile CSV")
+                              "export, Open-Meteo JSON or forecast store, DACF CSV, Alibaba GPU trace or "
+                              "Let's-Wait-Awhile CSV")
 
 
 def summary_row(result: CheckResult) -> dict:

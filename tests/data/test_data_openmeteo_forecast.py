@@ -141,11 +141,13 @@ def test_failures_are_clear_source_errors(server, mode, error, match):
 
 def test_store_rejects_bad_rows(tmp_path, server):
     path = om.save(_client(server).historical_forecast(1.0, 2.0, "2024-03-01", "2024-03-01"), tmp_path, "X")
+    from forecast.data.check import check_file
+    assert check_file(path).kind == "openmeteo_forecast" and check_file(path).rows == 24
     frame = pd.read_csv(path)
     frame.loc[5, "fc_humidity_pct"] = 140.0
     frame.to_csv(path, index=False)
     with pytest.raises(ValueError, match=r"implausible 'fc_humidity_pct' .* at row 7"):
-        om.read(path)
+        check_file(path)
     with pytest.raises(ValueError, match="expected ZONE=LAT,LON"):
         om.parse_location("CA-ON=43.6")
 
