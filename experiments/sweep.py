@@ -96,6 +96,7 @@ class SweepRecord:
     n_failed: int
     seconds: float
     trials: pd.DataFrame = field(default_factory=pd.DataFrame)
+    code_version: str = ""          # the code version every trial of this call ran under
 
 
 def _range_values(key: str, spec: dict, where: str) -> list:
@@ -345,4 +346,4 @@ def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None
             ray.shutdown()
     client.set_terminated(parent_id, status="FAILED" if n_failed else "FINISHED")
     return SweepRecord(parent_id, exp_name, sp.name, len(sp.trials), len(sp.trials) - len(todo), len(todo),
-                       n_failed, time.perf_counter() - start, pd.DataFrame(rows))
+                       n_failed, time.perf_counter() - start, pd.DataFrame(rows), sp.code_version)

@@ -27,7 +27,8 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         if args.dry_run:
             sp = plan(args.config, overrides)
-            emit({"name": sp.name, "kind": sp.kind.name, "sweep_hash": sp.sweep_hash, "n_trials": len(sp.trials)},
+            emit({"name": sp.name, "kind": sp.kind.name, "sweep_hash": sp.sweep_hash, "code_version": sp.code_version,
+                  "n_trials": len(sp.trials)},
                  args.json, {"trials": _plan_table(sp)})
             return 0
         rec = run_sweep(args.config, overrides, args.resume, args.experiment, args.data_dir,
@@ -36,7 +37,7 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     emit({"parent_run_id": rec.parent_run_id, "experiment": rec.experiment, "name": rec.name,
-          "n_trials": rec.n_trials, "skipped": rec.n_skipped, "ran": rec.n_run, "failed": rec.n_failed,
+          "code_version": rec.code_version, "n_trials": rec.n_trials, "skipped": rec.n_skipped, "ran": rec.n_run, "failed": rec.n_failed,
           "seconds": round(rec.seconds, 1)}, args.json, {"trials": rec.trials})
     return 1 if rec.n_failed else 0
 

@@ -92,7 +92,7 @@ def test_resume_reruns_trials_finished_under_other_code(store, ray_local, monkey
     monkeypatch.setattr("experiments.runner.code_version", lambda: "old-code")
     monkeypatch.setattr("experiments.sweep.code_version", lambda: "old-code")
     first = run_sweep(path, reports_dir=store.root / "reports", progress=False)
-    assert first.n_run == 2
+    assert first.n_run == 2 and first.code_version == "old-code"
     same = run_sweep(path, resume=True, reports_dir=store.root / "reports", progress=False)
     assert same.n_skipped == 2 and same.n_run == 0
     monkeypatch.setattr("experiments.runner.code_version", lambda: "new-code")
@@ -123,3 +123,11 @@ def test_results_list_code_versions_warn_when_mixed_and_hold_no_machine_paths(st
     assert "**Warning: these results come from 2 different code versions**" in text and "uncommitted changes" in text
     for machine in (str(store.root), str(tmp_path), "/tmp/", "/root/", "/home/", "/work/"):
         assert machine not in text
+
+
+def test_sweep_dry_run_json_names_the_code_version(store, capsys, monkeypatch):
+    monkeypatch.setattr("experiments.sweep.code_version", lambda: "ffff6666aaaa")
+    path = store.write_config({"kind": "tiny", "name": "tiny_dry", "sweep": {"seed": [0, 1]}})
+    assert main(["sweep", str(path), "--dry-run", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["code_version"] == "ffff6666aaaa" and doc["n_trials"] == 2
