@@ -79,3 +79,40 @@ class DataCenters:
         network energy charged at the mean of the two end points' intensities. The one place this rule is
         written; every policy, the oracle, the simulator and migration call it (broadcasts like numpy)."""
         return self.transfer_kwh(data_gb) * (np.asarray(ci_src) + np.asarray(ci_dst)) / 2000.0
+
+
+#: Representative data-centre site (lat°, lon°, city) per zone, for inter-region round-trip times. Cities are
+#: the zone's main cloud hub (our choice, e.g. Frankfurt for DE, Ashburn for PJM); override with measured RTTs.
+ZONE_SITES: dict[str, tuple[float, float, str]] = {
+    "US-CAL-CISO": (37.35, -121.96, "Santa Clara"), "US-TEX-ERCO": (32.78, -96.80, "Dallas"),
+    "US-MIDA-PJM": (39.04, -77.49, "Ashburn"), "US-NY-NYIS": (40.71, -74.01, "New York"),
+    "GB": (51.51, -0.13, "London"), "DE": (50.11, 8.68, "Frankfurt"), "DE-LU": (50.11, 8.68, "Frankfurt"),
+    "SG": (1.35, 103.82, "Singapore"), "JP-TK": (35.68, 139.69, "Tokyo"), "AU-NSW": (-33.87, 151.21, "Sydney"),
+    "IN-WE": (19.08, 72.88, "Mumbai"),
+}
+#: Light in optical fibre: ≈ 200 km per ms (refractive index ≈ 1.47; c / 1.47 ≈ 2.04e5 km/s).
+FIBRE_KM_PER_MS = 200.0
+#: Route stretch of real fibre paths over the great circle — **assumption**: 1.5 (cables follow coasts and
+#: land routes; measured inter-DC RTTs are typically 1.3–2× the great-circle fibre bound).
+ROUTE_STRETCH = 1.5
+
+
+def rtt_ms(regions: list[str], overrides: dict[str, float] | None = None) -> np.ndarray:
+    """Round-trip time between the regions' sites, ms, ``[R × R]`` (0 on the diagonal): great-circle distance
+    (haversine, Earth radius 6371 km) × :data:`ROUTE_STRETCH` × 2 / :data:`FIBRE_KM_PER_MS` — a model, not a
+    measurement. ``overrides`` maps ``"A|B"`` to a measured RTT in ms (symmetric)."""
+    unknown = [r for r in regions if r not in ZONE_SITES]
+    if unknown:
+        raise ValueError(f"rtt_ms: no data-centre site for {unknown}; known zones {sorted(ZONE_SITES)}")
+    lat, lon = (np.radians([ZONE_SITES[r][i] for r in regions]) for i in (0, 1))
+    a = (np.sin((lat[:, None] - lat[None, :]) / 2) ** 2
+         + np.cos(lat[:, None]) * np.cos(lat[None, :]) * np.sin((lon[:, None] - lon[None, :]) / 2) ** 2)
+    km = 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    out = km * ROUTE_STRETCH * 2.0 / FIBRE_KM_PER_MS
+    for pair, ms in (overrides or {}).items():
+        ends = pair.split("|")
+        if len(ends) != 2 or not set(ends) <= set(regions) or ends[0] == ends[1] or ms <= 0:
+            raise ValueError(f"rtt_ms override {pair!r}: {ms}: expected 'A|B' of two listed regions and ms > 0")
+        i, j = regions.index(ends[0]), regions.index(ends[1])
+        out[i, j] = out[j, i] = float(ms)
+    return out
