@@ -18,7 +18,10 @@ Alignment (:func:`align`): the panel column ``fc_<var>`` at target hour t is the
 ``known_by`` ≤ t − ``lead_h`` (ties: the later fetch). With ``lead_h`` = the backtest's largest horizon,
 every issue τ that forecasts t has τ ≥ t − lead_h, so no value published after an issue time reaches that
 issue's forecast (with daily issues and horizons ≤ 48 h this selects ``_previous_day2``; ≤ 24 h selects
-``_previous_day1``). Hours with no such value stay NaN.
+``_previous_day1``). Hours with no such value stay NaN. ``carbonshift forecast predict`` applies the same rule as
+training (train/serve consistency), so a value fetched live at τ from the ``forecast`` endpoint only serves hours
+≥ τ + lead_h; to predict the next days, fetch ``previous-runs`` through them (their ``_previous_dayN`` values for
+upcoming hours were served ≥ 24·N h earlier).
 
 Store: ``<data dir>/openmeteo_forecast/<ZONE>.csv.gz``, one row per (time, known_by, endpoint): ``time,
 known_by, endpoint, latitude, longitude, fetched_at`` (UTC) and the ``fc_*`` columns of :data:`VARIABLES`.
