@@ -169,6 +169,8 @@ def place(workers: np.ndarray, gpus: np.ndarray, ci: np.ndarray, rtt: np.ndarray
     lat = int(np.lexsort((cand.total_rtt_ms, cand.step_s))[0])
     ok = cand.step_s <= cand.step_s[lat] * (1.0 + latency_budget) + 1e-12
     carb = int(np.flatnonzero(ok)[np.argmin(per_step[ok])])
+    if per_step[lat] <= per_step[carb] * (1.0 + 1e-9):
+        carb = lat                            # a tie (e.g. ring orders, equal carbon by the rule) keeps latency-only
 
     def build(c: int) -> Placement:
         return Placement(cand.labels[c], str(cand.family[c]), float(cand.step_s[c]), float(steps[c]), op_kwh,
