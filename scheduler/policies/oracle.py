@@ -331,24 +331,34 @@ class Oracle:
 
     @staticmethod
     def _add_capacity_rows(h, blocks, viol, gpus, free, added) -> None:
+        """Add ``Σ gpus · x ≤ free[r, t]`` for the (region, hour) cells ``viol`` [K × 2]: per block, the
+        columns of the starts whose run covers each cell are built with numpy (one loop over blocks)."""
+        from scipy.sparse import csr_matrix
+
         if not viol.size:
             return
-        lo, hi, starts, index, value = [], [], [], [], []
-        for r, t in viol.tolist():
-            added.add((r, t))
-            starts.append(len(index))
-            lo.append(-np.inf)
-            hi.append(float(free[r, t]))
-            for b in blocks:
-                a, z = max(t - b.d + 1, b.s0), min(t, b.s0 + b.S - 1)
-                if a > z:
-                    continue
-                cols = b.col + r * b.S + np.arange(a - b.s0, z - b.s0 + 1)
-                cols = cols[np.isfinite(b.cost[r, a - b.s0:z - b.s0 + 1])]
-                index.extend(cols.tolist())
-                value.extend([float(gpus[b.job])] * len(cols))
-        h.addRows(len(lo), np.array(lo), np.array(hi), len(index), np.array(starts, dtype=np.int32),
-                  np.array(index, dtype=np.int32), np.array(value))
+        added.update(map(tuple, viol.tolist()))
+        r, t = viol[:, 0], viol[:, 1]
+        rows, cols, vals = [], [], []
+        for b in blocks:
+            a = np.maximum(t - b.d + 1, b.s0) - b.s0              # first covering start (relative), per cell
+            z = np.minimum(t, b.s0 + b.S - 1) - b.s0              # last covering start
+            n = np.clip(z - a + 1, 0, None)
+            if not n.any():
+                continue
+            cell = np.repeat(np.arange(len(viol)), n)
+            rel = np.repeat(a, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+            flat = r[cell] * b.S + rel
+            ok = np.isfinite(b.cost.ravel()[flat])
+            rows.append(cell[ok])
+            cols.append(b.col + flat[ok])
+            vals.append(np.full(int(ok.sum()), float(gpus[b.job])))
+        if not rows:             # no candidate covers these cells: nothing to constrain
+            return
+        A = csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                       shape=(len(viol), h.getNumCol()))
+        h.addRows(len(viol), np.full(len(viol), -np.inf), free[r, t].astype(float), A.nnz,
+                  A.indptr[:-1].astype(np.int32), A.indices.astype(np.int32), A.data)
 
     def _schedule(self, blocks: list[_Block], sol: _Solve, free: np.ndarray, gpus: np.ndarray) -> np.ndarray:
         """Candidate per block (−1: none fits): the MILP's when it is a feasible integer schedule, else the
