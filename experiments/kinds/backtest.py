@@ -69,7 +69,8 @@ class BacktestSection:
     buckets: list[int] = field(default_factory=lambda: [6, 12, 24, 48, 96])
     ensemble_power: float = 2.0
     ensemble_prune: float = 1.5
-    ensemble_method: Literal["inverse_error", "stacking"] = "inverse_error"
+    ensemble_method: Literal["inverse_error", "stacking", "rolling"] = "inverse_error"
+    ensemble_window_days: int = 14   # rolling: weights at each issue from the last N days of observed errors
     ensemble_members: list[str] = field(default_factory=list)   # empty: every non-naive model
     oracle_weather: bool = False   # observed obs_* weather as known-future input ("oracle weather")
     weather_forecasts: bool = False   # Open-Meteo fc_* forecasts from the data dir, published ≥ horizon_h before each hour
@@ -79,6 +80,7 @@ class BacktestSection:
         check(0 <= self.issue_hour <= 23, "backtest.issue_hour", "must be 0–23 (UTC)")
         check(1 <= self.horizon_h <= 96, "backtest.horizon_h", "must be 1–96 h")
         check(self.calibration_window_days >= 0, "backtest.calibration_window_days", "must be ≥ 0 days")
+        check(self.ensemble_window_days >= 1, "backtest.ensemble_window_days", "must be ≥ 1 day")
         check(1 <= self.day_ahead_h <= self.horizon_h, "backtest.day_ahead_h", "must be 1 … horizon_h")
         check(self.retrain_every_days >= 0, "backtest.retrain_every_days", "must be ≥ 0 (0 = no retraining)")
         check(self.buckets == sorted(self.buckets) and self.buckets[-1] >= self.horizon_h, "backtest.buckets",
@@ -254,14 +256,24 @@ def write_table(table: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def dacf_forecasts(cfg: BacktestConfig, target: str, data_dir: str | None) -> pd.DataFrame | None:
-    """DACF's published day-ahead forecasts (direct CI) for the configured DACF regions, else ``None``."""
+def dacf_forecasts(cfg: BacktestConfig, target: str, data_dir: str | None) -> tuple[pd.DataFrame | None, str]:
+    """DACF's published day-ahead forecasts (direct CI) for the configured DACF regions and a note; ``None``
+    (and why) for other sources/targets or when a region (e.g. a user's own DACF-format region) has none —
+    the comparison then covers no region rather than a subset under the same "mean" label."""
     if cfg.data.source != "dacf" or target != "ci_direct":
-        return None
+        return None, "not applicable"
     from forecast.data.dacf import read_dacf_forecasts
     from forecast.data.panel import dacf_path
-    return pd.concat([read_dacf_forecasts(r, dacf_path(r, "carbon_from_src_prod_forecasts_direct", data_dir).parent)
-                      for r in cfg.data.regions], ignore_index=True)
+    paths = {}
+    for r in cfg.data.regions:
+        try:
+            paths[r] = dacf_path(r, "carbon_from_src_prod_forecasts_direct", data_dir)
+        except FileNotFoundError:
+            continue
+    missing = [r for r in cfg.data.regions if r not in paths]
+    if missing:
+        return None, f"not compared: no published DACF forecasts for {missing}"
+    return pd.concat([read_dacf_forecasts(r, p.parent) for r, p in paths.items()], ignore_index=True), "compared"
 
 
 @experiment_kind("backtest", BacktestConfig)
@@ -279,13 +291,15 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
     for target in config.targets:
         bt = run_backtest(panel, target, factories, windows, b.issue_hour, b.horizon_h, b.retrain_every_days,
                           b.refit_before_test, tuple(b.buckets), b.ensemble_power, b.ensemble_prune, members,
-                          b.ensemble_method, ctx.progress, b.calibration_window_days)
+                          b.ensemble_method, ctx.progress, b.calibration_window_days, b.ensemble_window_days)
         ens_label, raw_label, ens_key = name_ensemble(bt)
         sized = cpu_sized(config)
         for frame in (bt.forecasts, bt.corrections):
             frame["model"] = frame["model"].replace(sized)
         keys = {ens_label: ens_key, **{shown: name for name, shown in sized.items()}}
-        dacf = dacf_forecasts(config, target, ctx.data_dir)
+        dacf, dacf_note = dacf_forecasts(config, target, ctx.data_dir)
+        if config.data.source == "dacf":
+            res.summary[f"dacf_published_{target}"] = dacf_note
         da = report.day_ahead(bt.forecasts, b.day_ahead_h)
         scores = score_by(da, ["model", "region"])
         for _, row in scores.iterrows():
@@ -306,7 +320,15 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
         coverage.loc[coverage["model"] == "ensemble (uncalibrated)", "model"] = raw_label
         res.tables[f"coverage{sfx}"] = coverage
         res.tables[f"scores{sfx}"] = scores
-        res.tables[f"ensemble_weights{sfx}"] = bt.weights
+        res.tables[f"ensemble_weights{sfx}"] = report.weights_summary(bt.weights)
+        goals = report.ensemble_goal_table(mape_t, ens_label, [sized.get(m, m) for m in members])
+        monthly = report.monthly_coverage(bt.forecasts, b.day_ahead_h)
+        res.tables[f"ensemble_goals{sfx}"] = goals
+        res.tables[f"coverage90_by_month{sfx}"] = monthly
+        res.summary[f"ensemble_goals{sfx}"] = report.goals_with_coverage(goals, coverage, monthly, ens_label)
+        if "basis" in bt.weights.columns:
+            cells = bt.weights.drop_duplicates(["issue_time", "region", "bucket"])
+            res.summary[f"ensemble_weight_basis{sfx}"] = cells["basis"].value_counts().to_dict()
         res.tables[f"conformal_corrections{sfx}"] = bt.corrections
         res.tables[f"timings{sfx}"] = bt.timings
         ens = bt.forecasts[(bt.forecasts["model"] == ens_label) & (bt.forecasts["window"] == "test")]

@@ -51,3 +51,28 @@ def test_unknown_zone_and_year_backtest_through_the_cli(shared_data, tmp_path):
     assert table["issue_time"].min() == pd.Timestamp("2024-03-14 23:00", tz="UTC")
     logged = list((tmp_path / "runs").rglob("files/forecast_ensemble.csv"))
     assert len(logged) == 1 and logged[0].read_bytes() == (tmp_path / "reports/own_zone/forecast_ensemble.csv").read_bytes()
+
+
+def test_user_dacf_region_backtests_without_published_forecasts(shared_data, tmp_path):
+    import gzip
+
+    from experiments.config import parse
+    from experiments.kinds.backtest import BacktestConfig
+    from experiments.kinds.backtest import run as run_kind
+    from experiments.registry import Context
+
+    (tmp_path / "dacf").mkdir()
+    for kind in ("2019_clean", "direct_emissions"):
+        with gzip.open(shared_data / "dacf" / f"SE_{kind}.csv.gz", "rb") as src:
+            (tmp_path / "dacf" / f"NO1_{kind}.csv").write_bytes(src.read())
+    doc = {"kind": "backtest", "name": "own_dacf", "data": {"source": "dacf", "regions": ["NO1", "CISO"]},
+           "windows": {"train_start": "2020-11-01", "train_end": "2021-01-31", "val_start": "2021-02-01",
+                       "val_end": "2021-02-14", "test_start": "2021-07-01", "test_end": "2021-07-07"},
+           "backtest": {"buckets": [24, 48], "ensemble_members": ["seasonal24", "gbm"]},
+           "models": {"naive": {"kinds": ["seasonal24"]}, "gbm": {"max_iter": 20, "learning_rate": 0.2}}}
+    res = run_kind(parse(doc, BacktestConfig, "own_dacf"), Context(data_dir=str(tmp_path), out_dir=tmp_path / "r",
+                                                                  progress=False))
+    for region in ("NO1", "CISO"):
+        assert 0 < res.metrics[f"mape.ci_direct.gbm.{region}"] < 100
+    assert res.summary["dacf_published_ci_direct"] == "not compared: no published DACF forecasts for ['NO1']"
+    assert not any(k.startswith("mape.ci_direct.dacf.") for k in res.metrics)
