@@ -5,14 +5,17 @@ start × region on time with the job's GPUs free, capacity updated after each pl
 that use the uncertainty the policy is given instead of a fixed padding:
 
 * **Deadlines as chance constraints.** Each job reserves ``D_q = ceil(E_i × (1 + m_i))`` hours, ``m_i``
-  its relative margin at the duration quantile ``deadline_target`` (default 0.99) — from a learned
-  duration estimator (:class:`scheduler.duration.EstimatorMargins` fitted with that quantile, so
-  ``E_i (1 + m_i)`` estimates the job's ``q_target`` duration) — and only starts with
-  ``start + D_q ≤ deadline`` are on time. If the estimator is calibrated and the job starts as planned,
+  its relative margin at the duration quantile ``deadline_target`` (default 0.99) learned from a job
+  history (:class:`ConformalMargins`: split-conformal ratios true / profiled estimate per estimate bin),
+  and only starts with ``start + D_q ≤ deadline`` are on time: if the job starts as planned,
   ``P(finish ≤ deadline) ≥ deadline_target``. When no on-time start exists for ``D_q`` the reservation
-  shrinks to the longest that still fits between the earliest start and the deadline, then to the bare
-  estimate ``E_i`` (a lower chance, but still on time for the median); a job with none of these on time
-  takes the earliest completion anywhere with ``D_q`` (it will be late; the simulator says why).
+  shrinks to the longest that still fits between the earliest start and the deadline (at home, then
+  after the data transfer away from home), then to half-way and to the bare estimate ``E_i``; the first on-time one is the job's safest option. A job with none on
+  time takes the earliest completion anywhere with ``D_q`` (it will be late; the simulator says why).
+  **Risk budget** (a margin source with ``coverage``, i.e. :class:`ConformalMargins`): a shorter,
+  cheaper reservation than the safest one is taken while the extra miss probability summed over all
+  placed jobs stays ≤ ``(1 − deadline_target)`` × their number — the target is met on average over
+  jobs, not forced on every job (see :meth:`ChanceConstrained.choose`).
 * **Carbon priced with the forecast's quantiles.** A window's cost is the job's energy (kWh, ``E_i``
   hours — the expected run, not the reservation) × a risk-adjusted intensity per hour:
   ``carbon_risk="cvar"``: ``mean + λ·(CVaR_α − mean)`` where ``CVaR_α`` is the mean of the view's
@@ -87,6 +90,7 @@ class ChanceConstrained:
         self.carbon_risk, self.alpha, self.lam = carbon_risk, alpha, lam
         self.delay_weight, self.weights = delay_weight_kg_per_h, weights
         self.risk: dict[int, float] = {}      # simulator row -> miss probability of its current placement
+        self.forced: dict[int, float] = {}    # simulator row -> miss probability of its safest on-time option
         if name:
             self.name = name
 
@@ -107,16 +111,18 @@ class ChanceConstrained:
         est = jobs.est_duration_h[idx]
         q_h = np.maximum(self.reserved_hours(jobs, idx), est)
         fit = np.clip(np.minimum(jobs.deadline_h[idx], placer.T) - earliest, est, q_h)
+        fit_away = np.clip(fit - placer.transfer_h[idx], est, q_h)           # the longest that fits away from home
         mid = np.ceil((est + q_h) / 2.0 - 1e-9).astype(np.int64)
         rows = table_rows(jobs, idx)
         for k in pos.tolist():
             i = int(idx[k])
             if not placer.fits_anywhere(i):
                 continue
-            levels = list(dict.fromkeys((int(q_h[k]), int(fit[k]), int(mid[k]), int(est[k]))))
+            levels = sorted({int(q_h[k]), int(fit[k]), int(fit_away[k]), int(mid[k]), int(est[k])}, reverse=True)
             best = self.choose(placer, i, int(rows[k]), levels, min(int(est[k]), int(q_h[k])), ci, P)
             if best is None:
                 self.risk.pop(int(rows[k]), None)
+                self.forced.pop(int(rows[k]), None)
                 placer.commit(i, *placer.earliest_completion(i, int(q_h[k])), int(q_h[k]))
             else:
                 placer.commit(i, *best)
@@ -126,9 +132,12 @@ class ChanceConstrained:
                P: np.ndarray) -> tuple[int, int, int] | None:
         """(region, start, reserved hours) of job ``i`` (simulator row ``row``) among reservations
         ``levels`` (longest first); None if none is on time. Without a risk budget: the first level with
-        an on-time window. With one (a margin source with ``coverage``): the cheapest on-time option whose
-        miss probability ``1 − P(true ≤ reserved)`` keeps the summed miss probability of every placed job
-        within ``(1 − deadline_target)`` × their number; the job's entry in :attr:`risk` is updated."""
+        an on-time window. With one (a margin source with ``coverage``): the first on-time level is the
+        job's safest option (its miss probability ``1 − P(true ≤ reserved)`` is forced, recorded in
+        :attr:`forced`); a shorter level is taken instead only if it is cheaper and the optional miss
+        probability ``Σ (risk − forced)`` over every placed job stays within ``(1 − deadline_target)`` ×
+        their number (the budget). The job's entry in :attr:`risk` is updated. The expected number of
+        missed deadlines is then at most ``Σ forced + (1 − deadline_target) × jobs``."""
         coverage = getattr(self.margin, "coverage", None)
         best, best_cost, best_risk = None, np.inf, 0.0
         for d in levels:
@@ -138,10 +147,13 @@ class ChanceConstrained:
             if coverage is None:
                 return r, s, d
             miss = 1.0 - float(coverage(np.array([row]), np.array([d]))[0])
-            if best is not None:
-                used = sum(self.risk.values()) - self.risk.get(row, 0.0)
+            if best is None:
+                self.forced[row] = miss
+            else:
+                used = (sum(self.risk.values()) - sum(self.forced.values())
+                        - self.risk.get(row, 0.0) + self.forced[row])      # optional risk of the others
                 allowed = (1.0 - self.deadline_target) * (len(self.risk) + (row not in self.risk))
-                if cost >= best_cost or used + miss > allowed:
+                if cost >= best_cost or used + miss - self.forced[row] > allowed:
                     continue
             best, best_cost, best_risk = (r, s, d), cost, miss
         if best is not None and coverage is not None:
