@@ -91,6 +91,7 @@ class DatacenterSection:
     wan_gbps: float = bounded(DEFAULT_WAN_GBPS, gt=0)                      # Gbit/s between regions
     network_kwh_per_gb: float = bounded(DEFAULT_NETWORK_KWH_PER_GB, ge=0)  # kWh per GB transferred
     overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+    residency: bool = False          # data residency: every job runs in its home region only
 
     def __post_init__(self) -> None:
         check(self.gpus_per_region >= 1, "datacenters.gpus_per_region", "must be ≥ 1")
@@ -156,8 +157,10 @@ def table_label(table: pd.DataFrame, path: str) -> str:
 
 
 def datacenters(c: DatacenterSection, regions: list[str]) -> DataCenters:
-    """Uniform data centres in ``regions`` (GPUs, PUE, WAN Gbit/s, network kWh/GB) with per-region overrides."""
-    return DataCenters.uniform(regions, c.gpus_per_region, c.pue, c.wan_gbps, c.network_kwh_per_gb, c.overrides)
+    """Uniform data centres in ``regions`` (GPUs, PUE, WAN Gbit/s, network kWh/GB) with per-region overrides
+    and the data-residency rule."""
+    return DataCenters.uniform(regions, c.gpus_per_region, c.pue, c.wan_gbps, c.network_kwh_per_gb, c.overrides,
+                               c.residency)
 
 
 def generator_spec(d: DataSection, w: WorkloadSection, n_jobs: int) -> GeneratorSpec:

@@ -8,6 +8,10 @@ Defaults and their sources (override any of them per experiment in the ``datacen
   fleet PUE). The Uptime Institute 2023 survey industry mean is 1.58; set ``pue`` to study that.
 * ``wan_gbps`` — 10 Gbps of inter-region bandwidth available to one job's data transfer (a typical
   dedicated inter-DC link share; our assumption). Transfer time = data × 8 / bandwidth.
+* ``residency`` — off by default. When on (data residency: every job's data must stay in its home
+  region), no job may run outside its home region, for every policy and the oracle alike: moving data
+  away takes :data:`RESIDENT_TRANSFER_H` hours (never within any horizon), so every remote start is
+  infeasible and the simulator's earliest-start check rejects one. Only timing can then save carbon.
 * ``network_kwh_per_gb`` — 0.06 kWh/GB: Aslan et al., "Electricity intensity of internet data
   transmission", J. Industrial Ecology 22(4), 2018 (0.06 kWh/GB for 2015, the value most carbon-aware
   scheduling papers reuse). Transfer carbon = data × kWh/GB × mean(intensity at source, at destination).
@@ -24,6 +28,8 @@ DEFAULT_WAN_GBPS = 10.0
 #: kWh per GB moved between regions (Aslan et al. 2018, 2015 value) — the one definition; scheduler,
 #: feasibility, federated training and curtailment training all import it.
 DEFAULT_NETWORK_KWH_PER_GB = 0.06
+#: Transfer time (h) away from home under data residency: later than any simulated horizon.
+RESIDENT_TRANSFER_H = 1 << 40
 
 
 @dataclass
@@ -35,6 +41,7 @@ class DataCenters:
     pue: np.ndarray              # float64
     wan_gbps: float = DEFAULT_WAN_GBPS
     network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB
+    residency: bool = False      # data residency: jobs run in their home region only (module docstring)
 
     def __post_init__(self) -> None:
         r = len(self.regions)
@@ -50,7 +57,7 @@ class DataCenters:
     @classmethod
     def uniform(cls, regions: list[str], gpus: int = DEFAULT_GPUS, pue: float = DEFAULT_PUE,
                 wan_gbps: float = DEFAULT_WAN_GBPS, network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB,
-                overrides: dict[str, dict[str, float]] | None = None) -> DataCenters:
+                overrides: dict[str, dict[str, float]] | None = None, residency: bool = False) -> DataCenters:
         """Same defaults everywhere, with optional per-region ``{region: {gpus: .., pue: ..}}`` overrides."""
         g = np.full(len(regions), gpus, dtype=np.int64)
         p = np.full(len(regions), pue, dtype=np.float64)
@@ -60,14 +67,17 @@ class DataCenters:
             i = regions.index(region)
             g[i] = int(values.get("gpus", g[i]))
             p[i] = float(values.get("pue", p[i]))
-        return cls(list(regions), g, p, wan_gbps, network_kwh_per_gb)
+        return cls(list(regions), g, p, wan_gbps, network_kwh_per_gb, residency)
 
     @property
     def n(self) -> int:
         return len(self.regions)
 
     def transfer_hours(self, data_gb: np.ndarray) -> np.ndarray:
-        """Whole hours to move ``data_gb`` to another region (0 h if none), int64."""
+        """Whole hours to move ``data_gb`` to another region (0 h if none; :data:`RESIDENT_TRANSFER_H` for
+        every job under ``residency``), int64."""
+        if self.residency:
+            return np.full(np.shape(data_gb), RESIDENT_TRANSFER_H, dtype=np.int64)
         return np.ceil(np.asarray(data_gb) * 8.0 / (self.wan_gbps * 3600.0)).astype(np.int64)
 
     def transfer_kwh(self, data_gb: np.ndarray) -> np.ndarray:
