@@ -116,14 +116,20 @@ def surplus_windows(values: np.ndarray, rule: WindowRule = WindowRule(),
     enter, exit_ = _thresholds(v, rule, higher_is_surplus)
     s = v if higher_is_surplus else -v
     enter, exit_ = (enter, exit_) if higher_is_surplus else (-enter, -exit_)
+    return _drop_short(_hysteresis(s, enter, exit_), rule.min_hours)
+
+
+def _hysteresis(s: np.ndarray, enter: np.ndarray, exit_: np.ndarray) -> np.ndarray:
+    """Window state per row of ``s`` (``[N × C]``, higher = more surplus) with per-row thresholds ``enter`` /
+    ``exit_`` ``[N]``: open at ≥ enter, stay open while ≥ exit (one loop over C, vectorised over rows)."""
     above_enter = s >= enter[:, None]
     above_exit = s >= exit_[:, None]
     mask = np.empty_like(above_enter)
-    state = np.zeros(v.shape[0], dtype=bool)
-    for t in range(v.shape[1]):
+    state = np.zeros(s.shape[0], dtype=bool)
+    for t in range(s.shape[1]):
         state = np.where(state, above_exit[:, t], above_enter[:, t])
         mask[:, t] = state
-    return _drop_short(mask, rule.min_hours)
+    return mask
 
 
 def windows_from_panel(panel: pd.DataFrame, rule: WindowRule = WindowRule(),
@@ -150,3 +156,130 @@ def window_table(mask: np.ndarray, times: pd.DatetimeIndex, regions: list[str]) 
     ext = times.append(pd.DatetimeIndex([times[-1] + step]))
     return pd.DataFrame({"region": np.asarray(regions)[rows], "start": ext[starts], "end": ext[ends],
                          "hours": ends - starts})
+
+
+# --- Causal windows from forecasts (seeds 001/002: windows known before they happen) -------------------------
+
+#: Horizon buckets (h, inclusive upper edges) for precision/recall of forecast windows.
+HORIZON_BUCKETS = (6, 12, 24, 48, 96)
+
+
+@dataclass(frozen=True)
+class ForecastWindowRule:
+    """Windows decided at each forecast issue from the forecast alone (:func:`forecast_windows`).
+
+    ``trailing_days``: thresholds are the ``WindowRule`` percentiles of the *past* actuals
+    ``[issue − trailing_days, issue)`` (absolute thresholds are used as they are); ``stat``: the forecast
+    column the hysteresis runs on (``mean`` or a quantile column ``q0.05`` … ``q0.95`` — a low quantile of
+    renewable share is a cautious window); ``warmup_h``: past actual hours replayed before the forecast so the
+    window state (and a window's length so far, for ``min_hours``) at the issue is known."""
+
+    trailing_days: int = 28
+    stat: str = "mean"
+    warmup_h: int = 24
+
+    def __post_init__(self) -> None:
+        if self.trailing_days < 1 or self.warmup_h < 0:
+            raise ValueError(f"ForecastWindowRule: trailing_days must be ≥ 1 (got {self.trailing_days}) and "
+                             f"warmup_h ≥ 0 (got {self.warmup_h})")
+
+    def label(self, model: str) -> str:
+        return (f"forecast windows ({model}, {self.stat}; thresholds from the past {self.trailing_days} days "
+                "of actuals)")
+
+
+def trailing_thresholds(actual: np.ndarray, issue_idx: np.ndarray, rule: WindowRule, higher: bool,
+                        trailing_h: int) -> tuple[np.ndarray, np.ndarray]:
+    """(enter, exit) thresholds per issue and region, each ``[I × R]``, from actual hours
+    ``[issue − trailing_h, issue)`` only (signal units)."""
+    r = actual.shape[0]
+    if rule.mode == "absolute":
+        sign = -1.0 if higher else 1.0
+        return (np.full((len(issue_idx), r), rule.enter),
+                np.full((len(issue_idx), r), rule.enter + sign * rule.hysteresis))
+    past = actual[:, issue_idx[:, None] + np.arange(-trailing_h, 0)[None, :]]              # [R × I × W]
+    q_enter = rule.enter if higher else 100.0 - rule.enter
+    q_exit = rule.enter - rule.hysteresis if higher else 100.0 - rule.enter + rule.hysteresis
+    return np.percentile(past, q_enter, axis=2).T, np.percentile(past, q_exit, axis=2).T
+
+
+def forecast_windows(actual: np.ndarray, issue_idx: np.ndarray, values: np.ndarray, rule: WindowRule,
+                     frule: ForecastWindowRule, higher_is_surplus: bool | None = None) -> np.ndarray:
+    """Window membership ``[I × R × H]`` decided at each issue from ``values`` ``[I × R × H]`` (a forecast of
+    ``rule.column``; horizon h covers hour ``issue_idx + h`` of ``actual``, ``[R × T]``).
+
+    Causal: only actual hours before each issue are read (thresholds over the trailing window, the warm-up
+    replay); the issue hour itself (horizon 0: neither observed nor forecast) is skipped. Hysteresis runs over
+    [warm-up actuals, forecast]; ``min_hours`` drops runs shorter than that *on that sequence* (a run reaching
+    the horizon's end is judged on what the forecast shows). Pass the actual future values as ``values`` to get
+    the reference "actual windows" under the same thresholds."""
+    a = np.asarray(actual, dtype=float)
+    v = np.asarray(values, dtype=float)
+    i = np.asarray(issue_idx, dtype=np.int64)
+    n_i, r, h = v.shape
+    if a.ndim != 2 or a.shape[0] != r or len(i) != n_i or not np.all(np.isfinite(v)):
+        raise ValueError(f"forecast_windows: expected actual [R × T] and finite values [I × R × H] with R = {r}, "
+                         f"I = {len(i)}; got {a.shape} and {v.shape}")
+    trailing_h = frule.trailing_days * 24
+    need = max(trailing_h, frule.warmup_h)
+    if len(i) and (i.min() < need or i.max() >= a.shape[1]):
+        raise ValueError(f"forecast_windows: every issue needs {need} h of actuals before it inside the loaded "
+                         f"span (first issue at hour {i.min()}, span {a.shape[1]} h)")
+    if not np.all(np.isfinite(a[:, i.min() - need:i.max()])):
+        raise ValueError("forecast_windows: actual values before the issues must be finite")
+    if higher_is_surplus is None:
+        higher_is_surplus = HIGHER_IS_SURPLUS[rule.column]
+    enter, exit_ = trailing_thresholds(a, i, rule, higher_is_surplus, trailing_h)           # [I × R]
+    warm = a[:, i[:, None] + np.arange(-frule.warmup_h, 0)[None, :]].transpose(1, 0, 2)      # [I × R × W]
+    seq = np.concatenate([warm, v], axis=2).reshape(n_i * r, -1)
+    sign = 1.0 if higher_is_surplus else -1.0
+    state = _hysteresis(sign * seq, sign * enter.reshape(-1), sign * exit_.reshape(-1))
+    return _drop_short(state, rule.min_hours)[:, frule.warmup_h:].reshape(n_i, r, h)
+
+
+def handoff_mask(member: np.ndarray, issue_idx: np.ndarray, first: int, n_hours: int) -> np.ndarray:
+    """Hour-level window mask ``[R × n_hours]`` for hours ``first …`` from per-issue membership ``[I × R × H]``:
+    each hour takes the latest issue strictly before it that covers it (the hand-off rule). An hour no issue
+    covers is an error."""
+    n_i, r, h = member.shape
+    t = first + np.arange(n_hours)
+    k = np.searchsorted(issue_idx, t, side="left") - 1                                       # latest issue < t
+    lead = t - issue_idx[np.maximum(k, 0)]
+    bad = (k < 0) | (lead > h)
+    if bad.any():
+        raise ValueError(f"handoff_mask: no forecast issue covers hour {int(t[bad][0])} (issues at hours "
+                         f"{issue_idx[:3].tolist()}…, horizon {h} h)")
+    return member[k, :, lead - 1].T
+
+
+def precision_recall(pred: np.ndarray, actual: np.ndarray, regions: list[str], horizon_h: np.ndarray | None = None,
+                     buckets: tuple[int, ...] = HORIZON_BUCKETS) -> pd.DataFrame:
+    """Precision and recall (%) of predicted window hours vs actual window hours, per region and horizon
+    bucket. ``pred``/``actual``: boolean ``[I × R × H]`` with ``horizon_h`` ``[H]`` (hours ahead), or
+    ``[R × T]`` hour masks (one bucket ``all``). Precision is NaN when no hour is predicted, recall when none is
+    actual; tp/fp/fn are hour counts."""
+    p, a = np.asarray(pred, dtype=bool), np.asarray(actual, dtype=bool)
+    if p.shape != a.shape:
+        raise ValueError(f"precision_recall: pred {p.shape} and actual {a.shape} differ")
+    if p.ndim == 2:
+        p, a, horizon_h, names = p[None], a[None], None, ["all"]
+        cols = np.zeros(p.shape[2], dtype=np.int64)
+    else:
+        edges = np.asarray(buckets)
+        cols = np.searchsorted(edges, np.asarray(horizon_h), side="left")
+        if (cols >= len(edges)).any():
+            raise ValueError(f"precision_recall: horizons beyond the last bucket ({edges[-1]} h)")
+        names = [f"{lo + 1}-{hi}h" for lo, hi in zip((0, *edges[:-1]), edges)]
+    nb = len(names)
+    onehot = np.eye(nb, dtype=np.int64)[cols]                                                  # [H × B]
+    tp = np.einsum("irh,hb->rb", (p & a).astype(np.int64), onehot)
+    fp = np.einsum("irh,hb->rb", (p & ~a).astype(np.int64), onehot)
+    fn = np.einsum("irh,hb->rb", (~p & a).astype(np.int64), onehot)
+    keep = np.isin(np.arange(nb), cols)                                                      # buckets with hours
+    rr, bb = np.meshgrid(np.arange(len(regions)), np.flatnonzero(keep), indexing="ij")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec = 100.0 * tp / (tp + fp)
+        rec = 100.0 * tp / (tp + fn)
+    return pd.DataFrame({"region": np.asarray(regions)[rr.ravel()], "horizon": np.asarray(names)[bb.ravel()],
+                         "tp": tp[rr, bb].ravel(), "fp": fp[rr, bb].ravel(), "fn": fn[rr, bb].ravel(),
+                         "precision_pct": prec[rr, bb].ravel(), "recall_pct": rec[rr, bb].ravel()})
