@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from forecast.calibration import ConformalCalibrator, calibrate_rolling
-from forecast.ensemble import ErrorWeightedEnsemble
+from forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
 from forecast.models.base import Forecaster, check_forecast_table
 
 
@@ -80,13 +80,17 @@ def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable
                  issue_hour: int = 23, horizon: int = 48, retrain_every_days: int = 0, refit_before_test: bool = True,
                  buckets: tuple[int, ...] = (6, 12, 24, 48, 96), ensemble_power: float = 2.0,
                  ensemble_prune: float = 1.5, members: list[str] | None = None, ensemble_method: str = "inverse_error",
-                 progress: bool = True, calibration_window_days: int = 0) -> BacktestResult:
+                 progress: bool = True, calibration_window_days: int = 0,
+                 ensemble_window_days: int = 14) -> BacktestResult:
     """Backtest every model factory in ``models`` on ``panel[target]`` over ``windows``.
 
     Models are fitted on hours before the validation window and forecast it; for the test window they are
     refitted on all hours before it (``refit_before_test``) and, with ``retrain_every_days`` > 0, again
     every that many days on all hours before each chunk (rolling origin). ``members`` (default: all
-    models) are combined into ``ensemble``. Intervals are calibrated with CQR fitted on the validation window,
+    models) are combined into ``ensemble``: with static weights fitted on the validation window, or, with
+    ``ensemble_method="rolling"``, weights refitted at every validation and test issue on the last
+    ``ensemble_window_days`` of already-observed member errors (:class:`forecast.ensemble.RollingEnsemble`;
+    ``weights`` then holds the test issues' rows). Intervals are calibrated with CQR fitted on the validation window,
     or, with ``calibration_window_days`` > 0, refitted at every test issue on the most recent that many days of
     already-observed forecast errors (:func:`forecast.calibration.calibrate_rolling`)."""
     if not 1 <= horizon <= 96:
@@ -137,9 +141,18 @@ def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable
         for table, where in ((val_tables[name], "validation"), (test_tables[name], "test")):
             check_forecast_table(table, f"{name} {where} forecasts")
     bar.close()
-    ens = ErrorWeightedEnsemble(buckets, ensemble_power, ensemble_prune, ensemble_method).fit({m: val_tables[m] for m in members}, actual)
-    val_tables["ensemble"] = ens.combine({m: val_tables[m] for m in members})
-    test_tables["ensemble"] = ens.combine({m: test_tables[m] for m in members})
+    if ensemble_method == "rolling":
+        ens = RollingEnsemble(buckets, ensemble_window_days, ensemble_power, ensemble_prune)
+        both = ens.combine({m: pd.concat([val_tables[m], test_tables[m]], ignore_index=True) for m in members}, actual)
+        in_test = both["issue_time"] >= test_issues[0]
+        val_tables["ensemble"] = both[~in_test].reset_index(drop=True)
+        test_tables["ensemble"] = both[in_test].reset_index(drop=True)
+        ens.weights = ens.weights[ens.weights["issue_time"] >= test_issues[0]].reset_index(drop=True)
+    else:
+        ens = ErrorWeightedEnsemble(buckets, ensemble_power, ensemble_prune, ensemble_method).fit(
+            {m: val_tables[m] for m in members}, actual)
+        val_tables["ensemble"] = ens.combine({m: val_tables[m] for m in members})
+        test_tables["ensemble"] = ens.combine({m: test_tables[m] for m in members})
     raw = _attach_actual(test_tables["ensemble"], actual).assign(model="ensemble", window="test")
     frames, corrections = [], []
     for name in [*models, "ensemble"]:

@@ -7,6 +7,12 @@ bucket (p = ``power``), members with MAE above ``prune`` × the best member's MA
 weights constrained to sum to 1 (accounts for correlated members; members above the ``prune`` cut are
 excluded first). The combined table averages the point forecasts and each quantile level with the same
 weights (quantile averaging keeps quantiles sorted).
+
+:class:`RollingEnsemble` is the adaptive variant for a rolling-origin backtest: at every issue time τ the
+weights per region × horizon bucket come from the members' errors on the most recent ``window_days`` of
+forecasts whose target hour is before τ (so every actual used was observed by τ), with the same
+inverse-error rule and pruning (``prune`` = 1 selects the best member alone), so a member that drifts loses
+weight within days.
 """
 from __future__ import annotations
 
@@ -52,7 +58,8 @@ class ErrorWeightedEnsemble:
     def __init__(self, buckets: Sequence[int] = (6, 12, 24, 48, 96), power: float = 2.0, prune: float = 1.5,
                  method: str = "inverse_error") -> None:
         if method not in ("inverse_error", "stacking"):
-            raise ValueError(f"ensemble method must be 'inverse_error' or 'stacking', got {method!r}")
+            hint = " ('rolling' is RollingEnsemble, refitted at every issue)" if method == "rolling" else ""
+            raise ValueError(f"ensemble method must be 'inverse_error' or 'stacking', got {method!r}{hint}")
         self.buckets, self.power, self.prune, self.method = list(buckets), power, prune, method
         self.weights: pd.DataFrame | None = None
 
@@ -124,3 +131,115 @@ class ErrorWeightedEnsemble:
         out = base.copy()
         out[value_cols] = acc / wsum[:, None]
         return out[list(FORECAST_COLUMNS)]
+
+
+def inverse_error_weights(loss: np.ndarray, power: float, prune: float) -> np.ndarray:
+    """Weights along the last axis of ``loss`` (members): w_m ∝ loss_m^−power for members with loss ≤
+    ``prune`` × the best member's loss, 0 for the rest; rows sum to 1 (``prune`` = 1: the best member only)."""
+    best = np.min(loss, axis=-1, keepdims=True)
+    w = np.where(loss <= prune * best, np.clip(loss, 1e-9, None) ** -power, 0.0)
+    return w / w.sum(axis=-1, keepdims=True)
+
+
+def _aligned(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """Members' tables sorted by :data:`KEYS`; raises ``ValueError`` naming a member whose rows differ."""
+    sorted_ = [t.sort_values(KEYS).reset_index(drop=True) for t in tables.values()]
+    base = sorted_[0][KEYS]
+    for model, t in zip(tables, sorted_):
+        if len(t) != len(base) or not (t[KEYS].to_numpy() == base.to_numpy()).all():
+            raise ValueError(f"ensemble: member {model!r} covers different (region, issue, time) rows")
+    return base, sorted_
+
+
+class RollingEnsemble:
+    """``combine(tables, actual)``: weights refitted at every issue time τ per region × horizon bucket on the
+    members' observed errors in the last ``window_days`` (forecasts issued ≥ τ − ``window_days`` for hours
+    < τ). ``loss``: ``mape`` (mean |ŷ − y| / |y|, hours with y = 0 skipped; the metric the ensemble is judged
+    on) or ``mae`` (target unit). A cell with no observed error in the window uses every observed error before
+    τ (``basis`` = ``expanding``); with none at all (the first issue) the members are weighted equally
+    (``basis`` = ``none``) — both are rows of ``weights`` (issue_time, region, bucket, model, loss, n, weight,
+    basis), counted by :meth:`basis_counts`."""
+
+    def __init__(self, buckets: Sequence[int] = (6, 12, 24, 48, 96), window_days: int = 14, power: float = 2.0,
+                 prune: float = 1.5, loss: str = "mape") -> None:
+        if window_days < 1:
+            raise ValueError(f"rolling ensemble window must be ≥ 1 day, got {window_days}")
+        if prune < 1:
+            raise ValueError(f"rolling ensemble prune must be ≥ 1 (1 = best member only), got {prune}")
+        if loss not in ("mape", "mae"):
+            raise ValueError(f"rolling ensemble loss must be 'mape' or 'mae', got {loss!r}")
+        self.buckets, self.window_days, self.power, self.prune, self.loss = (list(buckets), window_days, power,
+                                                                             prune, loss)
+        self.weights: pd.DataFrame | None = None
+
+    def _errors(self, point: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """[rows × members] absolute (percentage) errors; NaN where the actual is unknown (or 0 for MAPE)."""
+        err = np.abs(point - y[:, None])
+        if self.loss == "mape":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                err = np.where(y[:, None] != 0, err / np.abs(y[:, None]), np.nan)
+        return err
+
+    def combine(self, tables: Mapping[str, pd.DataFrame], actual: pd.Series) -> pd.DataFrame:
+        """Combined forecast table of every (region, issue, time) row the members share; ``actual``: Series
+        indexed by (region, time). Only actuals at hours before each issue time are read for its weights."""
+        if not tables:
+            raise ValueError("rolling ensemble: no member tables")
+        models = list(tables)
+        base, sorted_ = _aligned(tables)
+        value_cols = ["mean", *QUANTILE_COLUMNS]
+        values = np.stack([t[value_cols].to_numpy(float) for t in sorted_], axis=1)       # rows × M × C
+        y = actual.reindex(pd.MultiIndex.from_frame(base[["region", "time"]])).to_numpy(float)
+        err = self._errors(values[:, :, 0], y)
+        seen = np.isfinite(err).all(axis=1)
+        regions, region_code = np.unique(base["region"].to_numpy(), return_inverse=True)
+        n_b = len(self.buckets) + 1
+        cell = region_code * n_b + horizon_bucket(base["horizon_h"], self.buckets)
+        n_cell = len(regions) * n_b
+        issue = base["issue_time"].to_numpy("datetime64[ns]")
+        time = base["time"].to_numpy("datetime64[ns]")
+        span = np.timedelta64(self.window_days, "D")
+        out = np.empty((len(base), len(value_cols)))
+        frames = []
+        for tau in np.unique(issue):
+            window = seen & (time < tau) & (issue >= tau - span)
+            loss, n, basis = self._cell_loss(err, cell, window, n_cell)
+            if (n == 0).any():
+                exp_loss, exp_n, _ = self._cell_loss(err, cell, seen & (time < tau), n_cell)
+                fill = n == 0
+                loss[fill], n[fill] = exp_loss[fill], exp_n[fill]
+                basis[fill] = np.where(exp_n[fill] > 0, "expanding", "none")
+            w = np.where(n[:, None] > 0, inverse_error_weights(np.where(n[:, None] > 0, loss, 1.0), self.power,
+                                                                self.prune), 1.0 / len(models))
+            rows = issue == tau
+            out[rows] = np.einsum("rm,rmc->rc", w[cell[rows]], values[rows])
+            used = np.unique(cell[rows])
+            frames.append(pd.DataFrame({
+                "issue_time": tau, "region": np.repeat(regions[used // n_b], len(models)),
+                "bucket": np.repeat(used % n_b, len(models)), "model": np.tile(models, len(used)),
+                "loss": loss[used].ravel(), "n": np.repeat(n[used], len(models)), "weight": w[used].ravel(),
+                "basis": np.repeat(basis[used], len(models))}))
+        self.weights = pd.concat(frames, ignore_index=True)
+        self.weights["issue_time"] = pd.to_datetime(self.weights["issue_time"], utc=True)
+        result = base.copy()
+        result[value_cols] = out
+        return result[list(FORECAST_COLUMNS)]
+
+    @staticmethod
+    def _cell_loss(err: np.ndarray, cell: np.ndarray, rows: np.ndarray, n_cell: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean error per (cell × member) over ``rows``, the row count per cell and the basis label."""
+        n = np.bincount(cell[rows], minlength=n_cell)
+        sums = np.stack([np.bincount(cell[rows], weights=err[rows, m], minlength=n_cell)
+                         for m in range(err.shape[1])], axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loss = sums / n[:, None]
+        return loss, n, np.full(n_cell, "window", dtype=object)
+
+    def basis_counts(self) -> dict[str, int]:
+        """Number of (issue, region, bucket) cells weighted on the rolling window, on all earlier errors
+        (``expanding``) or equally for lack of any observed error (``none``)."""
+        if self.weights is None:
+            raise RuntimeError("rolling ensemble: combine before basis_counts")
+        cells = self.weights.drop_duplicates(["issue_time", "region", "bucket"])
+        return {k: int(v) for k, v in cells["basis"].value_counts().items()}

@@ -108,3 +108,67 @@ def forecast_figure(forecasts: pd.DataFrame, dacf: pd.DataFrame | None, unit: st
     fig.tight_layout()
     return fig
 
+
+
+def monthly_coverage(forecasts: pd.DataFrame, day_ahead_h: int = 24, level: int = 90) -> pd.DataFrame:
+    """Day-ahead test coverage (PICP, fraction) of the central ``level`` % interval per model × region ×
+    calendar month (UTC, of the target hour), with the hour count ``n``."""
+    lo, hi = INTERVALS[level]
+    da = day_ahead(forecasts, day_ahead_h)
+    da = da[da["actual"].notna()]
+    inside = (da["actual"] >= da[lo]) & (da["actual"] <= da[hi])
+    t = pd.DataFrame({"model": da["model"], "region": da["region"],
+                      "month": da["time"].dt.strftime("%Y-%m"), "inside": inside})
+    g = t.groupby(["model", "region", "month"])["inside"].agg(picp="mean", n="size").reset_index()
+    g.insert(3, "nominal", level / 100)
+    return g
+
+
+def ensemble_goal_table(mape_t: pd.DataFrame, ensemble: str, members: Sequence[str],
+                        baseline: str = "seasonal24", tolerance: float = 1.02) -> pd.DataFrame:
+    """Per region: the combined forecast's day-ahead MAPE (%) against its best member, the ``baseline``
+    (seasonal-naive 24 h) and DACF's published forecast where present, with the goals ensemble ≤ best member ×
+    ``tolerance`` and ensemble ≤ baseline as booleans. ``mape_t`` is :func:`mape_table`'s output."""
+    wide = mape_t.set_index("model").drop(columns="mean", errors="ignore")
+    present = [m for m in members if m in wide.index]
+    if ensemble not in wide.index or not present:
+        raise ValueError(f"ensemble_goal_table: need {ensemble!r} and members {list(members)} in {list(wide.index)}")
+    best = wide.loc[present]
+    out = pd.DataFrame({"region": wide.columns, "ensemble": wide.loc[ensemble].to_numpy(),
+                        "best_member": best.idxmin().to_numpy(), "best_member_mape": best.min().to_numpy()})
+    if baseline in wide.index:
+        out[baseline] = wide.loc[baseline].to_numpy()
+    if "DACF (published)" in wide.index:
+        out["dacf"] = wide.loc["DACF (published)"].to_numpy()
+    out["ratio_to_best"] = out["ensemble"] / out["best_member_mape"]
+    out[f"le_best_x{tolerance:g}"] = out["ratio_to_best"] <= tolerance
+    if baseline in wide.index:
+        out[f"le_{baseline}"] = out["ensemble"] <= out[baseline]
+    return out
+
+
+def weights_summary(weights: pd.DataFrame) -> pd.DataFrame:
+    """Ensemble weights per region × bucket × model; for rolling weights (an ``issue_time`` column) the mean
+    weight and loss over issues and the share of issues where the member had the largest weight."""
+    if "issue_time" not in weights.columns:
+        return weights
+    w = weights.copy()
+    top = w.groupby(["issue_time", "region", "bucket"])["weight"].transform("max")
+    w["top"] = (w["weight"] == top) & (w["weight"] > 0)
+    return (w.groupby(["region", "bucket", "model"])
+            .agg(weight=("weight", "mean"), loss=("loss", "mean"), top_share=("top", "mean"), issues=("top", "size"))
+            .reset_index())
+
+
+def goals_with_coverage(goals: pd.DataFrame, coverage: pd.DataFrame, monthly: pd.DataFrame,
+                        ensemble: str) -> list[dict]:
+    """:func:`ensemble_goal_table` rows (MAPE %, rounded) with the combined forecast's day-ahead 90 % coverage
+    per region overall (``picp90``) and in its worst calendar month (``picp90_worst_month``, ``worst_month``)."""
+    c = coverage[(coverage["model"] == ensemble) & (coverage["nominal"] == 0.9)].set_index("region")["picp"]
+    m = monthly[monthly["model"] == ensemble]
+    worst = m.loc[m.groupby("region")["picp"].idxmin()].set_index("region")
+    out = goals.copy()
+    out["picp90"] = out["region"].map(c)
+    out["picp90_worst_month"] = out["region"].map(worst["picp"])
+    out["worst_month"] = out["region"].map(worst["month"])
+    return out.round(4).to_dict("records")
