@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from forecast.version import code_version
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -36,6 +38,11 @@ def _isolate(root: Path, mp: pytest.MonkeyPatch) -> Store:
     for key, value in env.items():
         mp.setenv(key, value)
     mp.setattr("experiments.tracking.RUNS_DIR", root / "mlruns")
+    # the code version is part of a trial's identity; pin this process's to one snapshot so commits landing in
+    # the shared work tree mid-test do not make a resume look like other code (test_provenance_* patches it)
+    snapshot = code_version()
+    for where in ("experiments.runner.code_version", "experiments.sweep.code_version"):
+        mp.setattr(where, lambda: snapshot)
     return Store(root, uri, {**os.environ, **env})
 
 
