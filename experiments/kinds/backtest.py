@@ -101,6 +101,8 @@ class GBMSection:
     min_samples_leaf: int = 40
     train_days: int | None = None
     n_threads: int = 1
+    level: Literal["absolute", "relative"] = "absolute"   # relative: target − trailing 7-day mean at issue
+    recency_halflife_days: float | None = None   # training samples weighted 0.5^(age / half-life)
 
 
 @dataclass

@@ -145,6 +145,21 @@ def direct_design(series: RegionSeries, issue_idx: np.ndarray, horizons: Sequenc
     return X, J, names
 
 
+#: Target-derived features that move with the series level (relative mode subtracts the trailing level).
+LEVEL_FEATURES = ("y_last", "y_day", "y_week", "y_mean24")
+
+
+def relative_to_level(X: np.ndarray, names: list[str], level: str = "y_mean168") -> tuple[np.ndarray, np.ndarray]:
+    """``X`` with :data:`LEVEL_FEATURES` minus the trailing-week mean known at issue (``level`` column, target
+    unit), and that level per row [n·H] — the baseline a level-relative model's target is taken against."""
+    pos = {n: k for k, n in enumerate(names)}
+    base = X[:, pos[level]].copy()
+    X = X.copy()
+    for n in LEVEL_FEATURES:
+        X[:, pos[n]] -= base
+    return X, base
+
+
 def issue_indices(series: RegionSeries, start: pd.Timestamp | None, until: pd.Timestamp | None, issue_hour: int,
                   horizon: int, min_history: int = 336) -> np.ndarray:
     """Indices of daily issue times at ``issue_hour`` UTC whose whole horizon lies in ``[start, until)``

@@ -4,7 +4,10 @@ Known-future inputs: calendar, the ``fc_*`` day-ahead GFS weather and source-pro
 carbon intensity / renewable share they imply (``fcx_*``), plus target lags and trailing statistics known
 at issue (see :mod:`forecast.models.features`). scikit-learn ``HistGradientBoostingRegressor`` with
 ``loss="quantile"``; the point forecast (``mean``) is the median model (it minimises absolute error, the
-right target for MAPE). CPU-friendly: a fit on two years of daily issues × 48 horizons takes seconds.
+right target for MAPE). ``level="relative"`` fits the target minus the trailing 7-day mean known at issue
+(and the lag features likewise), so the forecast follows a grid whose level leaves the training range
+instead of staying inside the leaf values seen in training; ``recency_halflife_days`` weights training
+samples by 0.5^(age / half-life) so recent regimes count more. CPU-friendly: a fit on two years of daily issues × 48 horizons takes seconds.
 OpenMP threads are capped at ``n_threads`` (default 1): on a shared, oversubscribed machine the default
 all-cores OpenMP pool spin-waits and was measured 15× slower.
 """
@@ -17,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from forecast.data.schema import QUANTILE_LEVELS
 from forecast.models.base import as_issue_index, forecast_frame
-from forecast.models.features import direct_design, issue_indices, region_series, select
+from forecast.models.features import direct_design, issue_indices, region_series, relative_to_level, select
 
 
 class GBMForecaster:
@@ -27,8 +30,14 @@ class GBMForecaster:
 
     def __init__(self, issue_hour: int = 23, horizon: int = 48, max_iter: int = 300, learning_rate: float = 0.05,
                  max_leaf_nodes: int = 31, min_samples_leaf: int = 40, oracle_weather: bool = False,
-                 train_days: int | None = None, n_threads: int = 1, seed: int = 0) -> None:
+                 train_days: int | None = None, n_threads: int = 1, seed: int = 0, level: str = "absolute",
+                 recency_halflife_days: float | None = None) -> None:
+        if level not in ("absolute", "relative"):
+            raise ValueError(f"gbm: level must be 'absolute' or 'relative', got {level!r}")
+        if recency_halflife_days is not None and recency_halflife_days <= 0:
+            raise ValueError(f"gbm: recency_halflife_days must be > 0 days, got {recency_halflife_days}")
         self.name = "gbm"
+        self.level, self.recency_halflife_days = level, recency_halflife_days
         self.issue_hour, self.horizon = issue_hour, horizon
         self.params = dict(max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
                            min_samples_leaf=min_samples_leaf, random_state=seed, early_stopping=False)
@@ -58,9 +67,20 @@ class GBMForecaster:
             keep = [k for k, n in enumerate(names) if not np.isnan(X[:, k]).all()]
             self.features[region] = [names[k] for k in keep]
             X, y = X[:, keep], s.y[J].ravel()
-            self.models[region] = [HistGradientBoostingRegressor(loss="quantile", quantile=q, **self.params).fit(X, y)
-                                   for q in QUANTILE_LEVELS]
+            if self.level == "relative":
+                X, base = relative_to_level(X, self.features[region])
+                y = y - base
+            w = self._recency_weights(i, len(h))
+            self.models[region] = [HistGradientBoostingRegressor(loss="quantile", quantile=q, **self.params)
+                                   .fit(X, y, sample_weight=w) for q in QUANTILE_LEVELS]
         return self
+
+    def _recency_weights(self, issue_idx: np.ndarray, n_h: int) -> np.ndarray | None:
+        """Per-row sample weights 0.5^(age / half-life), age in days before the latest training issue."""
+        if self.recency_halflife_days is None:
+            return None
+        age_days = (issue_idx.max() - issue_idx) / 24.0
+        return np.repeat(0.5 ** (age_days / self.recency_halflife_days), n_h)
 
     def _predict(self, history: pd.DataFrame, issue_times: pd.DatetimeIndex | pd.Timestamp,
                  horizon: int) -> pd.DataFrame:
@@ -76,6 +96,11 @@ class GBMForecaster:
                 raise ValueError(f"gbm: region {region!r} was not in the training panel")
             X, J, names = direct_design(s, s.index_of(issues), h)
             X = select(X, names, self.features[region])
-            q = np.stack([m.predict(X) for m in self.models[region]], axis=1).reshape(*J.shape, len(QUANTILE_LEVELS))
+            base = 0.0
+            if self.level == "relative":
+                X, base = relative_to_level(X, self.features[region])
+                base = base[:, None]
+            q = (np.stack([m.predict(X) for m in self.models[region]], axis=1) + base).reshape(
+                *J.shape, len(QUANTILE_LEVELS))
             frames.append(forecast_frame(region, issues, h, q[:, :, QUANTILE_LEVELS.index(0.5)], q))
         return pd.concat(frames, ignore_index=True)
