@@ -246,7 +246,7 @@ class Oracle:
         import highspy
 
         added: set[tuple[int, int]] = set()
-        x, lp_obj, lp_done, viol = self._rounds(h, blocks, free, gpus, viol, added, deadline, integer=False)
+        x, lp_obj, lp_done, viol, _ = self._rounds(h, blocks, free, gpus, viol, added, deadline, integer=False)
         lp_kg = max(relaxed, lp_obj) if lp_obj is not None else relaxed
         if lp_obj is None:       # not even one LP solved in time: the capacity-free optimum still bounds
             x = np.concatenate([np.where(b.cost.ravel() == b.cost.min(), 1.0, 0.0) for b in blocks])
@@ -258,12 +258,14 @@ class Oracle:
         ncol = h.getNumCol()
         h.changeColsIntegrality(ncol, np.arange(ncol, dtype=np.int32),
                                 np.full(ncol, highspy.HighsVarType.kInteger.value, dtype=np.uint8))
-        xm, obj, done, _ = self._rounds(h, blocks, free, gpus, viol, added, deadline, integer=True)
-        dual = float(h.getInfo().mip_dual_bound)
+        xm, obj, done, _, runs = self._rounds(h, blocks, free, gpus, viol, added, deadline, integer=True)
+        if not runs:
+            return _Solve(lp_kg, LP_BOUND, x, False, f"LP bound (no time left for the MILP){lp_note}")
+        dual = float(h.getInfo().mip_dual_bound)      # of the last MILP run: valid for its (partial) rows
         if done:     # the incumbent is within mip_rel_gap of the optimum; the dual bound is below it
             kg = min(obj, max(dual if np.isfinite(dual) else obj, lp_kg))
             return _Solve(kg, EXACT_MILP, xm, True, f"exact MILP ({n} jobs, mip_rel_gap {self.mip_rel_gap:g})")
-        kg = max(dual if np.isfinite(dual) else -np.inf, lp_kg, obj if obj is not None else -np.inf)
+        kg = max(dual if np.isfinite(dual) else -np.inf, lp_kg)
         has_incumbent = h.getInfo().primal_solution_status == 2
         xs = np.asarray(h.getSolution().col_value) if has_incumbent else x
         return _Solve(kg, DUAL_BOUND, xs, False,
@@ -291,20 +293,21 @@ class Oracle:
     def _rounds(self, h, blocks: list[_Block], free: np.ndarray, gpus: np.ndarray, viol: np.ndarray,
                 added: set, deadline: float, integer: bool):
         """Add the violated capacity rows and re-solve until nothing is violated, the rounds run out or the
-        total time is spent. Returns (x, objective of the last optimal solve or None, done, violations)."""
+        total time is spent. Returns (x, objective of the last optimal solve or None, done, violations,
+        number of HiGHS runs)."""
         import highspy
 
         x, obj = None, None
-        for _ in range(self.max_rounds):
+        for runs in range(self.max_rounds):
             left = deadline - time.monotonic()
             if left <= 0:
-                return x, obj, False, viol
+                return x, obj, False, viol, runs
             self._add_capacity_rows(h, blocks, viol, gpus, free, added)
             h.setOptionValue("time_limit", float(left))
             h.run()
             status = h.getModelStatus()
             if status == highspy.HighsModelStatus.kTimeLimit:
-                return x, obj, False, viol
+                return x, obj, False, viol, runs + 1
             if status == highspy.HighsModelStatus.kInfeasible:
                 raise _NoSchedule
             if status != highspy.HighsModelStatus.kOptimal:
@@ -318,8 +321,8 @@ class Oracle:
                 viol = self._fractional_violations(blocks, x, gpus, free)
             viol = np.array([v for v in viol.tolist() if tuple(v) not in added], dtype=np.int64).reshape(-1, 2)
             if not viol.size:
-                return x, obj, True, viol
-        return x, obj, False, viol
+                return x, obj, True, viol, runs + 1
+        return x, obj, False, viol, self.max_rounds
 
     def _fractional_violations(self, blocks, x, gpus, free) -> np.ndarray:
         use = np.zeros(free.shape)

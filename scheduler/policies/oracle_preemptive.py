@@ -175,7 +175,7 @@ def _solve(c: _Cells, capacity: np.ndarray, max_jobs_milp: int, mip_rel_gap: flo
     def run() -> str:
         left = deadline - time.monotonic()
         if left <= 0:
-            return "time"
+            return "skipped"
         h.setOptionValue("time_limit", float(left))
         h.run()
         st = h.getModelStatus()
@@ -198,6 +198,8 @@ def _solve(c: _Cells, capacity: np.ndarray, max_jobs_milp: int, mip_rel_gap: flo
     milp = run()
     if milp == "infeasible":
         return float("inf"), INFEASIBLE, float("nan")
+    if milp == "skipped":
+        return lp_kg, LP_BOUND, float("nan")
     info = h.getInfo()
     dual = float(info.mip_dual_bound)
     incumbent = float(info.objective_function_value) if info.primal_solution_status == 2 else float("nan")

@@ -340,3 +340,20 @@ def test_bound_labels_and_metrics():
     assert p.label == "oracle_preemptive (LP bound)" and np.isnan(p.gap_pct)
     with pytest.raises(ValueError, match="time_limit_s"):
         Oracle(DataCenters.uniform(["A"]), time_limit_s=0)
+
+
+def test_preemptive_time_limit_is_total_and_still_bounds(carbon):
+    """A 40-job preemptive MILP that HiGHS cannot close in 0.3 s: the call ends near the limit and reports
+    max(dual, LP) — still below the exact contiguous bound."""
+    from scheduler.generators import GeneratorSpec, generate
+
+    dc = DataCenters.uniform(carbon.regions, gpus=256)
+    jobs = generate(GeneratorSpec(n_jobs=40, span_h=96, profiling_error=0.0), dc.n, seed=1)
+    t0 = time.perf_counter()
+    pre = preemptive_bound(jobs, carbon.ci, dc, max_jobs_milp=1000, time_limit_s=0.3)
+    assert time.perf_counter() - t0 < 0.3 + 2.0
+    assert pre.kind in (DUAL_BOUND, LP_BOUND) and np.isfinite(pre.kg)
+    oracle = Oracle(dc, max_jobs_milp=1000, time_limit_s=LIMIT_S)
+    state = ClusterState(dc.gpus.astype(np.int64), np.zeros((dc.n, carbon.n_hours), np.int64))
+    oracle.plan(jobs, np.arange(len(jobs)), 0, state, OracleView(carbon, 0))
+    assert oracle.bound.kind == EXACT_MILP and pre.kg <= oracle.bound.kg
