@@ -8,9 +8,11 @@ from scheduler.policies.baselines import Casper, GreedyCarbon, PerformanceFirst,
 from scheduler.policies.cooperative import Cooperative, RiskAware
 from scheduler.policies.oracle import Oracle
 from scheduler.policies.risk_aware import CARBON_RISKS, ChanceConstrained
+from scheduler.regional.coordinator import Regional
 
 NAMES: tuple[str, ...] = ("performance_first", "random", "round_robin", "greedy_carbon", "casper", "cooperative",
-                          "cooperative_suspend", "risk_aware", "chance_constrained")
+                          "cooperative_suspend", "risk_aware", "chance_constrained", "regional")
+REGIONAL_TRANSPORTS: tuple[str, ...] = ("inprocess", "ray")
 
 
 @dataclass
@@ -25,6 +27,7 @@ class PolicyOptions:
     risk_deadline_target: float = 0.99
     risk_carbon: str = "cvar"              # cvar (mean + λ·(CVaR_α − mean)) | spread | mean
     risk_alpha: float = 0.9                # CVaR level, one of the forecast quantile levels
+    regional_transport: str = "inprocess"  # regional: schedulers in this process | one Ray actor per region
 
     def __post_init__(self) -> None:
         from forecast.data.schema import QUANTILE_LEVELS
@@ -39,6 +42,9 @@ class PolicyOptions:
                              f"got {self.risk_deadline_target}")
         if self.risk_carbon not in CARBON_RISKS:
             raise ValueError(f"policy_options.risk_carbon: expected one of {CARBON_RISKS}, got {self.risk_carbon!r}")
+        if self.regional_transport not in REGIONAL_TRANSPORTS:
+            raise ValueError(f"policy_options.regional_transport: expected one of {REGIONAL_TRANSPORTS}, "
+                             f"got {self.regional_transport!r}")
         if self.risk_alpha not in QUANTILE_LEVELS or self.risk_lambda < 0:
             raise ValueError(f"policy_options.risk_alpha: expected one of {QUANTILE_LEVELS} (got {self.risk_alpha}); "
                              f"risk_lambda must be ≥ 0")
@@ -67,6 +73,11 @@ def make_policy(name: str, dc: DataCenters, seed: int = 0, options: PolicyOption
                          delay_weight_kg_per_h=o.delay_weight_kg_per_h)
     if name == "chance_constrained":   # fixed margin here; simulate wires the learned estimator's quantile
         return chance_constrained(dc, o, o.risk_duration_margin)
+    if name == "regional":   # in-process schedulers; experiments.regional_ray hosts them in Ray actors
+        if o.regional_transport != "inprocess":
+            raise ValueError(f"policy regional: transport {o.regional_transport!r} is built by "
+                             f"experiments.regional_ray, not the scheduler core")
+        return Regional(dc)
     raise ValueError(f"unknown policy {name!r}; known: {list(NAMES)}")
 
 

@@ -1,0 +1,374 @@
+"""The light coordinator of the regional schedulers and the ``regional`` policy (spec 000 §4.1).
+
+Every policy call (``plan``/``adapt``, hour ``now``) runs sync rounds, one per 15 simulated minutes:
+
+* round 0 (:00) — each region observes its own cluster and forecast (``observe``), drops the jobs whose
+  reservations the simulator released (re-planned or blocked jobs it owned) and sends its delta;
+* rounds 1, 2, … (:15, :30, :45, then overtime) — the coordinator routes the still-unplaced jobs in
+  Algorithm 1's priority order (Table 3 weights, on its replica of every region's forecast): each goes to
+  the region with the lowest on-time carbon on the replica (operational + data transfer, kgCO2e; ties:
+  earliest start, then lower region), or, when no region has an on-time start, to the region that
+  finishes it first (home preferred). The replica is charged tentatively so later jobs see earlier routes.
+  Each region places its queue on its *own* capacity and answers with a delta: reservations added, jobs
+  declined. A declined job is routed again next round on the corrected replica; after
+  :data:`MAX_ROUNDS` rounds it is rejected with the reason.
+
+With fresh replicas the placements equal the centralised :class:`~scheduler.policies.cooperative.Cooperative`
+(same costs, priorities and tie-breaks). Only deltas travel; the coordinator keeps a replica
+(:class:`~scheduler.regional.messages.RegionState`) per region and checks every delta's sequence number and
+digest: a duplicate or out-of-order delta (seq ≤ last) is discarded, a gap (a reply was lost) or a digest
+mismatch triggers a full-state resync, and jobs whose reply was lost are settled from the resynced ledger
+(placed there → confirmed, absent → routed again). A scheduler that died (:class:`RegionDown`) is restored
+from the coordinator's last synced state plus the hour's observation and its request re-sent; jobs whose
+confirmation died with it are routed again. A job is in Decisions only once its region confirmed it, and
+its row leaves the owner's ledger before it is routed again, so no job is lost or double-booked.
+
+Traffic (:class:`SyncStats`): every round sends one request to and receives one delta from every region;
+bytes are pickled sizes. The full-state alternative sends the same requests and the region's whole state
+instead of the delta. The simulator calls the policy only in hours with events; the other rounds (4 per
+simulated hour, less those run) are heartbeats — an empty request and an empty delta (sizes measured once),
+or request + whole state with full-state sync. Observations are local telemetry and are not counted.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scheduler.cost import earliest_fit, prefix, sliding_min
+from scheduler.datacenters import DataCenters
+from scheduler.policies.base import ClusterState, Decisions, Event, JobsView, Placer, table_rows
+from scheduler.policies.cooperative import WEIGHTS, priorities
+from scheduler.regional.messages import Delta, RegionState, Request, Route, diff, nbytes
+from scheduler.regional.transport import InProcess, RegionDown, Transport
+from scheduler.workloads import Jobs
+
+ROUNDS_PER_HOUR = 4          # delta sync every 15 simulated minutes
+MINUTES_PER_ROUND = 60 // ROUNDS_PER_HOUR
+MAX_ROUNDS = 16              # routing rounds per call before an unplaced job is rejected
+
+TransportFactory = Callable[[DataCenters, int], Transport]
+
+
+@dataclass
+class SyncStats:
+    """Coordination traffic and repairs of one run (module docstring)."""
+
+    messages: int = 0                 # requests + deltas actually exchanged in calls
+    bytes_delta: int = 0              # their pickled size, bytes
+    bytes_full: int = 0               # the same rounds with full-state sync, bytes
+    bytes_repair: int = 0             # snapshots sent for resyncs and restores, bytes
+    rounds: dict[int, int] = field(default_factory=dict)   # rounds run per simulated hour
+    gaps: int = 0                     # sequence gaps detected (lost replies) → resync
+    digest_mismatches: int = 0        # replica diverged from the region → resync
+    stale: int = 0                    # duplicate / out-of-order deltas discarded
+    restarts: int = 0                 # dead schedulers restored from the last synced state
+    declined: int = 0                 # routes a region declined (stale replica)
+    confirm_round: list[int] = field(default_factory=list)  # round in which each placement was confirmed
+    call_ms: list[float] = field(default_factory=list)      # wall time per policy call, ms
+
+    def metrics(self, n_hours: int, n_regions: int, heartbeat_bytes: int, full_idle_bytes: int) -> dict[str, float]:
+        """Per-hour traffic over ``n_hours`` simulated hours; idle rounds count as heartbeats."""
+        run = sum(min(v, ROUNDS_PER_HOUR) for v in self.rounds.values())
+        idle = ROUNDS_PER_HOUR * n_hours - run
+        msgs = self.messages + idle * 2 * n_regions
+        b_delta = self.bytes_delta + self.bytes_repair + idle * n_regions * heartbeat_bytes
+        b_full = self.bytes_full + idle * full_idle_bytes
+        delay = np.asarray(self.confirm_round, dtype=np.float64) * MINUTES_PER_ROUND
+        ms = np.asarray(self.call_ms)
+        return {"messages_per_h": msgs / n_hours, "bytes_per_h_delta": b_delta / n_hours,
+                "bytes_per_h_full": b_full / n_hours, "full_over_delta": b_full / max(b_delta, 1),
+                "repair_bytes": float(self.bytes_repair), "resyncs": float(self.gaps + self.digest_mismatches),
+                "gaps": float(self.gaps), "digest_mismatches": float(self.digest_mismatches),
+                "stale_discarded": float(self.stale), "restarts": float(self.restarts),
+                "declined": float(self.declined),
+                "decision_delay_min_mean": float(delay.mean()) if delay.size else float("nan"),
+                "rounds_max": float(max(self.rounds.values(), default=0)),
+                "decision_ms_mean": float(ms.mean()) if ms.size else float("nan"),
+                "decision_ms_p95": float(np.percentile(ms, 95)) if ms.size else float("nan")}
+
+
+@dataclass
+class _Doubt:
+    route: Route
+    round: int
+    start: int          # the coordinator's predicted start (its tentative charge)
+
+
+class Coordinator:
+    """Routes jobs to regional schedulers over ``transport`` and keeps their replicas (module docstring)."""
+
+    def __init__(self, dc: DataCenters, transport: Transport, n_hours: int):
+        if transport.n != dc.n:
+            raise ValueError(f"regional: transport has {transport.n} regions, data centres {dc.n}")
+        self.dc, self.transport, self.T = dc, transport, int(n_hours)
+        self.replica = [RegionState.empty(r, int(dc.gpus[r]), self.T) for r in range(dc.n)]
+        self.owner: dict[int, int] = {}
+        self.doubt: list[dict[int, _Doubt]] = [{} for _ in range(dc.n)]
+        self.obs: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+        self.stats = SyncStats()
+        empty = self.replica[0]
+        self.heartbeat_bytes = nbytes(Request(0, 0)) + nbytes(diff(0, 1, empty, empty, ()))
+        self.full_bytes = [nbytes(Request(0, 0)) + nbytes(s) for s in self.replica]
+        self._pending: list[int] = []      # job rows to route
+        self._orphans: list[list[int]] = [[] for _ in range(dc.n)]   # given up unconfirmed: release next call
+        self._placed: dict[int, tuple[int, int, int]] = {}     # row → (region, start, hours), this call
+        self._round = 0
+
+    # ---- one policy call ------------------------------------------------------------------------------
+    def decide(self, jobs: Jobs | JobsView, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
+        """Place jobs ``idx`` (rows of ``jobs``) at hour ``now``; see module docstring."""
+        t0 = time.perf_counter()
+        idx = np.asarray(idx, dtype=np.int64)
+        if state.reserved.shape != (self.dc.n, self.T):
+            raise ValueError(f"regional: cluster state has shape {state.reserved.shape}, coordinator was built for "
+                             f"{(self.dc.n, self.T)} (one policy instance per simulation)")
+        rows = table_rows(jobs, idx)
+        pos = dict(zip(rows.tolist(), idx.tolist()))
+        ci = view.ci_plan(self.T, "mean")
+        self.obs = [(int(now), int(state.capacity[r]), state.reserved[r].copy(), ci[r]) for r in range(self.dc.n)]
+        release, self._orphans = self._orphans, [[] for _ in range(self.dc.n)]
+        for j in rows.tolist():
+            if j in self.owner:
+                release[self.owner.pop(j)].append(j)
+        self._placed, self._round = {}, 0
+        for r in range(self.dc.n):
+            try:
+                self.transport.observe(r, *self.obs[r])
+            except RegionDown:
+                self._restart(r)
+        self._exchange(now, {r: Request(now, 0, tuple(release[r])) for r in range(self.dc.n)})
+
+        placer = Placer(jobs, now, state, self.dc)
+        if len(idx) == 0:
+            return placer.decisions()
+        ci_rep = np.stack([s.forecast[now:] for s in self.replica])
+        P = prefix(ci_rep)
+        earliest = np.maximum(jobs.submit_h[idx], now)
+        order = np.argsort(-priorities(jobs, idx, now, P, ci_rep, earliest, WEIGHTS), kind="stable")
+        self._pending = [int(rows[k]) for k in order.tolist() if placer.fits_anywhere(int(idx[k]))]
+        rejected: dict[int, str] = {}
+        while self._pending or any(self.doubt):
+            self._round += 1
+            if self._round > MAX_ROUNDS:
+                for j in self._pending + [j for d in self.doubt for j in d]:
+                    rejected[j] = f"regional: no region confirmed a placement within {MAX_ROUNDS} sync rounds"
+                for r, d in enumerate(self.doubt):
+                    self._orphans[r].extend(d)
+                self.doubt = [{} for _ in range(self.dc.n)]
+                break
+            batches = self._route(jobs, pos, now, ci_rep, P, rejected)
+            self._exchange(now, {r: Request(now, self._round, (), tuple(b)) for r, b in enumerate(batches)})
+        for j, (r, s, h) in self._placed.items():
+            placer.commit(pos[j], r, s, h)
+        for j, why in rejected.items():
+            placer.reject(pos[j], why)
+        self.stats.call_ms.append((time.perf_counter() - t0) * 1000.0)
+        return placer.decisions()
+
+    # ---- routing --------------------------------------------------------------------------------------
+    def _route(self, jobs, pos: dict[int, int], now: int, ci: np.ndarray, P: np.ndarray,
+               rejected: dict[int, str]) -> list[list[Route]]:
+        """This round's routes per region for the pending jobs (priority order), charging ``free``."""
+        free = np.stack([s.free() for s in self.replica])
+        for r, d in enumerate(self.doubt):
+            for e in d.values():
+                free[r, e.start:e.start + e.route.hours] -= e.route.gpus
+        batches: list[list[Route]] = [[] for _ in range(self.dc.n)]
+        for j in self._pending:
+            i = pos[j]
+            d = int(jobs.est_duration_h[i])
+            a_r = self._earliest(jobs, i, now)
+            got = self._on_time(jobs, i, d, a_r, free, ci, P, now, j)
+            if got is None:
+                got = self._late(jobs, i, d, a_r, free, j)
+            if got is None:
+                rejected[j] = (f"unschedulable: no region has {jobs.gpus[i]} free GPUs for {d} h before the "
+                               f"horizon ends (hour {self.T})")
+                continue
+            r, start, route = got
+            free[r, start:start + d] -= route.gpus
+            batches[r].append(route)
+            self.doubt[r][j] = _Doubt(route, self._round, start)
+        self._pending = []
+        return batches
+
+    def _earliest(self, jobs, i: int, now: int) -> np.ndarray:
+        """Earliest start per region [R]: now or submit, plus the data transfer away from home."""
+        tr_h = int(self.dc.transfer_hours(np.asarray([jobs.data_gb[i]]))[0])
+        a = np.full(self.dc.n, max(now, int(jobs.submit_h[i])) + tr_h, dtype=np.int64)
+        a[jobs.home[i]] -= tr_h
+        return a
+
+    def _on_time(self, jobs, i: int, d: int, a_r: np.ndarray, free: np.ndarray, ci: np.ndarray, P: np.ndarray,
+                 now: int, j: int) -> tuple[int, int, Route] | None:
+        """(region, predicted start, route) with the lowest on-time carbon on the replica, or None."""
+        dc = self.dc
+        s0, s1 = int(a_r.min()), min(int(jobs.deadline_h[i]) - d, self.T - d)
+        if s1 < s0:
+            return None
+        rel = np.arange(s0 - now, s1 - now + 1)
+        power = float(jobs.gpus[i] * jobs.gpu_kw[i])
+        op = (power * dc.pue / 1000.0)[:, None] * (P[:, rel + d] - P[:, rel])
+        home = int(jobs.home[i])
+        tr = dc.transfer_carbon_kg(jobs.data_gb[i], ci[home, rel][None, :], ci[:, rel])
+        tr[home] = 0.0
+        ok = sliding_min(free[:, s0:s1 + d], d) >= jobs.gpus[i]
+        ok &= (rel + now)[None, :] >= a_r[:, None]
+        cost = np.where(ok & np.isfinite(op + tr), op + tr, np.inf)
+        if not np.isfinite(cost).any():
+            return None
+        flat = int(np.argmin(cost.T))                 # start-major: ties go to the earliest start
+        r, start = flat % dc.n, s0 + flat // dc.n
+        route = Route(j, int(jobs.gpus[i]), d, int(a_r[r]), s1, power, s0, None if r == home else tr[r].copy())
+        return r, start, route
+
+    def _late(self, jobs, i: int, d: int, a_r: np.ndarray, free: np.ndarray,
+              j: int) -> tuple[int, int, Route] | None:
+        """(region, start, route) finishing first on the replica (home preferred on ties), or None."""
+        starts = earliest_fit(free, int(jobs.gpus[i]), d, a_r)
+        if (starts < 0).all():
+            return None
+        key = np.where(starts >= 0, starts, np.iinfo(np.int64).max).astype(float)
+        key[jobs.home[i]] -= 0.5
+        r = int(np.argmin(key))
+        return r, int(starts[r]), Route(j, int(jobs.gpus[i]), d, int(a_r[r]), self.T - d,
+                                        float(jobs.gpus[i] * jobs.gpu_kw[i]), int(a_r[r]), None, late=True)
+
+    # ---- messages -------------------------------------------------------------------------------------
+    def _exchange(self, now: int, requests: dict[int, Request]) -> None:
+        """One sync round: send every request, receive and check the deltas, restore dead schedulers."""
+        st = self.stats
+        st.rounds[now] = st.rounds.get(now, 0) + 1
+        for r, req in requests.items():
+            b = nbytes(req)
+            st.messages += 1
+            st.bytes_delta += b
+            st.bytes_full += b
+        results = self.transport.step_many(requests)
+        for r in sorted(results):
+            res = results[r]
+            if isinstance(res, RegionDown):
+                self._restart(r)
+                res = self.transport.step_many({r: requests[r]})[r]
+                if isinstance(res, RegionDown):
+                    raise RuntimeError(f"regional scheduler {r} is down again right after its restore") from res
+            for delta in res:
+                st.messages += 1
+                st.bytes_delta += nbytes(delta)
+                self._receive(r, delta)
+            size = nbytes(self.replica[r])
+            st.bytes_full += size
+            self.full_bytes[r] = nbytes(Request(0, 0)) + size
+
+    def _receive(self, r: int, delta: Delta) -> None:
+        rep = self.replica[r]
+        if delta.region != r:
+            raise ValueError(f"regional: delta from region {delta.region} arrived on region {r}'s channel")
+        if delta.seq <= rep.seq:
+            self.stats.stale += 1
+            return
+        if delta.seq > rep.seq + 1:
+            self.stats.gaps += 1
+            self._resync(r)
+            return
+        rep.apply(delta)
+        if rep.digest() != delta.digest:
+            self.stats.digest_mismatches += 1
+            self._resync(r)
+            return
+        for j in list(self.doubt[r]):
+            if j in delta.added:
+                self._confirm(r, j, delta.added[j])
+            elif j in delta.declined:
+                del self.doubt[r][j]
+                self.stats.declined += 1
+                self._pending.append(j)
+
+    def _resync(self, r: int) -> None:
+        """Replace region ``r``'s replica by its full state; settle its unconfirmed routes from the ledger."""
+        try:
+            snap = self.transport.snapshot(r)
+        except RegionDown:
+            self._restart(r)
+            self._settle(r, self._round + 1)     # the restored ledger lacks what died with it: route again
+            return
+        self.stats.bytes_repair += nbytes(snap)
+        self.replica[r] = snap.copy()
+        self._settle(r, self._round + 1)
+
+    def _restart(self, r: int) -> None:
+        """Restore dead region ``r`` from the last synced replica and this hour's observation."""
+        self.stats.restarts += 1
+        snap = self.replica[r].copy()
+        self.stats.bytes_repair += nbytes(snap)
+        self.transport.restore(r, snap)
+        if self.obs:
+            self.transport.observe(r, *self.obs[r])
+        self._settle(r, self._round)
+
+    def _settle(self, r: int, before: int) -> None:
+        """Unconfirmed routes to ``r`` sent before round ``before``: in the replica's ledger → confirmed, else
+        routed again (those of the current round are re-sent by the caller)."""
+        for j, e in list(self.doubt[r].items()):
+            if e.round >= before:
+                continue
+            if j in self.replica[r].ledger:
+                self._confirm(r, j, self.replica[r].ledger[j])
+            else:
+                del self.doubt[r][j]
+                self._pending.append(j)
+
+    def _confirm(self, r: int, j: int, entry: tuple[int, int, int]) -> None:
+        start, hours, gpus = entry
+        del self.doubt[r][j]
+        if j in self._placed:
+            raise RuntimeError(f"regional: job {j} confirmed twice (regions {self._placed[j][0]} and {r})")
+        self._placed[j] = (r, start, hours)
+        self.owner[j] = r
+        self.stats.confirm_round.append(self._round)
+        self.obs[r][2][start:start + hours] += gpus      # the cluster will hold it once the simulator applies it
+
+    # ---- reporting ------------------------------------------------------------------------------------
+    def metrics(self, n_hours: int | None = None) -> dict[str, float]:
+        return self.stats.metrics(n_hours or self.T, self.dc.n, self.heartbeat_bytes, sum(self.full_bytes))
+
+
+def in_process(dc: DataCenters, n_hours: int) -> InProcess:
+    """The default transport: regional schedulers in this process."""
+    return InProcess(dc.gpus, dc.pue, n_hours)
+
+
+class Regional:
+    """Policy ``regional``: one scheduler per region behind a light coordinator (module docstring). The
+    transport (in-process by default) is built at the first call, when the horizon is known."""
+
+    clairvoyant = False
+
+    def __init__(self, dc: DataCenters, transport: TransportFactory = in_process, name: str = "regional"):
+        self.dc, self.make_transport, self.name = dc, transport, name
+        self.coordinator: Coordinator | None = None
+
+    def _coord(self, state: ClusterState) -> Coordinator:
+        if self.coordinator is None:
+            T = state.reserved.shape[1]
+            self.coordinator = Coordinator(self.dc, self.make_transport(self.dc, T), T)
+        return self.coordinator
+
+    def plan(self, jobs: Jobs | JobsView, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
+        return self._coord(state).decide(jobs, idx, now, state, view)
+
+    def adapt(self, event: Event, jobs: Jobs | JobsView, now: int, state: ClusterState, view) -> Decisions:
+        return self.plan(jobs, event.jobs, now, state, view)
+
+    def sync_metrics(self, n_hours: int) -> dict[str, float]:
+        """Traffic, repairs and decision latency over ``n_hours`` simulated hours (:class:`SyncStats`)."""
+        if self.coordinator is None:
+            raise ValueError(f"{self.name}: no policy call yet, nothing to report")
+        return self.coordinator.metrics(n_hours)
+
+    def close(self) -> None:
+        if self.coordinator is not None:
+            self.coordinator.transport.close()
