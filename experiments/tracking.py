@@ -58,11 +58,16 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 @contextlib.contextmanager
 def run(experiment: str, run_name: str, config: Mapping[str, Any] | None = None,
         nested: bool = False, tags: Mapping[str, str] | None = None) -> Iterator[Any]:
-    """Start an MLflow run in ``experiment``; logs ``config`` as params and as ``config.json`` artifact."""
+    """Start an MLflow run in ``experiment``; logs ``config`` as params and as ``config.json`` artifact. Every
+    run is tagged ``carbonshift.code_version`` (:func:`experiments.provenance.code_version`) unless ``tags``
+    already give it."""
     import mlflow
 
+    from experiments.provenance import TAG, code_version
+
     exp_id = configure(experiment)
-    with mlflow.start_run(experiment_id=exp_id, run_name=run_name, nested=nested, tags=dict(tags or {})) as active:
+    tags = {TAG: code_version(), **dict(tags or {})}
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name, nested=nested, tags=tags) as active:
         if config:
             mlflow.log_params(flatten(config))
             mlflow.log_dict(dict(config), "config.json")

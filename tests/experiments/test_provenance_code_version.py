@@ -131,3 +131,16 @@ def test_sweep_dry_run_json_names_the_code_version(store, capsys, monkeypatch):
     assert main(["sweep", str(path), "--dry-run", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["code_version"] == "ffff6666aaaa" and doc["n_trials"] == 2
+
+
+def test_every_tracked_run_is_tagged(store, monkeypatch):
+    from experiments import tracking
+
+    monkeypatch.setattr("experiments.provenance.code_version", lambda: "1234abcd5678")
+    with tracking.run("tagged", "plain", {"a": 1}) as active:                 # e.g. `forecast train`
+        rid = active.info.run_id
+    with tracking.run("tagged", "given", tags={provenance.TAG: "given-version"}) as active:
+        given = active.info.run_id
+    c = mlflow.MlflowClient(store.uri)
+    assert c.get_run(rid).data.tags[provenance.TAG] == "1234abcd5678"
+    assert c.get_run(given).data.tags[provenance.TAG] == "given-version"
