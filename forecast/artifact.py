@@ -117,7 +117,10 @@ class TrainedForecaster:
         (folder / "members").mkdir(parents=True, exist_ok=True)
         members = []
         for name, model in self.members.items():
-            blob = pickle.dumps(model, protocol=5)
+            try:
+                blob = pickle.dumps(model, protocol=5)
+            except (pickle.PicklingError, AttributeError, TypeError) as exc:
+                raise ValueError(f"member {name!r} ({type(model).__name__}) cannot be saved: {exc}") from exc
             (folder / "members" / f"{name}.pkl").write_bytes(blob)
             members.append({"name": name, "class": f"{type(model).__module__}.{type(model).__qualname__}",
                             "file": f"members/{name}.pkl", "sha256": hashlib.sha256(blob).hexdigest()})

@@ -88,6 +88,24 @@ class LSTMForecaster:
     def _arrays(self, history: pd.DataFrame):
         return region_series(history, self.target, self.oracle_weather)
 
+    def __getstate__(self) -> dict:
+        """Picklable for saved forecaster artifacts (:mod:`forecast.artifact`): the Lightning module, a class
+        local to :func:`_build_module`, travels as its feature count and CPU ``state_dict``."""
+        state = self.__dict__.copy()
+        if self.module is not None:
+            state["module"] = {"n_feat": self.module.encoder.input_size - 1,
+                               "state_dict": {k: v.detach().cpu() for k, v in self.module.state_dict().items()}}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        saved = state.pop("module")
+        self.__dict__.update(state, module=None)
+        if saved is not None:
+            self.module = _build_module(saved["n_feat"], len(self.regions), self.horizon, self.hidden, self.layers,
+                                        self.dropout, self.lr)
+            self.module.load_state_dict(saved["state_dict"])
+            self.module.eval()
+
     def fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None = None) -> LSTMForecaster:
         import lightning.pytorch as pl
         import torch

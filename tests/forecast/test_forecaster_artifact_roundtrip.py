@@ -149,3 +149,17 @@ def test_daily_issues_and_stale_history(user_dir):
     stale = panel[panel["time"] < ISSUE - pd.Timedelta(hours=5)]
     with pytest.raises(ValueError, match=r"issue time 2024-03-20 23:00 UTC for CA-ON \(last observed 2024-03-20 17:00 UTC\)"):
         fitted.predict(stale, ISSUE)
+
+
+def test_neural_member_survives_the_artifact(dacf_slice, windows):
+    """The attention-LSTM (a Lightning module class built inside a function) saves and reloads to the same forecast."""
+    import pickle
+
+    from forecast.models.lstm import LSTMForecaster
+
+    until, issues = windows
+    ciso = dacf_slice[dacf_slice["region"] == "CISO"]
+    model = LSTMForecaster(23, 48, encoder_h=48, hidden=8, max_epochs=1, batch_size=64, stride_h=12,
+                           patience=1).fit(ciso, "ci_direct", until=until)
+    again = pickle.loads(pickle.dumps(model, protocol=5))
+    pd.testing.assert_frame_equal(again.predict(ciso, issues[:2], 48), model.predict(ciso, issues[:2], 48))
