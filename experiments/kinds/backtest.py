@@ -225,18 +225,19 @@ def ensemble_members(cfg: BacktestConfig, factories: dict[str, object]) -> list[
     return cfg.backtest.ensemble_members or [n for n in factories if n not in naive] or list(factories)
 
 
-def name_ensemble(bt) -> tuple[str, str, str]:  # noqa: ANN001 (forecast.backtest.BacktestResult)
+def name_ensemble(bt, shown: dict[str, str]) -> tuple[str, str, str]:  # noqa: ANN001 (forecast.backtest.BacktestResult)
     """Rename the backtest's calibrated ``ensemble`` rows (forecasts, corrections) by what they are
     (:func:`forecast.ensemble.ensemble_label` + ``+cqr``: ``ensemble(gbm 0.62, prophet 0.38)+cqr``, or with one
-    member of positive weight ``gbm+cqr``). Returns (that label, the uncalibrated row's label, the
-    metric-safe key: ``ensemble`` or ``<member>_cqr``)."""
+    member of positive weight ``gbm+cqr``; members named as in ``shown``, e.g. ``lstm (CPU-sized)``). Returns
+    (that label, the uncalibrated row's label, the metric-safe key: ``ensemble`` or ``<member>_cqr``)."""
     from forecast.ensemble import ensemble_label, member_weights
 
-    base = ensemble_label(bt.weights)
+    base = ensemble_label(bt.weights.assign(model=bt.weights["model"].replace(shown)))
     label = f"{base}+cqr"
     for frame in (bt.forecasts, bt.corrections):
         frame.loc[frame["model"] == "ensemble", "model"] = label
-    key = "ensemble" if len(member_weights(bt.weights)) >= 2 else f"{base}_cqr"
+    members = member_weights(bt.weights)
+    key = "ensemble" if len(members) >= 2 else f"{members.index[0]}_cqr"
     return label, f"{base} (uncalibrated)", key
 
 
@@ -294,8 +295,8 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
         bt = run_backtest(panel, target, factories, windows, b.issue_hour, b.horizon_h, b.retrain_every_days,
                           b.refit_before_test, tuple(b.buckets), b.ensemble_power, b.ensemble_prune, members,
                           b.ensemble_method, ctx.progress, b.calibration_window_days, b.ensemble_window_days)
-        ens_label, raw_label, ens_key = name_ensemble(bt)
         sized = cpu_sized(config)
+        ens_label, raw_label, ens_key = name_ensemble(bt, sized)
         for frame in (bt.forecasts, bt.corrections):
             frame["model"] = frame["model"].replace(sized)
         keys = {ens_label: ens_key, **{shown: name for name, shown in sized.items()}}
