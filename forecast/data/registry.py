@@ -69,15 +69,6 @@ def resolve(file: str, data_dir: str | Path | None = None) -> Path:
         "set --data-dir / CARBONSHIFT_DATA_DIR or run `carbonshift data fetch`")
 
 
-def resolve_folder(folder: str, data_dir: str | Path | None = None) -> Path:
-    """The data folder holding ``folder`` (e.g. ``dacf``), by the same resolution order."""
-    for d in candidate_dirs(data_dir):
-        if (d / folder).is_dir():
-            return d / folder
-    raise FileNotFoundError(f"data folder {folder!r} not found in {[str(d) for d in candidate_dirs(data_dir)]}; "
-                            "run `carbonshift data fetch`")
-
-
 def find(folder: str, stem: str, suffixes: tuple[str, ...], data_dir: str | Path | None = None) -> Path:
     """First ``<dir>/<folder>/<stem><suffix>`` over :func:`candidate_dirs` × ``suffixes`` (e.g. a user's
     ``electricitymaps/CA-ON_2024_hourly.csv`` or the bundle's ``…csv.gz``); a clear error lists what exists."""
