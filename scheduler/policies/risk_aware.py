@@ -91,6 +91,8 @@ class ChanceConstrained:
         self.delay_weight, self.weights = delay_weight_kg_per_h, weights
         self.risk: dict[int, float] = {}      # simulator row -> miss probability of its current placement
         self.forced: dict[int, float] = {}    # simulator row -> miss probability of its safest on-time option
+        self.extra: dict[int, float] = {}     # simulator row -> risk − forced (the budgeted part)
+        self.extra_sum = 0.0                  # Σ extra, kept up to date (O(1) per decision)
         if name:
             self.name = name
 
@@ -123,6 +125,7 @@ class ChanceConstrained:
             if best is None:
                 self.risk.pop(int(rows[k]), None)
                 self.forced.pop(int(rows[k]), None)
+                self.extra_sum -= self.extra.pop(int(rows[k]), 0.0)
                 placer.commit(i, *placer.earliest_completion(i, int(q_h[k])), int(q_h[k]))
             else:
                 placer.commit(i, *best)
@@ -139,7 +142,7 @@ class ChanceConstrained:
         their number (the budget). The job's entry in :attr:`risk` is updated. The expected number of
         missed deadlines is then at most ``Σ forced + (1 − deadline_target) × jobs``."""
         coverage = getattr(self.margin, "coverage", None)
-        best, best_cost, best_risk = None, np.inf, 0.0
+        best, best_cost, best_risk, forced = None, np.inf, 0.0, 0.0
         for d in levels:
             r, s, cost = self.best_window(placer, i, d, min(d_cost, d), ci, P)
             if r < 0:
@@ -148,16 +151,16 @@ class ChanceConstrained:
                 return r, s, d
             miss = 1.0 - float(coverage(np.array([row]), np.array([d]))[0])
             if best is None:
-                self.forced[row] = miss
+                forced = miss
             else:
-                used = (sum(self.risk.values()) - sum(self.forced.values())
-                        - self.risk.get(row, 0.0) + self.forced[row])      # optional risk of the others
-                allowed = (1.0 - self.deadline_target) * (len(self.risk) + (row not in self.risk))
-                if cost >= best_cost or used + miss - self.forced[row] > allowed:
+                others = self.extra_sum - self.extra.get(row, 0.0)
+                allowed = (1.0 - self.deadline_target) * (len(self.extra) + (row not in self.extra))
+                if cost >= best_cost or others + miss - forced > allowed:
                     continue
             best, best_cost, best_risk = (r, s, d), cost, miss
         if best is not None and coverage is not None:
-            self.risk[row] = best_risk
+            self.extra_sum += best_risk - forced - self.extra.get(row, 0.0)
+            self.risk[row], self.forced[row], self.extra[row] = best_risk, forced, best_risk - forced
         return best
 
     def adapt(self, event: Event, jobs: Jobs | JobsView, now: int, state: ClusterState, view) -> Decisions:

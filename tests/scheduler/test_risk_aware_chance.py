@@ -103,4 +103,5 @@ def test_risk_budget_lets_cheaper_short_reservations_through_and_stays_within_it
     extra = np.array([budget.risk[r] - budget.forced[r] for r in budget.risk])
     assert (extra > 0.02).any()                                   # some jobs took a shorter reservation
     assert extra.sum() <= (1 - TARGET) * len(extra) + 1e-9
+    assert budget.extra_sum == pytest.approx(extra.sum())           # the running total the budget checks
     assert out.carbon_op_kg.sum() < out_fixed.carbon_op_kg.sum()
