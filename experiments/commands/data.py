@@ -9,7 +9,7 @@ import pandas as pd
 from experiments.output import emit
 from forecast.data.check import check_file, summary_row
 from forecast.data.fetch import fetch
-from forecast.data.registry import candidate_dirs, datasets
+from forecast.data.registry import candidate_dirs, datasets, user_files
 from forecast.data.validate import DataValidationError
 
 
@@ -62,9 +62,22 @@ def _list(args: argparse.Namespace) -> int:
             else:
                 row.update(rows=result.rows, start=result.start, end=result.end)
         rows.append(row)
+    rows += [_user_row(path) for path in user_files(args.data_dir)]
     table = pd.DataFrame(rows)
     emit({"datasets": len(table), "missing": int((table["resolved"] == "missing").sum())}, args.json, {"datasets" if args.json else "": table})
     return 0
+
+
+def _user_row(path) -> dict:
+    """A data-dir file outside the registry, validated like a shipped one (invalid: the error instead of a span)."""
+    row = {"file": f"{path.parent.name}/{path.name}", "upstream": "your data dir (not in the registry)",
+           "resolved": str(path.parent.parent), "rows": None, "start": "", "end": ""}
+    try:
+        result = check_file(path)
+        row.update(rows=result.rows, start=result.start, end=result.end)
+    except DataValidationError as exc:
+        row["start"] = f"invalid: {exc.problem}"
+    return row
 
 
 def _check(args: argparse.Namespace) -> int:

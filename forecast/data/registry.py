@@ -83,3 +83,25 @@ def find(folder: str, stem: str, suffixes: tuple[str, ...], data_dir: str | Path
     raise FileNotFoundError(
         f"no {tried} in {[str(d) for d in dirs]} (found: {shown or 'nothing'}); put your file there with the bundle's "
         "layout, set --data-dir / CARBONSHIFT_DATA_DIR, or run `carbonshift data fetch`")
+
+
+#: Folders (and file-name endings) of the bundle layout that a user's data dir may add files to.
+USER_LAYOUT: dict[str, tuple[str, ...]] = {
+    "electricitymaps": ("_hourly.csv", "_hourly.csv.gz"),
+    "openmeteo": (".json", ".json.gz"),
+    "openmeteo_forecast": (".csv", ".csv.gz"),
+    "dacf": (".csv", ".csv.gz"),
+}
+
+
+def user_files(data_dir: str | Path | None = None) -> list[Path]:
+    """Files with the bundle's layout in the explicit data dir (``data_dir`` or ``$CARBONSHIFT_DATA_DIR``) that
+    the registry does not list — a user's own zones, years and regions."""
+    explicit = data_dir or os.environ.get("CARBONSHIFT_DATA_DIR")
+    if not explicit:
+        return []
+    known = {ds.file for ds in datasets()}
+    root = Path(explicit)
+    return sorted(f for folder, ends in USER_LAYOUT.items() if (root / folder).is_dir()
+                  for f in (root / folder).iterdir()
+                  if f.is_file() and f.name.endswith(ends) and f"{folder}/{f.name}" not in known)

@@ -99,3 +99,19 @@ def test_config_rejects_excluding_a_target():
         parse(doc, BacktestConfig, "x.yaml")
     doc["data"]["exclude_columns"] = ["ci_lca"]
     assert parse(doc, BacktestConfig, "x.yaml").data.exclude_columns == ["ci_lca"]
+
+
+def test_data_list_shows_and_validates_user_files(shared_data, tmp_path, capsys):
+    import json
+
+    from experiments.cli import main
+
+    _user_zone(shared_data, tmp_path)
+    bad = _user_zone(shared_data, tmp_path, zone="BAD", year=2023, shift_days=0)
+    bad.write_text(bad.read_text().replace("2023-03-01 05:00:00", "2023-03-01 04:00:00"))   # a duplicate hour
+    assert main(["data", "list", "--data-dir", str(tmp_path), "--json"]) == 0
+    rows = {r["file"]: r for r in json.loads(capsys.readouterr().out)["datasets"]}
+    ours = rows["electricitymaps/ZZ-TEST_2024_hourly.csv"]
+    assert ours["upstream"] == "your data dir (not in the registry)" and ours["rows"] == 8760
+    assert rows["electricitymaps/BAD_2023_hourly.csv"]["start"] == "invalid: duplicate hour"
+    assert rows["electricitymaps/GB_2023_hourly.csv.gz"]["resolved"] == str(shared_data)
