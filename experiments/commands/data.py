@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+from pathlib import Path
 
 import pandas as pd
 
@@ -68,7 +69,7 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_row(path) -> dict:
+def _user_row(path: Path) -> dict:
     """A data-dir file outside the registry, validated like a shipped one (invalid: the error instead of a span)."""
     row = {"file": f"{path.parent.name}/{path.name}", "upstream": "your data dir (not in the registry)",
            "resolved": str(path.parent.parent), "rows": None, "start": "", "end": ""}
