@@ -221,6 +221,10 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
                 dc, jobs, generator_spec(cfg.data, cfg.workload, du.history_jobs), o, du.feedback, cfg.seed)
             out[name] = (policy, source)
             metrics.update({f"{name}.{k}": v for k, v in learned.items()})
+        elif name == "regional" and o.regional_transport == "ray":
+            from experiments.regional_ray import ray_regional   # Ray stays out of this module's imports
+
+            out[name] = (ray_regional(dc), None)
         else:
             out[name] = (make_policy(name, dc, cfg.seed, o), None)
     return out, metrics

@@ -31,6 +31,12 @@ finish during the simulation back into the estimator (:class:`scheduler.duration
 (default false: it falls back to the bare estimate, as in paper_main).
 Metrics ``duration.*``: margin means, the share of jobs whose planned hours cover the true duration, the
 prior estimator's accuracy on the simulated jobs, and how many jobs were fed back / refits done.
+
+Policy ``regional`` (:mod:`scheduler.regional`): one scheduler per region behind a light coordinator,
+synchronised by deltas 4 times per simulated hour; in this process, or one Ray actor per region with
+``policy_options.regional_transport: ray`` (:mod:`experiments.regional_ray`). Its metrics
+``regional.sync.*`` and table ``regional_sync``: messages and bytes per simulated hour (delta vs full-state
+sync), resyncs, restarts, discarded stale deltas, simulated decision delay (minutes) and wall ms per call.
 """
 from __future__ import annotations
 
@@ -113,8 +119,14 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
                         cfg.simulation.measure_memory)
     policies, duration_metrics = make_policies(cfg, dc, jobs)
     outcomes = {}
+    sync_rows = []
     for name, (policy, feedback) in policies.items():
-        outcomes[name] = simulate(jobs, carbon, forecast, dc, policy, sim_cfg, feedback)
+        try:
+            outcomes[name] = simulate(jobs, carbon, forecast, dc, policy, sim_cfg, feedback)
+        finally:
+            getattr(policy, "close", lambda: None)()     # regional on Ray: stop its actors
+        if hasattr(policy, "sync_metrics"):              # regional: coordination traffic, repairs, latency
+            sync_rows.append({"policy": name, **policy.sync_metrics(carbon.n_hours)})
         if feedback is not None:
             tag = "" if name == "risk_aware" else f"{name}."
             duration_metrics.update({tag + k: v for k, v in feedback_metrics(jobs, feedback).items()})
@@ -133,6 +145,7 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
         duration_metrics.update({"duration.margin_mean": m,
                                  "duration.covered_pct": covered_pct(jobs, np.full(len(jobs), m))})
     metrics.update(duration_metrics)
+    metrics.update({f"{row['policy']}.sync.{k}": v for row in sync_rows for k, v in row.items() if k != "policy"})
     rows, regions, hod = [], [], []
     for name, out in outcomes.items():
         own = bounds
@@ -170,6 +183,8 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
                                            f"{duration_metrics['duration.covered_pct']:.1f} % of jobs")
     tables = {"policies": table, "regions": pd.concat(regions, ignore_index=True),
               "hour_of_day": pd.concat(hod, ignore_index=True)}
+    if sync_rows:
+        tables["regional_sync"] = pd.DataFrame(sync_rows)
     if oracle is not None:
         pre = bounds[PREEMPTIVE]
         summary["oracle"] = (f"{oracle.solve_kind}; bound {oracle.bound_kg:,.1f} kgCO2e, schedule gap "
