@@ -17,6 +17,16 @@ seconds = real wall-clock), ``elastic.energy_in_windows_pct``, ``elastic.emissio
 ``elastic.fedavg_rounds`` (rounds averaging ≥ 2 sites), ``elastic.hours_paused``,
 ``baseline.energy_in_windows_pct.<site>``. Tables ``runs``, ``rounds`` (per Flower round and site) and
 ``windows``; figure ``windows.png``.
+
+With a ``forecast_windows`` section the elastic run is repeated on **forecast windows**, decided causally
+(:func:`scheduler.curtailment.forecast_windows`) from day-ahead forecasts of ``windows.column`` made by the
+forecasting stack (:func:`forecast.backtest.run_backtest`: one model, CQR-calibrated on the
+``val_days`` before ``data.start``, fitted on everything loaded before that): metrics ``forecast.elastic.*``
+(as above, plus ``forecast.elastic.energy_in_actual_windows_pct`` — energy inside the perfect-foresight
+windows), ``forecast.ppl_gap``, ``forecast.windows.precision_pct.<site>.<bucket>`` /
+``recall_pct`` (vs windows cut from the actuals with the same causal thresholds, per horizon bucket) and
+``forecast.vs_pf.precision_pct.<site>`` / ``recall_pct`` (the hour mask vs the perfect-foresight windows);
+table ``forecast_windows_pr``.
 """
 from __future__ import annotations
 
@@ -27,7 +37,8 @@ import pandas as pd
 
 from experiments.config import check
 from experiments.registry import Context, Result, experiment_kind
-from scheduler.curtailment import WindowRule, foresight, window_label, window_table, windows_from_panel
+from scheduler.curtailment import (ForecastWindowRule, WindowRule, forecast_windows, foresight, handoff_mask,
+                                   precision_recall, window_label, window_table, windows_from_panel)
 from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
 
 
@@ -91,6 +102,32 @@ class FlowerSection:
 
 
 @dataclass
+class ForecastWindowsSection:
+    """Causal windows from a forecast of ``windows.column`` (see module docstring). ``model``: a naive kind
+    (persistence | seasonal24 | seasonal168) or ``gbm``; ``stat``: mean or a quantile column (q0.05 … q0.95)."""
+
+    model: str = "seasonal24"
+    val_days: int = 28              # calibration window just before data.start
+    trailing_days: int = 28         # thresholds: percentiles of the actuals in the past trailing_days
+    stat: str = "mean"
+    warmup_h: int = 24
+    issue_hour: int = 23            # UTC; day D is planned from the issue at D − 1 day + issue_hour
+    horizon_h: int = 48
+
+    def __post_init__(self) -> None:
+        from forecast.data.schema import QUANTILE_COLUMNS
+
+        check(self.model in ("persistence", "seasonal24", "seasonal168", "gbm"), "forecast_windows.model",
+              "expected persistence | seasonal24 | seasonal168 | gbm")
+        check(self.stat == "mean" or self.stat in QUANTILE_COLUMNS, "forecast_windows.stat",
+              f"expected mean or one of {list(QUANTILE_COLUMNS)}")
+        check(self.val_days >= 7 and self.trailing_days >= 1, "forecast_windows.val_days",
+              "val_days ≥ 7 and trailing_days ≥ 1")
+        check(24 <= self.horizon_h <= 96 and 0 <= self.issue_hour <= 23, "forecast_windows.horizon_h",
+              "horizon 24–96 h (covers the next day), issue hour 0–23")
+
+
+@dataclass
 class CurtailmentTrainingConfig:
     kind: str
     name: str
@@ -101,6 +138,89 @@ class CurtailmentTrainingConfig:
     model: ModelSection = field(default_factory=ModelSection)
     training: TrainingSection = field(default_factory=TrainingSection)
     flower: FlowerSection = field(default_factory=FlowerSection)
+    forecast_windows: ForecastWindowsSection | None = None
+
+
+@dataclass
+class ForecastWindows:
+    """Forecast windows over ``n`` hours from ``start``: ``mask`` [R × n] (hand-off of the per-issue
+    membership), per-region × horizon-bucket precision/recall ``pr`` vs windows cut from the actuals with the
+    same causal thresholds, and ``label``."""
+
+    mask: np.ndarray
+    pr: pd.DataFrame
+    label: str
+
+
+def forecast_window_mask(panel: pd.DataFrame, regions: list[str], rule: WindowRule, sec: ForecastWindowsSection,
+                         start: pd.Timestamp, n: int, seed: int, progress: bool) -> ForecastWindows:
+    """Backtest ``sec.model`` on ``rule.column`` (fit before the validation window, CQR on ``val_days`` before
+    ``start``, test = the ``n`` hours from ``start``) and cut causal windows from its calibrated forecasts."""
+    from forecast.backtest import Windows, run_backtest
+    from forecast.data.panel import to_matrix
+
+    day = pd.Timedelta(days=1)
+    val_start = start - sec.val_days * day
+    windows = Windows(None, val_start - day, val_start, start - day, start, start + (n // 24 - 1) * day)
+    if sec.model == "gbm":
+        from forecast.models.gbm import GBMForecaster
+        factory = lambda: GBMForecaster(sec.issue_hour, sec.horizon_h, max_iter=150, seed=seed)  # noqa: E731
+    else:
+        from forecast.models.naive import NaiveForecaster
+        factory = lambda: NaiveForecaster(sec.model, sec.issue_hour, sec.horizon_h)  # noqa: E731
+    bt = run_backtest(panel, rule.column, {sec.model: factory}, windows, sec.issue_hour, sec.horizon_h,
+                      progress=progress)
+    fc = bt.forecasts[(bt.forecasts["model"] == sec.model) & (bt.forecasts["window"] == "test")]
+    actual, times, _ = to_matrix(panel, rule.column, regions)
+    cube = fc.pivot_table(index=["issue_time", "region"], columns="horizon_h", values=sec.stat)
+    issues = cube.index.get_level_values(0).unique()
+    cube = cube.reindex(index=pd.MultiIndex.from_product([issues, regions]), columns=range(1, sec.horizon_h + 1))
+    if cube.isna().to_numpy().any():
+        raise ValueError(f"forecast_windows: the {sec.model} forecast of {rule.column} misses some issue/region/"
+                         "horizon rows")
+    values = cube.to_numpy().reshape(len(issues), len(regions), -1)
+    issue_idx = times.get_indexer(issues)
+    if (issue_idx < 0).any():
+        raise ValueError(f"forecast_windows: issue times {list(issues[issue_idx < 0][:3])} are not panel hours")
+    frule = ForecastWindowRule(sec.trailing_days, sec.stat, sec.warmup_h)
+    member = forecast_windows(actual, issue_idx, values, rule, frule)
+    future = issue_idx[:, None] + np.arange(1, values.shape[2] + 1)[None, :]                    # [I × H]
+    inside = future.max(axis=1) < actual.shape[1]
+    truth = forecast_windows(actual, issue_idx[inside], actual[:, future[inside]].transpose(1, 0, 2), rule, frule)
+    pr = precision_recall(member[inside], truth, regions, np.arange(1, values.shape[2] + 1))
+    mask = handoff_mask(member, issue_idx, times.get_loc(start), n)
+    return ForecastWindows(mask, pr, frule.label(f"{sec.model}+cqr"))
+
+
+def energy_in(plan, mask: np.ndarray, ec, energy) -> float:  # noqa: ANN001 (RoundPlan, ElasticConfig, Accounting)
+    """Share (%) of a run's energy (compute + network, kWh) spent in site-hours inside ``mask`` [S × ≥ hours]."""
+    site_kwh = ec.site_kw * ec.pue * plan.steps / ec.steps_per_hour
+    return 100.0 * float((site_kwh * mask[:, :plan.hours]).sum()) / (energy.compute_kwh + energy.network_kwh)
+
+
+def forecast_metrics(el, fw: ForecastWindows, pf_mask: np.ndarray, bl, ec, regions: list[str]) -> dict[str, float]:  # noqa: ANN001
+    """``forecast.*`` metrics of the elastic run on forecast windows (see module docstring)."""
+    e = el.energy
+    ratio = 100.0 * e.carbon_kg / bl.carbon_kg
+    out = {"forecast.elastic.val_loss": el.val_loss, "forecast.elastic.val_ppl": el.val_ppl,
+           "forecast.elastic.hours": float(el.plan.hours), "forecast.elastic.compute_kwh": e.compute_kwh,
+           "forecast.elastic.network_kwh": e.network_kwh, "forecast.elastic.carbon_kg": e.carbon_kg,
+           "forecast.elastic.energy_in_windows_pct": 100 * e.share_in_windows,
+           "forecast.elastic.energy_in_actual_windows_pct": energy_in(el.plan, pf_mask, ec, e),
+           "forecast.elastic.fedavg_rounds": float(el.plan.n_fedavg_rounds),
+           "forecast.elastic.hours_paused": float(el.plan.hours_paused), "forecast.elastic.seconds": el.seconds,
+           "forecast.ppl_gap": el.val_ppl - bl.val_ppl,
+           "forecast.windows.share_of_hours_pct": 100.0 * float(fw.mask.mean())}
+    for s, r in enumerate(regions):
+        out[f"forecast.elastic.emissions_vs_baseline_pct.{r}"] = float(ratio[s])
+    for row in fw.pr.itertuples(index=False):
+        out[f"forecast.windows.precision_pct.{row.region}.{row.horizon}"] = float(row.precision_pct)
+        out[f"forecast.windows.recall_pct.{row.region}.{row.horizon}"] = float(row.recall_pct)
+    vs_pf = precision_recall(fw.mask, pf_mask, regions)
+    for row in vs_pf.itertuples(index=False):
+        out[f"forecast.vs_pf.precision_pct.{row.region}"] = float(row.precision_pct)
+        out[f"forecast.vs_pf.recall_pct.{row.region}"] = float(row.recall_pct)
+    return out
 
 
 def windows_figure(mask: np.ndarray, times: pd.DatetimeIndex, regions: list[str], trained_h: int, label: str):
@@ -145,6 +265,8 @@ def run(cfg: CurtailmentTrainingConfig, ctx: Context) -> Result:
     if i0 >= len(times) or times[i0] != start or i0 + n > len(times):
         raise ValueError(f"data.start/span_days: panel covers {times[0]} → {times[-1]}, cannot take {n} h from "
                          f"{start}")
+    fw = (forecast_window_mask(panel, regions, cfg.windows, cfg.forecast_windows, start, n, cfg.seed, ctx.progress)
+          if cfg.forecast_windows else None)
     mask, ci, times = mask[:, i0:i0 + n], ci[:, i0:i0 + n], times[i0:i0 + n]
     corpus = stdlib_corpus(len(regions), cfg.corpus.max_bytes_per_site, cfg.corpus.val_bytes,
                            cfg.corpus.val_every)
@@ -187,10 +309,23 @@ def run(cfg: CurtailmentTrainingConfig, ctx: Context) -> Result:
            for s, r in enumerate(regions)])
     rounds = el.rounds.assign(region=np.asarray(regions)[el.rounds["site"].to_numpy()],
                               time=times[el.rounds["hour"].to_numpy()])
-    return Result(metrics=metrics,
-                  tables={"runs": runs, "rounds": rounds, "windows": window_table(mask, times, regions)},
+    tables = {"runs": runs, "rounds": rounds, "windows": window_table(mask, times, regions)}
+    if fw is not None:
+        el_f = train_elastic(corpus, fw.mask, ci, lm, ec, sim, seed=cfg.seed)
+        metrics.update(forecast_metrics(el_f, fw, mask, bl, ec, regions))
+        ef = el_f.energy
+        runs.loc[len(runs)] = {
+            "run": f"curtailment (Flower FedAvg; {fw.label})", "site": "+".join(regions), "val_loss": el_f.val_loss,
+            "val_ppl": el_f.val_ppl, "wall_clock_h": el_f.plan.hours, "real_seconds": el_f.seconds,
+            "energy_kwh": ef.compute_kwh + ef.network_kwh,
+            "energy_in_windows_pct": energy_in(el_f.plan, mask, ec, ef), "carbon_kg": ef.carbon_kg,
+            "emissions_vs_this_baseline_pct": np.nan}
+        tables["forecast_windows_pr"] = fw.pr
+        tables["forecast_windows"] = window_table(fw.mask, times, regions)
+    return Result(metrics=metrics, tables=tables,
                   figures={"windows.png": windows_figure(mask, times, regions, el.plan.hours, windows_label)},
                   summary={"name": cfg.name, "sites": ", ".join(regions), "start": str(times[0]),
                            "windows": "; ".join([windows_label, *foresight(cfg.windows)]),
+                           **({"forecast_windows": fw.label} if fw is not None else {}),
                            "total_steps": ec.total_steps, "flower_rounds": el.plan.n_rounds,
                            "engine": "Flower simulation (Ray backend)"})

@@ -1,0 +1,57 @@
+"""Forecast windows inside the curtailment_training kind: built from the forecasting stack's calibrated
+renewable-share forecasts, causal end to end, labelled, and the shipped config parses."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.config import ConfigError, load, parse
+from experiments.kinds.curtailment_training import (CurtailmentTrainingConfig, ForecastWindowsSection,
+                                                     forecast_window_mask)
+from forecast.data.panel import load_panel
+from scheduler.curtailment import WindowRule
+
+ZONES = ["DE", "GB", "US-CAL-CISO"]
+START = pd.Timestamp("2023-03-01", tz="UTC")
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return load_panel(ZONES, [2023], weather=False)
+
+
+def _mask(panel, n=24 * 14):
+    sec = ForecastWindowsSection(model="seasonal24", val_days=14, trailing_days=21)
+    return forecast_window_mask(panel, ZONES, WindowRule(min_hours=3), sec, START, n, seed=0, progress=False)
+
+
+def test_forecast_windows_are_causal_end_to_end(panel):
+    base = _mask(panel)
+    assert base.mask.shape == (3, 24 * 14) and 0 < base.mask.mean() < 1
+    assert base.label.startswith("forecast windows (seasonal24+cqr, mean")
+    later = START + pd.Timedelta(days=7) - pd.Timedelta(hours=1)        # the issue for day 8 is at this hour
+    changed = panel.copy()
+    future = changed["time"] >= later
+    changed.loc[future, "renewable_pct"] = 100.0 - changed.loc[future, "renewable_pct"]
+    again = _mask(changed)
+    np.testing.assert_array_equal(again.mask[:, :24 * 8], base.mask[:, :24 * 8])   # day 8: issued at `later`
+    assert (again.mask[:, 24 * 8:] != base.mask[:, 24 * 8:]).any()                  # later days do react
+
+
+def test_precision_recall_table_covers_sites_and_horizons(panel):
+    pr = _mask(panel).pr
+    assert set(pr["region"]) == set(ZONES)
+    assert set(pr["horizon"]) == {"1-6h", "7-12h", "13-24h", "25-48h"}
+    assert ((pr["tp"] + pr["fn"]) > 0).groupby(pr["region"]).any().all()             # every site has windows
+    ok = pr["precision_pct"].dropna()
+    assert ((ok >= 0) & (ok <= 100)).all()
+
+
+def test_shipped_config_and_bad_sections():
+    cfg = load("experiments/configs/curtailment_forecast.yaml", CurtailmentTrainingConfig)
+    assert cfg.forecast_windows is not None and cfg.forecast_windows.model == "seasonal24"
+    assert cfg.data.years == [2022, 2023]
+    base = {"kind": "curtailment_training", "name": "x"}
+    with pytest.raises(ConfigError, match="forecast_windows.stat"):
+        parse({**base, "forecast_windows": {"stat": "median"}}, CurtailmentTrainingConfig)
+    with pytest.raises(ConfigError, match="forecast_windows.model"):
+        parse({**base, "forecast_windows": {"model": "prophet"}}, CurtailmentTrainingConfig)
