@@ -149,10 +149,11 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     rows, regions, hod = [], [], []
     for name, out in outcomes.items():
         own = bounds
-        slack = slack_finish(out, bounds) if oracle_comparison(out, bounds)[0] is None else None
+        want = constraint_set(out)
+        slack = slack_finish(out, bounds.get(want)) if oracle_comparison(out, bounds)[0] is None else None
         if slack is not None:
             own = instance_bounds(jobs, carbon, dc, cfg.oracle.max_jobs_milp, cfg.oracle.time_limit_s, slack[0],
-                                  f"slack-matched: {slack[1]} late jobs", (constraint_set(out),))
+                                  f"slack-matched: {slack[1]} late jobs", (want,))
         m = policy_metrics(out, pf, own)
         metrics.update({f"{name}.{k}": v for k, v in m.items()})
         label = oracle.bound.label if name == "oracle" else name

@@ -40,15 +40,14 @@ def instance_bounds(jobs: Jobs, carbon: CarbonSignal, dc: DataCenters, max_jobs_
     return out
 
 
-def slack_finish(out: Outcome, bounds: dict[str, OracleBound]) -> tuple[np.ndarray, int] | None:
-    """Per-job latest finish hours that put ``out``'s schedule inside the bounds' sets — the later of the
+def slack_finish(out: Outcome, bound: OracleBound | None) -> tuple[np.ndarray, int] | None:
+    """Per-job latest finish hours that put ``out``'s schedule inside ``bound``'s set — the later of the
     bound's window end and the hour the job finished — and how many jobs needed the extra slack; None when
-    a covered job did not finish (no slack makes that outcome comparable) or there are no bounds."""
-    if not bounds:
+    there is no bound or a covered job did not finish (no slack makes that outcome comparable)."""
+    if bound is None:
         return None
-    base = next(iter(bounds.values()))
     done = out.status == DONE
-    if (base.covered & ~done).any():
+    if (bound.covered & ~done).any():
         return None
-    finish_by = np.where(done, np.maximum(out.finish, base.latest_finish), base.latest_finish)
-    return finish_by, int((base.covered & done & (out.finish > base.latest_finish)).sum())
+    finish_by = np.where(done, np.maximum(out.finish, bound.latest_finish), bound.latest_finish)
+    return finish_by, int((bound.covered & done & (out.finish > bound.latest_finish)).sum())

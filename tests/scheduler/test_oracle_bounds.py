@@ -300,7 +300,7 @@ def test_oracle_share_only_against_the_bound_of_the_same_set():
             if bound is None:
                 assert why.startswith("not comparable") and np.isnan(m["oracle_share"])
                 assert np.isnan(m["oracle_bound_kg"])
-                slack = slack_finish(out, bounds)
+                slack = slack_finish(out, bounds[constraint_set(out)])
                 if slack is None:                   # a covered job never finished: no slack helps
                     assert "unfinished or rejected" in why or not np.isfinite(bounds[constraint_set(out)].kg)
                     continue
