@@ -7,7 +7,8 @@ on every hour before the cut-off — the first issue after the validation window
 (24 − issue_hour) h``), which is also where the backtest refits for its test window. A
 :class:`TrainedForecaster` then predicts any issue time ≥ that cut-off from a panel (target hours before
 the issue, known-future covariates after it) and returns the calibrated ensemble forecast table
-(:data:`forecast.data.schema.FORECAST_COLUMNS`, the scheduler's ``forecast.source: table``).
+(``model`` = :attr:`TrainedForecaster.label`, then :data:`forecast.data.schema.FORECAST_COLUMNS`; the
+scheduler's ``forecast.source: table``).
 
 Artifact folder (``FORMAT`` = ``carbonshift-forecaster/1``)::
 
@@ -41,7 +42,7 @@ import pandas as pd
 from forecast.backtest import Windows, extend_panel, issue_times
 from forecast.calibration import ConformalCalibrator
 from forecast.data.schema import FORECAST_COLUMNS, TARGETS
-from forecast.ensemble import ErrorWeightedEnsemble
+from forecast.ensemble import ErrorWeightedEnsemble, ensemble_label
 from forecast.models.base import Forecaster, as_issue_index, check_forecast_table
 
 FORMAT = "carbonshift-forecaster/1"
@@ -91,7 +92,15 @@ class TrainedForecaster:
         if unknown:
             raise ValueError(f"region(s) {unknown} were not in the training data ({trained})")
         out = pd.concat([self._predict_one(panel, regions, t) for t in issues], ignore_index=True)
-        return out[list(FORECAST_COLUMNS)].sort_values(["region", "issue_time", "time"], ignore_index=True)
+        out = out[list(FORECAST_COLUMNS)].sort_values(["region", "issue_time", "time"], ignore_index=True)
+        out.insert(0, "model", self.label)
+        return out
+
+    @property
+    def label(self) -> str:
+        """What the forecast is: ``ensemble(gbm 0.62, seasonal24 0.38)+cqr`` (mean weights over regions ×
+        buckets), or ``<member>+cqr`` when pruning left one member with positive weight."""
+        return ensemble_label(self.ensemble.weights, "+cqr")
 
     def _predict_one(self, panel: pd.DataFrame, regions: list[str], issue: pd.Timestamp) -> pd.DataFrame:
         history = panel.copy()
@@ -126,7 +135,7 @@ class TrainedForecaster:
                             "file": f"members/{name}.pkl", "sha256": hashlib.sha256(blob).hexdigest()})
         self.ensemble.weights.to_parquet(folder / "ensemble_weights.parquet", index=False)
         self.calibrator.corrections.to_parquet(folder / "conformal_corrections.parquet", index=False)
-        manifest = {"format": FORMAT, "target": self.target, "unit": TARGETS[self.target],
+        manifest = {"format": FORMAT, "label": self.label, "target": self.target, "unit": TARGETS[self.target],
                     "issue_hour": self.issue_hour, "horizon_h": self.horizon, "buckets": self.buckets,
                     "cutoff": self.cutoff.isoformat(), "members": members,
                     "ensemble": {"method": self.ensemble.method, "power": self.ensemble.power,

@@ -136,7 +136,7 @@ def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, memb
             save_mlflow_model(fitted, folder)
             mlflow.log_artifacts(str(folder), artifact_path=name)
             rows.append({"target": target, "model_uri": f"runs:/{run.info.run_id}/{name}", "folder": str(folder),
-                         "cutoff": fitted.cutoff.isoformat(), "members": ", ".join(fitted.members),
+                         "cutoff": fitted.cutoff.isoformat(), "label": fitted.label,
                          "regions": ", ".join(sorted(set(fitted.calibrator.corrections["region"])))})
         mlflow.set_tags({"carbonshift.cutoff": rows[0]["cutoff"], "carbonshift.git_commit": fitted.version["git_commit"]})
     return run
@@ -240,5 +240,5 @@ def predict(args: argparse.Namespace) -> int:
     table.to_csv(out, index=False)
     emit({"model_uri": args.model_uri, "target": fitted.target, "issue_times": f"{issues[0]} … {issues[-1]}",
           "cutoff": fitted.cutoff.isoformat(), "regions": sorted(set(table["region"])), "rows": len(table),
-          "table": str(out), "members": list(fitted.members), "git_commit": fitted.version["git_commit"]}, args.json)
+          "table": str(out), "model": fitted.label, "git_commit": fitted.version["git_commit"]}, args.json)
     return 0

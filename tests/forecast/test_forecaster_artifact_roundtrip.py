@@ -53,7 +53,8 @@ def _cli(args: list[str], tmp_path: Path, data_dir: Path) -> subprocess.Complete
 def test_train_predict_round_trip_in_fresh_processes(user_dir, tmp_path):
     fitted, panel, _ = _train_in_process(user_dir)
     in_memory = fitted.predict(panel, ISSUE)
-    assert list(in_memory.columns) == list(FORECAST_COLUMNS) and len(in_memory) == 48
+    assert list(in_memory.columns) == ["model", *FORECAST_COLUMNS] and len(in_memory) == 48
+    assert in_memory["model"].unique().tolist() == [fitted.label] and fitted.label.startswith("ensemble(seasonal24 ")
     expected = in_memory.to_csv(index=False).encode()
     fitted.save(tmp_path / "local")
     out = tmp_path / "from_folder.csv"
@@ -68,7 +69,7 @@ def test_train_predict_round_trip_in_fresh_processes(user_dir, tmp_path):
     _cli(["forecast", "predict", uri, "--issue-time", "2024-03-20T23:00Z", "--out", str(out2)], tmp_path, user_dir)
     assert out2.read_bytes() == expected         # trained by the CLI, pulled from MLflow: the same table
     manifest = json.loads((tmp_path / "trained/forecaster/data/forecaster/forecaster.json").read_text())
-    assert [m["name"] for m in manifest["members"]] == ["seasonal24", "gbm"]
+    assert [m["name"] for m in manifest["members"]] == ["seasonal24", "gbm"] and manifest["label"] == fitted.label
     assert manifest["code_version"]["git_commit"] and manifest["config"]["name"] == "own_zone"
     # it is an MLflow (pyfunc) model too: the issue time is the hour after the last observed target hour
     import mlflow
