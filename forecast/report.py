@@ -172,3 +172,13 @@ def goals_with_coverage(goals: pd.DataFrame, coverage: pd.DataFrame, monthly: pd
     out["picp90_worst_month"] = out["region"].map(worst["picp"])
     out["worst_month"] = out["region"].map(worst["month"])
     return out.round(4).to_dict("records")
+
+
+def monthly_mape(forecasts: pd.DataFrame, day_ahead_h: int = 24) -> pd.DataFrame:
+    """Day-ahead test MAPE (%) per model × region × calendar month (UTC, of the target hour), with the hour
+    count ``n`` — shows a model that drifts away from a changing grid month by month."""
+    da = day_ahead(forecasts, day_ahead_h)
+    da = da.assign(month=da["time"].dt.strftime("%Y-%m"))
+    g = da.groupby(["model", "region", "month"])
+    return pd.DataFrame({"mape": g.apply(lambda x: mape(x["actual"], x["mean"]), include_groups=False),
+                         "n": g.size()}).reset_index()

@@ -101,7 +101,7 @@ class GBMSection:
     min_samples_leaf: int = 40
     train_days: int | None = None
     n_threads: int = 1
-    level: Literal["absolute", "relative"] = "absolute"   # relative: target − trailing 7-day mean at issue
+    level: Literal["absolute", "relative", "profile"] = "absolute"   # target − trailing 7-day mean / same-hour mean
     recency_halflife_days: float | None = None   # training samples weighted 0.5^(age / half-life)
 
 
@@ -328,6 +328,7 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
         monthly = report.monthly_coverage(bt.forecasts, b.day_ahead_h)
         res.tables[f"ensemble_goals{sfx}"] = goals
         res.tables[f"coverage90_by_month{sfx}"] = monthly
+        res.tables[f"mape_by_month{sfx}"] = report.monthly_mape(bt.forecasts, b.day_ahead_h)
         res.summary[f"ensemble_goals{sfx}"] = report.goals_with_coverage(goals, coverage, monthly, ens_label)
         if "basis" in bt.weights.columns:
             cells = bt.weights.drop_duplicates(["issue_time", "region", "bucket"])

@@ -99,10 +99,12 @@ def _trailing_stats(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]
     return mean[:-1], std[:-1]
 
 
-def direct_design(series: RegionSeries, issue_idx: np.ndarray, horizons: Sequence[int]
+def direct_design(series: RegionSeries, issue_idx: np.ndarray, horizons: Sequence[int], profile_days: int = 0
                   ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Design matrix for every (issue, horizon): rows ordered issue-major. Returns ``X`` [n·H × F],
-    the target indices ``J`` [n × H] and feature names. Reads ``y`` only before each issue index."""
+    the target indices ``J`` [n × H] and feature names. Reads ``y`` only before each issue index.
+    ``profile_days`` > 0 adds ``y_prof<d>``: the mean of the target hour's same hour of day over the latest
+    ``profile_days`` complete days (the recent daily profile)."""
     h = np.asarray(horizons, dtype=int)
     i = np.asarray(issue_idx, dtype=int)
     if (i < 168 * 2).any():
@@ -119,6 +121,12 @@ def direct_design(series: RegionSeries, issue_idx: np.ndarray, horizons: Sequenc
         "y_day": y[J - 24 * k_day[None, :]],
         "y_week": y[J - 168 * k_week[None, :]],
     }
+    if profile_days > 0:
+        lags = 24 * (k_day[None, :, None] + np.arange(profile_days)[None, None, :])      # 1 × H × d
+        if (i[:, None, None] + h[None, :, None] - lags < 0).any():
+            raise ValueError(f"{series.region}: an issue time has less than {profile_days} days of history")
+        with np.errstate(invalid="ignore"):
+            feats[f"y_prof{profile_days}"] = np.nanmean(y[J[:, :, None] - lags], axis=2)
     for w in ROLL_WINDOWS:
         mean, std = _trailing_stats(np.nan_to_num(y), w)
         feats[f"y_mean{w}"] = np.broadcast_to(mean[i][:, None], J.shape)
@@ -150,8 +158,9 @@ LEVEL_FEATURES = ("y_last", "y_day", "y_week", "y_mean24")
 
 
 def relative_to_level(X: np.ndarray, names: list[str], level: str = "y_mean168") -> tuple[np.ndarray, np.ndarray]:
-    """``X`` with :data:`LEVEL_FEATURES` minus the trailing-week mean known at issue (``level`` column, target
-    unit), and that level per row [n·H] — the baseline a level-relative model's target is taken against."""
+    """``X`` with :data:`LEVEL_FEATURES` minus a baseline known at issue (the ``level`` column, target unit:
+    ``y_mean168`` the trailing-week mean, or ``y_prof7`` the trailing 7-day same-hour profile), and that
+    baseline per row [n·H] — what a level-relative model's target is taken against."""
     pos = {n: k for k, n in enumerate(names)}
     base = X[:, pos[level]].copy()
     X = X.copy()

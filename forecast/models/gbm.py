@@ -5,7 +5,7 @@ carbon intensity / renewable share they imply (``fcx_*``), plus target lags and 
 at issue (see :mod:`forecast.models.features`). scikit-learn ``HistGradientBoostingRegressor`` with
 ``loss="quantile"``; the point forecast (``mean``) is the median model (it minimises absolute error, the
 right target for MAPE). ``level="relative"`` fits the target minus the trailing 7-day mean known at issue
-(and the lag features likewise), so the forecast follows a grid whose level leaves the training range
+(``level="profile"``: minus the trailing 7-day mean of the same hour of day) and the lag features likewise, so the forecast follows a grid whose level leaves the training range
 instead of staying inside the leaf values seen in training; ``recency_halflife_days`` weights training
 samples by 0.5^(age / half-life) so recent regimes count more. CPU-friendly: a fit on two years of daily issues × 48 horizons takes seconds.
 OpenMP threads are capped at ``n_threads`` (default 1): on a shared, oversubscribed machine the default
@@ -23,6 +23,10 @@ from forecast.models.base import as_issue_index, forecast_frame
 from forecast.models.features import direct_design, issue_indices, region_series, relative_to_level, select
 
 
+#: ``level`` → the baseline column the target is taken relative to (None: the target itself).
+_BASELINE = {"absolute": None, "relative": "y_mean168", "profile": "y_prof7"}
+
+
 class GBMForecaster:
     """Per-region quantile gradient boosting. ``max_iter``/``learning_rate``/``max_leaf_nodes`` are the
     sklearn knobs; ``oracle_weather`` lets observed ``obs_*`` weather act as known-future input (label
@@ -32,8 +36,8 @@ class GBMForecaster:
                  max_leaf_nodes: int = 31, min_samples_leaf: int = 40, oracle_weather: bool = False,
                  train_days: int | None = None, n_threads: int = 1, seed: int = 0, level: str = "absolute",
                  recency_halflife_days: float | None = None) -> None:
-        if level not in ("absolute", "relative"):
-            raise ValueError(f"gbm: level must be 'absolute' or 'relative', got {level!r}")
+        if level not in _BASELINE:
+            raise ValueError(f"gbm: level must be one of {sorted(_BASELINE)}, got {level!r}")
         if recency_halflife_days is not None and recency_halflife_days <= 0:
             raise ValueError(f"gbm: recency_halflife_days must be > 0 days, got {recency_halflife_days}")
         self.name = "gbm"
@@ -63,17 +67,21 @@ class GBMForecaster:
             i = issue_indices(s, start, until, self.issue_hour, self.horizon)
             if len(i) < 14:
                 raise ValueError(f"gbm: {region} has {len(i)} training issue days before {until}; need ≥ 14")
-            X, J, names = direct_design(s, i, h)
+            X, J, names = direct_design(s, i, h, self._profile_days)
             keep = [k for k, n in enumerate(names) if not np.isnan(X[:, k]).all()]
             self.features[region] = [names[k] for k in keep]
             X, y = X[:, keep], s.y[J].ravel()
-            if self.level == "relative":
-                X, base = relative_to_level(X, self.features[region])
+            if _BASELINE[self.level] is not None:
+                X, base = relative_to_level(X, self.features[region], _BASELINE[self.level])
                 y = y - base
             w = self._recency_weights(i, len(h))
             self.models[region] = [HistGradientBoostingRegressor(loss="quantile", quantile=q, **self.params)
                                    .fit(X, y, sample_weight=w) for q in QUANTILE_LEVELS]
         return self
+
+    @property
+    def _profile_days(self) -> int:
+        return 7 if self.level == "profile" else 0
 
     def _recency_weights(self, issue_idx: np.ndarray, n_h: int) -> np.ndarray | None:
         """Per-row sample weights 0.5^(age / half-life), age in days before the latest training issue."""
@@ -94,11 +102,11 @@ class GBMForecaster:
         for region, s in region_series(history, self.target, self.oracle_weather).items():
             if region not in self.models:
                 raise ValueError(f"gbm: region {region!r} was not in the training panel")
-            X, J, names = direct_design(s, s.index_of(issues), h)
+            X, J, names = direct_design(s, s.index_of(issues), h, self._profile_days)
             X = select(X, names, self.features[region])
             base = 0.0
-            if self.level == "relative":
-                X, base = relative_to_level(X, self.features[region])
+            if _BASELINE[self.level] is not None:
+                X, base = relative_to_level(X, self.features[region], _BASELINE[self.level])
                 base = base[:, None]
             q = (np.stack([m.predict(X) for m in self.models[region]], axis=1) + base).reshape(
                 *J.shape, len(QUANTILE_LEVELS))

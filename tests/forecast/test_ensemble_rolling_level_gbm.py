@@ -16,7 +16,7 @@ def _panel() -> pd.DataFrame:
     return pd.DataFrame({"region": "X", "time": times, "ci_direct": y})
 
 
-@pytest.mark.parametrize("level, max_mape", [("absolute", None), ("relative", 10.0)])
+@pytest.mark.parametrize("level, max_mape", [("absolute", None), ("relative", 10.0), ("profile", 10.0)])
 def test_relative_target_follows_a_level_shift(level, max_mape):
     panel = _panel()
     until = pd.Timestamp("2022-03-31", tz="UTC")                 # day 89: training sees only level 300
@@ -40,3 +40,16 @@ def test_recency_weights_and_bad_level_are_checked():
     w = m._recency_weights(np.array([24 * 14, 24 * 7, 0]), 2)      # issues 0, 7 and 14 days before the latest
     assert w == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.25, 0.25])
     assert GBMForecaster()._recency_weights(np.array([0, 24]), 2) is None
+
+
+def test_profile_feature_is_the_recent_same_hour_mean():
+    from forecast.models.features import direct_design, region_series
+
+    panel = _panel()
+    s = region_series(panel, "ci_direct")["X"]
+    i = np.array([20 * 24 + 23])                                  # issue day 20, 23:00 UTC
+    X, J, names = direct_design(s, i, [1, 25], profile_days=7)
+    prof = X[:, names.index("y_prof7")]
+    expect = [s.y[J[0, k] - 24 * np.arange(d, d + 7)].mean() for k, d in ((0, 1), (1, 2))]
+    assert prof == pytest.approx(expect)
+    assert (J[0] - 24 * np.array([1, 2]) < i[0]).all()            # the latest same hour read is before the issue

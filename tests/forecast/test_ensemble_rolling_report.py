@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.report import ensemble_goal_table, monthly_coverage, weights_summary
+from forecast.report import ensemble_goal_table, monthly_coverage, monthly_mape, weights_summary
 
 
 def _forecasts() -> pd.DataFrame:
@@ -51,3 +51,9 @@ def test_weights_summary_means_over_issues_and_top_share():
     s = weights_summary(w).set_index("model")
     assert s.loc["a", "weight"] == pytest.approx(0.45) and s.loc["a", "top_share"] == 0.5
     assert s.loc["b", "issues"] == 2
+
+
+def test_monthly_mape_per_calendar_month():
+    m = monthly_mape(_forecasts(), day_ahead_h=24).set_index("month")["mape"]
+    assert m["2021-01"] == pytest.approx(0.0)
+    assert m["2021-02"] == pytest.approx(100 * 0.75 * 0.5)        # 3 hours in 4: |100 − 200| / 200
