@@ -10,6 +10,16 @@ Metrics ``<policy>.bw<Gbps>.stay<fraction>.<metric>`` (kWh, kgCO2e, hours; see `
 and ``<policy>.bw<Gbps>.stay<fraction>.nonrenewable_reduction_pct`` / ``carbon_reduction_pct`` (vs ``none``).
 Tables: ``policies`` (one row per policy × bandwidth × stay fraction) and ``feasibility`` (grid summary);
 figures: ``feasibility_domain.png``.
+
+With a ``windows`` section (a :class:`scheduler.curtailment.WindowRule`) every row also reports
+``energy_in_pf_windows_pct`` — the share of its energy spent inside perfect-foresight surplus windows — and,
+with ``forecast_windows`` too (:class:`experiments.kinds.curtailment_training.ForecastWindowsSection`),
+``energy_in_forecast_windows_pct`` inside the causal forecast windows, plus ``windows.precision_pct.<zone>``
+/ ``recall_pct`` of the forecast windows vs the perfect-foresight ones (table ``forecast_windows_pr`` per
+horizon bucket). The migration policies do not read windows (they compare intensity forecasts); the share is
+measured by rerunning the same policy with the window mask (0 / 100 %) in the renewable-share channel, which
+the model uses for accounting only, so ``nonrenewable_kwh`` becomes the energy outside windows (a move's
+network energy counts by the mean of its two ends); the rerun's carbon is checked equal to the run's.
 """
 from __future__ import annotations
 
@@ -19,7 +29,9 @@ import numpy as np
 import pandas as pd
 
 from experiments.config import check
+from experiments.kinds.curtailment_training import ForecastWindowsSection
 from experiments.registry import Context, Result, experiment_kind
+from scheduler.curtailment import WindowRule, foresight, window_label
 from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DataCenters
 from scheduler.feasibility import MoveParams, domain_figure, evaluate
 from scheduler.generators import GeneratorSpec, generate
@@ -104,8 +116,12 @@ class MigrationConfig:
     stay_fractions: list[float] = field(default_factory=lambda: [0.0, 0.5])
     policies: list[str] = field(default_factory=lambda: list(POLICIES))
     feasibility: FeasibilitySection = field(default_factory=FeasibilitySection)
+    windows: WindowRule | None = None
+    forecast_windows: ForecastWindowsSection | None = None
 
     def __post_init__(self) -> None:
+        check(self.forecast_windows is None or self.windows is not None, "forecast_windows",
+              "needs a windows section (the rule the forecast windows follow)")
         check("none" in self.policies and set(self.policies) <= set(POLICIES), "policies",
               f"subset of {list(POLICIES)} that includes none (the reference)")
         check(all(0 <= s < 1 for s in self.stay_fractions) and self.stay_fractions, "stay_fractions",
@@ -118,6 +134,38 @@ def feasibility_grid(sec: FeasibilitySection, network_kwh_per_gb: float, max_mov
                         ci_source=sec.ci_source, ci_dest=sec.ci_dest)
     return evaluate(np.geomspace(*sec.size_gb, sec.points), np.geomspace(*sec.bandwidth_gbps, sec.points),
                     np.asarray(sec.window_h, dtype=float), params)
+
+
+def window_masks(cfg: MigrationConfig, panel: pd.DataFrame, carbon: CarbonSignal, ctx: Context
+                 ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
+    """{"pf" | "forecast": [R × T] window mask over the carbon signal's hours} and the forecast windows'
+    precision/recall table (None without ``forecast_windows``)."""
+    from experiments.kinds.curtailment_training import forecast_window_mask
+    from scheduler.curtailment import windows_from_panel
+
+    d = cfg.data
+    pf, times, _ = windows_from_panel(panel, cfg.windows, d.zones)
+    i0 = times.get_loc(carbon.times[0])
+    masks = {"pf": pf[:, i0:i0 + carbon.n_hours]}
+    if cfg.forecast_windows is None:
+        return masks, None
+    fw = forecast_window_mask(panel, d.zones, cfg.windows, cfg.forecast_windows, carbon.times[0], carbon.n_hours,
+                              cfg.seed, ctx.progress)
+    masks["forecast"] = fw.mask
+    return masks, fw.pr
+
+
+def energy_in_windows(jobs, carbon: CarbonSignal, forecast, dcs: DataCenters, pol: str, opts: MigrationOptions,
+                      mask: np.ndarray, seed: int, carbon_kg: float) -> float:  # noqa: ANN001 (Jobs, ForecastSignal)
+    """% of a policy run's energy inside ``mask`` (rerun with the mask as the renewable-share channel)."""
+    import dataclasses
+
+    masked = dataclasses.replace(carbon, renewable_pct=100.0 * mask.astype(float))
+    out = simulate_migration(jobs, masked, forecast, dcs, pol, opts, seed=seed)
+    if not np.isclose(out.carbon_kg, carbon_kg, rtol=1e-9):
+        raise ValueError(f"migration windows: the {pol} rerun changed carbon ({out.carbon_kg} vs {carbon_kg} kg); "
+                         "the renewable-share channel is no longer accounting-only")
+    return 100.0 * (1.0 - out.nonrenewable_kwh / out.energy_kwh)
 
 
 @experiment_kind("migration", MigrationConfig,
@@ -134,6 +182,7 @@ def run(cfg: MigrationConfig, ctx: Context) -> Result:
     spec = GeneratorSpec(n_jobs=cfg.workload.n_jobs, span_h=d.span_days * 24, mode=cfg.workload.mode,
                          gpu_kw=cfg.workload.gpu_kw)
     jobs = generate(spec, len(d.zones), seed=cfg.seed)
+    masks, pr = window_masks(cfg, panel, carbon, ctx) if cfg.windows is not None else ({}, None)
     rows = []
     for bw in cfg.datacenters.wan_gbps:
         dcs = DataCenters.uniform(d.zones, pue=cfg.datacenters.pue, wan_gbps=bw,
@@ -142,7 +191,10 @@ def run(cfg: MigrationConfig, ctx: Context) -> Result:
             opts = MigrationOptions(**{**cfg.migration.__dict__, "stay_fraction": stay})
             for pol in cfg.policies:
                 out = simulate_migration(jobs, carbon, forecast, dcs, pol, opts, seed=cfg.seed)
-                rows.append({"policy": pol, "wan_gbps": bw, "stay_fraction": stay, **out.metrics()})
+                inside = {f"energy_in_{k}_windows_pct": energy_in_windows(jobs, carbon, forecast, dcs, pol, opts, m,
+                                                                          cfg.seed, out.carbon_kg)
+                          for k, m in masks.items()}
+                rows.append({"policy": pol, "wan_gbps": bw, "stay_fraction": stay, **out.metrics(), **inside})
     table = pd.DataFrame(rows)
     ref = table[table["policy"] == "none"].set_index(["wan_gbps", "stay_fraction"])
     key = list(zip(table["wan_gbps"], table["stay_fraction"]))
@@ -157,7 +209,20 @@ def run(cfg: MigrationConfig, ctx: Context) -> Result:
     grid = feasibility_grid(cfg.feasibility, cfg.datacenters.network_kwh_per_gb, cfg.migration.max_move_share)
     feas = grid.summary()
     metrics.update({f"feasibility.{k}": v for k, v in feas.items()})
-    return Result(metrics=metrics, tables={"policies": table, "feasibility": pd.DataFrame([feas])},
+    tables = {"policies": table, "feasibility": pd.DataFrame([feas])}
+    if pr is not None:
+        from scheduler.curtailment import precision_recall
+
+        tables["forecast_windows_pr"] = pr
+        for row in precision_recall(masks["forecast"], masks["pf"], d.zones).itertuples(index=False):
+            metrics[f"windows.precision_pct.{row.region}"] = float(row.precision_pct)
+            metrics[f"windows.recall_pct.{row.region}"] = float(row.recall_pct)
+    return Result(metrics=metrics, tables=tables,
                   figures={"feasibility_domain.png": domain_figure(grid)},
                   summary={"name": cfg.name, "zones": ", ".join(d.zones), "jobs": len(jobs),
+                           **({"pf_windows": "; ".join([window_label(cfg.windows), *foresight(cfg.windows)])}
+                              if cfg.windows is not None else {}),
+                           **({"forecast_windows": f"forecast windows ({cfg.forecast_windows.model}+cqr, "
+                                                   f"{cfg.forecast_windows.stat})"}
+                              if cfg.forecast_windows is not None else {}),
                            "hours": carbon.n_hours})
