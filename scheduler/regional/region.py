@@ -36,7 +36,8 @@ class RegionalScheduler:
         ``forecast`` gCO2eq/kWh for hours now … now + len − 1."""
         s = self.state
         if reserved.shape != s.reserved.shape:
-            raise ValueError(f"region {s.region}: observed {reserved.shape} reserved hours, expected {s.reserved.shape}")
+            raise ValueError(f"region {s.region}: observed {reserved.shape} reserved hours, "
+                             f"expected {s.reserved.shape}")
         self.now = int(now)
         s.capacity = int(capacity)
         s.reserved[:] = reserved

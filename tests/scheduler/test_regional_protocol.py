@@ -147,10 +147,13 @@ def test_delta_carries_only_changes(carbon):
     d = region.step(Request(1, 0))
     assert d.seq == 2 and d.reserved_hours.tolist() == [10, 11, 12] and d.forecast_hours.tolist() == [48]
     assert d.capacity is None and not d.added
+    region.observe(2, 64, reserved, carbon.ci[0, 2:50])          # capacity change (e.g. a failed rack)
+    c = region.step(Request(2, 0))
+    assert c.capacity == 64 and len(c.reserved_hours) == 0
     replica = RegionState.empty(0, 100, carbon.n_hours)
-    replica.apply(first)
-    replica.apply(d)
-    assert replica.digest() == d.digest
+    for delta in (first, d, c):
+        replica.apply(delta)
+        assert replica.digest() == delta.digest
 
 
 def test_bad_inputs_name_the_problem(carbon, tight):
