@@ -55,3 +55,12 @@ def test_shipped_config_and_bad_sections():
         parse({**base, "forecast_windows": {"stat": "median"}}, CurtailmentTrainingConfig)
     with pytest.raises(ConfigError, match="forecast_windows.model"):
         parse({**base, "forecast_windows": {"model": "prophet"}}, CurtailmentTrainingConfig)
+
+
+def test_a_low_quantile_gives_cautious_windows_inside_the_mean_ones(panel):
+    rule = WindowRule(min_hours=3)
+    mean = _mask(panel).mask
+    sec = ForecastWindowsSection(model="seasonal24", val_days=14, trailing_days=21, stat="q0.05")
+    low = forecast_window_mask(panel, ZONES, rule, sec, START, 24 * 14, seed=0, progress=False)
+    assert "q0.05" in low.label
+    assert not (low.mask & ~mean).any() and low.mask.sum() < mean.sum()    # q0.05 ≤ mean: a subset
