@@ -15,6 +15,9 @@ Defaults and their sources (override any of them per experiment in the ``datacen
 * ``network_kwh_per_gb`` — 0.06 kWh/GB: Aslan et al., "Electricity intensity of internet data
   transmission", J. Industrial Ecology 22(4), 2018 (0.06 kWh/GB for 2015, the value most carbon-aware
   scheduling papers reuse). Transfer carbon = data × kWh/GB × mean(intensity at source, at destination).
+* round-trip times (:func:`rtt_ms`, used by :mod:`scheduler.topology`) — a model, not measurements: great-circle
+  distance between each zone's representative site (:data:`ZONE_SITES`) at 200 km/ms in fibre × a route
+  stretch of 1.5 (**assumption**); pass measured RTTs as overrides where you have them.
 """
 from __future__ import annotations
 
