@@ -18,10 +18,13 @@ With fresh replicas the placements equal the centralised :class:`~scheduler.poli
 (:class:`~scheduler.regional.messages.RegionState`) per region and checks every delta's sequence number and
 digest: a duplicate or out-of-order delta (seq ≤ last) is discarded, a gap (a reply was lost) or a digest
 mismatch triggers a full-state resync, and jobs whose reply was lost are settled from the resynced ledger
-(placed there → confirmed, absent → routed again). A scheduler that died (:class:`RegionDown`) is restored
-from the coordinator's last synced state plus the hour's observation and its request re-sent; jobs whose
-confirmation died with it are routed again. A job is in Decisions only once its region confirmed it, and
-its row leaves the owner's ledger before it is routed again, so no job is lost or double-booked.
+(placed there → confirmed, absent → routed again). A region silent in a round (reply lost or late) is
+probed within the round (up to :data:`MAX_PROBES` times), so its gap is found and repaired before routing
+goes on. A scheduler that died (:class:`RegionDown`) is restored from the coordinator's last synced state
+plus the hour's observation, and its unconfirmed routes (the lost confirmations) are sent again first, in
+the order they were routed — so faults leave the schedule unchanged. A job is in Decisions only once its
+region confirmed it, and its row leaves the owner's ledger before it is routed again, so no job is lost
+or double-booked. Placements are contiguous runs (no suspend/resume).
 
 Traffic (:class:`SyncStats`): every round sends one request to and receives one delta from every region;
 bytes are pickled sizes. The full-state alternative sends the same requests and the region's whole state
@@ -48,6 +51,7 @@ from scheduler.workloads import Jobs
 ROUNDS_PER_HOUR = 4          # delta sync every 15 simulated minutes
 MINUTES_PER_ROUND = 60 // ROUNDS_PER_HOUR
 MAX_ROUNDS = 16              # routing rounds per call before an unplaced job is rejected
+MAX_PROBES = 3               # probes of a silent or restored region within one round
 
 TransportFactory = Callable[[DataCenters, int], Transport]
 
@@ -61,6 +65,7 @@ class SyncStats:
     bytes_full: int = 0               # the same rounds with full-state sync, bytes
     bytes_repair: int = 0             # snapshots sent for resyncs and restores, bytes
     rounds: dict[int, int] = field(default_factory=dict)   # rounds run per simulated hour
+    silent: int = 0                   # replies missing in a round (lost or late) → probed at once
     gaps: int = 0                     # sequence gaps detected (lost replies) → resync
     digest_mismatches: int = 0        # replica diverged from the region → resync
     stale: int = 0                    # duplicate / out-of-order deltas discarded
@@ -81,7 +86,7 @@ class SyncStats:
         return {"messages_per_h": msgs / n_hours, "bytes_per_h_delta": b_delta / n_hours,
                 "bytes_per_h_full": b_full / n_hours, "full_over_delta": b_full / max(b_delta, 1),
                 "repair_bytes": float(self.bytes_repair), "resyncs": float(self.gaps + self.digest_mismatches),
-                "gaps": float(self.gaps), "digest_mismatches": float(self.digest_mismatches),
+                "silent": float(self.silent), "gaps": float(self.gaps), "digest_mismatches": float(self.digest_mismatches),
                 "stale_discarded": float(self.stale), "restarts": float(self.restarts),
                 "declined": float(self.declined),
                 "decision_delay_min_mean": float(delay.mean()) if delay.size else float("nan"),
@@ -138,7 +143,7 @@ class Coordinator:
             try:
                 self.transport.observe(r, *self.obs[r])
             except RegionDown:
-                self._restart(r)
+                self._requeue(self._restart(r, self._round + 1))
         self._exchange(now, {r: Request(now, 0, tuple(release[r])) for r in range(self.dc.n)})
 
         placer = Placer(jobs, now, state, self.dc)
@@ -149,6 +154,7 @@ class Coordinator:
         earliest = np.maximum(jobs.submit_h[idx], now)
         order = np.argsort(-priorities(jobs, idx, now, P, ci_rep, earliest, WEIGHTS), kind="stable")
         self._pending = [int(rows[k]) for k in order.tolist() if placer.fits_anywhere(int(idx[k]))]
+        rank = {j: k for k, j in enumerate(self._pending)}
         rejected: dict[int, str] = {}
         while self._pending or any(self.doubt):
             self._round += 1
@@ -159,6 +165,7 @@ class Coordinator:
                     self._orphans[r].extend(d)
                 self.doubt = [{} for _ in range(self.dc.n)]
                 break
+            self._pending.sort(key=rank.__getitem__)         # jobs routed again keep their priority order
             batches = self._route(jobs, pos, now, ci_rep, P, rejected)
             self._exchange(now, {r: Request(now, self._round, (), tuple(b)) for r, b in enumerate(batches)})
         for j, (r, s, h) in self._placed.items():
@@ -239,29 +246,42 @@ class Coordinator:
 
     # ---- messages -------------------------------------------------------------------------------------
     def _exchange(self, now: int, requests: dict[int, Request]) -> None:
-        """One sync round: send every request, receive and check the deltas, restore dead schedulers."""
+        """One sync round: send every request and check the deltas. A silent region (its reply lost or late)
+        is probed at once — the probe's delta shows the sequence gap and triggers a resync; a dead one is
+        restored and sent its unconfirmed routes again, in the order they were routed."""
         st = self.stats
         st.rounds[now] = st.rounds.get(now, 0) + 1
-        for r, req in requests.items():
-            b = nbytes(req)
-            st.messages += 1
-            st.bytes_delta += b
-            st.bytes_full += b
-        results = self.transport.step_many(requests)
-        for r in sorted(results):
-            res = results[r]
-            if isinstance(res, RegionDown):
-                self._restart(r)
-                res = self.transport.step_many({r: requests[r]})[r]
-                if isinstance(res, RegionDown):
-                    raise RuntimeError(f"regional scheduler {r} is down again right after its restore") from res
-            for delta in res:
+        for _ in range(MAX_PROBES + 1):
+            for req in requests.values():
+                b = nbytes(req)
                 st.messages += 1
-                st.bytes_delta += nbytes(delta)
-                self._receive(r, delta)
-            size = nbytes(self.replica[r])
-            st.bytes_full += size
-            self.full_bytes[r] = nbytes(Request(0, 0)) + size
+                st.bytes_delta += b
+                st.bytes_full += b
+            results = self.transport.step_many(requests)
+            again: dict[int, Request] = {}
+            for r in sorted(results):
+                res = results[r]
+                if isinstance(res, RegionDown):
+                    lost = self._restart(r, self._round + 1)
+                    for e in lost:
+                        self.doubt[r][e.route.job] = _Doubt(e.route, self._round, e.start)
+                    again[r] = Request(now, self._round, requests[r].release, tuple(e.route for e in lost))
+                    continue
+                if not res:
+                    st.silent += 1
+                    again[r] = Request(now, self._round)
+                for delta in res:
+                    st.messages += 1
+                    st.bytes_delta += nbytes(delta)
+                    self._receive(r, delta)
+                size = nbytes(self.replica[r])
+                st.bytes_full += size
+                self.full_bytes[r] = nbytes(Request(0, 0)) + size
+            if not again:
+                return
+            requests = again
+        raise RuntimeError(f"regional: regions {sorted(requests)} still silent or down after {MAX_PROBES} probes "
+                           f"at hour {now}")
 
     def _receive(self, r: int, delta: Delta) -> None:
         rep = self.replica[r]
@@ -291,27 +311,28 @@ class Coordinator:
         """Replace region ``r``'s replica by its full state; settle its unconfirmed routes from the ledger."""
         try:
             snap = self.transport.snapshot(r)
-        except RegionDown:
-            self._restart(r)
-            self._settle(r, self._round + 1)     # the restored ledger lacks what died with it: route again
+        except RegionDown:                       # the restored ledger lacks what died with it: route again
+            self._requeue(self._restart(r, self._round + 1))
             return
         self.stats.bytes_repair += nbytes(snap)
         self.replica[r] = snap.copy()
-        self._settle(r, self._round + 1)
+        self._requeue(self._settle(r, self._round + 1))
 
-    def _restart(self, r: int) -> None:
-        """Restore dead region ``r`` from the last synced replica and this hour's observation."""
+    def _restart(self, r: int, before: int) -> list[_Doubt]:
+        """Restore dead region ``r`` from the last synced replica and this hour's observation; returns its
+        unconfirmed routes of rounds < ``before`` that died with it (:meth:`_settle`)."""
         self.stats.restarts += 1
         snap = self.replica[r].copy()
         self.stats.bytes_repair += nbytes(snap)
         self.transport.restore(r, snap)
         if self.obs:
             self.transport.observe(r, *self.obs[r])
-        self._settle(r, self._round)
+        return self._settle(r, before)
 
-    def _settle(self, r: int, before: int) -> None:
-        """Unconfirmed routes to ``r`` sent before round ``before``: in the replica's ledger → confirmed, else
-        routed again (those of the current round are re-sent by the caller)."""
+    def _settle(self, r: int, before: int) -> list[_Doubt]:
+        """Unconfirmed routes to ``r`` sent before round ``before``: in the replica's ledger → confirmed; the
+        others are returned (in the order they were routed) and leave the doubt list."""
+        lost = []
         for j, e in list(self.doubt[r].items()):
             if e.round >= before:
                 continue
@@ -319,7 +340,11 @@ class Coordinator:
                 self._confirm(r, j, self.replica[r].ledger[j])
             else:
                 del self.doubt[r][j]
-                self._pending.append(j)
+                lost.append(e)
+        return lost
+
+    def _requeue(self, lost: list[_Doubt]) -> None:
+        self._pending.extend(e.route.job for e in lost)
 
     def _confirm(self, r: int, j: int, entry: tuple[int, int, int]) -> None:
         start, hours, gpus = entry
