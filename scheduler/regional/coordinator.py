@@ -75,7 +75,9 @@ class SyncStats:
     call_ms: list[float] = field(default_factory=list)      # wall time per policy call, ms
 
     def metrics(self, n_hours: int, n_regions: int, heartbeat_bytes: int, full_idle_bytes: int) -> dict[str, float]:
-        """Per-hour traffic over ``n_hours`` simulated hours; idle rounds count as heartbeats."""
+        """Per-hour traffic over ``n_hours`` simulated hours; idle rounds count as heartbeats. Delta bytes
+        include probes and repair snapshots; full-state bytes are the same requests plus every region's whole
+        state each round. ``decision_delay_min_mean``: simulated minutes from the call to the confirming round."""
         run = sum(min(v, ROUNDS_PER_HOUR) for v in self.rounds.values())
         idle = ROUNDS_PER_HOUR * n_hours - run
         msgs = self.messages + idle * 2 * n_regions
@@ -86,7 +88,8 @@ class SyncStats:
         return {"messages_per_h": msgs / n_hours, "bytes_per_h_delta": b_delta / n_hours,
                 "bytes_per_h_full": b_full / n_hours, "full_over_delta": b_full / max(b_delta, 1),
                 "repair_bytes": float(self.bytes_repair), "resyncs": float(self.gaps + self.digest_mismatches),
-                "silent": float(self.silent), "gaps": float(self.gaps), "digest_mismatches": float(self.digest_mismatches),
+                "silent": float(self.silent), "gaps": float(self.gaps),
+                "digest_mismatches": float(self.digest_mismatches),
                 "stale_discarded": float(self.stale), "restarts": float(self.restarts),
                 "declined": float(self.declined),
                 "decision_delay_min_mean": float(delay.mean()) if delay.size else float("nan"),
