@@ -48,7 +48,9 @@ def execute(args: argparse.Namespace, show: dict[str, str] | None = None) -> int
         return 2
     head = {"run_id": rec.run_id, "experiment": rec.experiment, "name": rec.name, "kind": rec.kind,
             "config_hash": rec.config_hash, "code_version": rec.code_version, "status": rec.status, "reports": str(rec.report_dir),
-            **({"error": rec.error} if rec.error else {})}
+            **({"error": rec.error} if rec.error else {}),
+            # the bound every oracle_share was measured against travels at the top level with the run
+            **{k: rec.summary[k] for k in ("oracle.bound_kind", "oracle_preemptive.bound_kind") if k in rec.summary}}
     metrics = pd.DataFrame({"metric": list(rec.metrics), "value": list(rec.metrics.values())})
     if args.json:
         emit({**head, "summary": rec.summary}, True, {"metrics": metrics, **rec.tables})
