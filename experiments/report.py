@@ -126,6 +126,34 @@ def runs_frame(runs: list[Any], keys: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run_id", *keys, "policy", "metric", "value"])
 
 
+def forecast_labels(c: Any, runs: list[Any]) -> dict[str, str]:
+    """Run id → what forecast the run planned on (the ``forecast`` entry of its ``summary.json``, e.g.
+    ``gbm+cqr forecast table forecast_ensemble.csv``), for runs that logged one."""
+    from mlflow.exceptions import MlflowException
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in runs:
+            try:
+                path = c.download_artifacts(r.info.run_id, "summary.json", tmp)
+            except (OSError, MlflowException):  # a run without summary.json: no label to show
+                continue
+            forecast = json.loads(Path(path).read_text()).get("forecast")
+            if forecast:
+                out[r.info.run_id] = str(forecast).split(", measured accuracy")[0]
+    return out
+
+
+def name_forecast_tables(frame: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """``forecast.source`` values ``table`` become ``table (<what the table holds>)`` per run (``labels`` from
+    :func:`forecast_labels`), so sweep points name the forecast (``table (gbm+cqr forecast table …)``)."""
+    named = frame["run_id"].map(labels)
+    is_table = (frame["forecast.source"] == "table") & named.notna()
+    out = frame.copy()
+    out.loc[is_table, "forecast.source"] = "table (" + named[is_table] + ")"
+    return out
+
+
 def aggregate(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Mean, sample std (over seeds and any key not in ``by``) and count of ``value`` per group; a group of
     one value has no std (NaN, shown blank), not 0."""
@@ -345,6 +373,8 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
     out_dir.mkdir(parents=True, exist_ok=True)
     rep = Report(run.info.run_id, name, is_sweep, out_dir)
     frame = runs_frame(runs, keys)
+    if "forecast.source" in keys:
+        frame = name_forecast_tables(frame, forecast_labels(c, runs))
     tables = load_tables(c, runs)
     figures: dict[str, Any] = {}
 

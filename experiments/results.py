@@ -18,8 +18,8 @@ import pandas as pd
 from experiments import tracking
 from experiments.provenance import TAG as CODE_VERSION_TAG
 from experiments.provenance import project_relative
-from experiments.report import (MAIN_POLICY, METRIC_LABELS, _param_value, client, finished_trials, markdown,
-                                runs_frame)
+from experiments.report import (MAIN_POLICY, METRIC_LABELS, _param_value, client, finished_trials, forecast_labels,
+                                markdown, name_forecast_tables, runs_frame)
 
 NOT_RECORDED = "not recorded"
 
@@ -132,30 +132,9 @@ def _claim_key(claim: Claim, x: Any) -> Any:
     return composition_label(x) if claim.x == "workload.mix" else x
 
 
-def forecast_labels(c: Any, trials: list[Any]) -> dict[str, str]:
-    """Run id → what forecast the trial planned on (the ``forecast`` entry of its ``summary.json``, e.g.
-    ``gbm+cqr forecast table forecast_ensemble.csv``), for trials that logged one."""
-    import tempfile
-
-    from mlflow.exceptions import MlflowException
-
-    out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for t in trials:
-            try:
-                path = c.download_artifacts(t.info.run_id, "summary.json", tmp)
-            except (OSError, MlflowException):  # a trial without summary.json: no label to show
-                continue
-            forecast = json.loads(Path(path).read_text()).get("forecast")
-            if forecast:
-                out[t.info.run_id] = str(forecast).split(", measured accuracy")[0]
-    return out
-
-
-def headline(frame: pd.DataFrame, claim: Claim, keys: list[str], labels: dict[str, str] | None = None) -> pd.DataFrame:
+def headline(frame: pd.DataFrame, claim: Claim, keys: list[str]) -> pd.DataFrame:
     """Mean ± std (over seeds) of ``claim.metric`` per x (and per any other non-seed swept key), with
-    the main policy's deadline rate, renewable share and oracle share, next to the seed's number. With
-    ``labels`` (run id → forecast label) an x of ``forecast.source`` names the forecast the trials used."""
+    the main policy's deadline rate, renewable share and oracle share, next to the seed's number."""
     series = [k for k in keys if k not in ("seed", claim.x)]
     sub = frame[frame["policy"] == claim.policy]
     rows = []
@@ -165,9 +144,6 @@ def headline(frame: pd.DataFrame, claim: Claim, keys: list[str], labels: dict[st
         if vals.empty:
             continue
         shown = f"{composition_label(key[0])} ({key[0]})" if claim.x == "workload.mix" else key[0]
-        used = sorted({labels[r] for r in part["run_id"].unique() if r in labels}) if labels else []
-        if claim.x == "forecast.source" and used:
-            shown = f"{key[0]} ({'; '.join(used)})"
         row = {claim.x: shown, **dict(zip(series, key[1:])),
                f"{METRIC_LABELS.get(claim.metric, claim.metric)} ({claim.unit})": spread(vals), "seeds": len(vals)}
         measured = frame[(frame["policy"] == "") & (frame["metric"] == "forecast_accuracy_pct")
@@ -223,12 +199,13 @@ def collect(names: list[str] | None = None) -> list[SweepSection]:
         keys = json.loads(parent.data.tags.get("carbonshift.sweep_keys", "[]"))
         sec = SweepSection(name, parent, trials, keys)
         frame = runs_frame(trials, keys)
+        if "forecast.source" in keys:
+            frame = name_forecast_tables(frame, forecast_labels(c, trials))
         claims = SHIPPED.get(name) or [Claim(next((k for k in keys if k != "seed"), "seed"),
                                              "reduction_vs_perf_first", {}, "%")]
-        labels = forecast_labels(c, trials) if "forecast.source" in keys else None
         for claim in claims:
             if claim.x in keys:
-                table = headline(frame, claim, keys, labels)
+                table = headline(frame, claim, keys)
                 if len(table):
                     sec.tables.append((claim, table))
         sections.append(sec)

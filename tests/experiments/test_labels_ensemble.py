@@ -66,12 +66,30 @@ def test_backtest_kind_lists_the_members_of_a_real_ensemble(tmp_path):
 
 
 def test_sweep_headline_names_the_forecast_table_it_planned_on():
+    from experiments.report import name_forecast_tables
     from experiments.results import Claim, headline
 
     frame = pd.DataFrame({"run_id": ["a", "b", "c"], "forecast.source": ["table", "table", "synthetic"],
                           "seed": [0, 1, 0], "policy": ["cooperative"] * 3,
                           "metric": ["reduction_vs_perf_first"] * 3, "value": [40.0, 42.0, 47.0]})
     labels = {"a": "gbm+cqr forecast table forecast_ensemble.csv", "b": "gbm+cqr forecast table forecast_ensemble.csv"}
-    table = headline(frame, Claim("forecast.source", "reduction_vs_perf_first", {}, "%"),
-                     ["forecast.source", "seed"], labels)
+    table = headline(name_forecast_tables(frame, labels), Claim("forecast.source", "reduction_vs_perf_first", {}, "%"),
+                     ["forecast.source", "seed"])
     assert list(table["forecast.source"]) == ["synthetic", "table (gbm+cqr forecast table forecast_ensemble.csv)"]
+
+
+def test_forecast_labels_read_each_runs_summary(store):
+    import mlflow
+
+    from experiments import tracking
+    from experiments.report import forecast_labels
+
+    with tracking.run("labels", "with") as active:
+        mlflow.log_dict({"forecast": "gbm+cqr forecast table forecast_ensemble.csv, measured accuracy 88.1 %"},
+                        "summary.json")
+        with_id = active.info.run_id
+    with tracking.run("labels", "without") as active:
+        without_id = active.info.run_id
+    c = mlflow.MlflowClient(store.uri)
+    runs = [c.get_run(with_id), c.get_run(without_id)]
+    assert forecast_labels(c, runs) == {with_id: "gbm+cqr forecast table forecast_ensemble.csv"}
