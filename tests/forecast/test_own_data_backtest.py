@@ -76,3 +76,15 @@ def test_user_dacf_region_backtests_without_published_forecasts(shared_data, tmp
         assert 0 < res.metrics[f"mape.ci_direct.gbm.{region}"] < 100
     assert res.summary["dacf_published_ci_direct"] == "not compared: no published DACF forecasts for ['NO1']"
     assert not any(k.startswith("mape.ci_direct.dacf.") for k in res.metrics)
+
+
+def test_unknown_zone_and_year_in_panel_summary(shared_data, tmp_path):
+    """panel_summary takes a zone and a year the bundle does not ship (no weather file: weather off)."""
+    data_dir = make_user_zone(shared_data, tmp_path / "mydata")
+    proc = subprocess.run([*CLI, "run", str(REPO_ROOT / "experiments/configs/quickstart_data.yaml"), "--json",
+                           "--set", "data.zones=[CA-ON]", "--set", "data.years=[2024]", "--set", "data.weather=false",
+                           "--reports-dir", str(tmp_path / "reports")],
+                          cwd=tmp_path, env=cli_env(tmp_path, data_dir), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout)["zone_summary"]
+    assert [r["zone"] for r in rows] == ["CA-ON"] and rows[0]["start_utc"].startswith("2024-01-0")
