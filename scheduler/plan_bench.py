@@ -19,12 +19,19 @@ from scheduler.workloads import Jobs
 
 
 def _reserved(dec, jobs: Jobs, dc: DataCenters, horizon_h: int) -> np.ndarray:  # noqa: ANN001 (Decision)
-    """GPUs reserved per (region, hour) by the placed jobs of plan ``dec``."""
+    """GPUs reserved per (region, hour) by the placed jobs of plan ``dec``: contiguous runs
+    ``[start, start + hours)``, or the hours in ``dec.slots[job]`` for suspend/resume placements."""
     placed = dec.region >= 0
+    job, region = dec.job[placed], dec.region[placed]
+    start, hours = dec.start[placed].astype(np.int64), dec.hours[placed].astype(np.int64)
+    slotted = np.isin(job, np.fromiter(dec.slots, dtype=np.int64, count=len(dec.slots)))
+    hours[slotted] = [len(dec.slots[int(i)]) for i in job[slotted]]
+    offsets = np.arange(hours.sum()) - np.repeat(np.cumsum(hours) - hours, hours)
+    cols = np.repeat(start, hours) + offsets
+    if slotted.any():
+        cols[np.repeat(slotted, hours)] = np.concatenate([dec.slots[int(i)] for i in job[slotted]])
     reserved = np.zeros((dc.n, horizon_h), np.int64)
-    for i, r, s, h in zip(dec.job[placed], dec.region[placed], dec.start[placed], dec.hours[placed]):
-        hours = dec.slots.get(int(i), np.arange(s, s + h))
-        reserved[r, hours] += jobs.gpus[i]
+    np.add.at(reserved, (np.repeat(region, hours), cols), np.repeat(jobs.gpus[job], hours))
     return reserved
 
 
