@@ -57,3 +57,34 @@ def test_monthly_mape_per_calendar_month():
     m = monthly_mape(_forecasts(), day_ahead_h=24).set_index("month")["mape"]
     assert m["2021-01"] == pytest.approx(0.0)
     assert m["2021-02"] == pytest.approx(100 * 0.75 * 0.5)        # 3 hours in 4: |100 − 200| / 200
+
+
+def test_rolling_calibration_matches_a_calibrator_fitted_on_each_window():
+    """The vectorised rolling CQR gives, issue by issue, the corrections of ConformalCalibrator fitted on
+    that issue's window (two regions, two horizon buckets, noisy quantiles)."""
+    from scipy.stats import norm
+
+    from forecast.calibration import ConformalCalibrator, calibrate_rolling
+
+    rng = np.random.default_rng(3)
+
+    def table(start: str, days: int) -> pd.DataFrame:
+        parts = []
+        for region, sd in (("A", 4.0), ("B", 9.0)):
+            issue = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(np.repeat(np.arange(days), 48), unit="D")
+            h = np.tile(np.arange(1, 49), days)
+            t = pd.DataFrame({"region": region, "issue_time": issue, "time": issue + pd.to_timedelta(h, unit="h"),
+                              "horizon_h": h, "mean": 100.0, "actual": 100 + rng.normal(0, sd, days * 48)})
+            for q in (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95):
+                t[f"q{q:g}"] = 100 + 5 * norm.ppf(q) + rng.normal(0, 0.5, len(t))
+            parts.append(t)
+        return pd.concat(parts, ignore_index=True)
+
+    hist, test = table("2021-01-01 23:00", 10), table("2021-01-11 23:00", 6)
+    got = calibrate_rolling(hist, test, 3, buckets=(24, 48)).sort_values(["region", "issue_time", "time"])
+    pool = pd.concat([hist, test], ignore_index=True)
+    for tau, part in test.groupby("issue_time"):
+        recent = pool[(pool["time"] < tau) & (pool["issue_time"] >= tau - pd.Timedelta(days=3))]
+        want = ConformalCalibrator((24, 48)).fit(recent).transform(part).sort_values(["region", "issue_time", "time"])
+        g = got[got["issue_time"] == tau]
+        np.testing.assert_allclose(g[list(want.columns[4:])].to_numpy(float), want[list(want.columns[4:])].to_numpy(float))
