@@ -6,12 +6,13 @@ that use the uncertainty the policy is given instead of a fixed padding:
 
 * **Deadlines as chance constraints.** Each job reserves ``D_q = ceil(E_i × (1 + m_i))`` hours, ``m_i``
   its relative margin at the duration quantile ``deadline_target`` (default 0.99) learned from a job
-  history (:class:`ConformalMargins`: split-conformal ratios true / profiled estimate per estimate bin),
+  history (:class:`ConformalMargins`: split-conformal ratios true / (profiled estimate + 0.5 h) per estimate bin),
   and only starts with ``start + D_q ≤ deadline`` are on time: if the job starts as planned,
   ``P(finish ≤ deadline) ≥ deadline_target``. When no on-time start exists for ``D_q`` the reservation
   shrinks to the longest that still fits between the earliest start and the deadline (at home, then
-  after the data transfer away from home), then to half-way and to the bare estimate ``E_i``; the first on-time one is the job's safest option. A job with none on
-  time takes the earliest completion anywhere with ``D_q`` (it will be late; the simulator says why).
+  after the data transfer away from home), then to half-way and to the bare estimate ``E_i``; the first
+  on-time one is the job's safest option. A job with none on time takes the earliest completion
+  anywhere with ``D_q`` (it will be late; the simulator says why).
   **Risk budget** (a margin source with ``coverage``, i.e. :class:`ConformalMargins`): a shorter,
   cheaper reservation than the safest one is taken while the extra miss probability summed over all
   placed jobs stays ≤ ``(1 − deadline_target)`` × their number — the target is met on average over
@@ -24,8 +25,8 @@ that use the uncertainty the policy is given instead of a fixed padding:
   ``carbon_risk="spread"``: ``mean + λ·(q0.95 − q0.05)/2``; ``carbon_risk="mean"``: no risk term.
   Summing per-hour CVaRs is the window's CVaR when the hours' errors are comonotone and an upper bound
   otherwise (CVaR is subadditive). With the honest, horizon-growing quantiles of
-  :func:`scheduler.signals.controlled_error` this ranks a far-ahead clean-looking window below a near,
-  slightly dirtier but certain one. Transfer carbon (kgCO2e) uses the same intensities.
+  :func:`scheduler.signals.controlled_error` it can rank a far-ahead clean-looking window below a near,
+  slightly dirtier but surer one. Transfer carbon (kgCO2e) uses the same intensities.
 
 Re-planning: the simulator re-plans every queued job at the daily planning hour, when the new forecast
 is issued (``plan``), places arrivals (``adapt(Event("arrival"))``) and re-places a job whose start was
@@ -266,8 +267,9 @@ class ConformalMargins:
         self._pooled = np.isinf(out)
         self.n_pooled_bins = int(self._pooled.sum())
         if not np.isfinite(pooled):
+            need = int(np.ceil(self.target / (1 - self.target)))
             raise ValueError(f"ConformalMargins: {len(self.scores)} past jobs are too few for the "
-                             f"{self.target} duration quantile (need ≥ {int(np.ceil(self.target / (1 - self.target)))})")
+                             f"{self.target} duration quantile (need ≥ {need})")
         return np.where(np.isfinite(out), out, pooled)
 
     @property
