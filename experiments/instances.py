@@ -224,7 +224,7 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
         elif name == "regional" and o.regional_transport == "ray":
             from experiments.regional_ray import ray_regional   # Ray stays out of this module's imports
 
-            out[name] = (ray_regional(dc), None)
+            out[name] = (ray_regional(dc, o.delay_weight_kg_per_h), None)
         else:
             out[name] = (make_policy(name, dc, cfg.seed, o), None)
     return out, metrics

@@ -126,6 +126,7 @@ def ray_transport(dc: DataCenters, n_hours: int) -> RayTransport:
     return RayTransport(dc, n_hours)
 
 
-def ray_regional(dc: DataCenters) -> Regional:
-    """Policy ``regional`` with its schedulers in Ray actors (started at the first policy call)."""
-    return Regional(dc, ray_transport)
+def ray_regional(dc: DataCenters, delay_weight_kg_per_h: float = 0.0) -> Regional:
+    """Policy ``regional`` with its schedulers in Ray actors (started at the first policy call);
+    ``delay_weight_kg_per_h``: Cooperative's penalty per hour of delay, kgCO2e."""
+    return Regional(dc, ray_transport, delay_weight_kg_per_h=delay_weight_kg_per_h)

@@ -108,10 +108,11 @@ class _Doubt:
 class Coordinator:
     """Routes jobs to regional schedulers over ``transport`` and keeps their replicas (module docstring)."""
 
-    def __init__(self, dc: DataCenters, transport: Transport, n_hours: int):
+    def __init__(self, dc: DataCenters, transport: Transport, n_hours: int, delay_weight_kg_per_h: float = 0.0):
         if transport.n != dc.n:
             raise ValueError(f"regional: transport has {transport.n} regions, data centres {dc.n}")
         self.dc, self.transport, self.T = dc, transport, int(n_hours)
+        self.delay_weight = float(delay_weight_kg_per_h)
         self.replica = [RegionState.empty(r, int(dc.gpus[r]), self.T) for r in range(dc.n)]
         self.owner: dict[int, int] = {}
         self.doubt: list[dict[int, _Doubt]] = [{} for _ in range(dc.n)]
@@ -227,12 +228,16 @@ class Coordinator:
         tr[home] = 0.0
         ok = sliding_min(free[:, s0:s1 + d], d) >= jobs.gpus[i]
         ok &= (rel + now)[None, :] >= a_r[:, None]
-        cost = np.where(ok & np.isfinite(op + tr), op + tr, np.inf)
+        cost = op + tr
+        if self.delay_weight:
+            cost = cost + self.delay_weight * (rel - rel[0])[None, :]
+        cost = np.where(ok & np.isfinite(cost), cost, np.inf)
         if not np.isfinite(cost).any():
             return None
         flat = int(np.argmin(cost.T))                 # start-major: ties go to the earliest start
         r, start = flat % dc.n, s0 + flat // dc.n
-        route = Route(j, int(jobs.gpus[i]), d, int(a_r[r]), s1, power, s0, None if r == home else tr[r].copy())
+        route = Route(j, int(jobs.gpus[i]), d, int(a_r[r]), s1, power, s0, None if r == home else tr[r].copy(),
+                      delay_weight=self.delay_weight)
         return r, start, route
 
     def _late(self, jobs, i: int, d: int, a_r: np.ndarray, free: np.ndarray,
@@ -371,18 +376,23 @@ def in_process(dc: DataCenters, n_hours: int) -> InProcess:
 
 class Regional:
     """Policy ``regional``: one scheduler per region behind a light coordinator (module docstring). The
-    transport (in-process by default) is built at the first call, when the horizon is known."""
+    transport (in-process by default) is built at the first call, when the horizon is known.
+    ``delay_weight_kg_per_h``: Cooperative's penalty per hour of delay, kgCO2e."""
 
     clairvoyant = False
 
-    def __init__(self, dc: DataCenters, transport: TransportFactory = in_process, name: str = "regional"):
+    def __init__(self, dc: DataCenters, transport: TransportFactory = in_process, name: str = "regional",
+                 delay_weight_kg_per_h: float = 0.0):
+        if delay_weight_kg_per_h < 0:
+            raise ValueError(f"{name}: delay_weight_kg_per_h must be ≥ 0, got {delay_weight_kg_per_h}")
         self.dc, self.make_transport, self.name = dc, transport, name
+        self.delay_weight = float(delay_weight_kg_per_h)
         self.coordinator: Coordinator | None = None
 
     def _coord(self, state: ClusterState) -> Coordinator:
         if self.coordinator is None:
             T = state.reserved.shape[1]
-            self.coordinator = Coordinator(self.dc, self.make_transport(self.dc, T), T)
+            self.coordinator = Coordinator(self.dc, self.make_transport(self.dc, T), T, self.delay_weight)
         return self.coordinator
 
     def plan(self, jobs: Jobs | JobsView, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:

@@ -103,7 +103,8 @@ class Route:
     """Coordinator → region: place job ``job`` (``gpus`` GPUs for ``hours`` h) starting no earlier than
     ``earliest`` (absolute hour; includes the data transfer to this region). On time (``late`` False): a
     start in [earliest, latest_start] minimising power_kw × PUE × Σ forecast + ``transfer_kg[s − s0]``
-    (kgCO2e of moving the data, per start from ``s0``; None at home). ``late``: the earliest start that fits."""
+    (kgCO2e of moving the data, per start from ``s0``; None at home) + ``delay_weight`` kgCO2e per hour
+    after ``s0``. ``late``: the earliest start that fits."""
 
     job: int
     gpus: int
@@ -114,6 +115,7 @@ class Route:
     s0: int
     transfer_kg: np.ndarray | None
     late: bool = False
+    delay_weight: float = 0.0         # kgCO2e per hour of delay (Cooperative's delay_weight_kg_per_h)
 
 
 @dataclass(frozen=True)

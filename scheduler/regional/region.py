@@ -89,6 +89,8 @@ class RegionalScheduler:
         cost = (r.power_kw * self.pue / 1000.0) * (P[rel + r.hours] - P[rel])
         if r.transfer_kg is not None:
             cost = cost + r.transfer_kg[:len(rel)]
+        if r.delay_weight:
+            cost = cost + r.delay_weight * np.arange(len(rel))
         ok = sliding_min(s.free()[None, r.s0:b + r.hours], r.hours)[0] >= r.gpus
         ok &= np.arange(r.s0, b + 1) >= a
         cost = np.where(ok & np.isfinite(cost), cost, np.inf)

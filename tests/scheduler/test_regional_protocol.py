@@ -170,3 +170,18 @@ def test_bad_inputs_name_the_problem(carbon, tight):
         PolicyOptions(regional_transport="grpc")
     with pytest.raises(ValueError, match="experiments.regional_ray"):
         make_policy("regional", dc, options=PolicyOptions(regional_transport="ray"))
+
+
+def test_delay_weight_matches_cooperative(carbon, tight):
+    """A delay penalty (kgCO2e per hour) moves the regional placements exactly as Algorithm 1's."""
+    from scheduler.policies.cooperative import Cooperative
+
+    dc, jobs, fc = tight
+    cfg = SimConfig(seed=2)
+    coop = simulate(jobs, carbon, fc, dc, Cooperative(dc, delay_weight_kg_per_h=2.0), cfg)
+    out = simulate(jobs, carbon, fc, dc, Regional(dc, delay_weight_kg_per_h=2.0), cfg)
+    plain = simulate(jobs, carbon, fc, dc, Regional(dc), cfg)
+    assert (out.start == coop.start).all() and (out.region == coop.region).all()
+    assert (out.start != plain.start).any()                      # the weight really changes the schedule
+    with pytest.raises(ValueError, match="delay_weight_kg_per_h"):
+        Regional(dc, delay_weight_kg_per_h=-1.0)
