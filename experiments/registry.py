@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from experiments.config import ConfigError
+
 
 @dataclass
 class Context:
@@ -80,3 +82,19 @@ def get(name: str) -> Kind:
         broken = "".join(f"; module experiments.kinds.{m} failed to import ({why})" for m, why in _BROKEN.items())
         raise KeyError(f"unknown experiment kind {name!r}; known: {sorted(known)}{broken}")
     return known[name]
+
+
+def check_policies(names: list[str], key: str = "policies") -> None:
+    """Config check: every name in ``names`` is a registered scheduling policy (built-in or from a module in
+    ``CARBONSHIFT_POLICIES``); otherwise a :class:`ConfigError` for ``key`` listing the known ones and how to add
+    one. A policy module that fails to import is reported with its import error."""
+    from scheduler.policies.registry import PLUGINS_ENV, policy_names
+
+    try:
+        known = policy_names()
+    except ValueError as exc:   # a CARBONSHIFT_POLICIES module failed to import
+        raise ConfigError(f"{key}: {exc}") from None
+    unknown = [p for p in names if p not in known]
+    if unknown:
+        raise ConfigError(f"{key}: unknown {unknown}; known {list(known)} (add your own: @register_policy in a "
+                          f"module named in {PLUGINS_ENV}, see README 'Your own policy')")

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from experiments.config import check
-from experiments.registry import Context, Result, experiment_kind
-from scheduler.policies.registry import NAMES, make_policy
+from experiments.registry import Context, Result, check_policies, experiment_kind
+from scheduler.policies.registry import make_policy
 
 
 @dataclass
@@ -34,8 +34,8 @@ class BenchConfig:
     adapt_events: int = 200
 
     def __post_init__(self) -> None:
-        unknown = [p for p in self.policies if p not in NAMES]
-        check(bool(self.policies) and not unknown, "policies", f"expected names among {list(NAMES)}")
+        check(bool(self.policies), "policies", "expected at least one policy name")
+        check_policies(self.policies)
         check(self.arrival_span_h < self.horizon_h, "arrival_span_h", "must be < horizon_h")
         check(self.repeats >= 1 and self.adapt_events >= 1, "repeats", "repeats and adapt_events must be ≥ 1")
 

@@ -49,7 +49,7 @@ from experiments.config import bounded, check
 from experiments.figures import pareto_figure
 from experiments.instances import (DatacenterSection, DataSection, DurationSection, ForecastSection, WorkloadSection,
                                    build_instance, make_policies)
-from experiments.registry import Context, Result, experiment_kind
+from experiments.registry import Context, Result, check_policies, experiment_kind
 from scheduler.policies.oracle import CONTIGUOUS, PREEMPTIVE
 from scheduler.policies.registry import NAMES, PolicyOptions, make_oracle
 
@@ -88,8 +88,7 @@ class SimulateConfig:
     duration: DurationSection = field(default_factory=DurationSection)
 
     def __post_init__(self) -> None:
-        unknown = [p for p in self.policies if p not in NAMES]
-        check(not unknown, "policies", f"unknown {unknown}; known {list(NAMES)}")
+        check_policies(self.policies)
         check("performance_first" in self.policies, "policies",
               "must include performance_first (the reference of reduction_vs_perf_first)")
         check(self.duration.model == "fixed" or self.workload.source == "generator", "duration.model",

@@ -1,7 +1,20 @@
-"""Policies by config name."""
+"""Policies by config name: a registry of policy factories.
+
+A factory ``(dc: DataCenters, seed: int, options: PolicyOptions) -> Policy`` is registered under a config name
+with :func:`register_policy`; :func:`make_policy` builds a fresh instance for one simulation. The built-in
+policies (:data:`NAMES`) register here; a user's policies live in their own modules, named (comma-separated,
+importable from ``PYTHONPATH``) in the environment variable ``CARBONSHIFT_POLICIES``, which are imported
+before a name is looked up. A module that fails to import is an error naming the module and its import
+error, never "unknown policy". The returned object must satisfy :class:`scheduler.policies.base.Policy`
+(``name``, ``clairvoyant``, ``plan``, ``adapt``).
+"""
 from __future__ import annotations
 
+import importlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from scheduler.datacenters import DataCenters
 from scheduler.policies.baselines import Casper, GreedyCarbon, PerformanceFirst, RandomPolicy, RoundRobin
@@ -10,8 +23,6 @@ from scheduler.policies.oracle import Oracle
 from scheduler.policies.risk_aware import CARBON_RISKS, ChanceConstrained
 from scheduler.regional.coordinator import Regional
 
-NAMES: tuple[str, ...] = ("performance_first", "random", "round_robin", "greedy_carbon", "casper", "cooperative",
-                          "cooperative_suspend", "risk_aware", "chance_constrained", "regional")
 REGIONAL_TRANSPORTS: tuple[str, ...] = ("inprocess", "ray")
 
 
@@ -50,35 +61,91 @@ class PolicyOptions:
                              f"risk_lambda must be ≥ 0")
 
 
+PolicyFactory = Callable[[DataCenters, int, PolicyOptions], Any]
+PLUGINS_ENV = "CARBONSHIFT_POLICIES"
+_FACTORIES: dict[str, PolicyFactory] = {}
+PROTOCOL: tuple[str, ...] = ("name", "clairvoyant", "plan", "adapt")
+
+
+def register_policy(name: str) -> Callable[[PolicyFactory], PolicyFactory]:
+    """Decorator registering ``factory(dc, seed, options) -> Policy`` under config name ``name``.
+    Registering a second, different factory under a taken name is a ``ValueError``."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"register_policy: policy name must be an identifier, got {name!r}")
+
+    def wrap(factory: PolicyFactory) -> PolicyFactory:
+        known = _FACTORIES.get(name)
+        if known is not None and _qualname(known) != _qualname(factory):
+            raise ValueError(f"register_policy: policy {name!r} is already registered by {_qualname(known)}; "
+                             f"choose another name for {_qualname(factory)}")
+        _FACTORIES[name] = factory
+        return factory
+
+    return wrap
+
+
+def _qualname(fn: Callable) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def import_plugins() -> None:
+    """Import the policy modules named in ``CARBONSHIFT_POLICIES`` (comma-separated) so they register; one that
+    fails to import is a ``ValueError`` naming it and passing its import error through."""
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise ValueError(f"{PLUGINS_ENV}: policy module {module!r} failed to import "
+                             f"({type(exc).__name__}: {exc})") from exc
+
+
+def policy_names() -> tuple[str, ...]:
+    """Every registered policy name: the built-ins (:data:`NAMES`) and those of ``CARBONSHIFT_POLICIES``."""
+    import_plugins()
+    return tuple(_FACTORIES)
+
+
 def make_policy(name: str, dc: DataCenters, seed: int = 0, options: PolicyOptions | None = None):
-    """A fresh policy instance for ``name`` (one of :data:`NAMES`)."""
-    o = options or PolicyOptions()
-    if name == "performance_first":
-        return PerformanceFirst(dc, seed)
-    if name == "random":
-        return RandomPolicy(dc, seed)
-    if name == "round_robin":
-        return RoundRobin(dc, seed)
-    if name == "greedy_carbon":
-        return GreedyCarbon(dc, seed)
-    if name == "casper":
-        return Casper(dc, seed)
-    if name == "cooperative":
-        return Cooperative(dc, delay_weight_kg_per_h=o.delay_weight_kg_per_h)
-    if name == "cooperative_suspend":
-        return Cooperative(dc, delay_weight_kg_per_h=o.delay_weight_kg_per_h, interruptible=True,
-                           name="cooperative_suspend")
-    if name == "risk_aware":
-        return RiskAware(dc, quantile=o.risk_quantile, lam=o.risk_lambda, duration_margin=o.risk_duration_margin,
-                         delay_weight_kg_per_h=o.delay_weight_kg_per_h)
-    if name == "chance_constrained":   # fixed margin here; simulate wires the learned estimator's quantile
-        return chance_constrained(dc, o, o.risk_duration_margin)
-    if name == "regional":   # in-process schedulers; experiments.regional_ray hosts them in Ray actors
-        if o.regional_transport != "inprocess":
-            raise ValueError(f"policy regional: transport {o.regional_transport!r} is built by "
-                             f"experiments.regional_ray, not the scheduler core")
-        return Regional(dc)
-    raise ValueError(f"unknown policy {name!r}; known: {list(NAMES)}")
+    """A fresh policy instance for registered policy ``name`` (see :func:`policy_names`)."""
+    known = policy_names()
+    if name not in known:
+        raise ValueError(f"unknown policy {name!r}; known: {list(known)} (register your own with "
+                         f"@register_policy in a module named in {PLUGINS_ENV})")
+    policy = _FACTORIES[name](dc, seed, options or PolicyOptions())
+    missing = [a for a in PROTOCOL if not hasattr(policy, a)]
+    if missing:
+        raise ValueError(f"policy {name!r}: factory {_qualname(_FACTORIES[name])} returned a "
+                         f"{type(policy).__name__} without {missing} (the Policy protocol needs {list(PROTOCOL)})")
+    return policy
+
+
+def _regional(dc: DataCenters, seed: int, o: PolicyOptions) -> Regional:
+    """In-process regional schedulers; experiments.regional_ray hosts them in Ray actors."""
+    if o.regional_transport != "inprocess":
+        raise ValueError(f"policy regional: transport {o.regional_transport!r} is built by "
+                         f"experiments.regional_ray, not the scheduler core")
+    return Regional(dc)
+
+
+_BUILTINS: dict[str, PolicyFactory] = {
+    "performance_first": lambda dc, seed, o: PerformanceFirst(dc, seed),
+    "random": lambda dc, seed, o: RandomPolicy(dc, seed),
+    "round_robin": lambda dc, seed, o: RoundRobin(dc, seed),
+    "greedy_carbon": lambda dc, seed, o: GreedyCarbon(dc, seed),
+    "casper": lambda dc, seed, o: Casper(dc, seed),
+    "cooperative": lambda dc, seed, o: Cooperative(dc, delay_weight_kg_per_h=o.delay_weight_kg_per_h),
+    "cooperative_suspend": lambda dc, seed, o: Cooperative(dc, delay_weight_kg_per_h=o.delay_weight_kg_per_h,
+                                                           interruptible=True, name="cooperative_suspend"),
+    "risk_aware": lambda dc, seed, o: RiskAware(dc, quantile=o.risk_quantile, lam=o.risk_lambda,
+                                                duration_margin=o.risk_duration_margin,
+                                                delay_weight_kg_per_h=o.delay_weight_kg_per_h),
+    # fixed margin here; simulate wires the learned estimator's quantile
+    "chance_constrained": lambda dc, seed, o: chance_constrained(dc, o, o.risk_duration_margin),
+    "regional": _regional,
+}
+NAMES: tuple[str, ...] = tuple(_BUILTINS)   # the built-in policies (simulate's default list)
+for _name, _factory in _BUILTINS.items():
+    register_policy(_name)(_factory)
 
 
 def chance_constrained(dc: DataCenters, o: PolicyOptions, margin) -> ChanceConstrained:  # noqa: ANN001 (Margin)
