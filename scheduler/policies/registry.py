@@ -124,7 +124,7 @@ def _regional(dc: DataCenters, seed: int, o: PolicyOptions) -> Regional:
     if o.regional_transport != "inprocess":
         raise ValueError(f"policy regional: transport {o.regional_transport!r} is built by "
                          f"experiments.regional_ray, not the scheduler core")
-    return Regional(dc)
+    return Regional(dc, delay_weight_kg_per_h=o.delay_weight_kg_per_h)
 
 
 _BUILTINS: dict[str, PolicyFactory] = {

@@ -185,3 +185,8 @@ def test_delay_weight_matches_cooperative(carbon, tight):
     assert (out.start != plain.start).any()                      # the weight really changes the schedule
     with pytest.raises(ValueError, match="delay_weight_kg_per_h"):
         Regional(dc, delay_weight_kg_per_h=-1.0)
+
+
+def test_registry_passes_the_delay_weight(tight):
+    dc = tight[0]
+    assert make_policy("regional", dc, options=PolicyOptions(delay_weight_kg_per_h=1.5)).delay_weight == 1.5
