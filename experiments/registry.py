@@ -77,7 +77,14 @@ def kinds() -> dict[str, Kind]:
 
 
 def get(name: str) -> Kind:
+    """The kind registered as ``name``. ``KeyError`` otherwise: when the module of the same name (kinds live in
+    ``experiments/kinds/<kind>.py``) failed to import, the message is that module's import error (e.g. a
+    missing optional dependency), not "unknown kind"; an unknown name lists the known kinds and any module that
+    failed to import."""
     known = kinds()
+    if name not in known and name in _BROKEN:
+        raise KeyError(f"experiment kind {name!r} is unavailable: module experiments.kinds.{name} failed to import "
+                       f"({_BROKEN[name]}); install what it needs or fix the module")
     if name not in known:
         broken = "".join(f"; module experiments.kinds.{m} failed to import ({why})" for m, why in _BROKEN.items())
         raise KeyError(f"unknown experiment kind {name!r}; known: {sorted(known)}{broken}")

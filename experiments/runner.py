@@ -48,9 +48,14 @@ def quiet_mlflow() -> None:
 
 
 def import_plugins() -> None:
-    """Import the kind modules named in ``CARBONSHIFT_KINDS`` (comma-separated) so they register."""
+    """Import the kind modules named in ``CARBONSHIFT_KINDS`` (comma-separated) so they register; one that fails
+    to import is a :class:`ConfigError` naming it and passing its import error through."""
     for name in filter(None, (m.strip() for m in os.environ.get("CARBONSHIFT_KINDS", "").split(","))):
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            raise ConfigError(f"CARBONSHIFT_KINDS: kind module {name!r} failed to import "
+                              f"({type(exc).__name__}: {exc})") from exc
 
 
 def get_kind(name: Any, source: str) -> registry.Kind:
@@ -60,8 +65,8 @@ def get_kind(name: Any, source: str) -> registry.Kind:
     import_plugins()
     try:
         return registry.get(name)
-    except KeyError:
-        raise ConfigError(f"{source}: kind: unknown experiment kind {name!r} (known: {sorted(_known_kinds())})") from None
+    except KeyError as exc:   # the message names kind modules that failed to import, with their import error
+        raise ConfigError(f"{source}: kind: {exc.args[0]}") from None
 
 
 def _known_kinds() -> list[str]:
