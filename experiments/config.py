@@ -13,6 +13,7 @@ values quoted in messages are cut to :data:`MAX_SHOWN` characters.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 import reprlib
 import types
@@ -114,6 +115,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected an integer, got {shown(value)}")
         return value
+    if tp is str and isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()   # unquoted YAML date (``--set data.start=2023-07-01``): the same date as text
     if tp in (str, bool):
         if not isinstance(value, tp):
             raise ConfigError(f"{key}: expected {tp.__name__}, got {shown(value)}")
@@ -207,8 +210,9 @@ def safe_yaml(text: str, source: str) -> Any:
     except yaml.YAMLError as exc:
         problem = " ".join(str(exc).split())
         raise ConfigError(f"{source}: invalid YAML: {problem[:200]}") from None
-    except (RecursionError, ValueError, OverflowError) as exc:  # e.g. an integer past the digit limit
-        raise ConfigError(f"{source}: invalid YAML value ({exc.__class__.__name__})") from None
+    except (RecursionError, ValueError, OverflowError) as exc:  # e.g. an integer past the digit limit, 2023-02-30
+        why = f": {exc}" if isinstance(exc, ValueError) and len(str(exc)) <= MAX_SHOWN else ""  # a short reason
+        raise ConfigError(f"{source}: invalid YAML value ({exc.__class__.__name__}{why})") from None
 
 
 def load_yaml(path: str | Path) -> dict:
