@@ -35,20 +35,16 @@ def _run(args: argparse.Namespace) -> int:
 def execute(args: argparse.Namespace, show: dict[str, str] | None = None) -> int:
     """Run ``args.config`` through :func:`run_config` and print the outcome. ``show`` (kind → table name)
     restricts the accepted kinds and names the table printed in text mode (default: the kind's first)."""
-    try:
-        overrides = parse_overrides(args.overrides)
-        kind = read_doc(args.config, overrides)[0].get("kind")
-        if show is not None and kind not in show:
-            raise ConfigError(f"{args.config}: kind: {kind!r} is not run by `carbonshift {args.command}` "
-                              f"(expected one of {list(show)}; use `carbonshift run` for other kinds)")
-        rec = run_config(args.config, overrides, args.experiment, args.data_dir, args.reports_dir,
-                         progress=not args.json)
-    except (ConfigError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    overrides = parse_overrides(args.overrides)
+    kind = read_doc(args.config, overrides)[0].get("kind")
+    if show is not None and kind not in show:
+        raise ConfigError(f"{args.config}: kind: {kind!r} is not run by `carbonshift {args.command}` "
+                          f"(expected one of {list(show)}; use `carbonshift run` for other kinds)")
+    rec = run_config(args.config, overrides, args.experiment, args.data_dir, args.reports_dir,
+                     progress=not args.json)
     head = {"run_id": rec.run_id, "experiment": rec.experiment, "name": rec.name, "kind": rec.kind,
             "config_hash": rec.config_hash, "code_version": rec.code_version, "status": rec.status, "reports": str(rec.report_dir),
-            **({"error": rec.error} if rec.error else {}),
+            **({"error": rec.error if args.json else rec.error.split("\n")[0]} if rec.error else {}),
             # the bound every oracle_share was measured against travels at the top level with the run
             **{k: rec.summary[k] for k in ("oracle.bound_kind", "oracle_preemptive.bound_kind") if k in rec.summary}}
     metrics = pd.DataFrame({"metric": list(rec.metrics), "value": list(rec.metrics.values())})
@@ -60,4 +56,18 @@ def execute(args: argparse.Namespace, show: dict[str, str] | None = None) -> int
              {name: rec.tables[name]} if name in rec.tables else {})
     else:
         emit({**head, **rec.summary}, False, {"metrics": metrics})
+    if rec.error:
+        failed_run_message(args, rec.run_id, rec.error)
     return 1 if rec.error else 0
+
+
+def failed_run_message(args: argparse.Namespace, run_id: str, error: str) -> None:
+    """A failed run on stderr: its error in one line, where it is recorded, and (with ``-v``) the traceback
+    tail the runner kept."""
+    first, _, tail = error.partition("\n")
+    verbose = getattr(args, "verbose", False)
+    print(f"carbonshift {args.command}: error: {first}", file=sys.stderr)
+    if verbose and tail.strip():
+        print(tail.rstrip(), file=sys.stderr)
+    print(f"(recorded in MLflow as FAILED: run {run_id}, tag carbonshift.error, artifact error.txt"
+          f"{'' if verbose else '; -v shows the traceback'})", file=sys.stderr)

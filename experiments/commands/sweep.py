@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from experiments.commands.run import add_common
-from experiments.config import ConfigError
 from experiments.output import emit
 from experiments.runner import parse_overrides
 from experiments.sweep import plan, run_sweep
@@ -24,18 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides) if args.overrides else None
-    try:
-        if args.dry_run:
-            sp = plan(args.config, overrides)
-            emit({"name": sp.name, "kind": sp.kind.name, "sweep_hash": sp.sweep_hash, "code_version": sp.code_version,
-                  "n_trials": len(sp.trials)},
-                 args.json, {"trials": _plan_table(sp)})
-            return 0
-        rec = run_sweep(args.config, overrides, args.resume, args.experiment, args.data_dir,
-                        args.reports_dir, args.num_cpus, progress=True)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.dry_run:
+        sp = plan(args.config, overrides)
+        emit({"name": sp.name, "kind": sp.kind.name, "sweep_hash": sp.sweep_hash, "code_version": sp.code_version,
+              "n_trials": len(sp.trials)},
+             args.json, {"trials": _plan_table(sp)})
+        return 0
+    rec = run_sweep(args.config, overrides, args.resume, args.experiment, args.data_dir,
+                    args.reports_dir, args.num_cpus, progress=True)
     emit({"parent_run_id": rec.parent_run_id, "experiment": rec.experiment, "name": rec.name,
           "code_version": rec.code_version, "n_trials": rec.n_trials, "skipped": rec.n_skipped, "ran": rec.n_run, "failed": rec.n_failed,
           "seconds": round(rec.seconds, 1)}, args.json, {"trials": rec.trials})
