@@ -58,8 +58,16 @@ results: $(STAMP)
 	for c in $(SWEEPS); do $(BIN)/carbonshift sweep experiments/configs/$$c.yaml --resume || exit 1; done
 	$(BIN)/carbonshift results
 
+# The MLflow UI of the store the CLI uses: $$MLFLOW_TRACKING_URI, else $$CARBONSHIFT_RUNS_DIR (default ./mlruns);
+# a tracking server (http/https) has its own UI. `make ui PORT=5001` picks another port.
+PORT ?= 5000
 ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
+	@uri="$${MLFLOW_TRACKING_URI:-sqlite:///$$(realpath -m "$${CARBONSHIFT_RUNS_DIR:-$(CURDIR)/mlruns}")/mlflow.db}"; \
+	case "$$uri" in \
+	  http://*|https://*) echo "MLFLOW_TRACKING_URI=$$uri is a tracking server: open it in a browser" ;; \
+	  *) echo "MLflow UI of $$uri on http://127.0.0.1:$(PORT)"; \
+	     exec $(BIN)/mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port $(PORT) --workers 1 ;; \
+	esac
 
 # Re-pin every package from the current .venv (after changing pyproject.toml dependencies and installing them).
 constraints: $(STAMP)
