@@ -228,7 +228,9 @@ class ConformalMargins:
     boosting model starts from the pooled q0.99 and stays several times too wide.
 
     ``feedback="observe"``: every finished job's score joins its bin (online conformal); ``"none"``: the
-    history only. Counters ``n_observed`` and ``n_refits`` (always 0) as for EstimatorMargins."""
+    history only. ``jobs`` is the simulator's table: a job's true ``duration_h`` (its work hours) is read
+    only once the simulator reports it finished (:meth:`finished`), as for EstimatorMargins — margins
+    and coverage of unfinished jobs use their profiled estimates alone. Counters ``n_observed`` and ``n_refits`` (always 0) as for EstimatorMargins."""
 
     def __init__(self, history_est_h: np.ndarray, history_true_h: np.ndarray, jobs: Jobs, target: float,
                  feedback: str = "none", bins_h: tuple[float, ...] = ESTIMATE_BINS_H):
