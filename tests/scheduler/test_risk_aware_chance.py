@@ -105,3 +105,18 @@ def test_risk_budget_lets_cheaper_short_reservations_through_and_stays_within_it
     assert extra.sum() <= (1 - TARGET) * len(extra) + 1e-9
     assert budget.extra_sum == pytest.approx(extra.sum())           # the running total the budget checks
     assert out.carbon_op_kg.sum() < out_fixed.carbon_op_kg.sum()
+
+
+def test_margins_never_read_true_durations_of_unfinished_jobs():
+    hist_est, hist_true = _draw(2000, seed=1)
+    jobs = _jobs(300, seed=5, submit_span_h=50, flex=0.5, n_regions=1)
+    other = jobs.take(np.arange(len(jobs)))
+    other.duration_h = other.duration_h * 3                       # different truths, same estimates
+    a = ConformalMargins(hist_est, hist_true, jobs, TARGET, feedback="observe")
+    b = ConformalMargins(hist_est, hist_true, other, TARGET, feedback="observe")
+    idx, hours = np.arange(len(jobs)), jobs.est_duration_h + 2
+    assert np.array_equal(a.margins(idx), b.margins(idx)) and np.array_equal(a.coverage(idx, hours),
+                                                                              b.coverage(idx, hours))
+    a.finished(np.arange(100), hour=40)
+    b.finished(np.arange(100), hour=40)
+    assert not np.array_equal(a.margins(idx), b.margins(idx))     # finished jobs' truths do count
