@@ -139,13 +139,30 @@ def forecast_signal(f: ForecastSection, carbon: CarbonSignal, plan_hour_utc: int
     from scheduler.signals import ForecastSignal, controlled_error
 
     if f.source == "table":
-        path = f.table_path
+        path = forecast_table_path(f.table_path)
         table = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(
             path, parse_dates=["issue_time", "time"])
         return ForecastSignal.from_table(table, carbon.regions, carbon.times, label=table_label(table, path))
     return controlled_error(carbon, f.error_model, k=f.k, e=f.e, accuracy=f.accuracy, horizon_h=f.horizon_h,
                             issue_every_h=f.issue_every_h, issue_hour=(plan_hour_utc - carbon.times[0].hour) % 24,
                             correlation_h=f.correlation_h, seed=seed)
+
+
+def forecast_table_path(path: str) -> Path:
+    """``forecast.table_path`` on disk: absolute, or relative to the current directory, else to the project root
+    (``reports/<name>/latest/…`` is found from any folder). Missing: a ``FileNotFoundError`` naming the commands
+    that write a forecast table."""
+    from experiments.tracking import project_dir
+
+    given = Path(path)
+    for candidate in (given, project_dir(".") / given) if not given.is_absolute() else (given,):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"forecast.table_path: {path} not found (relative paths: current directory, then the project root). "
+        f"A backtest run writes one: `carbonshift run experiments/configs/quickstart_forecast.yaml` → "
+        f"reports/quickstart_forecast/latest/forecast_ensemble.csv; or `carbonshift forecast predict` from a "
+        f"trained forecaster")
 
 
 def table_label(table: pd.DataFrame, path: str) -> str:

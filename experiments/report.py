@@ -1,5 +1,6 @@
 """Reports built from MLflow (never from memory): tables (markdown + CSV) and PNG figures for one run
-or one sweep, written to ``reports/<name>/`` and logged back to the run as ``report/`` artifacts.
+or one sweep, written to ``reports/<name>/<run id>/report/`` and logged back to the run as ``report/``
+artifacts (only the files the report wrote).
 
 Metric names follow ``<policy>.<metric>`` (``cooperative.carbon_kg``) or plain ``<metric>``
 (``trial_seconds``). What is drawn depends on what was logged:
@@ -28,7 +29,7 @@ from experiments.figures import pareto_figure
 from experiments.provenance import TAG as CODE_VERSION_TAG
 from experiments.provenance import project_relative
 from experiments.figures import pareto_table as pareto_frame
-from experiments.runner import REPORTS_DIR, quiet_mlflow
+from experiments.runner import REPORTS_DIR, quiet_mlflow, run_report_dir
 
 REDUCTION_METRICS = ("reduction_vs_perf_first", "reduction_pct", "reduction")
 COST_METRICS = ("plan_seconds", "peak_mem_mb", "trial_seconds", "trial_peak_rss_mb")
@@ -369,7 +370,7 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
     if not runs:
         raise LookupError(f"{target}: no FINISHED runs to report on")
     name = run.info.run_name or run.info.run_id
-    out_dir = Path(reports_dir) / name
+    out_dir = run_report_dir(reports_dir, name, run.info.run_id) / "report"
     out_dir.mkdir(parents=True, exist_ok=True)
     rep = Report(run.info.run_id, name, is_sweep, out_dir)
     frame = runs_frame(runs, keys)
@@ -428,6 +429,9 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
     for stem, table in rep.tables.items():
         index += ["", f"## {stem}", "", markdown(table.head(60))]
     (out_dir / "report.md").write_text("\n".join(index) + "\n")
-    if log_to_mlflow:
-        c.log_artifacts(run.info.run_id, str(out_dir), artifact_path="report")
+    if log_to_mlflow:   # only what this report wrote, never other files lying in its folder
+        own = [out_dir / "report.md", *rep.figures,
+               *(out_dir / f"{stem}.{ext}" for stem in rep.tables for ext in ("csv", "md"))]
+        for path in own:
+            c.log_artifact(run.info.run_id, str(path), artifact_path="report")
     return rep

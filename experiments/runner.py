@@ -10,7 +10,8 @@ overrides, parses the rest strictly into the kind's config dataclass, runs the k
 - metrics: ``Result.metrics`` plus ``trial_seconds`` (wall clock, s) and ``trial_peak_rss_mb`` (peak
   resident memory of the process that ran the kind, MB);
 - artifacts: ``tables/<name>.csv``, ``figures/<file>.png``, ``files/<file>``, ``summary.json``;
-  figures and tables are also written to ``reports/<config name>/``.
+  figures and tables are also written to ``reports/<config name>/<run id>/`` (``reports/<config name>/latest``
+  points to the last successful run; ``reports/`` is the project's, whatever the current directory).
 
 Kind modules outside the package (user plugins, test kinds) are imported from the comma-separated
 module list in ``CARBONSHIFT_KINDS`` before a kind is looked up.
@@ -38,7 +39,8 @@ from experiments.provenance import TAG as CODE_VERSION_TAG
 from experiments.provenance import code_version
 from experiments.config import ConfigError, as_dict, load_yaml, parse, safe_yaml
 
-REPORTS_DIR = Path("reports")
+REPORTS_DIR = tracking.project_dir("reports")   # the project's reports/, whatever the current directory
+LATEST = "latest"   # reports/<name>/latest -> the folder of the name's last successful run
 
 
 def quiet_mlflow() -> None:
@@ -215,6 +217,23 @@ def write_reports(output: Output, out_dir: Path) -> list[Path]:
     return written
 
 
+def run_report_dir(reports_dir: str | Path, name: str, run_id: str) -> Path:
+    """``<reports_dir>/<name>/<run_id>/``: one folder per MLflow run, so runs of one config never overwrite each
+    other's figures and tables."""
+    return Path(reports_dir).resolve() / _safe_name(name) / run_id
+
+
+def point_latest(run_dir: Path) -> None:
+    """Make ``<run_dir's parent>/latest`` a relative symlink to ``run_dir`` (the last successful run of that name;
+    configs read e.g. ``reports/quickstart_forecast/latest/forecast_ensemble.csv``)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    link = run_dir.parent / LATEST
+    tmp = run_dir.parent / f".{LATEST}.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_dir.name, target_is_directory=True)
+    os.replace(tmp, link)    # atomic: a reader sees the old or the new run, never no link
+
+
 def log_output(client: Any, run_id: str, output: Output) -> None:
     """Log metrics, tables, figures, files and summary of ``output`` to MLflow run ``run_id``."""
     from mlflow.entities import Metric
@@ -274,13 +293,13 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
     kind, cfg = parse_doc(doc, source)
     version = code_version()
     chash = config_hash(kind.name, cfg, version)
-    report_dir = Path(reports_dir) / _safe_name(cfg.name)
-    ctx = registry.Context(seed=cfg.seed, data_dir=data_dir, out_dir=report_dir, progress=progress)
     exp_name = experiment or cfg.name
     tags = {"carbonshift.kind": kind.name, "carbonshift.config_hash": chash, "carbonshift.role": "run",
             "carbonshift.config_source": source, CODE_VERSION_TAG: version, **machine_tags()}
     with tracking.run(exp_name, cfg.name, as_dict(cfg), tags=tags) as active:
         run_id = active.info.run_id
+        report_dir = run_report_dir(reports_dir, cfg.name, run_id)
+        ctx = registry.Context(seed=cfg.seed, data_dir=data_dir, out_dir=report_dir, progress=progress)
         output = execute(kind.run, cfg, ctx)
         output.summary["code_version"] = version
         client = mlflow.MlflowClient()
@@ -288,6 +307,8 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
         write_reports(output, report_dir)
         if output.error:
             client.set_tag(run_id, "carbonshift.error", output.error[:4000])
+        else:
+            point_latest(report_dir)
     status = "FAILED" if output.error else "FINISHED"
     if output.error:
         client.set_terminated(run_id, status="FAILED")

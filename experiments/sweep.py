@@ -46,7 +46,7 @@ from experiments.config import ConfigError, as_dict
 from experiments.provenance import TAG as CODE_VERSION_TAG
 from experiments.provenance import code_version
 from experiments.runner import (REPORTS_DIR, Output, config_hash, execute, log_output, machine_tags, parse_doc,
-                                quiet_mlflow, read_doc, set_dotted, write_reports)
+                                quiet_mlflow, read_doc, run_report_dir, set_dotted, write_reports)
 from scheduler.federated import loopback
 
 log = logging.getLogger("carbonshift.sweep")
@@ -277,6 +277,11 @@ def _open_parent(client: Any, exp_id: str, sp: SweepPlan, resume: bool) -> tuple
     return pid, done
 
 
+def trial_dir(reports_dir: str | Path, name: str, parent_id: str, config_hash: str) -> Path:
+    """``<reports_dir>/<sweep name>/<parent run id>/trials/<config hash>/`` (a resumed sweep keeps its folder)."""
+    return run_report_dir(reports_dir, name, parent_id) / "trials" / config_hash
+
+
 def _log_trial(client: Any, exp_id: str, parent_id: str, sp: SweepPlan, trial: Trial, output: Output,
                reports_dir: Path) -> str:
     tags = {"mlflow.parentRunId": parent_id, "carbonshift.role": "trial", "carbonshift.kind": sp.kind.name,
@@ -288,7 +293,7 @@ def _log_trial(client: Any, exp_id: str, parent_id: str, sp: SweepPlan, trial: T
     output.summary["code_version"] = sp.code_version
     log_output(client, rid, output)
     if output.figures or output.tables:
-        write_reports(output, reports_dir / sp.name / "trials" / trial.config_hash)
+        write_reports(output, trial_dir(reports_dir, sp.name, parent_id, trial.config_hash))
     if output.error:
         client.set_tag(rid, "carbonshift.error", output.error[:4000])
     client.set_terminated(rid, status="FAILED" if output.error else "FINISHED")
@@ -322,7 +327,7 @@ def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None
         pending = {}
         for t in todo:
             ctx = registry.Context(seed=t.config.seed, data_dir=abs_data, progress=False,
-                                   out_dir=(Path(reports_dir) / sp.name / "trials" / t.config_hash).resolve())
+                                   out_dir=trial_dir(reports_dir, sp.name, parent_id, t.config_hash))
             pending[remote.remote(sp.kind.run, t.config, ctx)] = t
         with tqdm(total=len(sp.trials), initial=len(sp.trials) - len(todo), desc=sp.name, unit="trial",
                   disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:

@@ -1,7 +1,8 @@
 """MLflow set-up: one place that decides where runs go.
 
-Default: a local sqlite store ``./mlruns/mlflow.db`` with artifacts in ``./mlruns/artifacts`` (one
-git-ignored folder). ``MLFLOW_TRACKING_URI`` overrides it (any tracking server). Telemetry is off.
+Default: a local sqlite store ``mlruns/mlflow.db`` with artifacts in ``mlruns/artifacts`` (one git-ignored
+folder in the project root, whatever the current directory; ``CARBONSHIFT_RUNS_DIR`` moves it).
+``MLFLOW_TRACKING_URI`` overrides it (any tracking server). Telemetry is off.
 """
 from __future__ import annotations
 
@@ -13,7 +14,20 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-RUNS_DIR = Path(os.environ.get("CARBONSHIFT_RUNS_DIR", "mlruns")).resolve()
+
+def project_dir(name: str) -> Path:
+    """Where the default folder ``name`` (``mlruns``, ``reports``) lives: in the project root when running from a
+    source checkout (``pyproject.toml`` next to the packages), so running from another folder opens the same
+    MLflow store and reports; in the current directory for an installed package."""
+    from forecast.version import PROJECT_ROOT
+
+    base = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd()
+    return (base / name).resolve()
+
+
+# CARBONSHIFT_RUNS_DIR, when given, is taken as given (relative to the current directory)
+RUNS_DIR = Path(os.environ["CARBONSHIFT_RUNS_DIR"]).resolve() if os.environ.get("CARBONSHIFT_RUNS_DIR") \
+    else project_dir("mlruns")
 
 for _var in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"):
     os.environ.setdefault(_var, "true" if _var != "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" else "false")

@@ -8,12 +8,14 @@ import sys
 import pandas as pd
 
 from experiments.output import emit
+from experiments.runner import REPORTS_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="tables (markdown + CSV) and PNG figures of a sweep or run, from MLflow")
     p.add_argument("target", help="parent run id of a sweep, a run id, or a sweep/run name (latest wins)")
-    p.add_argument("--reports-dir", default="reports", help="output folder (default: reports/<name>/)")
+    p.add_argument("--reports-dir", default=REPORTS_DIR,
+                   help="output folder: <dir>/<name>/<run id>/report/ (default: the project's reports/)")
     p.add_argument("--no-log", action="store_true", help="do not log the report back to MLflow as artifacts")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.set_defaults(handler=_report)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from experiments.config import ConfigError
 from experiments.output import emit
-from experiments.runner import parse_overrides, read_doc, run_config
+from experiments.runner import REPORTS_DIR, parse_overrides, read_doc, run_config
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -18,7 +18,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="override a dotted config key, value parsed as YAML (repeatable), e.g. workload.n_jobs=200")
     p.add_argument("--experiment", help="MLflow experiment (default: the config's name)")
     p.add_argument("--data-dir", help="data folder handed to the experiment kind")
-    p.add_argument("--reports-dir", default="reports", help="where figures and tables are written (default: reports)")
+    p.add_argument("--reports-dir", default=REPORTS_DIR,
+                   help="where figures and tables are written: <dir>/<name>/<run id>/, <dir>/<name>/latest the last "
+                        "successful run (default: the project's reports/, whatever the current directory)")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 

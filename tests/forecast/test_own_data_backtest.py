@@ -46,11 +46,11 @@ def test_unknown_zone_and_year_backtest_through_the_cli(shared_data, tmp_path):
     assert [r["model"] for r in doc["mape_by_region"]] and "CA-ON" in doc["mape_by_region"][0]
     # stdout: summary and metric/report tables only; the forecast table is a file (reports + MLflow files/)
     assert "forecast_ensemble" not in doc and len(proc.stdout) < 200_000
-    table = pd.read_csv(tmp_path / "reports" / "own_zone" / "forecast_ensemble.csv", parse_dates=["issue_time"])
+    table = pd.read_csv(tmp_path / "reports" / "own_zone" / doc["run_id"] / "forecast_ensemble.csv", parse_dates=["issue_time"])
     assert set(table["region"]) == {"CA-ON"} and len(table) == 14 * 48
     assert table["issue_time"].min() == pd.Timestamp("2024-03-14 23:00", tz="UTC")
     logged = list((tmp_path / "runs").rglob("files/forecast_ensemble.csv"))
-    assert len(logged) == 1 and logged[0].read_bytes() == (tmp_path / "reports/own_zone/forecast_ensemble.csv").read_bytes()
+    assert len(logged) == 1 and logged[0].read_bytes() == (tmp_path / "reports/own_zone/latest/forecast_ensemble.csv").read_bytes()
 
 
 def test_user_dacf_region_backtests_without_published_forecasts(shared_data, tmp_path):

@@ -56,7 +56,7 @@ def test_cli_runs_through_the_shared_runner(tmp_path, capsys, mlflow_uri):
     assert main(["simulate", str(path), "--json", "--reports-dir", str(reports), "--set", "workload.n_jobs=12"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [r["policy"] for r in doc["policies"]] == ["performance_first", "greedy_carbon"]
-    assert doc["status"] == "FINISHED" and (reports / "tiny" / "pareto.png").exists()
+    assert doc["status"] == "FINISHED" and (reports / "tiny" / doc["run_id"] / "pareto.png").exists()
     run = mlflow.MlflowClient(mlflow_uri).get_run(doc["run_id"])     # logged once, by the runner
     assert run.data.params["workload.n_jobs"] == "12" and run.data.tags["carbonshift.kind"] == "simulate"
     assert run.data.metrics["greedy_carbon.carbon_kg"] == doc["policies"][1]["carbon_kg"]
