@@ -196,6 +196,47 @@ def plan(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> 
     return SweepPlan(trials[0].config.name, source, kind, spec, keys, trials, sweep_hash, path, version)
 
 
+NEURAL_MODELS: tuple[str, ...] = ("lstm", "tft")   # config sections under models: that train with torch/Lightning
+#: environment a trial needs on a cluster's workers (data folder, plugin modules, how MLflow/Ray are reached)
+FORWARDED_ENV: tuple[str, ...] = ("CARBONSHIFT_DATA_DIR", "CARBONSHIFT_KINDS", "CARBONSHIFT_POLICIES", "PYTHONPATH")
+#: what never travels to a cluster with the package
+SHIP_EXCLUDES: list[str] = [".venv", ".git", "mlruns", "reports", "lightning_logs", "checkpoints", "**/__pycache__"]
+
+
+def trains_neural(config: Any) -> bool:
+    """Whether a trial config trains a neural model (a ``models.lstm`` or ``models.tft`` section)."""
+    models = getattr(config, "models", None)
+    return any(getattr(models, name, None) is not None for name in NEURAL_MODELS)
+
+
+def trial_resources(config: Any, gpus_per_trial: float | None, cluster_gpus: float) -> dict[str, float]:
+    """Ray resources of one trial: one CPU and ``num_gpus``. ``gpus_per_trial`` when given (more than the
+    cluster has is a :class:`ConfigError`); otherwise one GPU when the trial trains a neural model and the
+    cluster has one, else none. Without a GPU request Ray may place a neural trial on a node without a GPU
+    or hide the GPUs from its worker, and the model trains on CPU without saying so."""
+    if gpus_per_trial is None:
+        gpus = 1.0 if trains_neural(config) and cluster_gpus >= 1 else 0.0
+    elif not 0 <= gpus_per_trial <= cluster_gpus:
+        raise ConfigError(f"--gpus-per-trial {gpus_per_trial:g}: expected 0 to the Ray cluster's "
+                          f"{cluster_gpus:g} GPUs")
+    else:
+        gpus = float(gpus_per_trial)
+    return {"num_cpus": 1, "num_gpus": gpus}
+
+
+def cluster_runtime_env() -> dict[str, Any]:
+    """``runtime_env`` for a sweep on an existing Ray cluster (``RAY_ADDRESS``): the environment variables of
+    :data:`FORWARDED_ENV` that are set here, and, from a source checkout, the project folder as the workers'
+    ``working_dir`` (the package travels with the job, :data:`SHIP_EXCLUDES` left out). The data folder is
+    not shipped: ``CARBONSHIFT_DATA_DIR`` / ``--data-dir`` must name a path the workers can read."""
+    from forecast.version import PROJECT_ROOT
+
+    env: dict[str, Any] = {"env_vars": {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}}
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        env.update(working_dir=str(PROJECT_ROOT), excludes=list(SHIP_EXCLUDES))
+    return env
+
+
 def ray_temp_dir() -> Path:
     return Path(os.environ.get("CARBONSHIFT_RAY_TMP") or tracking.RUNS_DIR / "ray").resolve()
 
@@ -210,8 +251,8 @@ def init_ray(num_cpus: int = 2) -> bool:
         return False
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     address = os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, **quiet)
+    if address:   # trial errors come back as results and are logged on the driver; worker logs stay there
+        ray.init(address=address, runtime_env=cluster_runtime_env(), **quiet)
     else:
         tmp = ray_temp_dir()
         tmp.mkdir(parents=True, exist_ok=True)
@@ -302,8 +343,10 @@ def _log_trial(client: Any, exp_id: str, parent_id: str, sp: SweepPlan, trial: T
 
 def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None, resume: bool = False,
               experiment: str | None = None, data_dir: str | None = None, reports_dir: Path = REPORTS_DIR,
-              num_cpus: int = 2, progress: bool = True) -> SweepRecord:
-    """Expand and run a sweep on Ray, logging a parent run and one nested child run per trial."""
+              num_cpus: int = 2, progress: bool = True, gpus_per_trial: float | None = None) -> SweepRecord:
+    """Expand and run a sweep on Ray, logging a parent run and one nested child run per trial. Each trial
+    requests the resources of :func:`trial_resources` (``gpus_per_trial``: None = one GPU for neural trials
+    when the cluster has GPUs)."""
     import mlflow
     import ray
     from tqdm import tqdm
@@ -323,12 +366,18 @@ def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None
     n_failed = 0
     try:
         remote = ray.remote(num_cpus=1, max_calls=1)(execute) if todo else None
+        cluster_gpus = float(ray.cluster_resources().get("GPU", 0)) if todo else 0.0
+        try:
+            resources = {t.config_hash: trial_resources(t.config, gpus_per_trial, cluster_gpus) for t in todo}
+        except ConfigError:
+            client.set_terminated(parent_id, status="FAILED")
+            raise
         abs_data = str(Path(data_dir).resolve()) if data_dir else None
         pending = {}
         for t in todo:
             ctx = registry.Context(seed=t.config.seed, data_dir=abs_data, progress=False,
                                    out_dir=trial_dir(reports_dir, sp.name, parent_id, t.config_hash))
-            pending[remote.remote(sp.kind.run, t.config, ctx)] = t
+            pending[remote.options(**resources[t.config_hash]).remote(sp.kind.run, t.config, ctx)] = t
         with tqdm(total=len(sp.trials), initial=len(sp.trials) - len(todo), desc=sp.name, unit="trial",
                   disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
             while pending:

@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue the latest run of this sweep: skip trials already FINISHED, rerun the rest")
     p.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray instance (default 2)")
     p.add_argument("--dry-run", action="store_true", help="validate and list the trials without running them")
+    p.add_argument("--gpus-per-trial", type=float, default=None, metavar="N",
+                   help="GPUs each Ray trial requests (default: 1 for trials that train lstm/tft when the cluster "
+                        "has GPUs, else 0)")
     p.set_defaults(handler=_sweep)
 
 
@@ -29,7 +32,7 @@ def _sweep(args: argparse.Namespace) -> int:
              args.json, {"trials": _plan_table(sp)})
         return 0
     rec = run_sweep(args.config, overrides, args.resume, args.experiment, args.data_dir,
-                    args.reports_dir, args.num_cpus, progress=True)
+                    args.reports_dir, args.num_cpus, progress=True, gpus_per_trial=args.gpus_per_trial)
     emit({"parent_run_id": rec.parent_run_id, "experiment": rec.experiment, "name": rec.name,
           "code_version": rec.code_version, "n_trials": rec.n_trials, "skipped": rec.n_skipped, "ran": rec.n_run, "failed": rec.n_failed,
           "seconds": round(rec.seconds, 1)}, args.json, {"trials": rec.trials})

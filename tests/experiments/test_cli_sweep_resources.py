@@ -1,0 +1,60 @@
+"""Ray trials request GPUs for neural training (``num_gpus``), and a sweep on an existing cluster ships the package
+and the environment its trials need (``runtime_env``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from experiments import sweep
+from experiments.config import ConfigError
+from experiments.runner import parse_doc, read_doc
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config(name: str):
+    doc, source = read_doc(ROOT / "experiments/configs" / name)
+    doc.pop("sweep", None)
+    return parse_doc(doc, source)[1]
+
+
+def test_neural_trials_request_a_gpu_when_the_cluster_has_one():
+    neural, plain = _config("forecast_dacf.yaml"), _config("quickstart_schedule.yaml")
+    assert sweep.trains_neural(neural) and not sweep.trains_neural(plain)
+    assert sweep.trial_resources(neural, None, cluster_gpus=4) == {"num_cpus": 1, "num_gpus": 1.0}
+    assert sweep.trial_resources(neural, None, cluster_gpus=0) == {"num_cpus": 1, "num_gpus": 0.0}
+    assert sweep.trial_resources(plain, None, cluster_gpus=4) == {"num_cpus": 1, "num_gpus": 0.0}
+    assert sweep.trial_resources(plain, 0.5, cluster_gpus=1) == {"num_cpus": 1, "num_gpus": 0.5}
+    with pytest.raises(ConfigError, match=r"--gpus-per-trial 2: expected 0 to the Ray cluster's 1 GPUs"):
+        sweep.trial_resources(neural, 2, cluster_gpus=1)
+
+
+def test_the_request_reaches_ray(store, ray_local, monkeypatch):
+    seen: list[dict] = []
+    real = sweep.trial_resources
+
+    def spy(config, gpus_per_trial, cluster_gpus):
+        seen.append(real(config, gpus_per_trial, cluster_gpus))
+        return seen[-1]
+
+    monkeypatch.setattr(sweep, "trial_resources", spy)
+    doc = {"kind": "tiny", "name": "tiny_gpu_request", "sweep": {"seed": [0, 1]}}
+    rec = sweep.run_sweep(doc, reports_dir=store.root / "reports", progress=False)
+    assert rec.n_run == 2 and seen == [{"num_cpus": 1, "num_gpus": 0.0}] * 2
+    with pytest.raises(ConfigError, match="--gpus-per-trial 1: expected 0 to the Ray cluster's 0 GPUs"):
+        sweep.run_sweep({**doc, "seed": 5}, reports_dir=store.root / "reports", progress=False, gpus_per_trial=1)
+    parents = mlflow.search_runs(experiment_names=["tiny_gpu_request"], output_format="list",
+                                 filter_string="tags.`carbonshift.role` = 'sweep'")
+    assert sorted(r.info.status for r in parents) == ["FAILED", "FINISHED"]       # none left RUNNING
+
+
+def test_cluster_runtime_env_ships_the_package_and_the_environment(monkeypatch):
+    monkeypatch.setenv("CARBONSHIFT_DATA_DIR", "/shared/carbon-data")
+    monkeypatch.setenv("CARBONSHIFT_POLICIES", "my_policies")
+    monkeypatch.delenv("CARBONSHIFT_KINDS", raising=False)
+    env = sweep.cluster_runtime_env()
+    assert env["working_dir"] == str(ROOT) and ".venv" in env["excludes"] and "mlruns" in env["excludes"]
+    assert env["env_vars"]["CARBONSHIFT_DATA_DIR"] == "/shared/carbon-data"
+    assert env["env_vars"]["CARBONSHIFT_POLICIES"] == "my_policies" and "CARBONSHIFT_KINDS" not in env["env_vars"]
