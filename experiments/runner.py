@@ -282,9 +282,10 @@ class RunRecord:
 
 def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = None,
                experiment: str | None = None, data_dir: str | None = None,
-               reports_dir: Path = REPORTS_DIR, progress: bool = True) -> RunRecord:
+               reports_dir: Path | None = None, progress: bool = True) -> RunRecord:
     """Run one config (path or mapping) once and log it to MLflow; a ``sweep:`` section is ignored
-    here (use :func:`experiments.sweep.run_sweep`). Raises :class:`ConfigError` on a bad config."""
+    here (use :func:`experiments.sweep.run_sweep`). Figures and tables go to ``<reports_dir>/<name>/<run id>/``
+    (default :data:`REPORTS_DIR`). Raises :class:`ConfigError` on a bad config."""
     import mlflow
 
     quiet_mlflow()
@@ -298,7 +299,7 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
             "carbonshift.config_source": source, CODE_VERSION_TAG: version, **machine_tags()}
     with tracking.run(exp_name, cfg.name, as_dict(cfg), tags=tags) as active:
         run_id = active.info.run_id
-        report_dir = run_report_dir(reports_dir, cfg.name, run_id)
+        report_dir = run_report_dir(reports_dir or REPORTS_DIR, cfg.name, run_id)
         ctx = registry.Context(seed=cfg.seed, data_dir=data_dir, out_dir=report_dir, progress=progress)
         output = execute(kind.run, cfg, ctx)
         output.summary["code_version"] = version

@@ -58,3 +58,20 @@ def test_make_ui_honours_the_tracking_uri_and_port(tmp_path):
     assert f"--backend-store-uri sqlite:///{tmp_path}/runs/mlflow.db" in out
     out = _make_ui(tmp_path, MLFLOW_TRACKING_URI="http://mlflow.example:5000")
     assert "is a tracking server" in out and "mlflow ui" not in out
+
+
+def test_readme_python_example_runs_and_returns_dataframes(store, monkeypatch, capsys):
+    import re
+
+    import pandas as pd
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("experiments.runner.REPORTS_DIR", store.root / "reports")
+    section = README[README.index("### From Python"):README.index("### Metric glossary")]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    scope: dict = {}
+    exec(compile(code, "README.md (From Python)", "exec"), scope)
+    assert scope["rec"].status == "FINISHED" and isinstance(scope["policies"], pd.DataFrame)
+    assert list(scope["policies"]["policy"]) == ["performance_first", "greedy_carbon", "cooperative"]
+    assert scope["rec"].report_dir.parent.parent == store.root / "reports"
+    assert scope["rec"].run_id in set(scope["runs"]["run_id"])
