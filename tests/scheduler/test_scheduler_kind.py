@@ -40,9 +40,21 @@ def test_simulate_kind_end_to_end(tmp_path):
             assert share != share                               # NaN (null in JSON)
         else:
             assert why.startswith(("contiguous", "preemptive")) and share <= 100.0 + 1e-6
-    assert set(result.tables["oracle_bounds"]["constraint_set"]) == {"contiguous", "preemptive"}
+    # no policy here suspends a job, so the (costly) suspend/resume bound is not solved
+    assert set(result.tables["oracle_bounds"]["constraint_set"]) == {"contiguous"}
+    assert "oracle_preemptive.bound_kind" not in result.summary
     assert abs(result.metrics["forecast_accuracy_pct"] - 87.0) < 0.1
     assert "pareto.png" in result.figures
+
+
+def test_preemptive_bound_solved_when_a_policy_suspends(tmp_path):
+    cfg = parse({**TINY, "policies": ["performance_first", "cooperative_suspend"],
+                 "oracle": {"time_limit_s": 60}}, SimulateConfig)
+    result = get("simulate").run(cfg, Context(seed=1, out_dir=tmp_path))
+    compared = result.tables["policies"].set_index("policy").loc["cooperative_suspend", "oracle_bound"]
+    assert compared.startswith("preemptive")                     # it suspended jobs on this instance
+    assert set(result.tables["oracle_bounds"]["constraint_set"]) == {"contiguous", "preemptive"}
+    assert result.summary["oracle_preemptive.bound_kind"]
 
 
 def test_cli_runs_through_the_shared_runner(tmp_path, capsys, mlflow_uri):
