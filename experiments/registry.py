@@ -8,8 +8,13 @@ logs every ``Result`` to MLflow the same way.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import inspect
 import pkgutil
+import re
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,3 +110,84 @@ def check_policies(names: list[str], key: str = "policies") -> None:
     if unknown:
         raise ConfigError(f"{key}: unknown {unknown}; known {list(known)} (add your own: @register_policy in a "
                           f"module named in {PLUGINS_ENV}, see README 'Your own policy')")
+
+
+REFERENCE_PATH = "docs/config_reference.md"
+_COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.+)$")
+
+
+def config_reference() -> str:
+    """Markdown reference of every shipped kind's config: one table per kind with each dotted key, its type,
+    default, range and the comment next to the field in the source. Generated from the dataclasses
+    (``carbonshift config-reference``); a test keeps :data:`REFERENCE_PATH` equal to it. Raises ``ValueError``
+    when a kind module failed to import (the reference would miss its kinds)."""
+    shipped = {n: k for n, k in kinds().items() if k.run.__module__.startswith("experiments.kinds.")}
+    if _BROKEN:
+        raise ValueError(f"config reference incomplete: {', '.join(f'experiments.kinds.{m} ({w})' for m, w in _BROKEN.items())}")
+    out = ["# Config reference", "",
+           "Generated from the config dataclasses by `carbonshift config-reference --output docs/config_reference.md`;",
+           "do not edit by hand (`tests/experiments/test_cli_config_reference.py` fails when it is stale). Every",
+           "config also accepts a `sweep:` section (experiments/configs/README.md). Units as in the README.", ""]
+    for name, kind in sorted(shipped.items()):
+        out += [f"## kind: `{name}`", "", kind.description, "", "| key | type | default | range | note |",
+                "|---|---|---|---|---|", *_reference_rows(kind.config_cls, ""), ""]
+    return "\n".join(out)
+
+
+def _reference_rows(cls: type, prefix: str) -> list[str]:
+    hints = typing.get_type_hints(cls)
+    comments = _field_comments(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        key, tp = f"{prefix}{f.name}", hints[f.name]
+        section = _section_type(tp)
+        if section is not None:
+            nullable = type(None) in typing.get_args(tp)
+            note = " (optional: present = enabled)" if f.default is None else " (null: disabled)" if nullable else ""
+            rows.append(f"| `{key}` | section | {'absent' if f.default is None else 'present'} | | "
+                        f"{comments.get(f.name, '')}{note} |")
+            rows += _reference_rows(section, f"{key}.")
+            continue
+        rows.append(f"| `{key}` | {_type_text(tp)} | {_default_text(f)} | {_bounds_text(f)} | "
+                    f"{comments.get(f.name, '').replace('|', '/')} |")
+    return rows
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """``field name -> the # comment on its line`` in the class source (empty when the source is unavailable)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    return {m.group(1): m.group(2).strip() for m in map(_COMMENT.match, source.splitlines()) if m}
+
+
+def _section_type(tp: Any) -> type | None:
+    """The dataclass of a nested section (``X`` or ``X | None``), else None."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)] if typing.get_origin(tp) in (typing.Union, types.UnionType) else [tp]
+    return args[0] if len(args) == 1 and dataclasses.is_dataclass(args[0]) else None
+
+
+def _type_text(tp: Any) -> str:
+    text = getattr(tp, "__name__", None) if typing.get_origin(tp) is None else None
+    return (text or str(tp).replace("typing.", "")).replace("|", "or")
+
+
+def _default_text(f: dataclasses.Field) -> str:
+    from experiments.config import shown
+
+    if f.default is not dataclasses.MISSING:
+        value = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
+    else:
+        return "**required**"
+    return f"`{shown(value)}`".replace("|", "/")
+
+
+def _bounds_text(f: dataclasses.Field) -> str:
+    gt, ge, lt, le = f.metadata.get("bounds", (None, None, None, None))
+    parts = [f"{op} {v:g}" for op, v in (("> ", gt), ("≥ ", ge), ("< ", lt), ("≤ ", le)) if v is not None]
+    return ", ".join(p.replace("  ", " ") for p in parts)

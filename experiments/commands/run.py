@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import pandas as pd
 
 from experiments.config import ConfigError
 from experiments.output import emit
+from experiments.registry import REFERENCE_PATH, config_reference
 from experiments.runner import REPORTS_DIR, parse_overrides, read_doc, run_config
 
 
@@ -28,6 +30,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run one experiment config and log it to MLflow")
     add_common(p)
     p.set_defaults(handler=_run)
+    p = sub.add_parser("config-reference", help="every config key of every kind (type, default, range, note), "
+                                                "generated from the config dataclasses, as markdown")
+    p.add_argument("--output", help=f"file to write (e.g. {REFERENCE_PATH}); default: stdout")
+    p.set_defaults(handler=_config_reference)
+
+
+def _config_reference(args: argparse.Namespace) -> int:
+    text = config_reference() + "\n"
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
