@@ -77,14 +77,22 @@ CALIBRATED = "+cqr"
 
 #: Single experiments shown in RESULTS.md: run name → (table-name prefix, optional row filter) pairs.
 RUN_TABLES: dict[str, list[tuple[str, str | None]]] = {
-    "forecast_dacf": [("mape_by_region", None), ("accuracy_by_horizon", None),
-                      ("coverage", f"model.str.endswith('{CALIBRATED}')")],
-    "forecast_em": [("mape_by_region", None), ("coverage", f"model.str.endswith('{CALIBRATED}') and nominal == 0.9")],
-    "paper_main": [("policies", None)],
+    "forecast_dacf": [("mape_by_region", None), ("ensemble_goals", None), ("accuracy_by_horizon", None),
+                      ("coverage", f"model.str.endswith('{CALIBRATED}')"), ("coverage90_by_month", None)],
+    "forecast_em": [("mape_by_region", None), ("ensemble_goals", None),
+                    ("coverage", f"model.str.endswith('{CALIBRATED}') and nominal == 0.9")],
+    "forecast_paper_period": [("mape_by_region", None), ("ensemble_goals", None)],
+    "paper_main": [("policies", None), ("oracle_bounds", None)],
+    "paper_capacity": [("policies", None), ("oracle_bounds", None)],
+    "temporal_only": [("policies", None), ("oracle_bounds", None)],
+    "regional": [("policies", None), ("regional_sync", None)],
     "scale_bench": [("scale", None)],
     "duration_feedback": [("policies", "policy in ['performance_first', 'risk_aware']")],
     "migration": [("policies", None), ("feasibility", None)],
+    "migration_forecast": [("policies", None), ("forecast_windows_pr", None)],
     "curtailment_training": [("runs", None)],
+    "curtailment_forecast": [("runs", None), ("forecast_windows_pr", None)],
+    "topology": [("summary", None)],
     "duration": [("duration_errors", None)],
     "scaling": [("scaling_comparison", None)],
 }
