@@ -153,6 +153,43 @@ def machine_tags() -> dict[str, str]:
             "carbonshift.ray_address": os.environ.get("RAY_ADDRESS", "local")}
 
 
+#: forecast keys that only shape the synthetic forecast; not logged as params of a ``forecast.source: table`` run
+SYNTHETIC_FORECAST_KEYS: tuple[str, ...] = ("error_model", "accuracy", "k", "e", "correlation_h")
+RUN_ID_LENGTH = 32   # MLflow run ids: 32 hex digits
+
+
+def logged_params(config: Any) -> dict:
+    """The resolved config as logged to MLflow: ``forecast.source: table`` drops the synthetic-forecast knobs
+    (:data:`SYNTHETIC_FORECAST_KEYS`), which did not shape the run."""
+    doc = as_dict(config)
+    forecast = doc.get("forecast")
+    if isinstance(forecast, dict) and forecast.get("source") == "table":
+        doc["forecast"] = {k: v for k, v in forecast.items() if k not in SYNTHETIC_FORECAST_KEYS}
+    return doc
+
+
+def forecast_tags(config: Any) -> dict[str, str]:
+    """For ``forecast.source: table``: the table file (project-relative), its sha256 and, when it lies in a run's
+    reports folder (``reports/<name>/<run id>/`` or ``…/latest/``), the MLflow run that produced it
+    (``carbonshift.forecast_run_id``). Empty for other configs."""
+    forecast = getattr(config, "forecast", None)
+    if getattr(forecast, "source", None) != "table" or not getattr(forecast, "table_path", None):
+        return {}
+    from experiments.instances import forecast_table_path
+    from experiments.provenance import project_relative
+
+    try:
+        path = forecast_table_path(forecast.table_path).resolve()   # follows reports/<name>/latest
+    except FileNotFoundError:
+        return {}   # the kind reports the missing table as the run's error
+    tags = {"carbonshift.forecast_table": project_relative(path),
+            "carbonshift.forecast_table_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    run_dir = path.parent.name
+    if len(run_dir) == RUN_ID_LENGTH and all(c in "0123456789abcdef" for c in run_dir):
+        tags["carbonshift.forecast_run_id"] = run_dir
+    return tags
+
+
 @dataclass
 class Output:
     """A kind's :class:`~experiments.registry.Result` made portable (picklable across Ray workers):
@@ -296,8 +333,10 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
     chash = config_hash(kind.name, cfg, version)
     exp_name = experiment or cfg.name
     tags = {"carbonshift.kind": kind.name, "carbonshift.config_hash": chash, "carbonshift.role": "run",
-            "carbonshift.config_source": source, CODE_VERSION_TAG: version, **machine_tags()}
-    with tracking.run(exp_name, cfg.name, as_dict(cfg), tags=tags) as active:
+            "carbonshift.config_source": source, CODE_VERSION_TAG: version, **machine_tags(), **forecast_tags(cfg)}
+    if overrides:
+        tags["carbonshift.overrides"] = " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in overrides.items())[:5000]
+    with tracking.run(exp_name, cfg.name, logged_params(cfg), tags=tags) as active:
         run_id = active.info.run_id
         report_dir = run_report_dir(reports_dir or REPORTS_DIR, cfg.name, run_id)
         ctx = registry.Context(seed=cfg.seed, data_dir=data_dir, out_dir=report_dir, progress=progress)

@@ -42,11 +42,12 @@ from typing import Any
 import pandas as pd
 
 from experiments import registry, tracking
-from experiments.config import ConfigError, as_dict
+from experiments.config import ConfigError
 from experiments.provenance import TAG as CODE_VERSION_TAG
 from experiments.provenance import code_version
-from experiments.runner import (REPORTS_DIR, Output, config_hash, execute, log_output, machine_tags, parse_doc,
-                                quiet_mlflow, read_doc, run_report_dir, set_dotted, write_reports)
+from experiments.runner import (REPORTS_DIR, Output, config_hash, execute, forecast_tags, log_output, logged_params,
+                                machine_tags, parse_doc, quiet_mlflow, read_doc, run_report_dir, set_dotted,
+                                write_reports)
 from scheduler.federated import loopback
 
 log = logging.getLogger("carbonshift.sweep")
@@ -323,14 +324,20 @@ def trial_dir(reports_dir: str | Path, name: str, parent_id: str, config_hash: s
     return run_report_dir(reports_dir, name, parent_id) / "trials" / config_hash
 
 
+def trial_run_name(sweep_name: str, label: str) -> str:
+    """MLflow run name of a trial: the config name and its swept values, e.g. ``sweep_accuracy
+    forecast.accuracy=0.6 seed=1`` (readable in the MLflow UI's run list)."""
+    return f"{sweep_name} {label}"
+
+
 def _log_trial(client: Any, exp_id: str, parent_id: str, sp: SweepPlan, trial: Trial, output: Output,
                reports_dir: Path) -> str:
     tags = {"mlflow.parentRunId": parent_id, "carbonshift.role": "trial", "carbonshift.kind": sp.kind.name,
             "carbonshift.config_hash": trial.config_hash, "carbonshift.sweep_hash": sp.sweep_hash,
-            "carbonshift.trial": trial.label, CODE_VERSION_TAG: sp.code_version}
-    run = client.create_run(exp_id, run_name=trial.label, tags=tags)
+            "carbonshift.trial": trial.label, CODE_VERSION_TAG: sp.code_version, **forecast_tags(trial.config)}
+    run = client.create_run(exp_id, run_name=trial_run_name(sp.name, trial.label), tags=tags)
     rid = run.info.run_id
-    _log_params(client, rid, as_dict(trial.config))
+    _log_params(client, rid, logged_params(trial.config))
     output.summary["code_version"] = sp.code_version
     log_output(client, rid, output)
     if output.figures or output.tables:
