@@ -17,7 +17,7 @@ from typing import Literal
 
 import pandas as pd
 
-from experiments.config import check
+from experiments.config import ConfigError, check
 from experiments.registry import Context, Result, experiment_kind
 from forecast.backtest import Windows, run_backtest
 from forecast.data.schema import TARGETS
@@ -114,6 +114,35 @@ class ProphetSection:
     train_days: int | None = 365
 
 
+def apply_tuned(section: object, model: str) -> None:
+    """Replace the fields of ``section`` (a :class:`LSTMSection` / :class:`TFTSection`) named in the ``model``
+    entry of its ``params_from`` file (the ``best_params.json`` the ``tune`` kind writes; a relative path is
+    looked up in the current folder, then the project root); other fields keep their configured values."""
+    import json
+
+    from experiments.tracking import project_dir
+
+    path = Path(section.params_from)
+    if not path.is_absolute() and not path.exists():
+        path = project_dir(str(path))
+    key = f"models.{model}.params_from"
+    check(path.is_file(), key, f"{section.params_from} not found (run the tune kind: carbonshift run "
+                               f"experiments/configs/forecast_tune.yaml)")
+    try:
+        tuned = json.loads(path.read_text()).get(model)
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise ConfigError(f"{key}: {path} is not a tuning result ({exc})") from None
+    check(isinstance(tuned, dict), key, f"{path} has no settings for {model!r}")
+    fields = {f.name: f for f in dataclasses.fields(section) if f.name != "params_from"}
+    for name, value in tuned.items():
+        check(name in fields, key, f"{path}: {model}.{name} is not a {model} setting (known: {sorted(fields)})")
+        is_float = isinstance(fields[name].default, float)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        check(number and (is_float or isinstance(value, int)), key,
+              f"{path}: {model}.{name} = {value!r} is not {'a number' if is_float else 'an integer'}")
+        setattr(section, name, float(value) if is_float else value)
+
+
 @dataclass
 class LSTMSection:
     encoder_h: int = 168
@@ -126,6 +155,11 @@ class LSTMSection:
     patience: int = 3
     stride_h: int = 6
     train_days: int | None = None
+    params_from: str | None = None   # best_params.json of a tune run: its lstm settings replace these
+
+    def __post_init__(self) -> None:
+        if self.params_from is not None:
+            apply_tuned(self, "lstm")
 
 
 @dataclass
@@ -141,6 +175,32 @@ class TFTSection:
     limit_train_batches: int = 200
     stride_h: int = 6
     train_days: int | None = None
+    params_from: str | None = None   # best_params.json of a tune run: its tft settings replace these
+
+    def __post_init__(self) -> None:
+        if self.params_from is not None:
+            apply_tuned(self, "tft")
+
+
+@dataclass
+class TrainerSection:
+    """Lightning settings of the neural members (forecast.models.neural.TrainerSettings)."""
+
+    accelerator: str = "auto"   # auto (GPU when visible), cpu, gpu, cuda, mps
+    devices: int | str = 1   # device count, or auto; > 1 needs strategy ddp
+    strategy: str = "auto"   # auto, single_device, ddp, ddp_spawn, ddp_find_unused_parameters_true
+    precision: str = "auto"   # auto (bf16-mixed on CUDA, else 32-true), 32-true, 16-mixed, bf16-mixed, 64-true
+    deterministic: bool = True   # reproducible kernels (slower on GPU)
+
+    def __post_init__(self) -> None:
+        try:
+            self.settings()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def settings(self):  # noqa: ANN201 (forecast.models.neural.TrainerSettings, imported lazily)
+        from forecast.models.neural import TrainerSettings
+        return TrainerSettings(**dataclasses.asdict(self))
 
 
 @dataclass
@@ -161,6 +221,7 @@ class BacktestConfig:
     targets: list[str] = field(default_factory=lambda: ["ci_direct"])
     backtest: BacktestSection = field(default_factory=BacktestSection)
     models: ModelsSection = field(default_factory=ModelsSection)
+    trainer: TrainerSection = field(default_factory=TrainerSection)   # LSTM/TFT members' Lightning settings
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -192,6 +253,11 @@ def cpu_sized(cfg: BacktestConfig) -> dict[str, str]:
     return out
 
 
+def model_params(section: object) -> dict:
+    """A model section's constructor keywords (everything but ``params_from``, already applied at parse time)."""
+    return {k: v for k, v in dataclasses.asdict(section).items() if k != "params_from"}
+
+
 def model_factories(cfg: BacktestConfig) -> dict[str, object]:
     """Model name -> zero-argument factory building a fresh, unfitted forecaster."""
     b, m, seed = cfg.backtest, cfg.models, cfg.seed
@@ -211,11 +277,11 @@ def model_factories(cfg: BacktestConfig) -> dict[str, object]:
     if m.lstm is not None:
         from forecast.models.lstm import LSTMForecaster
         out["lstm"] = lambda: LSTMForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather, seed=seed,
-                                             **dataclasses.asdict(m.lstm))
+                                             trainer=cfg.trainer.settings(), **model_params(m.lstm))
     if m.tft is not None:
         from forecast.models.tft import TFTForecaster
         out["tft"] = lambda: TFTForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather, seed=seed,
-                                           **dataclasses.asdict(m.tft))
+                                           trainer=cfg.trainer.settings(), **model_params(m.tft))
     return out
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 from forecast.data.schema import QUANTILE_LEVELS
 from forecast.models.base import as_issue_index, forecast_frame
 from forecast.models.features import region_series
-from forecast.models.neural import Scaler, best_checkpoint, trainer, windows
+from forecast.models.neural import Scaler, TrainerSettings, best_checkpoint, trainer, windows
 
 
 def _build_module(n_feat: int, n_regions: int, horizon: int, hidden: int, layers: int, dropout: float, lr: float):
@@ -67,13 +67,16 @@ def _build_module(n_feat: int, n_regions: int, horizon: int, hidden: int, layers
 
 
 class LSTMForecaster:
-    """Global attention-LSTM quantile forecaster; all sizes are constructor knobs (tiny for tests)."""
+    """Global attention-LSTM quantile forecaster; all sizes are constructor knobs (tiny for tests); ``trainer``:
+    :class:`forecast.models.neural.TrainerSettings` (or a mapping of them) — accelerator, devices, strategy,
+    precision."""
 
     def __init__(self, issue_hour: int = 23, horizon: int = 48, encoder_h: int = 168, hidden: int = 64,
                  layers: int = 1, dropout: float = 0.1, max_epochs: int = 20, batch_size: int = 128,
                  learning_rate: float = 3e-3, patience: int = 3, stride_h: int = 6, train_days: int | None = None,
-                 oracle_weather: bool = False, seed: int = 0) -> None:
+                 oracle_weather: bool = False, seed: int = 0, trainer: TrainerSettings | dict | None = None) -> None:
         self.name = "lstm"
+        self.trainer_settings = TrainerSettings.of(trainer)
         self.issue_hour, self.horizon, self.encoder_h = issue_hour, horizon, encoder_h
         self.hidden, self.layers, self.dropout = hidden, layers, dropout
         self.max_epochs, self.batch_size, self.lr, self.patience = max_epochs, batch_size, learning_rate, patience
@@ -106,7 +109,9 @@ class LSTMForecaster:
             self.module.load_state_dict(saved["state_dict"])
             self.module.eval()
 
-    def fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None = None) -> LSTMForecaster:
+    def fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None = None,
+            callbacks: tuple = ()) -> LSTMForecaster:
+        """Train on hours before ``until``; ``callbacks``: extra Lightning callbacks (epoch timers, tuning reports)."""
         import lightning.pytorch as pl
         import torch
         from torch.utils.data import DataLoader, TensorDataset
@@ -138,7 +143,7 @@ class LSTMForecaster:
         self.module = _build_module(n_feat, len(self.regions), self.horizon, self.hidden, self.layers, self.dropout,
                                     self.lr)
         gen = torch.Generator().manual_seed(self.seed)
-        tr = trainer(self.max_epochs, self.patience)
+        tr = trainer(self.max_epochs, self.patience, settings=self.trainer_settings, callbacks=callbacks)
         tr.fit(self.module, DataLoader(data["train"], batch_size=self.batch_size, shuffle=True, generator=gen),
                DataLoader(data["val"], batch_size=4 * self.batch_size))
         state = best_checkpoint(tr, lambda p: torch.load(p, map_location="cpu", weights_only=False)["state_dict"])

@@ -66,22 +66,110 @@ def windows(y: np.ndarray, x: np.ndarray, i: np.ndarray, encoder_h: int, horizon
     return (np.concatenate([y[enc][..., None], x[enc]], axis=2).astype(np.float32), x[dec].astype(np.float32))
 
 
-def trainer(max_epochs: int, patience: int, limit_train_batches: int | float = 1.0):
-    """Lightning trainer: ``accelerator="auto"``, bf16-mixed on CUDA only, early stopping on ``val_loss``,
-    best checkpoint kept in a temporary folder (see :func:`best_checkpoint`), deterministic."""
-    import lightning.pytorch as pl
-    import torch
+ACCELERATORS: tuple[str, ...] = ("auto", "cpu", "gpu", "cuda", "mps")
+PRECISIONS: tuple[str, ...] = ("auto", "32-true", "16-mixed", "bf16-mixed", "64-true")
+STRATEGIES: tuple[str, ...] = ("auto", "single_device", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true")
 
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """Where and how the neural members train (passed to Lightning's ``Trainer``).
+
+    ``accelerator``: one of :data:`ACCELERATORS` (``auto`` picks a GPU when one is visible); ``devices``: a
+    device count ≥ 1 or ``"auto"``; ``strategy``: one of :data:`STRATEGIES` — several devices need a DDP
+    strategy (one process per GPU, gradients all-reduced); ``precision``: one of :data:`PRECISIONS`, ``auto`` =
+    ``bf16-mixed`` on CUDA and ``32-true`` elsewhere; ``deterministic``: reproducible kernels (slower on GPU)."""
+
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str = "auto"
+    deterministic: bool = True
+
+    def __post_init__(self) -> None:
+        if self.accelerator not in ACCELERATORS:
+            raise ValueError(f"trainer.accelerator: expected one of {list(ACCELERATORS)}, got {self.accelerator!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"trainer.precision: expected one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"trainer.strategy: expected one of {list(STRATEGIES)}, got {self.strategy!r}")
+        if isinstance(self.devices, bool) or not (self.devices == "auto" or isinstance(self.devices, int)
+                                                  and self.devices >= 1):
+            raise ValueError(f"trainer.devices: expected an integer ≥ 1 or 'auto', got {self.devices!r}")
+        if (self.devices == "auto" or self.devices > 1) and not self.strategy.startswith("ddp"):
+            raise ValueError(f"trainer.devices: {self.devices!r} devices need a DDP strategy (trainer.strategy: "
+                             f"ddp), got strategy {self.strategy!r}")
+        if self.accelerator == "cpu" and self.precision == "16-mixed":
+            raise ValueError("trainer.precision: 16-mixed needs a GPU; use 32-true or bf16-mixed on cpu")
+
+    @classmethod
+    def of(cls, value: TrainerSettings | dict | None) -> TrainerSettings:
+        """Settings from themselves, a mapping of their fields (a config section) or ``None`` (defaults)."""
+        if value is None:
+            return cls()
+        return value if isinstance(value, cls) else cls(**value)
+
+    def lightning_precision(self) -> str:
+        """The Lightning precision string: ``auto`` resolved to ``bf16-mixed`` on CUDA, else ``32-true``."""
+        if self.precision != "auto":
+            return self.precision
+        import torch
+
+        on_cuda = self.accelerator in ("gpu", "cuda") or (self.accelerator == "auto" and torch.cuda.is_available())
+        return "bf16-mixed" if on_cuda else "32-true"
+
+
+def trainer(max_epochs: int, patience: int, limit_train_batches: int | float = 1.0,
+            settings: TrainerSettings | None = None, callbacks: tuple = ()):
+    """Lightning trainer on ``settings`` (:class:`TrainerSettings`; default: ``accelerator="auto"``, one device,
+    bf16-mixed on CUDA only, deterministic), early stopping on ``val_loss``, best checkpoint kept in a temporary
+    folder (see :func:`best_checkpoint`); ``callbacks`` are extra Lightning callbacks (timers, tuning reports)."""
+    import lightning.pytorch as pl
+
+    settings = settings or TrainerSettings()
     if not logging.getLogger("carbonshift").isEnabledFor(logging.DEBUG):  # banners and tips only with -v
         for name in ("lightning.pytorch", "lightning.fabric"):
             logging.getLogger(name).setLevel(logging.WARNING)
     ckpt_dir = tempfile.mkdtemp(prefix="carbonshift_ckpt_")
-    callbacks = [pl.callbacks.EarlyStopping("val_loss", patience=patience, mode="min"),
-                 pl.callbacks.ModelCheckpoint(dirpath=ckpt_dir, monitor="val_loss", mode="min", save_top_k=1)]
-    return pl.Trainer(max_epochs=max_epochs, accelerator="auto", devices=1,
-                      precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
-                      callbacks=callbacks, deterministic=True, logger=False, enable_progress_bar=False,
+    cbs = [pl.callbacks.EarlyStopping("val_loss", patience=patience, mode="min"),
+           pl.callbacks.ModelCheckpoint(dirpath=ckpt_dir, monitor="val_loss", mode="min", save_top_k=1), *callbacks]
+    return pl.Trainer(max_epochs=max_epochs, accelerator=settings.accelerator, devices=settings.devices,
+                      strategy=settings.strategy, precision=settings.lightning_precision(), callbacks=cbs,
+                      deterministic=settings.deterministic, logger=False, enable_progress_bar=False,
                       enable_model_summary=False, limit_train_batches=limit_train_batches, gradient_clip_val=1.0)
+
+
+def epoch_timer():
+    """A Lightning callback recording, per training epoch, wall seconds including the validation pass
+    (``epoch_seconds``), seconds from the epoch start to its last training batch (``train_seconds``) and the
+    training samples seen (``epoch_samples``; batch size of every batch) — samples/s = samples / train seconds."""
+    import time
+
+    import lightning.pytorch as pl
+
+    class EpochTimer(pl.Callback):
+        def __init__(self) -> None:
+            self.epoch_seconds: list[float] = []
+            self.epoch_samples: list[int] = []
+            self.train_seconds: list[float] = []
+            self._t0 = 0.0
+
+        def on_train_epoch_start(self, trainer, pl_module) -> None:  # noqa: ANN001 (Lightning hook)
+            self._t0 = time.perf_counter()
+            self.epoch_samples.append(0)
+            self.train_seconds.append(0.0)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+            first = batch[0] if isinstance(batch, (list, tuple)) else batch
+            while isinstance(first, (list, tuple, dict)):
+                first = next(iter(first.values())) if isinstance(first, dict) else first[0]
+            self.epoch_samples[-1] += int(first.shape[0])
+            self.train_seconds[-1] = time.perf_counter() - self._t0
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:  # noqa: ANN001
+            self.epoch_seconds.append(time.perf_counter() - self._t0)
+
+    return EpochTimer()
 
 
 def best_checkpoint(tr, load):

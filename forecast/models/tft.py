@@ -15,7 +15,7 @@ import pandas as pd
 from forecast.data.schema import QUANTILE_LEVELS
 from forecast.models.base import as_issue_index, forecast_frame
 from forecast.models.features import region_series
-from forecast.models.neural import Scaler, best_checkpoint, trainer
+from forecast.models.neural import Scaler, TrainerSettings, best_checkpoint, epoch_timer, trainer
 
 
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
@@ -27,13 +27,17 @@ def hour_index(times: pd.DatetimeIndex) -> np.ndarray:
 
 
 class TFTForecaster:
-    """pytorch-forecasting TFT; sizes and training limits are constructor knobs (tiny for tests)."""
+    """pytorch-forecasting TFT; sizes and training limits are constructor knobs (tiny for tests); ``trainer``:
+    :class:`forecast.models.neural.TrainerSettings` (or a mapping of them). After ``fit``, ``epoch_seconds``,
+    ``train_seconds`` and ``epoch_samples`` hold the per-epoch timings (s) and training samples."""
 
     def __init__(self, issue_hour: int = 23, horizon: int = 48, encoder_h: int = 168, hidden: int = 32,
                  attention_heads: int = 2, dropout: float = 0.1, max_epochs: int = 10, batch_size: int = 128,
                  learning_rate: float = 3e-3, patience: int = 3, limit_train_batches: int = 200, stride_h: int = 6,
-                 train_days: int | None = None, oracle_weather: bool = False, seed: int = 0) -> None:
+                 train_days: int | None = None, oracle_weather: bool = False, seed: int = 0,
+                 trainer: TrainerSettings | dict | None = None) -> None:
         self.name = "tft"
+        self.trainer_settings = TrainerSettings.of(trainer)
         self.issue_hour, self.horizon, self.encoder_h = issue_hour, horizon, encoder_h
         self.hidden, self.heads, self.dropout = hidden, attention_heads, dropout
         self.max_epochs, self.batch_size, self.lr, self.patience = max_epochs, batch_size, learning_rate, patience
@@ -45,6 +49,8 @@ class TFTForecaster:
         self.dataset = None
         self.model = None
         self.epoch_seconds: list[float] = []
+        self.train_seconds: list[float] = []
+        self.epoch_samples: list[int] = []
 
     def _frame(self, history: pd.DataFrame, fit_until: pd.Timestamp | None = None) -> pd.DataFrame:
         """Long frame for pytorch-forecasting (time_idx = hours since the Unix epoch)."""
@@ -65,9 +71,9 @@ class TFTForecaster:
             frames.append(f)
         return pd.concat(frames, ignore_index=True)
 
-    def fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None = None) -> TFTForecaster:
-        import time
-
+    def fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None = None,
+            callbacks: tuple = ()) -> TFTForecaster:
+        """Train on hours before ``until``; ``callbacks``: extra Lightning callbacks (tuning reports)."""
         import lightning.pytorch as pl
         from pytorch_forecasting import QuantileLoss, TemporalFusionTransformer, TimeSeriesDataSet
         from pytorch_forecasting.data import GroupNormalizer
@@ -102,11 +108,13 @@ class TFTForecaster:
             train_ds, hidden_size=self.hidden, attention_head_size=self.heads, dropout=self.dropout,
             hidden_continuous_size=max(4, self.hidden // 2), loss=QuantileLoss(quantiles=list(QUANTILE_LEVELS)),
             learning_rate=self.lr, log_interval=-1, reduce_on_plateau_patience=max(1, self.patience - 1))
-        tr = trainer(self.max_epochs, self.patience, self.limit_train_batches)
-        t0 = time.perf_counter()
+        timer = epoch_timer()
+        tr = trainer(self.max_epochs, self.patience, self.limit_train_batches, self.trainer_settings,
+                     (timer, *callbacks))
         tr.fit(self.model, train_ds.to_dataloader(train=True, batch_size=self.batch_size, num_workers=0),
                val_ds.to_dataloader(train=False, batch_size=4 * self.batch_size, num_workers=0))
-        self.epoch_seconds = [(time.perf_counter() - t0) / max(1, tr.current_epoch)]
+        self.epoch_seconds, self.train_seconds = timer.epoch_seconds, timer.train_seconds
+        self.epoch_samples = timer.epoch_samples
         self.model = best_checkpoint(tr, TemporalFusionTransformer.load_from_checkpoint) or self.model
         self.model.eval()
         return self
@@ -129,7 +137,8 @@ class TFTForecaster:
         ds = ds.filter(lambda idx: idx["time_idx_first_prediction"].isin(wanted))
         pred = self.model.predict(ds.to_dataloader(train=False, batch_size=4 * self.batch_size, num_workers=0),
                                   mode="quantiles", return_index=True,
-                                  trainer_kwargs=dict(accelerator="auto", logger=False, enable_progress_bar=False))
+                                  trainer_kwargs=dict(accelerator=self.trainer_settings.accelerator, devices=1,
+                                                      logger=False, enable_progress_bar=False))
         q_all = pred.output.float().cpu().numpy()[:, 1:horizon + 1, :]   # drop horizon 0 (the issue hour)
         index = pred.index.reset_index(drop=True)
         frames = []
