@@ -9,6 +9,9 @@ overrides, parses the rest strictly into the kind's config dataclass, runs the k
   version), ``carbonshift.code_version`` (:func:`experiments.provenance.code_version`, also in the summary);
 - metrics: ``Result.metrics`` plus ``trial_seconds`` (wall clock, s) and ``trial_peak_rss_mb`` (peak
   resident memory of the process that ran the kind, MB);
+- data: the files the kind read from the data dir (``forecast.data.registry.used_files``) with their sha256,
+  tag ``carbonshift.data_sha256`` (short digests) and artifact ``data_files.json``; for ``forecast.source:
+  table``, the table, its sha256 and the run that wrote it (:func:`forecast_tags`);
 - artifacts: ``tables/<name>.csv``, ``figures/<file>.png``, ``files/<file>``, ``summary.json``;
   figures and tables are also written to ``reports/<config name>/<run id>/`` (``reports/<config name>/latest``
   points to the last successful run; ``reports/`` is the project's, whatever the current directory).
@@ -153,6 +156,16 @@ def machine_tags() -> dict[str, str]:
             "carbonshift.ray_address": os.environ.get("RAY_ADDRESS", "local")}
 
 
+DATA_TAG = "carbonshift.data_sha256"
+
+
+def data_tag(files: dict[str, str]) -> str:
+    """Tag value for the data a run read: ``<file>:<first 12 hex of sha256>`` joined by spaces (MLflow caps tag
+    length; the full digests are the ``data_files.json`` artifact)."""
+    text = " ".join(f"{name}:{digest[:12]}" for name, digest in files.items())
+    return text if len(text) <= 5000 else f"{text[:4990]} …"
+
+
 #: forecast keys that only shape the synthetic forecast; not logged as params of a ``forecast.source: table`` run
 SYNTHETIC_FORECAST_KEYS: tuple[str, ...] = ("error_model", "accuracy", "k", "e", "correlation_h")
 RUN_ID_LENGTH = 32   # MLflow run ids: 32 hex digits
@@ -201,6 +214,12 @@ class Output:
     files: dict[str, bytes] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    data_files: dict[str, str] = field(default_factory=dict)   # <folder>/<file> read -> sha256
+
+
+def data_checksums(paths: list[Path]) -> dict[str, str]:
+    """``<folder>/<file> -> sha256`` of the data files a run read (as found in the data dir, compressed or not)."""
+    return {f"{p.parent.name}/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
 def execute(run_fn: Any, config: Any, ctx: registry.Context) -> Output:
@@ -215,13 +234,16 @@ def execute(run_fn: Any, config: Any, ctx: registry.Context) -> Output:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from forecast.data.registry import reset_used, used_files
+
     start = time.perf_counter()
+    reset_used()
     try:
         result = run_fn(config, ctx)
     except Exception as exc:  # reported per trial; the caller marks the MLflow run FAILED
         tail = "".join(traceback.format_exception(exc)[-3:])
         return Output(metrics={"trial_seconds": time.perf_counter() - start},
-                      error=f"{type(exc).__name__}: {exc}\n{tail}")
+                      error=f"{type(exc).__name__}: {exc}\n{tail}", data_files=data_checksums(used_files()))
     seconds = time.perf_counter() - start
     figures = {}
     for name, fig in result.figures.items():
@@ -233,7 +255,8 @@ def execute(run_fn: Any, config: Any, ctx: registry.Context) -> Output:
     metrics["trial_seconds"] = seconds
     metrics["trial_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     files = {Path(p).name: Path(p).read_bytes() for p in result.files}
-    return Output(metrics, dict(result.tables), figures, files, dict(result.summary))
+    return Output(metrics, dict(result.tables), figures, files, dict(result.summary),
+                  data_files=data_checksums(used_files()))
 
 
 def _safe_name(name: str) -> str:
@@ -290,6 +313,9 @@ def log_output(client: Any, run_id: str, output: Output) -> None:
         for name, data in output.files.items():
             (root / "files" / name).write_bytes(data)
         (root / "summary.json").write_text(json.dumps(output.summary, indent=1, default=str))
+        if output.data_files:
+            (root / "data_files.json").write_text(json.dumps(output.data_files, indent=1))
+            client.set_tag(run_id, DATA_TAG, data_tag(output.data_files))
         if output.error:
             (root / "error.txt").write_text(output.error)
         for child in sorted(root.iterdir()):

@@ -59,11 +59,29 @@ def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
     return out + [REPO_ROOT.parent / "shared" / "data", cache_dir()]
 
 
+#: data files :func:`find` / :func:`resolve` returned in this process since :func:`reset_used` (what a run read)
+_USED: dict[Path, None] = {}
+
+
+def used_files() -> list[Path]:
+    """Data files located since the last :func:`reset_used`, in first-use order."""
+    return list(_USED)
+
+
+def reset_used() -> None:
+    _USED.clear()
+
+
+def _used(path: Path) -> Path:
+    _USED[path.resolve()] = None
+    return path
+
+
 def resolve(file: str, data_dir: str | Path | None = None) -> Path:
     """Path of a registry file (``folder/name.gz``) in the first folder that has it."""
     for d in candidate_dirs(data_dir):
         if (d / file).is_file():
-            return d / file
+            return _used(d / file)
     raise FileNotFoundError(
         f"dataset file {file!r} not found in {[str(d) for d in candidate_dirs(data_dir)]}; "
         "set --data-dir / CARBONSHIFT_DATA_DIR or run `carbonshift data fetch`")
@@ -76,7 +94,7 @@ def find(folder: str, stem: str, suffixes: tuple[str, ...], data_dir: str | Path
     for d in dirs:
         for suffix in suffixes:
             if (d / folder / f"{stem}{suffix}").is_file():
-                return d / folder / f"{stem}{suffix}"
+                return _used(d / folder / f"{stem}{suffix}")
     tried = " or ".join(f"{folder}/{stem}{s}" for s in suffixes)
     have = sorted({f.name for d in dirs if (d / folder).is_dir() for f in (d / folder).iterdir()})
     shown = ", ".join(have[:12]) + (f" … (+{len(have) - 12})" if len(have) > 12 else "")

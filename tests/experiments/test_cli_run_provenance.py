@@ -45,3 +45,26 @@ def test_trials_are_named_by_config_and_swept_values_and_runs_carry_overrides(st
                             reports_dir=store.root / "reports", progress=False)
     run = mlflow.get_run(one.run_id)
     assert run.info.run_name == "tiny_named" and run.data.tags["carbonshift.overrides"] == "forecast.accuracy=0.7"
+
+
+def test_runs_record_checksums_of_the_data_they_read(store):
+    import hashlib
+    import json
+
+    from experiments.registry import Context, Result
+    from forecast.data.panel import em_path
+
+    def reads_gb(config, ctx):
+        em_path("GB", 2023)
+        return Result(metrics={"x": 1.0})
+
+    out = runner.execute(reads_gb, None, Context())
+    path = em_path("GB", 2023)
+    assert out.data_files == {f"electricitymaps/{path.name}": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert runner.execute(lambda c, x: Result(), None, Context()).data_files == {}     # reset per run
+    client = mlflow.MlflowClient()
+    run_id = client.create_run(client.create_experiment("data_sums")).info.run_id
+    runner.log_output(client, run_id, out)
+    digest = out.data_files[f"electricitymaps/{path.name}"]
+    assert client.get_run(run_id).data.tags[runner.DATA_TAG] == f"electricitymaps/{path.name}:{digest[:12]}"
+    assert json.loads(open(client.download_artifacts(run_id, "data_files.json")).read()) == out.data_files
