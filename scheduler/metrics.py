@@ -19,6 +19,9 @@
 | peak_mem_mb              | MB    | tracemalloc peak of one decision call (plans + every 10th adaptation)    |
 | n_late, n_rejected, n_unfinished, failures | count |                                               |
 | forecast_fallback_share  | %     | planned job-hours priced by the declared long-range fallback, not a forecast issue (NaN: none planned) |
+| n_migrations             | count | moves of running jobs to another region (``Decisions.moves``)            |
+| migration_gb             | GB    | checkpoint + data shipped by those moves                                 |
+| migration_kg             | kgCO2e| their network carbon (part of carbon_transfer_kg)                        |
 """
 from __future__ import annotations
 
@@ -37,14 +40,25 @@ def constraint_set(out: Outcome) -> str:
     return PREEMPTIVE if suspended else CONTIGUOUS
 
 
+def n_migrated(out: Outcome) -> int:
+    """Jobs of ``out`` that moved to another region while running."""
+    return 0 if out.migrations is None else int((out.migrations > 0).sum())
+
+
 def oracle_comparison(out: Outcome, bounds: Mapping[str, OracleBound] | None) -> tuple[OracleBound | None, str]:
     """The oracle bound ``out`` may be compared with, and a label saying which (or why none).
+
+    A schedule that moved a running job is in no bound's set (neither bound models a move's pause, transfer
+    or change of region mid-run): ``(None, "not comparable: N migrated jobs …")``.
 
     The rule, used by metrics and reports alike: an outcome with a suspended job is a suspend/resume
     schedule and is compared with the ``preemptive`` bound, any other with the ``contiguous`` bound
     (``bounds`` is keyed by ``OracleBound.constraint_set``). It is comparable only when it lies in that
     bound's set: every job the bound covers finished by the bound's ``latest_finish`` (its deadline, or
     the slack the oracle itself was given). Otherwise: ``(None, "not comparable: N late jobs …")``."""
+    moved = n_migrated(out)
+    if moved:
+        return None, f"not comparable: {moved} migrated jobs (no oracle bound models moves of running jobs)"
     want = constraint_set(out)
     b = (bounds or {}).get(want)
     if b is None:
@@ -94,6 +108,9 @@ def policy_metrics(out: Outcome, perf_first_kg: float | None = None,
         "failures": float(out.failures.sum()),
         "forecast_fallback_share": (100.0 * out.fallback_job_h / out.planned_job_h if out.planned_job_h
                                     else float("nan")),
+        "n_migrations": float(out.migrations.sum()) if out.migrations is not None else 0.0,
+        "migration_gb": float(out.migration_gb.sum()) if out.migration_gb is not None else 0.0,
+        "migration_kg": float(out.migration_kg.sum()) if out.migration_kg is not None else 0.0,
     }
     m["reduction_vs_perf_first"] = (float((perf_first_kg - carbon) / perf_first_kg * 100.0)
                                     if perf_first_kg else float("nan"))

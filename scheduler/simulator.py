@@ -23,6 +23,21 @@ Reservations: the policy reserves its assumed hours; a started job past its rese
 longer, or could not resume) reserves the next hour, one that ends early releases the rest. Every decision is checked against free capacity
 before it is applied (a violation is a policy bug and raises :class:`PolicyError`).
 
+Migration (``Decisions.moves[job] = (dest, at_hour, hours)``): a policy with ``wants_ticks = True`` is asked
+``adapt(Event("tick"))`` every hour in which running jobs (that ran the previous hour) are at a checkpoint
+boundary — a periodic checkpoint was written during their last compute hour (``progress mod
+ckpt_interval_h < 1 h``; every hour for jobs that checkpoint at least hourly); other policies never see a
+tick. A move applies at the decision hour ``at_hour`` (which must be that hour and a boundary of the job):
+the job rolls back to that checkpoint, its source reservations from now on are released, and it pauses for
+``transfer_hours(size)`` whole hours (``size`` = :func:`scheduler.policies.migration.move_size_gb`:
+checkpoint + data set unless the destination is home) while the destination's GPUs are reserved for the
+pause plus ``hours`` compute hours; it then resumes there like a suspended job (GPUs must be free; one
+restore overhead of progress). The network transfer's carbon (``transfer_carbon_kg`` at both ends'
+intensity in the move hour) is added to ``carbon_tr_kg``; idle power during the pause is not charged.
+Moves are recorded per job (``migrations``, ``migration_gb``, ``migration_kg``). A move of an unknown,
+not-running or already-moving job, at a non-boundary hour, to its own region, under data residency, past
+the horizon, or into a region without reserved capacity for the pause + ``hours`` is a :class:`PolicyError`.
+
 Feedback: an optional ``feedback`` object (:class:`Feedback`, e.g.
 :class:`scheduler.duration.EstimatorMargins`) is told, at the end of every hour in which jobs finished,
 which rows finished and at which hour — one vectorised call per hour, so a duration estimator can learn
@@ -51,6 +66,7 @@ import numpy as np
 
 from scheduler.datacenters import DataCenters
 from scheduler.policies.base import ClusterState, Decisions, Event, JobsView
+from scheduler.policies.migration import move_size_gb
 from scheduler.signals import CarbonSignal, ForecastSignal, OracleView, PolicyView
 from scheduler.workloads import Jobs
 
@@ -104,6 +120,9 @@ class Outcome:
     suspensions: np.ndarray | None = None   # suspend/resume cycles per job
     planned_job_h: int = 0        # job-hours reserved by applied placements
     fallback_job_h: int = 0       # of those, hours the decision's view priced by the forecast fallback
+    migrations: np.ndarray | None = None    # moves of a running job to another region, per job
+    migration_gb: np.ndarray | None = None  # GB shipped by those moves, per job
+    migration_kg: np.ndarray | None = None  # kgCO2e of those transfers (included in carbon_tr_kg), per job
 
     @property
     def on_time(self) -> np.ndarray:
@@ -147,6 +166,10 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
     energy, renew, c_op, c_tr = (np.zeros(n) for _ in range(4))
     failures = np.zeros(n, np.int64)
     suspensions = np.zeros(n, np.int64)
+    moving = np.zeros(n, dtype=bool)           # moved, not yet resumed at the destination
+    n_moves = np.zeros(n, np.int64)
+    mig_gb, mig_kg = np.zeros(n), np.zeros(n)
+    wants_ticks = bool(getattr(policy, "wants_ticks", False)) and not policy.clairvoyant
     usage = np.zeros((R, T), np.int64)
     energy_hod = np.zeros((R, 24))
     reasons: dict[int, str] = {}
@@ -181,6 +204,48 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
             fallback_h += int(view.fallback[r, hours - view.now].sum())
             slots[i, hours] = True
             p_region[i], p_start[i], res_end[i] = r, hours[0], hours[-1] + 1
+        for i, (r, at, k) in dec.moves.items():
+            move(int(i), int(r), int(at), int(k), now, view)
+
+    def at_boundary(idx: np.ndarray) -> np.ndarray:
+        """Whether running jobs ``idx`` wrote a periodic checkpoint during their last compute hour."""
+        ck = jobs.ckpt_interval_h[idx]
+        return np.mod(np.maximum(progress[idx], 0.0), ck) < 1.0 - 1e-9
+
+    def move(i: int, r: int, at: int, k: int, now: int, view) -> None:
+        """Apply one validated move of running job ``i`` to region ``r`` (module docstring)."""
+        nonlocal planned_h, fallback_h
+        where = f"{policy.name}: move of job {i} at hour {at} to region {r}"
+        if not 0 <= i < n or status[i] != RUNNING or moving[i] or not was_active[i]:
+            raise PolicyError(f"{where}: the job is not running (unknown, not started, suspended or moving)")
+        if at != now or not at_boundary(np.array([i]))[0]:
+            raise PolicyError(f"{where}: not a checkpoint boundary of the job at decision hour {now} (progress "
+                              f"{progress[i]:.2f} h, checkpoint every {jobs.ckpt_interval_h[i]:.2f} h)")
+        if not 0 <= r < R or r == p_region[i] or dc.residency or k < 1:
+            raise PolicyError(f"{where}: destination must be another of the {R} regions (no data residency) "
+                              f"and the move must reserve ≥ 1 h (got {k})")
+        size = float(move_size_gb(gpus[i], jobs.data_gb[i], jobs.home[i], r))
+        delay = int(dc.transfer_hours(np.array([size]))[0])
+        end = min(now + delay + k, T)
+        if now + delay >= T:
+            raise PolicyError(f"{where}: the {delay} h transfer ends after the horizon ({T} h)")
+        hours = np.arange(now, end)
+        if (state.capacity[r] - state.reserved[r, hours] < gpus[i]).any():
+            raise PolicyError(f"{where}: {dc.regions[r]} lacks {gpus[i]} free GPUs during hours {now}–{end}")
+        src = int(p_region[i])
+        release(np.array([i]), now, forget=False)
+        state.reserved[r, hours] += gpus[i]
+        slots[i, now + delay:end] = True
+        kg = float(dc.transfer_carbon_kg(size, carbon.ci[src, now], carbon.ci[r, now]))
+        c_tr[i] += kg
+        mig_kg[i] += kg
+        mig_gb[i] += size
+        n_moves[i] += 1
+        ck = jobs.ckpt_interval_h[i]
+        progress[i] = np.floor(max(progress[i], 0.0) / ck + 1e-9) * ck          # back to the checkpoint
+        p_region[i], res_end[i], moving[i], was_active[i] = r, end, True, False
+        planned_h += end - now - delay
+        fallback_h += int(view.fallback[r, now + delay - view.now:end - view.now].sum())
 
     def release(idx: np.ndarray, from_h: int, forget: bool) -> None:
         """Give back the reserved hours ≥ ``from_h``; ``forget`` also drops the placement (re-planning)."""
@@ -235,6 +300,13 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
                 view, jv = PolicyView(carbon, forecast, t), JobsView(jobs, t)
                 decide(lambda: policy.adapt(Event("arrival", jv.positions(new)), jv, t, state, view), t, False,
                        view, jv)
+            if wants_ticks:
+                run = np.flatnonzero((status == RUNNING) & was_active & ~moving)
+                run = run[at_boundary(run)]
+                if len(run):
+                    view, jv = PolicyView(carbon, forecast, t), JobsView(jobs, t)
+                    ev = Event("tick", jv.positions(run), p_region[run].copy(), progress[run].copy())
+                    decide(lambda: policy.adapt(ev, jv, t, state, view), t, False, view, jv)
         # admission: running jobs that ran last hour continue; starts and resumes need free GPUs now
         want = (status == RUNNING) & slots[:, t]
         cont = want & was_active
@@ -255,6 +327,9 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
                     status[i], start[i] = RUNNING, t
                     if r != jobs.home[i]:
                         c_tr[i] = dc.transfer_carbon_kg(jobs.data_gb[i], carbon.ci[jobs.home[i], t], carbon.ci[r, t])
+                elif moving[i]:                    # resume at a move's destination: restore the checkpoint
+                    progress[i] -= jobs.ckpt_overhead_h[i]
+                    moving[i] = False
                 else:                              # resume after a suspension: write + restore checkpoint
                     progress[i] -= 2.0 * jobs.ckpt_overhead_h[i]
                     suspensions[i] += 1
@@ -301,7 +376,7 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
 
     out = Outcome(policy.name, jobs, list(dc.regions), np.where(start >= 0, p_region, -1), start, finish,
                   status, reasons, energy, renew, c_op, c_tr, failures, usage, energy_hod, decide_s, adapt_ms,
-                  peak, bool(policy.clairvoyant), suspensions, planned_h, fallback_h)
+                  peak, bool(policy.clairvoyant), suspensions, planned_h, fallback_h, n_moves, mig_gb, mig_kg)
     _explain(out, cfg)
     check_invariants(out, dc)
     return out
@@ -313,8 +388,12 @@ def _to_rows(dec: Decisions, jv: JobsView, name: str) -> Decisions:
         raise PolicyError(f"{name}: decision for job index {dec.job.max()} outside the {len(jv)} jobs it was shown "
                           f"at hour {jv.now}")
     row = lambda i: int(jv.row[i])  # noqa: E731
+    if any(not 0 <= i < len(jv) for i in dec.moves):
+        raise PolicyError(f"{name}: move of job index {max(dec.moves)} outside the {len(jv)} jobs it was shown "
+                          f"at hour {jv.now}")
     return Decisions(jv.row[dec.job], dec.region, dec.start, dec.hours,
-                     {row(i): why for i, why in dec.reasons.items()}, {row(i): h for i, h in dec.slots.items()})
+                     {row(i): why for i, why in dec.reasons.items()}, {row(i): h for i, h in dec.slots.items()},
+                     {row(i): mv for i, mv in dec.moves.items()})
 
 
 def _explain(out: Outcome, cfg: SimConfig) -> None:

@@ -12,6 +12,11 @@ Decisions place a job contiguously — region ``r`` from hour ``start`` for ``ho
 suspend/resume placement, on the sorted absolute hours in ``slots[job]`` (``start`` = the first). A job
 whose data lives elsewhere (``home != r``) cannot start before its data has arrived
 (``submit + transfer hours``). ``region = -1`` means the policy could not place it (``reasons`` says why).
+
+Migration: ``Decisions.moves[job] = (dest_region, at_hour, hours)`` moves a *running* job at a checkpoint
+boundary ``at_hour`` (the decision hour) to ``dest_region``, reserving ``hours`` compute hours there after the
+move's transfer delay (``scheduler.simulator`` validates, charges and records it). A policy that declares
+``wants_ticks = True`` gets ``adapt(Event("tick"))`` every hour some running job is at a checkpoint boundary.
 """
 from __future__ import annotations
 
@@ -96,6 +101,7 @@ class Decisions:
     hours: np.ndarray                     # int64 hours reserved (the policy's duration assumption)
     reasons: dict[int, str] = field(default_factory=dict)
     slots: dict[int, np.ndarray] = field(default_factory=dict)   # suspend/resume: the job's reserved hours
+    moves: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # job → (dest, at_hour, hours)
 
     @classmethod
     def empty(cls) -> Decisions:
@@ -106,11 +112,15 @@ class Decisions:
 @dataclass(frozen=True)
 class Event:
     """What triggers ``adapt``: ``arrival`` of new jobs, or ``blocked`` (a planned start could not happen
-    because an earlier job overran its reservation). Failures recover in place from the last checkpoint
-    and need no new decision."""
+    because an earlier job overran its reservation), or ``tick`` (only for a policy with ``wants_ticks``:
+    ``jobs`` are the running jobs at a checkpoint boundary this hour, ``region`` the region each runs in and
+    ``ran_h`` its compute hours done so far — observable, unlike the true duration). Failures recover in
+    place from the last checkpoint and need no new decision."""
 
     kind: str
     jobs: np.ndarray
+    region: np.ndarray | None = None      # tick: current region of each job
+    ran_h: np.ndarray | None = None       # tick: compute hours done, h
 
 
 class Policy(Protocol):

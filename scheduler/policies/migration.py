@@ -20,8 +20,11 @@ source and destination in the move hour (the ``scheduler.datacenters`` conventio
 ``stay_fraction`` of each job's power (and checkpoint) must stay at home; only the rest moves, and the whole
 synchronous job pauses during a move.
 
-Units: energy kWh, carbon kgCO2e, intensity gCO2eq/kWh, time hours (UTC hour steps). The model is not wired
-into ``scheduler.simulator`` (whose Decisions place jobs once and do not move running jobs).
+Units: energy kWh, carbon kgCO2e, intensity gCO2eq/kWh, time hours (UTC hour steps). This hour-loop model
+assumes ample capacity; :class:`FeasibleMigration` is the same feasibility rule as a simulator policy
+(``feasible_migration``): moves happen at checkpoint boundaries through ``Decisions.moves``, the simulator
+charges the transfer pause and carbon and enforces destination capacity, so it is compared with cooperative
+and risk-aware on the same instances.
 """
 from __future__ import annotations
 
@@ -29,12 +32,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scheduler.cost import prefix
 from scheduler.datacenters import DataCenters
 from scheduler.feasibility import MoveParams, move_hours
+from scheduler.policies.base import ClusterState, Decisions, Event, JobsView
+from scheduler.policies.cooperative import Cooperative
 from scheduler.signals import CarbonSignal, ForecastSignal
 from scheduler.workloads import Jobs
 
 POLICIES = ("none", "energy", "feasible")
+#: Checkpoint size per GPU of a training job, GB (model + optimizer state; our assumption) — the migration
+#: model's default and the size the simulator ships on a move (:func:`move_size_gb`).
+CKPT_GB_PER_GPU = 5.0
+
+
+def move_size_gb(gpus: np.ndarray, data_gb: np.ndarray, home: np.ndarray, dest: np.ndarray,
+                 ckpt_gb_per_gpu: float = CKPT_GB_PER_GPU) -> np.ndarray:
+    """GB shipped when a running job moves to region ``dest``: its checkpoint (``ckpt_gb_per_gpu`` × GPUs)
+    plus its data set (``data_gb``) unless ``dest`` is the job's home, where the data lives (broadcasts)."""
+    return ckpt_gb_per_gpu * np.asarray(gpus) + np.where(np.asarray(dest) == np.asarray(home), 0.0,
+                                                         np.asarray(data_gb, dtype=float))
 
 
 @dataclass(frozen=True)
@@ -51,7 +68,7 @@ class MigrationOptions:
     migratable_share: share of jobs (random, seeded) that are interruptible/migratable at all.
     """
 
-    ckpt_gb_per_gpu: float = 5.0
+    ckpt_gb_per_gpu: float = CKPT_GB_PER_GPU
     include_data: bool = False
     lookahead_h: int = 12
     decide_every_h: int = 1
@@ -195,3 +212,83 @@ def simulate_migration(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSigna
     completion = finish - jobs.submit_h
     return MigrationOutcome(policy, completion, completion / jobs.duration_h, moves, energy, nonren, carbon_kg,
                             transfer_kg, transfer_gb)
+
+
+class FeasibleMigration(Cooperative):
+    """Feasibility-aware migration inside the simulator (seed 001): plans and re-places exactly like
+    :class:`~scheduler.policies.cooperative.Cooperative`, and at every ``tick`` (running jobs at a checkpoint
+    boundary) moves a job when, on the view's forecast mean,
+
+    * it **pays off**: forecast kgCO2e of the rest of the run at the destination (after the transfer pause,
+      including the work lost back to the checkpoint and one restore overhead) + the transfer's carbon
+      (``transfer_carbon_kg`` at now's forecast of both ends) + ``delay_weight_kg_per_h`` × pause hours is
+      below the forecast kgCO2e of finishing where it is;
+    * it is **time-feasible**: pause + restore + lost work ≤ ``max_move_share`` × the estimated remaining
+      run (``est_duration_h`` − compute hours done; jobs past their estimate are never moved);
+    * the deadline still holds for the estimated remaining duration, and the destination has the job's GPUs
+      free (reserved capacity) for the pause plus the remaining hours.
+
+    Jobs are taken by descending saving, each to its best admissible region (private copy of free
+    capacity). Only the views are read: no true durations. Sizes and pauses follow the simulator's rule
+    (:func:`move_size_gb`, ``DataCenters.transfer_hours``)."""
+
+    name = "feasible_migration"
+    wants_ticks = True
+
+    def __init__(self, dc: DataCenters, max_move_share: float = 0.10, delay_weight_kg_per_h: float = 0.0,
+                 name: str | None = None):
+        if not 0 < max_move_share <= 1:
+            raise ValueError(f"FeasibleMigration.max_move_share: expected (0, 1], got {max_move_share}")
+        super().__init__(dc, delay_weight_kg_per_h=delay_weight_kg_per_h, name=name)
+        self.max_move_share = max_move_share
+
+    def adapt(self, event: Event, jobs: Jobs | JobsView, now: int, state: ClusterState, view) -> Decisions:
+        if event.kind != "tick":
+            return super().adapt(event, jobs, now, state, view)
+        return self.migrate(event, jobs, now, state, view)
+
+    def migrate(self, event: Event, jobs: Jobs | JobsView, now: int, state: ClusterState, view) -> Decisions:
+        """Moves of the tick's jobs (class docstring); vectorised over jobs × regions, then one pass over
+        the candidate jobs to respect capacity."""
+        dec = Decisions.empty()
+        free = state.free()
+        T, R = free.shape[1], self.dc.n
+        ci = view.ci_plan(T, self.stat, self.lam)                                   # [R × L], column 0 = now
+        L = ci.shape[1]
+        P = prefix(ci)
+        idx, src = np.asarray(event.jobs, np.int64), np.asarray(event.region, np.int64)
+        ran = np.maximum(np.asarray(event.ran_h, float), 0.0)
+        est = jobs.est_duration_h[idx].astype(float)
+        ck = jobs.ckpt_interval_h[idx]
+        kept = np.floor(ran / ck + 1e-9) * ck                                       # progress after rollback
+        left = est - ran                                                            # estimated remaining, h
+        stay_k = np.clip(np.ceil(left - 1e-9), 0, L).astype(np.int64)
+        move_k = np.ceil(est - kept + jobs.ckpt_overhead_h[idx] - 1e-9).astype(np.int64)
+        regions = np.arange(R)[None, :]
+        size = move_size_gb(jobs.gpus[idx][:, None], jobs.data_gb[idx][:, None], jobs.home[idx][:, None], regions)
+        delay = self.dc.transfer_hours(size)                                        # [J × R] whole hours
+        end = delay + move_k[:, None]                                               # relative to now
+        kw = jobs.power_kw[idx][:, None] * self.dc.pue[None, :] / 1000.0   # kg per (gCO2eq/kWh × h) [J × R]
+        rows = np.arange(len(idx))
+        stay_kg = kw[rows, src] * (P[src, stay_k] - P[src, 0])
+        a, b = np.minimum(delay, L), np.minimum(end, L)
+        move_kg = (kw * (P[regions, b] - P[regions, a])
+                   + self.dc.transfer_carbon_kg(size, ci[src, 0][:, None], ci[:, 0][None, :])
+                   + self.delay_weight * delay)
+        pause = delay + jobs.ckpt_overhead_h[idx][:, None] + (ran - kept)[:, None]
+        ok = ((regions != src[:, None]) & (left[:, None] > 0) & (end <= L) & (not self.dc.residency)
+              & (now + end <= jobs.deadline_h[idx][:, None])
+              & (pause <= self.max_move_share * left[:, None]))
+        gain = np.where(ok, stay_kg[:, None] - move_kg, -np.inf)
+        gain[~np.isfinite(gain)] = -np.inf
+        best = gain.max(axis=1) if len(idx) else gain[:, 0]
+        for j in np.flatnonzero(best > 0)[np.argsort(-best[best > 0], kind="stable")].tolist():
+            for r in np.argsort(-gain[j], kind="stable").tolist():
+                if gain[j, r] <= 0:
+                    break
+                window = free[r, now:now + int(end[j, r])]
+                if (window >= jobs.gpus[idx[j]]).all():
+                    window -= jobs.gpus[idx[j]]
+                    dec.moves[int(idx[j])] = (r, now, int(move_k[j]))
+                    break
+        return dec

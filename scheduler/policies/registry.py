@@ -19,6 +19,7 @@ from typing import Any
 from scheduler.datacenters import DataCenters
 from scheduler.policies.baselines import Casper, GreedyCarbon, PerformanceFirst, RandomPolicy, RoundRobin
 from scheduler.policies.cooperative import Cooperative, RiskAware
+from scheduler.policies.migration import FeasibleMigration
 from scheduler.policies.oracle import Oracle
 from scheduler.policies.risk_aware import CARBON_RISKS, ChanceConstrained
 from scheduler.regional.coordinator import Regional
@@ -146,6 +147,13 @@ _BUILTINS: dict[str, PolicyFactory] = {
 NAMES: tuple[str, ...] = tuple(_BUILTINS)   # the built-in policies (simulate's default list)
 for _name, _factory in _BUILTINS.items():
     register_policy(_name)(_factory)
+
+
+@register_policy("feasible_migration")
+def _feasible_migration(dc: DataCenters, seed: int, o: PolicyOptions) -> FeasibleMigration:
+    """Cooperative placement + feasibility-aware moves of running jobs (``Decisions.moves``). Built in, but
+    not in :data:`NAMES`: a migrating schedule has no oracle bound, so configs list it explicitly."""
+    return FeasibleMigration(dc, delay_weight_kg_per_h=o.delay_weight_kg_per_h)
 
 
 def chance_constrained(dc: DataCenters, o: PolicyOptions, margin) -> ChanceConstrained:  # noqa: ANN001 (Margin)
