@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -51,9 +52,11 @@ def _run(args: argparse.Namespace) -> int:
     return execute(args)
 
 
-def execute(args: argparse.Namespace, show: dict[str, str] | None = None) -> int:
+def execute(args: argparse.Namespace, show: dict[str, str] | None = None,
+            explain: dict[str, Callable[[pd.DataFrame], list[str]]] | None = None) -> int:
     """Run ``args.config`` through :func:`run_config` and print the outcome. ``show`` (kind → table name)
-    restricts the accepted kinds and names the table printed in text mode (default: the kind's first)."""
+    restricts the accepted kinds and names the table printed in text mode (default: the kind's first);
+    ``explain`` (table name → lines) adds how to read that table under it in text mode."""
     overrides = parse_overrides(args.overrides)
     kind = read_doc(args.config, overrides)[0].get("kind")
     if show is not None and kind not in show:
@@ -73,6 +76,8 @@ def execute(args: argparse.Namespace, show: dict[str, str] | None = None) -> int
         name = (show or {}).get(rec.kind) or next(iter(rec.tables))
         emit({**head, **rec.summary, "metrics": f"{len(metrics)} logged (--json or MLflow for all)"}, False,
              {name: rec.tables[name]} if name in rec.tables else {})
+        if name in rec.tables and name in (explain or {}):
+            print("\n" + "\n".join(explain[name](rec.tables[name])))
     else:
         emit({**head, **rec.summary}, False, {"metrics": metrics})
     if rec.error:
