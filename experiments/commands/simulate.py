@@ -21,14 +21,17 @@ def explain(table: pd.DataFrame) -> list[str]:
     """How to read a ``policies`` table: the units, then each policy below 100 % deadlines with its late,
     unfinished and rejected jobs and why that happens."""
     lines = [READING]
-    for row in table[table["deadline_rate"] < 100].itertuples():
+    missing = table[table["deadline_rate"] < 100]
+    for row in missing.itertuples():
         lines.append(f"- {row.policy}: {row.deadline_rate:.1f} % on time ({int(row.n_late)} late, "
                      f"{int(row.n_unfinished)} unfinished, {int(row.n_rejected)} rejected).")
-    if len(lines) > 1:
-        lines.append("Why: policies reserve the *estimated* duration (workload.profiling_error); a job that runs "
-                     "longer finishes after a tightly planned deadline or is blocked by the next reservation, and a "
-                     "policy that waits for clean hours leaves less slack. Rejected jobs need more GPUs than any "
-                     "region has free before the horizon. risk_aware / chance_constrained pad the estimate.")
+    if (missing["n_late"] + missing["n_unfinished"]).any():
+        lines.append("Why late: policies reserve the *estimated* duration (workload.profiling_error); a job that "
+                     "runs longer finishes after a tightly planned deadline or is blocked by the next reservation, "
+                     "and a policy that waits for clean hours leaves less slack; risk_aware / chance_constrained "
+                     "pad the estimate.")
+    if missing["n_rejected"].any():
+        lines.append("Why rejected: the job needs more GPUs than any region has free before the horizon ends.")
     return lines
 
 

@@ -13,8 +13,11 @@ def test_explanation_names_the_policies_that_miss_deadlines():
     lines = explain(table)
     assert lines[0] == READING and "kgCO2e" in READING
     assert lines[1] == "- cooperative: 93.5 % on time (12 late, 1 unfinished, 0 rejected)."
-    assert lines[2].startswith("Why: policies reserve the *estimated* duration")
+    assert lines[2].startswith("Why late: policies reserve the *estimated* duration") and len(lines) == 3
     assert explain(table.iloc[:1]) == [READING]       # every job on time: nothing to explain
+    rejected = table.assign(n_late=0, n_unfinished=0, n_rejected=[0, 2])
+    assert explain(rejected)[2:] == ["Why rejected: the job needs more GPUs than any region has free before the "
+                                     "horizon ends."]
 
 
 def test_simulate_prints_the_explanation_under_its_table(store, capsys):
