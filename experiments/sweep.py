@@ -205,9 +205,11 @@ SHIP_EXCLUDES: list[str] = [".venv", ".git", "mlruns", "reports", "lightning_log
 
 
 def trains_neural(config: Any) -> bool:
-    """Whether a trial config trains a neural model (a ``models.lstm`` or ``models.tft`` section)."""
+    """Whether a trial config trains a neural model (a ``models.lstm`` or ``models.tft`` section) on an
+    accelerator (not ``trainer.accelerator: cpu``)."""
     models = getattr(config, "models", None)
-    return any(getattr(models, name, None) is not None for name in NEURAL_MODELS)
+    on_cpu = getattr(getattr(config, "trainer", None), "accelerator", "auto") == "cpu"
+    return not on_cpu and any(getattr(models, name, None) is not None for name in NEURAL_MODELS)
 
 
 def trial_resources(config: Any, gpus_per_trial: float | None, cluster_gpus: float) -> dict[str, float]:

@@ -2,6 +2,7 @@
 and the environment its trials need (``runtime_env``)."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import mlflow
@@ -23,6 +24,8 @@ def _config(name: str):
 def test_neural_trials_request_a_gpu_when_the_cluster_has_one():
     neural, plain = _config("forecast_dacf.yaml"), _config("quickstart_schedule.yaml")
     assert sweep.trains_neural(neural) and not sweep.trains_neural(plain)
+    on_cpu = dataclasses.replace(neural, trainer=dataclasses.replace(neural.trainer, accelerator="cpu"))
+    assert sweep.trial_resources(on_cpu, None, cluster_gpus=4)["num_gpus"] == 0.0     # trainer.accelerator: cpu
     assert sweep.trial_resources(neural, None, cluster_gpus=4) == {"num_cpus": 1, "num_gpus": 1.0}
     assert sweep.trial_resources(neural, None, cluster_gpus=0) == {"num_cpus": 1, "num_gpus": 0.0}
     assert sweep.trial_resources(plain, None, cluster_gpus=4) == {"num_cpus": 1, "num_gpus": 0.0}
