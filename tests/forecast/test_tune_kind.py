@@ -1,0 +1,137 @@
+"""Kind ``tune``: Ray Tune (ASHA) over LSTM/TFT settings on the validation window only; trials as MLflow child
+runs; best settings as best_params.json that a backtest loads with ``models.<model>.params_from``."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.config import ConfigError, parse
+
+
+def _doc(**extra) -> dict:
+    doc = {"kind": "tune", "name": "tune_tiny", "data": {"source": "dacf", "regions": ["CISO"]},
+           "windows": {"train_start": "2020-10-01", "train_end": "2020-12-31", "val_start": "2021-01-01",
+                       "val_end": "2021-01-10"},
+           "horizon_h": 24, "models": {"lstm": {"encoder_h": 48, "stride_h": 12, "max_epochs": 2}},
+           "search": {"lstm": {"hidden": [4, 8], "learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}}},
+           "num_samples": 2, "trainer": {"accelerator": "cpu"}}
+    doc.update(extra)
+    return doc
+
+
+@pytest.mark.parametrize("search, words", [
+    ({"gbm": {"max_iter": [10]}}, "search.gbm: unknown model"),
+    ({"lstm": {"hiddn": [4]}}, "search.lstm.hiddn: not a setting"),
+    ({"lstm": {"hidden": []}}, "search.lstm.hidden: expected a non-empty list of integers"),
+    ({"lstm": {"hidden": [4.5]}}, "search.lstm.hidden: expected a non-empty list of integers"),
+    ({"lstm": {"dropout": {"low": 0.3, "high": 0.1}}}, "low < high"),
+    ({"lstm": {"learning_rate": {"low": 0, "high": 0.1, "log": True}}}, "low > 0 for a log scale"),
+    ({"tft": {"attention_heads": {"lo": 1, "hi": 4}}}, "expected a list of values or"),
+])
+def test_bad_search_spaces_are_config_errors(search, words):
+    from experiments.kinds.tune import TuneConfig
+
+    with pytest.raises(ConfigError, match=words):
+        parse(_doc(search=search), TuneConfig)
+
+
+def test_search_space_domains_and_bad_windows():
+    from ray.tune.search.sample import Categorical, Float, Integer
+
+    from experiments.kinds.backtest import LSTMSection
+    from experiments.kinds.tune import TuneConfig, search_space
+
+    space = search_space(LSTMSection, {"hidden": [8, 16], "dropout": {"low": 0.0, "high": 0.3},
+                                       "layers": {"low": 1, "high": 3}})
+    assert isinstance(space["hidden"], Categorical) and isinstance(space["dropout"], Float)
+    assert isinstance(space["layers"], Integer) and space["layers"].upper == 4    # high inclusive
+    bad = _doc(windows={"train_end": "2021-01-05", "val_start": "2021-01-01", "val_end": "2021-01-10"})
+    with pytest.raises(ConfigError, match="windows: must be ordered"):
+        parse(bad, TuneConfig)
+
+
+def test_trials_see_no_hour_after_the_validation_window(dacf_slice):
+    from experiments.kinds.tune import TuneConfig, tuning_panel
+
+    cfg = parse(_doc(), TuneConfig)
+    data, w = tuning_panel(cfg, dacf_slice)
+    end = pd.Timestamp("2021-01-11", tz="UTC")
+    assert w["val_end"] == end and w["fit_until"] == pd.Timestamp("2020-12-31 23:00", tz="UTC")
+    assert len(w["val_issues"]) == 10
+    after = data[data["time"] >= end]
+    assert len(after) == 24 * 2 and after.drop(columns=["region", "time"]).isna().all().all()  # padding only
+    assert data["time"].min() == pd.Timestamp("2020-10-01", tz="UTC")
+
+
+def test_validation_mape_per_region():
+    from experiments.kinds.tune import validation_mape
+
+    t = pd.date_range("2021-01-01", periods=4, freq="h", tz="UTC")
+    panel = pd.DataFrame({"region": ["A"] * 4 + ["B"] * 4, "time": list(t) * 2,
+                          "ci_direct": [100.0, 200.0, 100.0, 100.0, 50.0, 50.0, 50.0, 50.0]})
+    fc = pd.DataFrame({"region": ["A", "A", "A", "B", "B"], "time": [t[0], t[1], t[3], t[0], t[1]],
+                       "horizon_h": [1, 2, 30, 1, 2], "mean": [110.0, 100.0, 0.0, 40.0, 60.0]})
+    scores = validation_mape(fc, panel, "ci_direct", 24, t[3])
+    assert scores == pytest.approx({"A": 30.0, "B": 20.0})   # A: (10 % + 50 %) / 2; horizon 30 and t[3] excluded
+
+
+@pytest.mark.slow   # ~60 s: starts Ray, two LSTM trials
+def test_two_trial_tune_logs_children_and_backtest_loads_best(tmp_path):
+    import mlflow
+
+    from experiments.kinds.backtest import BacktestConfig
+    from experiments.runner import run_config
+
+    rec = run_config(_doc(), reports_dir=tmp_path, progress=False)
+    assert rec.status == "FINISHED", rec.error
+    trials = rec.tables["trials"]
+    assert len(trials) == 2 and set(trials["status"]) <= {"completed", "stopped_by_asha"}
+    done = trials[trials["status"] == "completed"]
+    assert len(done) >= 1 and (done["epochs"] >= 1).all()
+    best = json.loads((rec.report_dir / "best_params.json").read_text())
+    winner = done.loc[done["val_mape"].idxmin()]
+    assert best["lstm"]["hidden"] == winner["hidden"]
+    assert best["lstm"]["learning_rate"] == pytest.approx(winner["learning_rate"])
+    assert rec.metrics["val_mape.lstm.best"] == pytest.approx(done["val_mape"].min())
+    assert np.isfinite(done["val_mape.CISO"]).all()
+
+    children = mlflow.MlflowClient().search_runs(
+        [mlflow.get_experiment_by_name("tune_tiny").experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{rec.run_id}'")
+    assert len(children) == 2
+    assert {c.data.tags["carbonshift.tune_status"] for c in children} == set(trials["status"])
+    assert all("val_loss" in c.data.metrics and c.data.params["model"] == "lstm" for c in children)
+
+    doc = {"kind": "backtest", "name": "t", "data": {"source": "dacf", "regions": ["CISO"]},
+           "windows": {"train_end": "2020-12-31", "val_start": "2021-01-01", "val_end": "2021-01-31",
+                       "test_start": "2021-02-01", "test_end": "2021-02-28"},
+           "models": {"lstm": {"hidden": 64, "patience": 7,
+                               "params_from": str(rec.report_dir / "best_params.json")}}}
+    cfg = parse(doc, BacktestConfig)
+    assert cfg.models.lstm.hidden == winner["hidden"] and cfg.models.lstm.encoder_h == 48
+    assert cfg.models.lstm.patience == 3    # every tuned setting replaces the configured one
+
+
+def test_params_from_errors_name_the_file(tmp_path):
+    from experiments.kinds.backtest import BacktestConfig
+
+    path = tmp_path / "best.json"
+    doc = {"kind": "backtest", "name": "t", "data": {"source": "dacf", "regions": ["CISO"]},
+           "windows": {"train_end": "2020-12-31", "val_start": "2021-01-01", "val_end": "2021-01-31",
+                       "test_start": "2021-02-01", "test_end": "2021-02-28"},
+           "models": {"tft": {"params_from": str(path)}}}
+    with pytest.raises(ConfigError, match="models.tft.params_from: .*best.json not found"):
+        parse(doc, BacktestConfig)
+    path.write_text(json.dumps({"lstm": {"hidden": 8}}))
+    with pytest.raises(ConfigError, match="has no settings for 'tft'"):
+        parse(doc, BacktestConfig)
+    path.write_text(json.dumps({"tft": {"hidden": 8.5}}))
+    with pytest.raises(ConfigError, match="tft.hidden = 8.5 is not an integer"):
+        parse(doc, BacktestConfig)
+    path.write_text(json.dumps({"tft": {"heads": 2}}))
+    with pytest.raises(ConfigError, match="tft.heads is not a tft setting"):
+        parse(doc, BacktestConfig)
+    path.write_text(json.dumps({"tft": {"hidden": 24, "dropout": 0}}))
+    cfg = parse(doc, BacktestConfig)
+    assert (cfg.models.tft.hidden, cfg.models.tft.dropout) == (24, 0.0)
