@@ -13,7 +13,8 @@ total ``time_limit_s``. ``oracle_share`` of a policy uses the bound of its own c
 (:func:`scheduler.metrics.oracle_comparison`; the ``oracle_bound`` column says which); a policy with late
 jobs is compared with its set's bound solved again with its own lateness as slack
 (:mod:`scheduler.policies.oracle_bounds`, labelled ``slack-matched``); one with unfinished or rejected
-jobs gets NaN and the reason.
+jobs gets NaN and the reason, and so does one that moved running jobs (``feasible_migration``: no bound
+models moves; its ``n_migrations`` / ``migration_kg`` columns say how many and what they cost).
 Metrics ``oracle.*`` / ``oracle_preemptive.*``: ``bound_kg``, ``gap_pct``, ``schedule_kg``, ``n_repaired``,
 ``n_covered``; the bound kinds are in the summary (``oracle.bound_kind``) and the ``oracle_bounds`` table.
 

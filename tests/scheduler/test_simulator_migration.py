@@ -192,3 +192,23 @@ def test_existing_policies_unchanged(carbon, name):
     kg, finish_sum = BEFORE[name]
     assert policy_metrics(out)["carbon_kg"] == pytest.approx(kg, rel=1e-12)
     assert int(out.finish.sum()) == finish_sum and out.migrations.sum() == 0
+
+
+def test_simulate_kind_reports_migration_as_not_comparable(tmp_path):
+    """feasible_migration through the simulate kind (paper_main's policy list mechanism): its row carries
+    n_migrations and migration_kg, and oracle_bound says why no oracle_share is given."""
+    from experiments.config import parse
+    from experiments.kinds.simulate import SimulateConfig
+    from experiments.registry import Context, get
+
+    cfg = parse({"kind": "simulate", "name": "tiny", "seed": 1,
+                 "data": {"zones": ["US-CAL-CISO", "DE", "GB"], "start": "2023-05-01", "span_days": 3, "tail_days": 8},
+                 "workload": {"n_jobs": 30}, "datacenters": {"gpus_per_region": 2048},
+                 "policies": ["performance_first", "cooperative", "feasible_migration"]}, SimulateConfig)
+    result = get("simulate").run(cfg, Context(seed=1, out_dir=tmp_path))
+    row = result.tables["policies"].set_index("policy").loc["feasible_migration"]
+    assert row["n_migrations"] > 0 and row["migration_kg"] > 0
+    assert row["oracle_bound"].startswith("not comparable: ") and "migrated jobs" in row["oracle_bound"]
+    assert np.isnan(result.metrics["feasible_migration.oracle_share"])
+    coop = result.tables["policies"].set_index("policy").loc["cooperative"]
+    assert coop["n_migrations"] == 0 and not coop["oracle_bound"].startswith("not comparable")
