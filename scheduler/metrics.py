@@ -123,14 +123,16 @@ def policy_metrics(out: Outcome, perf_first_kg: float | None = None,
 
 
 def region_table(out: Outcome) -> pd.DataFrame:
-    """Per-region allocation: jobs, GPU-hours, energy share (%), carbon, energy-weighted intensity."""
+    """Per-region allocation: jobs (by the region each job ran in, or ended in after a move), GPU-hours,
+    energy share (%), carbon, energy-weighted intensity. Energy, operational carbon and renewables count
+    where each hour ran (so a moved job's hours split between regions); a job's transfer carbon counts in
+    the region it ran in (ended in)."""
     r = out.region
     ran = r >= 0
     R = len(out.regions)
     gpu_h = out.usage.sum(axis=1).astype(float)
-    energy = np.bincount(r[ran], weights=out.energy_kwh[ran], minlength=R)
-    carbon = np.bincount(r[ran], weights=out.carbon_op_kg[ran] + out.carbon_tr_kg[ran], minlength=R)
-    renew = np.bincount(r[ran], weights=out.renewable_kwh[ran], minlength=R)
+    energy, renew = out.energy_hod.sum(axis=1), out.renewable_region_kwh
+    carbon = out.carbon_op_region_kg + np.bincount(r[ran], weights=out.carbon_tr_kg[ran], minlength=R)
     with np.errstate(invalid="ignore", divide="ignore"):
         return pd.DataFrame({
             "policy": out.policy, "region": out.regions, "jobs": np.bincount(r[ran], minlength=R),

@@ -123,6 +123,8 @@ class Outcome:
     migrations: np.ndarray | None = None    # moves of a running job to another region, per job
     migration_gb: np.ndarray | None = None  # GB shipped by those moves, per job
     migration_kg: np.ndarray | None = None  # kgCO2e of those transfers (included in carbon_tr_kg), per job
+    carbon_op_region_kg: np.ndarray | None = None   # [R] operational kgCO2e by the region it was emitted in
+    renewable_region_kwh: np.ndarray | None = None  # [R] renewable kWh by region
 
     @property
     def on_time(self) -> np.ndarray:
@@ -172,6 +174,7 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
     wants_ticks = bool(getattr(policy, "wants_ticks", False)) and not policy.clairvoyant
     usage = np.zeros((R, T), np.int64)
     energy_hod = np.zeros((R, 24))
+    op_region, renew_region = np.zeros(R), np.zeros(R)   # by where each hour ran (a moved job spans regions)
     reasons: dict[int, str] = {}
     transfer_h = dc.transfer_hours(jobs.data_gb)
     power = jobs.power_kw
@@ -354,6 +357,8 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
             renew[run] += e * carbon.renewable_pct[r, t] / 100.0
             np.add.at(usage[:, t], r, gpus[run])
             np.add.at(energy_hod[:, (t + h0) % 24], r, e)
+            np.add.at(op_region, r, e * carbon.ci[r, t] / 1000.0)
+            np.add.at(renew_region, r, e * carbon.renewable_pct[r, t] / 100.0)
             progress[run] += 1.0
             if cfg.failure_rate_per_h > 0:
                 fail = run[np.random.default_rng((cfg.seed, t)).random(n)[run] < cfg.failure_rate_per_h]
@@ -376,7 +381,8 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
 
     out = Outcome(policy.name, jobs, list(dc.regions), np.where(start >= 0, p_region, -1), start, finish,
                   status, reasons, energy, renew, c_op, c_tr, failures, usage, energy_hod, decide_s, adapt_ms,
-                  peak, bool(policy.clairvoyant), suspensions, planned_h, fallback_h, n_moves, mig_gb, mig_kg)
+                  peak, bool(policy.clairvoyant), suspensions, planned_h, fallback_h, n_moves, mig_gb, mig_kg,
+                  op_region, renew_region)
     _explain(out, cfg)
     check_invariants(out, dc)
     return out

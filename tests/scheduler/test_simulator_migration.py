@@ -212,3 +212,15 @@ def test_simulate_kind_reports_migration_as_not_comparable(tmp_path):
     assert np.isnan(result.metrics["feasible_migration.oracle_share"])
     coop = result.tables["policies"].set_index("policy").loc["cooperative"]
     assert coop["n_migrations"] == 0 and not coop["oracle_bound"].startswith("not comparable")
+
+
+def test_region_table_splits_a_moved_job_by_where_it_ran():
+    from scheduler.metrics import region_table
+
+    out, carbon, dc = _run(Scripted(10, {0: (1, 10, 11)}), _jobs())
+    table = region_table(out).set_index("region")
+    e = 8 * GPU_KW * PUE
+    assert table.loc["R0", "carbon_kg"] == pytest.approx(e * 10 * 50.0 / 1000.0)               # hours 0–9 in R0
+    assert table.loc["R1", "carbon_kg"] == pytest.approx(e * 11 * 50.0 / 1000.0 + out.carbon_tr_kg[0])
+    assert table.loc["R0", "energy_share_pct"] == pytest.approx(100.0 * 10 / 21)
+    assert table["jobs"].tolist() == [0, 1]                                                    # ended in R1
