@@ -122,7 +122,7 @@ def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, memb
 
     from experiments import tracking
     from experiments.config import as_dict
-    from experiments.runner import machine_tags
+    from experiments.runner import REPORTS_DIR, machine_tags
     from forecast import artifact
 
     b = cfg.backtest
@@ -132,7 +132,7 @@ def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, memb
             fitted = artifact.train(panel, target, members, windows, b.issue_hour, b.horizon_h, tuple(b.buckets),
                                     b.ensemble_power, b.ensemble_prune, b.ensemble_method, config=as_dict(cfg))
             name = "forecaster" if len(cfg.targets) == 1 else f"forecaster_{target}"
-            folder = Path(args.out) / name if args.out else Path("reports") / cfg.name / name
+            folder = Path(args.out) / name if args.out else REPORTS_DIR / cfg.name / name   # project's reports/
             save_mlflow_model(fitted, folder)
             mlflow.log_artifacts(str(folder), artifact_path=name)
             rows.append({"target": target, "model_uri": f"runs:/{run.info.run_id}/{name}", "folder": str(folder),
