@@ -157,10 +157,12 @@ def test_migrated_schedule_is_not_compared_with_a_bound():
     assert np.isnan(policy_metrics(out, 100.0, b)["oracle_share"])
 
 
-def test_real_instance_invariants(carbon):
-    """Three real regions, 80 jobs, ample capacity: moves happen; capacity holds, every job is done, late or
-    rejected with a reason, and every job runs in one place at a time (GPU-hours used = Σ jobs' GPU-hours)."""
-    dc = DataCenters.uniform(carbon.regions, gpus=4096)
+@pytest.mark.parametrize("gpus", [192, 4096])
+def test_real_instance_invariants(carbon, gpus):
+    """Three real regions, 80 jobs, tight (192 GPUs) or ample capacity: moves happen; capacity holds, every job
+    is done, late or rejected with a reason, and every job runs in one place at a time (GPU-hours used = Σ
+    jobs' GPU-hours)."""
+    dc = DataCenters.uniform(carbon.regions, gpus=gpus)
     jobs = generate(GeneratorSpec(n_jobs=80, span_h=120), dc.n, seed=0)
     fc = controlled_error(carbon, "accuracy", accuracy=0.8, seed=1)
     out = simulate(jobs, carbon, fc, dc, make_policy("feasible_migration", dc),
@@ -168,7 +170,7 @@ def test_real_instance_invariants(carbon):
     assert out.migrations.sum() > 0
     assert (out.usage <= dc.gpus[:, None]).all()
     fate = (out.status == DONE) | (out.status == REJECTED) | np.isin(np.arange(len(jobs)), list(out.reasons))
-    assert fate.all() and (out.status == DONE).sum() > 0.9 * len(jobs)
+    assert fate.all() and (out.status == DONE).sum() > 0.8 * len(jobs)
     hours = out.energy_kwh / (jobs.power_kw * dc.pue[0])
     assert np.allclose(hours, np.rint(hours)) and (jobs.gpus * np.rint(hours)).sum() == out.usage.sum()
     done = out.status == DONE
@@ -224,3 +226,11 @@ def test_region_table_splits_a_moved_job_by_where_it_ran():
     assert table.loc["R1", "carbon_kg"] == pytest.approx(e * 11 * 50.0 / 1000.0 + out.carbon_tr_kg[0])
     assert table.loc["R0", "energy_share_pct"] == pytest.approx(100.0 * 10 / 21)
     assert table["jobs"].tolist() == [0, 1]                                                    # ended in R1
+
+
+def test_no_moves_under_data_residency():
+    dc = DataCenters.uniform(["R0", "R1"], gpus=8, pue=PUE, residency=True)
+    out, _, _ = _run(FeasibleMigration(dc), _jobs(), dc)
+    assert out.migrations.sum() == 0 and out.region[0] == 0 and out.status[0] == DONE
+    with pytest.raises(PolicyError, match="no data residency"):
+        _run(Scripted(10, {0: (1, 10, 11)}), _jobs(), dc)
