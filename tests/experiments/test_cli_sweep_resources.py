@@ -61,3 +61,42 @@ def test_cluster_runtime_env_ships_the_package_and_the_environment(monkeypatch):
     assert env["working_dir"] == str(ROOT) and ".venv" in env["excludes"] and "mlruns" in env["excludes"]
     assert env["env_vars"]["CARBONSHIFT_DATA_DIR"] == "/shared/carbon-data"
     assert env["env_vars"]["CARBONSHIFT_POLICIES"] == "my_policies" and "CARBONSHIFT_KINDS" not in env["env_vars"]
+
+
+
+HEAD = """
+import sys, ray
+ray.init(num_cpus=2, _temp_dir=sys.argv[1], _node_ip_address="127.0.0.1", include_dashboard=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()          # until the test closes stdin
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_sweep_on_an_existing_cluster_ships_the_package_and_reports_worker_errors(store, tmp_path):
+    """A Ray instance started by another process stands in for a cluster: the sweep connects with RAY_ADDRESS
+    (runtime_env: the package as working_dir, PYTHONPATH forwarded so trials import the tiny kind), and a failing
+    trial's error reaches the driver and its MLflow run. The head is this test's own child process, ended by
+    closing its stdin."""
+    import subprocess
+    import sys
+
+    env = {**store.env, "RAY_USAGE_STATS_ENABLED": "0"}
+    head = subprocess.Popen([sys.executable, "-c", HEAD, store.env["CARBONSHIFT_RAY_TMP"]], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        address = head.stdout.readline().strip()
+        assert address, "the Ray head did not start"
+        config = store.write_config({"kind": "tiny", "name": "tiny_cluster", "sweep": {"fail": [False, True]}})
+        proc = subprocess.run([sys.executable, "-m", "experiments.cli", "sweep", str(config), "--json",
+                               "--reports-dir", str(tmp_path / "reports")], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300, env={**env, "RAY_ADDRESS": address})
+    finally:
+        head.stdin.close()
+        head.wait(timeout=120)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "tiny kind asked to fail" in proc.stderr            # the worker's error, on the driver
+    failed = mlflow.search_runs(experiment_names=["tiny_cluster"], output_format="list",
+                                filter_string="tags.`carbonshift.role` = 'trial' and attributes.status = 'FAILED'")
+    assert len(failed) == 1 and "tiny kind asked to fail" in failed[0].data.tags["carbonshift.error"]
