@@ -418,6 +418,8 @@ def _explain(out: Outcome, cfg: SimConfig) -> None:
             why.append(f"true duration {jobs.duration_h[i]} h > estimate {jobs.est_duration_h[i]} h")
         if out.failures[i]:
             why.append(f"{out.failures[i]} failure(s) rolled back to checkpoints")
+        if out.migrations is not None and out.migrations[i]:
+            why.append(f"{out.migrations[i]} move(s) to another region paused it")
         out.reasons[i] = "late: " + ("; ".join(why) or "capacity")
 
 

@@ -234,3 +234,13 @@ def test_no_moves_under_data_residency():
     assert out.migrations.sum() == 0 and out.region[0] == 0 and out.status[0] == DONE
     with pytest.raises(PolicyError, match="no data residency"):
         _run(Scripted(10, {0: (1, 10, 11)}), _jobs(), dc)
+
+
+
+def test_a_move_that_makes_a_job_late_says_so():
+    """A slow WAN (0.03 Gbps: 40 GB take ⌈2.96⌉ = 3 h) turns the hour-10 move into a 3-hour pause: the job ends
+    at 10 + 3 + 11 = 24 > deadline 23, and its reason names the move."""
+    dc = DataCenters.uniform(["R0", "R1"], gpus=8, pue=PUE, wan_gbps=0.03)
+    out, _, _ = _run(Scripted(10, {0: (1, 10, 11)}), _jobs(), dc)
+    assert out.usage[:, 10:13].sum() == 0 and out.finish[0] == 24 and not out.on_time[0]
+    assert "1 move(s) to another region paused it" in out.reasons[0]
