@@ -226,7 +226,9 @@ class FeasibleMigration(Cooperative):
     * it is **time-feasible**: pause + restore + lost work ≤ ``max_move_share`` × the estimated remaining
       run (``est_duration_h`` − compute hours done; jobs past their estimate are never moved);
     * the deadline still holds for the estimated remaining duration, and the destination has the job's GPUs
-      free (reserved capacity) for the pause plus the remaining hours.
+      free (reserved capacity) for the pause plus the remaining hours;
+    * waiting is not forecast to be cheaper: no single move made at a later hour (:meth:`deferred_kg`) costs
+      less than moving now.
 
     Jobs are taken by descending saving, each to its best admissible region (private copy of free
     capacity). Only the views are read: no true durations. Sizes and pauses follow the simulator's rule
@@ -279,7 +281,8 @@ class FeasibleMigration(Cooperative):
         ok = ((regions != src[:, None]) & (left[:, None] > 0) & (end <= L) & (not self.dc.residency)
               & (now + end <= jobs.deadline_h[idx][:, None])
               & (pause <= self.max_move_share * left[:, None]))
-        gain = np.where(ok, stay_kg[:, None] - move_kg, -np.inf)
+        later = self.deferred_kg(jobs, idx, src, left, size, delay, kw, ci, P, now)
+        gain = np.where(ok & (move_kg <= later[:, None]), stay_kg[:, None] - move_kg, -np.inf)
         gain[~np.isfinite(gain)] = -np.inf
         best = gain.max(axis=1) if len(idx) else gain[:, 0]
         for j in np.flatnonzero(best > 0)[np.argsort(-best[best > 0], kind="stable")].tolist():
@@ -292,3 +295,33 @@ class FeasibleMigration(Cooperative):
                     dec.moves[int(idx[j])] = (r, now, int(move_k[j]))
                     break
         return dec
+
+    def deferred_kg(self, jobs: Jobs | JobsView, idx: np.ndarray, src: np.ndarray, left: np.ndarray,
+                    size: np.ndarray, delay: np.ndarray, kw: np.ndarray, ci: np.ndarray, P: np.ndarray,
+                    now: int) -> np.ndarray:
+        """Forecast kgCO2e [J] of the cheapest admissible single move made ``h ≥ 1`` hours later instead
+        (run at the source until then, pause, finish at the destination; feasibility and deadline as for a
+        move now, capacity not checked), +inf if none — a move now must not be beaten by waiting for a
+        cleaner hand-over hour. Assumes a checkpoint at the later hour (jobs checkpoint at least hourly in the
+        seed's workload; a later boundary only delays the alternative). Vectorised over jobs × hours × regions."""
+        R, L = ci.shape
+        H = int(np.clip(np.max(jobs.deadline_h[idx] - now, initial=0), 0, L - 1))
+        if H < 1:
+            return np.full(len(idx), np.inf)
+        hs = np.arange(1, H + 1)
+        rem = left[:, None] - hs[None, :]                                            # [J × H] est. hours left
+        k = np.ceil(rem + jobs.ckpt_overhead_h[idx][:, None] - 1e-9).astype(np.int64)
+        begin = hs[None, :, None] + delay[:, None, :]                                # [J × H × R]
+        end = begin + k[:, :, None]
+        regions = np.arange(R)[None, None, :]
+        ok = ((rem > 0)[:, :, None] & (regions != src[:, None, None]) & (not self.dc.residency)
+              & (end <= np.minimum(jobs.deadline_h[idx] - now, L)[:, None, None])
+              & ((delay + jobs.ckpt_overhead_h[idx][:, None])[:, None, :]
+                 <= self.max_move_share * rem[:, :, None]))
+        stay = kw[np.arange(len(idx)), src][:, None] * (P[src[:, None], hs[None, :]] - P[src, 0][:, None])
+        run = kw[:, None, :] * (P[regions, np.minimum(end, L)] - P[regions, np.minimum(begin, L)])
+        tr = self.dc.transfer_carbon_kg(size[:, None, :], ci[src[:, None], hs[None, :]][:, :, None],
+                                        ci[:, hs].T[None, :, :])
+        cost = np.where(ok, stay[:, :, None] + run + tr + self.delay_weight * delay[:, None, :], np.inf)
+        cost[~np.isfinite(cost)] = np.inf
+        return cost.reshape(len(idx), -1).min(axis=1)

@@ -124,16 +124,21 @@ def test_move_into_a_full_region_raises():
 
 
 def test_feasible_migration_moves_when_it_pays_and_beats_cooperative():
-    """Perfect forecast. Cooperative keeps job 0 in R0 (4500 vs 6500 g·h/kWh); feasible_migration moves it to R1
-    once the forecast gain of the rest of the run exceeds the move's carbon, before R0 turns dirty."""
+    """Perfect forecast. Cooperative keeps job 0 in R0 (4500 vs 6500 g·h/kWh summed over the run);
+    feasible_migration moves it to R1 at hour 9: the move pays from hour 3 on, but waiting is forecast to be
+    cheaper until the last hour before R0 turns dirty (pause in hour 9, R1 clean from hour 10)."""
     jobs = _jobs()
     dc = DataCenters.uniform(["R0", "R1"], gpus=8, pue=PUE)
     coop, _, _ = _run(make_policy("cooperative", dc), jobs, dc)
     mig, _, _ = _run(FeasibleMigration(dc), jobs, dc)
     assert coop.region[0] == 0 and coop.migrations.sum() == 0
     assert mig.migrations[0] == 1 and mig.region[0] == 1 and mig.on_time[0]
+    assert mig.usage[0, :9].tolist() == [8] * 9 and mig.usage[:, 9].tolist() == [0, 0]
+    assert mig.usage[1, 10:22].tolist() == [8] * 12                  # 11 h left + restore overhead
     total = lambda o: float(o.carbon_op_kg.sum() + o.carbon_tr_kg.sum())  # noqa: E731
-    assert total(mig) < total(coop)
+    e = 8 * GPU_KW * PUE
+    assert total(mig) == pytest.approx(e * 21 * 50.0 / 1000.0 + dc.transfer_kwh(40.0) * (50.0 + 600.0) / 2000.0)
+    assert total(coop) == pytest.approx(e * (10 * 50.0 + 10 * 400.0) / 1000.0) and total(mig) < total(coop)
     # a tight time share (pause + restore must fit in 1 % of the remaining run) forbids every move
     assert _run(FeasibleMigration(dc, max_move_share=0.01), jobs, dc)[0].migrations.sum() == 0
 
@@ -234,7 +239,6 @@ def test_no_moves_under_data_residency():
     assert out.migrations.sum() == 0 and out.region[0] == 0 and out.status[0] == DONE
     with pytest.raises(PolicyError, match="no data residency"):
         _run(Scripted(10, {0: (1, 10, 11)}), _jobs(), dc)
-
 
 
 def test_a_move_that_makes_a_job_late_says_so():
