@@ -109,7 +109,7 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     """Simulate scheduling policies on real carbon intensity and report carbon, deadlines and the oracle bound."""
     from scheduler.metrics import (constraint_set, hour_of_day_table, n_migrated, oracle_comparison, policy_metrics,
                                    region_table)
-    from scheduler.policies.oracle_bounds import instance_bounds, slack_finish
+    from scheduler.policies.oracle_bounds import instance_bounds, policy_incumbent, slack_finish
     from scheduler.policies.oracle_preemptive import preemptive_bound
     from scheduler.risk_margins import covered_pct, feedback_metrics
     from scheduler.signals import forecast_accuracy
@@ -134,6 +134,8 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     oracle, bounds = None, {}
     if cfg.oracle.enabled:
         oracle = make_oracle(dc, cfg.oracle.max_jobs_milp, cfg.oracle.time_limit_s)
+        warm = policy_incumbent(outcomes.values())     # the best on-time policy schedule warm-starts the MILP
+        oracle.incumbent = None if warm is None else warm[1]
         outcomes["oracle"] = simulate(jobs, carbon, None, dc, oracle, sim_cfg)
         bounds = {CONTIGUOUS: oracle.bound}
         # the preemptive (suspend/resume) bound is solved only when some policy's schedule is in that set:
@@ -197,6 +199,8 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
         summary["oracle"] = (f"{oracle.solve_kind}; bound {oracle.bound_kg:,.1f} kgCO2e, schedule gap "
                              f"{oracle.bound.gap_pct:.2f} % (perfect foresight, contiguous on-time runs)")
         summary["oracle.bound_kind"] = oracle.bound.kind
+        summary["oracle.warm_start"] = ("none: no policy schedule is contiguous and on time" if warm is None else
+                                        f"{warm[0]} (best on-time contiguous policy schedule){oracle.incumbent_note}")
         pre = bounds.get(PREEMPTIVE)
         summary["oracle_preemptive"] = (
             f"{pre.kind}; bound {pre.kg:,.1f} kgCO2e (suspend/resume, no resume overhead)" if pre is not None else

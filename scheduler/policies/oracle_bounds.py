@@ -9,6 +9,8 @@ valid again; such a bound is labelled ``slack`` (e.g. "slack-matched: 12 late jo
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from scheduler.datacenters import DataCenters
@@ -28,8 +30,8 @@ def instance_bounds(jobs: Jobs, carbon: CarbonSignal, dc: DataCenters, max_jobs_
     ``finish_by`` (per job row, absolute hours) widens the windows; ``slack`` labels it."""
     T = carbon.n_hours
     out: dict[str, OracleBound] = {}
-    if CONTIGUOUS in sets:
-        oracle = Oracle(dc, max_jobs_milp=max_jobs_milp, time_limit_s=time_limit_s, finish_by=finish_by)
+    if CONTIGUOUS in sets:      # bound only: above max_jobs_milp no schedule search (LP bound)
+        oracle = Oracle(dc, max_jobs_milp=max_jobs_milp, time_limit_s=time_limit_s, finish_by=finish_by, search=False)
         state = ClusterState(dc.gpus.astype(np.int64), np.zeros((dc.n, T), np.int64))
         oracle.plan(jobs, np.flatnonzero(jobs.submit_h < T), 0, state, OracleView(carbon, 0))
         out[CONTIGUOUS] = oracle.bound
@@ -38,6 +40,23 @@ def instance_bounds(jobs: Jobs, carbon: CarbonSignal, dc: DataCenters, max_jobs_
     for b in out.values():
         b.slack = slack
     return out
+
+
+def policy_incumbent(outcomes: Iterable[Outcome]) -> tuple[str, tuple[np.ndarray, np.ndarray]] | None:
+    """The cheapest (kgCO2e, actual intensity) of ``outcomes`` whose schedule is a contiguous on-time one —
+    every job done by its deadline, none suspended or migrated — as (policy, (region, start hour) per job
+    row): a warm start for :class:`Oracle` (``incumbent``), which checks it against its candidates and the
+    capacity again. None when no outcome qualifies."""
+    best: tuple[float, Outcome] | None = None
+    for out in outcomes:
+        moved = out.migrations is not None and bool((out.migrations > 0).any())
+        split = out.suspensions is not None and bool((out.suspensions > 0).any())
+        if moved or split or not out.on_time.all():
+            continue
+        kg = float(out.carbon_op_kg.sum() + out.carbon_tr_kg.sum())
+        if best is None or kg < best[0]:
+            best = (kg, out)
+    return None if best is None else (best[1].policy, (best[1].region.copy(), best[1].start.copy()))
 
 
 def slack_finish(out: Outcome, bound: OracleBound | None) -> tuple[np.ndarray, int] | None:
