@@ -96,11 +96,13 @@ def find(folder: str, stem: str, suffixes: tuple[str, ...], data_dir: str | Path
             if (d / folder / f"{stem}{suffix}").is_file():
                 return _used(d / folder / f"{stem}{suffix}")
     tried = " or ".join(f"{folder}/{stem}{s}" for s in suffixes)
-    have = sorted({f.name for d in dirs if (d / folder).is_dir() for f in (d / folder).iterdir()})
-    shown = ", ".join(have[:12]) + (f" … (+{len(have) - 12})" if len(have) > 12 else "")
+    files = [f.name for d in dirs if (d / folder).is_dir() for f in (d / folder).iterdir() if f.is_file()]
+    zones = sorted({name.split("_")[0] for name in files})   # bundle layout: <ZONE or REGION>_…
+    shown = ", ".join(zones) if zones else "none"
     raise FileNotFoundError(
-        f"no {tried} in {[str(d) for d in dirs]} (found: {shown or 'nothing'}); put your file there with the bundle's "
-        "layout, set --data-dir / CARBONSHIFT_DATA_DIR, or run `carbonshift data fetch`")
+        f"no {tried} in {[str(d) for d in dirs]}; zones/regions (file prefixes) with {folder}/ files there: {shown}. To add one, put "
+        f"{folder}/{stem}{suffixes[0]} with the bundle's layout in your data dir and pass --data-dir / "
+        "CARBONSHIFT_DATA_DIR (README: Bring your own zone), or run `carbonshift data fetch`")
 
 
 #: Folders (and file-name endings) of the bundle layout that a user's data dir may add files to.

@@ -116,3 +116,14 @@ def test_plugin_kind_module_that_fails_to_import_is_named(store, monkeypatch, ca
     assert main(["run", str(config)]) == 2
     assert ("CARBONSHIFT_KINDS: kind module 'no_such_kind_plugin_for_carbonshift' failed to import "
             "(ModuleNotFoundError") in capsys.readouterr().err
+
+
+def test_unknown_zone_names_the_zones_there_and_how_to_add_one(store, capsys):
+    config = store.write_config({"kind": "simulate", "name": "no_zone", "data": {"zones": ["XX-NOWHERE"]},
+                                 "oracle": {"enabled": False}})
+    assert main(["simulate", str(config), "--reports-dir", str(store.root / "reports")]) == 1
+    err = capsys.readouterr().err
+    first = err.splitlines()[0]
+    assert first.startswith("carbonshift simulate: error: FileNotFoundError: no electricitymaps/XX-NOWHERE_2023")
+    assert "file prefixes) with electricitymaps/ files there: " in first and "GB, " in first
+    assert "Bring your own zone" in first and "Traceback" not in err and len(err.splitlines()) == 2
