@@ -30,6 +30,17 @@ def version_text() -> str:
     return f"{installed_version()} (code {code_version()})"
 
 
+class _Version(argparse.Action):
+    """``--version``, computed only when asked (the code version runs git)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def _add_verbose(parser: argparse.ArgumentParser, top: bool) -> None:
     """``-v`` on ``parser`` and, recursively, on every subcommand parser (``carbonshift run X -v``). Below the
     top level its default is suppressed so it never resets a ``-v`` given before the subcommand."""
@@ -43,7 +54,7 @@ def _add_verbose(parser: argparse.ArgumentParser, top: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carbonshift", description=__doc__.split("\n")[0])
-    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--version", action=_Version, help="print the package and code version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         importlib.import_module(f"experiments.commands.{mod.name}").register(sub)
