@@ -35,6 +35,17 @@ def _reserved(dec, jobs: Jobs, dc: DataCenters, horizon_h: int) -> np.ndarray:  
     return reserved
 
 
+def binding_gpus(jobs: Jobs, n_regions: int, span_h: int, factor: float) -> int:
+    """GPUs per region that make capacity bind: ``ceil(factor × Σ gpus × true hours / (regions × span_h))``
+    — ``factor`` times the jobs' mean concurrent GPU demand per region over the arrival span ``span_h``
+    hours — and never below the largest job's GPU count (every job fits somewhere)."""
+    if factor <= 0 or span_h <= 0 or n_regions <= 0:
+        raise ValueError(f"binding_gpus: factor, span_h and n_regions must be > 0 (got {factor}, {span_h}, "
+                         f"{n_regions})")
+    demand = float((jobs.gpus * jobs.duration_h).sum()) / (n_regions * span_h)
+    return max(int(np.ceil(factor * demand)), int(jobs.gpus.max()))
+
+
 def bench_plan(make: Callable[[], object], jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal,
                dc: DataCenters, horizon_h: int, repeats: int, adapt_events: int, seed: int) -> dict[str, float]:
     """Benchmark the policy ``make()`` builds on ``jobs`` (all submitted by hour 0, empty cluster).
@@ -43,7 +54,9 @@ def bench_plan(make: Callable[[], object], jobs: Jobs, carbon: CarbonSignal, for
     ``peak_mem_mb``: peak Python-heap allocation (tracemalloc, numpy arrays included) of one
     plan call — not a process figure; ``process_max_rss_mb``: the whole process's peak resident set so far
     (interpreter, pandas, loaded panel), comparable with process-level memory figures;
-    ``adapt_ms_*``: latency of ``adapt_events`` single-job arrival events on the planned cluster."""
+    ``adapt_ms_*``: latency of ``adapt_events`` single-job arrival events on the planned cluster;
+    ``full_cells_pct``: % of (region, hour) cells the plan reserves to ≥ 95 % of their GPUs (how much the
+    capacity binds); ``gpus_per_region``: the largest region's GPUs."""
     n = len(jobs)
     idx = np.arange(n)
     empty = ClusterState(dc.gpus.copy(), np.zeros((dc.n, horizon_h), np.int64))
@@ -67,7 +80,9 @@ def bench_plan(make: Callable[[], object], jobs: Jobs, carbon: CarbonSignal, for
         policy.adapt(Event("arrival", np.array([i])), jobs, 0, state, view)
         lat.append((time.perf_counter() - t0) * 1000.0)
     on_time = placed & (dec.start + jobs.est_duration_h[dec.job] <= jobs.deadline_h[dec.job])
-    return {"jobs": n, "regions": dc.n, "horizon_h": horizon_h, "plan_seconds": min(times),
+    full = state.reserved >= 0.95 * dc.gpus[:, None]
+    return {"jobs": n, "regions": dc.n, "horizon_h": horizon_h, "gpus_per_region": int(dc.gpus.max()),
+            "full_cells_pct": float(full.mean() * 100.0), "plan_seconds": min(times),
             "plan_seconds_median": float(np.median(times)), "peak_mem_mb": peak_mb,
             "adapt_ms_mean": float(np.mean(lat)), "adapt_ms_p95": float(np.percentile(lat, 95)),
             "placed": int(placed.sum()), "planned_on_time": int(on_time.sum()),

@@ -4,6 +4,12 @@ Loads the Electricity Maps panel for ``zones`` (``horizon_h`` hours from ``start
 synthetic 87 %-accurate forecast, and for each policy and each N in ``job_counts`` benchmarks one day-ahead
 plan of N generated jobs on an empty cluster (:func:`scheduler.plan_bench.bench_plan`). Metrics
 ``<policy>.n<N>.<metric>``; table ``scale``.
+
+Capacity: ``gpus_per_region`` GPUs in every region, or — with ``capacity_factor`` — a capacity that binds
+and grows with N: ``ceil(factor × Σ gpus × true hours / (regions × arrival_span_h))`` GPUs per region
+(:func:`scheduler.plan_bench.binding_gpus`; factor 1: the regions together hold the mean load of the
+arrival span, not its peaks, and a carbon-seeking plan must spill into dirtier regions and hours). The
+table's ``gpus_per_region``, ``full_cells_pct`` and ``placed`` show how much it bound.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ class BenchConfig:
     arrival_span_h: int = 24
     job_counts: list[int] = field(default_factory=lambda: [100, 1000, 5000])
     gpus_per_region: int = 8192
+    capacity_factor: float | None = None    # GPUs per region = factor × the N jobs' mean GPU demand per region
     policies: list[str] = field(default_factory=lambda: ["cooperative"])
     repeats: int = 3
     adapt_events: int = 200
@@ -38,6 +45,7 @@ class BenchConfig:
         check_policies(self.policies)
         check(self.arrival_span_h < self.horizon_h, "arrival_span_h", "must be < horizon_h")
         check(self.repeats >= 1 and self.adapt_events >= 1, "repeats", "repeats and adapt_events must be ≥ 1")
+        check(self.capacity_factor is None or self.capacity_factor > 0, "capacity_factor", "must be > 0 (or null)")
 
 
 @experiment_kind("plan_bench", BenchConfig)
@@ -49,18 +57,20 @@ def bench(cfg: BenchConfig, ctx: Context) -> Result:
     from forecast.data.panel import load_panel
     from scheduler.datacenters import DataCenters
     from scheduler.generators import GeneratorSpec, generate
-    from scheduler.plan_bench import bench_plan
+    from scheduler.plan_bench import bench_plan, binding_gpus
     from scheduler.signals import CarbonSignal, controlled_error
 
     panel = load_panel(cfg.zones, [cfg.year], weather=False, data_dir=ctx.data_dir)
     carbon = CarbonSignal.from_panel(panel, list(cfg.zones), cfg.start, cfg.horizon_h)
     forecast = controlled_error(carbon, "accuracy", accuracy=0.87, horizon_h=cfg.horizon_h, seed=cfg.seed)
-    dc = DataCenters.uniform(carbon.regions, cfg.gpus_per_region)
     rows = []
     for name in cfg.policies:
         for n in cfg.job_counts:
-            jobs = generate(GeneratorSpec(n_jobs=n, span_h=cfg.arrival_span_h, max_deadline_h=cfg.horizon_h), dc.n,
-                            cfg.seed)
+            jobs = generate(GeneratorSpec(n_jobs=n, span_h=cfg.arrival_span_h, max_deadline_h=cfg.horizon_h),
+                            len(carbon.regions), cfg.seed)
+            gpus = cfg.gpus_per_region if cfg.capacity_factor is None else binding_gpus(
+                jobs, len(carbon.regions), cfg.arrival_span_h, cfg.capacity_factor)
+            dc = DataCenters.uniform(carbon.regions, gpus)
             row = bench_plan(lambda name=name: make_policy(name, dc, cfg.seed), jobs, carbon, forecast, dc,
                              cfg.horizon_h, cfg.repeats, cfg.adapt_events, cfg.seed)
             rows.append({"policy": name, **row})
