@@ -53,7 +53,9 @@ def _add_verbose(parser: argparse.ArgumentParser, top: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="carbonshift", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="carbonshift", description="Forecast grid carbon intensity and schedule AI training jobs across regions "
+                                        "to cut carbon; every run tracked in MLflow. `-v` shows progress and tracebacks.")
     parser.add_argument("--version", action=_Version, help="print the package and code version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
