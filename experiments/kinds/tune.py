@@ -9,12 +9,15 @@ training windows) and forecasts every validation day from ``issue_hour``. Per ep
 early-stopping loss (``val_loss``: pinball on standardised targets, before the validation window), on which
 ASHA stops the weakest trials at its rungs; a trial that trains to the end reports ``val_mape``, the
 day-ahead (horizons ≤ ``day_ahead_h``) MAPE (%) on the validation window averaged over regions — the
-objective the best trial is chosen on. Trials stopped by ASHA have no ``val_mape`` and are never chosen.
+objective the best trial is chosen on. Trials stopped early (by ASHA, or an interrupt) have no ``val_mape`` and
+are never chosen. With ``include_configured`` the first trial of each model runs the configured (hand-sized)
+settings, and seasonal-naive 24 h is scored on the same validation issues (table ``validation_mape``), so the
+search's gain and the goal "beat seasonal-naive" are read off the same window.
 
 Ray: local (loopback only, :func:`experiments.sweep.init_ray`) or the cluster named by ``RAY_ADDRESS`` (then
 ``storage_path`` must be storage every node reaches). Only the driver talks to MLflow: after the search each
 trial becomes a child run of this run (params = its settings, ``val_loss`` per epoch, ``val_mape``, tag
-``carbonshift.tune_status`` = completed / stopped_by_asha / error).
+``carbonshift.tune_status`` = completed / stopped_early / error).
 """
 from __future__ import annotations
 
@@ -85,7 +88,8 @@ class TuneConfig:
     horizon_h: int = 48
     day_ahead_h: int = 24
     models: TuneModels = field(default_factory=TuneModels)
-    num_samples: int = 4   # trials per model
+    num_samples: int = 4   # trials per model (the first one the configured settings when include_configured)
+    include_configured: bool = True   # trial 0 of each model = models.<model> settings (the hand-sized reference)
     asha: ASHASection = field(default_factory=ASHASection)
     cpus_per_trial: int = 1
     gpus_per_trial: float = 0.0   # > 0 on a GPU cluster (trainer.accelerator auto then trains on it)
@@ -234,10 +238,11 @@ def run_search(config: TuneConfig, model: str, panel: pd.DataFrame, storage: str
     fn = tune.with_resources(fn, {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
     asha = ASHAScheduler(time_attr="training_iteration", max_t=max_epochs_of(base, space) + 1,
                          grace_period=config.asha.grace_period, reduction_factor=config.asha.reduction_factor)
+    configured = [{k: base[k] for k in space}] if config.include_configured else []
+    search = BasicVariantGenerator(points_to_evaluate=configured, random_state=config.seed)
     tuner = tune.Tuner(fn, param_space=search_space(SECTIONS[model], space),
                        tune_config=tune.TuneConfig(metric="val_loss", mode="min", scheduler=asha,
-                                                   num_samples=config.num_samples,
-                                                   search_alg=BasicVariantGenerator(random_state=config.seed)),
+                                                   num_samples=config.num_samples, search_alg=search),
                        run_config=tune.RunConfig(name=f"{config.name}_{model}", storage_path=storage, verbose=0))
     rows = []
     for k, res in enumerate(tuner.fit()):
@@ -246,8 +251,11 @@ def run_search(config: TuneConfig, model: str, panel: pd.DataFrame, storage: str
             history = history[history["val_mape"].isna()]   # per-epoch reports (the last one is the final)
         losses = [] if history is None or "val_loss" not in history else history["val_loss"].tolist()
         done = res.error is None and "val_mape" in (res.metrics or {})
-        status = "error" if res.error is not None else "completed" if done else "stopped_by_asha"
-        row = {"model": model, "trial": k, "status": status, **{key: res.config[key] for key in space},
+        status = "error" if res.error is not None else "completed" if done else "stopped_early"
+        sampled = res.config or {}
+        row = {"model": model, "trial": k, "status": status,
+               "settings": "configured" if configured and sampled == configured[0] else "sampled",
+               **{key: sampled.get(key) for key in space},
                "epochs": len(losses), "val_loss": min(losses) if losses else float("nan"),
                "val_mape": res.metrics["val_mape"] if done else float("nan"), "val_loss_history": losses,
                "error": "" if res.error is None else f"{type(res.error).__name__}: {res.error}"[:500]}
@@ -269,7 +277,8 @@ def log_trials(trials: pd.DataFrame, space_keys: dict[str, list[str]]) -> int:
         run = client.create_run(exp_id, run_name=f"{t['model']} trial {t['trial']}", tags={
             "mlflow.parentRunId": parent.info.run_id, "carbonshift.role": "tune_trial",
             "carbonshift.tune_status": t["status"]})
-        params = [Param("model", t["model"]), *(Param(k, str(t[k])) for k in space_keys[t["model"]])]
+        params = [Param("model", t["model"]), Param("settings", t["settings"]),
+                  *(Param(k, str(t[k])) for k in space_keys[t["model"]])]
         metrics = [Metric("val_loss", float(v), now, i + 1) for i, v in enumerate(t["val_loss_history"])]
         metrics += [Metric(k, float(t[k]), now, 0) for k in t.index
                     if k.startswith("val_mape") and pd.notna(t[k])]
@@ -302,6 +311,30 @@ def tuning_panel(config: TuneConfig, panel: pd.DataFrame) -> tuple[pd.DataFrame,
     fit_until = min(pd.Timestamp(w.train_end, tz="UTC") + pd.Timedelta(days=1), val_issues[0])
     data = extend_panel(panel[keep].reset_index(drop=True), config.horizon_h)
     return data, {"fit_until": fit_until, "val_issues": val_issues, "val_end": val_end}
+
+
+def seasonal_reference(config: TuneConfig, data: pd.DataFrame, windows: dict) -> dict[str, float]:
+    """Seasonal-naive 24 h day-ahead MAPE (%) per region on the same validation issues."""
+    from forecast.models.naive import NaiveForecaster
+
+    naive = NaiveForecaster("seasonal24", config.issue_hour, config.horizon_h).fit(data, config.target,
+                                                                                 until=windows["fit_until"])
+    fc = naive.predict(data, windows["val_issues"], config.horizon_h)
+    return validation_mape(fc, data, config.target, config.day_ahead_h, windows["val_end"])
+
+
+def validation_table(trials: pd.DataFrame, seasonal: dict[str, float]) -> pd.DataFrame:
+    """Validation day-ahead MAPE (%) per region: seasonal24, and per model its configured and best trial."""
+    rows = [{"model": "seasonal24", **seasonal}]
+    cols = [f"val_mape.{r}" for r in seasonal]
+    for model, group in trials[trials["status"] == "completed"].groupby("model", sort=False):
+        picks = {f"{model} (configured)": group[group["settings"] == "configured"],
+                 f"{model} (tuned best)": group.loc[[group["val_mape"].idxmin()]]}
+        rows += [{"model": name, **dict(zip(seasonal, pick[cols].iloc[0]))} for name, pick in picks.items()
+                 if not pick.empty]
+    table = pd.DataFrame(rows)
+    table["mean"] = table[list(seasonal)].mean(axis=1)
+    return table
 
 
 def best_settings(config: TuneConfig, trials: pd.DataFrame) -> dict[str, Any]:
@@ -352,16 +385,22 @@ def run(config: TuneConfig, ctx: Context) -> Result:
             shutil.rmtree(storage, ignore_errors=True)
     logged = log_trials(trials, {m: list(s) for m, s in config.search.items()})
     best = best_settings(config, trials)
+    seasonal = seasonal_reference(config, data, windows)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     path = ctx.out_dir / "best_params.json"
     path.write_text(json.dumps(best, indent=2))
     res = Result(files=[path])
     res.tables["trials"] = trials.drop(columns="val_loss_history")
+    res.tables["validation_mape"] = validation_table(trials, seasonal)
+    for region, v in seasonal.items():
+        res.metrics[f"val_mape.seasonal24.{region}"] = v
     for model in config.search:
         group = trials[trials["model"] == model]
         res.metrics[f"val_mape.{model}.best"] = best["meta"][f"{model}_val_mape"]
+        winner = group.loc[group["val_mape"].idxmin()]
+        res.metrics.update({f"val_mape.{model}.{r}": float(winner[f"val_mape.{r}"]) for r in seasonal})
         res.metrics[f"trials.{model}.completed"] = float((group["status"] == "completed").sum())
-        res.metrics[f"trials.{model}.stopped_by_asha"] = float((group["status"] == "stopped_by_asha").sum())
+        res.metrics[f"trials.{model}.stopped_early"] = float((group["status"] == "stopped_early").sum())
         res.metrics[f"trials.{model}.error"] = float((group["status"] == "error").sum())
     res.metrics["wall_s"] = time.perf_counter() - t0
     res.summary.update({"name": config.name, "best_params": {m: best[m] for m in config.search},

@@ -29,7 +29,8 @@ def hour_index(times: pd.DatetimeIndex) -> np.ndarray:
 class TFTForecaster:
     """pytorch-forecasting TFT; sizes and training limits are constructor knobs (tiny for tests); ``trainer``:
     :class:`forecast.models.neural.TrainerSettings` (or a mapping of them). After ``fit``, ``epoch_seconds``,
-    ``train_seconds`` and ``epoch_samples`` hold the per-epoch timings (s) and training samples."""
+    ``train_seconds`` and ``epoch_samples`` hold the per-epoch timings (s) and training samples of rank 0, and
+    ``train_device`` / ``train_precision`` / ``world_size`` what Lightning trained on."""
 
     def __init__(self, issue_hour: int = 23, horizon: int = 48, encoder_h: int = 168, hidden: int = 32,
                  attention_heads: int = 2, dropout: float = 0.1, max_epochs: int = 10, batch_size: int = 128,
@@ -51,6 +52,7 @@ class TFTForecaster:
         self.epoch_seconds: list[float] = []
         self.train_seconds: list[float] = []
         self.epoch_samples: list[int] = []
+        self.train_device, self.train_precision, self.world_size = "", "", 1
 
     def _frame(self, history: pd.DataFrame, fit_until: pd.Timestamp | None = None) -> pd.DataFrame:
         """Long frame for pytorch-forecasting (time_idx = hours since the Unix epoch)."""
@@ -115,6 +117,8 @@ class TFTForecaster:
                val_ds.to_dataloader(train=False, batch_size=4 * self.batch_size, num_workers=0))
         self.epoch_seconds, self.train_seconds = timer.epoch_seconds, timer.train_seconds
         self.epoch_samples = timer.epoch_samples
+        self.train_device, self.train_precision = str(tr.strategy.root_device), str(tr.precision)
+        self.world_size = tr.world_size
         self.model = best_checkpoint(tr, TemporalFusionTransformer.load_from_checkpoint) or self.model
         self.model.eval()
         return self

@@ -86,7 +86,8 @@ def test_two_trial_tune_logs_children_and_backtest_loads_best(tmp_path):
     rec = run_config(_doc(), reports_dir=tmp_path, progress=False)
     assert rec.status == "FINISHED", rec.error
     trials = rec.tables["trials"]
-    assert len(trials) == 2 and set(trials["status"]) <= {"completed", "stopped_by_asha"}
+    assert len(trials) == 2 and set(trials["status"]) <= {"completed", "stopped_early"}
+    assert list(trials["settings"]) == ["configured", "sampled"] and trials["hidden"].iloc[0] == 64
     done = trials[trials["status"] == "completed"]
     assert len(done) >= 1 and (done["epochs"] >= 1).all()
     best = json.loads((rec.report_dir / "best_params.json").read_text())
@@ -95,6 +96,9 @@ def test_two_trial_tune_logs_children_and_backtest_loads_best(tmp_path):
     assert best["lstm"]["learning_rate"] == pytest.approx(winner["learning_rate"])
     assert rec.metrics["val_mape.lstm.best"] == pytest.approx(done["val_mape"].min())
     assert np.isfinite(done["val_mape.CISO"]).all()
+    val = rec.tables["validation_mape"].set_index("model")
+    assert val.loc["seasonal24", "CISO"] > 0 and rec.metrics["val_mape.seasonal24.CISO"] == val.loc["seasonal24", "CISO"]
+    assert val.loc["lstm (tuned best)", "CISO"] == pytest.approx(done["val_mape"].min())
 
     children = mlflow.MlflowClient().search_runs(
         [mlflow.get_experiment_by_name("tune_tiny").experiment_id],
