@@ -15,6 +15,8 @@ jobs is compared with its set's bound solved again with its own lateness as slac
 (:mod:`scheduler.policies.oracle_bounds`, labelled ``slack-matched``); one with unfinished or rejected
 jobs gets NaN and the reason, and so does one that moved running jobs (``feasible_migration``: no bound
 models moves; its ``n_migrations`` / ``migration_kg`` columns say how many and what they cost).
+The contiguous oracle's MILP is warm-started from the cheapest policy schedule that is contiguous and on
+time (:func:`scheduler.policies.oracle_bounds.policy_incumbent`; summary ``oracle.warm_start``).
 Metrics ``oracle.*`` / ``oracle_preemptive.*``: ``bound_kg``, ``gap_pct``, ``schedule_kg``, ``n_repaired``,
 ``n_covered``; the bound kinds are in the summary (``oracle.bound_kind``) and the ``oracle_bounds`` table.
 
