@@ -1,5 +1,6 @@
 """Kind ``tune``: Ray Tune (ASHA) over LSTM/TFT settings on the validation window only; trials as MLflow child
 runs; best settings as best_params.json that a backtest loads with ``models.<model>.params_from``."""
+import dataclasses
 import json
 
 import numpy as np
@@ -139,3 +140,16 @@ def test_params_from_errors_name_the_file(tmp_path):
     path.write_text(json.dumps({"tft": {"hidden": 24, "dropout": 0}}))
     cfg = parse(doc, BacktestConfig)
     assert (cfg.models.tft.hidden, cfg.models.tft.dropout) == (24, 0.0)
+
+
+def test_shipped_tune_and_bench_configs_parse():
+    from experiments.runner import parse_doc, read_doc
+
+    kind, cfg = parse_doc(*read_doc("experiments/configs/forecast_tune.yaml"))
+    assert kind.name == "tune" and set(cfg.search) == {"lstm", "tft"} and cfg.include_configured
+    dacf = parse_doc(*read_doc("experiments/configs/forecast_dacf.yaml"))[1]
+    for model in ("lstm", "tft"):   # trial 0 is forecast_dacf's hand-sized member
+        assert cfg.base(model) == {k: v for k, v in dataclasses.asdict(getattr(dacf.models, model)).items()
+                                   if k != "params_from"}
+    kind, bench = parse_doc(*read_doc("experiments/configs/tft_gpu_bench.yaml"))
+    assert kind.name == "gpu_bench" and bench.trainer.accelerator == "auto" and bench.epochs >= 2
