@@ -339,19 +339,25 @@ def validation_table(trials: pd.DataFrame, seasonal: dict[str, float]) -> pd.Dat
 
 def best_settings(config: TuneConfig, trials: pd.DataFrame) -> dict[str, Any]:
     """``best_params.json`` content: per model its full settings from the completed trial with the lowest
-    ``val_mape`` (None-valued settings left out), plus ``meta`` (objective, windows, regions, MAPE)."""
+    ``val_mape`` (None-valued settings left out), plus ``meta`` (objective, windows, regions, MAPE, and
+    ``not_tuned``: models none of whose trials completed, e.g. after an interrupt — they get no entry, so a
+    backtest naming them in ``params_from`` fails clearly). Raises ``ValueError`` when no trial completed."""
     out: dict[str, Any] = {"meta": {"objective": f"day-ahead (h ≤ {config.day_ahead_h}) MAPE % on the validation "
                                                  f"window, mean over regions", "regions": config.data.regions,
-                                    "windows": dataclasses.asdict(config.windows), "target": config.target}}
+                                    "windows": dataclasses.asdict(config.windows), "target": config.target,
+                                    "not_tuned": {}}}
     for model, group in trials.groupby("model", sort=False):
         done = group[group["status"] == "completed"]
         if done.empty:
-            raise ValueError(f"tune: no {model} trial completed ({group['status'].value_counts().to_dict()}; "
-                             f"first error: {group['error'].iloc[0] or 'none'})")
+            out["meta"]["not_tuned"][model] = (f"no trial completed ({group['status'].value_counts().to_dict()}; "
+                                               f"first error: {group['error'].iloc[0] or 'none'})")
+            continue
         best = done.loc[done["val_mape"].idxmin()]
         params = {**config.base(model), **{k: _plain(best[k]) for k in config.search[model]}}
         out[model] = {k: v for k, v in params.items() if v is not None}
         out["meta"][f"{model}_val_mape"] = float(best["val_mape"])
+    if len(out) == 1:
+        raise ValueError(f"tune: no trial completed: {out['meta']['not_tuned']}")
     return out
 
 
@@ -396,14 +402,16 @@ def run(config: TuneConfig, ctx: Context) -> Result:
         res.metrics[f"val_mape.seasonal24.{region}"] = v
     for model in config.search:
         group = trials[trials["model"] == model]
+        for status in ("completed", "stopped_early", "error"):
+            res.metrics[f"trials.{model}.{status}"] = float((group["status"] == status).sum())
+        if model not in best:
+            continue
         res.metrics[f"val_mape.{model}.best"] = best["meta"][f"{model}_val_mape"]
         winner = group.loc[group["val_mape"].idxmin()]
         res.metrics.update({f"val_mape.{model}.{r}": float(winner[f"val_mape.{r}"]) for r in seasonal})
-        res.metrics[f"trials.{model}.completed"] = float((group["status"] == "completed").sum())
-        res.metrics[f"trials.{model}.stopped_early"] = float((group["status"] == "stopped_early").sum())
-        res.metrics[f"trials.{model}.error"] = float((group["status"] == "error").sum())
     res.metrics["wall_s"] = time.perf_counter() - t0
-    res.summary.update({"name": config.name, "best_params": {m: best[m] for m in config.search},
+    res.summary.update({"name": config.name, "best_params": {m: best[m] for m in config.search if m in best},
+                        "not_tuned": best["meta"]["not_tuned"],
                         "best_params_file": f"reports/{config.name}/latest/best_params.json",
                         "trials_logged_to_mlflow": logged, "wall_s": round(res.metrics["wall_s"], 1)})
     return res

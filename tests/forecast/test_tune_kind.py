@@ -153,3 +153,16 @@ def test_shipped_tune_and_bench_configs_parse():
                                    if k != "params_from"}
     kind, bench = parse_doc(*read_doc("experiments/configs/tft_gpu_bench.yaml"))
     assert kind.name == "gpu_bench" and bench.trainer.accelerator == "auto" and bench.epochs >= 2
+
+
+def test_best_settings_skip_models_without_a_completed_trial():
+    from experiments.kinds.tune import TuneConfig, best_settings
+
+    cfg = parse(_doc(search={"lstm": {"hidden": [4, 8]}, "tft": {"hidden": [8, 16]}}), TuneConfig)
+    trials = pd.DataFrame({"model": ["lstm", "lstm", "tft"], "status": ["completed", "completed", "stopped_early"],
+                           "hidden": [4, 8, 8], "val_mape": [12.0, 9.5, np.nan], "error": ["", "", ""]})
+    best = best_settings(cfg, trials)
+    assert best["lstm"]["hidden"] == 8 and best["lstm"]["encoder_h"] == 48 and best["meta"]["lstm_val_mape"] == 9.5
+    assert "tft" not in best and "stopped_early" in best["meta"]["not_tuned"]["tft"]
+    with pytest.raises(ValueError, match="no trial completed"):
+        best_settings(cfg, trials.assign(status="error", error="RuntimeError: boom"))
