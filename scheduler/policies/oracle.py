@@ -311,7 +311,8 @@ class Oracle:
             off = int((inc < 0).sum())
             over = self._left(blocks, np.maximum(inc, 0), free, gpus) < 0 if not off else np.zeros(1, bool)
             if off or over.any():
-                why = f"{off} job(s) off their on-time candidates" if off else f"{int(over.sum())} cell(s) over capacity"
+                why = (f"{off} job(s) off their on-time candidates" if off else
+                       f"{int(over.sum())} cell(s) over capacity")
                 self.incumbent_note = f"; incumbent not used: {why}"
             else:
                 self.incumbent_note = f"; incumbent {self._kg(blocks, inc):,.1f} kgCO2e"

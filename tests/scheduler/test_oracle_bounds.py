@@ -472,7 +472,7 @@ def test_schedule_search_never_worsens_a_binding_120_job_instance(carbon):
         o = Oracle(dc, max_jobs_milp=0, time_limit_s=5.0, search=search)
         o.plan(jobs, np.arange(len(jobs)), 0, state, OracleView(carbon, 0))
         res[search] = o.bound
-    assert res[False].kind == LP_BOUND and res[False].n_repaired > 0, "capacity must bind for this test to mean anything"
+    assert res[False].kind == LP_BOUND and res[False].n_repaired > 0, "capacity must bind for this test to mean it"
     assert res[True].kind in (LP_BOUND, DUAL_BOUND, EXACT_MILP)
     assert res[True].kg >= res[False].kg - 1e-6
     assert res[True].n_repaired <= res[False].n_repaired
