@@ -78,7 +78,12 @@ class TrainerSettings:
     ``accelerator``: one of :data:`ACCELERATORS` (``auto`` picks a GPU when one is visible); ``devices``: a
     device count ≥ 1 or ``"auto"``; ``strategy``: one of :data:`STRATEGIES` — several devices need a DDP
     strategy (one process per GPU, gradients all-reduced); ``precision``: one of :data:`PRECISIONS`, ``auto`` =
-    ``bf16-mixed`` on CUDA and ``32-true`` elsewhere; ``deterministic``: reproducible kernels (slower on GPU)."""
+    ``bf16-mixed`` on CUDA and ``32-true`` elsewhere; ``deterministic``: reproducible kernels (slower on GPU).
+
+    Several devices: with ``ddp`` Lightning re-launches the running command once per extra device and every
+    rank runs all of it (a ``carbonshift run`` then records one MLflow run per rank); ``ddp_spawn`` trains in
+    spawned workers and needs a picklable module, which the LSTM's (a local class) is not. Neither was run on
+    several GPUs here (no GPU machine was available)."""
 
     accelerator: str = "auto"
     devices: int | str = 1
