@@ -353,7 +353,7 @@ def best_settings(config: TuneConfig, trials: pd.DataFrame) -> dict[str, Any]:
                                                f"first error: {group['error'].iloc[0] or 'none'})")
             continue
         best = done.loc[done["val_mape"].idxmin()]
-        params = {**config.base(model), **{k: _plain(best[k]) for k in config.search[model]}}
+        params = {**config.base(model), **{k: typed(SECTIONS[model], k, best[k]) for k in config.search[model]}}
         out[model] = {k: v for k, v in params.items() if v is not None}
         out["meta"][f"{model}_val_mape"] = float(best["val_mape"])
     if len(out) == 1:
@@ -361,8 +361,15 @@ def best_settings(config: TuneConfig, trials: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+def typed(section: type, key: str, value: Any) -> int | float:
+    """A sampled setting as its section field's type: the trials table holds integer settings as floats once
+    models with different settings share it (NaN fills), but ``params_from`` accepts only integers for them."""
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(next(f for f in dataclasses.fields(section) if f.name == key).default, float):
+        return float(value)
+    if float(value) != int(value):
+        raise ValueError(f"tune: {key} = {value!r} is not an integer")
+    return int(value)
 
 
 @experiment_kind("tune", TuneConfig)

@@ -160,9 +160,10 @@ def test_best_settings_skip_models_without_a_completed_trial():
 
     cfg = parse(_doc(search={"lstm": {"hidden": [4, 8]}, "tft": {"hidden": [8, 16]}}), TuneConfig)
     trials = pd.DataFrame({"model": ["lstm", "lstm", "tft"], "status": ["completed", "completed", "stopped_early"],
-                           "hidden": [4, 8, 8], "val_mape": [12.0, 9.5, np.nan], "error": ["", "", ""]})
-    best = best_settings(cfg, trials)
-    assert best["lstm"]["hidden"] == 8 and best["lstm"]["encoder_h"] == 48 and best["meta"]["lstm_val_mape"] == 9.5
+                           "hidden": [4.0, 8.0, np.nan], "val_mape": [12.0, 9.5, np.nan], "error": ["", "", ""]})
+    best = best_settings(cfg, trials)   # integer settings come back as int after NaN-filled float columns
+    assert best["lstm"]["hidden"] == 8 and type(best["lstm"]["hidden"]) is int
+    assert best["lstm"]["encoder_h"] == 48 and best["meta"]["lstm_val_mape"] == 9.5
     assert "tft" not in best and "stopped_early" in best["meta"]["not_tuned"]["tft"]
     with pytest.raises(ValueError, match="no trial completed"):
         best_settings(cfg, trials.assign(status="error", error="RuntimeError: boom"))
