@@ -10,14 +10,27 @@ the issue, known-future covariates after it) and returns the calibrated ensemble
 (``model`` = :attr:`TrainedForecaster.label`, then :data:`forecast.data.schema.FORECAST_COLUMNS`; the
 scheduler's ``forecast.source: table``).
 
+Rolling configs (``ensemble_method: rolling`` and/or ``calibration_window_days`` > 0) mirror the backtest's
+online steps: the artifact keeps the members' validation forecasts (with their actuals). Predicting at T
+re-forecasts, with the saved members (no refit), the daily issues T − k days (k = 1 … ``ensemble_window_days``
++ ``calibration_window_days``, those ≥ the cut-off) from the given history — each past forecast sees only
+targets before its own issue, and only actuals before the last requested issue score them — then weights every
+issue with :class:`forecast.ensemble.RollingEnsemble` on that pool (validation forecasts + re-forecasts) and
+calibrates with :func:`forecast.calibration.calibrate_rolling` (or the static CQR state), exactly as
+:func:`forecast.backtest.run_backtest` does at the same issue (with ``retrain_every_days`` = 0).
+
 Artifact folder (``FORMAT`` = ``carbonshift-forecaster/1``)::
 
     forecaster.json             format, target, issue_hour, horizon_h, buckets, cutoff (UTC), ensemble method,
                                 members [{name, class, file, sha256}], data spec, the full run config,
                                 code version (package version, git commit) and library versions
     members/<name>.pkl          each fitted member, pickled (sha256-checked on load)
-    ensemble_weights.parquet    region, bucket, model, mae, weight (the fitted ensemble)
-    conformal_corrections.parquet  region, bucket, level, q_hat, n (the fitted CQR state)
+    ensemble_weights.parquet    region, bucket, model, mae, weight (the fitted ensemble); rolling: the
+                                validation issues' rolling weights (issue_time, …, loss, n, weight, basis)
+    conformal_corrections.parquet  region, bucket, level, q_hat, n (CQR fitted on the validation window;
+                                rolling calibration falls back to it where its window is empty)
+    validation_forecasts.parquet   rolling only: model, forecast columns, actual (the members' validation
+                                forecasts, issues before the cut-off)
 
 ``carbonshift forecast train`` wraps this folder in an MLflow pyfunc model (``MLmodel`` at the top, the folder
 under ``data/forecaster``, loader :func:`_load_pyfunc`), so ``mlflow.pyfunc.load_model("runs:/<id>/forecaster")
@@ -37,12 +50,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from forecast.backtest import Windows, extend_panel, issue_times
-from forecast.calibration import ConformalCalibrator
+from forecast.calibration import ConformalCalibrator, calibrate_rolling
 from forecast.data.schema import FORECAST_COLUMNS, TARGETS
-from forecast.ensemble import ErrorWeightedEnsemble, ensemble_label
+from forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble, ensemble_label
 from forecast.models.base import Forecaster, as_issue_index, check_forecast_table
 
 FORMAT = "carbonshift-forecaster/1"
@@ -63,8 +77,11 @@ def code_version() -> dict[str, str]:
 
 @dataclass
 class TrainedForecaster:
-    """A fitted ensemble: ``members`` (name → fitted forecaster), ``ensemble`` (fitted weights) and
-    ``calibrator`` (fitted CQR corrections), valid for issue times ≥ ``cutoff`` (UTC)."""
+    """A fitted ensemble: ``members`` (name → fitted forecaster), ``ensemble`` (fitted weights, or a
+    :class:`RollingEnsemble` refitted at every issue) and ``calibrator`` (CQR corrections fitted on the
+    validation window), valid for issue times ≥ ``cutoff`` (UTC). ``calibration_window_days`` > 0: corrections
+    refitted at every issue on that many days of observed errors; ``validation``: the members' validation
+    forecasts with ``actual`` (``model`` + forecast columns + ``actual``), required for the rolling steps."""
 
     target: str
     issue_hour: int
@@ -72,10 +89,28 @@ class TrainedForecaster:
     buckets: list[int]
     cutoff: pd.Timestamp
     members: dict[str, Forecaster]
-    ensemble: ErrorWeightedEnsemble
+    ensemble: ErrorWeightedEnsemble | RollingEnsemble
     calibrator: ConformalCalibrator
     config: dict[str, Any] = field(default_factory=dict)
     version: dict[str, str] = field(default_factory=code_version)
+    calibration_window_days: int = 0
+    validation: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        if self.rolling and self.validation is None:
+            raise ValueError("a rolling forecaster (rolling ensemble or calibration window) needs the members' "
+                             "validation forecasts")
+
+    @property
+    def rolling(self) -> bool:
+        """Whether weights or conformal corrections are refitted at every issue (see the module docstring)."""
+        return isinstance(self.ensemble, RollingEnsemble) or self.calibration_window_days > 0
+
+    @property
+    def lookback_days(self) -> int:
+        """Days of past daily issues re-forecast before each predicted issue (0 when nothing rolls)."""
+        window = self.ensemble.window_days if isinstance(self.ensemble, RollingEnsemble) else 0
+        return window + self.calibration_window_days
 
     def predict(self, panel: pd.DataFrame, issue_times: pd.Timestamp | pd.DatetimeIndex) -> pd.DataFrame:
         """Calibrated ensemble forecast table for each issue time (UTC hours, ≥ ``cutoff``), horizons
@@ -91,16 +126,103 @@ class TrainedForecaster:
         unknown = [r for r in regions if r not in trained]
         if unknown:
             raise ValueError(f"region(s) {unknown} were not in the training data ({trained})")
-        out = pd.concat([self._predict_one(panel, regions, t) for t in issues], ignore_index=True)
+        if self.rolling:
+            out, label = self._predict_rolling(panel, regions, issues)
+        else:
+            out = pd.concat([self._predict_one(panel, regions, t) for t in issues], ignore_index=True)
+            label = self.label
         out = out[list(FORECAST_COLUMNS)].sort_values(["region", "issue_time", "time"], ignore_index=True)
-        out.insert(0, "model", self.label)
+        out.insert(0, "model", label)
         return out
 
     @property
     def label(self) -> str:
         """What the forecast is: ``ensemble(gbm 0.62, seasonal24 0.38)+cqr`` (mean weights over regions ×
-        buckets), or ``<member>+cqr`` when pruning left one member with positive weight."""
-        return ensemble_label(self.ensemble.weights, "+cqr")
+        buckets), or ``<member>+cqr`` when pruning left one member with positive weight. Rolling ensemble:
+        ``ensemble(…)+rolling14d+cqr`` with the weights of the last validation issue (a predicted table's
+        ``model`` carries the mean weights of its own issues)."""
+        weights = self.ensemble.weights
+        if isinstance(self.ensemble, RollingEnsemble):
+            weights = weights[weights["issue_time"] == weights["issue_time"].max()]
+        return ensemble_label(weights, self._label_suffix)
+
+    @property
+    def _label_suffix(self) -> str:
+        rolling = f"+rolling{self.ensemble.window_days}d" if isinstance(self.ensemble, RollingEnsemble) else ""
+        return f"{rolling}+cqr"
+
+    def _check_reaches(self, observed: pd.DataFrame, regions: list[str], issues: pd.DatetimeIndex,
+                       what: str) -> None:
+        """``ValueError`` unless the target is observed in the hour before every issue, for every region."""
+        have = pd.MultiIndex.from_frame(observed.loc[observed[self.target].notna(), ["region", "time"]])
+        need = pd.MultiIndex.from_product([regions, issues - pd.Timedelta(hours=1)], names=["region", "time"])
+        missing = need[~need.isin(have)]
+        if len(missing):
+            shown = ", ".join(f"{r} {t + pd.Timedelta(hours=1):%Y-%m-%d %H:%M} UTC" for r, t in list(missing)[:3])
+            raise ValueError(f"no observed {self.target} in the hour before {len(missing)} {what} issue time(s) "
+                             f"(e.g. {shown}); the history must reach each issue")
+
+    def _past_issues(self, issues: pd.DatetimeIndex) -> pd.DatetimeIndex:
+        """Daily issues T − k days (k = 1 … :attr:`lookback_days`) of every requested T, at or after the
+        cut-off, that are not requested themselves."""
+        days = pd.to_timedelta(np.arange(1, self.lookback_days + 1), unit="D")
+        past = pd.DatetimeIndex(sorted({t - d for t in issues for d in days}))
+        return past[(past >= self.cutoff) & ~past.isin(issues)]
+
+    def _predict_rolling(self, panel: pd.DataFrame, regions: list[str], issues: pd.DatetimeIndex
+                         ) -> tuple[pd.DataFrame, str]:
+        """Re-forecast the past issues, weight and calibrate every issue as the backtest does (module docstring);
+        returns the requested issues' calibrated table and its label."""
+        last = issues[-1]
+        past = self._past_issues(issues)
+        self._check_reaches(panel, regions, issues, "requested")
+        self._check_reaches(panel, regions, past, "past (re-forecast)")
+        history = panel[panel["region"].isin(regions)].copy()
+        history.loc[(history["time"] >= last).to_numpy(), [c for c in TARGETS if c in history.columns]] = np.nan
+        observed = history.set_index(["region", "time"])[self.target].dropna()
+        val = self.validation[self.validation["region"].isin(regions)]
+        stored = val.drop_duplicates(["region", "time"]).set_index(["region", "time"])["actual"].dropna()
+        actual = stored.combine_first(observed)           # validation actuals as trained; after them, the history
+        history = extend_panel(history, self.horizon + 1)
+        pooled = past.append(issues)
+        pool = {}
+        for name, member in self.members.items():
+            table = member.predict(history, pooled, self.horizon)
+            check_forecast_table(table, f"{name} forecasts issued {pooled[0]} … {pooled[-1]}")
+            pool[name] = pd.concat([val.loc[val["model"] == name, list(FORECAST_COLUMNS)], table], ignore_index=True)
+        combined, label = self._combine_rolling(pool, actual, issues, past)
+        combined["actual"] = actual.reindex(pd.MultiIndex.from_frame(combined[["region", "time"]])).to_numpy(float)
+        after = (combined["issue_time"] >= self.cutoff).to_numpy()
+        if self.calibration_window_days > 0:
+            table = calibrate_rolling(combined[~after], combined[after], self.calibration_window_days, self.buckets)
+        else:
+            table = self.calibrator.transform(combined[after])
+        return table[table["issue_time"].isin(issues)].drop(columns="actual"), label
+
+    def _combine_rolling(self, pool: dict[str, pd.DataFrame], actual: pd.Series, issues: pd.DatetimeIndex,
+                         past: pd.DatetimeIndex) -> tuple[pd.DataFrame, str]:
+        """Ensemble of the pooled member tables (rolling or static weights) and the label of ``issues``.
+        Raises when a rolling cell of an issue that matters fell back to earlier errors (``expanding``) while the
+        issues between the cut-off and the re-forecast days were skipped: that fallback would differ from the
+        backtest's."""
+        if not isinstance(self.ensemble, RollingEnsemble):
+            return self.ensemble.combine(pool), self.label
+        e = self.ensemble
+        ens = RollingEnsemble(e.buckets, e.window_days, e.power, e.prune, e.loss)
+        combined = ens.combine(pool, actual)
+        first = past.append(issues).min()
+        skipped = first - pd.Timedelta(days=1) >= self.cutoff
+        needed = ens.weights[ens.weights["issue_time"] >= issues[0] - pd.Timedelta(days=self.calibration_window_days)]
+        fallback = needed[needed["basis"] != "window"].drop_duplicates(["issue_time", "region", "bucket"])
+        if skipped and len(fallback):
+            cell = fallback.iloc[0]
+            raise ValueError(f"rolling ensemble: {len(fallback)} (issue, region, bucket) cell(s) have no observed "
+                             f"member error in the last {e.window_days} d (e.g. {cell['region']} bucket "
+                             f"{cell['bucket']} at {cell['issue_time']:%Y-%m-%d %H:%M} UTC); the backtest then "
+                             "uses every earlier error, which predict does not re-forecast — use a longer "
+                             "ensemble_window_days or a shorter horizon")
+        at = ens.weights[ens.weights["issue_time"].isin(issues)]
+        return combined, ensemble_label(at, self._label_suffix)
 
     def _predict_one(self, panel: pd.DataFrame, regions: list[str], issue: pd.Timestamp) -> pd.DataFrame:
         history = panel.copy()
@@ -135,12 +257,19 @@ class TrainedForecaster:
                             "file": f"members/{name}.pkl", "sha256": hashlib.sha256(blob).hexdigest()})
         self.ensemble.weights.to_parquet(folder / "ensemble_weights.parquet", index=False)
         self.calibrator.corrections.to_parquet(folder / "conformal_corrections.parquet", index=False)
+        e = self.ensemble
+        if isinstance(e, RollingEnsemble):
+            ensemble = {"method": "rolling", "window_days": e.window_days, "power": e.power, "prune": e.prune,
+                        "loss": e.loss}
+        else:
+            ensemble = {"method": e.method, "power": e.power, "prune": e.prune}
+        if self.validation is not None:
+            self.validation.to_parquet(folder / "validation_forecasts.parquet", index=False)
         manifest = {"format": FORMAT, "label": self.label, "target": self.target, "unit": TARGETS[self.target],
                     "issue_hour": self.issue_hour, "horizon_h": self.horizon, "buckets": self.buckets,
-                    "cutoff": self.cutoff.isoformat(), "members": members,
-                    "ensemble": {"method": self.ensemble.method, "power": self.ensemble.power,
-                                 "prune": self.ensemble.prune},
-                    "config": self.config, "code_version": self.version}
+                    "cutoff": self.cutoff.isoformat(), "members": members, "ensemble": ensemble,
+                    "calibration_window_days": self.calibration_window_days,
+                    "lookback_days": self.lookback_days, "config": self.config, "code_version": self.version}
         (folder / "forecaster.json").write_text(json.dumps(manifest, indent=1, default=str))
         return folder
 
@@ -168,22 +297,32 @@ def load(folder: str | Path) -> TrainedForecaster:
             raise ValueError(f"{folder / m['file']}: sha256 differs from forecaster.json (corrupted or modified)")
         members[m["name"]] = pickle.loads(blob)  # noqa: S301 — trusted artifact, see module docstring
     e = doc["ensemble"]
-    ensemble = ErrorWeightedEnsemble(doc["buckets"], e["power"], e["prune"], e["method"])
+    if e["method"] == "rolling":
+        ensemble = RollingEnsemble(doc["buckets"], e["window_days"], e["power"], e["prune"], e["loss"])
+    else:
+        ensemble = ErrorWeightedEnsemble(doc["buckets"], e["power"], e["prune"], e["method"])
     ensemble.weights = pd.read_parquet(folder / "ensemble_weights.parquet")
     calibrator = ConformalCalibrator(doc["buckets"])
     calibrator.corrections = pd.read_parquet(folder / "conformal_corrections.parquet")
+    val_path = folder / "validation_forecasts.parquet"
+    validation = pd.read_parquet(val_path) if val_path.is_file() else None
     return TrainedForecaster(doc["target"], doc["issue_hour"], doc["horizon_h"], doc["buckets"],
                              pd.Timestamp(doc["cutoff"]), members, ensemble, calibrator, doc["config"],
-                             doc["code_version"])
+                             doc["code_version"], doc.get("calibration_window_days", 0), validation)
 
 
 def train(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Forecaster]], windows: Windows,
           issue_hour: int = 23, horizon: int = 48, buckets: tuple[int, ...] = (6, 12, 24, 48, 96),
           ensemble_power: float = 2.0, ensemble_prune: float = 1.5, ensemble_method: str = "inverse_error",
-          config: dict[str, Any] | None = None) -> TrainedForecaster:
+          config: dict[str, Any] | None = None, ensemble_window_days: int = 14,
+          calibration_window_days: int = 0) -> TrainedForecaster:
     """Fit the ensemble of ``models`` (name → factory, ≥ 2) on ``panel[target]``: weights and CQR on the
     validation window of ``windows`` (its test dates are not used), members refitted on every hour before the
-    cut-off (the first issue after the validation window). See the module docstring."""
+    cut-off (the first issue after the validation window). ``ensemble_method="rolling"`` (window
+    ``ensemble_window_days``) and ``calibration_window_days`` > 0 are the backtest's online variants: the
+    validation forecasts are kept for predict (module docstring)."""
+    if calibration_window_days < 0:
+        raise ValueError(f"calibration_window_days must be ≥ 0, got {calibration_window_days}")
     if len(models) < 2:
         raise ValueError(f"an ensemble needs ≥ 2 members, got {list(models)}")
     if target not in panel.columns:
@@ -201,12 +340,24 @@ def train(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Fo
         val_tables[name] = val[val["time"] < cutoff].reset_index(drop=True)
         check_forecast_table(val_tables[name], f"{name} validation forecasts")
         members[name] = factory().fit(data, target, until=cutoff)
-    ensemble = ErrorWeightedEnsemble(buckets, ensemble_power, ensemble_prune, ensemble_method).fit(val_tables, actual)
-    val_ens = ensemble.combine(val_tables)
+    ensemble: ErrorWeightedEnsemble | RollingEnsemble
+    if ensemble_method == "rolling":
+        ensemble = RollingEnsemble(buckets, ensemble_window_days, ensemble_power, ensemble_prune)
+        val_ens = ensemble.combine(val_tables, actual)
+    else:
+        ensemble = ErrorWeightedEnsemble(buckets, ensemble_power, ensemble_prune, ensemble_method).fit(val_tables,
+                                                                                                       actual)
+        val_ens = ensemble.combine(val_tables)
     val_ens["actual"] = actual.reindex(pd.MultiIndex.from_frame(val_ens[["region", "time"]])).to_numpy(float)
     calibrator = ConformalCalibrator(buckets).fit(val_ens)
+    validation = None
+    if ensemble_method == "rolling" or calibration_window_days > 0:
+        validation = pd.concat([t.assign(model=name) for name, t in val_tables.items()], ignore_index=True)
+        validation = validation[["model", *FORECAST_COLUMNS]]
+        validation["actual"] = actual.reindex(pd.MultiIndex.from_frame(validation[["region", "time"]])).to_numpy(float)
     return TrainedForecaster(target, issue_hour, horizon, list(buckets), cutoff, members, ensemble, calibrator,
-                             dict(config or {}))
+                             dict(config or {}), calibration_window_days=calibration_window_days,
+                             validation=validation)
 
 
 class PyfuncForecaster:

@@ -130,7 +130,9 @@ def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, memb
                       tags={"carbonshift.kind": "forecast_train", "carbonshift.role": "train", **machine_tags()}) as run:
         for target in cfg.targets:
             fitted = artifact.train(panel, target, members, windows, b.issue_hour, b.horizon_h, tuple(b.buckets),
-                                    b.ensemble_power, b.ensemble_prune, b.ensemble_method, config=as_dict(cfg))
+                                    b.ensemble_power, b.ensemble_prune, b.ensemble_method, config=as_dict(cfg),
+                                    ensemble_window_days=b.ensemble_window_days,
+                                    calibration_window_days=b.calibration_window_days)
             name = "forecaster" if len(cfg.targets) == 1 else f"forecaster_{target}"
             folder = Path(args.out) / name if args.out else REPORTS_DIR / cfg.name / name   # project's reports/
             save_mlflow_model(fitted, folder)
