@@ -242,5 +242,5 @@ def predict(args: argparse.Namespace) -> int:
     table.to_csv(out, index=False)
     emit({"model_uri": args.model_uri, "target": fitted.target, "issue_times": f"{issues[0]} … {issues[-1]}",
           "cutoff": fitted.cutoff.isoformat(), "regions": sorted(set(table["region"])), "rows": len(table),
-          "table": str(out), "model": fitted.label, "git_commit": fitted.version["git_commit"]}, args.json)
+          "table": str(out), "model": table["model"].iloc[0], "git_commit": fitted.version["git_commit"]}, args.json)
     return 0

@@ -67,6 +67,7 @@ def test_rolling_forecaster_round_trip_through_the_cli(setup, tmp_path):
     config = tmp_path / "own_zone_rolling.yaml"
     config.write_text(yaml.safe_dump(_doc()))
     env = cli_env(tmp_path, data_dir)
+
     def run(args: list[str]) -> subprocess.CompletedProcess:
         return subprocess.run([*CLI, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
@@ -79,8 +80,10 @@ def test_rolling_forecaster_round_trip_through_the_cli(setup, tmp_path):
     assert manifest["calibration_window_days"] == 4 and manifest["lookback_days"] == 7
     assert [m["name"] for m in manifest["members"]] == MEMBERS and row["label"].endswith("+rolling3d+cqr")
     out = tmp_path / "issued.csv"
-    proc = run(["forecast", "predict", row["model_uri"], "--issue-time", "2024-03-20T23:00Z", "--out", str(out)])
+    proc = run(["forecast", "predict", row["model_uri"], "--issue-time", "2024-03-20T23:00Z", "--out", str(out),
+                "--json"])
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["model"] == label[0]      # the summary names the table's weights, not training's
     assert out.read_bytes() == table.to_csv(index=False).encode()   # fresh process, from MLflow: byte-identical
     again = artifact.load(tmp_path / "trained/forecaster/data/forecaster")
     pd.testing.assert_frame_equal(again.validation, fitted.validation)
