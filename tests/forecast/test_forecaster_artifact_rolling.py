@@ -126,3 +126,22 @@ def test_no_look_ahead_and_clear_errors(setup):
     assert len(one_day.predict(panel, reaches)) == 48
     with pytest.raises(ValueError, match=r"no observed member error in the last 1 d .*bucket 1"):
         one_day.predict(panel, LATE)   # 25–48 h never observed within 1 day, earlier days not re-forecast
+
+
+def test_static_weights_with_rolling_calibration_equal_the_backtest(setup):
+    """``calibration_window_days`` > 0 with static weights (forecast_level_shift.yaml): corrections refitted at T."""
+    _, cfg, panel, _ = setup
+    w, b = cfg.windows, cfg.backtest
+    windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
+    factories = model_factories(cfg)
+    fitted = artifact.train(panel, "ci_direct", {m: factories[m] for m in MEMBERS}, windows, b.issue_hour,
+                            b.horizon_h, tuple(b.buckets), calibration_window_days=4)
+    assert fitted.rolling and fitted.lookback_days == 4 and fitted.label.endswith(")+cqr")
+    bt = run_backtest(panel, "ci_direct", factories, windows, b.issue_hour, b.horizon_h, buckets=tuple(b.buckets),
+                      members=MEMBERS, progress=False, calibration_window_days=4)
+    ens = bt.forecasts[(bt.forecasts["model"] == "ensemble") & (bt.forecasts["window"] == "test")]
+    ours = fitted.predict(panel, ISSUE)
+    theirs = ens[ens["issue_time"] == ISSUE].sort_values("time")
+    np.testing.assert_allclose(ours[VALUES].to_numpy(), theirs[VALUES].to_numpy(), rtol=1e-9)
+    static = dataclasses.replace(fitted, calibration_window_days=0, validation=None).predict(panel, ISSUE)
+    assert not np.allclose(static["q0.05"].to_numpy(), theirs["q0.05"].to_numpy())   # validation-only CQR differs
