@@ -202,16 +202,17 @@ class TrainedForecaster:
     def _combine_rolling(self, pool: dict[str, pd.DataFrame], actual: pd.Series, issues: pd.DatetimeIndex,
                          past: pd.DatetimeIndex) -> tuple[pd.DataFrame, str]:
         """Ensemble of the pooled member tables (rolling or static weights) and the label of ``issues``.
-        Raises when a rolling cell of an issue that matters fell back to earlier errors (``expanding``) while the
-        issues between the cut-off and the re-forecast days were skipped: that fallback would differ from the
-        backtest's."""
+        Raises when a rolling cell of an issue that matters fell back to earlier errors (``expanding``) while
+        daily issues between the cut-off and the last requested one were not re-forecast: that fallback would
+        differ from the backtest's."""
         if not isinstance(self.ensemble, RollingEnsemble):
             return self.ensemble.combine(pool), self.label
         e = self.ensemble
         ens = RollingEnsemble(e.buckets, e.window_days, e.power, e.prune, e.loss)
         combined = ens.combine(pool, actual)
-        first = past.append(issues).min()
-        skipped = first - pd.Timedelta(days=1) >= self.cutoff
+        pooled = past.append(issues).sort_values()
+        skipped = (pooled[0] - pd.Timedelta(days=1) >= self.cutoff
+                   or bool((pooled[1:] - pooled[:-1] > pd.Timedelta(days=1)).any()))
         needed = ens.weights[ens.weights["issue_time"] >= issues[0] - pd.Timedelta(days=self.calibration_window_days)]
         fallback = needed[needed["basis"] != "window"].drop_duplicates(["issue_time", "region", "bucket"])
         if skipped and len(fallback):

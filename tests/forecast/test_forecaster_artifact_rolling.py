@@ -126,6 +126,8 @@ def test_no_look_ahead_and_clear_errors(setup):
     assert len(one_day.predict(panel, reaches)) == 48
     with pytest.raises(ValueError, match=r"no observed member error in the last 1 d .*bucket 1"):
         one_day.predict(panel, LATE)   # 25–48 h never observed within 1 day, earlier days not re-forecast
+    with pytest.raises(ValueError, match="no observed member error in the last 1 d"):
+        one_day.predict(panel, pd.DatetimeIndex([reaches, LATE]))   # the days between the two look-backs are missing
 
 
 def test_static_weights_with_rolling_calibration_equal_the_backtest(setup):
