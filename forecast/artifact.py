@@ -365,7 +365,8 @@ class PyfuncForecaster:
     """MLflow pyfunc face of a :class:`TrainedForecaster` (``mlflow.pyfunc.load_model(uri).predict(history)``):
     ``history`` is a panel whose target is observed up to the hour before the issue time (rows after it may carry
     known-future ``fc_*`` covariates with the target NaN); the issue time is the hour after the last observed
-    target hour, and the result is the calibrated ensemble forecast table issued then."""
+    target hour, and the result is the calibrated ensemble forecast table issued then. A rolling forecaster
+    also needs the :attr:`TrainedForecaster.lookback_days` before it (the re-forecast issues)."""
 
     def __init__(self, fitted: TrainedForecaster) -> None:
         self.fitted = fitted
