@@ -56,3 +56,42 @@ def earliest_fit(free: np.ndarray, gpus: int, d: int, earliest: np.ndarray) -> n
     has = ok.any(axis=1)
     out[has] = ok.argmax(axis=1)[has] + a
     return out
+
+
+def on_time_window_costs(dc, jobs, i: int, now: int, earliest: np.ndarray, free: np.ndarray, ci: np.ndarray,
+                         P: np.ndarray, d_res: int, d_cost: int | None = None,
+                         delay_weight: float = 0.0) -> tuple[int, np.ndarray] | None:
+    """Carbon (kgCO2e) of every on-time window of job ``i``: ``(s0, cost [R × S])`` for absolute starts
+    ``s0 … s0 + S − 1``, or None when no start can end by the deadline and the horizon.
+
+    A window reserves ``d_res`` hours (``free`` [R × T] GPUs must cover them) and is costed over its first
+    ``d_cost`` ≤ ``d_res`` hours (default ``d_res``): operational energy × planning intensity ``ci`` (prefix
+    ``P``, column 0 = ``now``) plus the data transfer away from home (``dc.transfer_carbon_kg``), plus
+    ``delay_weight`` kgCO2e per hour after the earliest start. ``inf`` where the start is before the region's
+    ``earliest`` (data transfer), capacity is missing or the cost is not finite (a NaN never wins)."""
+    d_cost = d_res if d_cost is None else d_cost
+    T = free.shape[1]
+    s0, s1 = int(earliest.min()), min(int(jobs.deadline_h[i]) - d_res, T - d_res)
+    if s1 < s0:
+        return None
+    rel = np.arange(s0 - now, s1 - now + 1)
+    cost = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * window_sums(P, rel, d_cost)       # kgCO2e [R × S]
+    home = int(jobs.home[i])
+    tr = dc.transfer_carbon_kg(jobs.data_gb[i], ci[home, rel][None, :], ci[:, rel])
+    tr[home] = 0.0
+    cost = cost + tr
+    if delay_weight:
+        cost = cost + delay_weight * (rel - rel[0])[None, :]
+    ok = sliding_min(free[:, s0:s1 + d_res], d_res) >= jobs.gpus[i]
+    ok &= (rel + now)[None, :] >= earliest[:, None]
+    return s0, np.where(ok & np.isfinite(cost), cost, np.inf)
+
+
+def cheapest_start(s0: int, cost: np.ndarray) -> tuple[int, int, float]:
+    """(region, absolute start, kgCO2e) of the cheapest finite cell of ``cost`` [R × S] — ties go to the
+    earliest start, then the lower region index; (−1, −1, inf) when none is finite."""
+    if not np.isfinite(cost).any():
+        return -1, -1, np.inf
+    flat = int(np.argmin(cost.T))                 # start-major
+    R = cost.shape[0]
+    return flat % R, s0 + flat // R, float(cost.T.flat[flat])

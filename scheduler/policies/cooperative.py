@@ -41,7 +41,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from scheduler.cost import prefix, sliding_min, window_sums
+from scheduler.cost import cheapest_start, on_time_window_costs, prefix
 from scheduler.datacenters import DataCenters
 from scheduler.policies.base import ClusterState, Decisions, Event, Placer, table_rows
 from scheduler.workloads import Jobs
@@ -141,28 +141,9 @@ class Cooperative:
     def best_on_time(self, placer: Placer, i: int, d: int, ci: np.ndarray,
                      P: np.ndarray) -> tuple[int, int, float]:
         """Lowest-carbon (region, start, kgCO2e) finishing by the deadline; (−1, −1, inf) if there is none."""
-        jobs, dc, now = placer.jobs, self.dc, placer.now
-        a_r = placer.earliest(i)
-        s0, s1 = int(a_r.min()), min(int(jobs.deadline_h[i]) - d, placer.T - d)
-        if s1 < s0:
-            return -1, -1, np.inf
-        rel = np.arange(s0 - now, s1 - now + 1)
-        op = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * window_sums(P, rel, d)  # kgCO2e [R × S]
-        home = jobs.home[i]
-        tr = dc.transfer_carbon_kg(jobs.data_gb[i], ci[home, rel][None, :], ci[:, rel])      # kgCO2e [R × S]
-        tr[home] = 0.0
-        ok = sliding_min(placer.free[:, s0:s1 + d], d) >= jobs.gpus[i]
-        ok &= (rel + now)[None, :] >= a_r[:, None]
-        if not ok.any():
-            return -1, -1, np.inf
-        cost = op + tr
-        if self.delay_weight:
-            cost = cost + self.delay_weight * (rel - rel[0])[None, :]
-        cost = np.where(ok & np.isfinite(cost), cost, np.inf)      # a NaN cost is never a candidate
-        if not np.isfinite(cost).any():
-            return -1, -1, np.inf
-        flat = int(np.argmin(cost.T))                 # start-major: ties go to the earliest start
-        return flat % dc.n, s0 + flat // dc.n, float(cost.T.flat[flat])
+        grid = on_time_window_costs(self.dc, placer.jobs, i, placer.now, placer.earliest(i), placer.free, ci, P, d,
+                                    delay_weight=self.delay_weight)
+        return (-1, -1, np.inf) if grid is None else cheapest_start(*grid)
 
     def best_split(self, placer: Placer, i: int, d: int, ci: np.ndarray) -> tuple[int, np.ndarray, float] | None:
         """Cheapest suspend/resume placement (region, sorted hours, kgCO2e) with ≥ 2 segments ending by the

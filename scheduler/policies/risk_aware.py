@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from forecast.data.schema import QUANTILE_LEVELS
-from scheduler.cost import prefix, sliding_min, window_sums
+from scheduler.cost import cheapest_start, on_time_window_costs, prefix
 from scheduler.datacenters import DataCenters
 from scheduler.policies.base import ClusterState, Decisions, Event, JobsView, Placer, table_rows
 from scheduler.policies.cooperative import WEIGHTS, Margin, job_margins, priorities
@@ -175,27 +175,9 @@ class ChanceConstrained:
         """Lowest risk-priced (region, start, kgCO2e) reserving ``d_res`` hours that end by the deadline,
         costed over the first ``d_cost`` ≤ ``d_res`` hours; (−1, −1, inf) if there is none. Vectorised
         over starts × regions; ties go to the earliest start, then the lower region index."""
-        jobs, dc, now = placer.jobs, self.dc, placer.now
-        a_r = placer.earliest(i)
-        s0, s1 = int(a_r.min()), min(int(jobs.deadline_h[i]) - d_res, placer.T - d_res)
-        if s1 < s0:
-            return -1, -1, np.inf
-        rel = np.arange(s0 - now, s1 - now + 1)
-        op = (jobs.power_kw[i] * dc.pue / 1000.0)[:, None] * window_sums(P, rel, d_cost)  # kgCO2e [R × S]
-        home = jobs.home[i]
-        tr = dc.transfer_carbon_kg(jobs.data_gb[i], ci[home, rel][None, :], ci[:, rel])    # kgCO2e [R × S]
-        tr[home] = 0.0
-        ok = sliding_min(placer.free[:, s0:s1 + d_res], d_res) >= jobs.gpus[i]
-        ok &= (rel + now)[None, :] >= a_r[:, None]
-        cost = op + tr
-        if self.delay_weight:
-            cost = cost + self.delay_weight * (rel - rel[0])[None, :]
-        cost = np.where(ok & np.isfinite(cost), cost, np.inf)
-        if not np.isfinite(cost).any():
-            return -1, -1, np.inf
-        flat = int(np.argmin(cost.T))
-        return flat % dc.n, s0 + flat // dc.n, float(cost.T.flat[flat])
-
+        grid = on_time_window_costs(self.dc, placer.jobs, i, placer.now, placer.earliest(i), placer.free, ci, P,
+                                    d_res, d_cost, self.delay_weight)
+        return (-1, -1, np.inf) if grid is None else cheapest_start(*grid)
 
 
 #: Half the rounding step of a profiled estimate (whole hours), h: a job whose estimate is ``E`` was

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scheduler.cost import earliest_fit, prefix, sliding_min
+from scheduler.cost import cheapest_start, earliest_fit, on_time_window_costs, prefix
 from scheduler.datacenters import DataCenters
 from scheduler.policies.base import ClusterState, Decisions, Event, JobsView, Placer, table_rows
 from scheduler.policies.cooperative import WEIGHTS, priorities
@@ -216,27 +216,18 @@ class Coordinator:
     def _on_time(self, jobs, i: int, d: int, a_r: np.ndarray, free: np.ndarray, ci: np.ndarray, P: np.ndarray,
                  now: int, j: int) -> tuple[int, int, Route] | None:
         """(region, predicted start, route) with the lowest on-time carbon on the replica, or None."""
-        dc = self.dc
-        s0, s1 = int(a_r.min()), min(int(jobs.deadline_h[i]) - d, self.T - d)
-        if s1 < s0:
+        if free.shape[1] != self.T:
+            raise ValueError(f"replica free capacity covers {free.shape[1]} h, the coordinator {self.T} h")
+        grid = on_time_window_costs(self.dc, jobs, i, now, a_r, free, ci, P, d, delay_weight=self.delay_weight)
+        if grid is None:
             return None
-        rel = np.arange(s0 - now, s1 - now + 1)
-        power = float(jobs.gpus[i] * jobs.gpu_kw[i])
-        op = (power * dc.pue / 1000.0)[:, None] * (P[:, rel + d] - P[:, rel])
-        home = int(jobs.home[i])
-        tr = dc.transfer_carbon_kg(jobs.data_gb[i], ci[home, rel][None, :], ci[:, rel])
-        tr[home] = 0.0
-        ok = sliding_min(free[:, s0:s1 + d], d) >= jobs.gpus[i]
-        ok &= (rel + now)[None, :] >= a_r[:, None]
-        cost = op + tr
-        if self.delay_weight:
-            cost = cost + self.delay_weight * (rel - rel[0])[None, :]
-        cost = np.where(ok & np.isfinite(cost), cost, np.inf)
-        if not np.isfinite(cost).any():
+        r, start, _ = cheapest_start(*grid)
+        if r < 0:
             return None
-        flat = int(np.argmin(cost.T))                 # start-major: ties go to the earliest start
-        r, start = flat % dc.n, s0 + flat // dc.n
-        route = Route(j, int(jobs.gpus[i]), d, int(a_r[r]), s1, power, s0, None if r == home else tr[r].copy(),
+        s0, S = grid[0], grid[1].shape[1]
+        rel, home = np.arange(s0 - now, s0 - now + S), int(jobs.home[i])
+        tr = None if r == home else self.dc.transfer_carbon_kg(jobs.data_gb[i], ci[home, rel], ci[r, rel])
+        route = Route(j, int(jobs.gpus[i]), d, int(a_r[r]), s0 + S - 1, float(jobs.power_kw[i]), s0, tr,
                       delay_weight=self.delay_weight)
         return r, start, route
 
