@@ -139,6 +139,7 @@ def test_repair_only_when_asked_and_reported(tmp_path, em_lines):
         check_file(long_gap, repair=True)
 
 
+@pytest.mark.slow
 def test_every_shipped_file_is_accepted(shared_data):
     files = sorted(shared_data.rglob("*.gz"))
     assert len(files) == 80

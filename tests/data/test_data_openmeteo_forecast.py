@@ -152,6 +152,7 @@ def test_store_rejects_bad_rows(tmp_path, server):
         om.parse_location("CA-ON=43.6")
 
 
+@pytest.mark.slow
 def test_fetch_cli_then_backtest_with_weather_forecasts(server, shared_data, tmp_path, monkeypatch, mlflow_uri):
     from experiments.cli import main
     from experiments.config import load

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mlflow
 import pandas as pd
+import pytest
 
 from experiments import runner, sweep
 from experiments.config import parse
@@ -35,6 +36,7 @@ def test_table_forecast_tags_name_the_table_and_its_run(tmp_path):
     assert table.exists()
 
 
+@pytest.mark.slow
 def test_trials_are_named_by_config_and_swept_values_and_runs_carry_overrides(store, ray_local):
     doc = {"kind": "tiny", "name": "tiny_named", "sweep": {"forecast.accuracy": [0.6, 1.0]}}
     rec = sweep.run_sweep(doc, reports_dir=store.root / "reports", progress=False)

@@ -34,6 +34,7 @@ def test_neural_trials_request_a_gpu_when_the_cluster_has_one():
         sweep.trial_resources(neural, 2, cluster_gpus=1)
 
 
+@pytest.mark.slow
 def test_the_request_reaches_ray(store, ray_local, monkeypatch):
     seen: list[dict] = []
     real = sweep.trial_resources

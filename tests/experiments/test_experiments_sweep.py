@@ -39,6 +39,7 @@ def test_sweep_logs_parent_and_nested_children(tiny_sweep):
         "tables/policies.csv", "tables/regions.csv", "tables/hour_of_day.csv"}
 
 
+@pytest.mark.slow
 def test_failed_trial_is_recorded_and_rerun_on_resume(store, ray_local):
     path = store.write_config({"kind": "tiny", "name": "tiny_fail", "sweep": {"fail": [False, True]}})
     rec = run_sweep(path, reports_dir=store.root / "reports", progress=False)

@@ -85,6 +85,7 @@ def test_run_json_tags_and_summary_carry_the_code_version(store, capsys, monkeyp
     assert summary["code_version"] == version
 
 
+@pytest.mark.slow
 def test_resume_reruns_trials_finished_under_other_code(store, ray_local, monkeypatch):
     from experiments.sweep import run_sweep
 

@@ -113,6 +113,7 @@ def _periodic_panel(days: int = 60) -> pd.DataFrame:
                       for r, base, amp, ph in (("A", 300, 120, 0), ("B", 150, 60, 6))], ignore_index=True)
 
 
+@pytest.mark.slow
 def test_tft_learns_a_daily_cycle_and_covers_it():
     """A working TFT beats the training mean by far on a periodic series and its 90 % band covers."""
     from forecast.models.tft import TFTForecaster

@@ -50,6 +50,7 @@ def _cli(args: list[str], tmp_path: Path, data_dir: Path) -> subprocess.Complete
     return proc
 
 
+@pytest.mark.slow
 def test_train_predict_round_trip_in_fresh_processes(user_dir, tmp_path):
     fitted, panel, _ = _train_in_process(user_dir)
     in_memory = fitted.predict(panel, ISSUE)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from forecast.data.registry import REPO_ROOT
 
@@ -32,6 +33,7 @@ def cli_env(tmp_path: Path, data_dir: Path) -> dict[str, str]:
     return {**env, "CARBONSHIFT_DATA_DIR": str(data_dir), "CARBONSHIFT_RUNS_DIR": str(tmp_path / "runs")}
 
 
+@pytest.mark.slow
 def test_unknown_zone_and_year_backtest_through_the_cli(shared_data, tmp_path):
     data_dir = make_user_zone(shared_data, tmp_path / "mydata")
     proc = subprocess.run([*CLI, "forecast", "backtest", str(REPO_ROOT / "experiments/configs/own_zone.yaml"),

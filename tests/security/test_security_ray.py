@@ -75,6 +75,7 @@ def isolated(tmp_path, monkeypatch):
     shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_local_sweep_listens_on_loopback_only(isolated):
     import ray
 
