@@ -98,6 +98,7 @@ def test_sweep_on_an_existing_cluster_ships_the_package_and_reports_worker_error
         head.wait(timeout=120)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "tiny kind asked to fail" in proc.stderr            # the worker's error, on the driver
-    failed = mlflow.search_runs(experiment_names=["tiny_cluster"], output_format="list",
+    client = mlflow.MlflowClient(store.uri)                   # the sweep's store, whatever this process's default
+    failed = client.search_runs([client.get_experiment_by_name("tiny_cluster").experiment_id],
                                 filter_string="tags.`carbonshift.role` = 'trial' and attributes.status = 'FAILED'")
     assert len(failed) == 1 and "tiny kind asked to fail" in failed[0].data.tags["carbonshift.error"]
