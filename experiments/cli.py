@@ -15,9 +15,9 @@ import traceback
 
 import yaml
 
-from experiments import commands
-from experiments.config import ConfigError
-from experiments.output import setup_logging
+from carbonshift.experiments import commands
+from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.output import setup_logging
 
 MAX_MESSAGE_CHARS = 500
 EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
@@ -25,7 +25,7 @@ EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a writer whos
 
 def version_text() -> str:
     """``carbonshift <installed version> (code <commit>[-dirty])``."""
-    from forecast.version import code_version, installed_version
+    from carbonshift.forecast.version import code_version, installed_version
 
     return f"{installed_version()} (code {code_version()})"
 
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version, help="print the package and code version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"experiments.commands.{mod.name}").register(sub)
+        importlib.import_module(f"carbonshift.experiments.commands.{mod.name}").register(sub)
     _add_verbose(parser, top=True)
     return parser
 
@@ -81,7 +81,7 @@ def report_error(command: str, exc: BaseException, verbose: bool) -> None:
         return
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)   # KeyError: no quotes
     if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":   # MLflow: unknown run / experiment id
-        from experiments.tracking import tracking_uri
+        from carbonshift.experiments.tracking import tracking_uri
 
         print(f"carbonshift {command}: error: {one_line(str(getattr(exc, 'message', text)))} in the MLflow store "
               f"{tracking_uri()} (another store? set MLFLOW_TRACKING_URI)", file=sys.stderr)

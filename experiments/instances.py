@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from experiments.config import bounded, check
-from scheduler.datacenters import DEFAULT_GPUS, DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DEFAULT_WAN_GBPS, DataCenters
-from scheduler.policies.registry import make_policy
-from scheduler.workloads import TYPES
+from carbonshift.experiments.config import bounded, check
+from carbonshift.scheduler.datacenters import DEFAULT_GPUS, DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DEFAULT_WAN_GBPS, DataCenters
+from carbonshift.scheduler.policies.registry import make_policy
+from carbonshift.scheduler.workloads import TYPES
 
 MAX_JOBS = 1_000_000  # workload.n_jobs upper bound (1e9 jobs would allocate ~7 GiB before failing)
 
 if TYPE_CHECKING:
-    from scheduler.generators import GeneratorSpec
-    from scheduler.signals import CarbonSignal, ForecastSignal
-    from scheduler.workloads import Jobs
+    from carbonshift.scheduler.generators import GeneratorSpec
+    from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal
+    from carbonshift.scheduler.workloads import Jobs
 
 
 @dataclass
@@ -113,7 +113,7 @@ class DurationSection:
     pad_to_fit: bool = False         # padded run does not fit: keep the longest padding that does
 
     def __post_init__(self) -> None:
-        from scheduler.duration import FEEDBACK_MODES
+        from carbonshift.scheduler.duration import FEEDBACK_MODES
 
         check(self.model in ("fixed", "estimator"), "duration.model", "expected fixed or estimator")
         check(0.5 < self.level < 1, "duration.level", "expected a quantile level in (0.5, 1)")
@@ -126,8 +126,8 @@ class DurationSection:
 def carbon_signal(d: DataSection, data_dir: str | None) -> CarbonSignal:
     """Hourly carbon intensity (gCO2eq/kWh, column ``d.column``) of ``d.zones`` over ``span_days +
     tail_days`` from ``d.start`` (UTC)."""
-    from forecast.data.panel import load_panel
-    from scheduler.signals import CarbonSignal
+    from carbonshift.forecast.data.panel import load_panel
+    from carbonshift.scheduler.signals import CarbonSignal
 
     panel = load_panel(d.zones, d.years, weather=False, data_dir=data_dir)
     return CarbonSignal.from_panel(panel, list(d.zones), d.start, (d.span_days + d.tail_days) * 24, d.column)
@@ -136,7 +136,7 @@ def carbon_signal(d: DataSection, data_dir: str | None) -> CarbonSignal:
 def forecast_signal(f: ForecastSection, carbon: CarbonSignal, plan_hour_utc: int, seed: int) -> ForecastSignal:
     """The forecasts the policies see: a forecast table file, or controlled error around the actuals
     issued at ``plan_hour_utc`` (UTC)."""
-    from scheduler.signals import ForecastSignal, controlled_error
+    from carbonshift.scheduler.signals import ForecastSignal, controlled_error
 
     if f.source == "table":
         path = forecast_table_path(f.table_path)
@@ -152,7 +152,7 @@ def forecast_table_path(path: str) -> Path:
     """``forecast.table_path`` on disk: absolute, or relative to the current directory, else to the project root
     (``reports/<name>/latest/…`` is found from any folder). Missing: a ``FileNotFoundError`` naming the commands
     that write a forecast table."""
-    from experiments.tracking import project_dir
+    from carbonshift.experiments.tracking import project_dir
 
     given = Path(path)
     for candidate in (given, project_dir(".") / given) if not given.is_absolute() else (given,):
@@ -182,7 +182,7 @@ def datacenters(c: DatacenterSection, regions: list[str]) -> DataCenters:
 
 def generator_spec(d: DataSection, w: WorkloadSection, n_jobs: int) -> GeneratorSpec:
     """The workload generator settings for ``n_jobs`` jobs arriving over ``d.span_days``."""
-    from scheduler.generators import GeneratorSpec
+    from carbonshift.scheduler.generators import GeneratorSpec
 
     return GeneratorSpec(n_jobs=n_jobs, span_h=d.span_days * 24, mode=w.mode, mix=w.mix, gpu_kw=w.gpu_kw,
                          profiling_error=w.profiling_error, max_deadline_h=w.max_deadline_h,
@@ -191,8 +191,8 @@ def generator_spec(d: DataSection, w: WorkloadSection, n_jobs: int) -> Generator
 
 def make_jobs(d: DataSection, w: WorkloadSection, n_regions: int, seed: int, data_dir: str | None) -> Jobs:
     """Jobs from the workload generator or the Alibaba GPU trace."""
-    from scheduler.generators import generate
-    from scheduler.traces import trace_jobs
+    from carbonshift.scheduler.generators import generate
+    from carbonshift.scheduler.traces import trace_jobs
 
     if w.source == "alibaba":
         return trace_jobs(n_regions, seed, span_h=d.span_days * 24, max_jobs=w.n_jobs, gpu_scale=w.gpu_scale,
@@ -216,8 +216,8 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
     ``chance_constrained`` always reserves the ``policy_options.risk_deadline_target`` duration quantile
     learned from a prior history by conformal calibration (history size and feedback from the ``duration``
     section); its metrics are ``chance_constrained.duration.*``."""
-    from scheduler.policies.risk_aware import learned_chance_constrained
-    from scheduler.risk_margins import fixed_risk_aware, learned_risk_aware
+    from carbonshift.scheduler.policies.risk_aware import learned_chance_constrained
+    from carbonshift.scheduler.risk_margins import fixed_risk_aware, learned_risk_aware
 
     du, o = cfg.duration, cfg.policy_options
     out: dict[str, tuple[Any, Any]] = {}
@@ -239,7 +239,7 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
             out[name] = (policy, source)
             metrics.update({f"{name}.{k}": v for k, v in learned.items()})
         elif name == "regional" and o.regional_transport == "ray":
-            from experiments.regional_ray import ray_regional   # Ray stays out of this module's imports
+            from carbonshift.experiments.regional_ray import ray_regional   # Ray stays out of this module's imports
 
             out[name] = (ray_regional(dc, o.delay_weight_kg_per_h), None)
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from forecast.version import PROJECT_ROOT, code_version
+from carbonshift.forecast.version import PROJECT_ROOT, code_version
 
 TAG = "carbonshift.code_version"
 

@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from scheduler.datacenters import DataCenters
-from scheduler.regional import Delta, Regional, RegionalScheduler, RegionDown, RegionState, Request
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.regional import Delta, Regional, RegionalScheduler, RegionDown, RegionState, Request
 
 MAX_RESTARTS = 3          # Ray restarts of one region's actor per run
 RESTORE_TIMEOUT_S = 60.0  # how long restore waits for Ray to bring a dead actor back
@@ -58,7 +58,7 @@ class RayTransport:
     def __init__(self, dc: DataCenters, n_hours: int, max_restarts: int = MAX_RESTARTS):
         import ray
 
-        from experiments.sweep import init_ray
+        from carbonshift.experiments.sweep import init_ray
 
         self.n = dc.n
         self._started = init_ray()

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from experiments.config import ConfigError
+from carbonshift.experiments.config import ConfigError
 
 
 @dataclass
@@ -73,9 +73,9 @@ def experiment_kind(name: str, config_cls: type, description: str = "") -> Calla
 def kinds() -> dict[str, Kind]:
     """All registered kinds. Each kind module is imported on its own, so one that fails to import (e.g. an
     optional dependency is missing) only makes its own kinds unavailable; :func:`get` reports why."""
-    for mod in pkgutil.iter_modules(importlib.import_module("experiments.kinds").__path__):
+    for mod in pkgutil.iter_modules(importlib.import_module("carbonshift.experiments.kinds").__path__):
         try:
-            importlib.import_module(f"experiments.kinds.{mod.name}")
+            importlib.import_module(f"carbonshift.experiments.kinds.{mod.name}")
         except Exception as exc:  # reported by get() when a kind of this module is asked for
             _BROKEN[mod.name] = f"{type(exc).__name__}: {exc}"
     return dict(_KINDS)
@@ -100,7 +100,7 @@ def check_policies(names: list[str], key: str = "policies") -> None:
     """Config check: every name in ``names`` is a registered scheduling policy (built-in or from a module in
     ``CARBONSHIFT_POLICIES``); otherwise a :class:`ConfigError` for ``key`` listing the known ones and how to add
     one. A policy module that fails to import is reported with its import error."""
-    from scheduler.policies.registry import PLUGINS_ENV, policy_names
+    from carbonshift.scheduler.policies.registry import PLUGINS_ENV, policy_names
 
     try:
         known = policy_names()
@@ -121,9 +121,9 @@ def config_reference() -> str:
     default, range and the comment next to the field in the source. Generated from the dataclasses
     (``carbonshift config-reference``); a test keeps :data:`REFERENCE_PATH` equal to it. Raises ``ValueError``
     when a kind module failed to import (the reference would miss its kinds)."""
-    shipped = {n: k for n, k in kinds().items() if k.run.__module__.startswith("experiments.kinds.")}
+    shipped = {n: k for n, k in kinds().items() if k.run.__module__.startswith("carbonshift.experiments.kinds.")}
     if _BROKEN:
-        raise ValueError(f"config reference incomplete: {', '.join(f'experiments.kinds.{m} ({w})' for m, w in _BROKEN.items())}")
+        raise ValueError(f"config reference incomplete: {', '.join(f'carbonshift.experiments.kinds.{m} ({w})' for m, w in _BROKEN.items())}")
     out = ["# Config reference", "",
            "Generated from the config dataclasses by `carbonshift config-reference --output docs/config_reference.md`;",
            "do not edit by hand (`tests/experiments/test_cli_config_reference.py` fails when it is stale). Every",
@@ -176,7 +176,7 @@ def _type_text(tp: Any) -> str:
 
 
 def _default_text(f: dataclasses.Field) -> str:
-    from experiments.config import shown
+    from carbonshift.experiments.config import shown
 
     if f.default is not dataclasses.MISSING:
         value = f.default

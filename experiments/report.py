@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments import tracking
-from experiments.figures import pareto_figure
-from experiments.provenance import TAG as CODE_VERSION_TAG
-from experiments.provenance import project_relative
-from experiments.figures import pareto_table as pareto_frame
-from experiments.runner import REPORTS_DIR, quiet_mlflow, run_report_dir
+from carbonshift.experiments import tracking
+from carbonshift.experiments.figures import pareto_figure
+from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
+from carbonshift.experiments.provenance import project_relative
+from carbonshift.experiments.figures import pareto_table as pareto_frame
+from carbonshift.experiments.runner import REPORTS_DIR, quiet_mlflow, run_report_dir
 
 REDUCTION_METRICS = ("reduction_vs_perf_first", "reduction_pct", "reduction")
 COST_METRICS = ("plan_seconds", "peak_mem_mb", "trial_seconds", "trial_peak_rss_mb")
@@ -82,7 +82,7 @@ def resolve(c: Any, target: str) -> Any:
 
 def finished_trials(c: Any, parent: Any) -> list[Any]:
     """FINISHED child runs of a sweep's parent run."""
-    from experiments.sweep import child_runs
+    from carbonshift.experiments.sweep import child_runs
 
     return [r for r in child_runs(c, parent.info.experiment_id, parent.info.run_id) if r.info.status == "FINISHED"]
 

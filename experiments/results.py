@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments import tracking
-from experiments.provenance import TAG as CODE_VERSION_TAG
-from experiments.provenance import project_relative
-from experiments.report import (MAIN_POLICY, METRIC_LABELS, _param_value, client, finished_trials, forecast_labels,
+from carbonshift.experiments import tracking
+from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
+from carbonshift.experiments.provenance import project_relative
+from carbonshift.experiments.report import (MAIN_POLICY, METRIC_LABELS, _param_value, client, finished_trials, forecast_labels,
                                 markdown, name_forecast_tables, runs_frame)
 
 NOT_RECORDED = "not recorded"

@@ -37,10 +37,10 @@ from typing import Any
 
 import pandas as pd
 
-from experiments import registry, tracking
-from experiments.provenance import TAG as CODE_VERSION_TAG
-from experiments.provenance import code_version
-from experiments.config import ConfigError, as_dict, load_yaml, parse, safe_yaml
+from carbonshift.experiments import registry, tracking
+from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
+from carbonshift.experiments.provenance import code_version
+from carbonshift.experiments.config import ConfigError, as_dict, load_yaml, parse, safe_yaml
 
 REPORTS_DIR = tracking.project_dir("reports")   # the project's reports/, whatever the current directory
 LATEST = "latest"   # reports/<name>/latest -> the folder of the name's last successful run
@@ -188,8 +188,8 @@ def forecast_tags(config: Any) -> dict[str, str]:
     forecast = getattr(config, "forecast", None)
     if getattr(forecast, "source", None) != "table" or not getattr(forecast, "table_path", None):
         return {}
-    from experiments.instances import forecast_table_path
-    from experiments.provenance import project_relative
+    from carbonshift.experiments.instances import forecast_table_path
+    from carbonshift.experiments.provenance import project_relative
 
     try:
         path = forecast_table_path(forecast.table_path).resolve()   # follows reports/<name>/latest
@@ -234,7 +234,7 @@ def execute(run_fn: Any, config: Any, ctx: registry.Context) -> Output:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from forecast.data.registry import reset_used, used_files
+    from carbonshift.forecast.data.registry import reset_used, used_files
 
     start = time.perf_counter()
     reset_used()

@@ -41,14 +41,14 @@ from typing import Any
 
 import pandas as pd
 
-from experiments import registry, tracking
-from experiments.config import ConfigError
-from experiments.provenance import TAG as CODE_VERSION_TAG
-from experiments.provenance import code_version
-from experiments.runner import (REPORTS_DIR, Output, config_hash, execute, forecast_tags, log_output, logged_params,
+from carbonshift.experiments import registry, tracking
+from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
+from carbonshift.experiments.provenance import code_version
+from carbonshift.experiments.runner import (REPORTS_DIR, Output, config_hash, execute, forecast_tags, log_output, logged_params,
                                 machine_tags, parse_doc, quiet_mlflow, read_doc, run_report_dir, set_dotted,
                                 write_reports)
-from scheduler.federated import loopback
+from carbonshift.scheduler.federated import loopback
 
 log = logging.getLogger("carbonshift.sweep")
 
@@ -232,7 +232,7 @@ def cluster_runtime_env() -> dict[str, Any]:
     :data:`FORWARDED_ENV` that are set here, and, from a source checkout, the project folder as the workers'
     ``working_dir`` (the package travels with the job, :data:`SHIP_EXCLUDES` left out). The data folder is
     not shipped: ``CARBONSHIFT_DATA_DIR`` / ``--data-dir`` must name a path the workers can read."""
-    from forecast.version import PROJECT_ROOT
+    from carbonshift.forecast.version import PROJECT_ROOT
 
     env: dict[str, Any] = {"env_vars": {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}}
     if (PROJECT_ROOT / "pyproject.toml").is_file():

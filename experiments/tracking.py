@@ -19,7 +19,7 @@ def project_dir(name: str) -> Path:
     """Where the default folder ``name`` (``mlruns``, ``reports``) lives: in the project root when running from a
     source checkout (``pyproject.toml`` next to the packages), so running from another folder opens the same
     MLflow store and reports; in the current directory for an installed package."""
-    from forecast.version import PROJECT_ROOT
+    from carbonshift.forecast.version import PROJECT_ROOT
 
     base = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd()
     return (base / name).resolve()
@@ -77,7 +77,7 @@ def run(experiment: str, run_name: str, config: Mapping[str, Any] | None = None,
     already give it."""
     import mlflow
 
-    from experiments.provenance import TAG, code_version
+    from carbonshift.experiments.provenance import TAG, code_version
 
     exp_id = configure(experiment)
     tags = {TAG: code_version(), **dict(tags or {})}

@@ -53,11 +53,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast.backtest import Windows, extend_panel, issue_times
-from forecast.calibration import ConformalCalibrator, calibrate_rolling
-from forecast.data.schema import FORECAST_COLUMNS, TARGETS
-from forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble, ensemble_label
-from forecast.models.base import Forecaster, as_issue_index, check_forecast_table
+from carbonshift.forecast.backtest import Windows, extend_panel, issue_times
+from carbonshift.forecast.calibration import ConformalCalibrator, calibrate_rolling
+from carbonshift.forecast.data.schema import FORECAST_COLUMNS, TARGETS
+from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble, ensemble_label
+from carbonshift.forecast.models.base import Forecaster, as_issue_index, check_forecast_table
 
 FORMAT = "carbonshift-forecaster/1"
 _PINNED_LIBS = ("scikit-learn", "numpy", "pandas")
@@ -67,7 +67,7 @@ def code_version() -> dict[str, str]:
     """Package version, git commit of the checkout and whether tracked files had uncommitted changes
     (``"not a git checkout"`` when installed elsewhere), the run-level :func:`forecast.version.code_version`
     string, and the versions of the libraries the pickled members depend on."""
-    from forecast import version
+    from carbonshift.forecast import version
 
     state = version.git_state()
     commit, dirty = (state[0], "yes" if state[1] else "no") if state else ("not a git checkout", "unknown")

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from forecast.calibration import ConformalCalibrator, calibrate_rolling
-from forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
-from forecast.models.base import Forecaster, check_forecast_table
+from carbonshift.forecast.calibration import ConformalCalibrator, calibrate_rolling
+from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
+from carbonshift.forecast.models.base import Forecaster, check_forecast_table
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecast.ensemble import horizon_bucket
-from forecast.metrics import INTERVALS
-from forecast.models.base import sort_quantiles
-from forecast.data.schema import QUANTILE_COLUMNS
+from carbonshift.forecast.ensemble import horizon_bucket
+from carbonshift.forecast.metrics import INTERVALS
+from carbonshift.forecast.models.base import sort_quantiles
+from carbonshift.forecast.data.schema import QUANTILE_COLUMNS
 
 
 class ConformalCalibrator:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from forecast.data.schema import FORECAST_COLUMNS, QUANTILE_COLUMNS
+from carbonshift.forecast.data.schema import FORECAST_COLUMNS, QUANTILE_COLUMNS
 
 KEYS = ["region", "issue_time", "time", "horizon_h"]
 

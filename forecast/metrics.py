@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
+from carbonshift.forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
 
 #: nominal central-interval coverage -> (lower, upper) quantile column
 INTERVALS: dict[int, tuple[str, str]] = {50: ("q0.25", "q0.75"), 80: ("q0.1", "q0.9"), 90: ("q0.05", "q0.95")}

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
-from forecast.metrics import INTERVALS, mape, score_by
+from carbonshift.forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
+from carbonshift.forecast.metrics import INTERVALS, mape, score_by
 
 REPORT_HORIZONS = (1, 6, 12, 24, 48, 72, 96)
 

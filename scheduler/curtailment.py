@@ -136,7 +136,7 @@ def windows_from_panel(panel: pd.DataFrame, rule: WindowRule = WindowRule(),
                        regions: list[str] | None = None) -> tuple[np.ndarray, pd.DatetimeIndex, list[str]]:
     """Surplus-window mask from a panel (``forecast.data.panel.load_panel``) → (mask [R × T], UTC hours,
     regions)."""
-    from forecast.data.panel import to_matrix
+    from carbonshift.forecast.data.panel import to_matrix
 
     if rule.column not in panel.columns:
         raise ValueError(f"windows_from_panel: panel has no column {rule.column!r}")

@@ -37,7 +37,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import ThreadpoolController
 
-from forecast.data.traces import alibaba_finished_tasks
+from carbonshift.forecast.data.traces import alibaba_finished_tasks
 
 log = logging.getLogger(__name__)
 ALIBABA_NUMERIC: tuple[str, ...] = ("cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "hour_of_day")
@@ -86,7 +86,7 @@ def jobs_history(jobs, finish_h: np.ndarray | None = None) -> pd.DataFrame:  # n
     """History table for the scheduler's :class:`scheduler.workloads.Jobs`: features ``type`` (name),
     ``gpus``, ``requested_h`` (the profiled estimate, h), kind = type, ``submit_h`` (creation hour), target
     ``duration`` (true h) and, given ``finish_h`` (hour each job ended, exclusive), ``finish_h``."""
-    from scheduler.workloads import TYPES
+    from carbonshift.scheduler.workloads import TYPES
 
     names = np.asarray(TYPES)[jobs.type]
     out = pd.DataFrame({"type": names, "gpus": jobs.gpus.astype(np.float64),

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
+from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
 
 
 @dataclass(frozen=True)

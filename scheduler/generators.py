@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scheduler.workloads import TABLE1, TYPES, Jobs, make_jobs
+from carbonshift.scheduler.workloads import TABLE1, TYPES, Jobs, make_jobs
 
 GPU_LOGNORMAL = (3.2, 0.8)      # seed §5.1
 GPU_CLIP = (4, 256)

@@ -30,8 +30,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from scheduler.policies.oracle import CONTIGUOUS, PREEMPTIVE, OracleBound
-from scheduler.simulator import DONE, REJECTED, Outcome
+from carbonshift.scheduler.policies.oracle import CONTIGUOUS, PREEMPTIVE, OracleBound
+from carbonshift.scheduler.simulator import DONE, REJECTED, Outcome
 
 
 def constraint_set(out: Outcome) -> str:

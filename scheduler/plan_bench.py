@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scheduler.datacenters import DataCenters
-from scheduler.policies.base import ClusterState, Event
-from scheduler.signals import CarbonSignal, ForecastSignal, PolicyView
-from scheduler.workloads import Jobs
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.base import ClusterState, Event
+from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal, PolicyView
+from carbonshift.scheduler.workloads import Jobs
 
 
 def _reserved(dec, jobs: Jobs, dc: DataCenters, horizon_h: int) -> np.ndarray:  # noqa: ANN001 (Decision)

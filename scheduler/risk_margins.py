@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scheduler.datacenters import DataCenters
-from scheduler.duration import (JOBS_CATEGORICAL, JOBS_NUMERIC, JOBS_TIME_COLS, DurationEstimator, EstimatorMargins,
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.duration import (JOBS_CATEGORICAL, JOBS_NUMERIC, JOBS_TIME_COLS, DurationEstimator, EstimatorMargins,
                                 error_metrics, jobs_history, prior_history)
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.policies.cooperative import RiskAware
-from scheduler.policies.registry import PolicyOptions
-from scheduler.workloads import Jobs
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.policies.cooperative import RiskAware
+from carbonshift.scheduler.policies.registry import PolicyOptions
+from carbonshift.scheduler.workloads import Jobs
 
 
 def covered_pct(jobs: Jobs, margins: np.ndarray) -> float:

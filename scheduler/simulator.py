@@ -64,11 +64,11 @@ from typing import Protocol
 
 import numpy as np
 
-from scheduler.datacenters import DataCenters
-from scheduler.policies.base import ClusterState, Decisions, Event, JobsView
-from scheduler.policies.migration import move_size_gb
-from scheduler.signals import CarbonSignal, ForecastSignal, OracleView, PolicyView
-from scheduler.workloads import Jobs
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, JobsView
+from carbonshift.scheduler.policies.migration import move_size_gb
+from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal, OracleView, PolicyView
+from carbonshift.scheduler.workloads import Jobs
 
 WAITING, QUEUED, RUNNING, DONE, REJECTED = 0, 1, 2, 3, 4
 #: With ``measure_memory``, every day-ahead plan and every this-many-th adaptation run under tracemalloc

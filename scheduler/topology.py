@@ -41,7 +41,7 @@ from itertools import permutations
 
 import numpy as np
 
-from scheduler.datacenters import DataCenters
+from carbonshift.scheduler.datacenters import DataCenters
 
 #: Largest ring brute-forced ((k−1)!/2 orders: 60 at k = 6).
 MAX_RING_K = 6

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from forecast.data.traces import alibaba_finished_tasks
-from scheduler.generators import FLEX_RANGE, _check_mix
-from scheduler.workloads import TABLE1, TYPES, Jobs, make_jobs
+from carbonshift.forecast.data.traces import alibaba_finished_tasks
+from carbonshift.scheduler.generators import FLEX_RANGE, _check_mix
+from carbonshift.scheduler.workloads import TABLE1, TYPES, Jobs, make_jobs
 
 
 def trace_jobs(n_regions: int, seed: int, *, span_h: int = 720, offset_h: int | None = None,

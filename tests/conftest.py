@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from forecast.data.registry import REPO_ROOT
+from carbonshift.forecast.data.registry import REPO_ROOT
 
 SHARED = Path(os.environ.get("CARBONSHIFT_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
 
@@ -23,5 +23,5 @@ def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A throw-away sqlite MLflow store for one test."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setattr("experiments.tracking.RUNS_DIR", tmp_path)
+    monkeypatch.setattr("carbonshift.experiments.tracking.RUNS_DIR", tmp_path)
     return uri

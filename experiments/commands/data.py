@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.output import emit
-from forecast.data.check import check_file, summary_row
-from forecast.data.fetch import fetch
-from forecast.data.registry import candidate_dirs, datasets, user_files
-from forecast.data.validate import DataValidationError
+from carbonshift.experiments.output import emit
+from carbonshift.forecast.data.check import check_file, summary_row
+from carbonshift.forecast.data.fetch import fetch
+from carbonshift.forecast.data.registry import candidate_dirs, datasets, user_files
+from carbonshift.forecast.data.validate import DataValidationError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -98,9 +98,9 @@ def _fetch_weather(args: argparse.Namespace) -> int:
     """``data fetch --weather-forecast ZONE=LAT,LON``: Open-Meteo forecasts into the data dir's store."""
     import os
 
-    from forecast.data import openmeteo_forecast as om
-    from forecast.data.registry import cache_dir
-    from forecast.live.transport import SourceError
+    from carbonshift.forecast.data import openmeteo_forecast as om
+    from carbonshift.forecast.data.registry import cache_dir
+    from carbonshift.forecast.live.transport import SourceError
 
     dest = args.dest or args.data_dir or os.environ.get("CARBONSHIFT_DATA_DIR") or str(cache_dir())
     client, rows = om.OpenMeteoForecastClient(), []

@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from experiments.commands.run import add_common, execute
-from experiments.config import ConfigError
-from experiments.output import emit
+from carbonshift.experiments.commands.run import add_common, execute
+from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.output import emit
 
 REPORT_TABLES = ("mape_by_region", "accuracy_by_horizon", "coverage")
 
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def report(args: argparse.Namespace) -> int:
     import mlflow
 
-    from experiments import tracking
+    from carbonshift.experiments import tracking
 
     mlflow.set_tracking_uri(tracking.tracking_uri())
     run = mlflow.get_run(args.run_id)
@@ -75,8 +75,8 @@ def report(args: argparse.Namespace) -> int:
 
 
 def _backtest_config(args: argparse.Namespace) -> Any:
-    from experiments.kinds.backtest import BacktestConfig
-    from experiments.runner import parse_doc, parse_overrides, read_doc
+    from carbonshift.experiments.kinds.backtest import BacktestConfig
+    from carbonshift.experiments.runner import parse_doc, parse_overrides, read_doc
 
     doc, source = read_doc(args.config, parse_overrides(args.overrides))
     doc.pop("sweep", None)
@@ -89,9 +89,9 @@ def _backtest_config(args: argparse.Namespace) -> Any:
 def train(args: argparse.Namespace) -> int:
     """Fit one :class:`forecast.artifact.TrainedForecaster` per config target and log each as an MLflow artifact
     folder ``forecaster`` (one target) or ``forecaster_<target>``."""
-    from experiments.kinds.backtest import ensemble_members, load_data, model_factories
-    from experiments.runner import quiet_mlflow
-    from forecast.backtest import Windows
+    from carbonshift.experiments.kinds.backtest import ensemble_members, load_data, model_factories
+    from carbonshift.experiments.runner import quiet_mlflow
+    from carbonshift.forecast.backtest import Windows
 
     try:
         cfg = _backtest_config(args)
@@ -120,10 +120,10 @@ def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, memb
     """One MLflow run: fit and log a forecaster per target (``rows`` receives one summary row each)."""
     import mlflow
 
-    from experiments import tracking
-    from experiments.config import as_dict
-    from experiments.runner import REPORTS_DIR, machine_tags
-    from forecast import artifact
+    from carbonshift.experiments import tracking
+    from carbonshift.experiments.config import as_dict
+    from carbonshift.experiments.runner import REPORTS_DIR, machine_tags
+    from carbonshift.forecast import artifact
 
     b = cfg.backtest
     with tracking.run(args.experiment or cfg.name, f"{cfg.name}-train", as_dict(cfg),
@@ -159,7 +159,7 @@ def save_mlflow_model(fitted: Any, folder: Path) -> Path:
         shutil.rmtree(folder)
     with tempfile.TemporaryDirectory() as tmp:
         plain = fitted.save(Path(tmp) / "forecaster")
-        mlflow.pyfunc.save_model(path=str(folder), loader_module="forecast.artifact", data_path=str(plain),
+        mlflow.pyfunc.save_model(path=str(folder), loader_module="carbonshift.forecast.artifact", data_path=str(plain),
                                  pip_requirements=[f"carbonshift=={metadata.version('carbonshift')}"])
     return folder
 
@@ -171,7 +171,7 @@ def _model_folder(uri: str, tmp: str) -> Path:
     if not folder.is_dir():
         import mlflow
 
-        from experiments import tracking
+        from carbonshift.experiments import tracking
 
         mlflow.set_tracking_uri(tracking.tracking_uri())
         folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
@@ -179,7 +179,7 @@ def _model_folder(uri: str, tmp: str) -> Path:
         import yaml
 
         flavor = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("flavors", {}).get("python_function", {})
-        if flavor.get("loader_module") != "forecast.artifact":
+        if flavor.get("loader_module") != "carbonshift.forecast.artifact":
             raise ValueError(f"{uri}: an MLflow model, but not a carbonshift forecaster (loader {flavor.get('loader_module')!r})")
         folder = folder / flavor["data"]
     return folder
@@ -195,9 +195,9 @@ def _history(fitted: Any, issue: pd.Timestamp, data_dir: str | None, live_store:
     bt = fitted.config.get("backtest", {})
     oracle, wx_lead = bool(bt.get("oracle_weather")), bt.get("horizon_h") if bt.get("weather_forecasts") else None
     if live_store is not None:
-        from forecast.data.schema import PANEL_COLUMNS
-        from forecast.data.validate import check_hourly_index
-        from forecast.live.store import LiveStore
+        from carbonshift.forecast.data.schema import PANEL_COLUMNS
+        from carbonshift.forecast.data.validate import check_hourly_index
+        from carbonshift.forecast.live.store import LiveStore
 
         covariates = [what for what, used in (("observed weather (oracle_weather)", oracle),
                                               ("Open-Meteo weather forecasts", wx_lead is not None),
@@ -211,7 +211,7 @@ def _history(fitted: Any, issue: pd.Timestamp, data_dir: str | None, live_store:
         for region, g in panel.groupby("region"):
             check_hourly_index(g["time"], f"live store {live_store} region {region}")
         return panel[panel["time"] < issue].reset_index(drop=True)
-    from forecast.data.panel import load_dacf_panel, load_panel
+    from carbonshift.forecast.data.panel import load_dacf_panel, load_panel
 
     if data["source"] == "dacf":
         return load_dacf_panel(regions, data_dir, data.get("exclude_columns", []))
@@ -222,7 +222,7 @@ def _history(fitted: Any, issue: pd.Timestamp, data_dir: str | None, live_store:
 
 def predict(args: argparse.Namespace) -> int:
     """Load a trained forecaster (local folder or MLflow URI) and write its forecast table issued at ``--issue-time``."""
-    from forecast import artifact
+    from carbonshift.forecast import artifact
 
     try:
         issue = pd.Timestamp(args.issue_time)

@@ -16,12 +16,12 @@ import sys
 
 import pandas as pd
 
-from experiments.output import emit
-from forecast.live.electricitymaps import ElectricityMapsClient
-from forecast.live.monitor import AnomalyLimits, Monitor
-from forecast.live.sources import DEFAULT_WATTTIME_REGIONS, ElectricityMapsSource, WattTimeSource, parse_region_map
-from forecast.live.store import LiveStore
-from forecast.live.watttime import WattTimeClient
+from carbonshift.experiments.output import emit
+from carbonshift.forecast.live.electricitymaps import ElectricityMapsClient
+from carbonshift.forecast.live.monitor import AnomalyLimits, Monitor
+from carbonshift.forecast.live.sources import DEFAULT_WATTTIME_REGIONS, ElectricityMapsSource, WattTimeSource, parse_region_map
+from carbonshift.forecast.live.store import LiveStore
+from carbonshift.forecast.live.watttime import WattTimeClient
 
 DEFAULT_STORE = "reports/live/carbon.sqlite"
 _UNITS_S = {"s": 1, "m": 60, "h": 3600}

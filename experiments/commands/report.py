@@ -7,8 +7,8 @@ import sys
 
 import pandas as pd
 
-from experiments.output import emit
-from experiments.runner import REPORTS_DIR
+from carbonshift.experiments.output import emit
+from carbonshift.experiments.runner import REPORTS_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from experiments.report import build_report
+    from carbonshift.experiments.report import build_report
 
     try:
         rep = build_report(args.target, args.reports_dir, log_to_mlflow=not args.no_log)
@@ -41,7 +41,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _results(args: argparse.Namespace) -> int:
-    from experiments.results import write_results
+    from carbonshift.experiments.results import write_results
 
     try:
         doc = write_results(args.output, args.sweeps)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.config import ConfigError
-from experiments.output import emit
-from experiments.registry import REFERENCE_PATH, config_reference
-from experiments.runner import REPORTS_DIR, parse_overrides, read_doc, run_config
+from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.output import emit
+from carbonshift.experiments.registry import REFERENCE_PATH, config_reference
+from carbonshift.experiments.runner import REPORTS_DIR, parse_overrides, read_doc, run_config
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ import argparse
 
 import pandas as pd
 
-from experiments.commands.run import add_common, execute
+from carbonshift.experiments.commands.run import add_common, execute
 
 TABLES: dict[str, str] = {"simulate": "policies", "plan_bench": "scale"}   # kind → the table it prints
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from experiments.commands.run import add_common
-from experiments.output import emit
-from experiments.runner import parse_overrides
-from experiments.sweep import plan, run_sweep
+from carbonshift.experiments.commands.run import add_common
+from carbonshift.experiments.output import emit
+from carbonshift.experiments.runner import parse_overrides
+from carbonshift.experiments.sweep import plan, run_sweep
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -17,12 +17,12 @@ from typing import Literal
 
 import pandas as pd
 
-from experiments.config import ConfigError, check
-from experiments.registry import Context, Result, experiment_kind
-from forecast.backtest import Windows, run_backtest
-from forecast.data.schema import TARGETS
-from forecast.metrics import score_by
-from forecast import report
+from carbonshift.experiments.config import ConfigError, check
+from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.backtest import Windows, run_backtest
+from carbonshift.forecast.data.schema import TARGETS
+from carbonshift.forecast.metrics import score_by
+from carbonshift.forecast import report
 
 
 @dataclass
@@ -33,7 +33,7 @@ class DataSection:
     exclude_columns: list[str] = field(default_factory=list)   # value columns not read/validated (e.g. ci_lca)
 
     def __post_init__(self) -> None:
-        from forecast.data.electricitymaps import VALUE_COLUMNS
+        from carbonshift.forecast.data.electricitymaps import VALUE_COLUMNS
         check(bool(self.regions), "data.regions", "name at least one zone / region")
         excl = set(self.exclude_columns)
         check(excl <= set(VALUE_COLUMNS) and len(excl) < len(VALUE_COLUMNS), "data.exclude_columns",
@@ -120,7 +120,7 @@ def apply_tuned(section: object, model: str) -> None:
     looked up in the current folder, then the project root); other fields keep their configured values."""
     import json
 
-    from experiments.tracking import project_dir
+    from carbonshift.experiments.tracking import project_dir
 
     path = Path(section.params_from)
     if not path.is_absolute() and not path.exists():
@@ -199,7 +199,7 @@ class TrainerSection:
             raise ConfigError(str(exc)) from None
 
     def settings(self):  # noqa: ANN201 (forecast.models.neural.TrainerSettings, imported lazily)
-        from forecast.models.neural import TrainerSettings
+        from carbonshift.forecast.models.neural import TrainerSettings
         return TrainerSettings(**dataclasses.asdict(self))
 
 
@@ -263,23 +263,23 @@ def model_factories(cfg: BacktestConfig) -> dict[str, object]:
     b, m, seed = cfg.backtest, cfg.models, cfg.seed
     out: dict[str, object] = {}
     if m.naive is not None:
-        from forecast.models.naive import NaiveForecaster
+        from carbonshift.forecast.models.naive import NaiveForecaster
         for kind in m.naive.kinds:
             out[kind] = lambda kind=kind: NaiveForecaster(kind, b.issue_hour, b.horizon_h)
     if m.gbm is not None:
-        from forecast.models.gbm import GBMForecaster
+        from carbonshift.forecast.models.gbm import GBMForecaster
         out["gbm"] = lambda: GBMForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather, seed=seed,
                                            **dataclasses.asdict(m.gbm))
     if m.prophet is not None:
-        from forecast.models.prophet import ProphetForecaster
+        from carbonshift.forecast.models.prophet import ProphetForecaster
         out["prophet"] = lambda: ProphetForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather,
                                                    **dataclasses.asdict(m.prophet))
     if m.lstm is not None:
-        from forecast.models.lstm import LSTMForecaster
+        from carbonshift.forecast.models.lstm import LSTMForecaster
         out["lstm"] = lambda: LSTMForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather, seed=seed,
                                              trainer=cfg.trainer.settings(), **model_params(m.lstm))
     if m.tft is not None:
-        from forecast.models.tft import TFTForecaster
+        from carbonshift.forecast.models.tft import TFTForecaster
         out["tft"] = lambda: TFTForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather, seed=seed,
                                            trainer=cfg.trainer.settings(), **model_params(m.tft))
     return out
@@ -296,7 +296,7 @@ def name_ensemble(bt, shown: dict[str, str]) -> tuple[str, str, str]:  # noqa: A
     (:func:`forecast.ensemble.ensemble_label` + ``+cqr``: ``ensemble(gbm 0.62, prophet 0.38)+cqr``, or with one
     member of positive weight ``gbm+cqr``; members named as in ``shown``, e.g. ``lstm (CPU-sized)``). Returns
     (that label, the uncalibrated row's label, the metric-safe key: ``ensemble`` or ``<member>_cqr``)."""
-    from forecast.ensemble import ensemble_label, member_weights
+    from carbonshift.forecast.ensemble import ensemble_label, member_weights
 
     base = ensemble_label(bt.weights.assign(model=bt.weights["model"].replace(shown)))
     label = f"{base}+cqr"
@@ -309,9 +309,9 @@ def name_ensemble(bt, shown: dict[str, str]) -> tuple[str, str, str]:  # noqa: A
 
 def load_data(cfg: BacktestConfig, data_dir: str | None) -> pd.DataFrame:
     if cfg.data.source == "dacf":
-        from forecast.data.panel import load_dacf_panel
+        from carbonshift.forecast.data.panel import load_dacf_panel
         return load_dacf_panel(cfg.data.regions, data_dir, cfg.data.exclude_columns)
-    from forecast.data.panel import load_panel
+    from carbonshift.forecast.data.panel import load_panel
     b = cfg.backtest
     return load_panel(cfg.data.regions, cfg.data.years or (2021, 2022, 2023), weather=b.oracle_weather,
                       data_dir=data_dir, exclude=cfg.data.exclude_columns,
@@ -331,8 +331,8 @@ def dacf_forecasts(cfg: BacktestConfig, target: str, data_dir: str | None) -> tu
     the comparison then covers no region rather than a subset under the same "mean" label."""
     if cfg.data.source != "dacf" or target != "ci_direct":
         return None, "not applicable"
-    from forecast.data.dacf import read_dacf_forecasts
-    from forecast.data.panel import dacf_path
+    from carbonshift.forecast.data.dacf import read_dacf_forecasts
+    from carbonshift.forecast.data.panel import dacf_path
     paths = {}
     for r in cfg.data.regions:
         try:

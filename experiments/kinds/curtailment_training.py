@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from experiments.config import check
-from experiments.registry import Context, Result, experiment_kind
-from scheduler.curtailment import (ForecastWindowRule, WindowRule, forecast_windows, foresight, handoff_mask,
+from carbonshift.experiments.config import check
+from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.scheduler.curtailment import (ForecastWindowRule, WindowRule, forecast_windows, foresight, handoff_mask,
                                    precision_recall, window_label, window_table, windows_from_panel)
-from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
+from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
 
 
 @dataclass
@@ -115,7 +115,7 @@ class ForecastWindowsSection:
     horizon_h: int = 48
 
     def __post_init__(self) -> None:
-        from forecast.data.schema import QUANTILE_COLUMNS
+        from carbonshift.forecast.data.schema import QUANTILE_COLUMNS
 
         check(self.model in ("persistence", "seasonal24", "seasonal168", "gbm"), "forecast_windows.model",
               "expected persistence | seasonal24 | seasonal168 | gbm")
@@ -156,17 +156,17 @@ def forecast_window_mask(panel: pd.DataFrame, regions: list[str], rule: WindowRu
                          start: pd.Timestamp, n: int, seed: int, progress: bool) -> ForecastWindows:
     """Backtest ``sec.model`` on ``rule.column`` (fit before the validation window, CQR on ``val_days`` before
     ``start``, test = the ``n`` hours from ``start``) and cut causal windows from its calibrated forecasts."""
-    from forecast.backtest import Windows, run_backtest
-    from forecast.data.panel import to_matrix
+    from carbonshift.forecast.backtest import Windows, run_backtest
+    from carbonshift.forecast.data.panel import to_matrix
 
     day = pd.Timedelta(days=1)
     val_start = start - sec.val_days * day
     windows = Windows(None, val_start - day, val_start, start - day, start, start + (n // 24 - 1) * day)
     if sec.model == "gbm":
-        from forecast.models.gbm import GBMForecaster
+        from carbonshift.forecast.models.gbm import GBMForecaster
         factory = lambda: GBMForecaster(sec.issue_hour, sec.horizon_h, max_iter=150, seed=seed)  # noqa: E731
     else:
-        from forecast.models.naive import NaiveForecaster
+        from carbonshift.forecast.models.naive import NaiveForecaster
         factory = lambda: NaiveForecaster(sec.model, sec.issue_hour, sec.horizon_h)  # noqa: E731
     bt = run_backtest(panel, rule.column, {sec.model: factory}, windows, sec.issue_hour, sec.horizon_h,
                       progress=progress)
@@ -244,13 +244,13 @@ def windows_figure(mask: np.ndarray, times: pd.DatetimeIndex, regions: list[str]
 @experiment_kind("curtailment_training", CurtailmentTrainingConfig,
                  "LM training inside curtailment windows with Flower FedAvg vs continuous single-site (seed 002)")
 def run(cfg: CurtailmentTrainingConfig, ctx: Context) -> Result:
-    from experiments.sweep import ray_temp_dir
-    from forecast.data.panel import load_panel, to_matrix
-    from scheduler.federated.corpus import stdlib_corpus
-    from scheduler.federated.elastic import ElasticConfig, baseline_share_in_windows, train_baseline
-    from scheduler.federated.flower_app import SimulationConfig
-    from scheduler.federated.lm import LMConfig
-    from scheduler.federated.train import train_elastic
+    from carbonshift.experiments.sweep import ray_temp_dir
+    from carbonshift.forecast.data.panel import load_panel, to_matrix
+    from carbonshift.scheduler.federated.corpus import stdlib_corpus
+    from carbonshift.scheduler.federated.elastic import ElasticConfig, baseline_share_in_windows, train_baseline
+    from carbonshift.scheduler.federated.flower_app import SimulationConfig
+    from carbonshift.scheduler.federated.lm import LMConfig
+    from carbonshift.scheduler.federated.train import train_elastic
 
     d = cfg.data
     panel = load_panel(d.zones, d.years, weather=False, data_dir=ctx.data_dir)

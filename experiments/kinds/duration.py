@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from experiments.config import check
-from experiments.registry import Context, Result, experiment_kind
-from scheduler.duration import (ALIBABA_CATEGORICAL, ALIBABA_NUMERIC, DurationEstimator, error_metrics,
+from carbonshift.experiments.config import check
+from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.scheduler.duration import (ALIBABA_CATEGORICAL, ALIBABA_NUMERIC, DurationEstimator, error_metrics,
                                 load_alibaba_history)
 
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from experiments.config import check
-from experiments.kinds.backtest import DataSection, TFTSection, TrainerSection, model_params
-from experiments.registry import Context, Result, experiment_kind
-from forecast.data.schema import TARGETS
+from carbonshift.experiments.config import check
+from carbonshift.experiments.kinds.backtest import DataSection, TFTSection, TrainerSection, model_params
+from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.data.schema import TARGETS
 
 
 @dataclass
@@ -76,8 +76,8 @@ def throughput(train_seconds: list[float], epoch_samples: list[int], world_size:
 @experiment_kind("gpu_bench", GPUBenchConfig)
 def run(config: GPUBenchConfig, ctx: Context) -> Result:
     """TFT training speed (s/epoch, samples/s, device, precision) under the trainer settings."""
-    from experiments.kinds.backtest import load_data
-    from forecast.models.tft import TFTForecaster
+    from carbonshift.experiments.kinds.backtest import load_data
+    from carbonshift.forecast.models.tft import TFTForecaster
 
     t0 = time.perf_counter()
     panel = load_data(config, ctx.data_dir)

@@ -28,15 +28,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from experiments.config import check
-from experiments.kinds.curtailment_training import ForecastWindowsSection
-from experiments.registry import Context, Result, experiment_kind
-from scheduler.curtailment import WindowRule, foresight, window_label
-from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DataCenters
-from scheduler.feasibility import MoveParams, domain_figure, evaluate
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.policies.migration import POLICIES, MigrationOptions, simulate_migration
-from scheduler.signals import CarbonSignal, controlled_error
+from carbonshift.experiments.config import check
+from carbonshift.experiments.kinds.curtailment_training import ForecastWindowsSection
+from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.scheduler.curtailment import WindowRule, foresight, window_label
+from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DataCenters
+from carbonshift.scheduler.feasibility import MoveParams, domain_figure, evaluate
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.policies.migration import POLICIES, MigrationOptions, simulate_migration
+from carbonshift.scheduler.signals import CarbonSignal, controlled_error
 
 
 @dataclass
@@ -140,8 +140,8 @@ def window_masks(cfg: MigrationConfig, panel: pd.DataFrame, carbon: CarbonSignal
                  ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
     """{"pf" | "forecast": [R × T] window mask over the carbon signal's hours} and the forecast windows'
     precision/recall table (None without ``forecast_windows``)."""
-    from experiments.kinds.curtailment_training import forecast_window_mask
-    from scheduler.curtailment import windows_from_panel
+    from carbonshift.experiments.kinds.curtailment_training import forecast_window_mask
+    from carbonshift.scheduler.curtailment import windows_from_panel
 
     d = cfg.data
     pf, times, _ = windows_from_panel(panel, cfg.windows, d.zones)
@@ -171,7 +171,7 @@ def energy_in_windows(jobs, carbon: CarbonSignal, forecast, dcs: DataCenters, po
 @experiment_kind("migration", MigrationConfig,
                  "follow-the-renewables migration: none vs energy-driven vs feasibility-aware (seed 001)")
 def run(cfg: MigrationConfig, ctx: Context) -> Result:
-    from forecast.data.panel import load_panel
+    from carbonshift.forecast.data.panel import load_panel
 
     d = cfg.data
     panel = load_panel(d.zones, d.years, weather=False, data_dir=ctx.data_dir)
@@ -211,7 +211,7 @@ def run(cfg: MigrationConfig, ctx: Context) -> Result:
     metrics.update({f"feasibility.{k}": v for k, v in feas.items()})
     tables = {"policies": table, "feasibility": pd.DataFrame([feas])}
     if pr is not None:
-        from scheduler.curtailment import precision_recall
+        from carbonshift.scheduler.curtailment import precision_recall
 
         tables["forecast_windows_pr"] = pr
         for row in precision_recall(masks["forecast"], masks["pf"], d.zones).itertuples(index=False):

@@ -10,9 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from experiments.config import check
-from experiments.registry import Context, Result, experiment_kind
-from forecast.data.panel import EM_YEARS, EM_ZONES, load_panel
+from carbonshift.experiments.config import check
+from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.data.panel import EM_YEARS, EM_ZONES, load_panel
 
 
 @dataclass

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from experiments.config import check
-from experiments.registry import Context, Result, check_policies, experiment_kind
-from scheduler.policies.registry import make_policy
+from carbonshift.experiments.config import check
+from carbonshift.experiments.registry import Context, Result, check_policies, experiment_kind
+from carbonshift.scheduler.policies.registry import make_policy
 
 
 @dataclass
@@ -54,11 +54,11 @@ def bench(cfg: BenchConfig, ctx: Context) -> Result:
     plus the latency of single-job adaptation events. ``peak_mem_mb`` counts the memory the plan call
     allocates (numpy arrays included); ``process_max_rss_mb`` is the whole process so far (interpreter,
     pandas, the loaded panel)."""
-    from forecast.data.panel import load_panel
-    from scheduler.datacenters import DataCenters
-    from scheduler.generators import GeneratorSpec, generate
-    from scheduler.plan_bench import bench_plan, binding_gpus
-    from scheduler.signals import CarbonSignal, controlled_error
+    from carbonshift.forecast.data.panel import load_panel
+    from carbonshift.scheduler.datacenters import DataCenters
+    from carbonshift.scheduler.generators import GeneratorSpec, generate
+    from carbonshift.scheduler.plan_bench import bench_plan, binding_gpus
+    from carbonshift.scheduler.signals import CarbonSignal, controlled_error
 
     panel = load_panel(cfg.zones, [cfg.year], weather=False, data_dir=ctx.data_dir)
     carbon = CarbonSignal.from_panel(panel, list(cfg.zones), cfg.start, cfg.horizon_h)

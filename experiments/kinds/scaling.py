@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from experiments.config import bounded, check
-from experiments.registry import Context, Result, experiment_kind
-from forecast.data.panel import load_panel, to_matrix
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.scaling import (ASSIGN_POLICIES, DEFAULT_BETA, PLAN_SIGNALS, GpuGeneration, Plan, assign_generations,
+from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.data.panel import load_panel, to_matrix
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.scaling import (ASSIGN_POLICIES, DEFAULT_BETA, PLAN_SIGNALS, GpuGeneration, Plan, assign_generations,
                                footprint, plan_elastic, plan_fixed_shift, plan_with_capacity, windows)
-from scheduler.workloads import TYPES
+from carbonshift.scheduler.workloads import TYPES
 
 PLANNERS = ("fixed_asap", "fixed_shift", "fixed_pause", "elastic_flat", "elastic")
 

@@ -48,13 +48,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from experiments.config import bounded, check
-from experiments.figures import pareto_figure
-from experiments.instances import (DatacenterSection, DataSection, DurationSection, ForecastSection, WorkloadSection,
+from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.figures import pareto_figure
+from carbonshift.experiments.instances import (DatacenterSection, DataSection, DurationSection, ForecastSection, WorkloadSection,
                                    build_instance, make_policies)
-from experiments.registry import Context, Result, check_policies, experiment_kind
-from scheduler.policies.oracle import CONTIGUOUS, PREEMPTIVE
-from scheduler.policies.registry import NAMES, PolicyOptions, make_oracle
+from carbonshift.experiments.registry import Context, Result, check_policies, experiment_kind
+from carbonshift.scheduler.policies.oracle import CONTIGUOUS, PREEMPTIVE
+from carbonshift.scheduler.policies.registry import NAMES, PolicyOptions, make_oracle
 
 
 @dataclass
@@ -109,13 +109,13 @@ TABLE_COLUMNS = ("policy", "carbon_kg", "carbon_operational_kg", "carbon_transfe
 @experiment_kind("simulate", SimulateConfig)
 def run(cfg: SimulateConfig, ctx: Context) -> Result:
     """Simulate scheduling policies on real carbon intensity and report carbon, deadlines and the oracle bound."""
-    from scheduler.metrics import (constraint_set, hour_of_day_table, n_migrated, oracle_comparison, policy_metrics,
+    from carbonshift.scheduler.metrics import (constraint_set, hour_of_day_table, n_migrated, oracle_comparison, policy_metrics,
                                    region_table)
-    from scheduler.policies.oracle_bounds import instance_bounds, policy_incumbent, slack_finish
-    from scheduler.policies.oracle_preemptive import preemptive_bound
-    from scheduler.risk_margins import covered_pct, feedback_metrics
-    from scheduler.signals import forecast_accuracy
-    from scheduler.simulator import SimConfig, simulate
+    from carbonshift.scheduler.policies.oracle_bounds import instance_bounds, policy_incumbent, slack_finish
+    from carbonshift.scheduler.policies.oracle_preemptive import preemptive_bound
+    from carbonshift.scheduler.risk_margins import covered_pct, feedback_metrics
+    from carbonshift.scheduler.signals import forecast_accuracy
+    from carbonshift.scheduler.simulator import SimConfig, simulate
 
     carbon, forecast, dc, jobs = build_instance(cfg, ctx.data_dir)
     sim_cfg = SimConfig(cfg.simulation.plan_hour_utc, cfg.simulation.failure_rate_per_h, cfg.seed,

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from experiments.config import check
-from experiments.registry import Context, Result, experiment_kind
-from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DataCenters, rtt_ms
-from scheduler.topology import FAMILIES, MAX_RING_K, place
+from carbonshift.experiments.config import check
+from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DataCenters, rtt_ms
+from carbonshift.scheduler.topology import FAMILIES, MAX_RING_K, place
 
 
 @dataclass
@@ -144,8 +144,8 @@ def summarise(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
 @experiment_kind("topology", TopologyConfig,
                  "multi-region data-parallel jobs: carbon-aware vs latency-only PS / ring placement (seed 000)")
 def run(cfg: TopologyConfig, ctx: Context) -> Result:
-    from forecast.data.panel import load_panel
-    from scheduler.signals import CarbonSignal
+    from carbonshift.forecast.data.panel import load_panel
+    from carbonshift.scheduler.signals import CarbonSignal
 
     d = cfg.data
     panel = load_panel(d.zones, d.years, weather=False, data_dir=ctx.data_dir)

@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.config import ConfigError, check
-from experiments.kinds.backtest import DataSection, LSTMSection, TFTSection, TrainerSection, model_params
-from experiments.registry import Context, Result, experiment_kind
-from forecast.backtest import extend_panel, issue_times
-from forecast.data.schema import TARGETS
+from carbonshift.experiments.config import ConfigError, check
+from carbonshift.experiments.kinds.backtest import DataSection, LSTMSection, TFTSection, TrainerSection, model_params
+from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.backtest import extend_panel, issue_times
+from carbonshift.forecast.data.schema import TARGETS
 
 SECTIONS: dict[str, type] = {"lstm": LSTMSection, "tft": TFTSection}
 
@@ -167,16 +167,16 @@ def max_epochs_of(base: dict[str, Any], space: dict[str, Any]) -> int:
 def build(model: str, params: dict[str, Any], issue_hour: int, horizon: int, seed: int, trainer: dict):  # noqa: ANN201
     """A fresh, unfitted LSTM/TFT forecaster with ``params`` (its section's settings)."""
     if model == "lstm":
-        from forecast.models.lstm import LSTMForecaster
+        from carbonshift.forecast.models.lstm import LSTMForecaster
         return LSTMForecaster(issue_hour, horizon, seed=seed, trainer=trainer, **params)
-    from forecast.models.tft import TFTForecaster
+    from carbonshift.forecast.models.tft import TFTForecaster
     return TFTForecaster(issue_hour, horizon, seed=seed, trainer=trainer, **params)
 
 
 def validation_mape(forecast: pd.DataFrame, panel: pd.DataFrame, target: str, day_ahead_h: int,
                     end: pd.Timestamp) -> dict[str, float]:
     """Day-ahead MAPE (%) per region of ``forecast`` against ``panel[target]`` on hours before ``end``."""
-    from forecast.metrics import mape
+    from carbonshift.forecast.metrics import mape
 
     rows = forecast[(forecast["horizon_h"] <= day_ahead_h) & (forecast["time"] < end)]
     actual = panel.set_index(["region", "time"])[target]
@@ -291,9 +291,9 @@ def log_trials(trials: pd.DataFrame, space_keys: dict[str, list[str]]) -> int:
 def load_panel(config: TuneConfig, data_dir: str | None) -> pd.DataFrame:
     """The configured regions' panel (DACF, or Electricity Maps zones without weather inputs)."""
     if config.data.source == "dacf":
-        from forecast.data.panel import load_dacf_panel
+        from carbonshift.forecast.data.panel import load_dacf_panel
         return load_dacf_panel(config.data.regions, data_dir, config.data.exclude_columns)
-    from forecast.data.panel import load_panel as load_em
+    from carbonshift.forecast.data.panel import load_panel as load_em
     return load_em(config.data.regions, config.data.years or (2021, 2022, 2023), weather=False, data_dir=data_dir,
                    exclude=config.data.exclude_columns)
 
@@ -315,7 +315,7 @@ def tuning_panel(config: TuneConfig, panel: pd.DataFrame) -> tuple[pd.DataFrame,
 
 def seasonal_reference(config: TuneConfig, data: pd.DataFrame, windows: dict) -> dict[str, float]:
     """Seasonal-naive 24 h day-ahead MAPE (%) per region on the same validation issues."""
-    from forecast.models.naive import NaiveForecaster
+    from carbonshift.forecast.models.naive import NaiveForecaster
 
     naive = NaiveForecaster("seasonal24", config.issue_hour, config.horizon_h).fit(data, config.target,
                                                                                  until=windows["fit_until"])
@@ -375,7 +375,7 @@ def typed(section: type, key: str, value: Any) -> int | float:
 @experiment_kind("tune", TuneConfig)
 def run(config: TuneConfig, ctx: Context) -> Result:
     """Ray Tune (ASHA) search over LSTM/TFT settings on the validation window; best settings as best_params.json."""
-    from experiments.sweep import init_ray
+    from carbonshift.experiments.sweep import init_ray
 
     t0 = time.perf_counter()
     if os.environ.get("RAY_ADDRESS") and config.storage_path is None:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.data import openmeteo_forecast
-from forecast.data.dacf import _mix, _read
-from forecast.data.electricitymaps import read_electricitymaps
-from forecast.data.openmeteo import read_openmeteo
-from forecast.data.traces import read_alibaba_pods, read_lwa
-from forecast.data.validate import DataValidationError, RepairReport, check_values
+from carbonshift.forecast.data import openmeteo_forecast
+from carbonshift.forecast.data.dacf import _mix, _read
+from carbonshift.forecast.data.electricitymaps import read_electricitymaps
+from carbonshift.forecast.data.openmeteo import read_openmeteo
+from carbonshift.forecast.data.traces import read_alibaba_pods, read_lwa
+from carbonshift.forecast.data.validate import DataValidationError, RepairReport, check_values
 
 
 @dataclass

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.data.schema import FORECAST_WEATHER
-from forecast.data.validate import (DataValidationError, check_hourly_index, check_values, parse_utc,
+from carbonshift.forecast.data.schema import FORECAST_WEATHER
+from carbonshift.forecast.data.validate import (DataValidationError, check_hourly_index, check_values, parse_utc,
                                     require_columns, require_rows)
 
 #: Regions shipped in the bundle (defaults only: any region whose files are in the data dir is usable).

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.data.validate import (DataValidationError, RepairReport, check_hourly_index, check_values,
+from carbonshift.forecast.data.validate import (DataValidationError, RepairReport, check_hourly_index, check_values,
                                     parse_utc, repair_gaps, require_columns, require_rows)
 
 # canonical name -> accepted normalised header spellings

@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from forecast.data.registry import Dataset, cache_dir, candidate_dirs, datasets
-from forecast.live.transport import TransportError, http_get
+from carbonshift.forecast.data.registry import Dataset, cache_dir, candidate_dirs, datasets
+from carbonshift.forecast.live.transport import TransportError, http_get
 
 DEFAULT_UPSTREAM = "https://raw.githubusercontent.com"
 MIN_RATE_BYTES_S = 64 * 1024  # slowest transfer rate tolerated, bytes/s (sets the whole-request deadline)

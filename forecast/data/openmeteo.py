@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.data.validate import DataValidationError, check_hourly_index, require_rows
+from carbonshift.forecast.data.validate import DataValidationError, check_hourly_index, require_rows
 
 _FIELDS = {
     "temperature_2m": ("obs_temperature_c", -90.0, 60.0),

@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.data.validate import DataValidationError, parse_utc, require_columns
-from forecast.live.parse import obj
-from forecast.live.transport import SourceError, get_json
+from carbonshift.forecast.data.validate import DataValidationError, parse_utc, require_columns
+from carbonshift.forecast.live.parse import obj
+from carbonshift.forecast.live.transport import SourceError, get_json
 
 SOURCE = "open-meteo"
 #: Open-Meteo hourly variable -> (panel column, lowest, highest plausible value)

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.data.dacf import REGIONS as DACF_REGIONS
-from forecast.data.dacf import read_dacf
-from forecast.data.electricitymaps import VALUE_COLUMNS, read_electricitymaps
-from forecast.data import openmeteo_forecast
-from forecast.data.openmeteo import read_openmeteo
-from forecast.data.registry import find
-from forecast.data.validate import DataValidationError, RepairReport, check_hourly_index
+from carbonshift.forecast.data.dacf import REGIONS as DACF_REGIONS
+from carbonshift.forecast.data.dacf import read_dacf
+from carbonshift.forecast.data.electricitymaps import VALUE_COLUMNS, read_electricitymaps
+from carbonshift.forecast.data import openmeteo_forecast
+from carbonshift.forecast.data.openmeteo import read_openmeteo
+from carbonshift.forecast.data.registry import find
+from carbonshift.forecast.data.validate import DataValidationError, RepairReport, check_hourly_index
 
 #: The 10 Electricity Maps zones shipped in the bundle (defaults only: any zone found in the data dir is usable).
 EM_ZONES: tuple[str, ...] = ("US-CAL-CISO", "US-TEX-ERCO", "US-MIDA-PJM", "US-NY-NYIS", "DE", "GB", "JP-TK",

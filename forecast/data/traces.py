@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.data.registry import resolve
-from forecast.data.validate import DataValidationError, _rows, parse_utc, require_columns, require_rows
+from carbonshift.forecast.data.registry import resolve
+from carbonshift.forecast.data.validate import DataValidationError, _rows, parse_utc, require_columns, require_rows
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from forecast.live.transport import SourceError, credential, get_json
-from forecast.live.parse import flag, number, obj, records, shown, timestamp
+from carbonshift.forecast.live.transport import SourceError, credential, get_json
+from carbonshift.forecast.live.parse import flag, number, obj, records, shown, timestamp
 
 SOURCE = "electricitymaps"
 DEFAULT_BASE_URL = "https://api.electricitymap.org"

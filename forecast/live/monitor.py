@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from forecast.live.sources import Source
-from forecast.live.store import ATTEMPT_COLUMNS, LiveStore
-from forecast.live.transport import RateLimited, SourceError
+from carbonshift.forecast.live.sources import Source
+from carbonshift.forecast.live.store import ATTEMPT_COLUMNS, LiveStore
+from carbonshift.forecast.live.transport import RateLimited, SourceError
 
 log = logging.getLogger(__name__)
 CARBON_COLUMNS = ("ci_lca", "ci_direct", "ci_marginal")

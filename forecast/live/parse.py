@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from forecast.live.transport import SourceError
+from carbonshift.forecast.live.transport import SourceError
 
 MAX_SHOWN = 60
 _ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?")

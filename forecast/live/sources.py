@@ -7,9 +7,9 @@ from typing import Protocol
 
 import pandas as pd
 
-from forecast.live.electricitymaps import ElectricityMapsClient
-from forecast.live.transport import RateLimited, SourceError
-from forecast.live.watttime import WattTimeClient
+from carbonshift.forecast.live.electricitymaps import ElectricityMapsClient
+from carbonshift.forecast.live.transport import RateLimited, SourceError
+from carbonshift.forecast.live.watttime import WattTimeClient
 
 # WattTime regions for Electricity Maps zones. Only CAISO_NORTH is documented as open to every account;
 # add others (WattTime ``/v3/my-access`` lists yours) via ``$CARBONSHIFT_WATTTIME_REGIONS="ZONE=REGION,…"``.

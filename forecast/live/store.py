@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.data.schema import PANEL_COLUMNS
+from carbonshift.forecast.data.schema import PANEL_COLUMNS
 
 EXTRA_COLUMNS: tuple[str, ...] = ("ci_marginal", "source", "fetched_at")
 STORE_COLUMNS: tuple[str, ...] = (*PANEL_COLUMNS, *EXTRA_COLUMNS)

@@ -19,8 +19,8 @@ import time as _time
 
 import pandas as pd
 
-from forecast.live.transport import SourceError, Unauthorized, credential, get_json
-from forecast.live.parse import field, number, obj, records, timestamp
+from carbonshift.forecast.live.transport import SourceError, Unauthorized, credential, get_json
+from carbonshift.forecast.live.parse import field, number, obj, records, timestamp
 
 SOURCE = "watttime"
 DEFAULT_BASE_URL = "https://api.watttime.org"

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from forecast.data.schema import FORECAST_COLUMNS, QUANTILE_COLUMNS, QUANTILE_LEVELS
+from carbonshift.forecast.data.schema import FORECAST_COLUMNS, QUANTILE_COLUMNS, QUANTILE_LEVELS
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.data.dacf import DIRECT_FACTORS, RENEWABLE
+from carbonshift.forecast.data.dacf import DIRECT_FACTORS, RENEWABLE
 
 #: Lags (hours) and rolling windows (hours) of the target used as features.
 ROLL_WINDOWS = (24, 168)

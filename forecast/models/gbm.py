@@ -18,9 +18,9 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from forecast.data.schema import QUANTILE_LEVELS
-from forecast.models.base import as_issue_index, forecast_frame
-from forecast.models.features import direct_design, issue_indices, region_series, relative_to_level, select
+from carbonshift.forecast.data.schema import QUANTILE_LEVELS
+from carbonshift.forecast.models.base import as_issue_index, forecast_frame
+from carbonshift.forecast.models.features import direct_design, issue_indices, region_series, relative_to_level, select
 
 
 #: ``level`` → the baseline column the target is taken relative to (None: the target itself).

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecast.data.schema import QUANTILE_LEVELS
-from forecast.models.base import as_issue_index, forecast_frame
-from forecast.models.features import region_series
-from forecast.models.neural import Scaler, TrainerSettings, best_checkpoint, trainer, windows
+from carbonshift.forecast.data.schema import QUANTILE_LEVELS
+from carbonshift.forecast.models.base import as_issue_index, forecast_frame
+from carbonshift.forecast.models.features import region_series
+from carbonshift.forecast.models.neural import Scaler, TrainerSettings, best_checkpoint, trainer, windows
 
 
 def _build_module(n_feat: int, n_regions: int, horizon: int, hidden: int, layers: int, dropout: float, lr: float):

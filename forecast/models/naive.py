@@ -8,9 +8,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forecast.data.schema import QUANTILE_LEVELS
-from forecast.models.base import as_issue_index, forecast_frame
-from forecast.models.features import direct_design, issue_indices, region_series
+from carbonshift.forecast.data.schema import QUANTILE_LEVELS
+from carbonshift.forecast.models.base import as_issue_index, forecast_frame
+from carbonshift.forecast.models.features import direct_design, issue_indices, region_series
 
 _FEATURE = {"persistence": "y_last", "seasonal24": "y_day", "seasonal168": "y_week"}
 

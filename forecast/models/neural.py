@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.models.features import RegionSeries
+from carbonshift.forecast.models.features import RegionSeries
 
 
 def calendar(times: pd.DatetimeIndex) -> np.ndarray:

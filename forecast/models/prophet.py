@@ -10,9 +10,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from forecast.data.schema import QUANTILE_LEVELS
-from forecast.models.base import as_issue_index, forecast_frame
-from forecast.models.features import RegionSeries, issue_indices, region_series
+from carbonshift.forecast.data.schema import QUANTILE_LEVELS
+from carbonshift.forecast.models.base import as_issue_index, forecast_frame
+from carbonshift.forecast.models.features import RegionSeries, issue_indices, region_series
 
 #: Prophet/holidays country code of each region (DACF regions and Electricity Maps zones).
 HOLIDAY_COUNTRY = {"CISO": "US", "ERCO": "US", "PJM": "US", "SE": "SE", "DE": "DE", "US-CAL-CISO": "US",

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecast.data.schema import QUANTILE_LEVELS
-from forecast.models.base import as_issue_index, forecast_frame
-from forecast.models.features import region_series
-from forecast.models.neural import Scaler, TrainerSettings, best_checkpoint, epoch_timer, trainer
+from carbonshift.forecast.data.schema import QUANTILE_LEVELS
+from carbonshift.forecast.models.base import as_issue_index, forecast_frame
+from carbonshift.forecast.models.features import region_series
+from carbonshift.forecast.models.neural import Scaler, TrainerSettings, best_checkpoint, epoch_timer, trainer
 
 
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")

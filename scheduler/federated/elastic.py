@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
-from scheduler.federated.corpus import Corpus
-from scheduler.federated.lm import LMConfig, TinyLM, evaluate, perplexity, train_steps
+from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
+from carbonshift.scheduler.federated.corpus import Corpus
+from carbonshift.scheduler.federated.lm import LMConfig, TinyLM, evaluate, perplexity, train_steps
 
 
 @dataclass(frozen=True)

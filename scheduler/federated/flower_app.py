@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from scheduler.federated import loopback
-from scheduler.federated.corpus import Corpus
-from scheduler.federated.elastic import RoundPlan
-from scheduler.federated.lm import LMConfig, TinyLM, train_steps
+from carbonshift.scheduler.federated import loopback
+from carbonshift.scheduler.federated.corpus import Corpus
+from carbonshift.scheduler.federated.elastic import RoundPlan
+from carbonshift.scheduler.federated.lm import LMConfig, TinyLM, train_steps
 
 #: Environment for an offline, quiet simulation: Flower telemetry and Ray usage stats off.
 OFFLINE_ENV = {

@@ -40,4 +40,4 @@ def verify() -> None:
     node_ip = ray.util.get_node_ip_address()
     if not is_loopback(node_ip):
         raise RuntimeError(f"local Ray instance runs on {node_ip}, not loopback; call "
-                           "scheduler.federated.loopback.prepare() before ray.init")
+                           "carbonshift.scheduler.federated.loopback.prepare() before ray.init")

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scheduler.federated.corpus import Corpus
-from scheduler.federated.elastic import Accounting, ElasticConfig, RoundPlan, account, plan_rounds
-from scheduler.federated.flower_app import SimulationConfig, run_plan
-from scheduler.federated.lm import LMConfig, TinyLM, evaluate, n_params, perplexity
+from carbonshift.scheduler.federated.corpus import Corpus
+from carbonshift.scheduler.federated.elastic import Accounting, ElasticConfig, RoundPlan, account, plan_rounds
+from carbonshift.scheduler.federated.flower_app import SimulationConfig, run_plan
+from carbonshift.scheduler.federated.lm import LMConfig, TinyLM, evaluate, n_params, perplexity
 
 
 @dataclass

@@ -25,9 +25,9 @@ from typing import Protocol
 
 import numpy as np
 
-from scheduler.cost import earliest_fit
-from scheduler.datacenters import DataCenters
-from scheduler.workloads import Jobs
+from carbonshift.scheduler.cost import earliest_fit
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.workloads import Jobs
 
 
 #: The ``Jobs`` fields a non-oracle policy may read: everything but the true duration.

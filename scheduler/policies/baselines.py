@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from scheduler.cost import earliest_fit, prefix
-from scheduler.datacenters import DataCenters
-from scheduler.policies.base import ClusterState, Decisions, Event, Placer, argmin_finite
-from scheduler.workloads import Jobs
+from carbonshift.scheduler.cost import earliest_fit, prefix
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, Placer, argmin_finite
+from carbonshift.scheduler.workloads import Jobs
 
 
 def fifo(jobs: Jobs, idx: np.ndarray) -> np.ndarray:

@@ -41,10 +41,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from scheduler.cost import cheapest_start, on_time_window_costs, prefix
-from scheduler.datacenters import DataCenters
-from scheduler.policies.base import ClusterState, Decisions, Event, Placer, table_rows
-from scheduler.workloads import Jobs
+from carbonshift.scheduler.cost import cheapest_start, on_time_window_costs, prefix
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, Placer, table_rows
+from carbonshift.scheduler.workloads import Jobs
 
 WEIGHTS: tuple[float, float, float] = (0.35, 0.40, 0.25)   # Table 3: urgency, flexibility, opportunity
 

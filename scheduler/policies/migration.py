@@ -32,13 +32,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scheduler.cost import prefix
-from scheduler.datacenters import DataCenters
-from scheduler.feasibility import MoveParams, move_hours
-from scheduler.policies.base import ClusterState, Decisions, Event, JobsView
-from scheduler.policies.cooperative import Cooperative
-from scheduler.signals import CarbonSignal, ForecastSignal
-from scheduler.workloads import Jobs
+from carbonshift.scheduler.cost import prefix
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.feasibility import MoveParams, move_hours
+from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, JobsView
+from carbonshift.scheduler.policies.cooperative import Cooperative
+from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal
+from carbonshift.scheduler.workloads import Jobs
 
 POLICIES = ("none", "energy", "feasible")
 #: Checkpoint size per GPU of a training job, GB (model + optimizer state; our assumption) — the migration

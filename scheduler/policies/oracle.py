@@ -40,10 +40,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scheduler.cost import prefix, sliding_min, window_sums
-from scheduler.datacenters import DataCenters
-from scheduler.policies.base import ClusterState, Decisions, Event, Placer
-from scheduler.workloads import Jobs
+from carbonshift.scheduler.cost import prefix, sliding_min, window_sums
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, Placer
+from carbonshift.scheduler.workloads import Jobs
 
 CONTIGUOUS, PREEMPTIVE = "contiguous", "preemptive"
 EXACT_MILP = "exact MILP"

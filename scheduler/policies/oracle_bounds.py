@@ -13,13 +13,13 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from scheduler.datacenters import DataCenters
-from scheduler.policies.base import ClusterState
-from scheduler.policies.oracle import CONTIGUOUS, PREEMPTIVE, Oracle, OracleBound
-from scheduler.policies.oracle_preemptive import preemptive_bound
-from scheduler.signals import CarbonSignal, OracleView
-from scheduler.simulator import DONE, Outcome
-from scheduler.workloads import Jobs
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.base import ClusterState
+from carbonshift.scheduler.policies.oracle import CONTIGUOUS, PREEMPTIVE, Oracle, OracleBound
+from carbonshift.scheduler.policies.oracle_preemptive import preemptive_bound
+from carbonshift.scheduler.signals import CarbonSignal, OracleView
+from carbonshift.scheduler.simulator import DONE, Outcome
+from carbonshift.scheduler.workloads import Jobs
 
 
 def instance_bounds(jobs: Jobs, carbon: CarbonSignal, dc: DataCenters, max_jobs_milp: int, time_limit_s: float,

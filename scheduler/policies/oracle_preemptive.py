@@ -31,10 +31,10 @@ import time
 
 import numpy as np
 
-from scheduler.datacenters import DataCenters
-from scheduler.policies.oracle import (DUAL_BOUND, EXACT_FREE, EXACT_MILP, INFEASIBLE, LP_BOUND, PREEMPTIVE,
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.oracle import (DUAL_BOUND, EXACT_FREE, EXACT_MILP, INFEASIBLE, LP_BOUND, PREEMPTIVE,
                                        OracleBound, job_windows)
-from scheduler.workloads import Jobs
+from carbonshift.scheduler.workloads import Jobs
 
 
 def preemptive_bound(jobs: Jobs, ci: np.ndarray, dc: DataCenters, max_jobs_milp: int = 300,

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scheduler.datacenters import DataCenters
-from scheduler.policies.baselines import Casper, GreedyCarbon, PerformanceFirst, RandomPolicy, RoundRobin
-from scheduler.policies.cooperative import Cooperative, RiskAware
-from scheduler.policies.migration import FeasibleMigration
-from scheduler.policies.oracle import Oracle
-from scheduler.policies.risk_aware import CARBON_RISKS, ChanceConstrained
-from scheduler.regional.coordinator import Regional
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.baselines import Casper, GreedyCarbon, PerformanceFirst, RandomPolicy, RoundRobin
+from carbonshift.scheduler.policies.cooperative import Cooperative, RiskAware
+from carbonshift.scheduler.policies.migration import FeasibleMigration
+from carbonshift.scheduler.policies.oracle import Oracle
+from carbonshift.scheduler.policies.risk_aware import CARBON_RISKS, ChanceConstrained
+from carbonshift.scheduler.regional.coordinator import Regional
 
 REGIONAL_TRANSPORTS: tuple[str, ...] = ("inprocess", "ray")
 
@@ -42,7 +42,7 @@ class PolicyOptions:
     regional_transport: str = "inprocess"  # regional: schedulers in this process | one Ray actor per region
 
     def __post_init__(self) -> None:
-        from forecast.data.schema import QUANTILE_LEVELS
+        from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 
         if self.risk_quantile is not None and self.risk_quantile not in QUANTILE_LEVELS:
             raise ValueError(f"policy_options.risk_quantile: expected one of {QUANTILE_LEVELS} or null, "
@@ -124,7 +124,7 @@ def _regional(dc: DataCenters, seed: int, o: PolicyOptions) -> Regional:
     """In-process regional schedulers; experiments.regional_ray hosts them in Ray actors."""
     if o.regional_transport != "inprocess":
         raise ValueError(f"policy regional: transport {o.regional_transport!r} is built by "
-                         f"experiments.regional_ray, not the scheduler core")
+                         f"carbonshift.experiments.regional_ray, not the scheduler core")
     return Regional(dc, delay_weight_kg_per_h=o.delay_weight_kg_per_h)
 
 

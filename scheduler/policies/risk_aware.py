@@ -40,12 +40,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecast.data.schema import QUANTILE_LEVELS
-from scheduler.cost import cheapest_start, on_time_window_costs, prefix
-from scheduler.datacenters import DataCenters
-from scheduler.policies.base import ClusterState, Decisions, Event, JobsView, Placer, table_rows
-from scheduler.policies.cooperative import WEIGHTS, Margin, job_margins, priorities
-from scheduler.workloads import Jobs
+from carbonshift.forecast.data.schema import QUANTILE_LEVELS
+from carbonshift.scheduler.cost import cheapest_start, on_time_window_costs, prefix
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, JobsView, Placer, table_rows
+from carbonshift.scheduler.policies.cooperative import WEIGHTS, Margin, job_margins, priorities
+from carbonshift.scheduler.workloads import Jobs
 
 CARBON_RISKS: tuple[str, ...] = ("cvar", "spread", "mean")
 
@@ -304,10 +304,10 @@ def learned_chance_constrained(dc: DataCenters, jobs: Jobs, spec, options, feedb
     source = the simulator's feedback object, ``duration.*`` metrics: margins, ``covered_pct`` = share of
     the simulated jobs whose reservation covers their true duration (the chance constraint's realised
     level before feedback), the per-bin ratios and ``n_pooled_bins``)."""
-    from scheduler.duration import prior_history
-    from scheduler.generators import generate
-    from scheduler.policies.registry import chance_constrained   # the registry imports this module
-    from scheduler.risk_margins import covered_pct
+    from carbonshift.scheduler.duration import prior_history
+    from carbonshift.scheduler.generators import generate
+    from carbonshift.scheduler.policies.registry import chance_constrained   # the registry imports this module
+    from carbonshift.scheduler.risk_margins import covered_pct
 
     past = prior_history(generate(spec, dc.n, seed + 1))
     source = ConformalMargins(past["requested_h"].to_numpy(), past["duration"].to_numpy(), jobs,

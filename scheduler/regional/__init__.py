@@ -7,10 +7,10 @@ by priority and carbon and keeps a replica of every region, updated by sequence-
 hour). Plain Python: regions are reached through a transport (in-process by default; Ray actors in
 ``experiments.regional_ray``). :class:`~scheduler.regional.coordinator.Regional` is the ``regional`` policy.
 """
-from scheduler.regional.coordinator import MAX_ROUNDS, ROUNDS_PER_HOUR, Coordinator, Regional, SyncStats, in_process
-from scheduler.regional.messages import Delta, RegionState, Request, Route
-from scheduler.regional.region import RegionalScheduler
-from scheduler.regional.transport import InProcess, RegionDown, Transport
+from carbonshift.scheduler.regional.coordinator import MAX_ROUNDS, ROUNDS_PER_HOUR, Coordinator, Regional, SyncStats, in_process
+from carbonshift.scheduler.regional.messages import Delta, RegionState, Request, Route
+from carbonshift.scheduler.regional.region import RegionalScheduler
+from carbonshift.scheduler.regional.transport import InProcess, RegionDown, Transport
 
 __all__ = ["MAX_ROUNDS", "ROUNDS_PER_HOUR", "Coordinator", "Delta", "InProcess", "RegionDown", "RegionState",
            "Regional", "RegionalScheduler", "Request", "Route", "SyncStats", "Transport", "in_process"]

@@ -40,13 +40,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scheduler.cost import cheapest_start, earliest_fit, on_time_window_costs, prefix
-from scheduler.datacenters import DataCenters
-from scheduler.policies.base import ClusterState, Decisions, Event, JobsView, Placer, table_rows
-from scheduler.policies.cooperative import WEIGHTS, priorities
-from scheduler.regional.messages import Delta, RegionState, Request, Route, diff, nbytes
-from scheduler.regional.transport import InProcess, RegionDown, Transport
-from scheduler.workloads import Jobs
+from carbonshift.scheduler.cost import cheapest_start, earliest_fit, on_time_window_costs, prefix
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, JobsView, Placer, table_rows
+from carbonshift.scheduler.policies.cooperative import WEIGHTS, priorities
+from carbonshift.scheduler.regional.messages import Delta, RegionState, Request, Route, diff, nbytes
+from carbonshift.scheduler.regional.transport import InProcess, RegionDown, Transport
+from carbonshift.scheduler.workloads import Jobs
 
 ROUNDS_PER_HOUR = 4          # delta sync every 15 simulated minutes
 MINUTES_PER_ROUND = 60 // ROUNDS_PER_HOUR

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scheduler.cost import earliest_fit, prefix, sliding_min
-from scheduler.regional.messages import Delta, RegionState, Request, Route, diff
+from carbonshift.scheduler.cost import earliest_fit, prefix, sliding_min
+from carbonshift.scheduler.regional.messages import Delta, RegionState, Request, Route, diff
 
 
 class RegionalScheduler:

@@ -15,8 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
-from scheduler.regional.messages import Delta, RegionState, Request
-from scheduler.regional.region import RegionalScheduler
+from carbonshift.scheduler.regional.messages import Delta, RegionState, Request
+from carbonshift.scheduler.regional.region import RegionalScheduler
 
 
 class RegionDown(RuntimeError):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
-from forecast.data.check import check_file
-from forecast.data.validate import DataValidationError
+from carbonshift.experiments.cli import main
+from carbonshift.forecast.data.check import check_file
+from carbonshift.forecast.data.validate import DataValidationError
 
 
 @pytest.fixture(scope="module")

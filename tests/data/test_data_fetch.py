@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
-from forecast.data.fetch import fetch
-from forecast.data.registry import datasets
+from carbonshift.experiments.cli import main
+from carbonshift.forecast.data.fetch import fetch
+from carbonshift.forecast.data.registry import datasets
 
 FOLDER = "alibaba_gpu_v2023"  # two small files keep the test fast
 
@@ -57,7 +57,7 @@ def test_fetch_downloads_verifies_and_resolves(tmp_path, upstream, monkeypatch, 
     empty.mkdir()
     monkeypatch.setenv("CARBONSHIFT_UPSTREAM_URL", base)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr("forecast.data.registry.REPO_ROOT", tmp_path / "nowhere" / "repo")
+    monkeypatch.setattr("carbonshift.forecast.data.registry.REPO_ROOT", tmp_path / "nowhere" / "repo")
     assert main(["data", "fetch", "--folder", FOLDER, "--data-dir", str(empty)]) == 0
     assert "downloaded: 2" in capsys.readouterr().out
     for d in (d for d in datasets() if d.folder == FOLDER):

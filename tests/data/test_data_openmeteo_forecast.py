@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.data import openmeteo_forecast as om
-from forecast.live.transport import RateLimited, SourceError
+from carbonshift.forecast.data import openmeteo_forecast as om
+from carbonshift.forecast.live.transport import RateLimited, SourceError
 
 
 def _value(var: str, t: pd.Timestamp, lag_days: int) -> float:
@@ -141,7 +141,7 @@ def test_failures_are_clear_source_errors(server, mode, error, match):
 
 def test_store_rejects_bad_rows(tmp_path, server):
     path = om.save(_client(server).historical_forecast(1.0, 2.0, "2024-03-01", "2024-03-01"), tmp_path, "X")
-    from forecast.data.check import check_file
+    from carbonshift.forecast.data.check import check_file
     assert check_file(path).kind == "openmeteo_forecast" and check_file(path).rows == 24
     frame = pd.read_csv(path)
     frame.loc[5, "fc_humidity_pct"] = 140.0
@@ -154,10 +154,10 @@ def test_store_rejects_bad_rows(tmp_path, server):
 
 @pytest.mark.slow
 def test_fetch_cli_then_backtest_with_weather_forecasts(server, shared_data, tmp_path, monkeypatch, mlflow_uri):
-    from experiments.cli import main
-    from experiments.config import load
-    from experiments.kinds.backtest import BacktestConfig, load_data
-    from forecast.data.registry import REPO_ROOT
+    from carbonshift.experiments.cli import main
+    from carbonshift.experiments.config import load
+    from carbonshift.experiments.kinds.backtest import BacktestConfig, load_data
+    from carbonshift.forecast.data.registry import REPO_ROOT
     from test_data_own_dir import _user_zone
 
     data_dir = tmp_path / "mydata"
@@ -172,8 +172,8 @@ def test_fetch_cli_then_backtest_with_weather_forecasts(server, shared_data, tmp
     assert march["fc_temperature_c"].notna().all() and panel["fc_temperature_c"].notna().sum() == len(march)
     t = march["time"].iloc[0]
     assert march["fc_temperature_c"].iloc[0] == _value("temperature_2m", t, 2)   # served 48 h before: day 2
-    from experiments.kinds.backtest import run as run_kind
-    from experiments.registry import Context
+    from carbonshift.experiments.kinds.backtest import run as run_kind
+    from carbonshift.experiments.registry import Context
     res = run_kind(cfg, Context(data_dir=str(data_dir), out_dir=tmp_path / "reports", progress=False))
     assert "fc_temperature_c" in res.summary["weather_forecasts"] and "24.9% of hours covered" in res.summary[
         "weather_forecasts"]
@@ -181,7 +181,7 @@ def test_fetch_cli_then_backtest_with_weather_forecasts(server, shared_data, tmp
     # train → predict keeps the weather forecasts (same alignment), never silently drops them
     assert main(["forecast", "train", str(REPO_ROOT / "experiments/configs/own_zone.yaml"), "--set",
                  "backtest.weather_forecasts=true", "--data-dir", str(data_dir), "--out", str(tmp_path / "m")]) == 0
-    from forecast import artifact
+    from carbonshift.forecast import artifact
     fitted = artifact.load(tmp_path / "m/forecaster/data/forecaster")
     assert "fc_temperature_c" in fitted.members["gbm"].features["CA-ON"]
     out = tmp_path / "fc.csv"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast.data.panel import load_dacf_panel, load_panel
-from forecast.data.validate import DataValidationError
+from carbonshift.forecast.data.panel import load_dacf_panel, load_panel
+from carbonshift.forecast.data.validate import DataValidationError
 
 
 def _user_zone(shared: Path, dest: Path, zone: str = "ZZ-TEST", year: int = 2024, src: str = "GB_2023",
@@ -88,8 +88,8 @@ def test_dacf_carbon_intensity_holding_mw_names_the_file_column(shared_data, tmp
 
 
 def test_config_rejects_excluding_a_target():
-    from experiments.config import ConfigError, parse
-    from experiments.kinds.backtest import BacktestConfig
+    from carbonshift.experiments.config import ConfigError, parse
+    from carbonshift.experiments.kinds.backtest import BacktestConfig
 
     doc = {"kind": "backtest", "name": "t", "data": {"source": "electricitymaps", "regions": ["CA-ON"], "years": [2024],
                                                       "exclude_columns": ["ci_direct"]},
@@ -104,7 +104,7 @@ def test_config_rejects_excluding_a_target():
 def test_data_list_shows_and_validates_user_files(shared_data, tmp_path, capsys):
     import json
 
-    from experiments.cli import main
+    from carbonshift.experiments.cli import main
 
     _user_zone(shared_data, tmp_path)
     bad = _user_zone(shared_data, tmp_path, zone="BAD", year=2023, shift_days=0)

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.data.dacf import read_dacf_forecasts
-from forecast.data.panel import load_dacf_panel, load_panel, to_matrix
-from forecast.data.schema import PANEL_COLUMNS
+from carbonshift.forecast.data.dacf import read_dacf_forecasts
+from carbonshift.forecast.data.panel import load_dacf_panel, load_panel, to_matrix
+from carbonshift.forecast.data.schema import PANEL_COLUMNS
 
 
 def test_em_panel_schema_and_alignment(shared_data):

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecast.data.traces import ALIBABA_PODS_FILE, ALIBABA_TRACE_END_S, alibaba_finished_tasks
-from forecast.data.validate import DataValidationError
-from scheduler.duration import load_alibaba_history
-from scheduler.traces import trace_jobs
+from carbonshift.forecast.data.traces import ALIBABA_PODS_FILE, ALIBABA_TRACE_END_S, alibaba_finished_tasks
+from carbonshift.forecast.data.validate import DataValidationError
+from carbonshift.scheduler.duration import load_alibaba_history
+from carbonshift.scheduler.traces import trace_jobs
 
 HEADER = ("name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,"
           "scheduled_time\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from forecast.version import code_version
+from carbonshift.forecast.version import code_version
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,11 +37,11 @@ def _isolate(root: Path, mp: pytest.MonkeyPatch) -> Store:
            "PYTHONPATH": pythonpath, "CARBONSHIFT_RUNS_DIR": str(root / "mlruns")}
     for key, value in env.items():
         mp.setenv(key, value)
-    mp.setattr("experiments.tracking.RUNS_DIR", root / "mlruns")
+    mp.setattr("carbonshift.experiments.tracking.RUNS_DIR", root / "mlruns")
     # the code version is part of a trial's identity; pin this process's to one snapshot so commits landing in
     # the shared work tree mid-test do not make a resume look like other code (test_provenance_* patches it)
     snapshot = code_version()
-    for where in ("experiments.runner.code_version", "experiments.sweep.code_version"):
+    for where in ("carbonshift.experiments.runner.code_version", "carbonshift.experiments.sweep.code_version"):
         mp.setattr(where, lambda: snapshot)
     return Store(root, uri, {**os.environ, **env})
 
@@ -64,7 +64,7 @@ def ray_local(tmp_path_factory: pytest.TempPathFactory):
     ``run_sweep`` reuses it and leaves it running."""
     import ray
 
-    from experiments.sweep import init_ray
+    from carbonshift.experiments.sweep import init_ray
 
     with pytest.MonkeyPatch.context() as mp:
         s = _isolate(tmp_path_factory.mktemp("ray"), mp)
@@ -77,7 +77,7 @@ def ray_local(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def tiny_sweep(tmp_path_factory: pytest.TempPathFactory, ray_local):
     """One 4-trial sweep (accuracy 0.6/1.0 × seeds 0/1) of the tiny kind on local Ray."""
-    from experiments.sweep import run_sweep
+    from carbonshift.experiments.sweep import run_sweep
 
     with pytest.MonkeyPatch.context() as mp:
         s = _isolate(tmp_path_factory.mktemp("sweep"), mp)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from experiments import registry
-from experiments.cli import main
-from experiments.config import bounded
+from carbonshift.experiments import registry
+from carbonshift.experiments.cli import main
+from carbonshift.experiments.config import bounded
 
 ROOT = Path(__file__).resolve().parents[2]
 

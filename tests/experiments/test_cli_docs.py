@@ -66,7 +66,7 @@ def test_readme_python_example_runs_and_returns_dataframes(store, monkeypatch, c
     import pandas as pd
 
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr("experiments.runner.REPORTS_DIR", store.root / "reports")
+    monkeypatch.setattr("carbonshift.experiments.runner.REPORTS_DIR", store.root / "reports")
     section = README[README.index("### From Python"):README.index("### Metric glossary")]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     scope: dict = {}

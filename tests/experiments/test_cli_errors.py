@@ -9,10 +9,10 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from experiments import registry
-from experiments.cli import build_parser, main
-from experiments.config import ConfigError
-from experiments.runner import parse_doc, parse_overrides, read_doc
+from carbonshift.experiments import registry
+from carbonshift.experiments.cli import build_parser, main
+from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.runner import parse_doc, parse_overrides, read_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK_SWEEP = str(ROOT / "experiments/configs/quickstart_sweep.yaml")
@@ -78,7 +78,7 @@ def test_unexpected_error_is_one_line_and_a_hint_traceback_with_v(store, capsys,
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("experiments.commands.run.run_config", boom)
+    monkeypatch.setattr("carbonshift.experiments.commands.run.run_config", boom)
     config = store.write_config({"kind": "tiny", "name": "tiny_ok"})
     assert main(["run", str(config)]) == 1
     err = capsys.readouterr().err
@@ -89,7 +89,7 @@ def test_unexpected_error_is_one_line_and_a_hint_traceback_with_v(store, capsys,
 
 
 def test_closed_pipe_prints_no_traceback(store):
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "sweep", QUICK_SWEEP, "--dry-run", "--json"],
+    proc = subprocess.Popen([sys.executable, "-m", "carbonshift.experiments.cli", "sweep", QUICK_SWEEP, "--dry-run", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=store.env, cwd=ROOT)
     proc.stdout.close()          # the reader went away before the first write (`| head -0`)
     err = proc.stderr.read().decode()
@@ -98,13 +98,13 @@ def test_closed_pipe_prints_no_traceback(store):
 
 
 def test_kind_whose_module_failed_to_import_reports_the_import_error(tmp_path, monkeypatch):
-    import experiments.kinds as kinds_pkg
+    import carbonshift.experiments.kinds as kinds_pkg
 
     (tmp_path / "needs_extra.py").write_text("import no_such_optional_dependency_for_carbonshift\n")
     monkeypatch.setattr(kinds_pkg, "__path__", [*kinds_pkg.__path__, str(tmp_path)])
     monkeypatch.setattr(registry, "_BROKEN", {})
     with pytest.raises(ConfigError, match=r"x.yaml: kind: experiment kind 'needs_extra' is unavailable: module "
-                                          r"experiments.kinds.needs_extra failed to import \(ModuleNotFoundError"):
+                                          r"carbonshift.experiments.kinds.needs_extra failed to import \(ModuleNotFoundError"):
         parse_doc({"kind": "needs_extra", "name": "x"}, "x.yaml")
     with pytest.raises(ConfigError, match=r"unknown experiment kind 'other'.*needs_extra failed to import"):
         parse_doc({"kind": "other", "name": "x"}, "x.yaml")

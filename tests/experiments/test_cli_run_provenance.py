@@ -6,9 +6,9 @@ import mlflow
 import pandas as pd
 import pytest
 
-from experiments import runner, sweep
-from experiments.config import parse
-from experiments.kinds.simulate import SimulateConfig
+from carbonshift.experiments import runner, sweep
+from carbonshift.experiments.config import parse
+from carbonshift.experiments.kinds.simulate import SimulateConfig
 
 
 def _table(path):
@@ -53,8 +53,8 @@ def test_runs_record_checksums_of_the_data_they_read(store):
     import hashlib
     import json
 
-    from experiments.registry import Context, Result
-    from forecast.data.panel import em_path
+    from carbonshift.experiments.registry import Context, Result
+    from carbonshift.forecast.data.panel import em_path
 
     def reads_gb(config, ctx):
         em_path("GB", 2023)

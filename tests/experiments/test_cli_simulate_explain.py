@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from experiments.cli import main
-from experiments.commands.simulate import READING, explain
+from carbonshift.experiments.cli import main
+from carbonshift.experiments.commands.simulate import READING, explain
 
 
 def test_explanation_names_the_policies_that_miss_deadlines():

@@ -8,9 +8,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from experiments import sweep
-from experiments.config import ConfigError
-from experiments.runner import parse_doc, read_doc
+from carbonshift.experiments import sweep
+from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.runner import parse_doc, read_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,7 +90,7 @@ def test_sweep_on_an_existing_cluster_ships_the_package_and_reports_worker_error
         address = head.stdout.readline().strip()
         assert address, "the Ray head did not start"
         config = store.write_config({"kind": "tiny", "name": "tiny_cluster", "sweep": {"fail": [False, True]}})
-        proc = subprocess.run([sys.executable, "-m", "experiments.cli", "sweep", str(config), "--json",
+        proc = subprocess.run([sys.executable, "-m", "carbonshift.experiments.cli", "sweep", str(config), "--json",
                                "--reports-dir", str(tmp_path / "reports")], cwd=tmp_path, capture_output=True,
                               text=True, timeout=300, env={**env, "RAY_ADDRESS": address})
     finally:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments.config import ConfigError
-from experiments.runner import config_hash, parse_doc, parse_overrides, read_doc, set_dotted
-from experiments.sweep import axis_values, expand, plan
+from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.runner import config_hash, parse_doc, parse_overrides, read_doc, set_dotted
+from carbonshift.experiments.sweep import axis_values, expand, plan
 
 CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs"
 

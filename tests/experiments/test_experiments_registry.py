@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import registry
+from carbonshift.experiments import registry
 
 
 def test_broken_kind_module_is_isolated_and_reported(tmp_path, monkeypatch):
-    import experiments.kinds as kinds_pkg
+    import carbonshift.experiments.kinds as kinds_pkg
 
     (tmp_path / "broken_kind.py").write_text("import no_such_module_for_carbonshift_tests\n")
     monkeypatch.setattr(kinds_pkg, "__path__", [*kinds_pkg.__path__, str(tmp_path)])

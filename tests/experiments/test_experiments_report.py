@@ -9,14 +9,14 @@ import mlflow
 import pandas as pd
 import pytest
 
-from experiments.report import build_report
-from experiments.results import composition_label, write_results
-from experiments.runner import run_config
+from carbonshift.experiments.report import build_report
+from carbonshift.experiments.results import composition_label, write_results
+from carbonshift.experiments.runner import run_config
 
 
 def test_run_is_logged_and_reported(store):
     path = store.write_config({"kind": "tiny", "name": "tiny_one", "seed": 3, "forecast": {"accuracy": 0.75}})
-    out = subprocess.run([sys.executable, "-m", "experiments.cli", "run", str(path), "--set", "n_regions=4",
+    out = subprocess.run([sys.executable, "-m", "carbonshift.experiments.cli", "run", str(path), "--set", "n_regions=4",
                           "--reports-dir", str(store.root / "reports"), "--json"],
                          env=store.env, cwd=store.root, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -78,7 +78,7 @@ def test_composition_labels():
 
 
 def test_axis_values_from_flattened_params():
-    from experiments.report import axis_value, param
+    from carbonshift.experiments.report import axis_value, param
 
     params = {"workload.mix.lm": "0.7", "workload.mix.cv": "0.3", "data.zones": '["GB", "DE"]', "seed": "2"}
     assert param(params, "workload.mix") == {"lm": 0.7, "cv": 0.3}
@@ -89,7 +89,7 @@ def test_axis_values_from_flattened_params():
 
 def test_results_include_single_runs_from_mlflow(store, tmp_path, monkeypatch):
     rec = run_config({"kind": "tiny", "name": "tiny_single", "seed": 1}, reports_dir=tmp_path / "reports")
-    monkeypatch.setattr("experiments.results.RUN_TABLES", {"tiny_single": [("policies", "policy == 'cooperative'")]})
+    monkeypatch.setattr("carbonshift.experiments.results.RUN_TABLES", {"tiny_single": [("policies", "policy == 'cooperative'")]})
     out = tmp_path / "RESULTS.md"
     doc = write_results(out)
     text = out.read_text()

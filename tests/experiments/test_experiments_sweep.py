@@ -11,7 +11,7 @@ import time
 import mlflow
 import pytest
 
-from experiments.sweep import child_runs, run_sweep
+from carbonshift.experiments.sweep import child_runs, run_sweep
 
 
 def _client(uri: str) -> mlflow.MlflowClient:
@@ -67,7 +67,7 @@ def test_killed_sweep_resumes_without_duplicates_or_losses(store, ray_local):
     n = 6
     path = store.write_config({"kind": "tiny", "name": "tiny_kill", "sleep_s": 1.5,
                                "sweep": {"seed": {"start": 0, "stop": n - 1}}})
-    cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(path), "--reports-dir", str(store.root / "r")]
+    cmd = [sys.executable, "-m", "carbonshift.experiments.cli", "sweep", str(path), "--reports-dir", str(store.root / "r")]
     proc = subprocess.Popen(cmd, env=store.env, cwd=store.root, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     db = str(store.root / "mlflow.db")

@@ -4,13 +4,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from experiments.config import load_yaml, parse
-from experiments.instances import table_label
-from experiments.kinds.backtest import BacktestConfig
-from experiments.kinds.backtest import run as run_backtest_kind
-from experiments.registry import Context
-from experiments.results import CALIBRATED, RUN_TABLES
-from forecast.ensemble import ensemble_label
+from carbonshift.experiments.config import load_yaml, parse
+from carbonshift.experiments.instances import table_label
+from carbonshift.experiments.kinds.backtest import BacktestConfig
+from carbonshift.experiments.kinds.backtest import run as run_backtest_kind
+from carbonshift.experiments.registry import Context
+from carbonshift.experiments.results import CALIBRATED, RUN_TABLES
+from carbonshift.forecast.ensemble import ensemble_label
 
 
 def _weights(rows: list[tuple[str, int, str, float]]) -> pd.DataFrame:
@@ -66,8 +66,8 @@ def test_backtest_kind_lists_the_members_of_a_real_ensemble(tmp_path):
 
 
 def test_sweep_headline_names_the_forecast_table_it_planned_on():
-    from experiments.report import name_forecast_tables
-    from experiments.results import Claim, headline
+    from carbonshift.experiments.report import name_forecast_tables
+    from carbonshift.experiments.results import Claim, headline
 
     frame = pd.DataFrame({"run_id": ["a", "b", "c"], "forecast.source": ["table", "table", "synthetic"],
                           "seed": [0, 1, 0], "policy": ["cooperative"] * 3,
@@ -81,8 +81,8 @@ def test_sweep_headline_names_the_forecast_table_it_planned_on():
 def test_forecast_labels_read_each_runs_summary(store):
     import mlflow
 
-    from experiments import tracking
-    from experiments.report import forecast_labels
+    from carbonshift.experiments import tracking
+    from carbonshift.experiments.report import forecast_labels
 
     with tracking.run("labels", "with") as active:
         mlflow.log_dict({"forecast": "gbm+cqr forecast table forecast_ensemble.csv, measured accuracy 88.1 %"},

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from experiments.config import parse
-from experiments.kinds.curtailment_training import windows_figure
-from experiments.kinds.scaling import ScalingConfig
-from experiments.kinds.scaling import run as run_scaling
-from experiments.registry import Context
-from scheduler.curtailment import WindowRule, foresight, window_label
-from scheduler.scaling import PLAN_SIGNALS
+from carbonshift.experiments.config import parse
+from carbonshift.experiments.kinds.curtailment_training import windows_figure
+from carbonshift.experiments.kinds.scaling import ScalingConfig
+from carbonshift.experiments.kinds.scaling import run as run_scaling
+from carbonshift.experiments.registry import Context
+from carbonshift.scheduler.curtailment import WindowRule, foresight, window_label
+from carbonshift.scheduler.scaling import PLAN_SIGNALS
 
 
 def test_percentile_windows_are_perfect_foresight():

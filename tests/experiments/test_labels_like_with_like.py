@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from experiments.config import load, load_yaml, parse
-from experiments.kinds.backtest import BacktestConfig, cpu_sized
-from experiments.report import aggregate, markdown, seeds_note
-from experiments.results import SHIPPED, Claim, RunSection, headline, render_run, spread
+from carbonshift.experiments.config import load, load_yaml, parse
+from carbonshift.experiments.kinds.backtest import BacktestConfig, cpu_sized
+from carbonshift.experiments.report import aggregate, markdown, seeds_note
+from carbonshift.experiments.results import SHIPPED, Claim, RunSection, headline, render_run, spread
 
 
 def test_seed_memory_figures_are_compared_with_process_peak_rss():

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import figures, report
-from experiments.kinds import simulate
+from carbonshift.experiments import figures, report
+from carbonshift.experiments.kinds import simulate
 
 TABLE = pd.DataFrame({"policy": ["performance_first", "greedy_carbon", "cooperative", "casper", "oracle"],
                       "carbon_kg": [1000.0, 700.0, 600.0, 800.0, 400.0],

@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from experiments.config import parse
-from experiments.kinds.plan_bench import BenchConfig
-from experiments.registry import Context, get
-from scheduler.plan_bench import _reserved
+from carbonshift.experiments.config import parse
+from carbonshift.experiments.kinds.plan_bench import BenchConfig
+from carbonshift.experiments.registry import Context, get
+from carbonshift.scheduler.plan_bench import _reserved
 
 
 def test_reserved_matches_the_per_job_definition():

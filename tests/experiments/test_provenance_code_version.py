@@ -8,11 +8,11 @@ import subprocess
 import mlflow
 import pytest
 
-from experiments import provenance
-from forecast import version as forecast_version
-from experiments.cli import main
-from experiments.results import write_results
-from experiments.runner import config_hash, parse_doc, run_config
+from carbonshift.experiments import provenance
+from carbonshift.forecast import version as forecast_version
+from carbonshift.experiments.cli import main
+from carbonshift.experiments.results import write_results
+from carbonshift.experiments.runner import config_hash, parse_doc, run_config
 
 
 def _git(root, *args):
@@ -68,12 +68,12 @@ def test_project_relative_paths():
 def test_trial_identity_includes_the_code_version(store, monkeypatch):
     kind, cfg = parse_doc({"kind": "tiny", "name": "t"}, "t")
     assert config_hash(kind.name, cfg, "aaa") != config_hash(kind.name, cfg, "bbb")
-    monkeypatch.setattr("experiments.runner.code_version", lambda: "ccc")
+    monkeypatch.setattr("carbonshift.experiments.runner.code_version", lambda: "ccc")
     assert config_hash(kind.name, cfg) == config_hash(kind.name, cfg, "ccc")       # default: this checkout
 
 
 def test_run_json_tags_and_summary_carry_the_code_version(store, capsys, monkeypatch):
-    monkeypatch.setattr("experiments.runner.code_version", lambda: "dddd5555eeee")
+    monkeypatch.setattr("carbonshift.experiments.runner.code_version", lambda: "dddd5555eeee")
     path = store.write_config({"kind": "tiny", "name": "tiny_cv"})
     assert main(["run", str(path), "--json", "--reports-dir", str(store.root / "reports")]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -87,17 +87,17 @@ def test_run_json_tags_and_summary_carry_the_code_version(store, capsys, monkeyp
 
 @pytest.mark.slow
 def test_resume_reruns_trials_finished_under_other_code(store, ray_local, monkeypatch):
-    from experiments.sweep import run_sweep
+    from carbonshift.experiments.sweep import run_sweep
 
     path = store.write_config({"kind": "tiny", "name": "tiny_resume_cv", "sweep": {"seed": [0, 1]}})
-    monkeypatch.setattr("experiments.runner.code_version", lambda: "old-code")
-    monkeypatch.setattr("experiments.sweep.code_version", lambda: "old-code")
+    monkeypatch.setattr("carbonshift.experiments.runner.code_version", lambda: "old-code")
+    monkeypatch.setattr("carbonshift.experiments.sweep.code_version", lambda: "old-code")
     first = run_sweep(path, reports_dir=store.root / "reports", progress=False)
     assert first.n_run == 2 and first.code_version == "old-code"
     same = run_sweep(path, resume=True, reports_dir=store.root / "reports", progress=False)
     assert same.n_skipped == 2 and same.n_run == 0
-    monkeypatch.setattr("experiments.runner.code_version", lambda: "new-code")
-    monkeypatch.setattr("experiments.sweep.code_version", lambda: "new-code")
+    monkeypatch.setattr("carbonshift.experiments.runner.code_version", lambda: "new-code")
+    monkeypatch.setattr("carbonshift.experiments.sweep.code_version", lambda: "new-code")
     newer = run_sweep(path, resume=True, reports_dir=store.root / "reports", progress=False)
     assert newer.n_skipped == 0 and newer.n_run == 2
     trials = mlflow.MlflowClient(store.uri).search_runs(
@@ -107,16 +107,16 @@ def test_resume_reruns_trials_finished_under_other_code(store, ray_local, monkey
 
 
 def test_results_list_code_versions_warn_when_mixed_and_hold_no_machine_paths(store, tmp_path, monkeypatch):
-    monkeypatch.setattr("experiments.runner.code_version", lambda: "aaaa11112222")
+    monkeypatch.setattr("carbonshift.experiments.runner.code_version", lambda: "aaaa11112222")
     run_config({"kind": "tiny", "name": "tiny_a"}, reports_dir=tmp_path / "reports")
-    monkeypatch.setattr("experiments.results.RUN_TABLES", {"tiny_a": [("policies", None)]})
+    monkeypatch.setattr("carbonshift.experiments.results.RUN_TABLES", {"tiny_a": [("policies", None)]})
     out = tmp_path / "RESULTS.md"
     write_results(out)
     text = out.read_text()
     assert "Code version of the runs shown: `aaaa11112222` (tiny_a)." in text and "Warning" not in text
-    monkeypatch.setattr("experiments.runner.code_version", lambda: "bbbb33334444-dirty")
+    monkeypatch.setattr("carbonshift.experiments.runner.code_version", lambda: "bbbb33334444-dirty")
     run_config({"kind": "tiny", "name": "tiny_b"}, reports_dir=tmp_path / "reports")
-    monkeypatch.setattr("experiments.results.RUN_TABLES", {"tiny_a": [("policies", None)],
+    monkeypatch.setattr("carbonshift.experiments.results.RUN_TABLES", {"tiny_a": [("policies", None)],
                                                            "tiny_b": [("policies", None)]})
     write_results(out)
     text = out.read_text()
@@ -127,7 +127,7 @@ def test_results_list_code_versions_warn_when_mixed_and_hold_no_machine_paths(st
 
 
 def test_sweep_dry_run_json_names_the_code_version(store, capsys, monkeypatch):
-    monkeypatch.setattr("experiments.sweep.code_version", lambda: "ffff6666aaaa")
+    monkeypatch.setattr("carbonshift.experiments.sweep.code_version", lambda: "ffff6666aaaa")
     path = store.write_config({"kind": "tiny", "name": "tiny_dry", "sweep": {"seed": [0, 1]}})
     assert main(["sweep", str(path), "--dry-run", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -135,9 +135,9 @@ def test_sweep_dry_run_json_names_the_code_version(store, capsys, monkeypatch):
 
 
 def test_every_tracked_run_is_tagged(store, monkeypatch):
-    from experiments import tracking
+    from carbonshift.experiments import tracking
 
-    monkeypatch.setattr("experiments.provenance.code_version", lambda: "1234abcd5678")
+    monkeypatch.setattr("carbonshift.experiments.provenance.code_version", lambda: "1234abcd5678")
     with tracking.run("tagged", "plain", {"a": 1}) as active:                 # e.g. `forecast train`
         rid = active.info.run_id
     with tracking.run("tagged", "given", tags={provenance.TAG: "given-version"}) as active:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from experiments.config import check
-from experiments.registry import Context, Result, experiment_kind
+from carbonshift.experiments.config import check
+from carbonshift.experiments.registry import Context, Result, experiment_kind
 
 POLICIES = ("performance_first", "greedy_carbon", "cooperative")
 

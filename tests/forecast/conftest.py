@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from forecast.data.panel import load_dacf_panel
+from carbonshift.forecast.data.panel import load_dacf_panel
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
 """Rolling ensemble inside the backtest on real DACF data: no look-ahead, and the static default unchanged."""
 import pandas as pd
 
-from forecast.backtest import Windows, run_backtest
-from forecast.ensemble import ErrorWeightedEnsemble
-from forecast.models.naive import NaiveForecaster
+from carbonshift.forecast.backtest import Windows, run_backtest
+from carbonshift.forecast.ensemble import ErrorWeightedEnsemble
+from carbonshift.forecast.models.naive import NaiveForecaster
 
 WINDOWS = Windows.from_strings("2020-10-01", "2020-12-31", "2021-01-01", "2021-01-12", "2021-01-13", "2021-01-25")
 CUT = pd.Timestamp("2021-01-18 23:00", tz="UTC")   # a mid-test issue time
@@ -44,7 +44,7 @@ def test_static_default_is_the_validation_fit(dacf_slice):
 
 def _raw_validation(panel: pd.DataFrame, kind: str) -> pd.DataFrame:
     """The member's uncalibrated validation forecasts, as the backtest makes them."""
-    from forecast.backtest import extend_panel, issue_times
+    from carbonshift.forecast.backtest import extend_panel, issue_times
 
     data = extend_panel(panel[panel["time"] >= WINDOWS.train_start], 48)
     issues = issue_times(WINDOWS.val_start, WINDOWS.val_end, 23)

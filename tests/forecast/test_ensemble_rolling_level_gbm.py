@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.models.gbm import GBMForecaster
+from carbonshift.forecast.models.gbm import GBMForecaster
 
 
 def _panel() -> pd.DataFrame:
@@ -43,7 +43,7 @@ def test_recency_weights_and_bad_level_are_checked():
 
 
 def test_profile_feature_is_the_recent_same_hour_mean():
-    from forecast.models.features import direct_design, region_series
+    from carbonshift.forecast.models.features import direct_design, region_series
 
     panel = _panel()
     s = region_series(panel, "ci_direct")["X"]

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.report import ensemble_goal_table, monthly_coverage, monthly_mape, weights_summary
+from carbonshift.forecast.report import ensemble_goal_table, monthly_coverage, monthly_mape, weights_summary
 
 
 def _forecasts() -> pd.DataFrame:
@@ -64,7 +64,7 @@ def test_rolling_calibration_matches_a_calibrator_fitted_on_each_window():
     that issue's window (two regions, two horizon buckets, noisy quantiles)."""
     from scipy.stats import norm
 
-    from forecast.calibration import ConformalCalibrator, calibrate_rolling
+    from carbonshift.forecast.calibration import ConformalCalibrator, calibrate_rolling
 
     rng = np.random.default_rng(3)
 

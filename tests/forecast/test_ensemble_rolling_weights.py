@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
-from forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
+from carbonshift.forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
+from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
 
 START = pd.Timestamp("2021-01-01 23:00", tz="UTC")
 

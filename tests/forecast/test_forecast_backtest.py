@@ -3,13 +3,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config import load
-from experiments.kinds.backtest import BacktestConfig
-from experiments.kinds.backtest import run as run_kind
-from experiments.registry import Context
-from forecast.backtest import Windows, issue_times, run_backtest
-from forecast.models.gbm import GBMForecaster
-from forecast.models.naive import NaiveForecaster
+from carbonshift.experiments.config import load
+from carbonshift.experiments.kinds.backtest import BacktestConfig
+from carbonshift.experiments.kinds.backtest import run as run_kind
+from carbonshift.experiments.registry import Context
+from carbonshift.forecast.backtest import Windows, issue_times, run_backtest
+from carbonshift.forecast.models.gbm import GBMForecaster
+from carbonshift.forecast.models.naive import NaiveForecaster
 
 WINDOWS = Windows.from_strings("2020-10-01", "2020-12-31", "2021-01-01", "2021-01-12", "2021-01-13", "2021-01-25")
 

@@ -3,10 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.calibration import ConformalCalibrator
-from forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
-from forecast.ensemble import ErrorWeightedEnsemble
-from forecast.metrics import picp
+from carbonshift.forecast.calibration import ConformalCalibrator
+from carbonshift.forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
+from carbonshift.forecast.ensemble import ErrorWeightedEnsemble
+from carbonshift.forecast.metrics import picp
 
 
 def _table(n_issue: int, rng: np.random.Generator, spread: float, bias: float = 0.0) -> pd.DataFrame:
@@ -68,7 +68,7 @@ def test_rolling_calibration_follows_drift_without_peeking():
     corrections applied at issue τ never depend on actuals at or after τ."""
     from scipy.stats import norm
 
-    from forecast.calibration import ConformalCalibrator, calibrate_rolling
+    from carbonshift.forecast.calibration import ConformalCalibrator, calibrate_rolling
 
     rng = np.random.default_rng(0)
 

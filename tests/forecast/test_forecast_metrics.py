@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.metrics import crps, mae, mape, picp, pinball, score
+from carbonshift.forecast.metrics import crps, mae, mape, picp, pinball, score
 
 
 def test_point_metrics_hand_computed():

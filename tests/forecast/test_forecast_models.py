@@ -3,11 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.data.schema import FORECAST_COLUMNS, QUANTILE_COLUMNS
-from forecast.metrics import mape
-from forecast.models.base import Forecaster, check_forecast_table
-from forecast.models.gbm import GBMForecaster
-from forecast.models.naive import NaiveForecaster
+from carbonshift.forecast.data.schema import FORECAST_COLUMNS, QUANTILE_COLUMNS
+from carbonshift.forecast.metrics import mape
+from carbonshift.forecast.models.base import Forecaster, check_forecast_table
+from carbonshift.forecast.models.gbm import GBMForecaster
+from carbonshift.forecast.models.naive import NaiveForecaster
 
 
 def _check(fc: pd.DataFrame, issues: pd.DatetimeIndex, horizon: int, regions=("CISO", "SE")) -> None:
@@ -73,7 +73,7 @@ def test_gbm_fit_never_reads_targets_after_until(dacf_slice, windows):
 
 
 def test_prophet_tiny(dacf_slice, windows):
-    from forecast.models.prophet import ProphetForecaster
+    from carbonshift.forecast.models.prophet import ProphetForecaster
 
     until, issues = windows
     m = ProphetForecaster(horizon=24, yearly=False, train_days=45).fit(dacf_slice, "ci_direct", until)
@@ -83,7 +83,7 @@ def test_prophet_tiny(dacf_slice, windows):
 
 
 def test_lstm_tiny(dacf_slice, windows):
-    from forecast.models.lstm import LSTMForecaster
+    from carbonshift.forecast.models.lstm import LSTMForecaster
 
     until, issues = windows
     kw = dict(horizon=24, encoder_h=48, hidden=8, max_epochs=2, stride_h=12, seed=3)
@@ -95,7 +95,7 @@ def test_lstm_tiny(dacf_slice, windows):
 
 
 def test_tft_tiny(dacf_slice, windows):
-    from forecast.models.tft import TFTForecaster
+    from carbonshift.forecast.models.tft import TFTForecaster
 
     until, issues = windows
     m = TFTForecaster(horizon=24, encoder_h=48, hidden=8, attention_heads=1, max_epochs=1, limit_train_batches=3,
@@ -116,7 +116,7 @@ def _periodic_panel(days: int = 60) -> pd.DataFrame:
 @pytest.mark.slow
 def test_tft_learns_a_daily_cycle_and_covers_it():
     """A working TFT beats the training mean by far on a periodic series and its 90 % band covers."""
-    from forecast.models.tft import TFTForecaster
+    from carbonshift.forecast.models.tft import TFTForecaster
 
     panel = _periodic_panel()
     until = pd.Timestamp("2021-02-20", tz="UTC")
@@ -138,12 +138,12 @@ def _tiny(name: str):
     if name == "gbm":
         return GBMForecaster(horizon=24, max_iter=20)
     if name == "prophet":
-        from forecast.models.prophet import ProphetForecaster
+        from carbonshift.forecast.models.prophet import ProphetForecaster
         return ProphetForecaster(horizon=24, yearly=False, train_days=45)
     if name == "lstm":
-        from forecast.models.lstm import LSTMForecaster
+        from carbonshift.forecast.models.lstm import LSTMForecaster
         return LSTMForecaster(horizon=24, encoder_h=48, hidden=8, max_epochs=1, stride_h=12, seed=3)
-    from forecast.models.tft import TFTForecaster
+    from carbonshift.forecast.models.tft import TFTForecaster
     return TFTForecaster(horizon=24, encoder_h=48, hidden=8, attention_heads=1, max_epochs=1, limit_train_batches=3,
                          stride_h=24, seed=0, train_days=40)
 
@@ -167,11 +167,11 @@ def test_leakage_test_covers_every_model_class():
     import inspect
     import pkgutil
 
-    import forecast.models as pkg
+    import carbonshift.forecast.models as pkg
 
     found = {cls.__name__ for info in pkgutil.iter_modules(pkg.__path__)
-             for cls in vars(importlib.import_module(f"forecast.models.{info.name}")).values()
+             for cls in vars(importlib.import_module(f"carbonshift.forecast.models.{info.name}")).values()
              if inspect.isclass(cls) and cls.__name__.endswith("Forecaster") and cls.__name__ != "Forecaster"
-             and cls.__module__.startswith("forecast.models.")}
+             and cls.__module__.startswith("carbonshift.forecast.models.")}
     tested = {type(_tiny(n)).__name__ for n in LEAKAGE_MODELS}
     assert found == tested, f"forecasters without a leakage test: {sorted(found - tested)}"

@@ -14,18 +14,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from experiments.config import as_dict
-from experiments.kinds.backtest import BacktestConfig, model_factories
-from experiments.runner import parse_doc, read_doc
-from forecast import artifact
-from forecast.backtest import Windows, run_backtest
-from forecast.data.panel import load_panel
-from forecast.data.registry import REPO_ROOT
-from forecast.data.schema import FORECAST_COLUMNS
-from forecast.ensemble import RollingEnsemble
+from carbonshift.experiments.config import as_dict
+from carbonshift.experiments.kinds.backtest import BacktestConfig, model_factories
+from carbonshift.experiments.runner import parse_doc, read_doc
+from carbonshift.forecast import artifact
+from carbonshift.forecast.backtest import Windows, run_backtest
+from carbonshift.forecast.data.panel import load_panel
+from carbonshift.forecast.data.registry import REPO_ROOT
+from carbonshift.forecast.data.schema import FORECAST_COLUMNS
+from carbonshift.forecast.ensemble import RollingEnsemble
 from test_own_data_backtest import cli_env, make_user_zone
 
-CLI = [sys.executable, "-m", "experiments.cli"]
+CLI = [sys.executable, "-m", "carbonshift.experiments.cli"]
 ISSUE = pd.Timestamp("2024-03-20 23:00", tz="UTC")   # 7-day look-back reaches into the validation window
 LATE = pd.Timestamp("2024-03-27 23:00", tz="UTC")    # look-back entirely after the cut-off (days skipped)
 MEMBERS = ["seasonal24", "persistence", "gbm"]

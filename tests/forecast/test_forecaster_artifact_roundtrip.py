@@ -11,17 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config import as_dict
-from experiments.config import load as load_config
-from experiments.kinds.backtest import BacktestConfig, ensemble_members, model_factories
-from forecast import artifact
-from forecast.backtest import Windows, run_backtest
-from forecast.data.panel import load_panel
-from forecast.data.registry import REPO_ROOT
-from forecast.data.schema import FORECAST_COLUMNS, PANEL_COLUMNS
+from carbonshift.experiments.config import as_dict
+from carbonshift.experiments.config import load as load_config
+from carbonshift.experiments.kinds.backtest import BacktestConfig, ensemble_members, model_factories
+from carbonshift.forecast import artifact
+from carbonshift.forecast.backtest import Windows, run_backtest
+from carbonshift.forecast.data.panel import load_panel
+from carbonshift.forecast.data.registry import REPO_ROOT
+from carbonshift.forecast.data.schema import FORECAST_COLUMNS, PANEL_COLUMNS
 from test_own_data_backtest import cli_env, make_user_zone
 
-CLI = [sys.executable, "-m", "experiments.cli"]
+CLI = [sys.executable, "-m", "carbonshift.experiments.cli"]
 CONFIG = REPO_ROOT / "experiments/configs/own_zone.yaml"
 ISSUE = pd.Timestamp("2024-03-20 23:00", tz="UTC")
 
@@ -83,7 +83,7 @@ def test_train_predict_round_trip_in_fresh_processes(user_dir, tmp_path):
         mlflow.set_tracking_uri(before)
     pd.testing.assert_frame_equal(pyfunc, in_memory)
     # the scheduler's `forecast.source: table` reads it the way experiments/kinds/simulate.py does
-    from scheduler.signals import ForecastSignal
+    from carbonshift.scheduler.signals import ForecastSignal
     table = pd.read_csv(out2, parse_dates=["issue_time", "time"])
     times = pd.date_range("2024-03-21", periods=48, freq="h", tz="UTC")
     signal = ForecastSignal.from_table(table, ["CA-ON"], times)
@@ -124,7 +124,7 @@ def test_future_targets_are_masked_and_bad_inputs_fail_clearly(user_dir, tmp_pat
 
 
 def test_predict_from_a_live_store_matches_the_data_dir(user_dir, tmp_path):
-    from forecast.live.store import LiveStore
+    from carbonshift.forecast.live.store import LiveStore
 
     fitted, panel, _ = _train_in_process(user_dir)
     folder = fitted.save(tmp_path / "m")
@@ -153,7 +153,7 @@ def test_neural_member_survives_the_artifact(dacf_slice, windows):
     """The attention-LSTM (a Lightning module class built inside a function) saves and reloads to the same forecast."""
     import pickle
 
-    from forecast.models.lstm import LSTMForecaster
+    from carbonshift.forecast.models.lstm import LSTMForecaster
 
     until, issues = windows
     ciso = dacf_slice[dacf_slice["region"] == "CISO"]

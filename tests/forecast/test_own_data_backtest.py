@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast.data.registry import REPO_ROOT
+from carbonshift.forecast.data.registry import REPO_ROOT
 
-CLI = [sys.executable, "-m", "experiments.cli"]
+CLI = [sys.executable, "-m", "carbonshift.experiments.cli"]
 
 
 def make_user_zone(shared: Path, dest: Path, zone: str = "CA-ON", year: int = 2024) -> Path:
@@ -58,10 +58,10 @@ def test_unknown_zone_and_year_backtest_through_the_cli(shared_data, tmp_path):
 def test_user_dacf_region_backtests_without_published_forecasts(shared_data, tmp_path):
     import gzip
 
-    from experiments.config import parse
-    from experiments.kinds.backtest import BacktestConfig
-    from experiments.kinds.backtest import run as run_kind
-    from experiments.registry import Context
+    from carbonshift.experiments.config import parse
+    from carbonshift.experiments.kinds.backtest import BacktestConfig
+    from carbonshift.experiments.kinds.backtest import run as run_kind
+    from carbonshift.experiments.registry import Context
 
     (tmp_path / "dacf").mkdir()
     for kind in ("2019_clean", "direct_emissions"):

@@ -1,11 +1,11 @@
 """Kind ``gpu_bench``: TFT epochs timed under the trainer settings (here on CPU, fp32)."""
 import pytest
 
-from experiments.config import ConfigError, parse
+from carbonshift.experiments.config import ConfigError, parse
 
 
 def test_throughput_skips_the_first_epoch_and_counts_every_rank():
-    from experiments.kinds.gpu_bench import throughput
+    from carbonshift.experiments.kinds.gpu_bench import throughput
 
     assert throughput([10.0, 2.0, 2.0], [100, 100, 100], 1) == pytest.approx(50.0)
     assert throughput([4.0], [100], 2) == pytest.approx(50.0)
@@ -24,7 +24,7 @@ def _doc(**extra) -> dict:
 
 
 def test_bad_bench_configs():
-    from experiments.kinds.gpu_bench import GPUBenchConfig
+    from carbonshift.experiments.kinds.gpu_bench import GPUBenchConfig
 
     with pytest.raises(ConfigError, match="epochs: must be 1–100"):
         parse(_doc(epochs=0), GPUBenchConfig)
@@ -35,7 +35,7 @@ def test_bad_bench_configs():
 
 
 def test_bench_reports_epoch_time_samples_per_s_device_and_precision(tmp_path):
-    from experiments.runner import run_config
+    from carbonshift.experiments.runner import run_config
 
     rec = run_config(_doc(), reports_dir=tmp_path, progress=False)
     assert rec.status == "FINISHED", rec.error

@@ -3,8 +3,8 @@ and passed to Lightning; the TFT epoch timer reports per-epoch seconds and train
 import pandas as pd
 import pytest
 
-from experiments.config import ConfigError, parse
-from forecast.models.neural import TrainerSettings, trainer
+from carbonshift.experiments.config import ConfigError, parse
+from carbonshift.forecast.models.neural import TrainerSettings, trainer
 
 
 def test_defaults_resolve_to_one_device_auto_and_32_bit_off_cuda():
@@ -53,7 +53,7 @@ def _backtest_doc(trainer_section: dict) -> dict:
 
 
 def test_backtest_config_parses_and_rejects_trainer_section():
-    from experiments.kinds.backtest import BacktestConfig, model_factories
+    from carbonshift.experiments.kinds.backtest import BacktestConfig, model_factories
 
     cfg = parse(_backtest_doc({"accelerator": "cpu", "precision": "32-true"}), BacktestConfig)
     lstm = model_factories(cfg)["lstm"]()
@@ -67,8 +67,8 @@ def test_backtest_config_parses_and_rejects_trainer_section():
 def test_lstm_trains_on_explicit_cpu_fp32_and_tft_times_its_epochs(dacf_slice, windows):
     import torch
 
-    from forecast.models.lstm import LSTMForecaster
-    from forecast.models.tft import TFTForecaster
+    from carbonshift.forecast.models.lstm import LSTMForecaster
+    from carbonshift.forecast.models.tft import TFTForecaster
 
     until, issues = windows
     cpu = {"accelerator": "cpu", "precision": "32-true"}

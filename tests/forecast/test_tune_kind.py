@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config import ConfigError, parse
+from carbonshift.experiments.config import ConfigError, parse
 
 
 def _doc(**extra) -> dict:
@@ -31,7 +31,7 @@ def _doc(**extra) -> dict:
     ({"tft": {"attention_heads": {"lo": 1, "hi": 4}}}, "expected a list of values or"),
 ])
 def test_bad_search_spaces_are_config_errors(search, words):
-    from experiments.kinds.tune import TuneConfig
+    from carbonshift.experiments.kinds.tune import TuneConfig
 
     with pytest.raises(ConfigError, match=words):
         parse(_doc(search=search), TuneConfig)
@@ -40,8 +40,8 @@ def test_bad_search_spaces_are_config_errors(search, words):
 def test_search_space_domains_and_bad_windows():
     from ray.tune.search.sample import Categorical, Float, Integer
 
-    from experiments.kinds.backtest import LSTMSection
-    from experiments.kinds.tune import TuneConfig, search_space
+    from carbonshift.experiments.kinds.backtest import LSTMSection
+    from carbonshift.experiments.kinds.tune import TuneConfig, search_space
 
     space = search_space(LSTMSection, {"hidden": [8, 16], "dropout": {"low": 0.0, "high": 0.3},
                                        "layers": {"low": 1, "high": 3}})
@@ -53,7 +53,7 @@ def test_search_space_domains_and_bad_windows():
 
 
 def test_trials_see_no_hour_after_the_validation_window(dacf_slice):
-    from experiments.kinds.tune import TuneConfig, tuning_panel
+    from carbonshift.experiments.kinds.tune import TuneConfig, tuning_panel
 
     cfg = parse(_doc(), TuneConfig)
     data, w = tuning_panel(cfg, dacf_slice)
@@ -66,7 +66,7 @@ def test_trials_see_no_hour_after_the_validation_window(dacf_slice):
 
 
 def test_validation_mape_per_region():
-    from experiments.kinds.tune import validation_mape
+    from carbonshift.experiments.kinds.tune import validation_mape
 
     t = pd.date_range("2021-01-01", periods=4, freq="h", tz="UTC")
     panel = pd.DataFrame({"region": ["A"] * 4 + ["B"] * 4, "time": list(t) * 2,
@@ -81,8 +81,8 @@ def test_validation_mape_per_region():
 def test_two_trial_tune_logs_children_and_backtest_loads_best(tmp_path):
     import mlflow
 
-    from experiments.kinds.backtest import BacktestConfig
-    from experiments.runner import run_config
+    from carbonshift.experiments.kinds.backtest import BacktestConfig
+    from carbonshift.experiments.runner import run_config
 
     rec = run_config(_doc(), reports_dir=tmp_path, progress=False)
     assert rec.status == "FINISHED", rec.error
@@ -119,7 +119,7 @@ def test_two_trial_tune_logs_children_and_backtest_loads_best(tmp_path):
 
 
 def test_params_from_errors_name_the_file(tmp_path):
-    from experiments.kinds.backtest import BacktestConfig
+    from carbonshift.experiments.kinds.backtest import BacktestConfig
 
     path = tmp_path / "best.json"
     doc = {"kind": "backtest", "name": "t", "data": {"source": "dacf", "regions": ["CISO"]},
@@ -143,7 +143,7 @@ def test_params_from_errors_name_the_file(tmp_path):
 
 
 def test_shipped_tune_and_bench_configs_parse():
-    from experiments.runner import parse_doc, read_doc
+    from carbonshift.experiments.runner import parse_doc, read_doc
 
     kind, cfg = parse_doc(*read_doc("experiments/configs/forecast_tune.yaml"))
     assert kind.name == "tune" and set(cfg.search) == {"lstm", "tft"} and cfg.include_configured
@@ -156,7 +156,7 @@ def test_shipped_tune_and_bench_configs_parse():
 
 
 def test_best_settings_skip_models_without_a_completed_trial():
-    from experiments.kinds.tune import TuneConfig, best_settings
+    from carbonshift.experiments.kinds.tune import TuneConfig, best_settings
 
     cfg = parse(_doc(search={"lstm": {"hidden": [4, 8]}, "tft": {"hidden": [8, 16]}}), TuneConfig)
     trials = pd.DataFrame({"model": ["lstm", "lstm", "tft"], "status": ["completed", "completed", "stopped_early"],

@@ -1,6 +1,6 @@
 import pytest
 
-from forecast.live.fakeserver import FakeProviders
+from carbonshift.forecast.live.fakeserver import FakeProviders
 
 
 @pytest.fixture

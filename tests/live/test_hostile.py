@@ -8,14 +8,14 @@ import time
 import pandas as pd
 import pytest
 
-from experiments.cli import main
-from forecast.live.electricitymaps import ElectricityMapsClient
-from forecast.live.fakeserver import FakeProviders
-from forecast.live.monitor import Monitor
-from forecast.live.sources import ElectricityMapsSource, WattTimeSource
-from forecast.live.store import LiveStore
-from forecast.live.transport import MAX_RETRY_AFTER_S, RateLimited, SourceError, get_json
-from forecast.live.watttime import WattTimeClient
+from carbonshift.experiments.cli import main
+from carbonshift.forecast.live.electricitymaps import ElectricityMapsClient
+from carbonshift.forecast.live.fakeserver import FakeProviders
+from carbonshift.forecast.live.monitor import Monitor
+from carbonshift.forecast.live.sources import ElectricityMapsSource, WattTimeSource
+from carbonshift.forecast.live.store import LiveStore
+from carbonshift.forecast.live.transport import MAX_RETRY_AFTER_S, RateLimited, SourceError, get_json
+from carbonshift.forecast.live.watttime import WattTimeClient
 
 NOW = pd.Timestamp.now(tz="UTC")
 EM_CALLS = {
@@ -107,7 +107,7 @@ def test_absurd_retry_after_is_bounded(fake, behaviour, expected):
 
 
 def test_deeply_nested_json_is_a_source_error(fake, monkeypatch):
-    import forecast.live.transport as transport
+    import carbonshift.forecast.live.transport as transport
     monkeypatch.setattr(transport.json, "loads", lambda body: transport.json.JSONDecoder().decode("[" * 10**6))
     with pytest.raises(SourceError, match="malformed JSON"):
         em(fake).latest("DE")

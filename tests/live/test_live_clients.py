@@ -4,9 +4,9 @@ import time
 import pandas as pd
 import pytest
 
-from forecast.live.electricitymaps import ElectricityMapsClient
-from forecast.live.transport import RateLimited, SourceError, Unauthorized
-from forecast.live.watttime import LBS_PER_MWH_TO_G_PER_KWH, WattTimeClient
+from carbonshift.forecast.live.electricitymaps import ElectricityMapsClient
+from carbonshift.forecast.live.transport import RateLimited, SourceError, Unauthorized
+from carbonshift.forecast.live.watttime import LBS_PER_MWH_TO_G_PER_KWH, WattTimeClient
 
 
 def em(fake, key="test-em-key"):

@@ -5,12 +5,12 @@ import math
 import pandas as pd
 import pytest
 
-from experiments.cli import main
-from forecast.live.electricitymaps import ElectricityMapsClient
-from forecast.live.monitor import AnomalyLimits, Monitor, anomaly
-from forecast.live.sources import ElectricityMapsSource, WattTimeSource
-from forecast.live.store import STORE_COLUMNS, LiveStore
-from forecast.live.watttime import WattTimeClient
+from carbonshift.experiments.cli import main
+from carbonshift.forecast.live.electricitymaps import ElectricityMapsClient
+from carbonshift.forecast.live.monitor import AnomalyLimits, Monitor, anomaly
+from carbonshift.forecast.live.sources import ElectricityMapsSource, WattTimeSource
+from carbonshift.forecast.live.store import STORE_COLUMNS, LiveStore
+from carbonshift.forecast.live.watttime import WattTimeClient
 
 ZONE = "US-CAL-CISO"
 
@@ -122,7 +122,7 @@ def test_cli_monitor_once_shows_failover(fake, tmp_path, monkeypatch, capsys):
 def test_run_every_polls_rounds_and_interval_parsing(fake, tmp_path):
     import argparse
 
-    from experiments.commands.monitor import parse_interval
+    from carbonshift.experiments.commands.monitor import parse_interval
 
     assert parse_interval("15m") == 900 and parse_interval("30s") == 30 and parse_interval("1h") == 3600
     with pytest.raises(argparse.ArgumentTypeError, match="15m"):

@@ -3,7 +3,7 @@ precision/recall by hand."""
 import numpy as np
 import pytest
 
-from scheduler.curtailment import (ForecastWindowRule, WindowRule, forecast_windows, handoff_mask,
+from carbonshift.scheduler.curtailment import (ForecastWindowRule, WindowRule, forecast_windows, handoff_mask,
                                    precision_recall)
 
 H = 48

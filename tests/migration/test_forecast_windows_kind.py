@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config import ConfigError, load, parse
-from experiments.kinds.curtailment_training import (CurtailmentTrainingConfig, ForecastWindowsSection,
+from carbonshift.experiments.config import ConfigError, load, parse
+from carbonshift.experiments.kinds.curtailment_training import (CurtailmentTrainingConfig, ForecastWindowsSection,
                                                      forecast_window_mask)
-from forecast.data.panel import load_panel
-from scheduler.curtailment import WindowRule
+from carbonshift.forecast.data.panel import load_panel
+from carbonshift.scheduler.curtailment import WindowRule
 
 ZONES = ["DE", "GB", "US-CAL-CISO"]
 START = pd.Timestamp("2023-03-01", tz="UTC")

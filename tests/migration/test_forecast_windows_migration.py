@@ -2,14 +2,14 @@
 import numpy as np
 import pytest
 
-from experiments.config import ConfigError, load, parse
-from experiments.kinds.migration import MigrationConfig, energy_in_windows
-from experiments.registry import Context, get
-from forecast.data.panel import load_panel
-from scheduler.datacenters import DataCenters
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.policies.migration import MigrationOptions, simulate_migration
-from scheduler.signals import CarbonSignal, controlled_error
+from carbonshift.experiments.config import ConfigError, load, parse
+from carbonshift.experiments.kinds.migration import MigrationConfig, energy_in_windows
+from carbonshift.experiments.registry import Context, get
+from carbonshift.forecast.data.panel import load_panel
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.policies.migration import MigrationOptions, simulate_migration
+from carbonshift.scheduler.signals import CarbonSignal, controlled_error
 
 ZONES = ["US-CAL-CISO", "GB", "DE"]
 TINY = {"kind": "migration", "name": "tiny", "seed": 2,

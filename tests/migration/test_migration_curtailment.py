@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from scheduler.curtailment import WindowRule, surplus_windows, window_table, windows_from_panel
+from carbonshift.scheduler.curtailment import WindowRule, surplus_windows, window_table, windows_from_panel
 
 
 def test_hysteresis_and_min_length():
@@ -23,7 +23,7 @@ def test_low_ci_is_surplus():
 
 
 def test_real_panel_percentile_windows():
-    from forecast.data.panel import load_panel
+    from carbonshift.forecast.data.panel import load_panel
 
     panel = load_panel(["DE", "GB"], [2023], weather=False)
     rule = WindowRule(enter=80, hysteresis=10, min_hours=3)

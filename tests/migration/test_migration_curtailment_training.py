@@ -3,10 +3,10 @@ simulation that executes the plan."""
 import numpy as np
 import pytest
 
-from scheduler.federated.corpus import stdlib_corpus
-from scheduler.federated.elastic import (ElasticConfig, account, baseline_share_in_windows, plan_rounds,
+from carbonshift.scheduler.federated.corpus import stdlib_corpus
+from carbonshift.scheduler.federated.elastic import (ElasticConfig, account, baseline_share_in_windows, plan_rounds,
                                          train_baseline)
-from scheduler.federated.lm import LMConfig
+from carbonshift.scheduler.federated.lm import LMConfig
 
 LM = LMConfig(d_model=16, n_layers=1, n_heads=2, context=16, batch_size=4)
 # hours 0 and 3 paused; hours 2 and 4 have both sites (sync); site 0 alone in 1, 5, 6, 7
@@ -66,9 +66,9 @@ def test_baseline_runs_continuously(corpus):
 @pytest.mark.slow
 def test_flower_runs_the_window_plan(corpus):
     pytest.importorskip("flwr")
-    from scheduler.federated.flower_app import SimulationConfig
-    from scheduler.federated.lm import TinyLM, evaluate
-    from scheduler.federated.train import train_elastic
+    from carbonshift.scheduler.federated.flower_app import SimulationConfig
+    from carbonshift.scheduler.federated.lm import TinyLM, evaluate
+    from carbonshift.scheduler.federated.train import train_elastic
 
     rec = train_elastic(corpus, W, CI, LM, CFG, SimulationConfig(ray_num_cpus=2), seed=0)
     r = rec.rounds
@@ -85,8 +85,8 @@ def test_flower_runs_the_window_plan(corpus):
 @pytest.mark.slow
 def test_curtailment_training_kind_end_to_end(tmp_path):
     pytest.importorskip("flwr")
-    from experiments.registry import Context
-    from experiments.runner import parse_doc, read_doc
+    from carbonshift.experiments.registry import Context
+    from carbonshift.experiments.runner import parse_doc, read_doc
 
     kind, cfg = parse_doc(*read_doc("experiments/configs/curtailment_training.yaml", {
         "training.total_steps": 20, "training.steps_per_hour": 5, "corpus.max_bytes_per_site": 20000,

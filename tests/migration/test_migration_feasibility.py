@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from scheduler.feasibility import MoveParams, evaluate, min_window_h, move_hours
+from carbonshift.scheduler.feasibility import MoveParams, evaluate, min_window_h, move_hours
 
 
 def test_move_hours_closed_form():
@@ -41,9 +41,9 @@ def test_network_energy_per_gb_is_one_constant():
     import re
     from pathlib import Path
 
-    from experiments.kinds.curtailment_training import TrainingSection
-    from scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB, DataCenters
-    from scheduler.federated.elastic import ElasticConfig
+    from carbonshift.experiments.kinds.curtailment_training import TrainingSection
+    from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB, DataCenters
+    from carbonshift.scheduler.federated.elastic import ElasticConfig
 
     assert DEFAULT_NETWORK_KWH_PER_GB == 0.06
     for default in (MoveParams().network_kwh_per_gb, ElasticConfig().network_kwh_per_gb,

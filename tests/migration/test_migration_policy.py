@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scheduler.datacenters import DataCenters
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.policies.migration import MigrationOptions, simulate_migration
-from scheduler.signals import CarbonSignal, controlled_error
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.policies.migration import MigrationOptions, simulate_migration
+from carbonshift.scheduler.signals import CarbonSignal, controlled_error
 
 
 def _setup(n_jobs=20, hours=200):
@@ -58,8 +58,8 @@ def test_partial_migration_keeps_share_at_home():
 
 
 def test_migration_kind_on_real_slice(tmp_path):
-    from experiments.registry import Context
-    from experiments.runner import parse_doc, read_doc
+    from carbonshift.experiments.registry import Context
+    from carbonshift.experiments.runner import parse_doc, read_doc
 
     kind, cfg = parse_doc(*read_doc("experiments/configs/migration.yaml", {
         "data.span_days": 3, "data.tail_days": 5, "workload.n_jobs": 60, "datacenters.wan_gbps": [10.0],

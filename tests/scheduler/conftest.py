@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from forecast.data.panel import load_panel
-from scheduler.signals import CarbonSignal
+from carbonshift.forecast.data.panel import load_panel
+from carbonshift.scheduler.signals import CarbonSignal
 
 REGIONS = ["US-CAL-CISO", "GB", "DE"]
 

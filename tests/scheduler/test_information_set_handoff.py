@@ -5,14 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.data.panel import load_panel
-from forecast.models.naive import NaiveForecaster
-from scheduler.datacenters import DataCenters
-from scheduler.metrics import policy_metrics
-from scheduler.policies.registry import make_policy
-from scheduler.signals import CarbonSignal, ForecastSignal, PolicyView
-from scheduler.simulator import simulate
-from scheduler.workloads import make_jobs
+from carbonshift.forecast.data.panel import load_panel
+from carbonshift.forecast.models.naive import NaiveForecaster
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.metrics import policy_metrics
+from carbonshift.scheduler.policies.registry import make_policy
+from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal, PolicyView
+from carbonshift.scheduler.simulator import simulate
+from carbonshift.scheduler.workloads import make_jobs
 
 REGIONS = ["DE", "GB", "US-CAL-CISO"]
 START = pd.Timestamp("2023-03-10", tz="UTC")

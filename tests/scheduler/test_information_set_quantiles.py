@@ -3,8 +3,8 @@ widen with the horizon, not proportional to the mean, so a risk-aware ranking ca
 import numpy as np
 import pytest
 
-from forecast.data.schema import QUANTILE_LEVELS
-from scheduler.signals import CarbonSignal, PolicyView, controlled_error, forecast_accuracy, horizon_shape
+from carbonshift.forecast.data.schema import QUANTILE_LEVELS
+from carbonshift.scheduler.signals import CarbonSignal, PolicyView, controlled_error, forecast_accuracy, horizon_shape
 
 
 def _actuals(fc, carbon: CarbonSignal) -> np.ndarray:

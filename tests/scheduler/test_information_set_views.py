@@ -5,16 +5,16 @@ import re
 import numpy as np
 import pytest
 
-from forecast.data.schema import QUANTILE_LEVELS
-from scheduler.datacenters import DataCenters
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.policies.base import ClusterState, JobsView
-from scheduler.policies.baselines import Casper, GreedyCarbon
-from scheduler.policies.cooperative import Cooperative
-from scheduler.policies.registry import NAMES, make_policy
-from scheduler.signals import CarbonSignal, ForecastSignal, controlled_error
-from scheduler.simulator import simulate
-from scheduler.workloads import make_jobs
+from carbonshift.forecast.data.schema import QUANTILE_LEVELS
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.policies.base import ClusterState, JobsView
+from carbonshift.scheduler.policies.baselines import Casper, GreedyCarbon
+from carbonshift.scheduler.policies.cooperative import Cooperative
+from carbonshift.scheduler.policies.registry import NAMES, make_policy
+from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal, controlled_error
+from carbonshift.scheduler.simulator import simulate
+from carbonshift.scheduler.workloads import make_jobs
 
 
 def _jobs(n: int, n_regions: int, home: int = 2):
@@ -131,7 +131,7 @@ def test_policy_cannot_read_durations_or_future_jobs(carbon):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_policy_runs_on_views_and_reports_the_fallback_share(carbon, name):
-    from scheduler.metrics import policy_metrics
+    from carbonshift.scheduler.metrics import policy_metrics
 
     dc = DataCenters.uniform(carbon.regions, gpus=1024)
     jobs = generate(GeneratorSpec(n_jobs=30, span_h=96), dc.n, seed=4)
@@ -154,8 +154,8 @@ def test_simulator_charges_transfer_carbon_by_the_one_rule(carbon):
 
 
 def test_oracle_fallback_share_is_computed_zero(carbon):
-    from scheduler.metrics import policy_metrics
-    from scheduler.policies.registry import make_oracle
+    from carbonshift.scheduler.metrics import policy_metrics
+    from carbonshift.scheduler.policies.registry import make_oracle
 
     dc = DataCenters.uniform(carbon.regions, gpus=1024)
     jobs = generate(GeneratorSpec(n_jobs=15, span_h=48, profiling_error=0.0), dc.n, seed=4)

@@ -11,16 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scheduler.datacenters import DataCenters
-from scheduler.metrics import constraint_set, oracle_comparison, policy_metrics
-from scheduler.policies.base import ClusterState
-from scheduler.policies.oracle import (CONTIGUOUS, DUAL_BOUND, EXACT_FREE, EXACT_MILP, INFEASIBLE, LP_BOUND, Oracle,
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.metrics import constraint_set, oracle_comparison, policy_metrics
+from carbonshift.scheduler.policies.base import ClusterState
+from carbonshift.scheduler.policies.oracle import (CONTIGUOUS, DUAL_BOUND, EXACT_FREE, EXACT_MILP, INFEASIBLE, LP_BOUND, Oracle,
                                        OracleBound)
-from scheduler.policies.oracle_bounds import instance_bounds, slack_finish
-from scheduler.policies.oracle_preemptive import preemptive_bound
-from scheduler.signals import CarbonSignal, OracleView
-from scheduler.simulator import simulate
-from scheduler.workloads import Jobs, deadlines
+from carbonshift.scheduler.policies.oracle_bounds import instance_bounds, slack_finish
+from carbonshift.scheduler.policies.oracle_preemptive import preemptive_bound
+from carbonshift.scheduler.signals import CarbonSignal, OracleView
+from carbonshift.scheduler.simulator import simulate
+from carbonshift.scheduler.workloads import Jobs, deadlines
 
 T = 48
 LIMIT_S = 20.0          # every oracle call passes an explicit total time limit
@@ -258,7 +258,7 @@ def test_lp_rounding_never_crashes_and_fits_capacity():
 def test_time_limit_is_total_across_rounds(carbon):
     """A tight 120-job MILP needs many capacity rounds; the whole solve stays near one time limit and
     reports a valid bound with its kind."""
-    from scheduler.generators import GeneratorSpec, generate
+    from carbonshift.scheduler.generators import GeneratorSpec, generate
 
     dc = DataCenters.uniform(carbon.regions, gpus=400)      # unlimited, HiGHS needs > 30 s on this one
     jobs = generate(GeneratorSpec(n_jobs=120, span_h=96, profiling_error=0.0), dc.n, seed=2)
@@ -279,8 +279,8 @@ def test_oracle_share_only_against_the_bound_of_the_same_set():
     policy's own lateness as slack; suspended jobs select the preemptive bound."""
     from dataclasses import replace
 
-    from scheduler.policies.registry import NAMES, make_policy
-    from scheduler.signals import controlled_error
+    from carbonshift.scheduler.policies.registry import NAMES, make_policy
+    from carbonshift.scheduler.signals import controlled_error
 
     compared = {"contiguous": 0, "preemptive": 0, "slack": 0}
     for seed in SEEDS:
@@ -345,7 +345,7 @@ def test_bound_labels_and_metrics():
 def test_preemptive_time_limit_is_total_and_still_bounds(carbon):
     """A 40-job preemptive MILP that HiGHS cannot close in 0.3 s: the call ends near the limit and reports
     max(dual, LP) — still below the exact contiguous bound."""
-    from scheduler.generators import GeneratorSpec, generate
+    from carbonshift.scheduler.generators import GeneratorSpec, generate
 
     dc = DataCenters.uniform(carbon.regions, gpus=256)
     jobs = generate(GeneratorSpec(n_jobs=40, span_h=96, profiling_error=0.0), dc.n, seed=1)
@@ -436,9 +436,9 @@ def test_incumbent_over_capacity_is_refused():
 def test_policy_incumbent_picks_the_cheapest_on_time_contiguous_outcome():
     from dataclasses import replace
 
-    from scheduler.policies.oracle_bounds import policy_incumbent
-    from scheduler.policies.registry import make_policy
-    from scheduler.signals import controlled_error
+    from carbonshift.scheduler.policies.oracle_bounds import policy_incumbent
+    from carbonshift.scheduler.policies.registry import make_policy
+    from carbonshift.scheduler.signals import controlled_error
 
     for seed in SEEDS:                  # the first instance where both are on time and differ
         carbon, jobs, dc = _instance(seed)
@@ -462,7 +462,7 @@ def test_schedule_search_never_worsens_a_binding_120_job_instance(carbon):
     leaves a 15.9 % gap): the MILP search in the same total time keeps a bound ≥ the LP bound and a schedule
     no worse (fewer repaired jobs, then less carbon) — measured 10.6 % (0 repaired) and 15.1 % (2 repaired)
     on the loaded 2-core machine, so the improvement itself depends on the CPU the time limit buys."""
-    from scheduler.generators import GeneratorSpec, generate
+    from carbonshift.scheduler.generators import GeneratorSpec, generate
 
     dc = DataCenters.uniform(carbon.regions, gpus=256)
     jobs = generate(GeneratorSpec(n_jobs=120, span_h=96, profiling_error=0.0), dc.n, seed=2)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scheduler.datacenters import DataCenters
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.plan_bench import _reserved, bench_plan, binding_gpus
-from scheduler.policies.registry import make_policy
-from scheduler.signals import controlled_error
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.plan_bench import _reserved, bench_plan, binding_gpus
+from carbonshift.scheduler.policies.registry import make_policy
+from carbonshift.scheduler.signals import controlled_error
 
 
 def test_binding_gpus_is_factor_times_mean_demand_per_region():
@@ -41,12 +41,12 @@ def test_bench_plan_under_binding_capacity_fills_cells_but_never_overfills(carbo
 
 
 def _empty(dc: DataCenters, horizon: int):
-    from scheduler.policies.base import ClusterState
+    from carbonshift.scheduler.policies.base import ClusterState
 
     return ClusterState(dc.gpus.copy(), np.zeros((dc.n, horizon), np.int64))
 
 
 def _view(carbon, fc):
-    from scheduler.signals import PolicyView
+    from carbonshift.scheduler.signals import PolicyView
 
     return PolicyView(carbon, fc, 0)

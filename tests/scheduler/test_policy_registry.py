@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scheduler.datacenters import DataCenters
-from scheduler.policies import registry
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies import registry
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -34,7 +34,7 @@ def readme_policy_example() -> str:
 
 
 def test_readme_policy_runs_in_simulate_next_to_the_baselines(isolated, monkeypatch, capsys):
-    from experiments.cli import main
+    from carbonshift.experiments.cli import main
 
     (isolated / "cs_user_policies.py").write_text(readme_policy_example())
     monkeypatch.setenv("CARBONSHIFT_POLICIES", "cs_user_policies")
@@ -57,8 +57,8 @@ def test_readme_policy_runs_in_simulate_next_to_the_baselines(isolated, monkeypa
 
 
 def test_broken_policy_module_reports_its_import_error(isolated, monkeypatch):
-    from experiments.config import ConfigError
-    from experiments.runner import parse_doc
+    from carbonshift.experiments.config import ConfigError
+    from carbonshift.experiments.runner import parse_doc
 
     (isolated / "cs_user_broken.py").write_text("import no_such_dependency_for_carbonshift_tests\n")
     monkeypatch.setenv("CARBONSHIFT_POLICIES", "cs_user_broken")
@@ -69,8 +69,8 @@ def test_broken_policy_module_reports_its_import_error(isolated, monkeypatch):
 
 
 def test_unknown_policy_names_the_known_ones_and_how_to_add_one(isolated, monkeypatch):
-    from experiments.config import ConfigError
-    from experiments.runner import parse_doc
+    from carbonshift.experiments.config import ConfigError
+    from carbonshift.experiments.runner import parse_doc
 
     monkeypatch.delenv("CARBONSHIFT_POLICIES", raising=False)
     with pytest.raises(ConfigError, match=r"policies: unknown \['nope'\]; known \['performance_first'.*"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.config import load_yaml, parse
-from experiments.kinds.simulate import SimulateConfig
-from experiments.registry import Context, get
+from carbonshift.experiments.config import load_yaml, parse
+from carbonshift.experiments.kinds.simulate import SimulateConfig
+from carbonshift.experiments.registry import Context, get
 
 
 def test_regional_config_runs_and_reports_sync(tmp_path):

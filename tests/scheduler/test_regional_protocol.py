@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scheduler.datacenters import DataCenters
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.policies.base import ClusterState
-from scheduler.policies.registry import PolicyOptions, make_policy
-from scheduler.regional import Coordinator, InProcess, Regional, RegionState, Request
-from scheduler.regional.messages import diff
-from scheduler.regional.region import RegionalScheduler
-from scheduler.signals import PolicyView, controlled_error
-from scheduler.simulator import DONE, SimConfig, simulate
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.policies.base import ClusterState
+from carbonshift.scheduler.policies.registry import PolicyOptions, make_policy
+from carbonshift.scheduler.regional import Coordinator, InProcess, Regional, RegionState, Request
+from carbonshift.scheduler.regional.messages import diff
+from carbonshift.scheduler.regional.region import RegionalScheduler
+from carbonshift.scheduler.signals import PolicyView, controlled_error
+from carbonshift.scheduler.simulator import DONE, SimConfig, simulate
 
 
 @pytest.fixture(scope="module")
@@ -168,13 +168,13 @@ def test_bad_inputs_name_the_problem(carbon, tight):
         transport.regions[0].observe(0, 10, np.zeros(5, np.int64), np.zeros(3))
     with pytest.raises(ValueError, match="regional_transport"):
         PolicyOptions(regional_transport="grpc")
-    with pytest.raises(ValueError, match="experiments.regional_ray"):
+    with pytest.raises(ValueError, match="carbonshift.experiments.regional_ray"):
         make_policy("regional", dc, options=PolicyOptions(regional_transport="ray"))
 
 
 def test_delay_weight_matches_cooperative(carbon, tight):
     """A delay penalty (kgCO2e per hour) moves the regional placements exactly as Algorithm 1's."""
-    from scheduler.policies.cooperative import Cooperative
+    from carbonshift.scheduler.policies.cooperative import Cooperative
 
     dc, jobs, fc = tight
     cfg = SimConfig(seed=2)

@@ -8,11 +8,11 @@ import tempfile
 import numpy as np
 import pytest
 
-from scheduler.datacenters import DataCenters
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.regional import Regional
-from scheduler.signals import controlled_error
-from scheduler.simulator import SimConfig, simulate
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.regional import Regional
+from carbonshift.scheduler.signals import controlled_error
+from carbonshift.scheduler.simulator import SimConfig, simulate
 
 pytestmark = pytest.mark.slow      # starts a local Ray instance
 
@@ -22,7 +22,7 @@ def test_killed_actor_is_restored_and_keeps_the_schedule(carbon, monkeypatch):
     short = tempfile.mkdtemp(prefix="ray", dir="/tmp")       # Ray's socket paths must stay < 108 bytes
     monkeypatch.setenv("CARBONSHIFT_RAY_TMP", short)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    from experiments.regional_ray import RayTransport
+    from carbonshift.experiments.regional_ray import RayTransport
 
     dc = DataCenters.uniform(carbon.regions, gpus=192)
     jobs = generate(GeneratorSpec(n_jobs=40, span_h=72), dc.n, seed=5)

@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.data.schema import QUANTILE_LEVELS
-from scheduler.datacenters import DataCenters
-from scheduler.policies.base import ClusterState
-from scheduler.policies.risk_aware import ChanceConstrained, risk_intensity
-from scheduler.signals import CarbonSignal, ForecastSignal, PolicyView
-from scheduler.workloads import make_jobs
+from carbonshift.forecast.data.schema import QUANTILE_LEVELS
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.base import ClusterState
+from carbonshift.scheduler.policies.risk_aware import ChanceConstrained, risk_intensity
+from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal, PolicyView
+from carbonshift.scheduler.workloads import make_jobs
 
 T = 24
 TIGHT = np.array([-10, -8, -4, 0, 4, 8, 10], dtype=float)           # symmetric, narrow

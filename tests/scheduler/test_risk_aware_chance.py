@@ -3,12 +3,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scheduler.datacenters import DataCenters
-from scheduler.policies.cooperative import Cooperative
-from scheduler.policies.risk_aware import ChanceConstrained, ConformalMargins
-from scheduler.signals import CarbonSignal, controlled_error
-from scheduler.simulator import DONE, SimConfig, simulate
-from scheduler.workloads import make_jobs
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.cooperative import Cooperative
+from carbonshift.scheduler.policies.risk_aware import ChanceConstrained, ConformalMargins
+from carbonshift.scheduler.signals import CarbonSignal, controlled_error
+from carbonshift.scheduler.simulator import DONE, SimConfig, simulate
+from carbonshift.scheduler.workloads import make_jobs
 
 TARGET = 0.99
 

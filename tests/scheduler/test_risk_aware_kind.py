@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from experiments.config import load, parse
-from experiments.kinds.simulate import SimulateConfig
-from experiments.registry import Context, get
-from scheduler.policies.risk_aware import ConformalMargins
-from scheduler.workloads import make_jobs
+from carbonshift.experiments.config import load, parse
+from carbonshift.experiments.kinds.simulate import SimulateConfig
+from carbonshift.experiments.registry import Context, get
+from carbonshift.scheduler.policies.risk_aware import ConformalMargins
+from carbonshift.scheduler.workloads import make_jobs
 
 TINY = {"kind": "simulate", "name": "tiny_cc", "seed": 1,
         "data": {"zones": ["US-CAL-CISO", "DE"], "start": "2023-05-01", "span_days": 3, "tail_days": 8},

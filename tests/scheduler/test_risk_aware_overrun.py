@@ -2,11 +2,11 @@
 import numpy as np
 import pandas as pd
 
-from scheduler.datacenters import DataCenters
-from scheduler.policies.risk_aware import ChanceConstrained
-from scheduler.signals import CarbonSignal, controlled_error
-from scheduler.simulator import DONE, simulate
-from scheduler.workloads import make_jobs
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.policies.risk_aware import ChanceConstrained
+from carbonshift.scheduler.signals import CarbonSignal, controlled_error
+from carbonshift.scheduler.simulator import DONE, simulate
+from carbonshift.scheduler.workloads import make_jobs
 
 T = 36
 

@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 
-from scheduler.datacenters import RESIDENT_TRANSFER_H, DataCenters
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.policies.base import Decisions
-from scheduler.policies.oracle import Oracle
-from scheduler.policies.registry import NAMES, make_policy
-from scheduler.signals import controlled_error
-from scheduler.simulator import DONE, PolicyError, simulate
+from carbonshift.scheduler.datacenters import RESIDENT_TRANSFER_H, DataCenters
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.policies.base import Decisions
+from carbonshift.scheduler.policies.oracle import Oracle
+from carbonshift.scheduler.policies.registry import NAMES, make_policy
+from carbonshift.scheduler.signals import controlled_error
+from carbonshift.scheduler.simulator import DONE, PolicyError, simulate
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from scheduler.cost import earliest_fit, prefix, sliding_min, window_sums
+from carbonshift.scheduler.cost import earliest_fit, prefix, sliding_min, window_sums
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -4,18 +4,18 @@ import copy
 import numpy as np
 import pytest
 
-from experiments.config import ConfigError, parse
-from experiments.kinds.simulate import SimulateConfig
-from experiments.registry import Context, get
-from scheduler.datacenters import DataCenters
-from scheduler.duration import (JOBS_CATEGORICAL, JOBS_NUMERIC, JOBS_TIME_COLS, DurationEstimator, EstimatorMargins,
+from carbonshift.experiments.config import ConfigError, parse
+from carbonshift.experiments.kinds.simulate import SimulateConfig
+from carbonshift.experiments.registry import Context, get
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.duration import (JOBS_CATEGORICAL, JOBS_NUMERIC, JOBS_TIME_COLS, DurationEstimator, EstimatorMargins,
                                 jobs_history, planning_margin, prior_history)
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.policies.base import ClusterState
-from scheduler.policies.cooperative import RiskAware
-from scheduler.signals import PolicyView, controlled_error
-from scheduler.simulator import DONE, simulate
-from scheduler.workloads import make_jobs
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.policies.base import ClusterState
+from carbonshift.scheduler.policies.cooperative import RiskAware
+from carbonshift.scheduler.signals import PolicyView, controlled_error
+from carbonshift.scheduler.simulator import DONE, simulate
+from carbonshift.scheduler.workloads import make_jobs
 
 
 def underestimated_jobs(n: int, regions: int, seed: int):

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scheduler.signals import CarbonSignal, _ar1, controlled_error, forecast_accuracy
+from carbonshift.scheduler.signals import CarbonSignal, _ar1, controlled_error, forecast_accuracy
 
 
 def _lag1(errors: np.ndarray) -> float:

@@ -1,11 +1,11 @@
 """The simulate kind and the CLI on a tiny real instance."""
 import json
 
-from experiments.cli import main
-from experiments.config import load, parse
-from experiments.kinds.plan_bench import BenchConfig
-from experiments.kinds.simulate import SimulateConfig
-from experiments.registry import Context, get
+from carbonshift.experiments.cli import main
+from carbonshift.experiments.config import load, parse
+from carbonshift.experiments.kinds.plan_bench import BenchConfig
+from carbonshift.experiments.kinds.simulate import SimulateConfig
+from carbonshift.experiments.registry import Context, get
 
 TINY = {"kind": "simulate", "name": "tiny", "seed": 1,
         "data": {"zones": ["US-CAL-CISO", "DE"], "start": "2023-05-01", "span_days": 3, "tail_days": 8},

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from scheduler.signals import (CarbonSignal, ForecastSignal, OracleView, PolicyView, controlled_error,
+from carbonshift.scheduler.signals import (CarbonSignal, ForecastSignal, OracleView, PolicyView, controlled_error,
                                forecast_accuracy, horizon_shape)
 
 
@@ -58,7 +58,7 @@ def test_policy_view_cannot_see_the_future(carbon):
 def test_forecast_table_round_trip(carbon):
     import pandas as pd
 
-    from forecast.data.schema import QUANTILE_COLUMNS
+    from carbonshift.forecast.data.schema import QUANTILE_COLUMNS
 
     fc = controlled_error(carbon, "uniform", e=0.2, horizon_h=24, seed=2)
     assert fc.issue_h[0] < 0                          # the previous day's issue covers hour 0

@@ -2,14 +2,14 @@
 import numpy as np
 import pytest
 
-from scheduler.datacenters import DataCenters
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.metrics import hour_of_day_table, policy_metrics, region_table
-from scheduler.policies.base import Decisions
-from scheduler.policies.oracle import Oracle, OracleBound
-from scheduler.policies.registry import NAMES, make_policy
-from scheduler.signals import controlled_error
-from scheduler.simulator import DONE, PolicyError, SimConfig, check_invariants, simulate
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.metrics import hour_of_day_table, policy_metrics, region_table
+from carbonshift.scheduler.policies.base import Decisions
+from carbonshift.scheduler.policies.oracle import Oracle, OracleBound
+from carbonshift.scheduler.policies.registry import NAMES, make_policy
+from carbonshift.scheduler.signals import controlled_error
+from carbonshift.scheduler.simulator import DONE, PolicyError, SimConfig, check_invariants, simulate
 
 
 def _total(out):

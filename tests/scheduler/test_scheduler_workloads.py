@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.traces import trace_jobs
-from scheduler.workloads import TABLE1, TYPES, Jobs, deadlines
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.traces import trace_jobs
+from carbonshift.scheduler.workloads import TABLE1, TYPES, Jobs, deadlines
 
 
 def test_deadline_is_submit_plus_padded_estimate():

@@ -3,16 +3,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scheduler.datacenters import DataCenters
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.metrics import oracle_comparison, policy_metrics
-from scheduler.policies.base import Decisions
-from scheduler.policies.migration import FeasibleMigration, move_size_gb
-from scheduler.policies.oracle import OracleBound
-from scheduler.policies.registry import make_policy
-from scheduler.signals import CarbonSignal, controlled_error
-from scheduler.simulator import DONE, REJECTED, PolicyError, SimConfig, simulate
-from scheduler.workloads import make_jobs
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.metrics import oracle_comparison, policy_metrics
+from carbonshift.scheduler.policies.base import Decisions
+from carbonshift.scheduler.policies.migration import FeasibleMigration, move_size_gb
+from carbonshift.scheduler.policies.oracle import OracleBound
+from carbonshift.scheduler.policies.registry import make_policy
+from carbonshift.scheduler.signals import CarbonSignal, controlled_error
+from carbonshift.scheduler.simulator import DONE, REJECTED, PolicyError, SimConfig, simulate
+from carbonshift.scheduler.workloads import make_jobs
 
 T = 40
 GPU_KW, PUE = 0.7, 1.1
@@ -204,9 +204,9 @@ def test_existing_policies_unchanged(carbon, name):
 def test_simulate_kind_reports_migration_as_not_comparable(tmp_path):
     """feasible_migration through the simulate kind (paper_main's policy list mechanism): its row carries
     n_migrations and migration_kg, and oracle_bound says why no oracle_share is given."""
-    from experiments.config import parse
-    from experiments.kinds.simulate import SimulateConfig
-    from experiments.registry import Context, get
+    from carbonshift.experiments.config import parse
+    from carbonshift.experiments.kinds.simulate import SimulateConfig
+    from carbonshift.experiments.registry import Context, get
 
     cfg = parse({"kind": "simulate", "name": "tiny", "seed": 1,
                  "data": {"zones": ["US-CAL-CISO", "DE", "GB"], "start": "2023-05-01", "span_days": 3, "tail_days": 8},
@@ -222,7 +222,7 @@ def test_simulate_kind_reports_migration_as_not_comparable(tmp_path):
 
 
 def test_region_table_splits_a_moved_job_by_where_it_ran():
-    from scheduler.metrics import region_table
+    from carbonshift.scheduler.metrics import region_table
 
     out, carbon, dc = _run(Scripted(10, {0: (1, 10, 11)}), _jobs())
     table = region_table(out).set_index("region")

@@ -1,9 +1,9 @@
 """The topology kind on a tiny real instance, and its shipped config."""
 import pytest
 
-from experiments.config import ConfigError, load, parse
-from experiments.kinds.topology import TopologyConfig
-from experiments.registry import Context, get
+from carbonshift.experiments.config import ConfigError, load, parse
+from carbonshift.experiments.kinds.topology import TopologyConfig
+from carbonshift.experiments.registry import Context, get
 
 TINY = {"kind": "topology", "name": "tiny", "seed": 3,
         "data": {"zones": ["US-CAL-CISO", "GB", "SG", "DE"], "start": "2023-03-01", "span_days": 4},

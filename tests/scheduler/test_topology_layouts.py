@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from scheduler.datacenters import DataCenters, rtt_ms
-from scheduler.topology import candidates, comm_kg_per_step, place, ps_gb_per_step, ring_gb_per_link
+from carbonshift.scheduler.datacenters import DataCenters, rtt_ms
+from carbonshift.scheduler.topology import candidates, comm_kg_per_step, place, ps_gb_per_step, ring_gb_per_link
 
 REGIONS = ["A", "B", "C", "D"]
 

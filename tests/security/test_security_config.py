@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
-from experiments.config import MAX_DEPTH, ConfigError, bounded, load_yaml, parse, safe_yaml, shown
+from carbonshift.experiments.cli import main
+from carbonshift.experiments.config import MAX_DEPTH, ConfigError, bounded, load_yaml, parse, safe_yaml, shown
 
 CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs"
 OK = (CONFIGS / "quickstart_schedule.yaml").read_text() + "\nsweep: {seed: [0, 1]}\n"

@@ -14,7 +14,7 @@ import psutil
 import pytest
 import yaml
 
-from scheduler.federated.loopback import is_loopback
+from carbonshift.scheduler.federated.loopback import is_loopback
 
 TINY_KIND_DIR = Path(__file__).resolve().parents[1] / "experiments"
 
@@ -69,7 +69,7 @@ def isolated(tmp_path, monkeypatch):
                        "CARBONSHIFT_KINDS": "tiny_kind", "PYTHONPATH": pythonpath}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.syspath_prepend(str(TINY_KIND_DIR))
-    monkeypatch.setattr("experiments.tracking.RUNS_DIR", tmp_path / "mlruns")
+    monkeypatch.setattr("carbonshift.experiments.tracking.RUNS_DIR", tmp_path / "mlruns")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     yield tmp_path
     shutil.rmtree(ray_tmp, ignore_errors=True)
@@ -79,7 +79,7 @@ def isolated(tmp_path, monkeypatch):
 def test_local_sweep_listens_on_loopback_only(isolated):
     import ray
 
-    from experiments.sweep import run_sweep
+    from carbonshift.experiments.sweep import run_sweep
 
     if ray.is_initialized():
         ray.shutdown()  # this test must see the instance the sweep itself starts
@@ -97,10 +97,10 @@ def test_flower_simulation_listens_on_loopback_only():
     pytest.importorskip("flwr")
     import numpy as np
 
-    from scheduler.federated.corpus import stdlib_corpus
-    from scheduler.federated.elastic import ElasticConfig, plan_rounds
-    from scheduler.federated.flower_app import SimulationConfig, run_plan
-    from scheduler.federated.lm import LMConfig
+    from carbonshift.scheduler.federated.corpus import stdlib_corpus
+    from carbonshift.scheduler.federated.elastic import ElasticConfig, plan_rounds
+    from carbonshift.scheduler.federated.flower_app import SimulationConfig, run_plan
+    from carbonshift.scheduler.federated.lm import LMConfig
 
     lm = LMConfig(d_model=16, n_layers=1, n_heads=2, context=16, batch_size=4)
     windows = np.array([[1, 1], [1, 1]], dtype=bool)

@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from experiments.cli import main
-from forecast.live.fakeserver import BEHAVIOURS, FakeProviders
+from carbonshift.experiments.cli import main
+from carbonshift.forecast.live.fakeserver import BEHAVIOURS, FakeProviders
 
 KEY, USER, PASSWORD, TOKEN = "EMKEY-RECOGNISABLE-5150", "wt-user-8086", "WTPASS-RECOGNISABLE-6502", "TOKEN-Z80-4004"
 

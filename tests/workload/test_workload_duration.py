@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.kinds.duration import DurationSection, evaluate, time_split
-from scheduler.duration import (ALIBABA_CATEGORICAL, ALIBABA_NUMERIC, DurationEstimator, error_metrics,
+from carbonshift.experiments.kinds.duration import DurationSection, evaluate, time_split
+from carbonshift.scheduler.duration import (ALIBABA_CATEGORICAL, ALIBABA_NUMERIC, DurationEstimator, error_metrics,
                                 jobs_history, load_alibaba_history)
 
 
@@ -111,7 +111,7 @@ def test_evaluate_small_slice(hist):
 
 
 def test_jobs_history_adapter():
-    from scheduler.workloads import make_jobs
+    from carbonshift.scheduler.workloads import make_jobs
 
     rng = np.random.default_rng(1)
     jobs = make_jobs(type_=np.array([0, 1, 2]), submit_h=np.array([0, 1, 2]), gpus=np.array([32, 8, 16]),
@@ -123,8 +123,8 @@ def test_jobs_history_adapter():
 
 
 def test_feedback_on_scheduler_jobs_and_planning_margin():
-    from scheduler.duration import JOBS_CATEGORICAL, JOBS_NUMERIC, planning_margin
-    from scheduler.generators import GeneratorSpec, generate
+    from carbonshift.scheduler.duration import JOBS_CATEGORICAL, JOBS_NUMERIC, planning_margin
+    from carbonshift.scheduler.generators import GeneratorSpec, generate
 
     past = jobs_history(generate(GeneratorSpec(n_jobs=400), 3, seed=1))
     new = jobs_history(generate(GeneratorSpec(n_jobs=200), 3, seed=2))

@@ -5,8 +5,8 @@ from dataclasses import fields, replace
 import numpy as np
 import pytest
 
-from scheduler.generators import GeneratorSpec, generate
-from scheduler.workloads import Jobs, deadlines, make_jobs
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.workloads import Jobs, deadlines, make_jobs
 
 
 def _jobs(n: int = 4) -> Jobs:

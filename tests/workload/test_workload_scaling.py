@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from experiments.config import ConfigError, parse
-from experiments.kinds.scaling import ScalingConfig, run
-from experiments.registry import Context
-from scheduler.scaling import (GpuGeneration, assign_generations, footprint, plan_elastic, plan_fixed_asap,
+from carbonshift.experiments.config import ConfigError, parse
+from carbonshift.experiments.kinds.scaling import ScalingConfig, run
+from carbonshift.experiments.registry import Context
+from carbonshift.scheduler.scaling import (GpuGeneration, assign_generations, footprint, plan_elastic, plan_fixed_asap,
                                plan_fixed_shift, throughput, windows)
 
 LEVELS = np.array([0.0, 0.5, 1.0, 1.5, 2.0])
@@ -113,7 +113,7 @@ def test_scaling_config_rejects_bad_levels():
 
 
 def test_capacity_is_respected_in_arrival_order():
-    from scheduler.scaling import plan_with_capacity
+    from carbonshift.scheduler.scaling import plan_with_capacity
 
     J, W, T = 6, 6, 12
     ci = np.tile(np.array([100.0, 500, 500, 500, 500, 500]), (J, 1))  # everyone wants hour 0
