@@ -88,10 +88,10 @@ def get(name: str) -> Kind:
     failed to import."""
     known = kinds()
     if name not in known and name in _BROKEN:
-        raise KeyError(f"experiment kind {name!r} is unavailable: module experiments.kinds.{name} failed to import "
+        raise KeyError(f"experiment kind {name!r} is unavailable: module carbonshift.experiments.kinds.{name} failed to import "
                        f"({_BROKEN[name]}); install what it needs or fix the module")
     if name not in known:
-        broken = "".join(f"; module experiments.kinds.{m} failed to import ({why})" for m, why in _BROKEN.items())
+        broken = "".join(f"; module carbonshift.experiments.kinds.{m} failed to import ({why})" for m, why in _BROKEN.items())
         raise KeyError(f"unknown experiment kind {name!r}; known: {sorted(known)}{broken}")
     return known[name]
 

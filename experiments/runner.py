@@ -343,12 +343,34 @@ class RunRecord:
     code_version: str = ""
 
 
+RANK_VARS: tuple[str, ...] = ("RANK", "LOCAL_RANK", "NODE_RANK")
+
+
+def distributed_rank() -> int:
+    """This process's rank when a DDP launcher started it, else 0. Lightning's ``ddp`` strategy re-launches the
+    running command once per extra device with ``LOCAL_RANK``/``NODE_RANK`` set (torchrun sets ``RANK``); any of
+    them non-zero makes this a worker rank."""
+    ranks = []
+    for var in RANK_VARS:
+        value = os.environ.get(var, "").strip()
+        if value:
+            try:
+                ranks.append(int(value))
+            except ValueError:
+                raise ConfigError(f"environment variable {var}={value!r}: expected a process rank (integer)") from None
+    return max(ranks, default=0)
+
+
 def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = None,
                experiment: str | None = None, data_dir: str | None = None,
                reports_dir: Path | None = None, progress: bool = True) -> RunRecord:
     """Run one config (path or mapping) once and log it to MLflow; a ``sweep:`` section is ignored
     here (use :func:`experiments.sweep.run_sweep`). Figures and tables go to ``<reports_dir>/<name>/<run id>/``
-    (default :data:`REPORTS_DIR`). Raises :class:`ConfigError` on a bad config."""
+    (default :data:`REPORTS_DIR`). Raises :class:`ConfigError` on a bad config.
+
+    Under DDP (several devices, ``trainer.strategy: ddp``) every rank runs the command; only rank 0 records an
+    MLflow run and writes reports. A worker rank (:func:`distributed_rank` > 0) runs the kind with its outputs in a
+    temporary folder and returns a record with status ``DDP_WORKER`` and no run id."""
     import mlflow
 
     quiet_mlflow()
@@ -358,6 +380,13 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
     version = code_version()
     chash = config_hash(kind.name, cfg, version)
     exp_name = experiment or cfg.name
+    rank = distributed_rank()
+    if rank > 0:
+        with tempfile.TemporaryDirectory(prefix=f"carbonshift-rank{rank}-") as tmp:
+            ctx = registry.Context(seed=cfg.seed, data_dir=data_dir, out_dir=Path(tmp), progress=False)
+            output = execute(kind.run, cfg, ctx)
+        return RunRecord("", exp_name, cfg.name, kind.name, chash, "DDP_WORKER", output.metrics, output.summary,
+                         Path(tmp), output.error, output.tables, version)
     tags = {"carbonshift.kind": kind.name, "carbonshift.config_hash": chash, "carbonshift.role": "run",
             "carbonshift.config_source": source, CODE_VERSION_TAG: version, **machine_tags(), **forecast_tags(cfg)}
     if overrides:

@@ -11,7 +11,7 @@ import pandas as pd
 from carbonshift.experiments.config import ConfigError
 from carbonshift.experiments.output import emit
 from carbonshift.experiments.registry import REFERENCE_PATH, config_reference
-from carbonshift.experiments.runner import REPORTS_DIR, parse_overrides, read_doc, run_config
+from carbonshift.experiments.runner import REPORTS_DIR, distributed_rank, parse_overrides, read_doc, run_config
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -64,6 +64,11 @@ def execute(args: argparse.Namespace, show: dict[str, str] | None = None,
                           f"(expected one of {list(show)}; use `carbonshift run` for other kinds)")
     rec = run_config(args.config, overrides, args.experiment, args.data_dir, args.reports_dir,
                      progress=not args.json)
+    if rec.status == "DDP_WORKER":  # rank 0 prints and records the run; a worker rank only trains
+        print(f"carbonshift {args.command}: DDP worker rank {distributed_rank()} done"
+              f"{' with error: ' + rec.error.split(chr(10))[0] if rec.error else ''} (rank 0 records the run)",
+              file=sys.stderr)
+        return 1 if rec.error else 0
     head = {"run_id": rec.run_id, "experiment": rec.experiment, "name": rec.name, "kind": rec.kind,
             "config_hash": rec.config_hash, "code_version": rec.code_version, "status": rec.status, "reports": str(rec.report_dir),
             **({"error": rec.error if args.json else rec.error.split("\n")[0]} if rec.error else {}),

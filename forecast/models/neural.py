@@ -81,7 +81,7 @@ class TrainerSettings:
     ``bf16-mixed`` on CUDA and ``32-true`` elsewhere; ``deterministic``: reproducible kernels (slower on GPU).
 
     Several devices: with ``ddp`` Lightning re-launches the running command once per extra device and every
-    rank runs all of it (a ``carbonshift run`` then records one MLflow run per rank); ``ddp_spawn`` trains in
+    rank runs all of it (only rank 0 records the MLflow run: :func:`experiments.runner.distributed_rank`); ``ddp_spawn`` trains in
     spawned workers and needs a picklable module, which the LSTM's (a local class) is not. Neither was run on
     several GPUs here (no GPU machine was available)."""
 
