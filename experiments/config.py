@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+import re
 import reprlib
 import types
 import typing
@@ -117,11 +118,33 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         return value
     if tp is str and isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()   # unquoted YAML date (``--set data.start=2023-07-01``): the same date as text
+    if tp is str and isinstance(value, str):
+        check_date_text(value, key)   # a quoted "2023-02-30" is refused here, not when the run reaches it
     if tp in (str, bool):
         if not isinstance(value, tp):
             raise ConfigError(f"{key}: expected {tp.__name__}, got {shown(value)}")
         return value
     raise TypeError(f"unsupported config type {tp!r} at {key}")
+
+
+#: text that is meant as a date: ``YYYY-MM-DD``, optionally followed by a time (``T23:00Z``, `` 23:00:00+00:00``)
+DATE_TEXT = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:([T ])(.*))?$")
+
+
+def check_date_text(value: str, key: str) -> None:
+    """Raise :class:`ConfigError` naming ``key`` when ``value`` is written as a date (``YYYY-MM-DD[ time]``) but
+    is not one (``2023-02-30``, ``2023-13-01``, ``2023-03-01T25:00``). Any other text passes unchanged."""
+    m = DATE_TEXT.match(value)
+    if m is None:
+        return
+    year, month, day, sep, rest = m.groups()
+    try:
+        datetime.date(int(year), int(month), int(day))
+        if sep is not None:
+            iso = f"{int(year):04d}-{int(month):02d}-{int(day):02d}T{rest.strip()}"
+            datetime.datetime.fromisoformat(iso[:-1] + "+00:00" if iso.endswith(("Z", "z")) else iso)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {shown(value)} is not a valid date ({exc})") from None
 
 
 def _parse_dataclass(doc: dict, cls: type[T], prefix: str) -> T:
