@@ -287,7 +287,7 @@ def controlled_error(carbon: CarbonSignal, model: str, *, k: float = 0.0, e: flo
     cover = valid[:, None, :]
     f = np.where(cover, f, np.nan)
     q = np.where(cover[..., None], q, np.nan)
-    label = {"perfect": "perfect", "gaussian": f"gaussian(k={k})", "uniform": f"uniform(e={e})",
+    label = {"perfect": "perfect foresight (actual intensities)", "gaussian": f"gaussian(k={k})", "uniform": f"uniform(e={e})",
              "accuracy": f"accuracy({accuracy:.0%})"}[model]
     return ForecastSignal(issues, f, q, label)
 
@@ -295,11 +295,30 @@ def controlled_error(carbon: CarbonSignal, model: str, *, k: float = 0.0, e: flo
 def forecast_accuracy(forecast: ForecastSignal, carbon: CarbonSignal) -> float:
     """Measured accuracy = 100 − MAPE (%) of the mean forecast over all covered (issue, region, horizon)
     cells whose target hour lies in the experiment."""
+    a, ok = _scored_cells(forecast, carbon)
+    return 100.0 - mape(a[ok], forecast.mean[ok])
+
+
+def _scored_cells(forecast: ForecastSignal, carbon: CarbonSignal) -> tuple[np.ndarray, np.ndarray]:
+    """(actual [I × R × H] gCO2eq/kWh, mask of the covered cells whose target hour lies in the experiment)."""
     T = carbon.n_hours
     target = forecast.issue_h[:, None] + np.arange(forecast.mean.shape[2])[None, :]
     a = carbon.ci[:, np.clip(target, 0, T - 1)].transpose(1, 0, 2)
-    ok = np.isfinite(forecast.mean) & ((target >= 0) & (target < T))[:, None, :]
-    return 100.0 - mape(a[ok], forecast.mean[ok])
+    return a, np.isfinite(forecast.mean) & ((target >= 0) & (target < T))[:, None, :]
+
+
+def forecast_coverage(forecast: ForecastSignal, carbon: CarbonSignal, lo: float = 0.05, hi: float = 0.95) -> float:
+    """Measured interval coverage (%): the share of the covered (issue, region, horizon) cells whose target hour
+    lies in the experiment (the cells :func:`forecast_accuracy` scores) where the actual intensity lies in the
+    forecast's [q``lo``, q``hi``] interval (inclusive; default the central 90 % interval q0.05–q0.95)."""
+    levels = list(QUANTILE_LEVELS)
+    if lo not in levels or hi not in levels or not lo < hi:
+        raise ValueError(f"forecast_coverage: lo < hi must be quantile levels of {levels}, got {lo}, {hi}")
+    a, ok = _scored_cells(forecast, carbon)
+    if not ok.any():
+        raise ValueError(f"forecast_coverage: {forecast.label!r} covers no hour of the experiment")
+    inside = (forecast.q[..., levels.index(lo)] <= a) & (a <= forecast.q[..., levels.index(hi)])
+    return 100.0 * float(inside[ok].mean())
 
 
 def seasonal_profile(known: np.ndarray, first_hour: int) -> np.ndarray:
@@ -353,6 +372,7 @@ class PolicyView:
             self._fill(forecast, mean, q)
         _check_plan(mean, q, self.regions, self.now)
         self._mean, self._q = mean, q
+        self.fallback.setflags(write=False)   # one view serves every decision of its hour
 
     def _fill(self, forecast: ForecastSignal, mean: np.ndarray, q: np.ndarray) -> None:
         """Price the uncovered hours with the seasonal profile (see class docstring), in place."""

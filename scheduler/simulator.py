@@ -289,25 +289,34 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
         oracle_view = OracleView(carbon, 0)
         decide(lambda: policy.plan(jobs, arrived, 0, state, oracle_view), 0, True, oracle_view, None)
 
+    hour_views: dict[int, tuple[PolicyView, JobsView]] = {}
+
+    def views_at(at: int) -> tuple[PolicyView, JobsView]:
+        """The (read-only) forecast and jobs views of hour ``at``, built once per hour however many events it has."""
+        if at not in hour_views:
+            hour_views.clear()
+            hour_views[at] = (PolicyView(carbon, forecast, at), JobsView(jobs, at))
+        return hour_views[at]
+
     for t in range(T):
         if not policy.clairvoyant:
             if (t + h0) % 24 == cfg.plan_hour_utc:
                 queued = np.flatnonzero((status == QUEUED) & (p_region >= 0))
                 if len(queued):
                     release(queued, t, forget=True)
-                    view, jv = PolicyView(carbon, forecast, t), JobsView(jobs, t)
+                    view, jv = views_at(t)
                     decide(lambda: policy.plan(jv, jv.positions(queued), t, state, view), t, True, view, jv)
             new = order[bounds[t]:bounds[t + 1]]
             if len(new):
                 status[new] = QUEUED
-                view, jv = PolicyView(carbon, forecast, t), JobsView(jobs, t)
+                view, jv = views_at(t)
                 decide(lambda: policy.adapt(Event("arrival", jv.positions(new)), jv, t, state, view), t, False,
                        view, jv)
             if wants_ticks:
                 run = np.flatnonzero((status == RUNNING) & was_active & ~moving)
                 run = run[at_boundary(run)]
                 if len(run):
-                    view, jv = PolicyView(carbon, forecast, t), JobsView(jobs, t)
+                    view, jv = views_at(t)
                     ev = Event("tick", jv.positions(run), p_region[run].copy(), progress[run].copy())
                     decide(lambda: policy.adapt(ev, jv, t, state, view), t, False, view, jv)
         # admission: running jobs that ran last hour continue; starts and resumes need free GPUs now
@@ -343,7 +352,7 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
                     if policy.clairvoyant:
                         view, jv, table = OracleView(carbon, t + 1), None, jobs
                     else:
-                        view, jv = PolicyView(carbon, forecast, t + 1), JobsView(jobs, t + 1)
+                        view, jv = views_at(t + 1)
                         table = jv
                     ev = Event("blocked", blocked if jv is None else jv.positions(blocked))
                     decide(lambda: policy.adapt(ev, table, t + 1, state, view), t + 1, False, view, jv)

@@ -38,15 +38,19 @@ class JobsView:
     """What a non-oracle policy may know about the jobs at hour ``now``: the rows of the jobs submitted at
     or before ``now`` (``row``: their rows in the simulator's ``Jobs``, increasing), every ``Jobs`` field
     but ``duration_h`` (reading it raises ``AttributeError``; ``est_duration_h`` is the profiled
-    estimate). Arrays are copies: nothing about later arrivals is reachable."""
+    estimate). Arrays are read-only copies: nothing about later arrivals is reachable, and the simulator
+    hands the same view to every decision of one hour."""
 
     __slots__ = (*VISIBLE_FIELDS, "row", "now")
 
     def __init__(self, jobs: Jobs, now: int):
         self.now = int(now)
         self.row = np.flatnonzero(jobs.submit_h <= self.now)
+        self.row.setflags(write=False)
         for name in VISIBLE_FIELDS:
-            setattr(self, name, getattr(jobs, name)[self.row])
+            values = getattr(jobs, name)[self.row]
+            values.setflags(write=False)
+            setattr(self, name, values)
 
     def __len__(self) -> int:
         return len(self.row)
