@@ -55,18 +55,15 @@ class ConformalCalibrator:
         out = table.copy()
         s = self._scale(out)
         keys = pd.DataFrame({"region": out["region"].to_numpy(), "bucket": horizon_bucket(out["horizon_h"], self.buckets)})
-        for level, (lo, hi) in INTERVALS.items():
+        q_hats: dict[int, np.ndarray] = {}
+        for level in INTERVALS:
             c = self.corrections[self.corrections["level"] == level]
             q_hat = keys.merge(c, on=["region", "bucket"], how="left")["q_hat"].to_numpy(float)
             if np.isnan(q_hat).any():
                 missing = keys[np.isnan(q_hat)].drop_duplicates().head(3).to_dict("records")
                 raise ValueError(f"calibration: no correction for {missing}")
-            out[lo] = out[lo].to_numpy(float) - q_hat * s
-            out[hi] = out[hi].to_numpy(float) + q_hat * s
-        q = sort_quantiles(out[list(QUANTILE_COLUMNS)].to_numpy(float))
-        out[list(QUANTILE_COLUMNS)] = q
-        out["mean"] = np.clip(out["mean"].to_numpy(float), q[:, 0], q[:, -1])
-        return out
+            q_hats[level] = q_hat
+        return widen(out, q_hats, s)
 
 
 def calibrate_rolling(history: pd.DataFrame, table: pd.DataFrame, window_days: int,
@@ -100,8 +97,7 @@ def calibrate_rolling(history: pd.DataFrame, table: pd.DataFrame, window_days: i
         for level in INTERVALS:
             q_hat[level][rows] = _cell_quantile(scores[level][m], p_cell[m], level, n_b * len(regions))[t_cell[rows]]
     out = table.copy()
-    s = ConformalCalibrator._scale(out)
-    for level, (lo, hi) in INTERVALS.items():
+    for level in INTERVALS:
         q = q_hat[level]
         gap = np.isnan(q)
         if gap.any():
@@ -112,11 +108,19 @@ def calibrate_rolling(history: pd.DataFrame, table: pd.DataFrame, window_days: i
             if np.isnan(q).any():
                 missing = keys[np.isnan(q[gap])].drop_duplicates().head(3).to_dict("records")
                 raise ValueError(f"calibration: no correction for {missing}")
-        out[lo] = out[lo].to_numpy(float) - q * s
-        out[hi] = out[hi].to_numpy(float) + q * s
-    qs = sort_quantiles(out[list(QUANTILE_COLUMNS)].to_numpy(float))
-    out[list(QUANTILE_COLUMNS)] = qs
-    out["mean"] = np.clip(out["mean"].to_numpy(float), qs[:, 0], qs[:, -1])
+    return widen(out, q_hat, ConformalCalibrator._scale(out))
+
+
+def widen(out: pd.DataFrame, q_hat: dict[int, np.ndarray], scale: np.ndarray) -> pd.DataFrame:
+    """Move each interval's bounds out by its conformal correction × ``scale`` (per row, in the target's unit;
+    a negative correction narrows), re-sort the quantiles and clip the mean into the outermost interval; in place,
+    returns ``out``."""
+    for level, (lo, hi) in INTERVALS.items():
+        out[lo] = out[lo].to_numpy(float) - q_hat[level] * scale
+        out[hi] = out[hi].to_numpy(float) + q_hat[level] * scale
+    q = sort_quantiles(out[list(QUANTILE_COLUMNS)].to_numpy(float))
+    out[list(QUANTILE_COLUMNS)] = q
+    out["mean"] = np.clip(out["mean"].to_numpy(float), q[:, 0], q[:, -1])
     return out
 
 

@@ -43,6 +43,14 @@ def sliding_min(values: np.ndarray, d: int) -> np.ndarray:
     return np.minimum(bwd[:, :n], fwd[:, d - 1:d - 1 + n])
 
 
+def earliest_starts(n_regions: int, home: int, ready_h: int, transfer_h: int) -> np.ndarray:
+    """Earliest start hour per region [R]: ``ready_h`` (now or the submission hour, whichever is later) at home,
+    plus the data transfer (``transfer_h`` whole hours) anywhere else."""
+    a = np.full(n_regions, int(ready_h) + int(transfer_h), dtype=np.int64)
+    a[home] -= int(transfer_h)
+    return a
+
+
 def earliest_fit(free: np.ndarray, gpus: int, d: int, earliest: np.ndarray) -> np.ndarray:
     """Per region, the first start ``s ≥ earliest[r]`` with ``free[r, s:s+d] ≥ gpus`` throughout
     (``free`` [R × T] absolute hours); −1 where none fits before T."""

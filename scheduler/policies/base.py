@@ -25,7 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from carbonshift.scheduler.cost import earliest_fit
+from carbonshift.scheduler.cost import earliest_fit, earliest_starts
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.workloads import Jobs
 
@@ -154,10 +154,8 @@ class Placer:
 
     def earliest(self, i: int) -> np.ndarray:
         """Earliest start per region [R]: now or submit, plus the data transfer away from home."""
-        a = np.full(self.dc.n, max(self.now, int(self.jobs.submit_h[i])), dtype=np.int64)
-        a += self.transfer_h[i]
-        a[self.jobs.home[i]] -= self.transfer_h[i]
-        return a
+        return earliest_starts(self.dc.n, self.jobs.home[i], max(self.now, int(self.jobs.submit_h[i])),
+                               self.transfer_h[i])
 
     def fits_anywhere(self, i: int) -> bool:
         if self.jobs.gpus[i] > self.dc.gpus.max():

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from carbonshift.scheduler.cost import cheapest_start, earliest_fit, on_time_window_costs, prefix
+from carbonshift.scheduler.cost import cheapest_start, earliest_fit, earliest_starts, on_time_window_costs, prefix
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, JobsView, Placer, table_rows
 from carbonshift.scheduler.policies.cooperative import WEIGHTS, priorities
@@ -209,9 +209,7 @@ class Coordinator:
     def _earliest(self, jobs, i: int, now: int) -> np.ndarray:
         """Earliest start per region [R]: now or submit, plus the data transfer away from home."""
         tr_h = int(self.dc.transfer_hours(np.asarray([jobs.data_gb[i]]))[0])
-        a = np.full(self.dc.n, max(now, int(jobs.submit_h[i])) + tr_h, dtype=np.int64)
-        a[jobs.home[i]] -= tr_h
-        return a
+        return earliest_starts(self.dc.n, jobs.home[i], max(now, int(jobs.submit_h[i])), tr_h)
 
     def _on_time(self, jobs, i: int, d: int, a_r: np.ndarray, free: np.ndarray, ci: np.ndarray, P: np.ndarray,
                  now: int, j: int) -> tuple[int, int, Route] | None:
