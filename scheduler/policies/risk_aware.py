@@ -11,12 +11,19 @@ that use the uncertainty the policy is given instead of a fixed padding:
   ``P(finish ≤ deadline) ≥ deadline_target``. When no on-time start exists for ``D_q`` the reservation
   shrinks to the longest that still fits between the earliest start and the deadline (at home, then
   after the data transfer away from home), then to half-way and to the bare estimate ``E_i``; the first
-  on-time one is the job's safest option. A job with none on time takes the earliest completion
+  on-time one is taken (without a risk budget; with one, the job reserves the longest of these hours up to
+  ``D_q`` that ends by the deadline at its chosen start). A job with none on time takes the earliest completion
   anywhere with ``D_q`` (it will be late; the simulator says why).
-  **Risk budget** (a margin source with ``coverage``, i.e. :class:`ConformalMargins`): a shorter,
-  cheaper reservation than the safest one is taken while the extra miss probability summed over all
-  placed jobs stays ≤ ``(1 − deadline_target)`` × their number — the target is met on average over
-  jobs, not forced on every job (see :meth:`ChanceConstrained.choose`).
+  **Risk budget** (a margin source with ``coverage``, i.e. :class:`ConformalMargins`): every on-time
+  start × region is a candidate with miss probability ``1 − P(true ≤ deadline − start)``; the job's
+  safest candidate is forced, and the optional miss probability summed over all placed jobs stays ≤
+  ``(1 − deadline_target)`` × their number — the target is met on average over jobs, not forced on every
+  job. Within that budget a job takes the candidate with the lowest ``kgCO2e + miss_price_kg × (miss −
+  forced)`` (default :data:`MISS_PRICE_KG`), so the budget goes to the jobs whose risk buys the most carbon
+  per expected missed deadline rather than to whichever job comes first (see :meth:`ChanceConstrained.choose`;
+  issue 12 diagnosis on paper_main seed 0: with price 0 the budget was spent first-come and 4.5 of the
+  9.3 t gap to the oracle came from jobs run in another region than the oracle's, 4.7 t of it from jobs
+  whose oracle start left no room for the q0.99 reservation).
 * **Carbon priced with the forecast's quantiles.** A window's cost is the job's energy (kWh, ``E_i``
   hours — the expected run, not the reservation) × a risk-adjusted intensity per hour:
   ``carbon_risk="cvar"``: ``mean + λ·(CVaR_α − mean)`` where ``CVaR_α`` is the mean of the view's
@@ -48,6 +55,11 @@ from carbonshift.scheduler.policies.cooperative import WEIGHTS, Margin, job_marg
 from carbonshift.scheduler.workloads import Jobs
 
 CARBON_RISKS: tuple[str, ...] = ("cvar", "spread", "mean")
+#: Price of one expected missed deadline when spending the risk budget, kgCO2e (ChanceConstrained.choose):
+#: a job takes optional risk only where it saves more than this × the miss probability it adds. 0 = spend the
+#: budget on any saving, first come first served. 200 was chosen among {0, 100, 200, 300, 1000, 3000} on
+#: paper_main seed 0 and checked on seed 1 and paper_capacity (see the issue 12 report).
+MISS_PRICE_KG = 200.0
 
 
 def risk_intensity(view, end: int, carbon_risk: str, alpha: float, lam: float) -> np.ndarray:
@@ -76,7 +88,7 @@ class ChanceConstrained:
     def __init__(self, dc: DataCenters, duration_margin: Margin, deadline_target: float = 0.99,
                  carbon_risk: str = "cvar", alpha: float = 0.9, lam: float = 1.0,
                  delay_weight_kg_per_h: float = 0.0, weights: tuple[float, float, float] = WEIGHTS,
-                 name: str | None = None):
+                 name: str | None = None, miss_price_kg: float = MISS_PRICE_KG):
         if not 0.5 <= deadline_target < 1:
             raise ValueError(f"chance_constrained.deadline_target: expected a probability in [0.5, 1), "
                              f"got {deadline_target}")
@@ -85,11 +97,11 @@ class ChanceConstrained:
         if carbon_risk == "cvar" and alpha not in QUANTILE_LEVELS:
             raise ValueError(f"chance_constrained.alpha: expected one of the forecast levels {QUANTILE_LEVELS}, "
                              f"got {alpha}")
-        if lam < 0 or delay_weight_kg_per_h < 0:
-            raise ValueError("chance_constrained: lam and delay_weight_kg_per_h must be ≥ 0")
+        if lam < 0 or delay_weight_kg_per_h < 0 or not miss_price_kg >= 0:
+            raise ValueError("chance_constrained: lam, delay_weight_kg_per_h and miss_price_kg must be ≥ 0")
         self.dc, self.margin, self.deadline_target = dc, duration_margin, deadline_target
         self.carbon_risk, self.alpha, self.lam = carbon_risk, alpha, lam
-        self.delay_weight, self.weights = delay_weight_kg_per_h, weights
+        self.delay_weight, self.weights, self.miss_price_kg = delay_weight_kg_per_h, weights, float(miss_price_kg)
         self.risk: dict[int, float] = {}      # simulator row -> miss probability of its current placement
         self.forced: dict[int, float] = {}    # simulator row -> miss probability of its safest on-time option
         self.extra: dict[int, float] = {}     # simulator row -> risk − forced (the budgeted part)
@@ -135,36 +147,50 @@ class ChanceConstrained:
     def choose(self, placer: Placer, i: int, row: int, levels: list[int], d_cost: int, ci: np.ndarray,
                P: np.ndarray) -> tuple[int, int, int] | None:
         """(region, start, reserved hours) of job ``i`` (simulator row ``row``) among reservations
-        ``levels`` (longest first); None if none is on time. Without a risk budget: the first level with
-        an on-time window. With one (a margin source with ``coverage``): the first on-time level is the
-        job's safest option (its miss probability ``1 − P(true ≤ deadline − start)`` — the run may outlast
-        its reservation while slack remains — is forced, recorded in
-        :attr:`forced`); a shorter level is taken instead only if it is cheaper and the optional miss
-        probability ``Σ (risk − forced)`` over every placed job stays within ``(1 − deadline_target)`` ×
-        their number (the budget). The job's entry in :attr:`risk` is updated. The expected number of
+        ``levels`` (longest first, the shortest = the estimate ``E_i``); None if none is on time.
+
+        Without a risk budget: the first level with an on-time window, its cheapest start.
+
+        With one (a margin source with ``coverage``): every on-time cell (region × start with ``E_i``
+        hours free before the deadline) is a candidate, priced over ``d_cost`` hours (the same for every
+        reservation, so one grid serves all); its miss probability is ``1 − P(true ≤ deadline − start)``
+        (the run may outlast its reservation while slack remains, so the reservation length does not
+        change it). The job's safest cell (lowest miss probability) is forced — recorded in
+        :attr:`forced`. Among the cells whose optional miss probability ``miss − forced`` keeps
+        ``Σ (risk − forced)`` over every placed job within ``(1 − deadline_target)`` × their number (the
+        budget), the one with the lowest ``kgCO2e + miss_price_kg × (miss − forced)`` is taken — risk is
+        spent where it buys the most carbon per expected missed deadline, not on any saving at all (ties:
+        earlier start, lower region). It reserves the longest ``levels[0] ≥ d ≥ E_i`` hours that end by the
+        deadline with the GPUs free. The job's entry in :attr:`risk` is updated. The expected number of
         missed deadlines is then at most ``Σ forced + (1 − deadline_target) × jobs``."""
         coverage = getattr(self.margin, "coverage", None)
-        best, best_cost, best_risk, forced = None, np.inf, 0.0, 0.0
-        for d in levels:
-            r, s, cost = self.best_window(placer, i, d, min(d_cost, d), ci, P)
-            if r < 0:
-                continue
-            if coverage is None:
-                return r, s, d
-            room = int(placer.jobs.deadline_h[i]) - s        # run hours before the deadline from this start
-            miss = 1.0 - float(coverage(np.array([row]), np.array([room]))[0])
-            if best is None:
-                forced = miss
-            else:
-                others = self.extra_sum - self.extra.get(row, 0.0)
-                allowed = (1.0 - self.deadline_target) * (len(self.extra) + (row not in self.extra))
-                if cost >= best_cost or others + miss - forced > allowed:
-                    continue
-            best, best_cost, best_risk = (r, s, d), cost, miss
-        if best is not None and coverage is not None:
-            self.extra_sum += best_risk - forced - self.extra.get(row, 0.0)
-            self.risk[row], self.forced[row], self.extra[row] = best_risk, forced, best_risk - forced
-        return best
+        if coverage is None:
+            for d in levels:
+                r, s, _ = self.best_window(placer, i, d, min(d_cost, d), ci, P)
+                if r >= 0:
+                    return r, s, d
+            return None
+        jobs, d_min, d_max = placer.jobs, min(levels), max(levels)
+        grid = on_time_window_costs(self.dc, jobs, i, placer.now, placer.earliest(i), placer.free, ci, P,
+                                    d_min, min(d_cost, d_min), self.delay_weight)
+        if grid is None or not np.isfinite(grid[1]).any():
+            return None
+        s0, cost = grid
+        deadline = int(jobs.deadline_h[i])
+        miss = 1.0 - coverage(np.full(cost.shape[1], row), deadline - (s0 + np.arange(cost.shape[1])))
+        forced = float(miss[np.isfinite(cost).any(axis=0)].min())
+        extra = miss - forced
+        allowed = (1.0 - self.deadline_target) * (len(self.extra) + (row not in self.extra))
+        room_left = max(allowed - (self.extra_sum - self.extra.get(row, 0.0)), 0.0) + 1e-12
+        score = np.where((extra <= room_left)[None, :], cost + self.miss_price_kg * extra[None, :], np.inf)
+        r, s, _ = cheapest_start(s0, score)             # the forced cell is always within the budget
+        end = min(s + d_max, deadline, placer.T)
+        ok = np.logical_and.accumulate(placer.free[r, s:end] >= jobs.gpus[i])
+        d = max(int(ok.sum()), d_min)                    # ≥ d_min hours are free: the grid checked them
+        risk = float(miss[s - s0])
+        self.extra_sum += risk - forced - self.extra.get(row, 0.0)
+        self.risk[row], self.forced[row], self.extra[row] = risk, forced, risk - forced
+        return r, s, d
 
     def adapt(self, event: Event, jobs: Jobs | JobsView, now: int, state: ClusterState, view) -> Decisions:
         """Arrivals and blocked starts are placed like a plan of just those jobs."""
@@ -250,6 +276,9 @@ class ConformalMargins:
                         for b in range(len(self.bins_h) + 1)])       # loop over a handful of bins
         self._pooled = np.isinf(out)
         self.n_pooled_bins = int(self._pooled.sum())
+        every = np.sort(self.scores)
+        self._sorted = [every if self._pooled[b] else np.sort(self.scores[self.bin_of == b])
+                        for b in range(len(self.bins_h) + 1)]
         if not np.isfinite(pooled):
             need = int(np.ceil(self.target / (1 - self.target)))
             raise ValueError(f"ConformalMargins: {len(self.scores)} past jobs are too few for the "
@@ -268,14 +297,17 @@ class ConformalMargins:
 
     def coverage(self, idx: np.ndarray, hours: np.ndarray) -> np.ndarray:
         """Conformal probability that rows ``idx`` finish within ``hours`` of run: ``#{scores of the bin ≤
-        hours / E} / (n_b + 1)`` (pooled scores for a pooled bin) — a lower bound for exchangeable jobs."""
+        hours / (E + 0.5)} / (n_b + 1)`` (pooled scores for a pooled bin) — a lower bound for exchangeable
+        jobs. Vectorised: one sorted-score search per estimate bin."""
         self._fold()
         idx = np.asarray(idx, dtype=np.int64)
         ratio = np.asarray(hours, np.float64) / (self._est[idx] + ROUNDING_H) + 1e-9
         out = np.empty(len(idx))
-        for k, b in enumerate(self._job_bin[idx].tolist()):      # one job per call in the policy
-            sc = self.scores if self._pooled[b] else self.scores[self.bin_of == b]
-            out[k] = np.count_nonzero(sc <= ratio[k]) / (len(sc) + 1)
+        bins = self._job_bin[idx]
+        for b in np.unique(bins).tolist():                  # a handful of bins
+            sc = self._sorted[b]
+            sel = bins == b
+            out[sel] = np.searchsorted(sc, ratio[sel], side="right") / (len(sc) + 1)
         return out
 
     def _fold(self) -> None:
