@@ -80,7 +80,9 @@ class ChanceConstrained:
     ``duration_margin``: per-job relative margins at the ``deadline_target`` duration quantile — a
     :class:`scheduler.policies.cooperative.MarginSource` (e.g. ``EstimatorMargins`` at level
     ``deadline_target``), a per-row array or one fraction. ``carbon_risk`` ∈ :data:`CARBON_RISKS`,
-    ``alpha`` ∈ the forecast quantile levels, ``lam`` ≥ 0."""
+    ``alpha`` ∈ the forecast quantile levels, ``lam`` ≥ 0. ``miss_price_kg`` (kgCO2e per expected missed
+    deadline, ≥ 0): what a job must save per unit of added miss probability to spend the risk budget
+    (:meth:`choose`; 0 = any saving, first come first served)."""
 
     name = "chance_constrained"
     clairvoyant = False
