@@ -50,10 +50,11 @@ test-slow: $(STAMP)
 
 # Every shipped experiment and sweep (about 1.5 h on 2 cores, most of it the DACF backtest), then RESULTS.md
 # from MLflow. Sweeps resume: trials that already finished are not rerun.
-RUNS := forecast_dacf forecast_em forecast_paper_period paper_main paper_capacity temporal_only regional \
+RUNS := forecast_dacf forecast_em forecast_paper_period forecast_level_shift forecast_level_shift_refit \
+        forecast_members paper_main paper_capacity temporal_only regional \
         scale_bench duration_feedback migration migration_forecast curtailment_training curtailment_forecast \
         topology duration scaling
-SWEEPS := sweep_accuracy sweep_accuracy_ensemble sweep_flexibility sweep_regions sweep_composition scale
+SWEEPS := sweep_accuracy sweep_accuracy_ensemble sweep_forecasters sweep_flexibility sweep_regions sweep_composition scale
 results: $(STAMP)
 	for c in $(RUNS); do $(BIN)/carbonshift run experiments/configs/$$c.yaml || exit 1; done
 	for c in $(SWEEPS); do $(BIN)/carbonshift sweep experiments/configs/$$c.yaml --resume || exit 1; done

@@ -418,6 +418,11 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
         wide, row, value = hourly
         add_table("allocation_by_hour", wide.reset_index())
         figures["allocation_by_hour_heatmap.png"] = heatmap_figure(wide, row, value)
+    from carbonshift.experiments.forecaster_curve import forecaster_report   # MAPE → reduction per forecaster
+    curve = forecaster_report(frame, forecast_labels(c, runs), keys) if is_sweep and red else None
+    if curve is not None:
+        add_table("forecaster_curve", curve[0])
+        figures["forecaster_curve.png"] = curve[1]
     for fname, fig in figures.items():
         fig.savefig(out_dir / fname, dpi=120, bbox_inches="tight")
         plt.close(fig)

@@ -49,6 +49,7 @@ def composition_label(mix_text: str) -> str:
 SHIPPED: dict[str, list[Claim]] = {
     "sweep_accuracy": [Claim("forecast.accuracy", "reduction_vs_perf_first", {0.6: 28.6, 0.75: 39.4, 0.87: 47.3}, "%")],
     "sweep_accuracy_ensemble": [Claim("forecast.source", "reduction_vs_perf_first", {}, "%")],
+    "sweep_forecasters": [Claim("forecast.source", "reduction_vs_perf_first", {}, "%")],   # real forecasters
     "sweep_flexibility": [Claim("workload.flexibility", "reduction_vs_perf_first", {0.1: 31.2, 0.6: 58.7}, "%")],
     "sweep_regions": [Claim("data.zones", "reduction_vs_perf_first", {2: 32.1, 6: 47.3, 10: 49.7}, "%")],
     "sweep_composition": [Claim("workload.mix", "reduction_vs_perf_first",
@@ -82,6 +83,10 @@ RUN_TABLES: dict[str, list[tuple[str, str | None]]] = {
     "forecast_em": [("mape_by_region", None), ("ensemble_goals", None),
                     ("coverage", f"model.str.endswith('{CALIBRATED}') and nominal == 0.9")],
     "forecast_paper_period": [("mape_by_region", None), ("ensemble_goals", None)],
+    "forecast_level_shift": [("mape_by_region", None), ("mape_by_month", None), ("coverage90_by_month", None)],
+    "forecast_level_shift_refit": [("mape_by_region", None), ("mape_by_month", None), ("coverage90_by_month", None)],
+    "forecast_members": [("mape_by_region", None),
+                         ("coverage", "nominal == 0.9 and not model.str.endswith('(uncalibrated)')")],
     "paper_main": [("policies", None), ("oracle_bounds", None)],
     "paper_capacity": [("policies", None), ("oracle_bounds", None)],
     "temporal_only": [("policies", None), ("oracle_bounds", None)],
@@ -208,7 +213,10 @@ def collect(names: list[str] | None = None) -> list[SweepSection]:
         sec = SweepSection(name, parent, trials, keys)
         frame = runs_frame(trials, keys)
         if "forecast.source" in keys:
-            frame = name_forecast_tables(frame, forecast_labels(c, trials))
+            labels = forecast_labels(c, trials)
+            frame = name_forecast_tables(frame, labels)
+            synthetic = (frame["forecast.source"] == "synthetic") & frame["run_id"].isin(labels)   # perfect foresight …
+            frame.loc[synthetic, "forecast.source"] = "synthetic (" + frame.loc[synthetic, "run_id"].map(labels) + ")"
         claims = SHIPPED.get(name) or [Claim(next((k for k in keys if k != "seed"), "seed"),
                                              "reduction_vs_perf_first", {}, "%")]
         for claim in claims:

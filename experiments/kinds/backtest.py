@@ -6,6 +6,11 @@ pinball, crps, picp50/80/90, width50/80/90 on the day-ahead test rows (horizons 
 ``<metric>.<target>.<model>.mean`` averaged over regions, ``mape.<target>.dacf.<region>`` for DACF's
 published forecasts, and ``wall_s``. The calibrated test-window ensemble forecast table is a file
 (``forecast_ensemble[_<target>].csv`` in the reports folder and under ``files/`` in MLflow), not a printed table.
+With ``output.member_tables: true`` every member's test-window forecast is written the same way
+(``forecast_<member>[_<target>].csv``, same schema), with the conformal (CQR) intervals the backtest fits for
+that member on validation / already-observed errors only, and its ``model`` column naming it
+(``seasonal24+cqr``, ``lstm (CPU-sized)+cqr``) — so a sweep can schedule on each forecaster and measure its
+interval coverage.
 """
 from __future__ import annotations
 
@@ -213,6 +218,13 @@ class ModelsSection:
 
 
 @dataclass
+class OutputSection:
+    """Files a backtest writes besides the combined forecast table."""
+
+    member_tables: bool = False   # also write forecast_<member>[_<target>].csv per model (calibrated, test window)
+
+
+@dataclass
 class BacktestConfig:
     kind: str
     name: str
@@ -222,6 +234,7 @@ class BacktestConfig:
     backtest: BacktestSection = field(default_factory=BacktestSection)
     models: ModelsSection = field(default_factory=ModelsSection)
     trainer: TrainerSection = field(default_factory=TrainerSection)   # LSTM/TFT members' Lightning settings
+    output: OutputSection = field(default_factory=OutputSection)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -305,6 +318,21 @@ def name_ensemble(bt, shown: dict[str, str]) -> tuple[str, str, str]:  # noqa: A
     members = member_weights(bt.weights)
     key = "ensemble" if len(members) >= 2 else f"{members.index[0]}_cqr"
     return label, f"{base} (uncalibrated)", key
+
+
+def member_tables(forecasts: pd.DataFrame, models: list[str], shown: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """Model name → its calibrated test-window forecast table (rows of ``forecasts`` with ``window == "test"``,
+    ``model`` renamed ``<shown name>+cqr``: the backtest applied the member's own conformal corrections, fitted
+    on validation forecasts or, with a calibration window, on forecasts whose target hour preceded the issue).
+    ``forecasts`` carries members under their shown names (``shown``: e.g. ``lstm`` → ``lstm (CPU-sized)``)."""
+    test = forecasts[forecasts["window"] == "test"]
+    out = {}
+    for name in models:
+        rows = test[test["model"] == shown.get(name, name)]
+        if rows.empty:
+            raise ValueError(f"member table {name!r}: the backtest holds no test-window forecast of it")
+        out[name] = rows.assign(model=f"{shown.get(name, name)}+cqr").reset_index(drop=True)
+    return out
 
 
 def load_data(cfg: BacktestConfig, data_dir: str | None) -> pd.DataFrame:
@@ -403,6 +431,9 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
         res.tables[f"timings{sfx}"] = bt.timings
         ens = bt.forecasts[(bt.forecasts["model"] == ens_label) & (bt.forecasts["window"] == "test")]
         res.files.append(write_table(ens, ctx.out_dir / f"forecast_ensemble{sfx}.csv"))
+        if config.output.member_tables:
+            for name, table in member_tables(bt.forecasts, list(factories), sized).items():
+                res.files.append(write_table(table, ctx.out_dir / f"forecast_{name}{sfx}.csv"))
         rel = report.reliability(bt.forecasts, b.day_ahead_h)
         res.figures[f"reliability{sfx}.png"] = report.reliability_figure(rel, f"Reliability — {target}{label}")
         res.figures[f"forecast_vs_actual{sfx}.png"] = report.forecast_figure(bt.forecasts, dacf, TARGETS[target],

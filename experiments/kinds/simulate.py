@@ -114,7 +114,7 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     from carbonshift.scheduler.policies.oracle_bounds import instance_bounds, policy_incumbent, slack_finish
     from carbonshift.scheduler.policies.oracle_preemptive import preemptive_bound
     from carbonshift.scheduler.risk_margins import covered_pct, feedback_metrics
-    from carbonshift.scheduler.signals import forecast_accuracy
+    from carbonshift.scheduler.signals import forecast_accuracy, forecast_coverage
     from carbonshift.scheduler.simulator import SimConfig, simulate
 
     carbon, forecast, dc, jobs = build_instance(cfg, ctx.data_dir)
@@ -147,7 +147,9 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
                                                   cfg.oracle.time_limit_s)
     total = lambda o: float(o.carbon_op_kg.sum() + o.carbon_tr_kg.sum())  # noqa: E731
     pf = total(outcomes["performance_first"])
-    metrics: dict[str, float] = {"forecast_accuracy_pct": forecast_accuracy(forecast, carbon),
+    accuracy = forecast_accuracy(forecast, carbon)
+    metrics: dict[str, float] = {"forecast_accuracy_pct": accuracy, "forecast_mape_pct": 100.0 - accuracy,
+                                 "forecast_coverage90_pct": forecast_coverage(forecast, carbon),  # q0.05–q0.95
                                  "n_jobs": float(len(jobs)), "hours": float(carbon.n_hours)}
     if "risk_aware" in cfg.policies and cfg.duration.model == "fixed":
         m = cfg.policy_options.risk_duration_margin
@@ -178,7 +180,8 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     summary = {"name": cfg.name, "regions": ", ".join(carbon.regions),
                "period": f"{carbon.times[0]:%Y-%m-%d %H:%M} → {carbon.times[-1]:%Y-%m-%d %H:%M} UTC",
                "jobs": len(jobs), "forecast": f"{forecast.handoff_label}, measured accuracy "
-                                              f"{metrics['forecast_accuracy_pct']:.1f} %"}
+                                              f"{metrics['forecast_accuracy_pct']:.1f} %, 90 % interval coverage "
+                                              f"{metrics['forecast_coverage90_pct']:.1f} %"}
     if "chance_constrained.duration.covered_pct" in duration_metrics:
         o = cfg.policy_options
         summary["chance_constrained"] = (

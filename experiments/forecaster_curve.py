@@ -1,0 +1,186 @@
+"""The forecast-quality → scheduling-reduction curve of a sweep over forecasters (``sweep_forecasters.yaml``, or
+any simulate sweep whose trials planned on different forecasts, e.g. ``sweep_accuracy``).
+
+Each trial logs the MAPE (%) and the 90 % interval coverage (%) of the forecast its policies saw
+(``forecast_mape_pct``, ``forecast_coverage90_pct``; older runs only ``forecast_accuracy_pct`` = 100 − MAPE, from
+which the MAPE is taken) and, per policy, ``reduction_vs_perf_first`` (% carbon below performance-first) and
+``oracle_share`` (% of the perfect-foresight oracle's reduction). Points are the forecast-driven policies (every
+policy but those that never read a forecast, :data:`FORECAST_FREE`) per scenario × forecaster, mean ± std over
+seeds; the forecaster of a trial is what its ``summary.json`` says it planned on (a forecast table's ``model``
+names, ``perfect foresight (actual intensities)``, ``accuracy(87%)`` …). Scenarios are the other swept keys
+(``datacenters.residency`` is named: region + time / timing only).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Policies whose decisions never read the forecast: performance_first (the reference), random and round_robin
+#: (forecast-blind), greedy_carbon (the current hour's intensity only); oracle rows plan on actual intensities.
+FORECAST_FREE: tuple[str, ...] = ("performance_first", "random", "round_robin", "greedy_carbon")
+PERFECT = "perfect foresight"
+Y_METRICS: dict[str, str] = {"reduction_vs_perf_first": "carbon reduction vs performance-first (%)",
+                             "oracle_share": "oracle share (% of the perfect-foresight reduction)"}
+SCENARIO_NAMES: dict[tuple[str, str], str] = {("datacenters.residency", "true"): "timing only (data residency)",
+                                              ("datacenters.residency", "false"): "region + time"}
+
+
+def forecaster_name(label: str) -> str:
+    """The forecaster of a run's ``summary.json`` forecast label: ``lstm (CPU-sized)+cqr forecast table
+    forecast_lstm.csv + seasonal profile …, measured accuracy …`` → ``lstm (CPU-sized)+cqr``; a synthetic
+    label (``perfect foresight (actual intensities)``, ``accuracy(87%)``) stays as it is."""
+    from carbonshift.scheduler.signals import FALLBACK_LABEL
+
+    name = str(label).split(", measured accuracy")[0].replace(f" + {FALLBACK_LABEL}", "")
+    if " forecast table " in name:
+        name = name.split(" forecast table ")[0]
+    elif name.startswith("forecast table "):          # a table without a model column: its file
+        name = name[len("forecast table "):]
+    return name.strip()
+
+
+def short_name(forecaster: str) -> str:
+    """Axis label of a forecaster: an ensemble by its member count (``ensemble of 6+cqr``; its full label with
+    the weights is in the table), perfect foresight as such, others unchanged."""
+    if forecaster.startswith("ensemble(") and forecaster.endswith(")+cqr"):
+        return f"ensemble of {forecaster.count(', ') + 1}+cqr"
+    if forecaster.startswith("ensemble(") and forecaster.endswith(")"):
+        return f"ensemble of {forecaster.count(', ') + 1}"
+    return PERFECT if forecaster.startswith(PERFECT) else forecaster
+
+
+def scenario_keys(frame: pd.DataFrame, keys: list[str]) -> list[str]:
+    """Swept keys that define scenarios: varied, not ``seed`` and not a ``forecast.*`` key."""
+    return [k for k in keys if k != "seed" and not k.startswith("forecast.") and k in frame
+            and frame[k].nunique(dropna=False) > 1]
+
+
+def scenario_name(row: pd.Series, keys: list[str]) -> str:
+    if not keys:
+        return "all trials"
+    return ", ".join(SCENARIO_NAMES.get((k, str(row[k]).lower()), f"{k}={row[k]}") for k in keys)
+
+
+def _per_run(frame: pd.DataFrame, metric: str) -> pd.Series:
+    rows = frame[(frame["policy"] == "") & (frame["metric"] == metric)]
+    return rows.drop_duplicates("run_id").set_index("run_id")["value"]
+
+
+def curve_table(frame: pd.DataFrame, labels: dict[str, str], keys: list[str]) -> pd.DataFrame:
+    """Per scenario × forecaster × forecast-driven policy: seeds (n) and mean / std over them of the forecast's
+    MAPE (%), its 90 % interval coverage (%), the reduction vs performance-first (%) and the oracle share (%).
+    ``frame``: :func:`experiments.report.runs_frame` rows; ``labels``: run id → forecast label
+    (:func:`experiments.report.forecast_labels`); ``keys``: the sweep's axes. Runs without a label are dropped and
+    counted in the ``dropped_runs`` attribute; a run without MAPE or accuracy raises (nothing to put on x)."""
+    runs = pd.Index(frame["run_id"].unique())
+    mape = _per_run(frame, "forecast_mape_pct")
+    acc = _per_run(frame, "forecast_accuracy_pct")
+    mape = mape.reindex(runs).fillna(100.0 - acc.reindex(runs))
+    if mape.isna().any():
+        raise ValueError(f"forecaster curve: runs {list(mape.index[mape.isna()][:3])} logged neither "
+                         f"forecast_mape_pct nor forecast_accuracy_pct")
+    cov = _per_run(frame, "forecast_coverage90_pct").reindex(runs)
+    scen = scenario_keys(frame, keys)
+    per_run = frame.drop_duplicates("run_id").set_index("run_id").reindex(runs)
+    info = pd.DataFrame({"forecaster": runs.map(lambda r: forecaster_name(labels[r]) if r in labels else None),
+                         "scenario": [scenario_name(per_run.loc[r], scen) for r in runs],
+                         "mape_pct": mape.to_numpy(), "coverage90_pct": cov.to_numpy()}, index=runs)
+    dropped = int(info["forecaster"].isna().sum())
+    info = info.dropna(subset=["forecaster"])
+    pol = frame[frame["metric"].isin(list(Y_METRICS)) & (frame["policy"] != "")
+                & ~frame["policy"].isin(FORECAST_FREE) & ~frame["policy"].astype(str).str.startswith("oracle")]
+    wide = pol.pivot_table(index=["run_id", "policy"], columns="metric", values="value").reset_index()
+    wide = wide[wide["run_id"].isin(info.index)].join(info, on="run_id")
+    cols = ["mape_pct", "coverage90_pct", *[m for m in Y_METRICS if m in wide]]
+    g = wide.groupby(["scenario", "forecaster", "policy"], sort=True)
+    out = g[cols].agg(["mean", "std"])
+    out.columns = [f"{c}_{s}" for c, s in out.columns]
+    out.insert(0, "n_seeds", g.size())
+    out = out.reset_index().sort_values(["scenario", "policy", "mape_pct_mean"], ignore_index=True)
+    out.attrs["dropped_runs"] = dropped
+    return out
+
+
+def seeds_caption(n: pd.Series) -> str:
+    from carbonshift.experiments.report import seeds_note
+
+    return seeds_note(n)
+
+
+def label_heights(x: pd.Series, close: float = 0.03, steps: tuple[float, ...] = (1.0, 0.78, 0.56)) -> list[float]:
+    """Heights (axes fraction) of the forecasters' rotated labels in ascending ``x``: a label closer than ``close``
+    of the x range to the previous one moves one step down (cycling through ``steps``) so labels do not overlap."""
+    xs = np.sort(x.to_numpy(float))
+    span = max(float(xs[-1] - xs[0]), 1e-9) if len(xs) else 1.0
+    out, level = [], 0
+    for i, v in enumerate(xs):
+        level = (level + 1) % len(steps) if i and v - xs[i - 1] < close * span else 0
+        out.append(steps[level])
+    return out
+
+
+def curve_figure(table: pd.DataFrame) -> Any:
+    """One row per scenario: reduction vs performance-first (%) and oracle share (%) against the measured MAPE
+    (%) of each forecaster — a line per forecast-driven policy through its forecasters' points, mean ± std over
+    seeds as error bars, a dotted line and label per forecaster, perfect foresight (MAPE 0) starred — and the
+    forecasters' measured 90 % interval coverage (%) against the nominal 90 %."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scenarios = list(dict.fromkeys(table["scenario"]))
+    ys = [m for m in Y_METRICS if f"{m}_mean" in table]
+    fig, axes = plt.subplots(len(scenarios), len(ys) + 1, figsize=(6 * len(ys) + 4.5, 4.6 * len(scenarios)),
+                             squeeze=False, gridspec_kw={"width_ratios": [3] * len(ys) + [2]})
+    for row, scen in zip(axes, scenarios):
+        part = table[table["scenario"] == scen]
+        fc = part.groupby("forecaster", sort=False)[["mape_pct_mean", "coverage90_pct_mean"]].first()
+        for ax, metric in zip(row, ys):
+            for i, (policy, p) in enumerate(part.groupby("policy", sort=True)):
+                p = p.sort_values("mape_pct_mean")
+                ax.errorbar(p["mape_pct_mean"], p[f"{metric}_mean"], xerr=p["mape_pct_std"].fillna(0),
+                            yerr=p[f"{metric}_std"].fillna(0), marker="o", ms=4, capsize=3, lw=1, color=f"C{i}",
+                            label=policy)
+                perfect = p[p["forecaster"].str.startswith(PERFECT)]
+                ax.scatter(perfect["mape_pct_mean"], perfect[f"{metric}_mean"], marker="*", s=160, color=f"C{i}",
+                           edgecolors="k", zorder=4)
+            for (name, x), y in zip(fc["mape_pct_mean"].sort_values().items(), label_heights(fc["mape_pct_mean"])):
+                ax.axvline(x, color="0.8", ls=":", lw=0.8, zorder=0)
+                ax.annotate(short_name(name), (x, y), xycoords=("data", "axes fraction"), rotation=90,
+                            va="top", ha="right", fontsize=7, color="0.35")
+            ax.set(xlabel="measured forecast MAPE (%)  [perfect foresight ★ at 0]", ylabel=Y_METRICS[metric],
+                   title=f"{scen}: {metric}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="lower left")
+        ax = row[-1]
+        cov = fc.sort_values("mape_pct_mean")
+        names = [short_name(n) for n in cov.index]
+        values = cov["coverage90_pct_mean"].to_numpy(float)
+        ax.barh(np.arange(len(cov)), values, color="C7")
+        for i, v in enumerate(values):   # runs from before the coverage metric existed: say so
+            ax.annotate(f"{v:.1f} %" if np.isfinite(v) else "not logged", (0, i), xytext=(3, 0),
+                        textcoords="offset points", va="center", fontsize=7, color="w" if np.isfinite(v) else "k")
+        ax.axvline(90, color="k", ls="--", lw=1, label="nominal 90 %")
+        ax.set_yticks(np.arange(len(cov)), names, fontsize=7)
+        ax.set(xlabel="measured q0.05–q0.95 coverage (%)", xlim=(0, 100), title=f"{scen}: interval coverage")
+        ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"Forecast quality vs scheduling result per forecaster ({seeds_caption(table['n_seeds'])}; "
+                 f"forecast-driven policies)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def forecaster_report(frame: pd.DataFrame, labels: dict[str, str], keys: list[str]) -> tuple[pd.DataFrame, Any] | None:
+    """(:func:`curve_table`, :func:`curve_figure`) when the trials planned on ≥ 2 forecasters and logged a policy
+    reduction, else None (not such a sweep)."""
+    if not labels or not frame["metric"].isin(["forecast_mape_pct", "forecast_accuracy_pct"]).any():
+        return None
+    if len({forecaster_name(v) for v in labels.values()}) < 2:
+        return None
+    table = curve_table(frame, labels, keys)
+    if table.empty or "reduction_vs_perf_first_mean" not in table:
+        return None
+    return table, curve_figure(table)
