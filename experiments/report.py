@@ -11,7 +11,13 @@ Metric names follow ``<policy>.<metric>`` (``cooperative.carbon_kg``) or plain `
 - Pareto: carbon (kgCO2e) vs mean completion time (h) per policy, with the non-dominated front;
 - operational vs transfer carbon (kgCO2e) bars per policy;
 - renewable utilisation per region (from a logged table with ``region`` and a ``renewable*`` column);
-- hour-of-day allocation heatmap (from a logged table with an ``hour`` column).
+- hour-of-day allocation heatmap (from a logged table with an ``hour`` column);
+- a backtest run (kind ``backtest``): day-ahead forecast vs actual with 50/90 % intervals, reliability diagram
+  and MAPE (%) by horizon (h), from its logged forecast table (:func:`backtest_figures`).
+
+Every figure's title says what, where and when (regions, period in UTC, jobs, from the runs' ``summary.json``)
+and how many seeds it averages; axis labels and units come from :mod:`experiments.figures` (the metric's name,
+never the data).
 """
 from __future__ import annotations
 
@@ -25,7 +31,9 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments import tracking
-from carbonshift.experiments.figures import pareto_figure
+from carbonshift.experiments.figures import (context_line, key_label, key_value, key_words,
+                                             legend_outside, log_scale_ok, metric_label, metric_unit, pareto_figure,
+                                             thousands, value_ticks)
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import project_relative
 from carbonshift.experiments.figures import pareto_table as pareto_frame
@@ -172,6 +180,69 @@ def seeds_note(n: pd.Series) -> str:
     return f"mean ± std over {lo if lo == hi else f'{lo}–{hi}'} seeds"
 
 
+def run_summaries(c: Any, runs: list[Any]) -> dict[str, dict]:
+    """Run id → the run's ``summary.json`` (empty for a run without one)."""
+    from mlflow.exceptions import MlflowException
+
+    out: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in runs:
+            try:
+                path = c.download_artifacts(r.info.run_id, "summary.json", f"{tmp}/{r.info.run_id}")
+            except (OSError, MlflowException):  # a run without summary.json has no context to show
+                out[r.info.run_id] = {}
+                continue
+            out[r.info.run_id] = json.loads(Path(path).read_text())
+    return out
+
+
+def label_oracle(frame: pd.DataFrame, summaries: list[dict]) -> pd.DataFrame:
+    """Policy ``oracle`` (a ``policy`` column value) named by its bound kind from the runs' summaries
+    (``oracle (exact MILP)``; kinds that differ between trials are listed with their counts:
+    ``oracle (exact MILP ×3, LP bound ×1)``)."""
+    kinds = pd.Series([s["oracle.bound_kind"] for s in summaries if "oracle.bound_kind" in s], dtype=object)
+    if kinds.empty or "policy" not in frame.columns or not (frame["policy"] == "oracle").any():
+        return frame
+    counts = kinds.value_counts()
+    kind = counts.index[0] if len(counts) == 1 else ", ".join(f"{k} ×{n}" for k, n in counts.items())
+    return frame.assign(policy=frame["policy"].replace({"oracle": f"oracle ({kind})"}))
+
+
+#: swept keys the context line already shows (regions listed, ``N jobs``), not repeated in a group's title
+SHOWN_IN_CONTEXT = ("data.zones", "workload.n_jobs")
+
+
+def instance_keys(varied: list[str]) -> list[str]:
+    """The varied keys that change the scheduling instance (jobs, regions, mix, capacity …: every key outside
+    ``forecast.``): carbon totals of different instances are not averaged together."""
+    return [k for k in varied if not k.startswith("forecast.")]
+
+
+def instance_groups(frame: pd.DataFrame, varied: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
+    """(file suffix, what the group is, its rows) per value of the instance-changing swept keys
+    (:func:`INSTANCE_KEYS`), so per-policy totals compare like with like; one group (``""``) when none varies."""
+    keys = instance_keys(varied)
+    if not keys:
+        return [("", "", frame)]
+    out = []
+    for values, part in frame.groupby(keys, sort=True, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        text = ", ".join(key_value(k, v) for k, v in zip(keys, values) if k not in SHOWN_IN_CONTEXT)
+        sfx = "_" + "_".join(f"{k}={v}" for k, v in zip(keys, values))
+        out.append(("".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in sfx), text, part))
+    return out
+
+
+def pooled_note(n_runs: int, varied: list[str]) -> str:
+    """What a value pooled over ``n_runs`` runs is: ``1 seed``, ``mean over 3 seeds``, or ``mean over 12 trials
+    pooling <swept keys> and seeds``."""
+    if n_runs <= 1:
+        return "1 seed"
+    if not varied:
+        return f"mean over {n_runs} seeds"
+    return f"mean over {n_runs} trials, pooling every {' × '.join(key_words(k) for k in varied)} value and seeds"
+
+
 def reduction_metric(frame: pd.DataFrame) -> str | None:
     names = set(frame["metric"])
     return next((m for m in REDUCTION_METRICS if m in names), next((m for m in sorted(names) if "reduction" in m), None))
@@ -190,44 +261,101 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def curve_figure(agg: pd.DataFrame, x: str, metric: str, series: list[str], xlabel: str | None = None) -> Any:
-    """Line per (policy, other swept keys) of ``metric`` mean vs ``x`` with std error bars."""
+def tick_text(value: Any) -> str:
+    """A categorical tick label, one ``k=v`` pair per line (``lm=0.7`` / ``cv=0.1`` …)."""
+    return "\n".join(str(value).split())
+
+
+def spread_note(n: pd.Series) -> str:
+    """:func:`seeds_note` plus what the error bars are, when there are any (more than one seed)."""
+    note = seeds_note(n)
+    return note if note in ("1 seed", "no runs") else f"{note}; error bars = std"
+
+
+def _positions(xs: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Numeric x values as they are; any other (a mix, a forecast name) at 0, 1, 2 … (``True``: categorical)."""
+    numeric = pd.api.types.is_numeric_dtype(pd.Series(xs))
+    return (np.asarray(xs, float), False) if numeric else (np.arange(len(xs), dtype=float), True)
+
+
+def curve_figure(agg: pd.DataFrame, x: str, metric: str, series: list[str], xlabel: str | None = None,
+                 context: str = "") -> Any:
+    """Line per (policy, other swept keys) of ``metric`` mean vs ``x`` with std error bars (over seeds); axis
+    labels in words with the metric's unit (:func:`experiments.figures.metric_label`), the title says what,
+    ``context`` where and when, and how many seeds each point averages."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(9, 5.5))
     sub = agg[agg["metric"] == metric]
+    only = ""
     if sub.groupby(["policy", *series], dropna=False).ngroups > 12 and MAIN_POLICY in set(sub["policy"]):
         sub = sub[sub["policy"] == MAIN_POLICY]            # too many lines: the main policy only
+        only = f" ({MAIN_POLICY} only)"
+    xs_all = None if pd.api.types.is_numeric_dtype(sub[x]) else sorted(sub[x].dropna().unique(), key=str)
     for key, part in sub.groupby(["policy", *series], dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        label = " ".join(str(k) for k in key if k not in ("", None))
+        label = ", ".join(f"{k} bound" if i == 0 and str(k).startswith("oracle") else
+                          str(k) if i == 0 else key_value(series[i - 1], k)
+                          for i, k in enumerate(key) if k not in ("", None))
         part = part.sort_values(x)
-        xs = part[x].to_numpy()
-        positions = xs if np.issubdtype(np.asarray(xs).dtype, np.number) else np.arange(len(xs))
-        ax.errorbar(positions, part["mean"], yerr=part["std"], marker="o", capsize=3, label=label or metric)
-        if positions is not xs:
-            ax.set_xticks(positions, [str(v) for v in xs])
-    unit = " (%)" if "reduction" in metric or metric.endswith("_pct") else ""
-    ax.set(xlabel=xlabel or x, ylabel=f"{metric}{unit}", title=f"{metric} vs {xlabel or x} ({seeds_note(sub['n'])})")
+        if xs_all is None:
+            positions = part[x].to_numpy(float)
+        else:
+            positions = np.array([xs_all.index(v) for v in part[x]], float)
+        bound = str(key[0]).startswith("oracle")
+        ax.errorbar(positions, part["mean"], yerr=part["std"], marker="*" if bound else "o", ls=":" if bound else "-",
+                    capsize=3, label=label or metric)
+    if xs_all is not None:
+        ax.set_xticks(range(len(xs_all)), [tick_text(v) for v in xs_all])
+    else:
+        value_ticks(ax, sub[x])
+    xl = xlabel or key_label(x)
+    words = metric_label(metric)
+    ax.set(xlabel=xl, ylabel=words)
+    what = f"{words.rsplit(' (', 1)[0]}, by {xl.rsplit(' (', 1)[0]}{only}"
+    ax.set_title("\n".join(filter(None, [what[0].upper() + what[1:], context,
+                                         spread_note(sub["n"])])), fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig.tight_layout()      # before the legend: it goes right of the axes and widens the saved figure, not squeezes it
+    legend_outside(ax)
     return fig
 
 
-def cost_figure(agg: pd.DataFrame, x: str, metrics: list[str]) -> Any:
-    """Latency (s) and memory (MB) vs ``x`` on log axes, one panel per metric family."""
+def cost_figure(agg: pd.DataFrame, x: str, metrics: list[str], context: str = "", xlabel: str | None = None) -> Any:
+    """Latency (s, ms) and memory (MB) vs ``x``, one panel per metric; an axis is logarithmic only when its values
+    span two decades or more (:func:`experiments.figures.log_scale_ok`)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 4.6), squeeze=False)
+    n = agg[agg["metric"].isin(metrics)]["n"]
     for ax, metric in zip(axes[0], metrics):
-        for policy, part in agg[agg["metric"] == metric].groupby("policy", sort=True):
+        part_all = agg[agg["metric"] == metric]
+        xs_sorted = sorted(part_all[x].unique(), key=lambda v: (isinstance(v, str), v))
+        _, categorical = _positions(np.asarray(xs_sorted))
+        for policy, part in part_all.groupby("policy", sort=True):
             part = part.groupby(x, as_index=False)[["mean", "std"]].mean().sort_values(x)
-            ax.errorbar(part[x], part["mean"], yerr=part["std"], marker="o", capsize=3, label=policy or metric)
-        unit = "s" if "seconds" in metric else "MB"
-        ax.set(xlabel=x, ylabel=f"{metric} ({unit})", xscale="log", yscale="log",
-               title=METRIC_LABELS.get(metric, metric).replace(" = ", "\n"))
+            pos = np.array([xs_sorted.index(v) for v in part[x]], float) if categorical else part[x].to_numpy(float)
+            ax.errorbar(pos, part["mean"], yerr=part["std"], marker="o", capsize=3, label=policy or "whole trial",
+                        **({} if policy else {"color": "k"}))
+        if categorical:
+            ax.set_xticks(range(len(xs_sorted)), [tick_text(v) for v in xs_sorted])
+        elif log_scale_ok(part_all[x]):
+            ax.set_xscale("log")
+        else:
+            value_ticks(ax, part_all[x])
+        if log_scale_ok(part_all["mean"]):
+            ax.set_yscale("log")
+        ax.set(xlabel=xlabel or key_label(x), ylabel=metric_label(metric))
+        ax.set_title(METRIC_LABELS.get(metric, metric).replace(" = ", "\n"), fontsize=9)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+    fig.suptitle("\n".join(filter(None, [f"Decision latency and memory vs {xlabel or key_label(x)}", context,
+                                         spread_note(n)])), fontsize=10)
+    fig.tight_layout()
+    labels: dict[str, Any] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            labels.setdefault(label, handle)
+    fig.legend(list(labels.values()), list(labels), loc="upper left", bbox_to_anchor=(1.0, 0.85), fontsize=8)
     return fig
 
 
@@ -237,7 +365,10 @@ def pareto_table(frame: pd.DataFrame) -> pd.DataFrame | None:
     need = frame[frame["metric"].isin(["carbon_kg", "completion_h_mean"]) & (frame["policy"] != "")]
     if need.empty or need["metric"].nunique() < 2:
         return None
-    table = need.pivot_table(index="policy", columns="metric", values="value", aggfunc="mean").dropna().reset_index()
+    cols = ["carbon_kg", "completion_h_mean"]
+    bound = frame[(frame["metric"] == "oracle_bound_kg") & frame["policy"].astype(str).str.startswith("oracle")]
+    table = pd.concat([need, bound]).pivot_table(index="policy", columns="metric", values="value", aggfunc="mean")
+    table = table.dropna(subset=cols).reset_index()
     table.columns.name = None
     return pareto_frame(table)
 
@@ -256,17 +387,23 @@ def carbon_split(frame: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.Dat
     return None
 
 
-def split_figure(table: pd.DataFrame) -> Any:
+def split_figure(table: pd.DataFrame, context: str = "", note: str = "1 seed") -> Any:
+    """Stacked bars per policy: operational and data-transfer carbon (kgCO2e); ``note`` says what each bar
+    averages (:func:`pooled_note`)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.8))
     x = np.arange(len(table))
     ax.bar(x, table["operational_kg"], label="operational")
     ax.bar(x, table["transfer_kg"], bottom=table["operational_kg"], label="data transfer")
-    ax.set_xticks(x, table["policy"], rotation=30, ha="right")
-    ax.set(ylabel="carbon (kgCO2e)", title="Operational vs transfer carbon per policy")
-    ax.legend()
+    ax.set_xticks(x, table["policy"], rotation=20, ha="right")
+    ax.set(ylabel=f"carbon ({metric_unit('carbon_operational_kg')})")
+    ax.set_title("\n".join(filter(None, ["Operational vs data-transfer carbon per policy", context, note])),
+                 fontsize=9)
+    thousands(ax.yaxis)
+    legend_outside(ax)
     ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
     return fig
 
 
@@ -280,18 +417,24 @@ def renewable_by_region(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     return None
 
 
-def renewable_figure(table: pd.DataFrame) -> Any:
+def renewable_figure(table: pd.DataFrame, context: str = "", note: str = "1 seed") -> Any:
+    """Grouped bars: renewable utilisation per region and policy, in the unit of its column's metric (never
+    guessed from the values: a NaN region does not change it)."""
     import matplotlib.pyplot as plt
 
     col = next(c for c in table.columns if "renewable" in c)
-    wide = table.pivot_table(index="region", columns="policy", values=col) if "policy" in table else \
+    wide = table.pivot_table(index="region", columns="policy", values=col, dropna=False) if "policy" in table else \
         table.set_index("region")[[col]]
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    wide.plot.bar(ax=ax)
-    unit = "%" if wide.to_numpy().max() > 1.5 else "fraction"
-    ax.set(ylabel=f"{col} ({unit})", title="Renewable utilisation per region")
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.2 * len(wide) + 4), 4.8))
+    wide.plot.bar(ax=ax, rot=0)
+    missing = int(wide.isna().to_numpy().sum())
+    gaps = f"\nno bar: the policy used no energy in that region ({missing} region × policy cells)" if missing else ""
+    ax.set(xlabel="region", ylabel=metric_label(col))
+    ax.set_title("\n".join(filter(None, ["Renewable utilisation per region and policy", context, note + gaps])),
+                 fontsize=9)
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=7, ncol=2)
+    legend_outside(ax)
+    fig.tight_layout()
     return fig
 
 
@@ -330,15 +473,18 @@ def hourly_allocation(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, st
     return None
 
 
-def heatmap_figure(wide: pd.DataFrame, row: str, value: str) -> Any:
+def heatmap_figure(wide: pd.DataFrame, row: str, value: str, context: str = "", note: str = "1 seed") -> Any:
+    """Rows × hour of day (UTC) heatmap of ``value`` (its label carries the unit, e.g. ``energy share (%)``)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(wide) + 2))
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(wide) + 2.4))
     im = ax.imshow(wide.to_numpy(), aspect="auto", cmap="viridis")
     ax.set_yticks(range(len(wide)), wide.index)
     ax.set_xticks(range(0, 24, 2))
-    ax.set(xlabel="hour of day (UTC)", ylabel=row, title=f"{value} by hour of day")
+    ax.set(xlabel="hour of day (UTC)", ylabel=row)
+    ax.set_title("\n".join(filter(None, [f"{value} by hour of day", context, note])), fontsize=9)
     fig.colorbar(im, ax=ax, label=value)
+    fig.tight_layout()
     return fig
 
 
@@ -353,6 +499,56 @@ def load_tables(c: Any, runs: list[Any]) -> dict[str, pd.DataFrame]:
             for path in sorted(local.glob("*.csv")):
                 out.setdefault(path.stem, []).append(pd.read_csv(path).assign(run_id=r.info.run_id))
     return {k: pd.concat(v, ignore_index=True) for k, v in out.items()}
+
+
+BACKTEST_TABLE = "forecast_ensemble"   # files/forecast_ensemble[_<target>].csv of a backtest run
+
+
+def backtest_figures(c: Any, run: Any) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """Figures and tables of a backtest run from its logged forecast tables (``files/forecast_ensemble[_<target>]
+    .csv``: the combined forecast on the test window, every horizon): day-ahead forecast vs actual with the 50/90 %
+    intervals, the reliability diagram and MAPE (%) by horizon (h), per target. A backtest run without the table
+    is a ``LookupError``."""
+    from mlflow.exceptions import MlflowException
+
+    from carbonshift.forecast import report as fr
+    from carbonshift.forecast.data.schema import TARGETS
+
+    params = run.data.params
+    day_ahead_h = param(params, "backtest.day_ahead_h")
+    targets = param(params, "targets") or []
+    try:
+        names = [a.path.rpartition("/")[2] for a in c.list_artifacts(run.info.run_id, "files")]
+    except MlflowException:
+        names = []
+    names = sorted(n for n in names if n.startswith(BACKTEST_TABLE) and n.endswith(".csv"))
+    if not names or day_ahead_h is None:
+        raise LookupError(f"backtest run {run.info.run_id}: no files/{BACKTEST_TABLE}*.csv or no backtest.day_ahead_h "
+                          "logged; rerun it with this version to get its figures")
+    figs: dict[str, Any] = {}
+    tables: dict[str, pd.DataFrame] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for fname in names:
+            stem = fname[:-len(".csv")]
+            sfx = stem[len(BACKTEST_TABLE):]
+            target = sfx.lstrip("_") or (targets[0] if len(targets) == 1 else "")
+            if target not in TARGETS:
+                raise LookupError(f"backtest run {run.info.run_id}: {fname}: cannot tell its target (targets {targets})")
+            local = c.download_artifacts(run.info.run_id, f"files/{fname}", tmp)
+            fc = pd.read_csv(local)
+            for col in ("time", "issue_time"):
+                fc[col] = pd.to_datetime(fc[col], utc=True)
+            model = str(fc["model"].iloc[0])
+            figs[f"forecast_vs_actual{sfx}.png"] = fr.forecast_figure(fc, None, TARGETS[target], day_ahead_h=day_ahead_h,
+                                                                      model=model, target=target)
+            rel = fr.reliability(fc, day_ahead_h)
+            tables[f"reliability{sfx}"] = rel
+            figs[f"reliability{sfx}.png"] = fr.reliability_figure(rel, f"Reliability of the {target} quantiles — {model}")
+            wide = fr.mape_by_horizon(fc, model)
+            tables[f"mape_by_horizon{sfx}"] = wide.reset_index()
+            figs[f"mape_by_horizon{sfx}.png"] = fr.mape_by_horizon_figure(wide, model, fr.forecast_context(fc),
+                                                                         day_ahead_h, target=target)
+    return figs, tables
 
 
 def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bool = True) -> Report:
@@ -378,6 +574,11 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
         frame = name_forecast_tables(frame, forecast_labels(c, runs))
     tables = load_tables(c, runs)
     figures: dict[str, Any] = {}
+    by_run = run_summaries(c, runs)
+    summaries = list(by_run.values())
+    context = context_line(summaries)
+    frame = label_oracle(frame, summaries)
+    tables = {stem: label_oracle(table, summaries) for stem, table in tables.items()}
 
     def add_table(stem: str, table: pd.DataFrame) -> None:
         rep.tables[stem] = table
@@ -392,37 +593,49 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
         add_table(f"curve_{x}", agg)
         if red:
             counted = isinstance(param(runs[0].data.params, x), list)     # e.g. data.zones -> how many
-            figures[f"{red}_vs_{x}.png"] = curve_figure(agg, x, red, series, f"number of {x}" if counted else None)
+            figures[f"{red}_vs_{x}.png"] = curve_figure(agg, x, red, series, key_label(x, counted), context)
         cost = [m for m in COST_METRICS if m in set(agg["metric"])]
         if cost:
-            figures[f"cost_vs_{x}.png"] = cost_figure(agg, x, cost)
+            figures[f"cost_vs_{x}.png"] = cost_figure(agg, x, cost, context,
+                                                      key_label(x, isinstance(param(runs[0].data.params, x), list)))
     if not varied:
         add_table("metrics", aggregate(frame, ["policy", "metric"]))
-    pareto = pareto_table(frame)
-    if pareto is not None:
-        add_table("pareto", pareto)
-        points = frame[frame["metric"].isin(["carbon_kg", "completion_h_mean"]) & (frame["policy"] != "")]
-        points = points.pivot_table(index=["run_id", "policy"], columns="metric", values="value").reset_index()
-        figures["pareto_carbon_vs_completion.png"] = pareto_figure(
-            pareto, points, "Carbon vs completion time (policy means; dots = trials)")
-    split = carbon_split(frame, tables)
-    if split is not None:
-        add_table("carbon_operational_vs_transfer", split)
-        figures["carbon_operational_vs_transfer.png"] = split_figure(split)
-    renew = renewable_by_region(tables)
-    if renew is not None:
-        add_table("renewable_by_region", renew)
-        figures["renewable_by_region.png"] = renewable_figure(renew)
-    hourly = hourly_allocation(tables)
-    if hourly is not None:
-        wide, row, value = hourly
-        add_table("allocation_by_hour", wide.reset_index())
-        figures["allocation_by_hour_heatmap.png"] = heatmap_figure(wide, row, value)
+    for sfx, what, part in instance_groups(frame, varied):
+        ids = set(part["run_id"])
+        own = {stem: t[t["run_id"].isin(ids)] for stem, t in tables.items()}
+        where = "; ".join(filter(None, [what, context_line([by_run[i] for i in ids if i in by_run])]))
+        pooled = pooled_note(len(ids), [k for k in varied if k not in instance_keys(varied)])
+        pareto = pareto_table(part)
+        if pareto is not None:
+            add_table(f"pareto{sfx}", pareto)
+            points = part[part["metric"].isin(["carbon_kg", "completion_h_mean"]) & (part["policy"] != "")]
+            points = points.pivot_table(index=["run_id", "policy"], columns="metric", values="value").reset_index()
+            figures[f"pareto_carbon_vs_completion{sfx}.png"] = pareto_figure(
+                pareto, points, "Carbon vs completion time per policy" + (" (faint dots = trials)" if len(ids) > 1 else ""),
+                where, pooled)
+        split = carbon_split(part, own)
+        if split is not None:
+            add_table(f"carbon_operational_vs_transfer{sfx}", split)
+            figures[f"carbon_operational_vs_transfer{sfx}.png"] = split_figure(split, where, pooled)
+        renew = renewable_by_region(own)
+        if renew is not None:
+            add_table(f"renewable_by_region{sfx}", renew)
+            figures[f"renewable_by_region{sfx}.png"] = renewable_figure(renew, where, pooled)
+        hourly = hourly_allocation(own)
+        if hourly is not None:
+            wide, row, value = hourly
+            add_table(f"allocation_by_hour{sfx}", wide.reset_index())
+            figures[f"allocation_by_hour_heatmap{sfx}.png"] = heatmap_figure(wide, row, value, where, pooled)
     from carbonshift.experiments.forecaster_curve import forecaster_report   # MAPE → reduction per forecaster
     curve = forecaster_report(frame, forecast_labels(c, runs), keys) if is_sweep and red else None
     if curve is not None:
         add_table("forecaster_curve", curve[0])
         figures["forecaster_curve.png"] = curve[1]
+    if not is_sweep and run.data.tags.get("carbonshift.kind") == "backtest":
+        bt_figures, bt_tables = backtest_figures(c, run)
+        figures.update(bt_figures)
+        for stem, table in bt_tables.items():
+            add_table(stem, table)
     for fname, fig in figures.items():
         fig.savefig(out_dir / fname, dpi=120, bbox_inches="tight")
         plt.close(fig)

@@ -41,6 +41,7 @@ from carbonshift.experiments import registry, tracking
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import code_version
 from carbonshift.experiments.config import ConfigError, as_dict, load_yaml, parse, safe_yaml
+from carbonshift.experiments.figures import add_caption, run_caption
 
 REPORTS_DIR = tracking.project_dir("reports")   # the project's reports/, whatever the current directory
 LATEST = "latest"   # reports/<name>/latest -> the folder of the name's last successful run
@@ -246,7 +247,9 @@ def execute(run_fn: Any, config: Any, ctx: registry.Context) -> Output:
                       error=f"{type(exc).__name__}: {exc}\n{tail}", data_files=data_checksums(used_files()))
     seconds = time.perf_counter() - start
     figures = {}
+    caption = run_caption(str(getattr(config, "name", "")), getattr(config, "seed", None), result.summary)
     for name, fig in result.figures.items():
+        add_caption(fig, caption)   # every run figure says which run, seed and where/when it shows
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
         plt.close(fig)

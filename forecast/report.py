@@ -54,60 +54,138 @@ def coverage_table(forecasts: pd.DataFrame, raw_ensemble: pd.DataFrame | None = 
     return pd.concat(rows, ignore_index=True).sort_values(["model", "region", "nominal"], ignore_index=True)
 
 
+def horizon_words(day_ahead_h: int = 24) -> str:
+    """How a figure names the horizons it shows: ``day-ahead (1–24 h)`` for 24, else ``1–N h ahead``."""
+    return f"day-ahead (1–{day_ahead_h} h)" if day_ahead_h == 24 else f"1–{day_ahead_h} h ahead"
+
+
+def forecast_context(forecasts: pd.DataFrame) -> str:
+    """Where and when a forecast table is: ``DE, GB, US-CAL-CISO; targets 2023-03-01 – 2023-03-15 UTC; issued
+    daily at 23:00 UTC`` (from the table's ``region``, ``time`` and ``issue_time``; UTC)."""
+    if forecasts.empty:
+        return "no rows"
+    times = pd.to_datetime(forecasts["time"], utc=True)
+    regions = sorted(dict.fromkeys(forecasts["region"].astype(str)))
+    where = ", ".join(regions) if len(regions) <= 6 else f"{len(regions)} regions"
+    text = f"{where}; targets {times.min():%Y-%m-%d} – {times.max():%Y-%m-%d} UTC"
+    if "issue_time" in forecasts.columns:
+        hours = sorted(set(pd.to_datetime(forecasts["issue_time"], utc=True).dt.hour))
+        text += f"; issued daily at {', '.join(f'{h:02d}:00' for h in hours)} UTC"
+    return text
+
+
 def reliability(forecasts: pd.DataFrame, day_ahead_h: int = 24) -> pd.DataFrame:
-    """Observed frequency of actual ≤ q_τ per model and level τ on day-ahead test rows."""
+    """Observed frequency of actual ≤ q_τ per model and level τ on day-ahead test rows (``n``: rows scored);
+    ``attrs["context"]`` says which horizons, regions and period (:func:`forecast_context`)."""
     da = day_ahead(forecasts, day_ahead_h)
+    da = da[da["actual"].notna()]
     rows = []
     for model, g in da.groupby("model"):
         y = g["actual"].to_numpy(float)[:, None]
         freq = (y <= g[list(QUANTILE_COLUMNS)].to_numpy(float)).mean(axis=0)
-        rows += [{"model": model, "level": tau, "observed": float(f)} for tau, f in zip(QUANTILE_LEVELS, freq)]
-    return pd.DataFrame(rows)
+        rows += [{"model": model, "level": tau, "observed": float(f), "n": len(g)}
+                 for tau, f in zip(QUANTILE_LEVELS, freq)]
+    out = pd.DataFrame(rows, columns=["model", "level", "observed", "n"])
+    out.attrs["context"] = f"{horizon_words(day_ahead_h)} test forecasts; {forecast_context(da)}"
+    return out
 
 
-def reliability_figure(rel: pd.DataFrame, title: str = ""):
+def reliability_figure(rel: pd.DataFrame, title: str = "", seeds: str = "1 seed"):
+    """Reliability diagram: observed frequency of actual ≤ q_τ vs nominal level τ per model (the diagonal is
+    perfect calibration); the title says what (``title``), the horizons, regions and period
+    (``rel.attrs["context"]``, from :func:`reliability`), the hours scored and ``seeds``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="ideal")
-    for model, g in rel.groupby("model"):
-        ax.plot(g["level"], g["observed"], marker="o", lw=2 if model == "ensemble" else 1, label=model)
-    ax.set_xlabel("nominal quantile level τ")
-    ax.set_ylabel("observed frequency of actual ≤ q_τ")
-    ax.set_title(title or "Reliability (test, day-ahead)")
-    ax.legend(fontsize=7)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfect calibration")
+    markers = "osD^vP*X"
+    for i, (model, g) in enumerate(rel.groupby("model")):   # own marker, shrinking size: equal curves stay visible
+        ax.plot(g["level"], g["observed"], marker=markers[i % len(markers)], ms=max(9 - 1.2 * i, 3), alpha=0.85,
+                lw=2 if model == "ensemble" else 1, label=model)
+    ax.set_xlabel("nominal quantile level τ (fraction)")
+    ax.set_ylabel("observed frequency of actual ≤ q_τ (fraction)")
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    n = f"{int(rel['n'].max()):,} forecast hours per model" if "n" in rel.columns and len(rel) else ""
+    context = rel.attrs.get("context", "")
+    ax.set_title("\n".join(filter(None, [title or "Reliability of the forecast quantiles", context,
+                                         "; ".join(filter(None, [n, seeds]))])), fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def forecast_figure(forecasts: pd.DataFrame, dacf: pd.DataFrame | None, unit: str, days: int = 14,
-                    day_ahead_h: int = 24, model: str = "ensemble"):
-    """Day-ahead forecasts (stitched issue by issue) vs actual with 50/90 % intervals, first ``days``
-    test days, one panel per region."""
+                    day_ahead_h: int = 24, model: str = "ensemble", target: str = "", seeds: str = "1 seed"):
+    """Day-ahead forecasts (stitched issue by issue: each hour from the issue that forecast it 1–``day_ahead_h``
+    h ahead) vs the actual with 50/90 % central intervals, first ``days`` test days, one panel per region;
+    ``unit`` is the target's unit (gCO2eq/kWh, %). The title names the model, the horizon, the regions, the
+    period (UTC) and ``seeds``; the legend sits above the panels."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     da = day_ahead(forecasts[forecasts["model"] == model], day_ahead_h)
     regions = list(dict.fromkeys(da["region"]))
-    fig, axes = plt.subplots(len(regions), 1, figsize=(11, 2.4 * len(regions)), squeeze=False)
+    fig, axes = plt.subplots(len(regions), 1, figsize=(11, 2.4 * len(regions) + 1.2), squeeze=False, sharex=True)
+    shown = []
     for ax, region in zip(axes[:, 0], regions):
         g = da[da["region"] == region].sort_values("time")
         g = g[g["time"] < g["time"].min() + pd.Timedelta(days=days)]
-        ax.fill_between(g["time"], g["q0.05"], g["q0.95"], alpha=0.2, color="C0", label="90 %")
-        ax.fill_between(g["time"], g["q0.25"], g["q0.75"], alpha=0.35, color="C0", label="50 %")
-        ax.plot(g["time"], g["mean"], color="C0", lw=1.2, label=model)
+        shown.append(g)
+        ax.fill_between(g["time"], g["q0.05"], g["q0.95"], alpha=0.2, color="C0", label="90 % interval")
+        ax.fill_between(g["time"], g["q0.25"], g["q0.75"], alpha=0.35, color="C0", label="50 % interval")
+        ax.plot(g["time"], g["mean"], color="C0", lw=1.2, label=f"{model} (mean)")
         ax.plot(g["time"], g["actual"], color="k", lw=1, label="actual")
         if dacf is not None and len(dacf):
             d = dacf[(dacf["region"] == region) & dacf["time"].isin(g["time"])]
-            ax.plot(d["time"], d["mean"], color="C3", lw=1, ls="--", label="DACF")
-        ax.set_ylabel(f"{region}\n{unit}")
-    axes[0, 0].legend(ncol=5, fontsize=7, loc="upper right")
-    fig.tight_layout()
+            ax.plot(d["time"], d["mean"], color="C3", lw=1, ls="--", label="DACF (published)")
+        ax.set_ylabel(f"{region}\n({unit})")
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("time (UTC)")
+    what = f"{target} " if target else ""
+    head = f"{horizon_words(day_ahead_h)} {what}forecast vs actual — {model}, 50 % and 90 % intervals"
+    context = forecast_context(pd.concat(shown)) if shown else "no rows"
+    height = fig.get_figheight()     # inches; the header (two title lines + one legend row) takes ~0.7 in
+    fig.suptitle(f"{head}\n{context}; {seeds}", fontsize=10, y=1 - 0.03 / height, va="top")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, ncol=len(labels), fontsize=8, loc="upper center",
+               bbox_to_anchor=(0.5, 1 - 0.4 / height), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.62 / height))
     return fig
 
+
+def mape_by_horizon(forecasts: pd.DataFrame, model: str) -> pd.DataFrame:
+    """Test MAPE (%) of ``model`` at every horizon (h) per region, plus ``mean`` over regions; rows: horizons."""
+    t = forecasts[(forecasts["model"] == model) & (forecasts["window"] == "test")]
+    per = t.groupby(["horizon_h", "region"]).apply(lambda g: mape(g["actual"], g["mean"]), include_groups=False)
+    wide = per.unstack("region")
+    wide["mean"] = wide.mean(axis=1)
+    return wide
+
+
+def mape_by_horizon_figure(wide: pd.DataFrame, model: str, context: str, day_ahead_h: int = 24,
+                           seeds: str = "1 seed", target: str = ""):
+    """MAPE (%) vs forecast horizon (h) of ``model``: one line per region and the mean over regions (bold);
+    a dotted line marks the day-ahead horizon ``day_ahead_h``. ``wide`` is :func:`mape_by_horizon`'s output."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    for region in [c for c in wide.columns if c != "mean"]:
+        ax.plot(wide.index, wide[region], lw=1, label=str(region))
+    ax.plot(wide.index, wide["mean"], color="k", lw=2.2, label="mean over regions")
+    ax.axvline(day_ahead_h, color="grey", ls=":", lw=1, label=f"day-ahead limit ({day_ahead_h} h)")
+    ax.set(xlabel="forecast horizon (h after the issue time)", ylabel="MAPE (%)", ylim=(0, None))
+    what = f"{target} " if target else ""
+    ax.set_title(f"Test MAPE by forecast horizon — {what}{model}\n{context}; {seeds}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def monthly_coverage(forecasts: pd.DataFrame, day_ahead_h: int = 24, level: int = 90) -> pd.DataFrame:

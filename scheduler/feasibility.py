@@ -163,28 +163,39 @@ def min_window_h(size_gb: np.ndarray | float, bandwidth_gbps: np.ndarray | float
 
 
 def domain_figure(grid: FeasibilityGrid, title: str | None = None):
-    """Checkpoint size × bandwidth plane (log–log) with one contour per window length: below/right of the
-    contour for window W the move takes ≤ max_move_share·W. Hatched where the move's energy is not repaid
-    for the shortest window. Returns a matplotlib Figure."""
+    """Checkpoint size (GB) × WAN bandwidth (Gbps) plane with one contour per window length: below/right of the
+    contour for window W the move takes ≤ max_move_share·W. Hatched where the move's energy is not repaid for
+    the shortest window. An axis is logarithmic when its range spans two decades or more. The title states the
+    model's parameters (job power kW, source → destination intensity gCO2eq/kWh, link efficiency). Returns a
+    matplotlib Figure."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     s, b = grid.size_gb, grid.bandwidth_gbps
-    need = min_window_h(s[:, None], b[None, :], grid.params)  # [s, b]
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    p = grid.params
+    need = min_window_h(s[:, None], b[None, :], p)  # [s, b]
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
     levels = np.unique(grid.window_h)
     cs = ax.contour(b, s, need, levels=levels, cmap="viridis")
     ax.clabel(cs, fmt=lambda v: f"{v:g} h", fontsize=8)
     not_repaid = ~grid.energy_ok[:, :, 0]
     if not_repaid.any():
         ax.contourf(b, s, not_repaid.astype(float), levels=[0.5, 1.5], colors="none", hatches=["//"])
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    for axis_values, set_scale in ((b, ax.set_xscale), (s, ax.set_yscale)):
+        if axis_values.min() > 0 and axis_values.max() / axis_values.min() >= 100:
+            set_scale("log")
     ax.set_xlabel("WAN bandwidth (Gbps)")
     ax.set_ylabel("checkpoint size (GB)")
-    ax.set_title(title or f"Time-feasible below each window's contour (move ≤ {grid.params.max_move_share:.0%} "
-                          f"of window)\nhatched: move energy not repaid in a {levels[0]:g} h window", fontsize=10)
+    ax.set_title(title or f"Checkpoint-move feasibility: time-feasible below each window's contour (move ≤ "
+                          f"{p.max_move_share:.0%} of the window)\njob {p.job_kw:g} kW, {p.ci_source:g} → "
+                          f"{p.ci_dest:g} gCO2eq/kWh, link efficiency {p.link_efficiency:g}, restart "
+                          f"{p.startup_h:g} h (model, no measured data)", fontsize=9)
+    handles = [Patch(facecolor="none", edgecolor="k", hatch="//",
+                     label=f"move energy not repaid in a {levels[0]:g} h window")]
+    handles += [plt.Line2D([], [], color=cs.cmap(cs.norm(v)), label=f"{v:g} h window") for v in levels]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     fig.tight_layout()
     return fig

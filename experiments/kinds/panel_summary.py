@@ -52,14 +52,25 @@ def summarise(panel: pd.DataFrame) -> pd.DataFrame:
 
 
 def daily_profile_figure(panel: pd.DataFrame) -> plt.Figure:
-    """Mean direct CI by UTC hour of day, one line per zone."""
+    """Mean direct CI (gCO2eq/kWh) by UTC hour of day, one line per zone, over every loaded hour; the title names
+    the zones and the period (UTC), the legend (outside the axes) marks zones whose hours are mostly estimated
+    by Electricity Maps rather than measured."""
     prof = panel.assign(hour=panel["time"].dt.hour).groupby(["region", "hour"])["ci_direct"].mean().unstack(0)
-    fig, ax = plt.subplots(figsize=(9, 5))
-    prof.plot(ax=ax, marker=".")
-    ax.set(xlabel="hour of day (UTC)", ylabel="mean carbon intensity, direct (gCO2eq/kWh)",
-           title="Daily carbon-intensity profile by zone", xticks=range(0, 24, 3))
-    ax.legend(ncol=2, fontsize=8)
+    estimated = panel.groupby("region")["estimated"].mean()
+    labels = [f"{z} ({100 * estimated[z]:.0f} % of hours estimated)" if estimated[z] >= 0.05 else str(z)
+              for z in prof.columns]
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for i, (zone, label) in enumerate(zip(prof.columns, labels)):
+        ax.plot(prof.index, prof[zone], marker=".", color=f"C{i % 10}", label=label)
+    start, end = panel["time"].min(), panel["time"].max()
+    days = (end - start).days + 1
+    ax.set(xlabel="hour of day (UTC)", ylabel="mean carbon intensity, direct (gCO2eq/kWh)", xticks=range(0, 24, 3))
+    ax.set_title(f"Mean daily profile of direct carbon intensity — {len(prof.columns)} Electricity Maps zones\n"
+                 f"{start:%Y-%m-%d} – {end:%Y-%m-%d} UTC ({days:,} days averaged per hour; observed data)",
+                 fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
     return fig
 
 
