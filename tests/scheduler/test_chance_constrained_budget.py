@@ -81,3 +81,11 @@ def test_vectorised_coverage_counts_the_bin_scores_below_the_ratio():
         assert got[k] == pytest.approx(want)
     with pytest.raises(ValueError, match="miss_price_kg"):
         ChanceConstrained(DataCenters.uniform(["R0"]), src, TARGET, miss_price_kg=-1.0)
+
+
+def test_paper_main_runs_chance_constrained():
+    from carbonshift.experiments.config import load
+    from carbonshift.experiments.kinds.simulate import SimulateConfig
+
+    cfg = load("experiments/configs/paper_main.yaml", SimulateConfig)
+    assert "chance_constrained" in cfg.policies and cfg.policy_options.risk_deadline_target == 0.99
