@@ -21,9 +21,9 @@ that use the uncertainty the policy is given instead of a fixed padding:
   job. Within that budget a job takes the candidate with the lowest ``kgCO2e + miss_price_kg × (miss −
   forced)`` (default :data:`MISS_PRICE_KG`), so the budget goes to the jobs whose risk buys the most carbon
   per expected missed deadline rather than to whichever job comes first (see :meth:`ChanceConstrained.choose`;
-  issue 12 diagnosis on paper_main seed 0: with price 0 the budget was spent first-come and 4.5 of the
-  9.3 t gap to the oracle came from jobs run in another region than the oracle's, 4.7 t of it from jobs
-  whose oracle start left no room for the q0.99 reservation).
+  issue 12 diagnosis on paper_main seed 0, before the price: 4.8 t of the 9.3 t gap to the oracle came
+  from the 185 jobs run in another region than the oracle's, 4.75 t of it from jobs whose oracle start left
+  no room for the q0.99 reservation).
 * **Carbon priced with the forecast's quantiles.** A window's cost is the job's energy (kWh, ``E_i``
   hours — the expected run, not the reservation) × a risk-adjusted intensity per hour:
   ``carbon_risk="cvar"``: ``mean + λ·(CVaR_α − mean)`` where ``CVaR_α`` is the mean of the view's
