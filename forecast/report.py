@@ -149,11 +149,11 @@ def forecast_figure(forecasts: pd.DataFrame, dacf: pd.DataFrame | None, unit: st
     head = f"{horizon_words(day_ahead_h)} {what}forecast vs actual — {model}, 50 % and 90 % intervals"
     context = forecast_context(pd.concat(shown)) if shown else "no rows"
     height = fig.get_figheight()     # inches; the header (two title lines + one legend row) takes ~0.7 in
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.62 / height))     # first: it would reserve the header's room twice
     fig.suptitle(f"{head}\n{context}; {seeds}", fontsize=10, y=1 - 0.03 / height, va="top")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, ncol=len(labels), fontsize=8, loc="upper center",
                bbox_to_anchor=(0.5, 1 - 0.4 / height), frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.62 / height))
     return fig
 
 

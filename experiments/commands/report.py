@@ -12,7 +12,8 @@ from carbonshift.experiments.runner import REPORTS_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="tables (markdown + CSV) and PNG figures of a sweep or run, from MLflow")
+    p = sub.add_parser("report", help="tables (markdown + CSV) and PNG figures of a sweep or run, from MLflow (a backtest "
+                                      "run: day-ahead forecast vs actual, reliability diagram, MAPE by horizon)")
     p.add_argument("target", help="parent run id of a sweep, a run id, or a sweep/run name (latest wins)")
     p.add_argument("--reports-dir", default=REPORTS_DIR,
                    help="output folder: <dir>/<name>/<run id>/report/ (default: the project's reports/)")
