@@ -21,7 +21,7 @@ from carbonshift.scheduler.policies.baselines import Casper, GreedyCarbon, Perfo
 from carbonshift.scheduler.policies.cooperative import Cooperative, RiskAware
 from carbonshift.scheduler.policies.migration import FeasibleMigration
 from carbonshift.scheduler.policies.oracle import Oracle
-from carbonshift.scheduler.policies.risk_aware import CARBON_RISKS, ChanceConstrained
+from carbonshift.scheduler.policies.risk_aware import CARBON_RISKS, MISS_PRICE_KG, ChanceConstrained
 from carbonshift.scheduler.regional.coordinator import Regional
 
 REGIONAL_TRANSPORTS: tuple[str, ...] = ("inprocess", "ray")
@@ -39,6 +39,7 @@ class PolicyOptions:
     risk_deadline_target: float = 0.99
     risk_carbon: str = "cvar"              # cvar (mean + λ·(CVaR_α − mean)) | spread | mean
     risk_alpha: float = 0.9                # CVaR level, one of the forecast quantile levels
+    risk_miss_price_kg: float = MISS_PRICE_KG  # chance_constrained: kgCO2e charged per expected missed deadline
     regional_transport: str = "inprocess"  # regional: schedulers in this process | one Ray actor per region
 
     def __post_init__(self) -> None:
@@ -57,6 +58,8 @@ class PolicyOptions:
         if self.regional_transport not in REGIONAL_TRANSPORTS:
             raise ValueError(f"policy_options.regional_transport: expected one of {REGIONAL_TRANSPORTS}, "
                              f"got {self.regional_transport!r}")
+        if not self.risk_miss_price_kg >= 0:
+            raise ValueError(f"policy_options.risk_miss_price_kg: expected ≥ 0 kgCO2e, got {self.risk_miss_price_kg}")
         if self.risk_alpha not in QUANTILE_LEVELS or self.risk_lambda < 0:
             raise ValueError(f"policy_options.risk_alpha: expected one of {QUANTILE_LEVELS} (got {self.risk_alpha}); "
                              f"risk_lambda must be ≥ 0")
@@ -160,7 +163,7 @@ def chance_constrained(dc: DataCenters, o: PolicyOptions, margin) -> ChanceConst
     """``chance_constrained`` with ``o``'s target, carbon risk term and delay weight and duration ``margin``
     (a fraction, per-row array or ``MarginSource`` at the ``o.risk_deadline_target`` quantile)."""
     return ChanceConstrained(dc, margin, o.risk_deadline_target, o.risk_carbon, o.risk_alpha, o.risk_lambda,
-                             o.delay_weight_kg_per_h)
+                             o.delay_weight_kg_per_h, miss_price_kg=o.risk_miss_price_kg)
 
 
 def make_oracle(dc: DataCenters, max_jobs_milp: int = 300, time_limit_s: float = 120.0) -> Oracle:
