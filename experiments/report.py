@@ -367,7 +367,9 @@ def pareto_table(frame: pd.DataFrame) -> pd.DataFrame | None:
         return None
     cols = ["carbon_kg", "completion_h_mean"]
     bound = frame[(frame["metric"] == "oracle_bound_kg") & frame["policy"].astype(str).str.startswith("oracle")]
-    table = pd.concat([need, bound]).pivot_table(index="policy", columns="metric", values="value", aggfunc="mean")
+    notes = frame[frame["metric"].isin(["deadline_rate", "renewable_share"]) & (frame["policy"] != "")]
+    table = pd.concat([need, bound, notes]).pivot_table(index="policy", columns="metric", values="value",
+                                                        aggfunc="mean")
     table = table.dropna(subset=cols).reset_index()
     table.columns.name = None
     return pareto_frame(table)
