@@ -117,3 +117,15 @@ def test_context_names_regions_period_and_jobs_or_says_they_vary():
     assert figures.context_line([a, dict(a)]) == "GB, DE; 2023-03-01 00:00 → 2023-03-07 23:00 UTC; 60 jobs"
     assert figures.context_line([a, {**a, "regions": "GB"}]).startswith("regions: 2 values over trials")
     assert figures.run_caption("quickstart_schedule", 0, a).startswith("run quickstart_schedule · 1 seed (seed 0) · GB")
+
+
+def test_carbon_totals_of_different_instances_are_not_pooled():
+    rows = [{"run_id": f"r{n}{s}", "workload.n_jobs": n, "forecast.accuracy": a, "policy": "cooperative",
+             "metric": "carbon_kg", "value": float(n * 10 + s)}
+            for n in (50, 200) for s, a in ((0, 0.6), (1, 1.0))]
+    frame = pd.DataFrame(rows)
+    groups = report.instance_groups(frame, ["workload.n_jobs", "forecast.accuracy"])
+    assert [sfx for sfx, _, _ in groups] == ["_workload.n_jobs=50", "_workload.n_jobs=200"]
+    assert [set(part["value"]) for _, _, part in groups] == [{500.0, 501.0}, {2000.0, 2001.0}]
+    only_forecast = report.instance_groups(frame, ["forecast.accuracy"])
+    assert len(only_forecast) == 1 and only_forecast[0][0] == "" and len(only_forecast[0][2]) == 4
