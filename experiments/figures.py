@@ -101,7 +101,7 @@ def context_line(summaries: list[dict]) -> str:
 def add_caption(fig: Any, text: str) -> None:
     """``text`` as the figure's header line above every axes (a figure without a suptitle), else as a small
     grey caption under it; both are kept by ``savefig(bbox_inches="tight")``."""
-    if fig._suptitle is None:
+    if not fig.get_suptitle():
         fig.suptitle(text, y=1.0, va="bottom", fontsize=9)
     else:
         fig.text(0.01, 0.0, text, ha="left", va="top", fontsize=7, color="dimgrey")

@@ -22,7 +22,7 @@ def _close_figures():
 
 
 def _title(fig) -> str:
-    sup = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    sup = fig.get_suptitle()
     return sup + "\n" + "\n".join(ax.get_title() for ax in fig.axes)
 
 

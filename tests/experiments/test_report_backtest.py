@@ -65,7 +65,7 @@ def test_backtest_figure_titles_name_horizon_regions_period_and_seeds(backtest_r
     c = client()
     figs, _ = backtest_figures(c, c.get_run(backtest_run.run_id))
     fva = figs["forecast_vs_actual.png"]
-    title = fva._suptitle.get_text()
+    title = fva.get_suptitle()
     assert title.startswith("day-ahead (1–24 h) ci_direct forecast vs actual") and "90 % intervals" in title
     assert "CISO, SE" in title and "2021-07-01" in title and "1 seed" in title
     assert fva.axes[-1].get_xlabel() == "time (UTC)" and fva.axes[0].get_ylabel() == "CISO\n(gCO2eq/kWh)"
