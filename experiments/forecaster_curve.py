@@ -23,6 +23,7 @@ FORECAST_FREE: tuple[str, ...] = ("performance_first", "random", "round_robin", 
 PERFECT = "perfect foresight"
 Y_METRICS: dict[str, str] = {"reduction_vs_perf_first": "carbon reduction vs performance-first (%)",
                              "oracle_share": "oracle share (% of the perfect-foresight reduction)"}
+Y_TITLES: dict[str, str] = {"reduction_vs_perf_first": "carbon reduction", "oracle_share": "share of the oracle's saving"}
 SCENARIO_NAMES: dict[tuple[str, str], str] = {("datacenters.residency", "true"): "timing only (data residency)",
                                               ("datacenters.residency", "false"): "region + time"}
 
@@ -100,6 +101,7 @@ def curve_table(frame: pd.DataFrame, labels: dict[str, str], keys: list[str]) ->
     out.insert(0, "n_seeds", g.size())
     out = out.reset_index().sort_values(["scenario", "policy", "mape_pct_mean"], ignore_index=True)
     out.attrs["dropped_runs"] = dropped
+    out.attrs["scenario_runs"] = {scen: list(g.index) for scen, g in info.groupby("scenario")}
     return out
 
 
@@ -121,11 +123,12 @@ def label_heights(x: pd.Series, close: float = 0.03, steps: tuple[float, ...] = 
     return out
 
 
-def curve_figure(table: pd.DataFrame) -> Any:
+def curve_figure(table: pd.DataFrame, contexts: dict[str, str] | None = None) -> Any:
     """One row per scenario: reduction vs performance-first (%) and oracle share (%) against the measured MAPE
     (%) of each forecaster — a line per forecast-driven policy through its forecasters' points, mean ± std over
     seeds as error bars, a dotted line and label per forecaster, perfect foresight (MAPE 0) starred — and the
-    forecasters' measured 90 % interval coverage (%) against the nominal 90 %."""
+    forecasters' measured 90 % interval coverage (%) against the nominal 90 %. ``contexts``: scenario → where and
+    when its runs are (regions, period, jobs), shown under the scenario's first title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -151,8 +154,9 @@ def curve_figure(table: pd.DataFrame) -> Any:
                 ax.axvline(x, color="0.8", ls=":", lw=0.8, zorder=0)
                 ax.annotate(short_name(name), (x, y), xycoords=("data", "axes fraction"), rotation=90,
                             va="top", ha="right", fontsize=7, color="0.35")
-            ax.set(xlabel="measured forecast MAPE (%)  [perfect foresight ★ at 0]", ylabel=Y_METRICS[metric],
-                   title=f"{scen}: {metric}")
+            where = (contexts or {}).get(scen, "") if metric == ys[0] else ""
+            ax.set(xlabel="measured forecast MAPE (%)  [perfect foresight ★ at 0]", ylabel=Y_METRICS[metric])
+            ax.set_title(f"{scen}: {Y_TITLES.get(metric, metric)}" + (f"\n{where}" if where else ""), fontsize=10)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="lower left")
         ax = row[-1]
@@ -173,9 +177,11 @@ def curve_figure(table: pd.DataFrame) -> Any:
     return fig
 
 
-def forecaster_report(frame: pd.DataFrame, labels: dict[str, str], keys: list[str]) -> tuple[pd.DataFrame, Any] | None:
+def forecaster_report(frame: pd.DataFrame, labels: dict[str, str], keys: list[str],
+                      summaries: dict[str, dict] | None = None) -> tuple[pd.DataFrame, Any] | None:
     """(:func:`curve_table`, :func:`curve_figure`) when the trials planned on ≥ 2 forecasters and logged a policy
-    reduction, else None (not such a sweep)."""
+    reduction, else None (not such a sweep). ``summaries``: run id → its ``summary.json`` (where and when each
+    scenario's runs are, for the titles)."""
     if not labels or not frame["metric"].isin(["forecast_mape_pct", "forecast_accuracy_pct"]).any():
         return None
     if len({forecaster_name(v) for v in labels.values()}) < 2:
@@ -183,4 +189,8 @@ def forecaster_report(frame: pd.DataFrame, labels: dict[str, str], keys: list[st
     table = curve_table(frame, labels, keys)
     if table.empty or "reduction_vs_perf_first_mean" not in table:
         return None
-    return table, curve_figure(table)
+    from carbonshift.experiments.figures import context_line
+
+    contexts = {scen: context_line([summaries[r] for r in ids if r in summaries])
+                for scen, ids in table.attrs["scenario_runs"].items()} if summaries else None
+    return table, curve_figure(table, contexts)

@@ -629,7 +629,7 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
             add_table(f"allocation_by_hour{sfx}", wide.reset_index())
             figures[f"allocation_by_hour_heatmap{sfx}.png"] = heatmap_figure(wide, row, value, where, pooled)
     from carbonshift.experiments.forecaster_curve import forecaster_report   # MAPE → reduction per forecaster
-    curve = forecaster_report(frame, forecast_labels(c, runs), keys) if is_sweep and red else None
+    curve = forecaster_report(frame, forecast_labels(c, runs), keys, by_run) if is_sweep and red else None
     if curve is not None:
         add_table("forecaster_curve", curve[0])
         figures["forecaster_curve.png"] = curve[1]
