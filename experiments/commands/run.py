@@ -53,10 +53,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def execute(args: argparse.Namespace, show: dict[str, str] | None = None,
-            explain: dict[str, Callable[[pd.DataFrame], list[str]]] | None = None) -> int:
+            explain: dict[str, Callable[[pd.DataFrame], list[str]]] | None = None,
+            compact: dict[str, list[str]] | None = None) -> int:
     """Run ``args.config`` through :func:`run_config` and print the outcome. ``show`` (kind → table name)
     restricts the accepted kinds and names the table printed in text mode (default: the kind's first);
-    ``explain`` (table name → lines) adds how to read that table under it in text mode."""
+    ``explain`` (table name → lines) adds how to read that table under it in text mode; ``compact`` (table
+    name → columns) is the subset of columns a terminal shows (every column stays in ``--json``, MLflow and
+    the reports folder)."""
     overrides = parse_overrides(args.overrides)
     kind = read_doc(args.config, overrides)[0].get("kind")
     if show is not None and kind not in show:
@@ -79,8 +82,15 @@ def execute(args: argparse.Namespace, show: dict[str, str] | None = None,
         emit({**head, "summary": rec.summary}, True, {"metrics": metrics, **rec.tables})
     elif rec.tables:  # text: the kind's summary and one table; every metric is in MLflow / --json
         name = (show or {}).get(rec.kind) or next(iter(rec.tables))
+        shown = rec.tables.get(name)
+        if shown is not None and name in (compact or {}):
+            cols = [c for c in compact[name] if c in shown.columns]
+            rest = len(shown.columns) - len(cols)
+            shown = shown[cols]
         emit({**head, **rec.summary, "metrics": f"{len(metrics)} logged (--json or MLflow for all)"}, False,
-             {name: rec.tables[name]} if name in rec.tables else {})
+             {name: shown} if shown is not None else {})
+        if shown is not None and name in (compact or {}) and rest:
+            print(f"({rest} more columns in --json, MLflow and {rec.report_dir / (name + '.csv')})")
         if name in rec.tables and name in (explain or {}):
             print("\n" + "\n".join(explain[name](rec.tables[name])))
     else:

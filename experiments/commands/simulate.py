@@ -12,8 +12,8 @@ from carbonshift.experiments.commands.run import add_common, execute
 TABLES: dict[str, str] = {"simulate": "policies", "plan_bench": "scale"}   # kind → the table it prints
 
 READING = ("How to read it: carbon_kg in kgCO2e (operational + data transfer); reduction_vs_perf_first in % of "
-           "performance_first's carbon; oracle_share in % of the perfect-foresight saving captured (NaN with the "
-           "reason in oracle_bound when the bound is not comparable); deadline_rate in % of jobs finished by "
+           "performance_first's carbon; oracle_share in % of the perfect-foresight saving captured (NaN when not "
+           "comparable; the bound and why: column oracle_bound of the CSV or --json); deadline_rate in % of jobs finished by "
            "their deadline; completion_h_* in hours from submit to finish; renewable_share in %.")
 
 
@@ -36,10 +36,13 @@ def explain(table: pd.DataFrame) -> list[str]:
 
 
 EXPLAIN = {"policies": explain}   # table → what is printed under it in text mode
+#: table → the columns a terminal shows (the whole table is in --json, MLflow and the reports folder)
+COMPACT = {"policies": ["policy", "carbon_kg", "reduction_vs_perf_first", "oracle_share", "deadline_rate", "n_late",
+                        "renewable_share", "completion_h_mean", "forecast_fallback_share", "adapt_ms_mean"]}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("simulate", help="simulate scheduling policies on real carbon intensity",
                               description=__doc__.split("\n")[0])
     add_common(p)
-    p.set_defaults(handler=lambda args: execute(args, TABLES, EXPLAIN))
+    p.set_defaults(handler=lambda args: execute(args, TABLES, EXPLAIN, COMPACT))
