@@ -107,10 +107,11 @@ def add_caption(fig: Any, text: str) -> None:
         fig.text(0.01, 0.0, text, ha="left", va="top", fontsize=7, color="dimgrey")
 
 
-def run_caption(name: str, seed: int | None, summary: dict) -> str:
-    """Caption of a run's figures: config name, the one seed it ran with, and where/when from its summary."""
+def run_caption(name: str, seed: int | None, summary: dict, trial: str = "") -> str:
+    """Caption of a run's figures: config name, a sweep trial's swept values, the one seed it ran with, and
+    where/when from its summary."""
     seeds = "1 seed" if seed is None else f"1 seed (seed {seed})"
-    return " · ".join(filter(None, [f"run {name}", seeds, context_line([summary])]))
+    return " · ".join(filter(None, [f"run {name}", trial, seeds, context_line([summary])]))
 
 
 def metric_unit(metric: str) -> str:

@@ -33,6 +33,7 @@ class Context:
     data_dir: str | None = None
     out_dir: Path = field(default_factory=lambda: Path("reports"))  # where figures/tables are written
     progress: bool = True
+    trial: str = ""     # a sweep trial's swept values (``forecast.accuracy=0.6 seed=1``), named in figure captions
 
 
 @dataclass

@@ -247,7 +247,8 @@ def execute(run_fn: Any, config: Any, ctx: registry.Context) -> Output:
                       error=f"{type(exc).__name__}: {exc}\n{tail}", data_files=data_checksums(used_files()))
     seconds = time.perf_counter() - start
     figures = {}
-    caption = run_caption(str(getattr(config, "name", "")), getattr(config, "seed", None), result.summary)
+    caption = run_caption(str(getattr(config, "name", "")), getattr(config, "seed", None), result.summary,
+                          ctx.trial)
     for name, fig in result.figures.items():
         add_caption(fig, caption)   # every run figure says which run, seed and where/when it shows
         buf = io.BytesIO()

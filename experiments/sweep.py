@@ -385,7 +385,8 @@ def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None
         pending = {}
         for t in todo:
             ctx = registry.Context(seed=t.config.seed, data_dir=abs_data, progress=False,
-                                   out_dir=trial_dir(reports_dir, sp.name, parent_id, t.config_hash))
+                                   out_dir=trial_dir(reports_dir, sp.name, parent_id, t.config_hash),
+                                   trial=trial_label({k: v for k, v in t.assignment.items() if k != "seed"}))
             pending[remote.options(**resources[t.config_hash]).remote(sp.kind.run, t.config, ctx)] = t
         with tqdm(total=len(sp.trials), initial=len(sp.trials) - len(todo), desc=sp.name, unit="trial",
                   disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
