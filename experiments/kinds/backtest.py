@@ -108,6 +108,8 @@ class GBMSection:
     n_threads: int = 1
     level: Literal["absolute", "relative", "profile"] = "absolute"   # target − trailing 7-day mean / same-hour mean
     recency_halflife_days: float | None = None   # training samples weighted 0.5^(age / half-life)
+    past_covariates: list[str] = field(default_factory=list)   # observed panel columns (e.g. mix_wind_pct) read before issue
+    holidays: bool = False   # national public-holiday flag of the target hour's local date
 
 
 @dataclass

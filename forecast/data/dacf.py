@@ -10,7 +10,8 @@ DACF's direct factors (coal 760, natural gas 370, oil 406, other/unknown 575, ev
 0 gCO2eq/kWh). The recomputation reproduces the upstream series to ±0.05 except 2 CISO hours where the
 two upstream files carry different generation numbers. ``ci_lca`` is the upstream
 ``carbon_intensity`` of ``*_2019_clean``. Renewable % = (solar + wind + hydro + biomass + geothermal) /
-total generation; low-carbon % adds nuclear.
+total generation; low-carbon % adds nuclear. ``mix_<source>_pct`` is each source's share of total generation
+(%, observed in the same hour as the target — a history feature, never a known-future input).
 """
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def _mix(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     direct = sum(share[:, col[c]] * f for c, f in DIRECT_FACTORS.items() if c in col)
     ren = sum(share[:, col[c]] for c in RENEWABLE if c in col)
     low = ren + (share[:, col["nuclear"]] if "nuclear" in col else 0.0)
-    return pd.DataFrame({"ci_direct": direct, "renewable_pct": 100 * ren, "low_carbon_pct": 100 * low})
+    mix = {f"mix_{c}_pct": 100 * share[:, col[c]] for c in gen}
+    return pd.DataFrame({"ci_direct": direct, "renewable_pct": 100 * ren, "low_carbon_pct": 100 * low, **mix})
 
 
 def read_dacf(region: str, data_dir: Path, exclude: tuple[str, ...] = ()) -> pd.DataFrame:

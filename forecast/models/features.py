@@ -6,16 +6,20 @@ day-ahead source-production forecasts, ``fcx_*``). For issue index ``i`` (the ho
 and horizon ``h`` the target hour is ``j = i + h``; features read ``y`` only at indices ``< i`` and
 covariates at ``j`` (they are day-ahead forecasts, known at issue) — this is where the information set
 is enforced for every tabular model.
+
+Optional issue-time covariates (off by default): ``past`` panel columns observed with the target (e.g. the
+generation-mix shares ``renewable_pct`` / ``low_carbon_pct``, %) read, like ``y``, only at indices ``< i``;
+and a national public-holiday flag of the target hour's local date (a calendar fact, known at issue).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from carbonshift.forecast.data.dacf import DIRECT_FACTORS, RENEWABLE
+from carbonshift.forecast.data.dacf import DIRECT_FACTORS, RENEWABLE, SOURCES
 
 #: Lags (hours) and rolling windows (hours) of the target used as features.
 ROLL_WINDOWS = (24, 168)
@@ -23,13 +27,16 @@ ROLL_WINDOWS = (24, 168)
 
 @dataclass
 class RegionSeries:
-    """One region's hourly arrays: ``y`` [T] (target; NaN unknown), ``known`` [T × K] known-future covariates."""
+    """One region's hourly arrays: ``y`` [T] (target; NaN unknown), ``known`` [T × K] known-future covariates,
+    ``past`` [T × P] covariates observed with the target (usable only before an issue; P may be 0)."""
 
     region: str
     times: pd.DatetimeIndex
     y: np.ndarray
     known: np.ndarray
     known_names: list[str]
+    past: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    past_names: list[str] = field(default_factory=list)
 
     def index_of(self, times: pd.DatetimeIndex) -> np.ndarray:
         """Hour indices of ``times`` in this series; raises ``ValueError`` naming times outside it."""
@@ -67,10 +74,19 @@ def known_columns(panel: pd.DataFrame, oracle_weather: bool = False) -> list[str
     return cols
 
 
-def region_series(panel: pd.DataFrame, target: str, oracle_weather: bool = False) -> dict[str, RegionSeries]:
-    """Split ``panel`` into per-region arrays; each region must have a complete hourly index."""
+def region_series(panel: pd.DataFrame, target: str, oracle_weather: bool = False,
+                  past: Sequence[str] = ()) -> dict[str, RegionSeries]:
+    """Split ``panel`` into per-region arrays; each region must have a complete hourly index. ``past`` names
+    panel columns observed with the target (not forecasts) to carry as :attr:`RegionSeries.past`."""
     if target not in panel.columns:
         raise ValueError(f"target {target!r} not in panel columns {list(panel.columns)}")
+    # a generation source a region does not have (SE has no coal) is all-NaN, like in a multi-region panel
+    absent = {f"mix_{c}_pct" for c in SOURCES} - set(panel.columns)
+    missing = [c for c in past if c not in panel.columns and c not in absent]
+    if missing:
+        raise ValueError(f"past covariates {missing} not in panel columns {list(panel.columns)}")
+    if target in past or any(c.startswith(("fc_", "obs_")) for c in past):
+        raise ValueError(f"past covariates {list(past)} must be observed series other than the target {target!r}")
     cols = known_columns(panel, oracle_weather)
     extra = derived_known(panel)
     full = pd.concat([panel, extra], axis=1)
@@ -82,7 +98,9 @@ def region_series(panel: pd.DataFrame, target: str, oracle_weather: bool = False
         if len(times) > 1 and (times[1:] - times[:-1] != pd.Timedelta(hours=1)).any():
             raise ValueError(f"{region}: panel hours are not a complete hourly index")
         out[str(region)] = RegionSeries(str(region), times, rows[target].to_numpy(dtype=float),
-                                        rows[names].to_numpy(dtype=float), names)
+                                        rows[names].to_numpy(dtype=float), names,
+                                        rows.reindex(columns=list(past)).to_numpy(dtype=float).reshape(len(rows), len(past)),
+                                        list(past))
     return out
 
 
@@ -99,12 +117,39 @@ def _trailing_stats(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]
     return mean[:-1], std[:-1]
 
 
-def direct_design(series: RegionSeries, issue_idx: np.ndarray, horizons: Sequence[int], profile_days: int = 0
-                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+#: Local time zone of each region (for the local calendar date of a target hour; DACF regions and
+#: Electricity Maps zones).
+REGION_TZ = {"CISO": "America/Los_Angeles", "ERCO": "America/Chicago", "PJM": "America/New_York",
+             "SE": "Europe/Stockholm", "DE": "Europe/Berlin", "US-CAL-CISO": "America/Los_Angeles",
+             "US-TEX-ERCO": "America/Chicago", "US-MIDA-PJM": "America/New_York", "US-NY-NYIS": "America/New_York",
+             "GB": "Europe/London", "JP-TK": "Asia/Tokyo", "SG": "Asia/Singapore", "AU-NSW": "Australia/Sydney",
+             "IN-WE": "Asia/Kolkata"}
+
+
+def holiday_flags(region: str, times: pd.DatetimeIndex) -> np.ndarray:
+    """1.0 where the local calendar date of UTC hour ``times`` is a national public holiday of ``region``'s
+    country (``holidays`` package), else 0.0. Raises ``ValueError`` for a region with no known country/zone."""
+    import holidays
+
+    from carbonshift.forecast.models.prophet import HOLIDAY_COUNTRY   # lazy: prophet imports this module
+    if region not in HOLIDAY_COUNTRY or region not in REGION_TZ:
+        raise ValueError(f"holiday features: no country / time zone known for region {region!r} "
+                         f"(known: {sorted(set(HOLIDAY_COUNTRY) & set(REGION_TZ))})")
+    local = pd.DatetimeIndex(times).tz_convert(REGION_TZ[region]).tz_localize(None).normalize()
+    years = range(int(local.year.min()), int(local.year.max()) + 1)
+    days = pd.DatetimeIndex(list(holidays.country_holidays(HOLIDAY_COUNTRY[region], years=years)))
+    return local.isin(days).astype(float)
+
+
+def direct_design(series: RegionSeries, issue_idx: np.ndarray, horizons: Sequence[int], profile_days: int = 0,
+                  holidays: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Design matrix for every (issue, horizon): rows ordered issue-major. Returns ``X`` [n·H × F],
     the target indices ``J`` [n × H] and feature names. Reads ``y`` only before each issue index.
     ``profile_days`` > 0 adds ``y_prof<d>``: the mean of the target hour's same hour of day over the latest
-    ``profile_days`` complete days (the recent daily profile)."""
+    ``profile_days`` complete days (the recent daily profile). Each ``past`` covariate ``p`` of the series adds
+    ``p_last`` (the hour before issue), ``p_day`` (same hour, latest complete day), ``p_mean24`` (trailing 24 h
+    mean) and ``p_ramp3`` (change over the last 3 h) — all read before the issue index. ``holidays`` adds
+    ``holiday``: 1 if the target hour's local date is a national public holiday (:func:`holiday_flags`)."""
     h = np.asarray(horizons, dtype=int)
     i = np.asarray(issue_idx, dtype=int)
     if (i < 168 * 2).any():
@@ -131,7 +176,18 @@ def direct_design(series: RegionSeries, issue_idx: np.ndarray, horizons: Sequenc
         mean, std = _trailing_stats(np.nan_to_num(y), w)
         feats[f"y_mean{w}"] = np.broadcast_to(mean[i][:, None], J.shape)
         feats[f"y_std{w}"] = np.broadcast_to(std[i][:, None], J.shape)
+    for k, name in enumerate(series.past_names):
+        col = series.past[:, k]
+        if np.isnan(col).all():   # a source this region does not have
+            continue
+        feats[f"{name}_last"] = np.broadcast_to(col[i - 1][:, None], J.shape)
+        feats[f"{name}_day"] = col[J - 24 * k_day[None, :]]
+        mean, _ = _trailing_stats(np.nan_to_num(col), 24)
+        feats[f"{name}_mean24"] = np.broadcast_to(mean[i][:, None], J.shape)
+        feats[f"{name}_ramp3"] = np.broadcast_to((col[i - 1] - col[i - 4])[:, None], J.shape)
     t = series.times[J.ravel()]
+    if holidays:
+        feats["holiday"] = holiday_flags(series.region, t).reshape(J.shape)
     doy = t.dayofyear.to_numpy().reshape(J.shape)
     feats["hour"] = t.hour.to_numpy().reshape(J.shape)
     feats["dow"] = t.dayofweek.to_numpy().reshape(J.shape)

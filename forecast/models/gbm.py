@@ -7,7 +7,9 @@ at issue (see :mod:`forecast.models.features`). scikit-learn ``HistGradientBoost
 right target for MAPE). ``level="relative"`` fits the target minus the trailing 7-day mean known at issue
 (``level="profile"``: minus the trailing 7-day mean of the same hour of day) and the lag features likewise, so the forecast follows a grid whose level leaves the training range
 instead of staying inside the leaf values seen in training; ``recency_halflife_days`` weights training
-samples by 0.5^(age / half-life) so recent regimes count more. CPU-friendly: a fit on two years of daily issues × 48 horizons takes seconds.
+samples by 0.5^(age / half-life) so recent regimes count more. ``past_covariates`` (panel columns observed
+with the target, e.g. ``renewable_pct``, %) add their values before the issue as features, ``holidays`` a
+national public-holiday flag of the target hour (both off by default; see :func:`direct_design`). CPU-friendly: a fit on two years of daily issues × 48 horizons takes seconds.
 OpenMP threads are capped at ``n_threads`` (default 1): on a shared, oversubscribed machine the default
 all-cores OpenMP pool spin-waits and was measured 15× slower.
 """
@@ -35,12 +37,14 @@ class GBMForecaster:
     def __init__(self, issue_hour: int = 23, horizon: int = 48, max_iter: int = 300, learning_rate: float = 0.05,
                  max_leaf_nodes: int = 31, min_samples_leaf: int = 40, oracle_weather: bool = False,
                  train_days: int | None = None, n_threads: int = 1, seed: int = 0, level: str = "absolute",
-                 recency_halflife_days: float | None = None) -> None:
+                 recency_halflife_days: float | None = None, past_covariates: list[str] | None = None,
+                 holidays: bool = False) -> None:
         if level not in _BASELINE:
             raise ValueError(f"gbm: level must be one of {sorted(_BASELINE)}, got {level!r}")
         if recency_halflife_days is not None and recency_halflife_days <= 0:
             raise ValueError(f"gbm: recency_halflife_days must be > 0 days, got {recency_halflife_days}")
         self.name = "gbm"
+        self.past_covariates, self.holidays = list(past_covariates or []), holidays
         self.level, self.recency_halflife_days = level, recency_halflife_days
         self.issue_hour, self.horizon = issue_hour, horizon
         self.params = dict(max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
@@ -62,12 +66,12 @@ class GBMForecaster:
     def _fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None) -> GBMForecaster:
         self.target = target
         h = np.arange(1, self.horizon + 1)
-        for region, s in region_series(panel, target, self.oracle_weather).items():
+        for region, s in region_series(panel, target, self.oracle_weather, self.past_covariates).items():
             start = None if (until is None or self.train_days is None) else until - pd.Timedelta(days=self.train_days)
             i = issue_indices(s, start, until, self.issue_hour, self.horizon)
             if len(i) < 14:
                 raise ValueError(f"gbm: {region} has {len(i)} training issue days before {until}; need ≥ 14")
-            X, J, names = direct_design(s, i, h, self._profile_days)
+            X, J, names = direct_design(s, i, h, self._profile_days, self.holidays)
             keep = [k for k, n in enumerate(names) if not np.isnan(X[:, k]).all()]
             self.features[region] = [names[k] for k in keep]
             X, y = X[:, keep], s.y[J].ravel()
@@ -99,10 +103,10 @@ class GBMForecaster:
         issues = as_issue_index(issue_times)
         h = np.arange(1, horizon + 1)
         frames = []
-        for region, s in region_series(history, self.target, self.oracle_weather).items():
+        for region, s in region_series(history, self.target, self.oracle_weather, self.past_covariates).items():
             if region not in self.models:
                 raise ValueError(f"gbm: region {region!r} was not in the training panel")
-            X, J, names = direct_design(s, s.index_of(issues), h, self._profile_days)
+            X, J, names = direct_design(s, s.index_of(issues), h, self._profile_days, self.holidays)
             X = select(X, names, self.features[region])
             base = 0.0
             if _BASELINE[self.level] is not None:
