@@ -4,6 +4,10 @@ Each hour ``t`` (UTC hour start ``carbon.times[t]``):
 
 1. day-ahead planning — at the configured UTC hour, every queued (arrived, not started) job's reservation
    is released and the policy re-plans them all with the latest forecast (``PolicyView``);
+   (Otherwise, only for a policy with ``replan_on_free = True``: when a job finished last hour before its
+   reservation ended, the queued jobs whose planned start is at least their data transfer away — so the
+   same placement is still allowed — are released and handed to ``policy.adapt(Event("freed"))``, timed
+   as an adaptation. Other policies never see it.)
 2. real-time adaptation — jobs arriving this hour go to ``policy.adapt(Event("arrival"))``;
 3. starts — planned jobs whose start is ``t`` start if their region physically has the GPUs free (a job
    that overran its reservation keeps its GPUs); otherwise ``adapt(Event("blocked"))`` re-places them
@@ -172,6 +176,8 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
     n_moves = np.zeros(n, np.int64)
     mig_gb, mig_kg = np.zeros(n), np.zeros(n)
     wants_ticks = bool(getattr(policy, "wants_ticks", False)) and not policy.clairvoyant
+    replan_on_free = bool(getattr(policy, "replan_on_free", False)) and not policy.clairvoyant
+    freed_early = False                        # a job finished before its reservation ended (last hour)
     usage = np.zeros((R, T), np.int64)
     energy_hod = np.zeros((R, 24))
     op_region, renew_region = np.zeros(R), np.zeros(R)   # by where each hour ran (a moved job spans regions)
@@ -306,6 +312,15 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
                     release(queued, t, forget=True)
                     view, jv = views_at(t)
                     decide(lambda: policy.plan(jv, jv.positions(queued), t, state, view), t, True, view, jv)
+            elif freed_early and replan_on_free:
+                # reserved GPU-hours came free early: re-place the queued jobs that can keep their placement
+                queued = np.flatnonzero((status == QUEUED) & (p_region >= 0) & (p_start >= t + transfer_h))
+                if len(queued):
+                    release(queued, t, forget=True)
+                    view, jv = views_at(t)
+                    decide(lambda: policy.adapt(Event("freed", jv.positions(queued)), jv, t, state, view), t, False,
+                           view, jv)
+            freed_early = False
             new = order[bounds[t]:bounds[t + 1]]
             if len(new):
                 status[new] = QUEUED
@@ -378,6 +393,7 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
             done = run[progress[run] >= jobs.duration_h[run] - 1e-9]
             if len(done):
                 status[done], finish[done] = DONE, t + 1
+                freed_early = freed_early or bool((res_end[done] > t + 1).any())
                 release(done, t + 1, forget=False)
                 if feedback is not None:
                     feedback.finished(done, t + 1)

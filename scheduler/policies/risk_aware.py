@@ -38,7 +38,14 @@ that use the uncertainty the policy is given instead of a fixed padding:
 Re-planning: the simulator re-plans every queued job at the daily planning hour, when the new forecast
 is issued (``plan``), places arrivals (``adapt(Event("arrival"))``) and re-places a job whose start was
 blocked by an overrunning job (``adapt(Event("blocked"))``); a running job that overruns its
-reservation is extended in place by the simulator, one hour at a time. Each adapt call is one
+reservation is extended in place by the simulator, one hour at a time. With ``replan_on_free`` (default)
+the simulator also hands back, in the hour after a job finished before its q0.99 reservation ended, the
+queued jobs that could keep their placement (``adapt(Event("freed"))``): an **improvement pass**
+(``plan(..., improve=True)``) in which every job's previous placement stays held until its turn and it
+takes only a cell with at most its current miss probability, keeping its forced level — so GPU-hours
+the reservations no longer need go to the queued jobs that save carbon with them, without adding risk
+(issue 12 diagnosis on paper_capacity seed 0: the q0.99 reservations hold 1.30 × the true GPU-hours, and
+until the next daily plan nothing else could use what an early finish released). Each adapt call is one
 vectorised search per job (no loop over hours or regions).
 
 Units: intensity gCO2eq/kWh, power kW, carbon kgCO2e, time whole hours (UTC grid of the signal).
@@ -82,15 +89,17 @@ class ChanceConstrained:
     ``deadline_target``), a per-row array or one fraction. ``carbon_risk`` ∈ :data:`CARBON_RISKS`,
     ``alpha`` ∈ the forecast quantile levels, ``lam`` ≥ 0. ``miss_price_kg`` (kgCO2e per expected missed
     deadline, ≥ 0): what a job must save per unit of added miss probability to spend the risk budget
-    (:meth:`choose`; 0 = any saving, first come first served)."""
+    (:meth:`choose`; 0 = any saving, first come first served). ``replan_on_free``: take the simulator's
+    improvement passes after early finishes (module docstring); False = the daily plan only."""
 
     name = "chance_constrained"
     clairvoyant = False
+    replan_on_free = True     # the simulator sends Event("freed") after an early finish (module docstring)
 
     def __init__(self, dc: DataCenters, duration_margin: Margin, deadline_target: float = 0.99,
                  carbon_risk: str = "cvar", alpha: float = 0.9, lam: float = 1.0,
                  delay_weight_kg_per_h: float = 0.0, weights: tuple[float, float, float] = WEIGHTS,
-                 name: str | None = None, miss_price_kg: float = MISS_PRICE_KG):
+                 name: str | None = None, miss_price_kg: float = MISS_PRICE_KG, replan_on_free: bool = True):
         if not 0.5 <= deadline_target < 1:
             raise ValueError(f"chance_constrained.deadline_target: expected a probability in [0.5, 1), "
                              f"got {deadline_target}")
@@ -104,10 +113,12 @@ class ChanceConstrained:
         self.dc, self.margin, self.deadline_target = dc, duration_margin, deadline_target
         self.carbon_risk, self.alpha, self.lam = carbon_risk, alpha, lam
         self.delay_weight, self.weights, self.miss_price_kg = delay_weight_kg_per_h, weights, float(miss_price_kg)
+        self.replan_on_free = bool(replan_on_free)
         self.risk: dict[int, float] = {}      # simulator row -> miss probability of its current placement
         self.forced: dict[int, float] = {}    # simulator row -> miss probability of its safest on-time option
         self.extra: dict[int, float] = {}     # simulator row -> risk − forced (the budgeted part)
         self.extra_sum = 0.0                  # Σ extra, kept up to date (O(1) per decision)
+        self.placed: dict[int, tuple[int, int, int]] = {}   # simulator row -> its last (region, start, hours)
         if name:
             self.name = name
 
@@ -116,7 +127,13 @@ class ChanceConstrained:
         m = job_margins(self.margin, table_rows(jobs, idx))
         return np.ceil(jobs.est_duration_h[idx] * (1.0 + m) - 1e-9).astype(np.int64)
 
-    def plan(self, jobs: Jobs | JobsView, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
+    def plan(self, jobs: Jobs | JobsView, idx: np.ndarray, now: int, state: ClusterState, view,
+             improve: bool = False) -> Decisions:
+        """Place jobs ``idx`` in Table 3 priority order (module docstring). ``improve``: every job's previous
+        placement (:attr:`placed`, if it starts at or after ``now``) is held until the job's turn, so it can
+        always take that placement back, and it takes no cell with a higher miss probability than its
+        current one (:meth:`choose`'s ``max_miss``) — a pass that moves jobs only to cheaper or equally risky
+        cells and never takes a later job's held capacity."""
         idx = np.asarray(idx, dtype=np.int64)
         placer = Placer(jobs, now, state, self.dc)
         if len(idx) == 0:
@@ -130,24 +147,33 @@ class ChanceConstrained:
         fit = np.clip(np.minimum(jobs.deadline_h[idx], placer.T) - earliest, est, q_h)
         fit_away = np.clip(fit - placer.transfer_h[idx], est, q_h)           # the longest that fits away from home
         mid = np.ceil((est + q_h) / 2.0 - 1e-9).astype(np.int64)
-        rows = table_rows(jobs, idx)
+        rows = table_rows(jobs, idx).tolist()
+        held = {k: self.placed[rows[k]] for k in range(len(idx))
+                if improve and rows[k] in self.placed and self.placed[rows[k]][1] >= now}
+        for k, (r, s, d) in held.items():
+            placer.free[r, s:s + d] -= jobs.gpus[idx[k]]
         for k in pos.tolist():
-            i = int(idx[k])
+            i, row = int(idx[k]), rows[k]
+            if k in held:
+                r, s, d = held[k]
+                placer.free[r, s:s + d] += jobs.gpus[i]
             if not placer.fits_anywhere(i):
                 continue
             levels = sorted({int(q_h[k]), int(fit[k]), int(fit_away[k]), int(mid[k]), int(est[k])}, reverse=True)
-            best = self.choose(placer, i, int(rows[k]), levels, min(int(est[k]), int(q_h[k])), ci, P)
+            best = self.choose(placer, i, row, levels, min(int(est[k]), int(q_h[k])), ci, P,
+                               self.risk.get(row, np.inf) if k in held else np.inf)
             if best is None:
-                self.risk.pop(int(rows[k]), None)
-                self.forced.pop(int(rows[k]), None)
-                self.extra_sum -= self.extra.pop(int(rows[k]), 0.0)
-                placer.commit(i, *placer.earliest_completion(i, int(q_h[k])), int(q_h[k]))
-            else:
-                placer.commit(i, *best)
+                self.risk.pop(row, None)
+                self.forced.pop(row, None)
+                self.extra_sum -= self.extra.pop(row, 0.0)
+                best = (*placer.earliest_completion(i, int(q_h[k])), int(q_h[k]))
+            placer.commit(i, *best)
+            if best[0] >= 0:
+                self.placed[row] = best
         return placer.decisions()
 
     def choose(self, placer: Placer, i: int, row: int, levels: list[int], d_cost: int, ci: np.ndarray,
-               P: np.ndarray) -> tuple[int, int, int] | None:
+               P: np.ndarray, max_miss: float = np.inf) -> tuple[int, int, int] | None:
         """(region, start, reserved hours) of job ``i`` (simulator row ``row``) among reservations
         ``levels`` (longest first, the shortest = the estimate ``E_i``); None if none is on time.
 
@@ -164,7 +190,10 @@ class ChanceConstrained:
         spent where it buys the most carbon per expected missed deadline, not on any saving at all (ties:
         earlier start, lower region). It reserves the longest ``levels[0] ≥ d ≥ E_i`` hours that end by the
         deadline with the GPUs free. The job's entry in :attr:`risk` is updated. The expected number of
-        missed deadlines is then at most ``Σ forced + (1 − deadline_target) × jobs``."""
+        missed deadlines is then at most ``Σ forced + (1 − deadline_target) × jobs``.
+
+        ``max_miss`` (an improvement pass, :meth:`plan`): only cells with miss ≤ ``max_miss`` (besides the
+        safest cell of now) are candidates, and the job keeps the lowest forced level it ever had."""
         coverage = getattr(self.margin, "coverage", None)
         if coverage is None:
             for d in levels:
@@ -180,12 +209,16 @@ class ChanceConstrained:
         s0, cost = grid
         deadline = int(jobs.deadline_h[i])
         miss = 1.0 - coverage(np.full(cost.shape[1], row), deadline - (s0 + np.arange(cost.shape[1])))
-        forced = float(miss[np.isfinite(cost).any(axis=0)].min())
+        safest = float(miss[np.isfinite(cost).any(axis=0)].min())
+        # an improvement pass keeps the job's forced level: its safest cell moved later only because time passed,
+        # and re-baselining would hand that risk back to the budget (measured: paper_capacity seed 1, 98.3 % on time)
+        forced = min(safest, self.forced.get(row, np.inf)) if np.isfinite(max_miss) else safest
         extra = miss - forced
         allowed = (1.0 - self.deadline_target) * (len(self.extra) + (row not in self.extra))
         room_left = max(allowed - (self.extra_sum - self.extra.get(row, 0.0)), 0.0) + 1e-12
-        score = np.where((extra <= room_left)[None, :], cost + self.miss_price_kg * extra[None, :], np.inf)
-        r, s, _ = cheapest_start(s0, score)             # the forced cell is always within the budget
+        ok = ((extra <= room_left) & (miss <= max_miss + 1e-12)) | (miss <= safest)   # the safest cell: always
+        score = np.where(ok[None, :], cost + self.miss_price_kg * extra[None, :], np.inf)
+        r, s, _ = cheapest_start(s0, score)
         end = min(s + d_max, deadline, placer.T)
         ok = np.logical_and.accumulate(placer.free[r, s:end] >= jobs.gpus[i])
         d = max(int(ok.sum()), d_min)                    # ≥ d_min hours are free: the grid checked them
@@ -195,8 +228,9 @@ class ChanceConstrained:
         return r, s, d
 
     def adapt(self, event: Event, jobs: Jobs | JobsView, now: int, state: ClusterState, view) -> Decisions:
-        """Arrivals and blocked starts are placed like a plan of just those jobs."""
-        return self.plan(jobs, event.jobs, now, state, view)
+        """Arrivals and blocked starts are placed like a plan of just those jobs; ``freed`` (queued jobs handed
+        back after an early finish) is an improvement pass over them (:meth:`plan` with ``improve``)."""
+        return self.plan(jobs, event.jobs, now, state, view, improve=event.kind == "freed")
 
     def best_window(self, placer: Placer, i: int, d_res: int, d_cost: int, ci: np.ndarray,
                     P: np.ndarray) -> tuple[int, int, float]:
