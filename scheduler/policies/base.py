@@ -118,8 +118,10 @@ class Event:
     """What triggers ``adapt``: ``arrival`` of new jobs, or ``blocked`` (a planned start could not happen
     because an earlier job overran its reservation), or ``tick`` (only for a policy with ``wants_ticks``:
     ``jobs`` are the running jobs at a checkpoint boundary this hour, ``region`` the region each runs in and
-    ``ran_h`` its compute hours done so far — observable, unlike the true duration). Failures recover in
-    place from the last checkpoint and need no new decision."""
+    ``ran_h`` its compute hours done so far — observable, unlike the true duration), or ``freed`` (only for a
+    policy with ``replan_on_free``: a job finished before its reservation ended, and ``jobs`` are the queued jobs
+    the simulator released so they may take the freed GPU-hours). Failures recover in place from the last
+    checkpoint and need no new decision."""
 
     kind: str
     jobs: np.ndarray
