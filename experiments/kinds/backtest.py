@@ -162,6 +162,9 @@ class LSTMSection:
     patience: int = 3
     stride_h: int = 6
     train_days: int | None = None
+    target_form: Literal["level", "seasonal_residual", "profile_residual"] = "level"   # learn target − seasonal-naive 24 h / 7-day same-hour mean
+    seasonal_input: bool = False   # feed the seasonal-naive 24 h value as an input (encoder: y 24 h earlier; decoder: known at issue)
+    input_clip: float | None = None   # bound standardised known covariates to ± this many training std
     params_from: str | None = None   # best_params.json of a tune run: its lstm settings replace these
 
     def __post_init__(self) -> None:
@@ -182,6 +185,7 @@ class TFTSection:
     limit_train_batches: int = 200
     stride_h: int = 6
     train_days: int | None = None
+    target_normalizer: Literal["group", "encoder"] = "group"   # encoder: scale each window by its encoder's mean/std
     params_from: str | None = None   # best_params.json of a tune run: its tft settings replace these
 
     def __post_init__(self) -> None:

@@ -3,6 +3,12 @@ known covariates), temporal (scaled dot-product) attention from each horizon's q
 known-future covariates, a horizon embedding, the region embedding and the encoder's final state — over
 the encoder outputs, and a quantile head trained with the pinball loss on the 7 levels. One global model
 for all regions; quantiles are non-decreasing by construction (median + cumulative softplus steps).
+``target_form="seasonal_residual"`` trains on the target minus the seasonal-naive 24 h forecast known at issue
+(``"profile_residual"``: minus the trailing 7-day same-hour mean; :func:`forecast.models.neural.seasonal_base`)
+and adds it back; ``seasonal_input=True`` instead feeds the seasonal-naive value as an input (encoder: the
+target 24 h earlier; decoder: the seasonal-naive forecast, known at issue) — both let the network anchor on
+the latest day instead of the training level. ``input_clip`` bounds the standardised known covariates to
+± that many training std (CISO's ``fc_other_mw`` runs up to 62 std above its training range in 2021-07..12).
 """
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ import pandas as pd
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 from carbonshift.forecast.models.base import as_issue_index, forecast_frame
 from carbonshift.forecast.models.features import region_series
-from carbonshift.forecast.models.neural import Scaler, TrainerSettings, best_checkpoint, trainer, windows
+from carbonshift.forecast.models.neural import (TARGET_FORMS, Scaler, TrainerSettings, best_checkpoint, seasonal_base,
+                                                trainer, windows, with_seasonal_input)
 
 
 def _build_module(n_feat: int, n_regions: int, horizon: int, hidden: int, layers: int, dropout: float, lr: float):
@@ -74,8 +81,14 @@ class LSTMForecaster:
     def __init__(self, issue_hour: int = 23, horizon: int = 48, encoder_h: int = 168, hidden: int = 64,
                  layers: int = 1, dropout: float = 0.1, max_epochs: int = 20, batch_size: int = 128,
                  learning_rate: float = 3e-3, patience: int = 3, stride_h: int = 6, train_days: int | None = None,
-                 oracle_weather: bool = False, seed: int = 0, trainer: TrainerSettings | dict | None = None) -> None:
+                 oracle_weather: bool = False, seed: int = 0, trainer: TrainerSettings | dict | None = None,
+                 target_form: str = "level", seasonal_input: bool = False, input_clip: float | None = None) -> None:
+        if input_clip is not None and input_clip <= 0:
+            raise ValueError(f"lstm: input_clip must be > 0 (training std), got {input_clip}")
+        if target_form not in TARGET_FORMS:
+            raise ValueError(f"lstm: target_form must be one of {list(TARGET_FORMS)}, got {target_form!r}")
         self.name = "lstm"
+        self.target_form, self.seasonal_input, self.input_clip = target_form, seasonal_input, input_clip
         self.trainer_settings = TrainerSettings.of(trainer)
         self.issue_hour, self.horizon, self.encoder_h = issue_hour, horizon, encoder_h
         self.hidden, self.layers, self.dropout = hidden, layers, dropout
@@ -102,6 +115,9 @@ class LSTMForecaster:
 
     def __setstate__(self, state: dict) -> None:
         saved = state.pop("module")
+        state.setdefault("target_form", "level")   # artifacts saved before the options existed
+        state.setdefault("seasonal_input", False)
+        state.setdefault("input_clip", None)
         self.__dict__.update(state, module=None)
         if saved is not None:
             self.module = _build_module(saved["n_feat"], len(self.regions), self.horizon, self.hidden, self.layers,
@@ -127,15 +143,20 @@ class LSTMForecaster:
             end = len(s.y) if until is None else int(np.searchsorted(s.times, until))
             start = 0 if self.train_days is None else max(0, end - 24 * self.train_days)
             self.scalers[r] = Scaler.fit(s, np.arange(start, end))
-            y, x = self.scalers[r].inputs(s, self.names)
-            i = np.arange(max(start, self.encoder_h), end - self.horizon, self.stride_h)
+            y, x = self.scalers[r].inputs(s, self.names, self.input_clip)
+            i = np.arange(max(start, self.encoder_h + 24 * self.seasonal_input), end - self.horizon, self.stride_h)
             i = i[~np.isnan(s.y[i[:, None] + np.arange(1, self.horizon + 1)]).any(axis=1)]
             if len(i) < 20:
                 raise ValueError(f"lstm: {r} has {len(i)} training windows before {until}; need ≥ 20")
             n_val = max(1, len(i) // 10)          # chronologically last 10 % for early stopping
             for split, idx in (("train", i[:-n_val]), ("val", i[-n_val:])):
                 enc, dec = windows(y, x, idx, self.encoder_h, self.horizon)
-                tgt = y[idx[:, None] + np.arange(1, self.horizon + 1)[None, :]].astype(np.float32)
+                if self.seasonal_input:
+                    enc, dec = with_seasonal_input(y, enc, dec, idx)
+                tgt = y[idx[:, None] + np.arange(1, self.horizon + 1)[None, :]]
+                if TARGET_FORMS[self.target_form]:
+                    tgt = tgt - seasonal_base(y, idx, self.horizon, TARGET_FORMS[self.target_form])
+                tgt = tgt.astype(np.float32)
                 parts[split].append((enc, dec, np.full(len(idx), self.regions.index(r)), tgt))
         data = {k: TensorDataset(*(torch.from_numpy(np.concatenate([p[j] for p in v])) for j in range(4)))
                 for k, v in parts.items()}
@@ -168,14 +189,18 @@ class LSTMForecaster:
             if r not in self.scalers:
                 raise ValueError(f"lstm: region {r!r} was not in the training panel")
             sc = self.scalers[r]
-            y, x = sc.inputs(s, self.names)
+            y, x = sc.inputs(s, self.names, self.input_clip)
             i = s.index_of(issues)
             if (i < self.encoder_h).any():
                 raise ValueError(f"lstm: {r} issue times need {self.encoder_h} h of history")
             enc, dec = windows(y, x, i, self.encoder_h, self.horizon)
+            if self.seasonal_input:
+                enc, dec = with_seasonal_input(y, enc, dec, i)
             with torch.no_grad():
                 q = self.module(torch.from_numpy(enc), torch.from_numpy(dec),
                                 torch.full((len(i),), self.regions.index(r))).float().numpy()[:, :horizon]
+            if TARGET_FORMS[self.target_form]:
+                q = q + seasonal_base(y, i, horizon, TARGET_FORMS[self.target_form])[:, :, None]
             q = q * sc.y_std + sc.y_mean
             frames.append(forecast_frame(r, issues, h, q[:, :, QUANTILE_LEVELS.index(0.5)], q))
         return pd.concat(frames, ignore_index=True)

@@ -45,13 +45,17 @@ class Scaler:
             k_std = np.nan_to_num(np.nanstd(k, axis=0), nan=1.0) if k.size else np.ones(k.shape[1])
         return cls(float(np.nanmean(y)), float(np.nanstd(y)) or 1.0, k_mean, np.where(k_std > 0, k_std, 1.0))
 
-    def inputs(self, s: RegionSeries, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Standardised target [T] (NaN → 0) and covariates [T × (6 + K + 1)] in the order ``names``."""
+    def inputs(self, s: RegionSeries, names: list[str], clip: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised target [T] (NaN → 0) and covariates [T × (6 + K + 1)] in the order ``names``; ``clip``
+        bounds the standardised covariates to ±clip training std (a covariate far outside its training range,
+        e.g. a source forecast whose upstream changed, then cannot push a network into extrapolation)."""
         pos = {n: k for k, n in enumerate(s.known_names)}
         k = np.full((len(s.y), len(names)), np.nan)
         for c, n in enumerate(names):
             if n in pos:
                 k[:, c] = (s.known[:, pos[n]] - self.k_mean[pos[n]]) / self.k_std[pos[n]]
+        if clip is not None:
+            k = np.clip(k, -clip, clip)
         flag = (~np.isnan(k)).any(axis=1, keepdims=True).astype(float) if names else np.zeros((len(s.y), 1))
         x = np.concatenate([calendar(s.times), np.nan_to_num(k), flag], axis=1)
         return np.nan_to_num((s.y - self.y_mean) / self.y_std), x
@@ -64,6 +68,38 @@ def windows(y: np.ndarray, x: np.ndarray, i: np.ndarray, encoder_h: int, horizon
     enc = i[:, None] + np.arange(-encoder_h, 0)[None, :]
     dec = i[:, None] + np.arange(1, horizon + 1)[None, :]
     return (np.concatenate([y[enc][..., None], x[enc]], axis=2).astype(np.float32), x[dec].astype(np.float32))
+
+
+def seasonal_base(y: np.ndarray, i: np.ndarray, horizon: int, days: int = 1) -> np.ndarray:
+    """[n × H] mean of ``y`` over the latest ``days`` complete same hours of day before each issue index ``i``
+    for target hour ``i + h`` (h = 1 … H): ``y[i + h − 24·(⌈(h + 1)/24⌉ + d)]``, d = 0 … days − 1 — with
+    ``days = 1`` the seasonal-naive 24 h forecast (the ``seasonal24`` member), with 7 the recent daily
+    profile; read only before ``i``."""
+    h = np.arange(1, horizon + 1)
+    k = np.ceil((h + 1) / 24).astype(int)
+    lags = 24 * (k[:, None] + np.arange(days)[None, :])                         # H × days
+    idx = i[:, None, None] + h[None, :, None] - lags[None, :, :]
+    if (idx < 0).any():
+        raise ValueError(f"seasonal base: an issue index has less than {int(lags.max()) - 1} h of history")
+    return y[idx].mean(axis=2)
+
+
+def with_seasonal_input(y: np.ndarray, enc: np.ndarray, dec: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Append the seasonal-naive value as a last input feature: encoder hour t gets ``y[t − 24]``, decoder hour
+    ``i + h`` the seasonal-naive 24 h forecast known at issue (:func:`seasonal_base`); ``enc`` [n × L × (1 + F)],
+    ``dec`` [n × H × F] as from :func:`windows`. Needs L + 24 h of history before each ``i``."""
+    n_l, n_h = enc.shape[1], dec.shape[1]
+    e = i[:, None] + np.arange(-n_l, 0)[None, :] - 24
+    if (e < 0).any():
+        raise ValueError(f"seasonal input: an issue index has less than {n_l + 24} h of history")
+    return (np.concatenate([enc, y[e][..., None].astype(np.float32)], axis=2),
+            np.concatenate([dec, seasonal_base(y, i, n_h)[..., None].astype(np.float32)], axis=2))
+
+
+#: What the neural members learn: ``level`` the standardised target; ``seasonal_residual`` the standardised
+#: target minus the seasonal-naive 24 h value, ``profile_residual`` minus the trailing 7-day same-hour mean
+#: (:func:`seasonal_base`), added back at prediction.
+TARGET_FORMS: dict[str, int] = {"level": 0, "seasonal_residual": 1, "profile_residual": 7}
 
 
 ACCELERATORS: tuple[str, ...] = ("auto", "cpu", "gpu", "cuda", "mps")

@@ -4,7 +4,8 @@
 day-of-year sin/cos) + ``fc_*``/``fcx_*`` day-ahead forecasts (standardised, NaN → 0 plus an availability
 flag); observed (unknown) real = the target history. Observed ``obs_*`` weather is known-future only with
 ``oracle_weather`` (label results "oracle weather"). ``QuantileLoss`` on our 7 levels, target normalised
-per region (``GroupNormalizer``). The decoder spans the issue hour ``i`` and ``i + 1 … i + H``; the issue hour
+per region (``target_normalizer="group"``: ``GroupNormalizer``, the training mean/std) or per window
+(``"encoder"``: ``EncoderNormalizer``, the mean/std of that window's 168 h encoder — follows recent levels). The decoder spans the issue hour ``i`` and ``i + 1 … i + H``; the issue hour
 itself (horizon 0) is dropped from the output.
 """
 from __future__ import annotations
@@ -36,8 +37,11 @@ class TFTForecaster:
                  attention_heads: int = 2, dropout: float = 0.1, max_epochs: int = 10, batch_size: int = 128,
                  learning_rate: float = 3e-3, patience: int = 3, limit_train_batches: int = 200, stride_h: int = 6,
                  train_days: int | None = None, oracle_weather: bool = False, seed: int = 0,
-                 trainer: TrainerSettings | dict | None = None) -> None:
+                 trainer: TrainerSettings | dict | None = None, target_normalizer: str = "group") -> None:
+        if target_normalizer not in ("group", "encoder"):
+            raise ValueError(f"tft: target_normalizer must be 'group' or 'encoder', got {target_normalizer!r}")
         self.name = "tft"
+        self.target_normalizer = target_normalizer
         self.trainer_settings = TrainerSettings.of(trainer)
         self.issue_hour, self.horizon, self.encoder_h = issue_hour, horizon, encoder_h
         self.hidden, self.heads, self.dropout = hidden, attention_heads, dropout
@@ -78,7 +82,7 @@ class TFTForecaster:
         """Train on hours before ``until``; ``callbacks``: extra Lightning callbacks (tuning reports)."""
         import lightning.pytorch as pl
         from pytorch_forecasting import QuantileLoss, TemporalFusionTransformer, TimeSeriesDataSet
-        from pytorch_forecasting.data import GroupNormalizer
+        from pytorch_forecasting.data import EncoderNormalizer, GroupNormalizer
 
         pl.seed_everything(self.seed, workers=True, verbose=False)
         self.target = target
@@ -99,7 +103,8 @@ class TFTForecaster:
                       min_encoder_length=self.encoder_h, max_prediction_length=self.horizon + 1,
                       min_prediction_length=self.horizon + 1, static_categoricals=["region"],
                       time_varying_known_reals=known, time_varying_unknown_reals=["y"],
-                      target_normalizer=GroupNormalizer(groups=["region"]), add_relative_time_idx=False,
+                      target_normalizer=(GroupNormalizer(groups=["region"]) if self.target_normalizer == "group"
+                                         else EncoderNormalizer()), add_relative_time_idx=False,
                       allow_missing_timesteps=True)
         train_ds = TimeSeriesDataSet(df[df["time_idx"] < val_start + self.horizon], **params)
         train_ds = train_ds.filter(lambda idx: (idx["time_idx_first_prediction"] % self.stride_h) == 0)
