@@ -186,6 +186,7 @@ class TFTSection:
     stride_h: int = 6
     train_days: int | None = None
     target_normalizer: Literal["group", "encoder"] = "group"   # encoder: scale each window by its encoder's mean/std
+    input_clip: float | None = None   # bound standardised known covariates to ± this many training std
     params_from: str | None = None   # best_params.json of a tune run: its tft settings replace these
 
     def __post_init__(self) -> None:

@@ -5,7 +5,8 @@ day-of-year sin/cos) + ``fc_*``/``fcx_*`` day-ahead forecasts (standardised, NaN
 flag); observed (unknown) real = the target history. Observed ``obs_*`` weather is known-future only with
 ``oracle_weather`` (label results "oracle weather"). ``QuantileLoss`` on our 7 levels, target normalised
 per region (``target_normalizer="group"``: ``GroupNormalizer``, the training mean/std) or per window
-(``"encoder"``: ``EncoderNormalizer``, the mean/std of that window's 168 h encoder — follows recent levels). The decoder spans the issue hour ``i`` and ``i + 1 … i + H``; the issue hour
+(``"encoder"``: ``EncoderNormalizer``, the mean/std of that window's 168 h encoder — follows recent levels).
+``input_clip`` bounds the standardised known covariates to ± that many training std (as the LSTM's). The decoder spans the issue hour ``i`` and ``i + 1 … i + H``; the issue hour
 itself (horizon 0) is dropped from the output.
 """
 from __future__ import annotations
@@ -37,11 +38,14 @@ class TFTForecaster:
                  attention_heads: int = 2, dropout: float = 0.1, max_epochs: int = 10, batch_size: int = 128,
                  learning_rate: float = 3e-3, patience: int = 3, limit_train_batches: int = 200, stride_h: int = 6,
                  train_days: int | None = None, oracle_weather: bool = False, seed: int = 0,
-                 trainer: TrainerSettings | dict | None = None, target_normalizer: str = "group") -> None:
+                 trainer: TrainerSettings | dict | None = None, target_normalizer: str = "group",
+                 input_clip: float | None = None) -> None:
+        if input_clip is not None and input_clip <= 0:
+            raise ValueError(f"tft: input_clip must be > 0 (training std), got {input_clip}")
         if target_normalizer not in ("group", "encoder"):
             raise ValueError(f"tft: target_normalizer must be 'group' or 'encoder', got {target_normalizer!r}")
         self.name = "tft"
-        self.target_normalizer = target_normalizer
+        self.target_normalizer, self.input_clip = target_normalizer, input_clip
         self.trainer_settings = TrainerSettings.of(trainer)
         self.issue_hour, self.horizon, self.encoder_h = issue_hour, horizon, encoder_h
         self.hidden, self.heads, self.dropout = hidden, attention_heads, dropout
@@ -68,7 +72,7 @@ class TFTForecaster:
                 self.scalers[r] = Scaler.fit(s, np.arange(start, end))
             elif r not in self.scalers:
                 raise ValueError(f"tft: region {r!r} was not in the training panel")
-            _, x = self.scalers[r].inputs(s, self.names)
+            _, x = self.scalers[r].inputs(s, self.names, getattr(self, "input_clip", None))
             f = pd.DataFrame(x, columns=[f"x{k}" for k in range(x.shape[1])])
             f["y"] = np.nan_to_num(s.y)          # unknown future hours: never inputs (decoder sees known reals only)
             f["region"] = r

@@ -146,3 +146,18 @@ def test_input_clip_bounds_covariates_far_outside_their_training_range():
     assert clipped[: 30 * 24, col] == pytest.approx(raw[: 30 * 24, col])   # inside the range nothing changes
     with pytest.raises(ValueError, match="input_clip"):
         LSTMForecaster(input_clip=0)
+
+
+def test_tft_input_clip_bounds_its_covariates():
+    from carbonshift.forecast.models.tft import TFTForecaster
+
+    panel = _panel().assign(fc_other_mw=lambda d: np.where(d.index >= 30 * 24, 60.0, 5 + np.sin(d.index / 5.0)))
+    until = pd.Timestamp("2021-01-25", tz="UTC")
+    kw = dict(horizon=24, encoder_h=48, hidden=8, attention_heads=1, max_epochs=1, limit_train_batches=3, stride_h=24,
+              trainer={"accelerator": "cpu"})
+    frames = {clip: TFTForecaster(input_clip=clip, **kw).fit(panel, "ci_direct", until)._frame(panel)
+              for clip in (None, 3.0)}
+    x = [c for c in frames[3.0].columns if c.startswith("x")]
+    assert frames[None][x].abs().to_numpy().max() > 50 and frames[3.0][x].abs().to_numpy().max() <= 3.0
+    with pytest.raises(ValueError, match="input_clip"):
+        TFTForecaster(input_clip=-1.0)
