@@ -48,10 +48,10 @@ test-slow: $(STAMP)
 	$(TEST_ENV) $(BIN)/pytest --nbmake $(SLOW_NOTEBOOKS)
 	$(TEST_ENV) $(BIN)/pytest -m slow tests
 
-# Every shipped experiment and sweep (about 1.5 h on 2 cores, most of it the DACF backtest), then RESULTS.md
+# Every shipped experiment and sweep (several hours on 2 cores: the DACF backtests and the 1000-job sweeps), then RESULTS.md
 # from MLflow. Sweeps resume: trials that already finished are not rerun.
-RUNS := forecast_dacf forecast_em forecast_paper_period forecast_level_shift forecast_level_shift_refit \
-        forecast_members paper_main paper_capacity temporal_only regional \
+RUNS := forecast_dacf forecast_tune forecast_dacf_tuned forecast_em forecast_paper_period forecast_level_shift \
+        forecast_level_shift_refit forecast_members paper_main paper_capacity temporal_only regional \
         scale_bench duration_feedback migration migration_forecast curtailment_training curtailment_forecast \
         topology duration scaling
 SWEEPS := sweep_accuracy sweep_accuracy_ensemble sweep_forecasters sweep_flexibility sweep_regions sweep_composition scale

@@ -80,6 +80,8 @@ CALIBRATED = "+cqr"
 RUN_TABLES: dict[str, list[tuple[str, str | None]]] = {
     "forecast_dacf": [("mape_by_region", None), ("ensemble_goals", None), ("accuracy_by_horizon", None),
                       ("coverage", f"model.str.endswith('{CALIBRATED}')"), ("coverage90_by_month", None)],
+    "forecast_tune": [("validation_mape", None), ("trials", None)],
+    "forecast_dacf_tuned": [("mape_by_region", None), ("ensemble_goals", None)],
     "forecast_em": [("mape_by_region", None), ("ensemble_goals", None),
                     ("coverage", f"model.str.endswith('{CALIBRATED}') and nominal == 0.9")],
     "forecast_paper_period": [("mape_by_region", None), ("ensemble_goals", None)],
