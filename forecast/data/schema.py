@@ -38,6 +38,10 @@ and may be used as known-future inputs.
 The Open-Meteo ``fc_*`` columns (any Electricity Maps zone, ``backtest.weather_forecasts``) hold, at hour t,
 the forecast published at least ``horizon_h`` hours before t (:mod:`forecast.data.openmeteo_forecast`).
 
+``mix_<source>_pct`` (DACF regions): the *observed* share of each source in generation at hour t, % (0–100) —
+history only: a model may read them at hours before its issue time (``models.gbm.past_covariates``), never as
+known-future inputs.
+
 Forecast table: the one hand-off from forecasting to scheduling, one row per
 (region, issue_time, time).
 
