@@ -22,7 +22,7 @@ from typing import Literal
 
 import pandas as pd
 
-from carbonshift.experiments.config import ConfigError, check
+from carbonshift.experiments.config import ConfigError, check, parse
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.backtest import Windows, run_backtest
 from carbonshift.forecast.data.schema import TARGETS
@@ -140,14 +140,15 @@ def apply_tuned(section: object, model: str) -> None:
     except (json.JSONDecodeError, AttributeError) as exc:
         raise ConfigError(f"{key}: {path} is not a tuning result ({exc})") from None
     check(isinstance(tuned, dict), key, f"{path} has no settings for {model!r}")
-    fields = {f.name: f for f in dataclasses.fields(section) if f.name != "params_from"}
-    for name, value in tuned.items():
+    fields = [f.name for f in dataclasses.fields(section) if f.name != "params_from"]
+    for name in tuned:
         check(name in fields, key, f"{path}: {model}.{name} is not a {model} setting (known: {sorted(fields)})")
-        is_float = isinstance(fields[name].default, float)
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        check(number and (is_float or isinstance(value, int)), key,
-              f"{path}: {model}.{name} = {value!r} is not {'a number' if is_float else 'an integer'}")
-        setattr(section, name, float(value) if is_float else value)
+    try:   # the same typed, range-checked parse as the YAML (numbers, flags, choices, optional values)
+        merged = parse({**{name: getattr(section, name) for name in fields}, **tuned}, type(section), str(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+    for name in tuned:
+        setattr(section, name, getattr(merged, name))
 
 
 @dataclass

@@ -132,14 +132,18 @@ def test_params_from_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match="has no settings for 'tft'"):
         parse(doc, BacktestConfig)
     path.write_text(json.dumps({"tft": {"hidden": 8.5}}))
-    with pytest.raises(ConfigError, match="tft.hidden = 8.5 is not an integer"):
+    with pytest.raises(ConfigError, match=r"models.tft.params_from: .*best.json: hidden: expected an integer, got 8.5"):
+        parse(doc, BacktestConfig)
+    path.write_text(json.dumps({"tft": {"target_normalizer": "robust"}}))   # a choice, checked like the YAML's
+    with pytest.raises(ConfigError, match=r"target_normalizer: expected one of \['group', 'encoder'\]"):
         parse(doc, BacktestConfig)
     path.write_text(json.dumps({"tft": {"heads": 2}}))
     with pytest.raises(ConfigError, match="tft.heads is not a tft setting"):
         parse(doc, BacktestConfig)
-    path.write_text(json.dumps({"tft": {"hidden": 24, "dropout": 0}}))
+    path.write_text(json.dumps({"tft": {"hidden": 24, "dropout": 0, "target_normalizer": "encoder", "input_clip": 4}}))
     cfg = parse(doc, BacktestConfig)
     assert (cfg.models.tft.hidden, cfg.models.tft.dropout) == (24, 0.0)
+    assert (cfg.models.tft.target_normalizer, cfg.models.tft.input_clip) == ("encoder", 4.0)
 
 
 def test_shipped_tune_and_bench_configs_parse():
