@@ -25,6 +25,7 @@ def test_issue_times_are_the_evening_before_each_day():
     assert list(it.strftime("%Y-%m-%d %H:%M")) == ["2021-06-30 23:00", "2021-07-01 23:00", "2021-07-02 23:00"]
 
 
+@pytest.mark.slow
 def test_test_window_never_reaches_ensemble_or_calibration(dacf_slice):
     base = run_backtest(dacf_slice, "ci_direct", _models(), WINDOWS, progress=False)
     corrupted = dacf_slice.copy()

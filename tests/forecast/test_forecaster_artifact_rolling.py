@@ -55,6 +55,7 @@ def setup(shared_data, tmp_path_factory) -> tuple[Path, BacktestConfig, pd.DataF
     return data_dir, cfg, panel, fitted
 
 
+@pytest.mark.slow
 def test_rolling_forecaster_round_trip_through_the_cli(setup, tmp_path):
     data_dir, _, panel, fitted = setup
     assert fitted.rolling and fitted.lookback_days == 7 and isinstance(fitted.ensemble, RollingEnsemble)

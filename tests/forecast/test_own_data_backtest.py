@@ -55,6 +55,7 @@ def test_unknown_zone_and_year_backtest_through_the_cli(shared_data, tmp_path):
     assert len(logged) == 1 and logged[0].read_bytes() == (tmp_path / "reports/own_zone/latest/forecast_ensemble.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_user_dacf_region_backtests_without_published_forecasts(shared_data, tmp_path):
     import gzip
 
@@ -80,6 +81,7 @@ def test_user_dacf_region_backtests_without_published_forecasts(shared_data, tmp
     assert not any(k.startswith("mape.ci_direct.dacf.") for k in res.metrics)
 
 
+@pytest.mark.slow
 def test_unknown_zone_and_year_in_panel_summary(shared_data, tmp_path):
     """panel_summary takes a zone and a year the bundle does not ship (no weather file: weather off)."""
     data_dir = make_user_zone(shared_data, tmp_path / "mydata")

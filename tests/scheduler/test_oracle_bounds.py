@@ -457,6 +457,7 @@ def test_policy_incumbent_picks_the_cheapest_on_time_contiguous_outcome():
     assert policy_incumbent([late]) is None
 
 
+@pytest.mark.slow
 def test_schedule_search_never_worsens_a_binding_120_job_instance(carbon):
     """120 jobs on 3 regions with 256 GPUs each (capacity binds; LP rounding alone repairs 2 jobs late and
     leaves a 15.9 % gap): the MILP search in the same total time keeps a bound ≥ the LP bound and a schedule
