@@ -105,12 +105,6 @@ def curve_table(frame: pd.DataFrame, labels: dict[str, str], keys: list[str]) ->
     return out
 
 
-def seeds_caption(n: pd.Series) -> str:
-    from carbonshift.experiments.report import seeds_note
-
-    return seeds_note(n)
-
-
 def label_heights(x: pd.Series, close: float = 0.03, steps: tuple[float, ...] = (1.0, 0.78, 0.56)) -> list[float]:
     """Heights (axes fraction) of the forecasters' rotated labels in ascending ``x``: a label closer than ``close``
     of the x range to the previous one moves one step down (cycling through ``steps``) so labels do not overlap."""
@@ -171,7 +165,9 @@ def curve_figure(table: pd.DataFrame, contexts: dict[str, str] | None = None) ->
         ax.set_yticks(np.arange(len(cov)), names, fontsize=7)
         ax.set(xlabel="measured q0.05–q0.95 coverage (%)", xlim=(0, 100), title=f"{scen}: interval coverage")
         ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"Forecast quality vs scheduling result per forecaster ({seeds_caption(table['n_seeds'])}; "
+    from carbonshift.experiments.report import seeds_note
+
+    fig.suptitle(f"Forecast quality vs scheduling result per forecaster ({seeds_note(table['n_seeds'])}; "
                  f"forecast-driven policies)", fontsize=11)
     fig.tight_layout()
     return fig
