@@ -55,7 +55,7 @@ import pandas as pd
 
 from carbonshift.forecast.backtest import Windows, extend_panel, issue_times
 from carbonshift.forecast.calibration import ConformalCalibrator, calibrate_rolling
-from carbonshift.forecast.data.schema import FORECAST_COLUMNS, TARGETS
+from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, FORECAST_COLUMNS, TARGETS
 from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble, ensemble_label
 from carbonshift.forecast.models.base import Forecaster, as_issue_index, check_forecast_table
 
@@ -313,7 +313,7 @@ def load(folder: str | Path) -> TrainedForecaster:
 
 
 def train(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Forecaster]], windows: Windows,
-          issue_hour: int = 23, horizon: int = 48, buckets: tuple[int, ...] = (6, 12, 24, 48, 96),
+          issue_hour: int = 23, horizon: int = 48, buckets: tuple[int, ...] = DEFAULT_BUCKETS,
           ensemble_power: float = 2.0, ensemble_prune: float = 1.5, ensemble_method: str = "inverse_error",
           config: dict[str, Any] | None = None, ensemble_window_days: int = 14,
           calibration_window_days: int = 0) -> TrainedForecaster:

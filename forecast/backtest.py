@@ -5,7 +5,7 @@ validation/calibration window) — the test window is never used for fitting any
 
 Issue convention: test day D (UTC) is forecast from ``D 00:00 − (24 − issue_hour) h``; with the default
 issue hour 23 that is 23:00 UTC the day before, horizons 1–24 h are D's 24 hours (the day-ahead forecast
-scored against DACF) and horizons up to ``horizon`` (≤ 96) reach further.
+scored against DACF) and horizons up to ``horizon`` (≤ ``MAX_HORIZON_H`` = 168) reach further.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from carbonshift.forecast.calibration import ConformalCalibrator, calibrate_rolling
+from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, MAX_HORIZON_H
 from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
 from carbonshift.forecast.models.base import Forecaster, check_forecast_table
 
@@ -78,7 +79,7 @@ def _attach_actual(table: pd.DataFrame, actual: pd.Series) -> pd.DataFrame:
 
 def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Forecaster]], windows: Windows,
                  issue_hour: int = 23, horizon: int = 48, retrain_every_days: int = 0, refit_before_test: bool = True,
-                 buckets: tuple[int, ...] = (6, 12, 24, 48, 96), ensemble_power: float = 2.0,
+                 buckets: tuple[int, ...] = DEFAULT_BUCKETS, ensemble_power: float = 2.0,
                  ensemble_prune: float = 1.5, members: list[str] | None = None, ensemble_method: str = "inverse_error",
                  progress: bool = True, calibration_window_days: int = 0,
                  ensemble_window_days: int = 14) -> BacktestResult:
@@ -93,8 +94,8 @@ def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable
     ``weights`` then holds the test issues' rows). Intervals are calibrated with CQR fitted on the validation window,
     or, with ``calibration_window_days`` > 0, refitted at every test issue on the most recent that many days of
     already-observed forecast errors (:func:`forecast.calibration.calibrate_rolling`)."""
-    if not 1 <= horizon <= 96:
-        raise ValueError(f"horizon must be 1–96 h, got {horizon}")
+    if not 1 <= horizon <= MAX_HORIZON_H:
+        raise ValueError(f"horizon must be 1–{MAX_HORIZON_H} h, got {horizon}")
     if not 0 <= issue_hour <= 23:
         raise ValueError(f"issue_hour must be 0–23, got {issue_hour}")
     if not models:

@@ -19,14 +19,14 @@ import pandas as pd
 from carbonshift.forecast.ensemble import horizon_bucket
 from carbonshift.forecast.metrics import INTERVALS
 from carbonshift.forecast.models.base import sort_quantiles
-from carbonshift.forecast.data.schema import QUANTILE_COLUMNS
+from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, QUANTILE_COLUMNS
 
 
 class ConformalCalibrator:
     """``fit(calibration_table_with_actual)`` then ``transform(table)``; ``corrections`` is a tidy frame
     (region, bucket, level, q_hat, n)."""
 
-    def __init__(self, buckets: Sequence[int] = (6, 12, 24, 48, 96)) -> None:
+    def __init__(self, buckets: Sequence[int] = DEFAULT_BUCKETS) -> None:
         self.buckets = list(buckets)
         self.corrections: pd.DataFrame | None = None
 
@@ -67,7 +67,7 @@ class ConformalCalibrator:
 
 
 def calibrate_rolling(history: pd.DataFrame, table: pd.DataFrame, window_days: int,
-                      buckets: Sequence[int] = (6, 12, 24, 48, 96)) -> pd.DataFrame:
+                      buckets: Sequence[int] = DEFAULT_BUCKETS) -> pd.DataFrame:
     """Calibrate ``table`` issue by issue. For each issue time τ the CQR corrections are fitted on the rows of
     ``history`` ∪ ``table`` (both with ``actual``) whose ``time`` < τ and ``issue_time`` ≥ τ − ``window_days``.
     A (region, bucket) with no such rows yet falls back to the whole ``history``. Same corrections as

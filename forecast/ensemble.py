@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from carbonshift.forecast.data.schema import FORECAST_COLUMNS, QUANTILE_COLUMNS
+from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, FORECAST_COLUMNS, QUANTILE_COLUMNS
 
 KEYS = ["region", "issue_time", "time", "horizon_h"]
 
@@ -55,7 +55,7 @@ class ErrorWeightedEnsemble:
     """``fit(val_tables, actual)`` then ``combine(tables)``; ``weights`` is a tidy frame
     (region, bucket, model, mae, weight)."""
 
-    def __init__(self, buckets: Sequence[int] = (6, 12, 24, 48, 96), power: float = 2.0, prune: float = 1.5,
+    def __init__(self, buckets: Sequence[int] = DEFAULT_BUCKETS, power: float = 2.0, prune: float = 1.5,
                  method: str = "inverse_error") -> None:
         if method not in ("inverse_error", "stacking"):
             hint = " ('rolling' is RollingEnsemble, refitted at every issue)" if method == "rolling" else ""
@@ -160,7 +160,7 @@ class RollingEnsemble:
     (``basis`` = ``none``) — both are rows of ``weights`` (issue_time, region, bucket, model, loss, n, weight,
     basis), counted by :meth:`basis_counts`."""
 
-    def __init__(self, buckets: Sequence[int] = (6, 12, 24, 48, 96), window_days: int = 14, power: float = 2.0,
+    def __init__(self, buckets: Sequence[int] = DEFAULT_BUCKETS, window_days: int = 14, power: float = 2.0,
                  prune: float = 1.5, loss: str = "mape") -> None:
         if window_days < 1:
             raise ValueError(f"rolling ensemble window must be ≥ 1 day, got {window_days}")

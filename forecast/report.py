@@ -7,10 +7,11 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from carbonshift.forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
+from carbonshift.forecast.data.schema import MAX_HORIZON_H, QUANTILE_COLUMNS, QUANTILE_LEVELS
 from carbonshift.forecast.metrics import INTERVALS, mape, score_by
 
-REPORT_HORIZONS = (1, 6, 12, 24, 48, 72, 96)
+#: Horizons (h) of the accuracy-by-horizon table: daily steps out to MAX_HORIZON_H (absent horizons drop out).
+REPORT_HORIZONS = (1, 6, 12, 24, 48, 72, 96, 120, 144, MAX_HORIZON_H)
 
 
 def day_ahead(forecasts: pd.DataFrame, day_ahead_h: int = 24) -> pd.DataFrame:

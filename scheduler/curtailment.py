@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from carbonshift.forecast.data.schema import DEFAULT_BUCKETS
+
 #: Panel columns for which a *higher* value means more surplus clean power.
 HIGHER_IS_SURPLUS = {"renewable_pct": True, "low_carbon_pct": True, "ci_direct": False, "ci_lca": False}
 
@@ -160,8 +162,8 @@ def window_table(mask: np.ndarray, times: pd.DatetimeIndex, regions: list[str]) 
 
 # --- Causal windows from forecasts (seeds 001/002: windows known before they happen) -------------------------
 
-#: Horizon buckets (h, inclusive upper edges) for precision/recall of forecast windows.
-HORIZON_BUCKETS = (6, 12, 24, 48, 96)
+#: Horizon buckets (h, inclusive upper edges) for precision/recall of forecast windows: the forecast defaults.
+HORIZON_BUCKETS = DEFAULT_BUCKETS
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import pandas as pd
 from carbonshift.experiments.config import ConfigError, check, parse
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.backtest import Windows, run_backtest
-from carbonshift.forecast.data.schema import TARGETS
+from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, MAX_HORIZON_H, TARGETS
 from carbonshift.forecast.metrics import score_by
 from carbonshift.forecast import report
 
@@ -67,11 +67,11 @@ class WindowSection:
 @dataclass
 class BacktestSection:
     issue_hour: int = 23
-    horizon_h: int = 48
+    horizon_h: int = 48   # longest forecast horizon, h (1 … 168 = MAX_HORIZON_H)
     day_ahead_h: int = 24
     retrain_every_days: int = 0
     refit_before_test: bool = True
-    buckets: list[int] = field(default_factory=lambda: [6, 12, 24, 48, 96])
+    buckets: list[int] = field(default_factory=lambda: list(DEFAULT_BUCKETS))
     ensemble_power: float = 2.0
     ensemble_prune: float = 1.5
     ensemble_method: Literal["inverse_error", "stacking", "rolling"] = "inverse_error"
@@ -83,7 +83,7 @@ class BacktestSection:
 
     def __post_init__(self) -> None:
         check(0 <= self.issue_hour <= 23, "backtest.issue_hour", "must be 0–23 (UTC)")
-        check(1 <= self.horizon_h <= 96, "backtest.horizon_h", "must be 1–96 h")
+        check(1 <= self.horizon_h <= MAX_HORIZON_H, "backtest.horizon_h", f"must be 1–{MAX_HORIZON_H} h")
         check(self.calibration_window_days >= 0, "backtest.calibration_window_days", "must be ≥ 0 days")
         check(self.ensemble_window_days >= 1, "backtest.ensemble_window_days", "must be ≥ 1 day")
         check(1 <= self.day_ahead_h <= self.horizon_h, "backtest.day_ahead_h", "must be 1 … horizon_h")

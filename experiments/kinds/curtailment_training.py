@@ -37,6 +37,7 @@ import pandas as pd
 
 from carbonshift.experiments.config import check
 from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.scheduler.curtailment import (ForecastWindowRule, WindowRule, forecast_windows, foresight, handoff_mask,
                                    precision_recall, window_label, window_table, windows_from_panel)
 from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
@@ -123,8 +124,8 @@ class ForecastWindowsSection:
               f"expected mean or one of {list(QUANTILE_COLUMNS)}")
         check(self.val_days >= 7 and self.trailing_days >= 1, "forecast_windows.val_days",
               "val_days ≥ 7 and trailing_days ≥ 1")
-        check(24 <= self.horizon_h <= 96 and 0 <= self.issue_hour <= 23, "forecast_windows.horizon_h",
-              "horizon 24–96 h (covers the next day), issue hour 0–23")
+        check(24 <= self.horizon_h <= MAX_HORIZON_H and 0 <= self.issue_hour <= 23, "forecast_windows.horizon_h",
+              f"horizon 24–{MAX_HORIZON_H} h (covers the next day), issue hour 0–23")
 
 
 @dataclass

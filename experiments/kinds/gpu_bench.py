@@ -21,7 +21,7 @@ import pandas as pd
 from carbonshift.experiments.config import check
 from carbonshift.experiments.kinds.backtest import DataSection, TFTSection, TrainerSection, model_params
 from carbonshift.experiments.registry import Context, Result, experiment_kind
-from carbonshift.forecast.data.schema import TARGETS
+from carbonshift.forecast.data.schema import MAX_HORIZON_H, TARGETS
 
 
 @dataclass
@@ -42,7 +42,7 @@ class GPUBenchConfig:
         check(self.target in TARGETS, "target", f"unknown target {self.target!r}; known: {sorted(TARGETS)}")
         check(self.data.source == "dacf", "data.source", "gpu_bench reads the DACF panel (source: dacf)")
         check(1 <= self.epochs <= 100, "epochs", "must be 1–100")
-        check(1 <= self.horizon_h <= 96, "horizon_h", "must be 1–96 h")
+        check(1 <= self.horizon_h <= MAX_HORIZON_H, "horizon_h", f"must be 1–{MAX_HORIZON_H} h")
         try:
             pd.Timestamp(self.train_end)
         except ValueError as exc:

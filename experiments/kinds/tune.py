@@ -38,7 +38,7 @@ from carbonshift.experiments.config import ConfigError, check
 from carbonshift.experiments.kinds.backtest import DataSection, LSTMSection, TFTSection, TrainerSection, model_params
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.backtest import extend_panel, issue_times
-from carbonshift.forecast.data.schema import TARGETS
+from carbonshift.forecast.data.schema import MAX_HORIZON_H, TARGETS
 
 SECTIONS: dict[str, type] = {"lstm": LSTMSection, "tft": TFTSection}
 
@@ -101,7 +101,7 @@ class TuneConfig:
     def __post_init__(self) -> None:
         check(self.target in TARGETS, "target", f"unknown target {self.target!r}; known: {sorted(TARGETS)}")
         check(0 <= self.issue_hour <= 23, "issue_hour", "must be 0–23 (UTC)")
-        check(1 <= self.horizon_h <= 96, "horizon_h", "must be 1–96 h")
+        check(1 <= self.horizon_h <= MAX_HORIZON_H, "horizon_h", f"must be 1–{MAX_HORIZON_H} h")
         check(1 <= self.day_ahead_h <= self.horizon_h, "day_ahead_h", "must be 1 … horizon_h")
         check(self.num_samples >= 1, "num_samples", "must be ≥ 1")
         check(self.cpus_per_trial >= 1 and self.num_cpus >= self.cpus_per_trial, "cpus_per_trial",

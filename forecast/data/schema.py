@@ -81,3 +81,8 @@ FORECAST_WEATHER: dict[str, str] = {
 QUANTILE_LEVELS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 QUANTILE_COLUMNS: tuple[str, ...] = tuple(f"q{q:g}" for q in QUANTILE_LEVELS)
 FORECAST_COLUMNS: tuple[str, ...] = ("region", "issue_time", "time", "horizon_h", "mean", *QUANTILE_COLUMNS)
+#: Longest forecast horizon, h, that any config, backtest or trained forecaster may ask for (one week ahead).
+MAX_HORIZON_H: int = 168
+#: Default horizon buckets (h, inclusive upper edges; bucket k covers (edges[k-1], edges[k]]) for ensemble
+#: weights and conformal corrections; the last edge is MAX_HORIZON_H.
+DEFAULT_BUCKETS: tuple[int, ...] = (6, 12, 24, 48, 96, MAX_HORIZON_H)
