@@ -36,6 +36,7 @@ METRIC_UNITS: dict[str, tuple[str, str]] = {
     "renewable_share_pct": ("renewable share of energy used", "%"),
     "energy_share_pct": ("share of energy", "%"),
     "oracle_share": ("share of the oracle's reduction captured", "%"),
+    "captured_share_pct": ("share of the perfect-foresight saving captured", "%"),
     "forecast_fallback_share": ("job-hours priced by the long-range fallback", "%"),
     "forecast_accuracy_pct": ("measured forecast accuracy (100 − MAPE)", "%"),
     "lateness_h_mean": ("mean lateness of late jobs", "h"),

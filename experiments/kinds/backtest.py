@@ -22,7 +22,9 @@ from typing import Literal
 
 import pandas as pd
 
+from carbonshift.experiments import decision_value
 from carbonshift.experiments.config import ConfigError, check, parse
+from carbonshift.experiments.decision_value import CI_TARGETS
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.backtest import Windows, run_backtest
 from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, MAX_HORIZON_H, TARGETS
@@ -446,6 +448,8 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
         res.figures[f"reliability{sfx}.png"] = report.reliability_figure(rel, f"Reliability — {target}{label}")
         res.figures[f"forecast_vs_actual{sfx}.png"] = report.forecast_figure(bt.forecasts, dacf, TARGETS[target],
                                                                              day_ahead_h=b.day_ahead_h, model=ens_label)
+        if target in CI_TARGETS:   # decision value of every forecaster (experiments.decision_value)
+            decision_value.of_backtest(bt.forecasts, target, sfx, ens_label, keys, config.name).add_to(res)
         res.summary[f"day_ahead_mape{sfx}"] = mape_t.round(2).to_dict("records")
         res.summary[f"combined_forecast{sfx}"] = ens_label
     res.metrics["wall_s"] = time.perf_counter() - t_start
