@@ -3,7 +3,8 @@ MLflow logging, reports folder), ``carbonshift forecast report RUN_ID`` (print t
 logged backtest run), ``carbonshift forecast train CONFIG`` (fit the config's ensemble up to its cut-off and log
 it as an artifact folder, :mod:`forecast.artifact`) and ``carbonshift forecast predict MODEL_URI --issue-time T``
 (load it — a local folder or any MLflow artifact URI such as ``runs:/<run id>/forecaster`` — and write the
-forecast table issued at T)."""
+forecast table issued at T); ``carbonshift forecast value TABLE.csv`` (the decision value of a forecast table a
+user brings, :mod:`experiments.forecast_value`)."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from carbonshift.experiments import forecast_value
 from carbonshift.experiments.commands.run import add_common, execute
 from carbonshift.experiments.config import ConfigError
 from carbonshift.experiments.output import emit
@@ -49,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--out", help="forecast table CSV (default: forecast_<name>_<issue>.csv in the current folder)")
     pr.add_argument("--json", action="store_true", help="one JSON document on stdout")
     pr.set_defaults(handler=predict)
+    forecast_value.add_parser(sub)
     r = sub.add_parser("report", help="report tables of a logged backtest run (MLflow run id)")
     r.add_argument("run_id")
     r.add_argument("--json", action="store_true", help="print one JSON document on stdout")
