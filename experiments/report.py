@@ -13,7 +13,7 @@ Metric names follow ``<policy>.<metric>`` (``cooperative.carbon_kg``) or plain `
 - renewable utilisation per region (from a logged table with ``region`` and a ``renewable*`` column);
 - hour-of-day allocation heatmap (from a logged table with an ``hour`` column);
 - a backtest run (kind ``backtest``): day-ahead forecast vs actual with 50/90 % intervals, reliability diagram
-  and MAPE (%) by horizon (h), from its logged forecast table (:func:`backtest_figures`).
+  and MAPE (%) with 90 % interval coverage by horizon (h), from its logged forecast table (:func:`backtest_figures`).
 
 Every figure's title says what, where and when (regions, period in UTC, jobs, from the runs' ``summary.json``)
 and how many seeds it averages; axis labels and units come from :mod:`experiments.figures` (the metric's name,
@@ -509,8 +509,8 @@ BACKTEST_TABLE = "forecast_ensemble"   # files/forecast_ensemble[_<target>].csv 
 def backtest_figures(c: Any, run: Any) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """Figures and tables of a backtest run from its logged forecast tables (``files/forecast_ensemble[_<target>]
     .csv``: the combined forecast on the test window, every horizon): day-ahead forecast vs actual with the 50/90 %
-    intervals, the reliability diagram and MAPE (%) by horizon (h), per target. A backtest run without the table
-    is a ``LookupError``."""
+    intervals, the reliability diagram and MAPE (%) with 90 % interval coverage by horizon (h), per target. A
+    backtest run without the table is a ``LookupError``."""
     from mlflow.exceptions import MlflowException
 
     from carbonshift.forecast import report as fr
@@ -548,8 +548,10 @@ def backtest_figures(c: Any, run: Any) -> tuple[dict[str, Any], dict[str, pd.Dat
             figs[f"reliability{sfx}.png"] = fr.reliability_figure(rel, f"Reliability of the {target} quantiles — {model}")
             wide = fr.mape_by_horizon(fc, model)
             tables[f"mape_by_horizon{sfx}"] = wide.reset_index()
+            cover = fr.coverage_by_horizon(fc, model)
+            tables[f"coverage90_by_horizon{sfx}"] = cover.reset_index()
             figs[f"mape_by_horizon{sfx}.png"] = fr.mape_by_horizon_figure(wide, model, fr.forecast_context(fc),
-                                                                         day_ahead_h, target=target)
+                                                                         day_ahead_h, target=target, coverage=cover)
     return figs, tables
 
 

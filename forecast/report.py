@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from carbonshift.forecast.data.schema import MAX_HORIZON_H, QUANTILE_COLUMNS, QUANTILE_LEVELS
+from carbonshift.forecast.ensemble import horizon_bucket
 from carbonshift.forecast.metrics import INTERVALS, mape, score_by
 
 #: Horizons (h) of the accuracy-by-horizon table: daily steps out to MAX_HORIZON_H (absent horizons drop out).
@@ -167,26 +169,81 @@ def mape_by_horizon(forecasts: pd.DataFrame, model: str) -> pd.DataFrame:
     return wide
 
 
+def coverage_by_horizon(forecasts: pd.DataFrame, model: str, level: int = 90) -> pd.DataFrame:
+    """Test coverage (PICP, fraction) of ``model``'s central ``level`` % interval at every horizon (h) per region,
+    plus ``mean`` over regions; rows: horizons (hours without an actual are skipped)."""
+    lo, hi = INTERVALS[level]
+    t = forecasts[(forecasts["model"] == model) & (forecasts["window"] == "test") & forecasts["actual"].notna()]
+    inside = ((t["actual"] >= t[lo]) & (t["actual"] <= t[hi])).rename("inside")
+    wide = pd.concat([t[["horizon_h", "region"]], inside], axis=1).groupby(["horizon_h", "region"])["inside"].mean()
+    wide = wide.unstack("region")
+    wide["mean"] = wide.mean(axis=1)
+    return wide
+
+
 def mape_by_horizon_figure(wide: pd.DataFrame, model: str, context: str, day_ahead_h: int = 24,
-                           seeds: str = "1 seed", target: str = ""):
+                           seeds: str = "1 seed", target: str = "", coverage: pd.DataFrame | None = None,
+                           level: int = 90):
     """MAPE (%) vs forecast horizon (h) of ``model``: one line per region and the mean over regions (bold);
-    a dotted line marks the day-ahead horizon ``day_ahead_h``. ``wide`` is :func:`mape_by_horizon`'s output."""
+    a dotted line marks the day-ahead horizon ``day_ahead_h``. ``wide`` is :func:`mape_by_horizon`'s output;
+    ``coverage`` (:func:`coverage_by_horizon` at ``level`` %) adds a lower panel with the interval coverage per
+    horizon against its nominal level."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4.8))
-    for region in [c for c in wide.columns if c != "mean"]:
+    regions = [c for c in wide.columns if c != "mean"]
+    if coverage is None:
+        fig, ax = plt.subplots(figsize=(9, 4.8))
+        axes = [ax]
+    else:
+        fig, axes = plt.subplots(2, 1, figsize=(9, 7.2), sharex=True, height_ratios=(3, 2))
+        ax = axes[0]
+    for region in regions:
         ax.plot(wide.index, wide[region], lw=1, label=str(region))
     ax.plot(wide.index, wide["mean"], color="k", lw=2.2, label="mean over regions")
-    ax.axvline(day_ahead_h, color="grey", ls=":", lw=1, label=f"day-ahead limit ({day_ahead_h} h)")
-    ax.set(xlabel="forecast horizon (h after the issue time)", ylabel="MAPE (%)", ylim=(0, None))
+    ax.set(ylabel="MAPE (%)", ylim=(0, None))
+    if coverage is not None:
+        cov = axes[1]
+        for region in regions:
+            cov.plot(coverage.index, coverage[region], lw=1)
+        cov.plot(coverage.index, coverage["mean"], color="k", lw=2.2)
+        cov.axhline(level / 100, color="tab:red", ls="--", lw=1, label=f"nominal {level} %")
+        cov.set(ylabel=f"{level} % interval coverage", ylim=(max(0.0, min(0.5, coverage.min().min() - 0.05)), 1.0))
+        cov.legend(loc="lower left", fontsize=8)
+    for a in axes:
+        a.axvline(day_ahead_h, color="grey", ls=":", lw=1, label=f"day-ahead limit ({day_ahead_h} h)" if a is ax else None)
+        a.set_xlabel("forecast horizon (h after the issue time)")
+        a.grid(alpha=0.3)
     what = f"{target} " if target else ""
-    ax.set_title(f"Test MAPE by forecast horizon — {what}{model}\n{context}; {seeds}", fontsize=9)
-    ax.grid(alpha=0.3)
+    which = "MAPE" if coverage is None else f"MAPE and {level} % coverage"
+    ax.set_title(f"Test {which} by forecast horizon — {what}{model}\n{context}; {seeds}", fontsize=9)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def bucket_table(forecasts: pd.DataFrame, buckets: Sequence[int], level: int = 90) -> pd.DataFrame:
+    """Test accuracy per model × region × horizon bucket (bucket k covers (buckets[k-1], buckets[k]] h, the
+    buckets the ensemble weights and conformal corrections are fitted on): ``horizons`` (``"97–168 h"``),
+    MAPE (%), coverage of the central ``level`` % interval (fraction), its mean width (target unit) and the
+    hour count ``n``. Buckets no forecast reaches are absent."""
+    lo, hi = INTERVALS[level]
+    t = forecasts[(forecasts["window"] == "test") & forecasts["actual"].notna()]
+    edges = list(buckets)
+    b = horizon_bucket(t["horizon_h"].to_numpy(), edges)
+    if (b >= len(edges)).any():
+        raise ValueError(f"bucket_table: horizons beyond the last bucket edge ({edges[-1]} h)")
+    y = t["actual"].to_numpy(float)
+    d = pd.DataFrame({"model": t["model"].to_numpy(), "region": t["region"].to_numpy(), "bucket": b,
+                      "ape": 100.0 * np.abs(t["mean"].to_numpy(float) - y) / np.where(y != 0, np.abs(y), np.nan),
+                      "inside": (y >= t[lo].to_numpy(float)) & (y <= t[hi].to_numpy(float)),
+                      "width": t[hi].to_numpy(float) - t[lo].to_numpy(float)})
+    g = d.groupby(["model", "region", "bucket"]).agg(mape=("ape", "mean"), picp=("inside", "mean"),
+                                                     width=("width", "mean"), n=("inside", "size")).reset_index()
+    starts = [1, *(e + 1 for e in edges[:-1])]
+    g.insert(3, "horizons", [f"{starts[k]}–{edges[k]} h" for k in g["bucket"]])
+    return g.rename(columns={"picp": f"picp{level}", "width": f"width{level}"})
 
 
 def monthly_coverage(forecasts: pd.DataFrame, day_ahead_h: int = 24, level: int = 90) -> pd.DataFrame:

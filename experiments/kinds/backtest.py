@@ -423,6 +423,11 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
         sfx = "" if len(config.targets) == 1 else f"_{target}"
         res.tables[f"mape_by_region{sfx}"] = mape_t
         res.tables[f"accuracy_by_horizon{sfx}"] = report.horizon_table(bt.forecasts)
+        by_bucket = report.bucket_table(bt.forecasts, b.buckets)
+        res.tables[f"by_horizon_bucket{sfx}"] = by_bucket
+        ens_buckets = by_bucket[by_bucket["model"] == ens_label].groupby(["bucket", "horizons"])
+        res.summary[f"ensemble_by_horizon_bucket{sfx}"] = (
+            ens_buckets[["mape", "picp90"]].mean().round(3).reset_index().drop(columns="bucket").to_dict("records"))
         coverage = report.coverage_table(bt.forecasts, bt.raw_ensemble, b.day_ahead_h)
         coverage.loc[coverage["model"] == "ensemble (uncalibrated)", "model"] = raw_label
         res.tables[f"coverage{sfx}"] = coverage

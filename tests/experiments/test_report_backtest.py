@@ -16,12 +16,13 @@ from carbonshift.experiments.runner import run_config
 
 
 def _tiny_backtest() -> dict:
-    """forecast_quick.yaml with the naive models only and a one-week test window (seconds on 2 cores)."""
+    """forecast_quick.yaml with the naive models only, a one-week test window and the longest horizon (168 h,
+    seconds on 2 cores)."""
     doc = load_yaml("experiments/configs/forecast_quick.yaml")
     doc["name"] = "tiny_backtest"
     doc["models"] = {"naive": {"kinds": ["persistence", "seasonal24", "seasonal168"]}}
     doc["windows"].update(val_start="2021-06-01", test_end="2021-07-05")
-    doc["backtest"].update(ensemble_members=["seasonal24", "seasonal168"])
+    doc["backtest"].update(ensemble_members=["seasonal24", "seasonal168"], horizon_h=168)
     return doc
 
 
@@ -48,8 +49,10 @@ def test_report_on_a_backtest_run_draws_its_three_figures(backtest_run):
     for name in ("forecast_vs_actual.png", "reliability.png", "mape_by_horizon.png"):
         assert (rep.out_dir / name).stat().st_size > 10_000
     mape = rep.tables["mape_by_horizon"]
-    assert list(mape["horizon_h"]) == list(range(1, 49)) and {"CISO", "SE", "mean"} <= set(mape.columns)
+    assert list(mape["horizon_h"]) == list(range(1, 169)) and {"CISO", "SE", "mean"} <= set(mape.columns)
     assert (mape[["CISO", "SE"]] > 0).all().all()
+    cover = rep.tables["coverage90_by_horizon"]
+    assert list(cover["horizon_h"]) == list(range(1, 169)) and cover[["CISO", "SE", "mean"]].stack().between(0, 1).all()
     rel = rep.tables["reliability"]
     assert rel["observed"].between(0, 1).all() and rel["observed"].is_monotonic_increasing
     # a stray file in the folder is not uploaded: the report logs only what it wrote
@@ -57,7 +60,8 @@ def test_report_on_a_backtest_run_draws_its_three_figures(backtest_run):
     rep = build_report(backtest_run.run_id, reports)
     c = client()
     logged = {a.path.rpartition("/")[2] for a in c.list_artifacts(backtest_run.run_id, "report")}
-    assert "stray.txt" not in logged and {"forecast_vs_actual.png", "report.md", "mape_by_horizon.csv"} <= logged
+    assert "stray.txt" not in logged and {"forecast_vs_actual.png", "report.md", "mape_by_horizon.csv",
+                                          "coverage90_by_horizon.csv"} <= logged
 
 
 def test_backtest_figure_titles_name_horizon_regions_period_and_seeds(backtest_run):
@@ -69,8 +73,10 @@ def test_backtest_figure_titles_name_horizon_regions_period_and_seeds(backtest_r
     assert title.startswith("day-ahead (1–24 h) ci_direct forecast vs actual") and "90 % intervals" in title
     assert "CISO, SE" in title and "2021-07-01" in title and "1 seed" in title
     assert fva.axes[-1].get_xlabel() == "time (UTC)" and fva.axes[0].get_ylabel() == "CISO\n(gCO2eq/kWh)"
-    mape = figs["mape_by_horizon.png"].axes[0]
-    assert mape.get_xlabel() == "forecast horizon (h after the issue time)" and mape.get_ylabel() == "MAPE (%)"
+    mape, cover = figs["mape_by_horizon.png"].axes
+    assert mape.get_ylabel() == "MAPE (%)" and cover.get_ylabel() == "90 % interval coverage"
+    assert cover.get_xlabel() == "forecast horizon (h after the issue time)" and mape.get_xlim()[1] >= 168
+    assert "MAPE and 90 % coverage by forecast horizon" in mape.get_title()
     rel = figs["reliability.png"].axes[0]
     assert "day-ahead (1–24 h)" in rel.get_title() and "1 seed" in rel.get_title()
     plt.close("all")
