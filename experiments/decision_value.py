@@ -5,7 +5,8 @@ a job minimises carbon, not a renewable share.
 Tables (``sfx``: ``""`` or ``_<target>``): ``decision_value`` (model × choice × region incl. pooled rows × {all
 shapes, goal groups}, with bootstrap intervals), ``decision_value_shapes`` (per single job shape),
 ``decision_value_vs_<baseline>`` (reference − baseline captured share, paired bootstrap), ``decision_reliability``
-(implied vs observed P(chosen window beats run-now)), ``decision_value_vs_mape`` (the figure's points).
+(implied vs observed P(chosen window beats run-now)), ``decision_value_vs_mape`` (the figure's points),
+``decision_value_goals`` (the reference's goal groups at a glance, for RESULTS).
 Metrics ``decision_share_<group key>.<target>.<model key>.<region | mean_of_zones | pooled>`` (temporal choice, %).
 """
 from __future__ import annotations
@@ -106,6 +107,7 @@ def decision_value(tables: Mapping[str, pd.DataFrame], target: str, sfx: str = "
     if rep.paired is not None:
         out.tables[f"decision_value_vs_{short.get(baseline, baseline)}{sfx}"] = rep.paired
     out.tables[f"decision_reliability{sfx}"] = rep.reliability
+    out.tables[f"decision_value_goals{sfx}"] = goals_table(rep, reference or next(iter(tables)), short)
     points = mape_points(tables, rep, short)
     out.tables[f"decision_value_vs_mape{sfx}"] = points
     temporal = rep.scores[rep.scores["choice"] == "time"]
@@ -117,6 +119,29 @@ def decision_value(tables: Mapping[str, pd.DataFrame], target: str, sfx: str = "
     out.summary[f"decision_value_notes{sfx}"] = rep.notes
     out.figure, out.figure_name = value_figure(points, caption), f"decision_value{sfx}.png"
     return out
+
+
+def _ci(v: float, lo: float, hi: float) -> str:
+    return f"{v:.1f} [{lo:.1f}, {hi:.1f}]"
+
+
+def goals_table(rep: ValueReport, reference: str, short: Mapping[str, str]) -> pd.DataFrame:
+    """The goal groups at a glance (RESULTS): per choice, goal group and region (zones, mean of zones, pooled) the
+    reference's captured share [95 % interval], regret (%), rank correlation and decisions, and with a baseline its
+    share and the paired difference [interval]."""
+    s = rep.scores[(rep.scores["model"] == reference) & rep.scores["group"].isin(list(GOAL_GROUPS))]
+    out = pd.DataFrame({"choice": s["choice"], "jobs": s["group"], "region": s["region"],
+                        "decisions": s["n_decisions"],
+                        f"{short.get(reference, reference)} captured share (%)":
+                            [_ci(*v) for v in s[["captured_share_pct", "captured_share_pct_lo", "captured_share_pct_hi"]].to_numpy()],
+                        "regret (%)": s["regret_pct"].round(2), "rank correlation": s["spearman"].round(2)})
+    if rep.paired is not None:
+        base = short.get(rep.paired["baseline"].iloc[0], rep.paired["baseline"].iloc[0])
+        p = rep.paired.set_index(["choice", "group", "region"]).reindex(pd.MultiIndex.from_frame(s[["choice", "group", "region"]]))
+        out[f"{base} captured share (%)"] = p["share_b_pct"].round(1).to_numpy()
+        out[f"difference (pp) [95 % interval]"] = [_ci(*v) for v in p[["difference_pp", "difference_lo", "difference_hi"]].to_numpy()]
+        out["interval excludes 0"] = p["excludes_zero"].to_numpy()
+    return out.reset_index(drop=True)
 
 
 def summary_lines(rep: ValueReport, reference: str | None, baseline: str | None, short: Mapping[str, str]) -> list[str]:

@@ -76,19 +76,25 @@ EXTRA_METRICS = ("deadline_rate", "renewable_share", "oracle_share")
 #: Suffix of the backtest's calibrated combined forecast (``ensemble(gbm 0.62, prophet 0.38)+cqr`` or ``gbm+cqr``).
 CALIBRATED = "+cqr"
 
+#: Decision-value tables of a backtest (experiments.decision_value): the ensemble's goal groups at a glance and its
+#: decision reliability (the calibrated ensemble's rows end in ``+cqr``).
+DECISION_TABLES: list[tuple[str, str | None]] = [("decision_value_goals", None),
+                                                 ("decision_reliability", f"model.str.endswith('{CALIBRATED}')")]
+
 #: Single experiments shown in RESULTS.md: run name → (table-name prefix, optional row filter) pairs.
 RUN_TABLES: dict[str, list[tuple[str, str | None]]] = {
     "forecast_dacf": [("mape_by_region", None), ("ensemble_goals", None), ("accuracy_by_horizon", None),
-                      ("coverage", f"model.str.endswith('{CALIBRATED}')"), ("coverage90_by_month", None)],
+                      ("coverage", f"model.str.endswith('{CALIBRATED}')"), ("coverage90_by_month", None), *DECISION_TABLES],
     "forecast_tune": [("validation_mape", None), ("trials", None)],
-    "forecast_dacf_tuned": [("mape_by_region", None), ("ensemble_goals", None)],
+    "forecast_dacf_tuned": [("mape_by_region", None), ("ensemble_goals", None), *DECISION_TABLES],
     "forecast_em": [("mape_by_region", None), ("ensemble_goals", None),
-                    ("coverage", f"model.str.endswith('{CALIBRATED}') and nominal == 0.9")],
-    "forecast_paper_period": [("mape_by_region", None), ("ensemble_goals", None)],
-    "forecast_level_shift": [("mape_by_region", None), ("mape_by_month", None), ("coverage90_by_month", None)],
-    "forecast_level_shift_refit": [("mape_by_region", None), ("mape_by_month", None), ("coverage90_by_month", None)],
+                    ("coverage", f"model.str.endswith('{CALIBRATED}') and nominal == 0.9"), *DECISION_TABLES],
+    "forecast_paper_period": [("mape_by_region", None), ("ensemble_goals", None), *DECISION_TABLES],
+    "forecast_level_shift": [("mape_by_region", None), ("mape_by_month", None), ("coverage90_by_month", None), *DECISION_TABLES],
+    "forecast_level_shift_refit": [("mape_by_region", None), ("mape_by_month", None), ("coverage90_by_month", None), *DECISION_TABLES],
     "forecast_members": [("mape_by_region", None),
-                         ("coverage", "nominal == 0.9 and not model.str.endswith('(uncalibrated)')")],
+                         ("coverage", "nominal == 0.9 and not model.str.endswith('(uncalibrated)')"), *DECISION_TABLES,
+                         ("decision_value_vs_mape", None)],
     "paper_main": [("policies", None), ("oracle_bounds", None)],
     "paper_capacity": [("policies", None), ("oracle_bounds", None)],
     "temporal_only": [("policies", None), ("oracle_bounds", None)],

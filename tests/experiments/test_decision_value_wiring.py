@@ -6,6 +6,7 @@ from carbonshift.experiments.config import load
 from carbonshift.experiments.kinds.backtest import BacktestConfig
 from carbonshift.experiments.kinds.backtest import run as run_kind
 from carbonshift.experiments.registry import Context
+from carbonshift.experiments.results import DECISION_TABLES
 
 
 @pytest.mark.slow   # a real (naive-model) backtest, ~20 s on 2 shared cores
@@ -38,5 +39,10 @@ def test_backtest_carries_decision_value_tables(tmp_path):
     )["captured_share_pct"].iloc[0]
     assert "decision_value.png" in res.figures
     assert any("beats seasonal24 in" in line for line in res.summary["decision_value"])
+    for name, query in DECISION_TABLES:   # what `carbonshift results` shows of a backtest
+        shown = res.tables[name].query(query, engine="python") if query else res.tables[name]
+        assert len(shown) and (name != "decision_reliability" or shown["model"].str.startswith("ensemble(").all())
+    goals = res.tables["decision_value_goals"]
+    assert len(goals) == 2 * 1 * 4 and goals["interval excludes 0"].dtype == bool   # choices × groups × (2 zones + 2)
     shapes = res.tables["decision_value_shapes"]
     assert set(shapes["group"]) >= {"L=1 h, S=6 h", "L=24 h, S=48 h"}
