@@ -523,21 +523,21 @@ def backtest_figures(c: Any, run: Any) -> tuple[dict[str, Any], dict[str, pd.Dat
         names = [a.path.rpartition("/")[2] for a in c.list_artifacts(run.info.run_id, "files")]
     except MlflowException:
         names = []
-    names = sorted(n for n in names if n.startswith(BACKTEST_TABLE) and n.endswith(".csv"))
+    names = sorted(n for n in names if n.startswith(BACKTEST_TABLE) and n.endswith((".csv", ".parquet")))
     if not names or day_ahead_h is None:
-        raise LookupError(f"backtest run {run.info.run_id}: no files/{BACKTEST_TABLE}*.csv or no backtest.day_ahead_h "
-                          "logged; rerun it with this version to get its figures")
+        raise LookupError(f"backtest run {run.info.run_id}: no files/{BACKTEST_TABLE}*.csv (or .parquet) or no "
+                          "backtest.day_ahead_h logged; rerun it with this version to get its figures")
     figs: dict[str, Any] = {}
     tables: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for fname in names:
-            stem = fname[:-len(".csv")]
+            stem = fname.rpartition(".")[0]
             sfx = stem[len(BACKTEST_TABLE):]
             target = sfx.lstrip("_") or (targets[0] if len(targets) == 1 else "")
             if target not in TARGETS:
                 raise LookupError(f"backtest run {run.info.run_id}: {fname}: cannot tell its target (targets {targets})")
             local = c.download_artifacts(run.info.run_id, f"files/{fname}", tmp)
-            fc = pd.read_csv(local)
+            fc = pd.read_parquet(local) if fname.endswith(".parquet") else pd.read_csv(local)
             for col in ("time", "issue_time"):
                 fc[col] = pd.to_datetime(fc[col], utc=True)
             model = str(fc["model"].iloc[0])
@@ -633,7 +633,8 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
     from carbonshift.experiments.forecaster_curve import forecaster_report   # MAPE → reduction per forecaster
     curve = forecaster_report(frame, forecast_labels(c, runs), keys, by_run) if is_sweep and red else None
     if curve is not None:
-        add_table("forecaster_curve", curve[0])
+        for stem, table in curve[0].items():
+            add_table(stem, table)
         figures["forecaster_curve.png"] = curve[1]
     if not is_sweep and run.data.tags.get("carbonshift.kind") == "backtest":
         bt_figures, bt_tables = backtest_figures(c, run)
