@@ -104,7 +104,7 @@ def _scores(d: Decisions, groups: Mapping[str, np.ndarray], valid: np.ndarray | 
     metrics [draw × region+2 × group] (``weights``: :func:`draws`), regions followed by the two pooled rows."""
     sums = issue_sums(d, groups, valid)                              # [I × R × G × M]
     total = sums.sum(axis=0)[None]
-    boot_sums = np.einsum("bi,irgm->brgm", weights, sums)
+    boot_sums = (weights @ sums.reshape(sums.shape[0], -1)).reshape(len(weights), *sums.shape[1:])   # BLAS
     return total[0], _with_pooled(metrics(total), total), _with_pooled(metrics(boot_sums), boot_sums)
 
 
