@@ -78,7 +78,8 @@ def _per_run(frame: pd.DataFrame, metric: str) -> pd.Series:
 
 def trial_points(frame: pd.DataFrame, labels: dict[str, str], keys: list[str]) -> pd.DataFrame:
     """One row per trial × forecast-driven policy: ``run_id``, ``scenario``, ``forecaster``, ``replicate``
-    (:func:`experiments.forecaster_stats.replicate_id`), ``policy``, the forecast's ``mape_pct`` and
+    (:func:`experiments.forecaster_stats.replicate_id`; the swept month ``data.start`` also as its own column),
+    ``policy``, the forecast's ``mape_pct`` and
     ``coverage90_pct`` (%), the policy's ``reduction_vs_perf_first`` and ``oracle_share`` (%) and ``saving_kg``
     (performance-first's carbon − the policy's, kgCO2e, same trial; NaN for runs that logged no ``carbon_kg``).
     ``frame``: :func:`experiments.report.runs_frame` rows; ``labels``: run id → forecast label
@@ -97,6 +98,7 @@ def trial_points(frame: pd.DataFrame, labels: dict[str, str], keys: list[str]) -
     info = pd.DataFrame({"forecaster": runs.map(lambda r: forecaster_name(labels[r]) if r in labels else None),
                          "scenario": [scenario_name(per_run.loc[r], scen) for r in runs],
                          "replicate": fv.replicate_id(per_run, keys).to_numpy(),
+                         **{k: per_run[k].to_numpy() for k in keys if k in REPLICATE_KEYS and k != "seed"},
                          "mape_pct": mape.to_numpy(), "coverage90_pct": cov.to_numpy()}, index=runs)
     dropped = int(info["forecaster"].isna().sum())
     info = info.dropna(subset=["forecaster"])
@@ -198,6 +200,8 @@ def curve_figure(table: pd.DataFrame, contexts: dict[str, str] | None = None,
                 ax.axvline(x, color="0.8", ls=":", lw=0.8, zorder=0)
                 ax.annotate(short_name(name), (x, y), xycoords=("data", "axes fraction"), rotation=90,
                             va="top", ha="right", fontsize=7, color="0.35")
+            if ylabel == CAPTURED_LABEL:
+                ax.axhline(100, color="k", ls="--", lw=1, label="perfect foresight = 100 %")
             where = (contexts or {}).get(scen, "") if k == 0 else ""
             ax.set(xlabel="measured forecast MAPE (%)  [perfect foresight ★ at 0]", ylabel=ylabel)
             ax.set_title(f"{scen}: {title}" + (f"\n{where}" if where else ""), fontsize=10)
@@ -231,8 +235,9 @@ def forecaster_report(frame: pd.DataFrame, labels: dict[str, str], keys: list[st
     """The forecaster sweep's tables and figure when the trials planned on ≥ 2 forecasters and logged a policy
     reduction, else None (not such a sweep). Tables: ``forecaster_curve`` (:func:`curve_table`),
     ``forecaster_differences`` (each forecaster's reduction minus seasonal24's and the ensemble's, paired),
-    ``forecaster_rank_correlation`` (MAPE vs reduction among real forecasters) and ``forecaster_captured_share``
-    (share of the perfect-foresight policy's saving), all from :mod:`experiments.forecaster_stats`; figure:
+    ``forecaster_rank_correlation`` (MAPE vs reduction among real forecasters), ``forecaster_captured_share``
+    (share of the perfect-foresight policy's saving) and, over several months, ``…_by_month``, all from
+    :mod:`experiments.forecaster_stats`; figure:
     :func:`curve_figure`. ``summaries``: run id → its ``summary.json`` (where and when each scenario's runs are,
     for the titles)."""
     if not labels or not frame["metric"].isin(["forecast_mape_pct", "forecast_accuracy_pct"]).any():
@@ -249,6 +254,9 @@ def forecaster_report(frame: pd.DataFrame, labels: dict[str, str], keys: list[st
               "forecaster_rank_correlation": fv.rank_correlation(table)}
     if not captured.empty:
         tables["forecaster_captured_share"] = captured
+        months = "data.start" in points and points["data.start"].nunique() > 1
+        if months:
+            tables["forecaster_captured_share_by_month"] = fv.captured_share(points, ("data.start",))
     from carbonshift.experiments.figures import context_line
 
     contexts = {scen: context_line([summaries[r] for r in ids if r in summaries])

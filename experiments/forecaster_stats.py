@@ -141,18 +141,20 @@ def ratio_interval(num: np.ndarray, den: np.ndarray, seed: int = 0) -> tuple[flo
     return float(ratio), float(lo), float(hi)
 
 
-def captured_share(points: pd.DataFrame) -> pd.DataFrame:
-    """Per scenario × policy × real forecaster: Σ saving (kgCO2e) of the policy planned on that forecaster over
-    Σ saving of the same policy on perfect foresight (%), over the replicates both ran (ratio of sums), with its
-    bootstrap 95 % interval over replicates, and both sums. Empty when no trial planned on perfect foresight."""
+def captured_share(points: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per scenario × policy (× the columns ``by``, e.g. ``("data.start",)`` for one row per month) × real
+    forecaster: Σ saving (kgCO2e) of the policy planned on that forecaster over Σ saving of the same policy on
+    perfect foresight (%), over the replicates both ran (ratio of sums), with its bootstrap 95 % interval over
+    those replicates, and both sums. Empty when no trial planned on perfect foresight."""
     if "saving_kg" not in points:
         return pd.DataFrame()
-    wide = points.pivot_table(index=["scenario", "policy", "replicate"], columns="forecaster", values="saving_kg")
+    groups = ["scenario", "policy", *by]
+    wide = points.pivot_table(index=[*groups, "replicate"], columns="forecaster", values="saving_kg")
     perfect = [c for c in wide.columns if str(c).startswith(PERFECT)]
     if len(perfect) != 1:
         return pd.DataFrame()
     rows = []
-    for (scen, policy), part in wide.groupby(level=["scenario", "policy"], sort=True):
+    for key, part in wide.groupby(level=groups, sort=True):
         for f in part.columns:
             if f == perfect[0]:
                 continue
@@ -160,7 +162,7 @@ def captured_share(points: pd.DataFrame) -> pd.DataFrame:
             if both.empty:
                 continue
             ratio, lo, hi = ratio_interval(both[f].to_numpy(), both[perfect[0]].to_numpy())
-            rows.append({"scenario": scen, "policy": policy, "forecaster": f, "n": len(both),
+            rows.append({**dict(zip(groups, key)), "forecaster": f, "n": len(both),
                          "saving_kg": float(both[f].sum()), "perfect_saving_kg": float(both[perfect[0]].sum()),
                          "captured_pct": ratio, "ci_low": lo, "ci_high": hi})
     return pd.DataFrame(rows)

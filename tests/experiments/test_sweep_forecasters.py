@@ -154,7 +154,9 @@ def test_forecaster_report_tables_and_figure_draw_the_95_intervals():
     frame, labels = _runs_frame()
     tables, fig = forecaster_report(frame, labels, KEYS)
     assert set(tables) == {"forecaster_curve", "forecaster_differences", "forecaster_rank_correlation",
-                           "forecaster_captured_share"}
+                           "forecaster_captured_share", "forecaster_captured_share_by_month"}
+    by_month = tables["forecaster_captured_share_by_month"]
+    assert set(by_month["data.start"]) == set(MONTHS) and (by_month["n"] == 3).all()     # 3 seeds per month
     diffs = tables["forecaster_differences"].set_index(["scenario", "policy", "reference", "forecaster"])
     assert set(diffs.index.get_level_values("reference")) == {"seasonal24+cqr"}        # no ensemble in this sweep
     gbm = diffs.loc[("region + time", "cooperative", "seasonal24+cqr", "gbm+cqr")]
@@ -176,6 +178,7 @@ def test_forecaster_report_tables_and_figure_draw_the_95_intervals():
     assert sorted(s[1, 1] - s[0, 1] for s in ys) == pytest.approx(sorted(2 * half["reduction_vs_perf_first_ci95"]))
     capbars = [c for c in axes[2].containers if isinstance(c, ErrorbarContainer)]
     assert "perfect-foresight saving" in axes[2].get_ylabel() and len(capbars) == 2
+    assert [line.get_ydata()[0] for line in axes[2].lines if line.get_linestyle() == "--"] == [100]
     assert "region + time" in axes[0].get_title() and "MAPE" in axes[0].get_xlabel()
     assert "coverage" in axes[3].get_xlabel() and [t.get_text() for t in axes[3].get_yticklabels()] == \
         ["perfect foresight", "gbm+cqr", "seasonal24+cqr"]
