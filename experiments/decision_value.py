@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -181,3 +182,25 @@ def of_backtest(forecasts: pd.DataFrame, target: str, sfx: str, reference: str, 
     caption = (f"run {run_name} · {target} · {forecast_context(test)} · {reference} · calibrated test-window "
                f"forecasts, actual carbon · 95 % bootstrap intervals over issue days")
     return decision_value(tables, target, sfx, reference, baseline, short, caption)
+
+
+def logged_figures(run: str) -> dict[str, tuple[Any, pd.DataFrame]]:
+    """The MAPE-vs-captured-share figure of a logged backtest (an MLflow run id, or a run name: its latest run),
+    redrawn from each of its ``decision_value_vs_mape[_<target>]`` tables: table name → (figure, points)."""
+    import tempfile
+
+    from carbonshift.experiments.report import client, resolve
+
+    c = client()
+    r = resolve(c, run)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(c.download_artifacts(r.info.run_id, "tables", tmp))
+        for path in sorted(folder.glob("decision_value_vs_mape*.csv")):
+            points = pd.read_csv(path)
+            caption = f"MLflow run {r.info.run_name} ({r.info.run_id}) · table {path.stem} · 95 % bootstrap intervals over issue days"
+            out[path.stem] = (value_figure(points, caption), points)
+    if not out:
+        raise LookupError(f"run {r.info.run_name} ({r.info.run_id}) logged no decision_value_vs_mape table "
+                          f"(a backtest of a carbon-intensity target logs one)")
+    return out
