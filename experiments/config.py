@@ -4,7 +4,8 @@ Every config section is a dataclass; :func:`parse` converts a nested dict into i
 keys, wrong types and missing required keys with a message naming the file and the dotted key path,
 e.g. ``paper_main.yaml: workload.n_jobs: expected int, got 'many'``. Numeric range checks are declared on
 the field with :func:`bounded` and enforced at parse time; cross-field checks live in each dataclass's
-``__post_init__`` and raise :class:`ConfigError` via :func:`check`.
+``__post_init__`` and raise :class:`ConfigError` via :func:`check`. A mapping whose names come from a registry
+that plug-ins extend (the backtest's ``models``) is a :func:`registry_sections` field.
 
 Untrusted YAML fails fast and short (:func:`safe_yaml`): at most :data:`MAX_YAML_BYTES` of UTF-8 text,
 nesting at most :data:`MAX_DEPTH` levels, aliases expanding to at most :data:`MAX_EXPANDED_NODES` nodes;
@@ -19,6 +20,7 @@ import re
 import reprlib
 import types
 import typing
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
@@ -59,6 +61,44 @@ def bounded(default: Any = dataclasses.MISSING, *, gt: float | None = None, ge: 
     """A dataclass field with a numeric range checked at parse time, e.g. ``n_jobs: int = bounded(100, ge=1,
     le=10**7)``; ``None`` values (optional fields) are not checked."""
     return dataclasses.field(default=default, metadata={"bounds": (gt, ge, lt, le)})
+
+
+def registry_sections(sections: Callable[[], Mapping[str, type]], default: Callable[[], dict[str, Any]],
+                      hint: str = "") -> Any:
+    """A dataclass field mapping names to sections whose names and dataclasses come from ``sections()`` when the
+    config is parsed (a registry that plug-in modules extend, e.g. the backtest's ``models``). Annotate it
+    ``dict[str, Any]``. Each listed name's mapping is parsed strictly into its dataclass (a ``ValueError`` its
+    ``__post_init__`` raises becomes a :class:`ConfigError` naming the key); ``null`` drops an entry of
+    ``default()``, which holds the entries present when the config does not name them. The parsed mapping is
+    ordered as ``sections()``. ``hint`` ends the message of an unknown name (how to add one)."""
+    return dataclasses.field(default_factory=default, metadata={"sections": sections, "hint": hint})
+
+
+def _convert_sections(value: Any, field: dataclasses.Field, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a mapping, got {shown(value)}")
+    try:
+        known = field.metadata["sections"]()
+    except ValueError as exc:   # a plug-in module failed to import
+        raise ConfigError(f"{key}: {exc}") from None
+    unknown = [k for k in value if k not in known]
+    if unknown:
+        hint = f" ({field.metadata['hint']})" if field.metadata.get("hint") else ""
+        raise ConfigError(f"{key}.{shown(unknown[0])[1:-1]}: unknown key (allowed: {list(known)}){hint}")
+    chosen = dict(field.default_factory())
+    for name, doc in value.items():
+        if doc is None:
+            chosen.pop(name, None)
+            continue
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{key}.{name}: expected a mapping or null, got {shown(doc)}")
+        try:
+            chosen[name] = _parse_dataclass(doc, known[name], f"{key}.{name}")
+        except ConfigError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{key}.{name}: {exc}") from None
+    return {name: chosen[name] for name in known if name in chosen}
 
 
 def _check_bounds(value: Any, bounds: tuple, key: str) -> None:
@@ -156,7 +196,9 @@ def _parse_dataclass(doc: dict, cls: type[T], prefix: str) -> T:
         raise ConfigError(f"{dot}{shown(unknown[0])[1:-1]}: unknown key (allowed: {sorted(fields)})")
     kwargs = {}
     for name, field in fields.items():
-        if name in doc:
+        if name in doc and "sections" in field.metadata:
+            kwargs[name] = _convert_sections(doc[name], field, f"{dot}{name}")
+        elif name in doc:
             kwargs[name] = _convert(doc[name], hints[name], f"{dot}{name}")
             if "bounds" in field.metadata:
                 _check_bounds(kwargs[name], field.metadata["bounds"], f"{dot}{name}")

@@ -143,6 +143,14 @@ def _reference_rows(cls: type, prefix: str) -> list[str]:
         if not f.init:
             continue
         key, tp = f"{prefix}{f.name}", hints[f.name]
+        if "sections" in f.metadata:   # registry_sections: one nested section per registered name
+            rows.append(f"| `{key}` | section | present | | {comments.get(f.name, '').replace('|', '/')} |")
+            present = f.default_factory()
+            for name, section in f.metadata["sections"]().items():
+                note = " (null: disabled)" if name in present else " (optional: present = enabled)"
+                rows.append(f"| `{key}.{name}` | section | {'present' if name in present else 'absent'} | | {note} |")
+                rows += _reference_rows(section, f"{key}.{name}.")
+            continue
         section = _section_type(tp)
         if section is not None:
             nullable = type(None) in typing.get_args(tp)
@@ -157,12 +165,16 @@ def _reference_rows(cls: type, prefix: str) -> list[str]:
 
 
 def _field_comments(cls: type) -> dict[str, str]:
-    """``field name -> the # comment on its line`` in the class source (empty when the source is unavailable)."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    return {m.group(1): m.group(2).strip() for m in map(_COMMENT.match, source.splitlines()) if m}
+    """``field name -> the # comment on its line`` in the source of the class and its dataclass bases (empty when
+    the source is unavailable)."""
+    out: dict[str, str] = {}
+    for klass in reversed([c for c in cls.__mro__ if dataclasses.is_dataclass(c)]):
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        out.update({m.group(1): m.group(2).strip() for m in map(_COMMENT.match, source.splitlines()) if m})
+    return out
 
 
 def _section_type(tp: Any) -> type | None:

@@ -27,6 +27,7 @@ talks to MLflow.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -197,19 +198,26 @@ def plan(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> 
     return SweepPlan(trials[0].config.name, source, kind, spec, keys, trials, sweep_hash, path, version)
 
 
-NEURAL_MODELS: tuple[str, ...] = ("lstm", "tft")   # config sections under models: that train with torch/Lightning
 #: environment a trial needs on a cluster's workers (data folder, plugin modules, how MLflow/Ray are reached)
-FORWARDED_ENV: tuple[str, ...] = ("CARBONSHIFT_DATA_DIR", "CARBONSHIFT_KINDS", "CARBONSHIFT_POLICIES", "PYTHONPATH")
+FORWARDED_ENV: tuple[str, ...] = ("CARBONSHIFT_DATA_DIR", "CARBONSHIFT_KINDS", "CARBONSHIFT_POLICIES", "CARBONSHIFT_FORECASTERS",
+                                  "PYTHONPATH")
 #: what never travels to a cluster with the package
 SHIP_EXCLUDES: list[str] = [".venv", ".git", "mlruns", "reports", "lightning_logs", "checkpoints", "**/__pycache__"]
 
 
 def trains_neural(config: Any) -> bool:
-    """Whether a trial config trains a neural model (a ``models.lstm`` or ``models.tft`` section) on an
-    accelerator (not ``trainer.accelerator: cpu``)."""
+    """Whether a trial config trains a forecaster with the ``gpu`` capability (a ``models.lstm`` or ``models.tft``
+    section, or a plug-in's) on an accelerator (not ``trainer.accelerator: cpu``)."""
+    from carbonshift.forecast.models.registry import forecaster_classes
+
     models = getattr(config, "models", None)
-    on_cpu = getattr(getattr(config, "trainer", None), "accelerator", "auto") == "cpu"
-    return not on_cpu and any(getattr(models, name, None) is not None for name in NEURAL_MODELS)
+    if models is None or getattr(getattr(config, "trainer", None), "accelerator", "auto") == "cpu":
+        return False
+    named = models if isinstance(models, dict) else {f.name: getattr(models, f.name)
+                                                     for f in dataclasses.fields(models)}
+    classes = forecaster_classes()
+    return any(section is not None and name in classes and classes[name].capabilities.gpu
+               for name, section in named.items())
 
 
 def trial_resources(config: Any, gpus_per_trial: float | None, cluster_gpus: float) -> dict[str, float]:

@@ -19,12 +19,15 @@ issue with :class:`forecast.ensemble.RollingEnsemble` on that pool (validation f
 calibrates with :func:`forecast.calibration.calibrate_rolling` (or the static CQR state), exactly as
 :func:`forecast.backtest.run_backtest` does at the same issue (with ``retrain_every_days`` = 0).
 
-Artifact folder (``FORMAT`` = ``carbonshift-forecaster/1``)::
+Artifact folder (``FORMAT`` = ``carbonshift-forecaster/2``)::
 
     forecaster.json             format, target, issue_hour, horizon_h, buckets, cutoff (UTC), ensemble method,
-                                members [{name, class, file, sha256}], data spec, the full run config,
-                                code version (package version, git commit) and library versions
-    members/<name>.pkl          each fitted member, pickled (sha256-checked on load)
+                                members [{name, class, folder, libraries}], data spec, the full run config,
+                                code version (package version, git commit) and numpy / pandas versions
+    members/<name>/             each fitted member as it saves itself (:meth:`forecast.models.base.Forecaster.save`:
+                                model.pkl + model.json with its class, hyperparameters, sha256 and the versions
+                                of every library it needs — torch, lightning, pytorch-forecasting, prophet,
+                                scikit-learn … as its class declares)
     ensemble_weights.parquet    region, bucket, model, mae, weight (the fitted ensemble); rolling: the
                                 validation issues' rolling weights (issue_time, …, loss, n, weight, basis)
     conformal_corrections.parquet  region, bucket, level, q_hat, n (CQR fitted on the validation window;
@@ -37,13 +40,12 @@ under ``data/forecaster``, loader :func:`_load_pyfunc`), so ``mlflow.pyfunc.load
 .predict(history)`` works too (:class:`PyfuncForecaster`).
 
 Pickles run code when loaded: load only artifacts you (or your MLflow server) produced. Loading refuses a
-different scikit-learn / numpy / pandas version than the one that saved (pickled models need not agree).
+different numpy / pandas version than the one that saved, and each member a different version of any library
+its class requires (:func:`forecast.models.base.load_forecaster`; the error names the library and both versions).
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -57,16 +59,17 @@ from carbonshift.forecast.backtest import Windows, extend_panel, issue_times
 from carbonshift.forecast.calibration import ConformalCalibrator, calibrate_rolling
 from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, FORECAST_COLUMNS, TARGETS
 from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble, ensemble_label
-from carbonshift.forecast.models.base import Forecaster, as_issue_index, check_forecast_table
+from carbonshift.forecast.models.base import (BASE_REQUIRES, Forecaster, as_issue_index, check_forecast_table,
+                                              check_library_versions, load_forecaster)
 
-FORMAT = "carbonshift-forecaster/1"
-_PINNED_LIBS = ("scikit-learn", "numpy", "pandas")
+FORMAT = "carbonshift-forecaster/2"
+_PINNED_LIBS = BASE_REQUIRES   # the artifact's own tables; each member checks the libraries it requires
 
 
 def code_version() -> dict[str, str]:
     """Package version, git commit of the checkout and whether tracked files had uncommitted changes
     (``"not a git checkout"`` when installed elsewhere), the run-level :func:`forecast.version.code_version`
-    string, and the versions of the libraries the pickled members depend on."""
+    string, and the numpy / pandas versions (the members record the libraries they need themselves)."""
     from carbonshift.forecast import version
 
     state = version.git_state()
@@ -250,12 +253,11 @@ class TrainedForecaster:
         members = []
         for name, model in self.members.items():
             try:
-                blob = pickle.dumps(model, protocol=5)
-            except (pickle.PicklingError, AttributeError, TypeError) as exc:
-                raise ValueError(f"member {name!r} ({type(model).__name__}) cannot be saved: {exc}") from exc
-            (folder / "members" / f"{name}.pkl").write_bytes(blob)
-            members.append({"name": name, "class": f"{type(model).__module__}.{type(model).__qualname__}",
-                            "file": f"members/{name}.pkl", "sha256": hashlib.sha256(blob).hexdigest()})
+                saved = model.save(folder / "members" / name)
+            except ValueError as exc:
+                raise ValueError(f"member {name!r}: {exc}") from exc
+            members.append({"name": name, "class": saved["class"], "folder": f"members/{name}",
+                            "libraries": saved["libraries"]})
         self.ensemble.weights.to_parquet(folder / "ensemble_weights.parquet", index=False)
         self.calibrator.corrections.to_parquet(folder / "conformal_corrections.parquet", index=False)
         e = self.ensemble
@@ -285,18 +287,8 @@ def load(folder: str | Path) -> TrainedForecaster:
     doc = json.loads(path.read_text())
     if doc.get("format") != FORMAT:
         raise ValueError(f"{path}: format {doc.get('format')!r}, this code reads {FORMAT!r}")
-    here = code_version()
-    differ = {lib: (doc["code_version"].get(lib), here[lib]) for lib in _PINNED_LIBS
-              if doc["code_version"].get(lib) != here[lib]}
-    if differ:
-        raise ValueError(f"{path}: saved with different library versions (saved, here): {differ}; "
-                         "install the saving versions (constraints.txt) or retrain")
-    members = {}
-    for m in doc["members"]:
-        blob = (folder / m["file"]).read_bytes()
-        if hashlib.sha256(blob).hexdigest() != m["sha256"]:
-            raise ValueError(f"{folder / m['file']}: sha256 differs from forecaster.json (corrupted or modified)")
-        members[m["name"]] = pickle.loads(blob)  # noqa: S301 — trusted artifact, see module docstring
+    check_library_versions({lib: doc["code_version"].get(lib) for lib in _PINNED_LIBS}, str(path))
+    members = {m["name"]: load_forecaster(folder / m["folder"]) for m in doc["members"]}
     e = doc["ensemble"]
     if e["method"] == "rolling":
         ensemble = RollingEnsemble(doc["buckets"], e["window_days"], e["power"], e["prune"], e["loss"])

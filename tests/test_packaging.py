@@ -29,7 +29,7 @@ def test_package_list_covers_every_source_folder():
 def test_a_notebook_folder_with_its_own_scheduler_py_runs_the_quickstart(tmp_path):
     for name in FOLDERS:
         (tmp_path / f"{name}.py").write_text(SHADOW)
-    plugins = ("CARBONSHIFT_KINDS", "CARBONSHIFT_POLICIES")   # other tests' plug-ins live on their own PYTHONPATH
+    plugins = ("CARBONSHIFT_KINDS", "CARBONSHIFT_POLICIES", "CARBONSHIFT_FORECASTERS")   # other tests' plug-ins live on their own PYTHONPATH
     env = {**{k: v for k, v in os.environ.items() if k not in plugins},
            "PYTHONPATH": str(tmp_path), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     bin_dir = Path(sys.executable).parent

@@ -19,17 +19,20 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
 from carbonshift.experiments import decision_value
-from carbonshift.experiments.config import ConfigError, check, parse
+from carbonshift.experiments.config import ConfigError, check, parse, registry_sections
 from carbonshift.experiments.decision_value import CI_TARGETS
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.backtest import Windows, run_backtest
 from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, MAX_HORIZON_H, TARGETS
 from carbonshift.forecast.metrics import score_by
+from carbonshift.forecast.models.lstm import LSTMParams
+from carbonshift.forecast.models.naive import NaiveParams
+from carbonshift.forecast.models.tft import TFTParams
 from carbonshift.forecast import report
 
 
@@ -95,35 +98,6 @@ class BacktestSection:
               "must be ascending and end at ≥ horizon_h")
 
 
-@dataclass
-class NaiveSection:
-    kinds: list[Literal["persistence", "seasonal24", "seasonal168"]] = field(
-        default_factory=lambda: ["persistence", "seasonal24", "seasonal168"])
-
-
-@dataclass
-class GBMSection:
-    max_iter: int = 300
-    learning_rate: float = 0.05
-    max_leaf_nodes: int = 31
-    min_samples_leaf: int = 40
-    train_days: int | None = None
-    n_threads: int = 1
-    level: Literal["absolute", "relative", "profile"] = "absolute"   # target − trailing 7-day mean / same-hour mean
-    recency_halflife_days: float | None = None   # training samples weighted 0.5^(age / half-life)
-    past_covariates: list[str] = field(default_factory=list)   # observed panel columns (e.g. mix_wind_pct) read before issue
-    holidays: bool = False   # national public-holiday flag of the target hour's local date
-
-
-@dataclass
-class ProphetSection:
-    yearly: bool = True
-    holidays: bool = True
-    regressors: bool = True
-    changepoint_prior_scale: float = 0.05
-    train_days: int | None = 365
-
-
 def apply_tuned(section: object, model: str) -> None:
     """Replace the fields of ``section`` (a :class:`LSTMSection` / :class:`TFTSection`) named in the ``model``
     entry of its ``params_from`` file (the ``best_params.json`` the ``tune`` kind writes; a relative path is
@@ -155,47 +129,43 @@ def apply_tuned(section: object, model: str) -> None:
 
 
 @dataclass
-class LSTMSection:
-    encoder_h: int = 168
-    hidden: int = 64
-    layers: int = 1
-    dropout: float = 0.1
-    max_epochs: int = 20
-    batch_size: int = 128
-    learning_rate: float = 3e-3
-    patience: int = 3
-    stride_h: int = 6
-    train_days: int | None = None
-    target_form: Literal["level", "seasonal_residual", "profile_residual"] = "level"   # learn target − seasonal-naive 24 h / 7-day same-hour mean
-    seasonal_input: bool = False   # feed the seasonal-naive 24 h value as an input (encoder: y 24 h earlier; decoder: known at issue)
-    input_clip: float | None = None   # bound standardised known covariates to ± this many training std
+class LSTMSection(LSTMParams):
+    """``models.lstm``: the LSTM's hyperparameters (:class:`forecast.models.lstm.LSTMParams`) + ``params_from``."""
+
     params_from: str | None = None   # best_params.json of a tune run: its lstm settings replace these
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.params_from is not None:
             apply_tuned(self, "lstm")
 
 
 @dataclass
-class TFTSection:
-    encoder_h: int = 168
-    hidden: int = 32
-    attention_heads: int = 2
-    dropout: float = 0.1
-    max_epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 3e-3
-    patience: int = 3
-    limit_train_batches: int = 200
-    stride_h: int = 6
-    train_days: int | None = None
-    target_normalizer: Literal["group", "encoder"] = "group"   # encoder: scale each window by its encoder's mean/std
-    input_clip: float | None = None   # bound standardised known covariates to ± this many training std
+class TFTSection(TFTParams):
+    """``models.tft``: the TFT's hyperparameters (:class:`forecast.models.tft.TFTParams`) + ``params_from``."""
+
     params_from: str | None = None   # best_params.json of a tune run: its tft settings replace these
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.params_from is not None:
             apply_tuned(self, "tft")
+
+
+#: Config sections of the forecasters a tune run can tune (their ``params_from`` reads its result).
+TUNABLE: dict[str, type] = {"lstm": LSTMSection, "tft": TFTSection}
+
+
+MODELS_HINT = ("add your own: @register_forecaster in a module named in CARBONSHIFT_FORECASTERS, "
+               "see README 'Your own forecaster'")
+
+
+def model_sections() -> dict[str, type]:
+    """Config name → ``models.<name>`` section dataclass of every registered forecaster (built-ins, then those of
+    ``CARBONSHIFT_FORECASTERS``): its ``Params``, with ``params_from`` for the tunable ones."""
+    from carbonshift.forecast.models.registry import forecaster_classes
+
+    return {name: TUNABLE.get(name, cls.Params) for name, cls in forecaster_classes().items()}
 
 
 @dataclass
@@ -220,15 +190,6 @@ class TrainerSection:
 
 
 @dataclass
-class ModelsSection:
-    naive: NaiveSection | None = field(default_factory=NaiveSection)
-    gbm: GBMSection | None = None
-    prophet: ProphetSection | None = None
-    lstm: LSTMSection | None = None
-    tft: TFTSection | None = None
-
-
-@dataclass
 class OutputSection:
     """Files a backtest writes besides the combined forecast table."""
 
@@ -244,7 +205,7 @@ class BacktestConfig:
     windows: WindowSection
     targets: list[str] = field(default_factory=lambda: ["ci_direct"])
     backtest: BacktestSection = field(default_factory=BacktestSection)
-    models: ModelsSection = field(default_factory=ModelsSection)
+    models: dict[str, Any] = registry_sections(model_sections, lambda: {"naive": NaiveParams()}, MODELS_HINT)   # registered forecasters (built-in or CARBONSHIFT_FORECASTERS plug-ins) → hyperparameters; absent = not run
     trainer: TrainerSection = field(default_factory=TrainerSection)   # LSTM/TFT members' Lightning settings
     output: OutputSection = field(default_factory=OutputSection)
     seed: int = 0
@@ -253,8 +214,7 @@ class BacktestConfig:
         for t in self.targets:
             check(t in TARGETS, "targets", f"unknown target {t!r}; known: {sorted(TARGETS)}")
             check(t not in self.data.exclude_columns, "targets", f"target {t!r} is in data.exclude_columns")
-        check(any(getattr(self.models, f.name) is not None for f in dataclasses.fields(self.models)), "models",
-              "configure at least one model")
+        check(bool(self.models), "models", "configure at least one model")
         check(not self.backtest.weather_forecasts or self.data.source == "electricitymaps",
               "backtest.weather_forecasts", "Open-Meteo forecasts are for electricitymaps zones (DACF ships its own fc_*)")
 
@@ -268,13 +228,10 @@ def cpu_sized(cfg: BacktestConfig) -> dict[str, str]:
     """Model name → display name for neural models configured below their section's default size
     (``lstm`` → ``lstm (CPU-sized)``); other models keep their name."""
     out = {}
-    for f in dataclasses.fields(cfg.models):
-        section = getattr(cfg.models, f.name)
-        if section is None or not any(k.name in SIZE_KNOBS for k in dataclasses.fields(section)):
-            continue
+    for name, section in cfg.models.items():
         full = type(section)()
         if any(getattr(section, k) < getattr(full, k) for k in SIZE_KNOBS if hasattr(section, k)):
-            out[f.name] = f"{f.name} (CPU-sized)"
+            out[name] = f"{name} (CPU-sized)"
     return out
 
 
@@ -283,37 +240,45 @@ def model_params(section: object) -> dict:
     return {k: v for k, v in dataclasses.asdict(section).items() if k != "params_from"}
 
 
-def model_factories(cfg: BacktestConfig) -> dict[str, object]:
-    """Model name -> zero-argument factory building a fresh, unfitted forecaster."""
-    b, m, seed = cfg.backtest, cfg.models, cfg.seed
-    out: dict[str, object] = {}
-    if m.naive is not None:
-        from carbonshift.forecast.models.naive import NaiveForecaster
-        for kind in m.naive.kinds:
-            out[kind] = lambda kind=kind: NaiveForecaster(kind, b.issue_hour, b.horizon_h)
-    if m.gbm is not None:
-        from carbonshift.forecast.models.gbm import GBMForecaster
-        out["gbm"] = lambda: GBMForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather, seed=seed,
-                                           **dataclasses.asdict(m.gbm))
-    if m.prophet is not None:
-        from carbonshift.forecast.models.prophet import ProphetForecaster
-        out["prophet"] = lambda: ProphetForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather,
-                                                   **dataclasses.asdict(m.prophet))
-    if m.lstm is not None:
-        from carbonshift.forecast.models.lstm import LSTMForecaster
-        out["lstm"] = lambda: LSTMForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather, seed=seed,
-                                             trainer=cfg.trainer.settings(), **model_params(m.lstm))
-    if m.tft is not None:
-        from carbonshift.forecast.models.tft import TFTForecaster
-        out["tft"] = lambda: TFTForecaster(b.issue_hour, b.horizon_h, oracle_weather=b.oracle_weather, seed=seed,
-                                           trainer=cfg.trainer.settings(), **model_params(m.tft))
+@dataclass(frozen=True)
+class Member:
+    """One forecaster the backtest runs: its registered class, hyperparameters and the constructor context."""
+
+    cls: type
+    params: dict[str, Any]
+    context: dict[str, Any]
+
+    def __call__(self):  # noqa: ANN204 (a fresh, unfitted forecaster)
+        return self.cls(**self.context, **self.params)
+
+
+def model_factories(cfg: BacktestConfig) -> dict[str, Member]:
+    """Member name → zero-argument factory building a fresh, unfitted forecaster, for every ``models`` section
+    (registered classes; the naive section builds one member per kind). Each gets the backtest's issue hour,
+    horizon and seed, plus ``oracle_weather`` when it reads future covariates and the ``trainer`` settings when it
+    trains on a GPU (its capabilities)."""
+    from carbonshift.forecast.models.registry import forecaster_class
+
+    b = cfg.backtest
+    out: dict[str, Member] = {}
+    for name, section in cfg.models.items():
+        cls = forecaster_class(name)
+        context: dict[str, Any] = {"issue_hour": b.issue_hour, "horizon": b.horizon_h, "seed": cfg.seed}
+        if cls.capabilities.future_covariates:
+            context["oracle_weather"] = b.oracle_weather
+        if cls.capabilities.gpu:
+            context["trainer"] = cfg.trainer.settings()
+        params = cls.Params(**model_params(section))
+        for member, member_params in cls.members(params).items():
+            check(member not in out, f"models.{name}", f"member {member!r} is built by two model sections")
+            out[member] = Member(cls, {"params": member_params}, context)
     return out
 
 
-def ensemble_members(cfg: BacktestConfig, factories: dict[str, object]) -> list[str]:
-    """``backtest.ensemble_members``, else every non-naive model, else every model."""
-    naive = ("persistence", "seasonal24", "seasonal168")
-    return cfg.backtest.ensemble_members or [n for n in factories if n not in naive] or list(factories)
+def ensemble_members(cfg: BacktestConfig, factories: dict[str, Member]) -> list[str]:
+    """``backtest.ensemble_members``, else every non-baseline member (baselines: the naive kinds), else every
+    member."""
+    return cfg.backtest.ensemble_members or [n for n, f in factories.items() if not f.cls.baseline] or list(factories)
 
 
 def name_ensemble(bt, shown: dict[str, str]) -> tuple[str, str, str]:  # noqa: ANN001 (forecast.backtest.BacktestResult)

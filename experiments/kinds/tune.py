@@ -35,12 +35,12 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments.config import ConfigError, check
-from carbonshift.experiments.kinds.backtest import DataSection, LSTMSection, TFTSection, TrainerSection, model_params
+from carbonshift.experiments.kinds.backtest import TUNABLE, DataSection, LSTMSection, TFTSection, TrainerSection, model_params
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.backtest import extend_panel, issue_times
 from carbonshift.forecast.data.schema import MAX_HORIZON_H, TARGETS
 
-SECTIONS: dict[str, type] = {"lstm": LSTMSection, "tft": TFTSection}
+SECTIONS: dict[str, type] = TUNABLE
 
 
 @dataclass
@@ -166,11 +166,9 @@ def max_epochs_of(base: dict[str, Any], space: dict[str, Any]) -> int:
 
 def build(model: str, params: dict[str, Any], issue_hour: int, horizon: int, seed: int, trainer: dict):  # noqa: ANN201
     """A fresh, unfitted LSTM/TFT forecaster with ``params`` (its section's settings)."""
-    if model == "lstm":
-        from carbonshift.forecast.models.lstm import LSTMForecaster
-        return LSTMForecaster(issue_hour, horizon, seed=seed, trainer=trainer, **params)
-    from carbonshift.forecast.models.tft import TFTForecaster
-    return TFTForecaster(issue_hour, horizon, seed=seed, trainer=trainer, **params)
+    from carbonshift.forecast.models.registry import forecaster_class
+
+    return forecaster_class(model)(issue_hour, horizon, seed=seed, trainer=trainer, **params)
 
 
 def validation_mape(forecast: pd.DataFrame, panel: pd.DataFrame, target: str, day_ahead_h: int,

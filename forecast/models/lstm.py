@@ -12,14 +12,19 @@ the latest day instead of the training level. ``input_clip`` bounds the standard
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Literal
+
 import numpy as np
 import pandas as pd
 
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
-from carbonshift.forecast.models.base import as_issue_index, forecast_frame
+from carbonshift.forecast.models.base import forecast_frame
 from carbonshift.forecast.models.features import region_series
-from carbonshift.forecast.models.neural import (TARGET_FORMS, Scaler, TrainerSettings, best_checkpoint, seasonal_base,
-                                                trainer, windows, with_seasonal_input)
+from carbonshift.forecast.models.neural import (TARGET_FORMS, NeuralForecaster, Scaler, best_checkpoint,
+                                                check_input_clip, seasonal_base, trainer, windows,
+                                                with_seasonal_input)
+from carbonshift.forecast.models.registry import register_forecaster
 
 
 def _build_module(n_feat: int, n_regions: int, horizon: int, hidden: int, layers: int, dropout: float, lr: float):
@@ -73,28 +78,40 @@ def _build_module(n_feat: int, n_regions: int, horizon: int, hidden: int, layers
     return AttentionLSTM()
 
 
-class LSTMForecaster:
-    """Global attention-LSTM quantile forecaster; all sizes are constructor knobs (tiny for tests); ``trainer``:
+@dataclass
+class LSTMParams:
+    """Hyperparameters of :class:`LSTMForecaster` (sizes and training limits; tiny for tests)."""
+
+    encoder_h: int = 168
+    hidden: int = 64
+    layers: int = 1
+    dropout: float = 0.1
+    max_epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    patience: int = 3
+    stride_h: int = 6
+    train_days: int | None = None
+    target_form: Literal["level", "seasonal_residual", "profile_residual"] = "level"   # learn target − seasonal-naive 24 h / 7-day same-hour mean
+    seasonal_input: bool = False   # feed the seasonal-naive 24 h value as an input (encoder: y 24 h earlier; decoder: known at issue)
+    input_clip: float | None = None   # bound standardised known covariates to ± this many training std
+
+    def __post_init__(self) -> None:
+        check_input_clip("lstm", self.input_clip)
+        if self.target_form not in TARGET_FORMS:
+            raise ValueError(f"lstm: target_form must be one of {list(TARGET_FORMS)}, got {self.target_form!r}")
+
+
+@register_forecaster("lstm")
+class LSTMForecaster(NeuralForecaster):
+    """Global attention-LSTM quantile forecaster (hyperparameters: :class:`LSTMParams`); ``trainer``:
     :class:`forecast.models.neural.TrainerSettings` (or a mapping of them) — accelerator, devices, strategy,
     precision."""
 
-    def __init__(self, issue_hour: int = 23, horizon: int = 48, encoder_h: int = 168, hidden: int = 64,
-                 layers: int = 1, dropout: float = 0.1, max_epochs: int = 20, batch_size: int = 128,
-                 learning_rate: float = 3e-3, patience: int = 3, stride_h: int = 6, train_days: int | None = None,
-                 oracle_weather: bool = False, seed: int = 0, trainer: TrainerSettings | dict | None = None,
-                 target_form: str = "level", seasonal_input: bool = False, input_clip: float | None = None) -> None:
-        if input_clip is not None and input_clip <= 0:
-            raise ValueError(f"lstm: input_clip must be > 0 (training std), got {input_clip}")
-        if target_form not in TARGET_FORMS:
-            raise ValueError(f"lstm: target_form must be one of {list(TARGET_FORMS)}, got {target_form!r}")
-        self.name = "lstm"
-        self.target_form, self.seasonal_input, self.input_clip = target_form, seasonal_input, input_clip
-        self.trainer_settings = TrainerSettings.of(trainer)
-        self.issue_hour, self.horizon, self.encoder_h = issue_hour, horizon, encoder_h
-        self.hidden, self.layers, self.dropout = hidden, layers, dropout
-        self.max_epochs, self.batch_size, self.lr, self.patience = max_epochs, batch_size, learning_rate, patience
-        self.stride_h, self.train_days, self.oracle_weather, self.seed = stride_h, train_days, oracle_weather, seed
-        self.target: str | None = None
+    Params = LSTMParams
+
+    def __init__(self, issue_hour: int = 23, horizon: int = 48, **kw: Any) -> None:
+        super().__init__(issue_hour, horizon, **kw)
         self.regions: list[str] = []
         self.names: list[str] = []
         self.scalers: dict[str, Scaler] = {}
@@ -115,25 +132,24 @@ class LSTMForecaster:
 
     def __setstate__(self, state: dict) -> None:
         saved = state.pop("module")
-        state.setdefault("target_form", "level")   # artifacts saved before the options existed
-        state.setdefault("seasonal_input", False)
-        state.setdefault("input_clip", None)
         self.__dict__.update(state, module=None)
         if saved is not None:
-            self.module = _build_module(saved["n_feat"], len(self.regions), self.horizon, self.hidden, self.layers,
-                                        self.dropout, self.lr)
+            self.module = self._module(saved["n_feat"])
             self.module.load_state_dict(saved["state_dict"])
             self.module.eval()
 
-    def fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None = None,
-            callbacks: tuple = ()) -> LSTMForecaster:
+    def _module(self, n_feat: int):  # noqa: ANN202 (a Lightning module, class local to _build_module)
+        p = self.params
+        return _build_module(n_feat, len(self.regions), self.horizon, p.hidden, p.layers, p.dropout, p.learning_rate)
+
+    def _fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None, callbacks: tuple = ()) -> None:
         """Train on hours before ``until``; ``callbacks``: extra Lightning callbacks (epoch timers, tuning reports)."""
         import lightning.pytorch as pl
         import torch
         from torch.utils.data import DataLoader, TensorDataset
 
         pl.seed_everything(self.seed, workers=True, verbose=False)
-        self.target = target
+        p = self.params
         series = self._arrays(panel)
         self.regions = list(series)
         self.names = sorted({n for s in series.values() for k, n in enumerate(s.known_names)
@@ -141,66 +157,57 @@ class LSTMForecaster:
         parts = {"train": [], "val": []}
         for r, s in series.items():
             end = len(s.y) if until is None else int(np.searchsorted(s.times, until))
-            start = 0 if self.train_days is None else max(0, end - 24 * self.train_days)
+            start = 0 if p.train_days is None else max(0, end - 24 * p.train_days)
             self.scalers[r] = Scaler.fit(s, np.arange(start, end))
-            y, x = self.scalers[r].inputs(s, self.names, self.input_clip)
-            i = np.arange(max(start, self.encoder_h + 24 * self.seasonal_input), end - self.horizon, self.stride_h)
+            y, x = self.scalers[r].inputs(s, self.names, p.input_clip)
+            i = np.arange(max(start, p.encoder_h + 24 * p.seasonal_input), end - self.horizon, p.stride_h)
             i = i[~np.isnan(s.y[i[:, None] + np.arange(1, self.horizon + 1)]).any(axis=1)]
             if len(i) < 20:
                 raise ValueError(f"lstm: {r} has {len(i)} training windows before {until}; need ≥ 20")
             n_val = max(1, len(i) // 10)          # chronologically last 10 % for early stopping
             for split, idx in (("train", i[:-n_val]), ("val", i[-n_val:])):
-                enc, dec = windows(y, x, idx, self.encoder_h, self.horizon)
-                if self.seasonal_input:
+                enc, dec = windows(y, x, idx, p.encoder_h, self.horizon)
+                if p.seasonal_input:
                     enc, dec = with_seasonal_input(y, enc, dec, idx)
                 tgt = y[idx[:, None] + np.arange(1, self.horizon + 1)[None, :]]
-                if TARGET_FORMS[self.target_form]:
-                    tgt = tgt - seasonal_base(y, idx, self.horizon, TARGET_FORMS[self.target_form])
+                if TARGET_FORMS[p.target_form]:
+                    tgt = tgt - seasonal_base(y, idx, self.horizon, TARGET_FORMS[p.target_form])
                 tgt = tgt.astype(np.float32)
                 parts[split].append((enc, dec, np.full(len(idx), self.regions.index(r)), tgt))
-        data = {k: TensorDataset(*(torch.from_numpy(np.concatenate([p[j] for p in v])) for j in range(4)))
+        data = {k: TensorDataset(*(torch.from_numpy(np.concatenate([part[j] for part in v])) for j in range(4)))
                 for k, v in parts.items()}
         n_feat = data["train"].tensors[1].shape[-1]
-        self.module = _build_module(n_feat, len(self.regions), self.horizon, self.hidden, self.layers, self.dropout,
-                                    self.lr)
+        self.module = self._module(n_feat)
         gen = torch.Generator().manual_seed(self.seed)
-        tr = trainer(self.max_epochs, self.patience, settings=self.trainer_settings, callbacks=callbacks)
-        tr.fit(self.module, DataLoader(data["train"], batch_size=self.batch_size, shuffle=True, generator=gen),
-               DataLoader(data["val"], batch_size=4 * self.batch_size))
-        state = best_checkpoint(tr, lambda p: torch.load(p, map_location="cpu", weights_only=False)["state_dict"])
+        tr = trainer(p.max_epochs, p.patience, settings=self.trainer_settings, callbacks=callbacks)
+        tr.fit(self.module, DataLoader(data["train"], batch_size=p.batch_size, shuffle=True, generator=gen),
+               DataLoader(data["val"], batch_size=4 * p.batch_size))
+        state = best_checkpoint(tr, lambda path: torch.load(path, map_location="cpu", weights_only=False)["state_dict"])
         if state is not None:
             self.module.load_state_dict(state)
         self.epochs_run = tr.current_epoch
         self.module.eval()
-        return self
 
-    def predict(self, history: pd.DataFrame, issue_times: pd.DatetimeIndex | pd.Timestamp,
-                horizon: int) -> pd.DataFrame:
+    def _predict(self, history: pd.DataFrame, issues: pd.DatetimeIndex, horizon: int) -> pd.DataFrame:
         import torch
 
-        if self.module is None:
-            raise RuntimeError("lstm: fit before predict")
-        if horizon > self.horizon:
-            raise ValueError(f"lstm: fitted for horizons ≤ {self.horizon}, asked {horizon}")
-        issues = as_issue_index(issue_times)
+        p = self.params
         h = np.arange(1, horizon + 1)
         frames = []
         for r, s in self._arrays(history).items():
-            if r not in self.scalers:
-                raise ValueError(f"lstm: region {r!r} was not in the training panel")
             sc = self.scalers[r]
-            y, x = sc.inputs(s, self.names, self.input_clip)
+            y, x = sc.inputs(s, self.names, p.input_clip)
             i = s.index_of(issues)
-            if (i < self.encoder_h).any():
-                raise ValueError(f"lstm: {r} issue times need {self.encoder_h} h of history")
-            enc, dec = windows(y, x, i, self.encoder_h, self.horizon)
-            if self.seasonal_input:
+            if (i < p.encoder_h).any():
+                raise ValueError(f"lstm: {r} issue times need {p.encoder_h} h of history")
+            enc, dec = windows(y, x, i, p.encoder_h, self.horizon)
+            if p.seasonal_input:
                 enc, dec = with_seasonal_input(y, enc, dec, i)
             with torch.no_grad():
                 q = self.module(torch.from_numpy(enc), torch.from_numpy(dec),
                                 torch.full((len(i),), self.regions.index(r))).float().numpy()[:, :horizon]
-            if TARGET_FORMS[self.target_form]:
-                q = q + seasonal_base(y, i, horizon, TARGET_FORMS[self.target_form])[:, :, None]
+            if TARGET_FORMS[p.target_form]:
+                q = q + seasonal_base(y, i, horizon, TARGET_FORMS[p.target_form])[:, :, None]
             q = q * sc.y_std + sc.y_mean
             frames.append(forecast_frame(r, issues, h, q[:, :, QUANTILE_LEVELS.index(0.5)], q))
         return pd.concat(frames, ignore_index=True)

@@ -11,10 +11,12 @@ import logging
 import tempfile
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from carbonshift.forecast.models.base import Capabilities, Forecaster
 from carbonshift.forecast.models.features import RegionSeries
 
 
@@ -223,3 +225,22 @@ def best_checkpoint(tr, load):
         return load(cb.best_model_path) if cb.best_model_path else None
     finally:
         shutil.rmtree(cb.dirpath, ignore_errors=True)
+
+
+class NeuralForecaster(Forecaster):
+    """A Lightning-trained global forecaster (LSTM, TFT): ``trainer`` is its :class:`TrainerSettings` (or a mapping
+    of them); ``fit`` takes extra Lightning ``callbacks`` (epoch timers, tuning reports)."""
+
+    capabilities = Capabilities(quantiles=True, future_covariates=True, global_model=True, gpu=True)
+    requires: tuple[str, ...] = ("torch", "lightning")
+
+    def __init__(self, issue_hour: int = 23, horizon: int = 48, *, trainer: TrainerSettings | dict | None = None,
+                 **kw: Any) -> None:
+        super().__init__(issue_hour, horizon, **kw)
+        self.trainer_settings = TrainerSettings.of(trainer)
+
+
+def check_input_clip(model: str, clip: float | None) -> None:
+    """``ValueError`` unless ``clip`` (training std) is None or > 0."""
+    if clip is not None and clip <= 0:
+        raise ValueError(f"{model}: input_clip must be > 0 (training std), got {clip}")

@@ -5,14 +5,18 @@ Quantiles = point + empirical quantiles of the training residuals per region and
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
-from carbonshift.forecast.models.base import as_issue_index, forecast_frame
+from carbonshift.forecast.models.base import Capabilities, Forecaster, forecast_frame
 from carbonshift.forecast.models.features import RegionSeries, issue_indices, region_series
+from carbonshift.forecast.models.registry import register_forecaster
 
 #: Prophet/holidays country code of each region (DACF regions and Electricity Maps zones).
 HOLIDAY_COUNTRY = {"CISO": "US", "ERCO": "US", "PJM": "US", "SE": "SE", "DE": "DE", "US-CAL-CISO": "US",
@@ -22,23 +26,58 @@ HOLIDAY_COUNTRY = {"CISO": "US", "ERCO": "US", "PJM": "US", "SE": "SE", "DE": "D
 for _name in ("prophet", "cmdstanpy"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
+log = logging.getLogger("carbonshift.forecast.prophet")
+#: Prophet's own log lines handled here (logger → message start): plotly is for Prophet's interactive plots, which
+#: this package never draws; the yearly-seasonality warning is recorded on the model (``notes``) instead, once.
+_HANDLED = {"prophet.plot": "Importing plotly failed", "prophet": "Yearly seasonality is enabled with less than"}
 
-class ProphetForecaster:
+
+class _Handled(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_HANDLED[record.name])
+
+
+@contextlib.contextmanager
+def _prophet_logs():
+    """Drop the :data:`_HANDLED` lines of Prophet's loggers while importing and fitting it."""
+    handled = _Handled()
+    loggers = [logging.getLogger(name) for name in _HANDLED]
+    for logger in loggers:
+        logger.addFilter(handled)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(handled)
+
+
+@dataclass
+class ProphetParams:
+    """Hyperparameters of :class:`ProphetForecaster`."""
+
+    yearly: bool = True   # yearly seasonality; under-identified on < 730 days of history (recorded in the model's notes)
+    holidays: bool = True
+    regressors: bool = True
+    changepoint_prior_scale: float = 0.05
+    train_days: int | None = 365
+
+
+@register_forecaster("prophet")
+class ProphetForecaster(Forecaster):
     """One Prophet model per region, fitted on the last ``train_days`` days before ``until``."""
 
-    def __init__(self, issue_hour: int = 23, horizon: int = 48, yearly: bool = True, holidays: bool = True,
-                 regressors: bool = True, changepoint_prior_scale: float = 0.05, train_days: int | None = 365,
-                 oracle_weather: bool = False) -> None:
-        self.name = "prophet"
-        self.issue_hour, self.horizon = issue_hour, horizon
-        self.yearly, self.holidays, self.regressors = yearly, holidays, regressors
-        self.cps, self.train_days, self.oracle_weather = changepoint_prior_scale, train_days, oracle_weather
-        self.target: str | None = None
+    Params = ProphetParams
+    capabilities = Capabilities(future_covariates=True)
+    requires = ("prophet",)
+
+    def __init__(self, issue_hour: int = 23, horizon: int = 48, **kw: Any) -> None:
+        super().__init__(issue_hour, horizon, **kw)
         self.models: dict[str, object] = {}
         self.regs: dict[str, list[str]] = {}
         self.fill: dict[str, np.ndarray] = {}
         self.beta: dict[str, np.ndarray] = {}
         self.residual_q: dict[str, np.ndarray] = {}
+        self.notes: list[str] = []   # what Prophet would have warned about, once per fit
 
     def _frame(self, s: RegionSeries, rows: np.ndarray) -> pd.DataFrame:
         df = pd.DataFrame({"ds": s.times[rows].tz_localize(None)})
@@ -59,27 +98,37 @@ class ProphetForecaster:
         J = i[:, None] + h[None, :]
         return yhat[J] + self.beta[s.region][None, : len(h)] * bias[:, None], J
 
-    def fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None = None) -> ProphetForecaster:
+    def _fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None) -> None:
+        self.notes = []
+        with _prophet_logs():
+            self._fit_quietly(panel, target, until)
+        for note in self.notes:
+            log.debug("prophet: %s", note)
+
+    def _fit_quietly(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None) -> None:
         from prophet import Prophet
 
-        self.target = target
+        p = self.params
         h = np.arange(1, self.horizon + 1)
         for region, s in region_series(panel, target, self.oracle_weather).items():
             end = len(s.y) if until is None else int(np.searchsorted(s.times, until))
-            start = 0 if self.train_days is None else max(0, end - 24 * self.train_days)
+            start = 0 if p.train_days is None else max(0, end - 24 * p.train_days)
             rows = np.arange(start, end)
             rows = rows[~np.isnan(s.y[rows])]
             cols = [n for k, n in enumerate(s.known_names)
-                    if self.regressors and not np.isnan(s.known[rows, k]).any() and np.nanstd(s.known[rows, k]) > 0]
+                    if p.regressors and not np.isnan(s.known[rows, k]).any() and np.nanstd(s.known[rows, k]) > 0]
             self.regs[region] = cols
             self.fill[region] = np.array([np.nanmean(s.known[rows, s.known_names.index(n)]) for n in cols])
-            m = Prophet(daily_seasonality=True, weekly_seasonality=True, yearly_seasonality=self.yearly,
-                        changepoint_prior_scale=self.cps, uncertainty_samples=0)
+            m = Prophet(daily_seasonality=True, weekly_seasonality=True, yearly_seasonality=p.yearly,
+                        changepoint_prior_scale=p.changepoint_prior_scale, uncertainty_samples=0)
             country = HOLIDAY_COUNTRY.get(region)
-            if self.holidays and country:
+            if p.holidays and country:
                 m.add_country_holidays(country_name=country)
             for c in cols:
                 m.add_regressor(c)
+            days = (s.times[rows[-1]] - s.times[rows[0]]) / pd.Timedelta(days=1)
+            if p.yearly and days < 730:
+                self.notes.append(f"yearly seasonality fitted on {days:.0f} days of {region} (< 730: under-identified)")
             df = self._frame(s, rows)
             df["y"] = s.y[rows]
             m.fit(df)
@@ -96,15 +145,8 @@ class ProphetForecaster:
             self.beta[region] = (bias @ resid) / max(float(bias @ bias), 1e-9)
             point, _ = self._point(s, yhat, i, h)
             self.residual_q[region] = np.quantile(s.y[J] - point, QUANTILE_LEVELS, axis=0).T
-        return self
 
-    def predict(self, history: pd.DataFrame, issue_times: pd.DatetimeIndex | pd.Timestamp,
-                horizon: int) -> pd.DataFrame:
-        if self.target is None:
-            raise RuntimeError("prophet: fit before predict")
-        if horizon > self.horizon:
-            raise ValueError(f"prophet: fitted for horizons ≤ {self.horizon}, asked {horizon}")
-        issues = as_issue_index(issue_times)
+    def _predict(self, history: pd.DataFrame, issues: pd.DatetimeIndex, horizon: int) -> pd.DataFrame:
         h = np.arange(1, horizon + 1)
         frames = []
         for region, s in region_series(history, self.target, self.oracle_weather).items():

@@ -114,10 +114,10 @@ def test_future_targets_are_masked_and_bad_inputs_fail_clearly(user_dir, tmp_pat
     with pytest.raises(ValueError, match="before the training cut-off 2024-03-14 23:00"):
         fitted.predict(panel, pd.Timestamp("2024-03-10 23:00", tz="UTC"))
     folder = fitted.save(tmp_path / "m")
-    blob = bytearray((folder / "members/gbm.pkl").read_bytes())
+    blob = bytearray((folder / "members/gbm/model.pkl").read_bytes())
     blob[-5] ^= 1
-    (folder / "members/gbm.pkl").write_bytes(bytes(blob))
-    with pytest.raises(ValueError, match=r"members/gbm\.pkl: sha256 differs"):
+    (folder / "members/gbm/model.pkl").write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match=r"members/gbm/model\.pkl: sha256 differs"):
         artifact.load(folder)
     with pytest.raises(FileNotFoundError, match="not a forecaster artifact"):
         artifact.load(tmp_path)

@@ -65,7 +65,7 @@ def test_lstm_residual_form_adds_the_seasonal_naive_base_back(form):
         assert f == pytest.approx(np.full_like(f, sc.y_mean), rel=1e-5)   # zero level = training mean
         assert not np.allclose(f, s24, rtol=1e-3)
     again = pickle.loads(pickle.dumps(m))                          # artifacts keep the form
-    assert again.target_form == form
+    assert again.params.target_form == form
     assert again.predict(panel, issues, 48)["mean"].to_numpy() == pytest.approx(f.ravel(), rel=1e-5)
 
 
@@ -110,7 +110,7 @@ def test_lstm_with_seasonal_input_has_one_more_input_and_round_trips():
     assert m.module.encoder.input_size == plain.module.encoder.input_size + 1
     f = m.predict(panel, issues, 24)
     again = pickle.loads(pickle.dumps(m))
-    assert again.seasonal_input and again.predict(panel, issues, 24)["mean"].to_numpy() == pytest.approx(
+    assert again.params.seasonal_input and again.predict(panel, issues, 24)["mean"].to_numpy() == pytest.approx(
         f["mean"].to_numpy(), rel=1e-5)
 
 

@@ -114,8 +114,8 @@ def test_two_trial_tune_logs_children_and_backtest_loads_best(tmp_path):
            "models": {"lstm": {"hidden": 64, "patience": 7,
                                "params_from": str(rec.report_dir / "best_params.json")}}}
     cfg = parse(doc, BacktestConfig)
-    assert cfg.models.lstm.hidden == winner["hidden"] and cfg.models.lstm.encoder_h == 48
-    assert cfg.models.lstm.patience == 3    # every tuned setting replaces the configured one
+    assert cfg.models["lstm"].hidden == winner["hidden"] and cfg.models["lstm"].encoder_h == 48
+    assert cfg.models["lstm"].patience == 3    # every tuned setting replaces the configured one
 
 
 def test_params_from_errors_name_the_file(tmp_path):
@@ -142,8 +142,8 @@ def test_params_from_errors_name_the_file(tmp_path):
         parse(doc, BacktestConfig)
     path.write_text(json.dumps({"tft": {"hidden": 24, "dropout": 0, "target_normalizer": "encoder", "input_clip": 4}}))
     cfg = parse(doc, BacktestConfig)
-    assert (cfg.models.tft.hidden, cfg.models.tft.dropout) == (24, 0.0)
-    assert (cfg.models.tft.target_normalizer, cfg.models.tft.input_clip) == ("encoder", 4.0)
+    assert (cfg.models["tft"].hidden, cfg.models["tft"].dropout) == (24, 0.0)
+    assert (cfg.models["tft"].target_normalizer, cfg.models["tft"].input_clip) == ("encoder", 4.0)
 
 
 def test_shipped_tune_and_bench_configs_parse():
@@ -153,7 +153,7 @@ def test_shipped_tune_and_bench_configs_parse():
     assert kind.name == "tune" and set(cfg.search) == {"lstm", "tft"} and cfg.include_configured
     dacf = parse_doc(*read_doc("experiments/configs/forecast_dacf.yaml"))[1]
     for model in ("lstm", "tft"):   # trial 0 is forecast_dacf's hand-sized member
-        assert cfg.base(model) == {k: v for k, v in dataclasses.asdict(getattr(dacf.models, model)).items()
+        assert cfg.base(model) == {k: v for k, v in dataclasses.asdict(dacf.models[model]).items()
                                    if k != "params_from"}
     kind, bench = parse_doc(*read_doc("experiments/configs/tft_gpu_bench.yaml"))
     assert kind.name == "gpu_bench" and bench.trainer.accelerator == "auto" and bench.epochs >= 2
