@@ -38,7 +38,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import pandas as pd
 
-from carbonshift.forecast.data.schema import FORECAST_COLUMNS, QUANTILE_COLUMNS, QUANTILE_LEVELS
+from carbonshift.forecast.data.schema import FORECAST_COLUMNS, MAX_HORIZON_H, QUANTILE_COLUMNS, QUANTILE_LEVELS
 
 F = TypeVar("F", bound="Forecaster")
 #: Libraries every forecaster depends on (its saved state holds numpy arrays and pandas objects).
@@ -91,8 +91,8 @@ class Forecaster(abc.ABC):
                  params: Any = None, **hyperparameters: Any) -> None:
         if not 0 <= issue_hour <= 23:
             raise ValueError(f"{self.name}: issue_hour must be 0–23 (UTC), got {issue_hour}")
-        if horizon < 1:
-            raise ValueError(f"{self.name}: horizon must be ≥ 1 h, got {horizon}")
+        if not 1 <= horizon <= MAX_HORIZON_H:
+            raise ValueError(f"{self.name}: horizon must be 1–{MAX_HORIZON_H} h, got {horizon}")
         if oracle_weather and not self.capabilities.future_covariates:
             raise ValueError(f"{self.name}: oracle_weather needs a forecaster that reads future covariates")
         known = [f.name for f in dataclasses.fields(self.Params)]
