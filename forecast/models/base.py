@@ -89,6 +89,7 @@ class Forecaster(abc.ABC):
 
     def __init__(self, issue_hour: int = 23, horizon: int = 48, *, seed: int = 0, oracle_weather: bool = False,
                  params: Any = None, **hyperparameters: Any) -> None:
+        self.name = self.name or type(self).__name__   # a class not registered: named by itself
         if not 0 <= issue_hour <= 23:
             raise ValueError(f"{self.name}: issue_hour must be 0–23 (UTC), got {issue_hour}")
         if not 1 <= horizon <= MAX_HORIZON_H:
