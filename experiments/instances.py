@@ -44,10 +44,10 @@ class DataSection:
 class ForecastSection:
     source: str = "synthetic"        # synthetic (controlled error around actuals) | table (forecast table file)
     error_model: str = "accuracy"    # accuracy | gaussian | uniform | perfect
-    accuracy: float = 0.87           # target 100 − MAPE, as a fraction
+    accuracy: float = 0.87           # target day-ahead (horizons 0–23 h) 100 − MAPE, as a fraction
     k: float = 0.05                  # gaussian: σ = k × regional mean
     e: float = 0.2                   # uniform: ±e/2 multiplicative
-    horizon_h: int = 48
+    horizon_h: int = 168             # hours ahead of each issue (error grows with it: signals.horizon_shape)
     issue_every_h: int = 24
     correlation_h: float = 0.0       # > 0: AR(1)-correlated errors along the horizon (h); 0: independent per hour
     table_path: str | None = None    # CSV/parquet forecast table (schema forecast.data.schema)

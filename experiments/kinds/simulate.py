@@ -114,7 +114,7 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     from carbonshift.scheduler.policies.oracle_bounds import instance_bounds, policy_incumbent, slack_finish
     from carbonshift.scheduler.policies.oracle_preemptive import preemptive_bound
     from carbonshift.scheduler.risk_margins import covered_pct, feedback_metrics
-    from carbonshift.scheduler.signals import forecast_accuracy, forecast_coverage
+    from carbonshift.scheduler.signals import DAY_AHEAD_H, forecast_accuracy, forecast_coverage
     from carbonshift.scheduler.simulator import SimConfig, simulate
 
     carbon, forecast, dc, jobs = build_instance(cfg, ctx.data_dir)
@@ -149,6 +149,7 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     pf = total(outcomes["performance_first"])
     accuracy = forecast_accuracy(forecast, carbon)
     metrics: dict[str, float] = {"forecast_accuracy_pct": accuracy, "forecast_mape_pct": 100.0 - accuracy,
+                                 "forecast_mape_day_ahead_pct": 100.0 - forecast_accuracy(forecast, carbon, DAY_AHEAD_H),
                                  "forecast_coverage90_pct": forecast_coverage(forecast, carbon),  # q0.05–q0.95
                                  "n_jobs": float(len(jobs)), "hours": float(carbon.n_hours)}
     if "risk_aware" in cfg.policies and cfg.duration.model == "fixed":
@@ -180,7 +181,9 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
     summary = {"name": cfg.name, "regions": ", ".join(carbon.regions),
                "period": f"{carbon.times[0]:%Y-%m-%d %H:%M} → {carbon.times[-1]:%Y-%m-%d %H:%M} UTC",
                "jobs": len(jobs), "forecast": f"{forecast.handoff_label}, measured accuracy "
-                                              f"{metrics['forecast_accuracy_pct']:.1f} %, 90 % interval coverage "
+                                              f"{metrics['forecast_accuracy_pct']:.1f} % over all horizons, "
+                                              f"{100 - metrics['forecast_mape_day_ahead_pct']:.1f} % day-ahead "
+                                              f"(0–{DAY_AHEAD_H - 1} h), 90 % interval coverage "
                                               f"{metrics['forecast_coverage90_pct']:.1f} %"}
     if "chance_constrained.duration.covered_pct" in duration_metrics:
         o = cfg.policy_options
