@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
+from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.scheduler.datacenters import DEFAULT_GPUS, DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DEFAULT_WAN_GBPS, DataCenters
 from carbonshift.scheduler.policies.registry import make_policy
 from carbonshift.scheduler.workloads import TYPES
@@ -59,6 +60,8 @@ class ForecastSection:
         check(0 < self.accuracy <= 1, "forecast.accuracy", "expected a fraction in (0, 1]")
         check(self.source != "table" or bool(self.table_path), "forecast.table_path", "required for source: table")
         check(self.horizon_h >= 1 and self.issue_every_h >= 1, "forecast.horizon_h", "must be ≥ 1")
+        check(self.horizon_h <= MAX_HORIZON_H, "forecast.horizon_h",
+              f"at most {MAX_HORIZON_H} h (one week ahead, forecast.data.schema.MAX_HORIZON_H)")
         check(self.correlation_h >= 0, "forecast.correlation_h", "must be ≥ 0 hours")
 
 

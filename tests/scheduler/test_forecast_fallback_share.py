@@ -3,7 +3,7 @@
 fallback; an explicitly short horizon is counted in ``forecast_fallback_share`` and named in the summary."""
 import pytest
 
-from carbonshift.experiments.config import load_yaml, parse
+from carbonshift.experiments.config import ConfigError, load_yaml, parse
 from carbonshift.experiments.kinds.simulate import SimulateConfig
 from carbonshift.experiments.registry import Context, get
 
@@ -36,3 +36,8 @@ def test_too_short_a_horizon_is_counted_not_silent(tmp_path):
     shares, summary = _shares(_tiny_paper_main(horizon_h=36), tmp_path)
     assert all(s > 5.0 for s in shares.values()), shares
     assert "seasonal profile" in summary["forecast"]
+
+
+def test_horizon_past_a_week_is_refused_at_parse_time():
+    with pytest.raises(ConfigError, match="forecast.horizon_h"):
+        _tiny_paper_main(horizon_h=169)
