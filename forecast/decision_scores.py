@@ -225,13 +225,15 @@ def value_report(tables: Mapping[str, pd.DataFrame], lengths_h: Sequence[int] = 
                                          n_boot, seed) for sp in spatial], ignore_index=True)
         paired.insert(0, "baseline", baseline)
         paired.insert(0, "model", reference)
-    rel = pd.concat([reliability_table(implied_vs_observed(cubes[name], decisions[(name, False)])).assign(model=name)
-                     for name in cubes if cubes[name].quantiles is not None], ignore_index=True)
+    rel = [reliability_table(implied_vs_observed(cubes[name], decisions[(name, False)])).assign(model=name)
+           for name in cubes if cubes[name].quantiles is not None]
+    rel = pd.concat(rel, ignore_index=True) if rel else pd.DataFrame(columns=["model", "bin", "n", "implied_mean", "observed"])
     notes = {"alignment": cut or "every forecaster covers the same issues, regions and horizons",
              "shapes_scored": [f"L={a} h, S={b} h" for a, b in shapes], "shapes_dropped": dropped,
-                  "issues": len(first.issues), "regions": list(first.regions), "bootstrap": f"{n_boot} draws over issue days, seed {seed}, 95 % percentile intervals",
-                  "reliability": "window-mean quantiles = mean of the hours' quantiles (comonotone errors); chosen "
-                                 "and run-now windows independent; piecewise-linear between the 7 levels, tails "
-                                 "extrapolated linearly"}
+             "issues": len(first.issues), "regions": list(first.regions),
+             "bootstrap": f"{n_boot} draws over issue days, seed {seed}, 95 % percentile intervals",
+             "reliability": "window-mean quantiles = mean of the hours' quantiles (comonotone errors); chosen "
+                            "and run-now windows independent; piecewise-linear between the 7 levels, tails "
+                            "extrapolated linearly"}
     return ValueReport(full[~single].reset_index(drop=True), full.loc[single, lead + keep].reset_index(drop=True),
-                       paired, rel[["model", *[c for c in rel.columns if c != "model"]]] if len(rel) else rel, notes)
+                       paired, rel[["model", *[c for c in rel.columns if c != "model"]]], notes)

@@ -183,11 +183,10 @@ def decide(point: np.ndarray, actual: np.ndarray, shapes: Sequence[tuple[int, in
             fa = wa.transpose(0, 2, 1).reshape(n_i, n * n_r)
             c, b = ff.argmin(axis=1), fa.argmin(axis=1)
             rows = np.arange(n_i)
-            chosen = np.broadcast_to(fa[rows, c][:, None], (n_i, n_r))
-            best = np.broadcast_to(fa[rows, b][:, None], (n_i, n_r))
-            c_start, c_region = np.broadcast_to((c // n_r + 1)[:, None], (n_i, n_r)), np.broadcast_to((c % n_r)[:, None], (n_i, n_r))
-            b_start, b_region = np.broadcast_to((b // n_r + 1)[:, None], (n_i, n_r)), np.broadcast_to((b % n_r)[:, None], (n_i, n_r))
-            rho = np.broadcast_to(_spearman(ff, fa)[:, None], (n_i, n_r)) if n * n_r > 1 else np.full((n_i, n_r), np.nan)
+            shared = lambda v: np.broadcast_to(v[:, None], (n_i, n_r))  # noqa: E731 (one value per issue, every home)
+            chosen, best = shared(fa[rows, c]), shared(fa[rows, b])
+            c_start, c_region, b_start, b_region = shared(c // n_r + 1), shared(c % n_r), shared(b // n_r + 1), shared(b % n_r)
+            rho = shared(_spearman(ff, fa)) if n * n_r > 1 else np.full((n_i, n_r), np.nan)
         else:
             c, b = wf.argmin(axis=-1), wa.argmin(axis=-1)
             chosen = np.take_along_axis(wa, c[..., None], axis=-1)[..., 0]
