@@ -18,7 +18,7 @@
 | adapt_ms_mean / _p95 / _max | ms | per adaptation event                                                     |
 | peak_mem_mb              | MB    | tracemalloc peak of one decision call (plans + every 10th adaptation)    |
 | n_late, n_rejected, n_unfinished, failures | count |                                               |
-| forecast_fallback_share  | %     | planned job-hours priced by the declared long-range fallback, not a forecast issue (NaN: none planned) |
+| forecast_fallback_share  | %     | planned job-hours (those a placement's choice was priced over: ``Decisions.priced``, default its reservation) priced by the declared long-range fallback, not a forecast issue (NaN: none planned) |
 | n_migrations             | count | moves of running jobs to another region (``Decisions.moves``)            |
 | migration_gb             | GB    | checkpoint + data shipped by those moves                                 |
 | migration_kg             | kgCO2e| their network carbon (part of carbon_transfer_kg)                        |

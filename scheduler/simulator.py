@@ -55,9 +55,11 @@ durations; its decisions are mapped back to this run's rows) and a ``PolicyView`
 (``policy.clairvoyant``) is planned once at hour 0 with the true ``Jobs`` and ``OracleView`` (actual
 intensities); it then runs through the same execution.
 
-Forecast fallback: every applied placement's reserved hours are counted (``planned_job_h``), and those the
-decision's view priced with the declared long-range fallback instead of a forecast issue
-(``PolicyView.fallback``) in ``fallback_job_h`` — ``forecast_fallback_share`` in ``scheduler.metrics``.
+Forecast fallback: every applied placement's priced hours are counted (``planned_job_h``: its reserved hours,
+or the leading ``Decisions.priced`` of them a policy priced its choice over — ``chance_constrained`` prices the
+estimated run, not the q0.99 padding after it), and those the decision's view priced with the declared
+long-range fallback instead of a forecast issue (``PolicyView.fallback``) in ``fallback_job_h`` —
+``forecast_fallback_share`` in ``scheduler.metrics``.
 """
 from __future__ import annotations
 
@@ -122,7 +124,7 @@ class Outcome:
     peak_mem_mb: float = float("nan")
     oracle: bool = False
     suspensions: np.ndarray | None = None   # suspend/resume cycles per job
-    planned_job_h: int = 0        # job-hours reserved by applied placements
+    planned_job_h: int = 0        # job-hours applied placements were priced over (Decisions.priced; default reserved)
     fallback_job_h: int = 0       # of those, hours the decision's view priced by the forecast fallback
     migrations: np.ndarray | None = None    # moves of a running job to another region, per job
     migration_gb: np.ndarray | None = None  # GB shipped by those moves, per job
@@ -208,9 +210,12 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
             if (state.capacity[r] - state.reserved[r, hours] < gpus[i]).any():
                 raise PolicyError(f"{policy.name}: job {i} ({gpus[i]} GPUs) over capacity in "
                                   f"{dc.regions[r]} during hours {hours[0]}–{hours[-1] + 1}")
+            priced = dec.priced.get(i, len(hours))
+            if not 1 <= priced <= len(hours):
+                raise PolicyError(f"{policy.name}: job {i} priced over {priced} of its {len(hours)} reserved hours")
             state.reserved[r, hours] += gpus[i]
-            planned_h += len(hours)
-            fallback_h += int(view.fallback[r, hours - view.now].sum())
+            planned_h += priced
+            fallback_h += int(view.fallback[r, hours[:priced] - view.now].sum())
             slots[i, hours] = True
             p_region[i], p_start[i], res_end[i] = r, hours[0], hours[-1] + 1
         for i, (r, at, k) in dec.moves.items():
@@ -424,7 +429,7 @@ def _to_rows(dec: Decisions, jv: JobsView, name: str) -> Decisions:
                           f"at hour {jv.now}")
     return Decisions(jv.row[dec.job], dec.region, dec.start, dec.hours,
                      {row(i): why for i, why in dec.reasons.items()}, {row(i): h for i, h in dec.slots.items()},
-                     {row(i): mv for i, mv in dec.moves.items()})
+                     {row(i): mv for i, mv in dec.moves.items()}, {row(i): k for i, k in dec.priced.items()})
 
 
 def _explain(out: Outcome, cfg: SimConfig) -> None:

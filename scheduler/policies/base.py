@@ -106,6 +106,9 @@ class Decisions:
     reasons: dict[int, str] = field(default_factory=dict)
     slots: dict[int, np.ndarray] = field(default_factory=dict)   # suspend/resume: the job's reserved hours
     moves: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # job → (dest, at_hour, hours)
+    priced: dict[int, int] = field(default_factory=dict)  # job → leading reserved hours its choice was priced over
+                                                          # (absent: all; chance_constrained prices the estimate,
+                                                          # not its quantile padding)
 
     @classmethod
     def empty(cls) -> Decisions:
@@ -153,6 +156,7 @@ class Placer:
         self.out_hours: list[int] = []
         self.reasons: dict[int, str] = {}
         self.slots: dict[int, np.ndarray] = {}
+        self.priced: dict[int, int] = {}
 
     def earliest(self, i: int) -> np.ndarray:
         """Earliest start per region [R]: now or submit, plus the data transfer away from home."""
@@ -175,8 +179,12 @@ class Placer:
         r = int(np.argmin(key))
         return r, int(starts[r])
 
-    def commit(self, i: int, r: int, s: int, d: int, hours: np.ndarray | None = None) -> None:
-        """Place job ``i`` in region ``r`` on [s, s + d), or on the sorted absolute ``hours`` if given."""
+    def commit(self, i: int, r: int, s: int, d: int, hours: np.ndarray | None = None,
+               priced: int | None = None) -> None:
+        """Place job ``i`` in region ``r`` on [s, s + d), or on the sorted absolute ``hours`` if given;
+        ``priced``: the leading hours of the reservation the choice was priced over (None: all)."""
+        if priced is not None and r >= 0:
+            self.priced[i] = int(priced)
         if hours is not None:
             self.free[r, hours] -= self.jobs.gpus[i]
             self.slots[i] = hours
@@ -206,4 +214,4 @@ class Placer:
     def decisions(self) -> Decisions:
         a = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
         return Decisions(a(self.out_job), a(self.out_region), a(self.out_start), a(self.out_hours), self.reasons,
-                         self.slots)
+                         self.slots, priced=self.priced)

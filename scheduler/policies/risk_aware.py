@@ -160,14 +160,16 @@ class ChanceConstrained:
             if not placer.fits_anywhere(i):
                 continue
             levels = sorted({int(q_h[k]), int(fit[k]), int(fit_away[k]), int(mid[k]), int(est[k])}, reverse=True)
-            best = self.choose(placer, i, row, levels, min(int(est[k]), int(q_h[k])), ci, P,
+            d_cost = min(int(est[k]), int(q_h[k]))
+            best = self.choose(placer, i, row, levels, d_cost, ci, P,
                                self.risk.get(row, np.inf) if k in held else np.inf)
+            priced = None if best is None else min(d_cost, best[2])   # the estimate, not the quantile padding
             if best is None:
                 self.risk.pop(row, None)
                 self.forced.pop(row, None)
                 self.extra_sum -= self.extra.pop(row, 0.0)
                 best = (*placer.earliest_completion(i, int(q_h[k])), int(q_h[k]))
-            placer.commit(i, *best)
+            placer.commit(i, *best, priced=priced)
             if best[0] >= 0:
                 self.placed[row] = best
         return placer.decisions()
