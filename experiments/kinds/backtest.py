@@ -109,7 +109,7 @@ def apply_tuned(section: object, model: str) -> None:
     path = Path(section.params_from)
     if not path.is_absolute() and not path.exists():
         path = project_dir(str(path))
-    key = f"models.{model}.params_from"
+    key = "params_from"   # the parser prefixes models.<model>.
     check(path.is_file(), key, f"{section.params_from} not found (run the tune kind: carbonshift run "
                                f"experiments/configs/forecast_tune.yaml)")
     try:
@@ -215,6 +215,10 @@ class BacktestConfig:
             check(t in TARGETS, "targets", f"unknown target {t!r}; known: {sorted(TARGETS)}")
             check(t not in self.data.exclude_columns, "targets", f"target {t!r} is in data.exclude_columns")
         check(bool(self.models), "models", "configure at least one model")
+        built = member_sections(self.models)
+        unknown = [m for m in self.backtest.ensemble_members if m not in built]
+        check(not unknown, "backtest.ensemble_members", f"{unknown} are not members of the configured models "
+                                                        f"({list(built)})")
         check(not self.backtest.weather_forecasts or self.data.source == "electricitymaps",
               "backtest.weather_forecasts", "Open-Meteo forecasts are for electricitymaps zones (DACF ships its own fc_*)")
 
@@ -257,21 +261,29 @@ def model_factories(cfg: BacktestConfig) -> dict[str, Member]:
     (registered classes; the naive section builds one member per kind). Each gets the backtest's issue hour,
     horizon and seed, plus ``oracle_weather`` when it reads future covariates and the ``trainer`` settings when it
     trains on a GPU (its capabilities)."""
-    from carbonshift.forecast.models.registry import forecaster_class
-
     b = cfg.backtest
     out: dict[str, Member] = {}
-    for name, section in cfg.models.items():
-        cls = forecaster_class(name)
+    for member, (cls, params) in member_sections(cfg.models).items():
         context: dict[str, Any] = {"issue_hour": b.issue_hour, "horizon": b.horizon_h, "seed": cfg.seed}
         if cls.capabilities.future_covariates:
             context["oracle_weather"] = b.oracle_weather
         if cls.capabilities.gpu:
             context["trainer"] = cfg.trainer.settings()
-        params = cls.Params(**model_params(section))
-        for member, member_params in cls.members(params).items():
+        out[member] = Member(cls, {"params": params}, context)
+    return out
+
+
+def member_sections(models: dict[str, Any]) -> dict[str, tuple[type, Any]]:
+    """Member name → (registered class, its hyperparameters) of every ``models`` section (the naive section builds
+    one member per kind); a member name two sections build is a :class:`ConfigError`."""
+    from carbonshift.forecast.models.registry import forecaster_class
+
+    out: dict[str, tuple[type, Any]] = {}
+    for name, section in models.items():
+        cls = forecaster_class(name)
+        for member, params in cls.members(cls.Params(**model_params(section))).items():
             check(member not in out, f"models.{name}", f"member {member!r} is built by two model sections")
-            out[member] = Member(cls, {"params": member_params}, context)
+            out[member] = (cls, params)
     return out
 
 

@@ -202,3 +202,13 @@ def test_each_model_saves_itself_and_loading_checks_its_libraries(dacf_slice, wi
         load_forecaster(tmp_path / "gbm")
     with pytest.raises(RuntimeError, match="fit before save"):
         NaiveForecaster("persistence").save(tmp_path / "unfitted")
+
+
+def test_ensemble_members_must_be_configured_members():
+    cfg = parse({**DOC, "backtest": {"ensemble_members": ["seasonal24", "gbm"]},
+                 "models": {"naive": {"kinds": ["seasonal24"]}, "gbm": {}}}, BacktestConfig)
+    assert list(model_factories(cfg)) == ["seasonal24", "gbm"]
+    with pytest.raises(ConfigError, match=r"backtest\.ensemble_members: \['seasonal168'\] are not members of the "
+                                          r"configured models \(\['seasonal24', 'gbm'\]\)"):
+        parse({**DOC, "backtest": {"ensemble_members": ["seasonal168", "gbm"]},
+               "models": {"naive": {"kinds": ["seasonal24"]}, "gbm": {}}}, BacktestConfig)
