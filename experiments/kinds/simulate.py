@@ -190,8 +190,9 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
         summary["chance_constrained"] = (
             f"reserves the conformal q{o.risk_deadline_target:g} duration (feedback {cfg.duration.feedback}), covering "
             f"the true duration for {duration_metrics['chance_constrained.duration.covered_pct']:.1f} % of jobs; "
-            f"carbon {o.risk_carbon}" + (f" α {o.risk_alpha:g}" if o.risk_carbon == "cvar" else "")
-            + f" λ {o.risk_lambda:g}")
+            + ("carbon priced with the mean forecast (risk term off, λ 0)" if o.risk_lambda == 0 else
+               f"carbon {o.risk_carbon}" + (f" α {o.risk_alpha:g}" if o.risk_carbon == "cvar" else "")
+               + f" λ {o.risk_lambda:g}"))
     if "duration.margin_mean" in duration_metrics:
         du = cfg.duration
         how = (f"fixed margin {cfg.policy_options.risk_duration_margin:g}" if du.model == "fixed" else

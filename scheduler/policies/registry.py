@@ -32,8 +32,10 @@ class PolicyOptions:
     """Knobs of the carbon-aware policies (config section ``policy_options``)."""
 
     delay_weight_kg_per_h: float = 0.0     # cooperative/risk-aware: penalty per hour of delay, kgCO2e
-    risk_quantile: float | None = 0.9      # risk-aware planning quantile; None → mean + λ·half-interval
-    risk_lambda: float = 1.0               # λ for the spread rule
+    # the forecast-risk term of risk_aware / chance_constrained is off by default (λ 0: the mean forecast); it did
+    # not lower realised carbon (issue 20 measurement: scheduler.policies.cooperative, RiskAware)
+    risk_quantile: float | None = None     # risk-aware planning quantile; None → mean + λ·half-interval
+    risk_lambda: float = 0.0               # λ of the spread rule (risk_aware) and of risk_carbon (chance_constrained)
     risk_duration_margin: float = 0.25     # plan ceil(estimate × (1 + margin)) hours
     # chance_constrained: P(finish ≤ deadline) target (duration quantile it reserves) and the carbon risk term
     risk_deadline_target: float = 0.99

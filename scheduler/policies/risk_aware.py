@@ -33,7 +33,9 @@ that use the uncertainty the policy is given instead of a fixed padding:
   Summing per-hour CVaRs is the window's CVaR when the hours' errors are comonotone and an upper bound
   otherwise (CVaR is subadditive). With the honest, horizon-growing quantiles of
   :func:`scheduler.signals.controlled_error` it can rank a far-ahead clean-looking window below a near,
-  slightly dirtier but surer one. Transfer carbon (kgCO2e) uses the same intensities.
+  slightly dirtier but surer one. Transfer carbon (kgCO2e) uses the same intensities. Off by default
+  (``lam`` 0): it did not lower realised carbon — the measurement is in :mod:`scheduler.policies.cooperative`
+  (``RiskAware``, same term).
 
 Re-planning: the simulator re-plans every queued job at the daily planning hour, when the new forecast
 is issued (``plan``), places arrivals (``adapt(Event("arrival"))``) and re-places a job whose start was
@@ -97,7 +99,7 @@ class ChanceConstrained:
     replan_on_free = True     # the simulator sends Event("freed") after an early finish (module docstring)
 
     def __init__(self, dc: DataCenters, duration_margin: Margin, deadline_target: float = 0.99,
-                 carbon_risk: str = "cvar", alpha: float = 0.9, lam: float = 1.0,
+                 carbon_risk: str = "cvar", alpha: float = 0.9, lam: float = 0.0,
                  delay_weight_kg_per_h: float = 0.0, weights: tuple[float, float, float] = WEIGHTS,
                  name: str | None = None, miss_price_kg: float = MISS_PRICE_KG, replan_on_free: bool = True):
         if not 0.5 <= deadline_target < 1:

@@ -67,3 +67,27 @@ def test_bad_risk_settings_fail_clearly():
         ChanceConstrained(dc, 0.0, alpha=0.8)
     with pytest.raises(ValueError, match="deadline_target"):
         ChanceConstrained(dc, 0.0, deadline_target=1.0)
+
+
+def _default_start(name: str) -> int:
+    """The start hour the default-configured policy ``name`` picks on :func:`_view`."""
+    from carbonshift.scheduler.policies.registry import PolicyOptions, chance_constrained, make_policy
+
+    dc = DataCenters.uniform(["A"], gpus=8)
+    o = PolicyOptions(risk_duration_margin=0.0)
+    policy = chance_constrained(dc, o, 0.0) if name == "chance_constrained" else make_policy(name, dc, 0, o)
+    dec = policy.plan(_job(), np.array([0]), 0, ClusterState(dc.gpus.copy(), np.zeros((1, T), np.int64)), _view())
+    return int(dec.start[0])
+
+
+@pytest.mark.parametrize("name", ["risk_aware", "chance_constrained"])
+def test_risk_term_is_off_by_default(name):
+    """Issue 20: the forecast-risk term did not lower realised carbon, so the defaults and the shipped configs
+    price windows with the mean: the lower-mean, fat-tailed hours 10–11 win (with the term on they lose)."""
+    from carbonshift.experiments.config import load
+    from carbonshift.experiments.kinds.simulate import SimulateConfig
+
+    assert _default_start(name) == 10
+    for config in ("paper_main", "paper_capacity", "temporal_only"):
+        o = load(f"experiments/configs/{config}.yaml", SimulateConfig).policy_options
+        assert o.risk_lambda == 0.0 and o.risk_quantile is None
