@@ -213,11 +213,11 @@ def mape_by_horizon_figure(wide: pd.DataFrame, model: str, context: str, day_ahe
         cov.legend(loc="lower left", fontsize=8)
     for a in axes:
         a.axvline(day_ahead_h, color="grey", ls=":", lw=1, label=f"day-ahead limit ({day_ahead_h} h)" if a is ax else None)
-        a.set_xlabel("forecast horizon (h after the issue time)")
         a.grid(alpha=0.3)
-    what = f"{target} " if target else ""
+    axes[-1].set_xlabel("forecast horizon (h after the issue time)")
+    what = f" — {target}" if target else ""
     which = "MAPE" if coverage is None else f"MAPE and {level} % coverage"
-    ax.set_title(f"Test {which} by forecast horizon — {what}{model}\n{context}; {seeds}", fontsize=9)
+    ax.set_title(f"Test {which} by forecast horizon{what}\n{model}\n{context}; {seeds}", fontsize=9)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     fig.tight_layout()
     return fig

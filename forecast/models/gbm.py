@@ -10,6 +10,10 @@ instead of staying inside the leaf values seen in training; ``recency_halflife_d
 samples by 0.5^(age / half-life) so recent regimes count more. ``past_covariates`` (panel columns observed
 with the target, e.g. ``renewable_pct``, %) add their values before the issue as features, ``holidays`` a
 national public-holiday flag of the target hour (both off by default; see :func:`direct_design`). CPU-friendly: a fit on two years of daily issues × 48 horizons takes seconds.
+Horizon blocks: horizons are split at ``horizon_blocks`` (upper edges, h; the last block runs to ``horizon``) and
+each block gets its own models, fitted on its own horizons only — one model set over 1–168 h underfits the short
+horizons (forecast_em, GB, 2023 test: 1–6 h MAPE 16.6 % with a 48 h model, 34.1 % with one 168 h model). With
+the default edge 48, horizons 1–48 are fitted exactly as by a 48 h model (same issues, rows and features).
 OpenMP threads are capped at ``n_threads`` (default 1): on a shared, oversubscribed machine the default
 all-cores OpenMP pool spin-waits and was measured 15× slower.
 """
@@ -25,7 +29,8 @@ from threadpoolctl import threadpool_limits
 
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 from carbonshift.forecast.models.base import Capabilities, Forecaster, forecast_frame
-from carbonshift.forecast.models.features import direct_design, issue_indices, region_series, relative_to_level, select
+from carbonshift.forecast.models.features import (RegionSeries, direct_design, issue_indices, region_series,
+                                                   relative_to_level, select)
 from carbonshift.forecast.models.registry import register_forecaster
 
 
@@ -47,8 +52,12 @@ class GBMParams:
     recency_halflife_days: float | None = None   # training samples weighted 0.5^(age / half-life)
     past_covariates: list[str] = field(default_factory=list)   # observed panel columns (e.g. mix_wind_pct) read before issue
     holidays: bool = False   # national public-holiday flag of the target hour's local date
+    horizon_blocks: list[int] = field(default_factory=lambda: [48])   # own models per horizon block (upper edges, h)
 
     def __post_init__(self) -> None:
+        b = self.horizon_blocks
+        if not b or b[0] < 1 or any(y <= x for x, y in zip(b, b[1:])):
+            raise ValueError(f"gbm: horizon_blocks must be ascending hours ≥ 1, got {b}")
         if self.level not in _BASELINE:
             raise ValueError(f"gbm: level must be one of {sorted(_BASELINE)}, got {self.level!r}")
         if self.recency_halflife_days is not None and self.recency_halflife_days <= 0:
@@ -69,8 +78,10 @@ class GBMForecaster(Forecaster):
         p = self.params
         self.sk_params = dict(max_iter=p.max_iter, learning_rate=p.learning_rate, max_leaf_nodes=p.max_leaf_nodes,
                               min_samples_leaf=p.min_samples_leaf, random_state=self.seed, early_stopping=False)
-        self.models: dict[str, list[HistGradientBoostingRegressor]] = {}
-        self.features: dict[str, list[str]] = {}
+        upper = [e for e in p.horizon_blocks if e < horizon] + [horizon]
+        self.blocks = list(zip([0, *upper[:-1]], upper))   # horizons (lo, hi] of each model set, h
+        self.models: dict[str, list[list[HistGradientBoostingRegressor]]] = {}   # region → block → quantile
+        self.features: dict[str, list[list[str]]] = {}                           # region → block → names
 
     def fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None = None, **options: Any) -> GBMForecaster:
         with threadpool_limits(self.params.n_threads):
@@ -83,22 +94,26 @@ class GBMForecaster(Forecaster):
 
     def _fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None) -> None:
         p = self.params
-        h = np.arange(1, self.horizon + 1)
         for region, s in region_series(panel, target, self.oracle_weather, p.past_covariates).items():
             start = None if (until is None or p.train_days is None) else until - pd.Timedelta(days=p.train_days)
-            i = issue_indices(s, start, until, self.issue_hour, self.horizon)
-            if len(i) < 14:
-                raise ValueError(f"gbm: {region} has {len(i)} training issue days before {until}; need ≥ 14")
-            X, J, names = direct_design(s, i, h, self._profile_days, p.holidays)
-            keep = [k for k, n in enumerate(names) if not np.isnan(X[:, k]).all()]
-            self.features[region] = [names[k] for k in keep]
-            X, y = X[:, keep], s.y[J].ravel()
-            if _BASELINE[self.params.level] is not None:
-                X, base = relative_to_level(X, self.features[region], _BASELINE[self.params.level])
-                y = y - base
-            w = self._recency_weights(i, len(h))
-            self.models[region] = [HistGradientBoostingRegressor(loss="quantile", quantile=q, **self.sk_params)
-                                   .fit(X, y, sample_weight=w) for q in QUANTILE_LEVELS]
+            self.models[region], self.features[region] = [], []
+            for lo, hi in self.blocks:
+                i = issue_indices(s, start, until, self.issue_hour, hi)
+                if len(i) < 14:
+                    raise ValueError(f"gbm: {region} has {len(i)} training issue days before {until} for horizons "
+                                     f"{lo + 1}–{hi} h; need ≥ 14")
+                h = np.arange(lo + 1, hi + 1)
+                X, J, names = direct_design(s, i, h, self._profile_days, p.holidays)
+                keep = [k for k, n in enumerate(names) if not np.isnan(X[:, k]).all()]
+                features = [names[k] for k in keep]
+                X, y = X[:, keep], s.y[J].ravel()
+                if _BASELINE[p.level] is not None:
+                    X, base = relative_to_level(X, features, _BASELINE[p.level])
+                    y = y - base
+                w = self._recency_weights(i, len(h))
+                self.features[region].append(features)
+                self.models[region].append([HistGradientBoostingRegressor(loss="quantile", quantile=q, **self.sk_params)
+                                            .fit(X, y, sample_weight=w) for q in QUANTILE_LEVELS])
 
     @property
     def _profile_days(self) -> int:
@@ -113,16 +128,23 @@ class GBMForecaster(Forecaster):
         return np.repeat(0.5 ** (age_days / halflife), n_h)
 
     def _predict(self, history: pd.DataFrame, issues: pd.DatetimeIndex, horizon: int) -> pd.DataFrame:
-        h = np.arange(1, horizon + 1)
         frames = []
         for region, s in region_series(history, self.target, self.oracle_weather, self.params.past_covariates).items():
-            X, J, names = direct_design(s, s.index_of(issues), h, self._profile_days, self.params.holidays)
-            X = select(X, names, self.features[region])
-            base = 0.0
-            if _BASELINE[self.params.level] is not None:
-                X, base = relative_to_level(X, self.features[region], _BASELINE[self.params.level])
-                base = base[:, None]
-            q = (np.stack([m.predict(X) for m in self.models[region]], axis=1) + base).reshape(
-                *J.shape, len(QUANTILE_LEVELS))
-            frames.append(forecast_frame(region, issues, h, q[:, :, QUANTILE_LEVELS.index(0.5)], q))
+            parts = [self._predict_block(s, s.index_of(issues), np.arange(lo + 1, min(hi, horizon) + 1),
+                                         self.models[region][b], self.features[region][b])
+                     for b, (lo, hi) in enumerate(self.blocks) if lo < horizon]
+            q = np.concatenate(parts, axis=1)                                   # [issue × horizon × quantile]
+            frames.append(forecast_frame(region, issues, np.arange(1, horizon + 1),
+                                         q[:, :, QUANTILE_LEVELS.index(0.5)], q))
         return pd.concat(frames, ignore_index=True)
+
+    def _predict_block(self, s: RegionSeries, issue_idx: np.ndarray, h: np.ndarray,
+                       models: list[HistGradientBoostingRegressor], features: list[str]) -> np.ndarray:
+        """Quantile forecasts [issue × len(h) × quantile] (target unit) of one horizon block's models."""
+        X, J, names = direct_design(s, issue_idx, h, self._profile_days, self.params.holidays)
+        X = select(X, names, features)
+        base = 0.0
+        if _BASELINE[self.params.level] is not None:
+            X, base = relative_to_level(X, features, _BASELINE[self.params.level])
+            base = base[:, None]
+        return (np.stack([m.predict(X) for m in models], axis=1) + base).reshape(*J.shape, len(QUANTILE_LEVELS))

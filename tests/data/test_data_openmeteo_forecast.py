@@ -183,7 +183,7 @@ def test_fetch_cli_then_backtest_with_weather_forecasts(server, shared_data, tmp
                  "backtest.weather_forecasts=true", "--data-dir", str(data_dir), "--out", str(tmp_path / "m")]) == 0
     from carbonshift.forecast import artifact
     fitted = artifact.load(tmp_path / "m/forecaster/data/forecaster")
-    assert "fc_temperature_c" in fitted.members["gbm"].features["CA-ON"]
+    assert all("fc_temperature_c" in block for block in fitted.members["gbm"].features["CA-ON"])
     out = tmp_path / "fc.csv"
     assert main(["forecast", "predict", str(tmp_path / "m/forecaster"), "--issue-time", "2024-03-20T23:00Z",
                  "--data-dir", str(data_dir), "--out", str(out)]) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -104,6 +105,27 @@ def test_every_model_forecasts_a_week_ahead_from_the_past_only(gb_slice, name):
         pd.testing.assert_frame_equal(refit.predict(gb_slice, issues[:1], MAX_HORIZON_H), first)
 
 
+
+def test_gbm_horizon_blocks_keep_the_short_horizons_of_a_48_h_model(gb_slice):
+    """GBM at 168 h fits its own models per horizon block (default edge 48 h): horizons 1–48 are exactly a 48 h
+    model's, 49–168 come from the second block's models."""
+    until = pd.Timestamp("2022-03-01", tz="UTC")
+    issues = pd.date_range("2022-03-01 23:00", periods=3, freq="D", tz="UTC")
+    week = GBMForecaster(horizon=MAX_HORIZON_H, max_iter=10).fit(gb_slice, "ci_direct", until)
+    assert week.blocks == [(0, 48), (48, 168)] and [len(b) for b in week.models["GB"]] == [7, 7]
+    two_days = GBMForecaster(horizon=48, max_iter=10).fit(gb_slice, "ci_direct", until)
+    assert two_days.blocks == [(0, 48)]
+    fc = week.predict(gb_slice, issues, MAX_HORIZON_H)
+    pd.testing.assert_frame_equal(fc[fc["horizon_h"] <= 48].reset_index(drop=True),
+                                  two_days.predict(gb_slice, issues, 48))
+    assert GBMForecaster(horizon=MAX_HORIZON_H, horizon_blocks=[24, 96, 200]).blocks == [(0, 24), (24, 96), (96, 168)]
+    with pytest.raises(ValueError, match="horizon_blocks must be ascending"):
+        GBMForecaster(horizon=MAX_HORIZON_H, horizon_blocks=[96, 48])
+    with pytest.raises(ConfigError, match="models.gbm.horizon_blocks: must be ascending"):
+        doc = quick()
+        doc["models"]["gbm"]["horizon_blocks"] = [0, 48]
+        parse_doc(doc, "q.yaml")
+
 def test_week_ahead_backtest_calibrates_and_reports_the_97_to_168_h_bucket(gb_slice):
     """A 168 h backtest (rolling ensemble + rolling conformal, as forecast_em) fits corrections for the last
     bucket on validation hours, and the bucket table reports it with intervals wider than at 1–6 h."""
@@ -137,3 +159,39 @@ def test_bucket_table_scores_each_bucket_on_its_own_hours():
     assert out.loc["7–12 h", "mape"] == 50.0 and out.loc["97–168 h", "picp90"] == 1.0
     with pytest.raises(ValueError, match="beyond the last bucket edge"):
         report.bucket_table(fc, (6, 12, 24, 48, 96))
+
+
+
+def test_forecast_train_then_predict_a_week_ahead(shared_data, tmp_path, capsys):
+    """A forecaster trained at horizon_h 168 (> the old 96 h cap; own_zone.yaml's members) → saved → `forecast
+    predict` from the folder: one row per horizon 1 … 168, the in-memory table, conformal state up to 168 h."""
+    from carbonshift.experiments.cli import main
+    from carbonshift.experiments.config import as_dict
+    from carbonshift.experiments.kinds.backtest import BacktestConfig, ensemble_members, model_factories
+    from carbonshift.experiments.runner import read_doc
+    from carbonshift.forecast import artifact
+    from test_own_data_backtest import make_user_zone
+
+    data_dir = make_user_zone(shared_data, tmp_path / "mydata")
+    doc, source = read_doc(CONFIGS / "own_zone.yaml", {"backtest.horizon_h": MAX_HORIZON_H,
+                                                        "backtest.buckets": [24, 48, MAX_HORIZON_H]})
+    _, cfg = parse_doc(doc, source)
+    assert isinstance(cfg, BacktestConfig)
+    factories = model_factories(cfg)
+    w, b = cfg.windows, cfg.backtest
+    panel = load_panel(["CA-ON"], [2024], weather=False, data_dir=data_dir)
+    fitted = artifact.train(panel, "ci_direct", {m: factories[m] for m in ensemble_members(cfg, factories)},
+                            Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start,
+                                                 w.test_end), b.issue_hour, b.horizon_h, tuple(b.buckets),
+                            config=as_dict(cfg))
+    assert fitted.horizon == MAX_HORIZON_H and set(fitted.calibrator.corrections["bucket"]) == {0, 1, 2}
+    folder = fitted.save(tmp_path / "trained")
+    out = tmp_path / "week.csv"
+    assert main(["forecast", "predict", str(folder), "--issue-time", "2024-03-20T23:00Z", "--data-dir", str(data_dir),
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    table = pd.read_csv(out, parse_dates=["issue_time", "time"])
+    assert table["horizon_h"].tolist() == list(range(1, MAX_HORIZON_H + 1))
+    assert table["time"].iloc[-1] == pd.Timestamp("2024-03-27 23:00", tz="UTC")
+    ours = fitted.predict(panel, pd.Timestamp("2024-03-20 23:00", tz="UTC"))
+    np.testing.assert_allclose(table[["mean", *QUANTILE_COLUMNS]].to_numpy(), ours[["mean", *QUANTILE_COLUMNS]].to_numpy())
