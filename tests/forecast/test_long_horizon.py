@@ -121,7 +121,7 @@ def test_gbm_horizon_blocks_keep_the_short_horizons_of_a_48_h_model(gb_slice):
     assert GBMForecaster(horizon=MAX_HORIZON_H, horizon_blocks=[24, 96, 200]).blocks == [(0, 24), (24, 96), (96, 168)]
     with pytest.raises(ValueError, match="horizon_blocks must be ascending"):
         GBMForecaster(horizon=MAX_HORIZON_H, horizon_blocks=[96, 48])
-    with pytest.raises(ConfigError, match="models.gbm.horizon_blocks: must be ascending"):
+    with pytest.raises(ConfigError, match=r"models.gbm: gbm: horizon_blocks must be ascending hours ≥ 1, got \[0, 48\]"):
         doc = quick()
         doc["models"]["gbm"]["horizon_blocks"] = [0, 48]
         parse_doc(doc, "q.yaml")
