@@ -11,6 +11,7 @@ Metrics ``decision_share_<group key>.<target>.<model key>.<region | mean_of_zone
 """
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,14 +72,15 @@ def value_figure(points: pd.DataFrame, caption: str) -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from carbonshift.experiments.figures import METRIC_UNITS, add_caption, metric_label
+    from carbonshift.experiments.figures import METRIC_UNITS, add_caption, legend_outside, metric_label
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     y = points["captured_share_pct"].to_numpy(float)
     err = np.vstack([y - points["captured_share_pct_lo"].to_numpy(float), points["captured_share_pct_hi"].to_numpy(float) - y])
     ax.errorbar(points["mape"], y, yerr=err, fmt="o", capsize=3, color="C0", ecolor="grey")
-    for row in points.itertuples(index=False):
-        ax.annotate(row.model, (row.mape, row.captured_share_pct), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    for k, row in enumerate(points.sort_values("captured_share_pct").itertuples(index=False)):   # alternate sides
+        ax.annotate(row.model, (row.mape, row.captured_share_pct), textcoords="offset points", fontsize=8,
+                    xytext=(6, 4) if k % 2 else (-6, -11), ha="left" if k % 2 else "right")
     ax.axhline(100, color="goldenrod", ls=":", lw=1, label="perfect foresight (100 %)")
     ax.axhline(0, color="grey", ls="--", lw=1, label="run-now (0 %)")
     group, hours = points["group"].iloc[0], points["mape_horizons_h"].iloc[0]
@@ -86,8 +88,8 @@ def value_figure(points: pd.DataFrame, caption: str) -> Any:
            ylabel=metric_label("captured_share_pct"))
     ax.set_title(f"Decision value vs accuracy — jobs {group}, mean over zones", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    add_caption(fig, caption)
+    legend_outside(ax)
+    add_caption(fig, textwrap.fill(caption, 110))
     fig.tight_layout()
     return fig
 
