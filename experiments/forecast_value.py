@@ -63,16 +63,24 @@ def read_tables(path: str, regions: list[str] | None) -> dict[str, pd.DataFrame]
 
 def load_actuals(tables: dict[str, pd.DataFrame], target: str, source: str, data_dir: str | None,
                  history_days: int = 0) -> pd.DataFrame:
-    """Panel of the tables' regions over their years (and ``history_days`` before the first issue) from the data
-    layer (:mod:`forecast.data.panel`)."""
-    from carbonshift.forecast.data.panel import load_dacf_panel, load_panel
+    """Panel of the tables' regions from the data layer (:mod:`forecast.data.panel`): the years of the issues (and
+    of ``history_days`` before the first), plus later years the target hours reach where every region has them
+    (target hours without actuals leave their decisions unscored and counted)."""
+    from carbonshift.forecast.data.panel import em_path, load_dacf_panel, load_panel
 
     rows = pd.concat(tables.values())
     regions = list(dict.fromkeys(rows["region"]))
     if source == "dacf":
         return load_dacf_panel(regions, data_dir)
     first = rows["issue_time"].min() - pd.Timedelta(days=history_days)
-    years = range(first.year, rows["time"].max().year + 1)
+    last = rows["issue_time"].max().year
+    years = list(range(first.year, last + 1))
+    for year in range(last + 1, rows["time"].max().year + 1):
+        try:
+            [em_path(r, year, data_dir) for r in regions]
+        except FileNotFoundError:
+            break
+        years.append(year)
     return load_panel(regions, years, weather=False, data_dir=data_dir)
 
 

@@ -12,15 +12,16 @@ from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
 
 
-def _table(path, noise: float) -> None:
-    """GB and DE, 8 daily issues at 23:00 UTC from 2023-02-01, horizons 1–48 h: actual × (1 + noise·ε)."""
+def _table(path, noise: float, first: str = "2023-02-01 23:00") -> None:
+    """GB and DE, 8 daily issues at 23:00 UTC from ``first``, horizons 1–48 h: actual × (1 + noise·ε) (300 where
+    the shipped data has no actual)."""
     panel = load_panel(["GB", "DE"], [2023], weather=False).set_index(["region", "time"])["ci_direct"]
-    issues = pd.date_range("2023-02-01 23:00", periods=8, freq="D", tz="UTC")
+    issues = pd.date_range(first, periods=8, freq="D", tz="UTC")
     i, r, h = (a.ravel() for a in np.meshgrid(np.arange(8), np.arange(2), np.arange(1, 49), indexing="ij"))
     t = pd.DataFrame({"region": np.array(["GB", "DE"])[r], "issue_time": issues[i], "horizon_h": h})
     t["time"] = t["issue_time"] + pd.to_timedelta(h, "h")
     actual = panel.reindex(pd.MultiIndex.from_frame(t[["region", "time"]])).to_numpy(float)
-    t["mean"] = actual * (1 + noise * np.random.default_rng(0).normal(size=len(t)))
+    t["mean"] = np.nan_to_num(actual, nan=300.0) * (1 + noise * np.random.default_rng(0).normal(size=len(t)))
     for c, lv in zip(QUANTILE_COLUMNS, QUANTILE_LEVELS):
         t[c] = t["mean"] * (1 + 0.2 * (lv - 0.5))
     t.to_csv(path, index=False)
@@ -54,3 +55,12 @@ def test_value_command_errors(tmp_path, capsys, args, message):
     _table(path, 0.05)
     assert main(["forecast", "value", str(path), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_value_command_counts_decisions_past_the_data_end(tmp_path, capsys):
+    path = tmp_path / "december.csv"
+    _table(path, 0.05, first="2023-12-24 23:00")   # the last issues' hours reach 2024, which ships no data
+    assert main(["forecast", "value", str(path), "--boot", "50", "--json"]) == 0
+    rows = pd.DataFrame(json.loads(capsys.readouterr().out)["decision_value"])
+    row = rows[(rows["region"] == "GB") & (rows["group"] == "all shapes") & (rows["choice"] == "time")].iloc[0]
+    assert row["excluded_actual"] > 0 and row["n_decisions"] + row["excluded_actual"] == 8 * 20
