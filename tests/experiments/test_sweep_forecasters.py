@@ -1,9 +1,6 @@
 """The forecaster sweep: the interval-coverage metric, the perfect-foresight label, the MAPE → reduction curve
 (labels, 95 % intervals over seeds × months as error bars, replicates in the caption) and the shipped configs
 (parse, trial count)."""
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -186,16 +183,10 @@ def test_forecaster_report_tables_and_figure_draw_the_95_intervals():
     assert forecaster_report(frame[frame["run_id"].isin(one)], one, ["seed"]) is None   # one forecaster: no curve
 
 
-def test_sweep_forecasters_config_parses_into_320_paired_trials(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "carbonshift.experiments.cli", "sweep",
-                          "experiments/configs/sweep_forecasters.yaml", "--dry-run", "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120,
-                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                              "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    doc = json.loads(out.stdout)
-    trials = [t["trial"] for t in doc["trials"]]
-    assert doc["n_trials"] == len(trials) == 2 * 8 * 4 * 5
+def test_sweep_forecasters_config_parses_into_320_paired_trials():
+    sp = plan(ROOT / "experiments/configs/sweep_forecasters.yaml")
+    trials = [t.label for t in sp.trials]
+    assert len(trials) == 2 * 8 * 4 * 5
     assert sum("forecast.error_model=perfect" in t for t in trials) == 40
     for member in ("persistence", "seasonal24", "prophet", "lstm", "tft", "gbm", "ensemble"):
         path = f"reports/forecast_members/latest/forecast_{member}.parquet"
@@ -203,7 +194,10 @@ def test_sweep_forecasters_config_parses_into_320_paired_trials(tmp_path):
     for month in ("2023-01-01", "2023-04-01", "2023-07-01", "2023-10-01"):
         assert sum(f"data.start={month}" in t for t in trials) == 80
     assert sum("datacenters.residency=true" in t for t in trials) == 160
-    cfg = plan(ROOT / "experiments/configs/sweep_forecasters.yaml").trials[0].config
+    first = trials[:16]                     # month → seed → scenario → forecast: the first 16 are one whole replicate
+    assert all("data.start=2023-01-01" in t and " seed=0 " in f" {t} " for t in first)
+    assert sum("forecast.error_model=perfect" in t for t in first) == 2
+    cfg = sp.trials[0].config
     assert cfg.forecast.horizon_h == 168 and {"cooperative", "chance_constrained"} <= set(cfg.policies)
 
 
