@@ -12,7 +12,7 @@ TINY = {"kind": "simulate", "name": "tiny_cc", "seed": 1,
         "data": {"zones": ["US-CAL-CISO", "DE"], "start": "2023-05-01", "span_days": 3, "tail_days": 8},
         "workload": {"n_jobs": 30}, "datacenters": {"gpus_per_region": 512},
         "policies": ["performance_first", "risk_aware", "chance_constrained"],
-        "policy_options": {"risk_deadline_target": 0.95, "risk_carbon": "spread"},
+        "policy_options": {"risk_deadline_target": 0.95, "risk_carbon": "spread", "risk_lambda": 1.0},
         "duration": {"feedback": "observe", "history_jobs": 300},
         "oracle": {"enabled": False}}
 

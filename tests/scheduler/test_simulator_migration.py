@@ -169,7 +169,9 @@ def test_real_instance_invariants(carbon, gpus):
     jobs' GPU-hours)."""
     dc = DataCenters.uniform(carbon.regions, gpus=gpus)
     jobs = generate(GeneratorSpec(n_jobs=80, span_h=120), dc.n, seed=0)
-    fc = controlled_error(carbon, "accuracy", accuracy=0.8, seed=1)
+    # forecast seed 3: since the synthetic error is defined on the day-ahead horizons (6654a77) the seed-1 draw
+    # leaves the tight instance with no move worth its transfer, and this test needs moves to check invariants
+    fc = controlled_error(carbon, "accuracy", accuracy=0.8, seed=3)
     out = simulate(jobs, carbon, fc, dc, make_policy("feasible_migration", dc),
                    SimConfig(failure_rate_per_h=0.01, seed=2))
     assert out.migrations.sum() > 0
@@ -185,9 +187,12 @@ def test_real_instance_invariants(carbon, gpus):
 
 # Recorded at HEAD 6123cb0 (before migration existed) on the ``tight`` instance of test_scheduler_simulator:
 # carbon_kg and Σ finish hours per policy; a policy without ``wants_ticks`` must run exactly as before.
+# The forecast-driven rows were re-recorded at a6b0355: the synthetic forecast changed there (6654a77: error
+# defined on the day-ahead horizons, 168 h ahead; dcad146: risk_aware prices the mean forecast by default),
+# not the simulator; performance_first and greedy_carbon, which read no future forecast, kept 6123cb0's values.
 BEFORE = {"performance_first": (14362.42214993094, 6706), "greedy_carbon": (13468.20296811304, 6759),
-          "cooperative": (13685.598734408464, 7157), "cooperative_suspend": (13495.278655824924, 7260),
-          "risk_aware": (13803.221812548481, 7000)}
+          "cooperative": (13214.856702530551, 7142), "cooperative_suspend": (13858.780224168866, 7305),
+          "risk_aware": (13750.388259624, 7095)}
 
 
 @pytest.mark.parametrize("name", sorted(BEFORE))
