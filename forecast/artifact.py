@@ -1,29 +1,30 @@
 """Forecaster lifecycle: fit an ensemble once, save it as an artifact folder, load it elsewhere, predict.
 
-:func:`train` follows the backtest (:func:`forecast.backtest.run_backtest`) exactly up to its first test
-issue: members are fitted on hours before the validation window and forecast it; the error-weighted ensemble
-and the conformal (CQR) corrections are fitted on those validation forecasts; then the members are refitted
-on every hour before the cut-off — the first issue after the validation window (``val_end + 1 day −
-(24 − issue_hour) h``), which is also where the backtest refits for its test window. A
+:func:`train` runs the backtest's pipeline (:func:`forecast.backtest.run_backtest`, the same
+:class:`forecast.backtest.PipelineSettings`) exactly up to its first test issue: members are fitted on hours
+before the validation window and forecast it; the weighting (:class:`forecast.ensemble.Weighting`) and the
+calibration (:class:`forecast.calibration.Calibration`) are fitted on those validation forecasts; then the
+members are refitted on every hour before the cut-off — the first issue after the validation window
+(``val_end + 1 day − (24 − issue_hour) h``), which is also where the backtest refits for its test window. A
 :class:`TrainedForecaster` then predicts any issue time ≥ that cut-off from a panel (target hours before
 the issue, known-future covariates after it) and returns the calibrated ensemble forecast table
 (``model`` = :attr:`TrainedForecaster.label`, then :data:`forecast.data.schema.FORECAST_COLUMNS`; the
 scheduler's ``forecast.source: table``).
 
-Rolling configs (``ensemble_method: rolling`` and/or ``calibration_window_days`` > 0) mirror the backtest's
-online steps: the artifact keeps the members' validation forecasts (with their actuals). Predicting at T
-re-forecasts, with the saved members (no refit), the daily issues T − k days (k = 1 … ``ensemble_window_days``
-+ ``calibration_window_days``, those ≥ the cut-off) from the given history — each past forecast sees only
-targets before its own issue, and only actuals before the last requested issue score them — then weights every
-issue with :class:`forecast.ensemble.RollingEnsemble` on that pool (validation forecasts + re-forecasts) and
-calibrates with :func:`forecast.calibration.calibrate_rolling` (or the static CQR state), exactly as
-:func:`forecast.backtest.run_backtest` does at the same issue (with ``retrain_every_days`` = 0).
+When the weighting or the calibration rolls (its ``lookback_days`` > 0) predict mirrors the backtest's online
+steps: the artifact keeps the members' validation forecasts (with their actuals). Predicting at T
+re-forecasts, with the saved members (no refit), the daily issues T − k days (k = 1 … the weighting's + the
+calibration's look-back, those ≥ the cut-off) from the given history — each past forecast sees only targets
+before its own issue, and only actuals before the last requested issue score them — then combines every issue
+with the weighting on that pool (validation forecasts + re-forecasts) and calibrates with the calibration,
+exactly as :func:`forecast.backtest.run_backtest` does at the same issue (with ``retrain_every_days`` = 0).
 
 Artifact folder (``FORMAT`` = ``carbonshift-forecaster/2``)::
 
-    forecaster.json             format, target, issue_hour, horizon_h, buckets, cutoff (UTC), ensemble method,
-                                members [{name, class, folder, libraries}], data spec, the full run config,
-                                code version (package version, git commit) and numpy / pandas versions
+    forecaster.json             format, target, issue_hour, horizon_h, buckets, cutoff (UTC), the weighting
+                                (``ensemble``) and calibration specs, members [{name, class, folder, libraries}],
+                                data spec, the full run config, code version (package version, git commit) and
+                                numpy / pandas versions
     members/<name>/             each fitted member as it saves itself (:meth:`forecast.models.base.Forecaster.save`:
                                 model.pkl + model.json with its class, hyperparameters, sha256 and the versions
                                 of every library it needs — torch, lightning, pytorch-forecasting, prophet,
@@ -55,10 +56,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carbonshift.forecast.backtest import Windows, extend_panel, issue_times
-from carbonshift.forecast.calibration import ConformalCalibrator, calibrate_rolling
-from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, FORECAST_COLUMNS, TARGETS
-from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble, ensemble_label
+from carbonshift.forecast.backtest import PipelineSettings, Windows, extend_panel, issue_times
+from carbonshift.forecast.calibration import Calibration, calibration_from_spec
+from carbonshift.forecast.data.schema import FORECAST_COLUMNS, TARGETS
+from carbonshift.forecast.ensemble import Weighting, ensemble_label, weighting_from_spec
 from carbonshift.forecast.models.base import (BASE_REQUIRES, Forecaster, as_issue_index, check_forecast_table,
                                               check_library_versions, load_forecaster)
 
@@ -80,40 +81,42 @@ def code_version() -> dict[str, str]:
 
 @dataclass
 class TrainedForecaster:
-    """A fitted ensemble: ``members`` (name → fitted forecaster), ``ensemble`` (fitted weights, or a
-    :class:`RollingEnsemble` refitted at every issue) and ``calibrator`` (CQR corrections fitted on the
-    validation window), valid for issue times ≥ ``cutoff`` (UTC). ``calibration_window_days`` > 0: corrections
-    refitted at every issue on that many days of observed errors; ``validation``: the members' validation
-    forecasts with ``actual`` (``model`` + forecast columns + ``actual``), required for the rolling steps."""
+    """A fitted ensemble: ``members`` (name → fitted forecaster), ``weighting`` (a fitted
+    :class:`forecast.ensemble.Weighting`: fixed weights, or rolling ones refitted at every issue) and
+    ``calibration`` (a :class:`forecast.calibration.Calibration` fitted on the validation window), valid for
+    issue times ≥ ``cutoff`` (UTC); ``validation``: the members' validation forecasts with ``actual``
+    (``model`` + forecast columns + ``actual``), required when the weighting or the calibration rolls."""
 
     target: str
     issue_hour: int
     horizon: int
-    buckets: list[int]
     cutoff: pd.Timestamp
     members: dict[str, Forecaster]
-    ensemble: ErrorWeightedEnsemble | RollingEnsemble
-    calibrator: ConformalCalibrator
+    weighting: Weighting
+    calibration: Calibration
     config: dict[str, Any] = field(default_factory=dict)
     version: dict[str, str] = field(default_factory=code_version)
-    calibration_window_days: int = 0
     validation: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if self.rolling and self.validation is None:
-            raise ValueError("a rolling forecaster (rolling ensemble or calibration window) needs the members' "
+            raise ValueError("a rolling forecaster (rolling weights or calibration) needs the members' "
                              "validation forecasts")
+
+    @property
+    def buckets(self) -> list[int]:
+        """Horizon bucket edges (h) of the weights and corrections."""
+        return self.weighting.buckets
 
     @property
     def rolling(self) -> bool:
         """Whether weights or conformal corrections are refitted at every issue (see the module docstring)."""
-        return isinstance(self.ensemble, RollingEnsemble) or self.calibration_window_days > 0
+        return self.lookback_days > 0
 
     @property
     def lookback_days(self) -> int:
         """Days of past daily issues re-forecast before each predicted issue (0 when nothing rolls)."""
-        window = self.ensemble.window_days if isinstance(self.ensemble, RollingEnsemble) else 0
-        return window + self.calibration_window_days
+        return self.weighting.lookback_days + self.calibration.lookback_days
 
     def predict(self, panel: pd.DataFrame, issue_times: pd.Timestamp | pd.DatetimeIndex) -> pd.DataFrame:
         """Calibrated ensemble forecast table for each issue time (UTC hours, ≥ ``cutoff``), horizons
@@ -124,7 +127,7 @@ class TrainedForecaster:
         if issues[0] < self.cutoff:
             raise ValueError(f"issue time {issues[0]} is before the training cut-off {self.cutoff}: the members "
                              "were fitted on those hours (use the backtest for in-sample periods)")
-        trained = sorted(set(self.calibrator.corrections["region"]))
+        trained = self.regions
         regions = sorted(set(panel["region"]))
         unknown = [r for r in regions if r not in trained]
         if unknown:
@@ -139,20 +142,24 @@ class TrainedForecaster:
         return out
 
     @property
+    def regions(self) -> list[str]:
+        """The regions the forecaster was trained on."""
+        return sorted(set(self.calibration.corrections["region"]))
+
+    @property
     def label(self) -> str:
         """What the forecast is: ``ensemble(gbm 0.62, seasonal24 0.38)+cqr`` (mean weights over regions ×
         buckets), or ``<member>+cqr`` when pruning left one member with positive weight. Rolling ensemble:
         ``ensemble(…)+rolling14d+cqr`` with the weights of the last validation issue (a predicted table's
         ``model`` carries the mean weights of its own issues)."""
-        weights = self.ensemble.weights
-        if isinstance(self.ensemble, RollingEnsemble):
+        weights = self.weighting.weights
+        if "issue_time" in weights.columns:
             weights = weights[weights["issue_time"] == weights["issue_time"].max()]
         return ensemble_label(weights, self._label_suffix)
 
     @property
     def _label_suffix(self) -> str:
-        rolling = f"+rolling{self.ensemble.window_days}d" if isinstance(self.ensemble, RollingEnsemble) else ""
-        return f"{rolling}+cqr"
+        return f"{self.weighting.label_suffix}+cqr"
 
     def _check_reaches(self, observed: pd.DataFrame, regions: list[str], issues: pd.DatetimeIndex,
                        what: str) -> None:
@@ -196,10 +203,7 @@ class TrainedForecaster:
         combined, label = self._combine_rolling(pool, actual, issues, past)
         combined["actual"] = actual.reindex(pd.MultiIndex.from_frame(combined[["region", "time"]])).to_numpy(float)
         after = (combined["issue_time"] >= self.cutoff).to_numpy()
-        if self.calibration_window_days > 0:
-            table = calibrate_rolling(combined[~after], combined[after], self.calibration_window_days, self.buckets)
-        else:
-            table = self.calibrator.transform(combined[after])
+        table = self.calibration.calibrate(combined[~after], combined[after])
         return table[table["issue_time"].isin(issues)].drop(columns="actual"), label
 
     def _combine_rolling(self, pool: dict[str, pd.DataFrame], actual: pd.Series, issues: pd.DatetimeIndex,
@@ -208,20 +212,19 @@ class TrainedForecaster:
         Raises when a rolling cell of an issue that matters fell back to earlier errors (``expanding``) while
         daily issues between the cut-off and the last requested one were not re-forecast: that fallback would
         differ from the backtest's."""
-        if not isinstance(self.ensemble, RollingEnsemble):
-            return self.ensemble.combine(pool), self.label
-        e = self.ensemble
-        ens = RollingEnsemble(e.buckets, e.window_days, e.power, e.prune, e.loss)
+        if self.weighting.lookback_days == 0:
+            return self.weighting.combine(pool), self.label
+        ens = self.weighting.clone()
         combined = ens.combine(pool, actual)
         pooled = past.append(issues).sort_values()
         skipped = (pooled[0] - pd.Timedelta(days=1) >= self.cutoff
                    or bool((pooled[1:] - pooled[:-1] > pd.Timedelta(days=1)).any()))
-        needed = ens.weights[ens.weights["issue_time"] >= issues[0] - pd.Timedelta(days=self.calibration_window_days)]
+        needed = ens.weights[ens.weights["issue_time"] >= issues[0] - pd.Timedelta(days=self.calibration.lookback_days)]
         fallback = needed[needed["basis"] != "window"].drop_duplicates(["issue_time", "region", "bucket"])
         if skipped and len(fallback):
             cell = fallback.iloc[0]
             raise ValueError(f"rolling ensemble: {len(fallback)} (issue, region, bucket) cell(s) have no observed "
-                             f"member error in the last {e.window_days} d (e.g. {cell['region']} bucket "
+                             f"member error in the last {ens.lookback_days} d (e.g. {cell['region']} bucket "
                              f"{cell['bucket']} at {cell['issue_time']:%Y-%m-%d %H:%M} UTC); the backtest then "
                              "uses every earlier error, which predict does not re-forecast — use a longer "
                              "ensemble_window_days or a shorter horizon")
@@ -244,7 +247,7 @@ class TrainedForecaster:
         tables = {name: m.predict(history, index, self.horizon) for name, m in self.members.items()}
         for name, table in tables.items():
             check_forecast_table(table, f"{name} forecast issued {issue}")
-        return self.calibrator.transform(self.ensemble.combine(tables))
+        return self.calibration.calibrate(None, self.weighting.combine(tables))
 
     def save(self, folder: str | Path) -> Path:
         """Write the artifact folder (layout in the module docstring); returns it."""
@@ -258,21 +261,14 @@ class TrainedForecaster:
                 raise ValueError(f"member {name!r}: {exc}") from exc
             members.append({"name": name, "class": saved["class"], "folder": f"members/{name}",
                             "libraries": saved["libraries"]})
-        self.ensemble.weights.to_parquet(folder / "ensemble_weights.parquet", index=False)
-        self.calibrator.corrections.to_parquet(folder / "conformal_corrections.parquet", index=False)
-        e = self.ensemble
-        if isinstance(e, RollingEnsemble):
-            ensemble = {"method": "rolling", "window_days": e.window_days, "power": e.power, "prune": e.prune,
-                        "loss": e.loss}
-        else:
-            ensemble = {"method": e.method, "power": e.power, "prune": e.prune}
+        self.weighting.weights.to_parquet(folder / "ensemble_weights.parquet", index=False)
+        self.calibration.corrections.to_parquet(folder / "conformal_corrections.parquet", index=False)
         if self.validation is not None:
             self.validation.to_parquet(folder / "validation_forecasts.parquet", index=False)
         manifest = {"format": FORMAT, "label": self.label, "target": self.target, "unit": TARGETS[self.target],
                     "issue_hour": self.issue_hour, "horizon_h": self.horizon, "buckets": self.buckets,
-                    "cutoff": self.cutoff.isoformat(), "members": members, "ensemble": ensemble,
-                    "calibration_window_days": self.calibration_window_days,
-                    "lookback_days": self.lookback_days, "config": self.config, "code_version": self.version}
+                    "cutoff": self.cutoff.isoformat(), "members": members, "ensemble": self.weighting.spec(),
+                    "calibration": self.calibration.spec(), "lookback_days": self.lookback_days, "config": self.config, "code_version": self.version}
         (folder / "forecaster.json").write_text(json.dumps(manifest, indent=1, default=str))
         return folder
 
@@ -289,43 +285,36 @@ def load(folder: str | Path) -> TrainedForecaster:
         raise ValueError(f"{path}: format {doc.get('format')!r}, this code reads {FORMAT!r}")
     check_library_versions({lib: doc["code_version"].get(lib) for lib in _PINNED_LIBS}, str(path))
     members = {m["name"]: load_forecaster(folder / m["folder"]) for m in doc["members"]}
-    e = doc["ensemble"]
-    if e["method"] == "rolling":
-        ensemble = RollingEnsemble(doc["buckets"], e["window_days"], e["power"], e["prune"], e["loss"])
-    else:
-        ensemble = ErrorWeightedEnsemble(doc["buckets"], e["power"], e["prune"], e["method"])
-    ensemble.weights = pd.read_parquet(folder / "ensemble_weights.parquet")
-    calibrator = ConformalCalibrator(doc["buckets"])
-    calibrator.corrections = pd.read_parquet(folder / "conformal_corrections.parquet")
+    weighting = weighting_from_spec(doc["ensemble"], doc["buckets"])
+    weighting.weights = pd.read_parquet(folder / "ensemble_weights.parquet")
+    calibration = calibration_from_spec(doc["calibration"], doc["buckets"])
+    calibration.static.corrections = pd.read_parquet(folder / "conformal_corrections.parquet")
     val_path = folder / "validation_forecasts.parquet"
     validation = pd.read_parquet(val_path) if val_path.is_file() else None
-    return TrainedForecaster(doc["target"], doc["issue_hour"], doc["horizon_h"], doc["buckets"],
-                             pd.Timestamp(doc["cutoff"]), members, ensemble, calibrator, doc["config"],
-                             doc["code_version"], doc.get("calibration_window_days", 0), validation)
+    return TrainedForecaster(doc["target"], doc["issue_hour"], doc["horizon_h"], pd.Timestamp(doc["cutoff"]),
+                             members, weighting, calibration, doc["config"], doc["code_version"], validation)
 
 
 def train(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Forecaster]], windows: Windows,
-          issue_hour: int = 23, horizon: int = 48, buckets: tuple[int, ...] = DEFAULT_BUCKETS,
-          ensemble_power: float = 2.0, ensemble_prune: float = 1.5, ensemble_method: str = "inverse_error",
-          config: dict[str, Any] | None = None, ensemble_window_days: int = 14,
-          calibration_window_days: int = 0) -> TrainedForecaster:
-    """Fit the ensemble of ``models`` (name → factory, ≥ 2) on ``panel[target]``: weights and CQR on the
-    validation window of ``windows`` (its test dates are not used), members refitted on every hour before the
-    cut-off (the first issue after the validation window). ``ensemble_method="rolling"`` (window
-    ``ensemble_window_days``) and ``calibration_window_days`` > 0 are the backtest's online variants: the
-    validation forecasts are kept for predict (module docstring)."""
-    if calibration_window_days < 0:
-        raise ValueError(f"calibration_window_days must be ≥ 0, got {calibration_window_days}")
+          settings: PipelineSettings = PipelineSettings(), *, config: dict[str, Any] | None = None
+          ) -> TrainedForecaster:
+    """Fit the ensemble of ``models`` (name → factory, ≥ 2; ``settings.members`` selects among them) on
+    ``panel[target]``: clones of ``settings.weighting`` and ``settings.calibration`` fitted on the validation
+    window of ``windows`` (its test dates are not used), members refitted on every hour before the cut-off (the
+    first issue after the validation window). Rolling weighting / calibration keep the validation forecasts
+    for predict (module docstring). ``settings.retrain_every_days`` is the backtest's alone (not read)."""
+    models = {m: models[m] for m in settings.member_names(models)}
     if len(models) < 2:
         raise ValueError(f"an ensemble needs ≥ 2 members, got {list(models)}")
     if target not in panel.columns:
         raise ValueError(f"target {target!r} is not a panel column ({list(panel.columns)})")
+    horizon = settings.horizon
     actual = panel.set_index(["region", "time"])[target]
     data = panel if windows.train_start is None else panel[panel["time"] >= windows.train_start]
     data = extend_panel(data, horizon)
-    val_issues = issue_times(windows.val_start, windows.val_end, issue_hour)
+    val_issues = issue_times(windows.val_start, windows.val_end, settings.issue_hour)
     cutoff = issue_times(windows.val_end + pd.Timedelta(days=1), windows.val_end + pd.Timedelta(days=1),
-                         issue_hour)[0]
+                         settings.issue_hour)[0]
     fit_until = min(windows.train_end + pd.Timedelta(days=1), val_issues[0])
     val_tables, members = {}, {}
     for name, factory in models.items():
@@ -333,24 +322,17 @@ def train(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Fo
         val_tables[name] = val[val["time"] < cutoff].reset_index(drop=True)
         check_forecast_table(val_tables[name], f"{name} validation forecasts")
         members[name] = factory().fit(data, target, until=cutoff)
-    ensemble: ErrorWeightedEnsemble | RollingEnsemble
-    if ensemble_method == "rolling":
-        ensemble = RollingEnsemble(buckets, ensemble_window_days, ensemble_power, ensemble_prune)
-        val_ens = ensemble.combine(val_tables, actual)
-    else:
-        ensemble = ErrorWeightedEnsemble(buckets, ensemble_power, ensemble_prune, ensemble_method).fit(val_tables,
-                                                                                                       actual)
-        val_ens = ensemble.combine(val_tables)
+    weighting = settings.weighting.clone().fit(val_tables, actual)
+    val_ens = weighting.combine(val_tables, actual)
     val_ens["actual"] = actual.reindex(pd.MultiIndex.from_frame(val_ens[["region", "time"]])).to_numpy(float)
-    calibrator = ConformalCalibrator(buckets).fit(val_ens)
+    calibration = settings.calibration.clone().fit(val_ens)
     validation = None
-    if ensemble_method == "rolling" or calibration_window_days > 0:
+    if weighting.lookback_days + calibration.lookback_days > 0:
         validation = pd.concat([t.assign(model=name) for name, t in val_tables.items()], ignore_index=True)
         validation = validation[["model", *FORECAST_COLUMNS]]
         validation["actual"] = actual.reindex(pd.MultiIndex.from_frame(validation[["region", "time"]])).to_numpy(float)
-    return TrainedForecaster(target, issue_hour, horizon, list(buckets), cutoff, members, ensemble, calibrator,
-                             dict(config or {}), calibration_window_days=calibration_window_days,
-                             validation=validation)
+    return TrainedForecaster(target, settings.issue_hour, horizon, cutoff, members, weighting, calibration,
+                             dict(config or {}), validation=validation)
 
 
 class PyfuncForecaster:

@@ -1,7 +1,10 @@
 """Rolling-origin backtest: fit on the training window, forecast every day of a validation and a test
-window from a fixed issue hour using only data before it, combine members with the error-weighted
-ensemble (weights fitted on validation forecasts) and calibrate intervals with CQR (fitted on the same
-validation/calibration window) — the test window is never used for fitting anything.
+window from a fixed issue hour using only data before it, combine members with the configured weighting
+(:class:`forecast.ensemble.Weighting`) and calibrate intervals with the configured calibration
+(:class:`forecast.calibration.Calibration`), both fitted on validation forecasts and, when they roll, on
+errors already observed at each issue — the test window's actuals are never used before they are observed.
+``forecast train``/``predict`` (:mod:`forecast.artifact`) run the same objects from the same
+:class:`PipelineSettings`.
 
 Issue convention: test day D (UTC) is forecast from ``D 00:00 − (24 − issue_hour) h``; with the default
 issue hour 23 that is 23:00 UTC the day before, horizons 1–24 h are D's 24 hours (the day-ahead forecast
@@ -17,9 +20,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from carbonshift.forecast.calibration import ConformalCalibrator, calibrate_rolling
-from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, MAX_HORIZON_H
-from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
+from carbonshift.forecast.calibration import Calibration, StaticCQR
+from carbonshift.forecast.data.schema import MAX_HORIZON_H
+from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, Weighting
 from carbonshift.forecast.models.base import Forecaster, check_forecast_table
 
 
@@ -77,40 +80,63 @@ def _attach_actual(table: pd.DataFrame, actual: pd.Series) -> pd.DataFrame:
     return table
 
 
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What the backtest and ``forecast train`` run, built once from the config
+    (:func:`experiments.kinds.backtest.pipeline_settings`): issue hour (UTC), horizon (h), the ensemble
+    ``members`` (None: every model), the ``weighting`` and ``calibration`` objects (unfitted templates: each
+    run fits :meth:`~forecast.ensemble.Weighting.clone` copies) and, for the backtest only, the test-window
+    refit schedule."""
+
+    issue_hour: int = 23
+    horizon: int = 48
+    members: tuple[str, ...] | None = None
+    weighting: Weighting = field(default_factory=ErrorWeightedEnsemble)
+    calibration: Calibration = field(default_factory=StaticCQR)
+    retrain_every_days: int = 0
+    refit_before_test: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.horizon <= MAX_HORIZON_H:
+            raise ValueError(f"horizon must be 1–{MAX_HORIZON_H} h, got {self.horizon}")
+        if not 0 <= self.issue_hour <= 23:
+            raise ValueError(f"issue_hour must be 0–23, got {self.issue_hour}")
+        if self.weighting.buckets != self.calibration.buckets:
+            raise ValueError(f"weighting and calibration use different horizon buckets: {self.weighting.buckets} "
+                             f"vs {self.calibration.buckets}")
+
+    def member_names(self, models: Mapping[str, object]) -> list[str]:
+        """The ensemble members among ``models``; ``ValueError`` unless a non-empty subset."""
+        members = list(models) if self.members is None else list(self.members)
+        unknown = [m for m in members if m not in models]
+        if unknown or not members:
+            raise ValueError(f"ensemble members {unknown or members} must be a non-empty subset of {list(models)}")
+        return members
+
+
 def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Forecaster]], windows: Windows,
-                 issue_hour: int = 23, horizon: int = 48, retrain_every_days: int = 0, refit_before_test: bool = True,
-                 buckets: tuple[int, ...] = DEFAULT_BUCKETS, ensemble_power: float = 2.0,
-                 ensemble_prune: float = 1.5, members: list[str] | None = None, ensemble_method: str = "inverse_error",
-                 progress: bool = True, calibration_window_days: int = 0,
-                 ensemble_window_days: int = 14) -> BacktestResult:
+                 settings: PipelineSettings = PipelineSettings(), *, progress: bool = True) -> BacktestResult:
     """Backtest every model factory in ``models`` on ``panel[target]`` over ``windows``.
 
     Models are fitted on hours before the validation window and forecast it; for the test window they are
-    refitted on all hours before it (``refit_before_test``) and, with ``retrain_every_days`` > 0, again
-    every that many days on all hours before each chunk (rolling origin). ``members`` (default: all
-    models) are combined into ``ensemble``: with static weights fitted on the validation window, or, with
-    ``ensemble_method="rolling"``, weights refitted at every validation and test issue on the last
-    ``ensemble_window_days`` of already-observed member errors (:class:`forecast.ensemble.RollingEnsemble`;
-    ``weights`` then holds the test issues' rows). Intervals are calibrated with CQR fitted on the validation window,
-    or, with ``calibration_window_days`` > 0, refitted at every test issue on the most recent that many days of
-    already-observed forecast errors (:func:`forecast.calibration.calibrate_rolling`)."""
-    if not 1 <= horizon <= MAX_HORIZON_H:
-        raise ValueError(f"horizon must be 1–{MAX_HORIZON_H} h, got {horizon}")
-    if not 0 <= issue_hour <= 23:
-        raise ValueError(f"issue_hour must be 0–23, got {issue_hour}")
+    refitted on all hours before it (``settings.refit_before_test``) and, with ``settings.retrain_every_days``
+    > 0, again every that many days on all hours before each chunk (rolling origin). ``settings.members``
+    (default: all models) are combined into ``ensemble`` by ``settings.weighting`` (fitted on the validation
+    forecasts, then combining validation and test issues together, so rolling weights carry over; ``weights``
+    then holds the test issues' rows). Every model's and the ensemble's intervals are calibrated by a clone of
+    ``settings.calibration`` fitted on its validation forecasts (the validation window itself gets the static
+    in-sample CQR; its ``corrections`` are reported)."""
     if not models:
         raise ValueError("no models to backtest")
-    members = list(models) if members is None else members
-    unknown = [m for m in members if m not in models]
-    if unknown or not members:
-        raise ValueError(f"ensemble members {unknown or members} must be a non-empty subset of {list(models)}")
+    members = settings.member_names(models)
+    horizon = settings.horizon
     actual = panel.set_index(["region", "time"])[target]
     data = panel if windows.train_start is None else panel[panel["time"] >= windows.train_start]
     data = extend_panel(data, horizon)
-    val_issues = issue_times(windows.val_start, windows.val_end, issue_hour)
-    test_issues = issue_times(windows.test_start, windows.test_end, issue_hour)
-    if retrain_every_days > 0:
-        starts = test_issues[::retrain_every_days]
+    val_issues = issue_times(windows.val_start, windows.val_end, settings.issue_hour)
+    test_issues = issue_times(windows.test_start, windows.test_end, settings.issue_hour)
+    if settings.retrain_every_days > 0:
+        starts = test_issues[::settings.retrain_every_days]
         chunks = [test_issues[(test_issues >= s) & (test_issues < e)]
                   for s, e in zip(starts, [*starts[1:], test_issues[-1] + pd.Timedelta(hours=1)])]
     else:
@@ -132,7 +158,7 @@ def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable
         parts = []
         for k, chunk in enumerate(chunks):
             t0 = time.perf_counter()
-            if refit_before_test or k > 0:
+            if settings.refit_before_test or k > 0:
                 model = factory().fit(data, target, until=chunk[0])  # targets strictly before the issue time
             t1 = time.perf_counter()
             parts.append(model.predict(data, chunk, horizon))
@@ -142,28 +168,21 @@ def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable
         for table, where in ((val_tables[name], "validation"), (test_tables[name], "test")):
             check_forecast_table(table, f"{name} {where} forecasts")
     bar.close()
-    if ensemble_method == "rolling":
-        ens = RollingEnsemble(buckets, ensemble_window_days, ensemble_power, ensemble_prune)
-        both = ens.combine({m: pd.concat([val_tables[m], test_tables[m]], ignore_index=True) for m in members}, actual)
-        in_test = both["issue_time"] >= test_issues[0]
-        val_tables["ensemble"] = both[~in_test].reset_index(drop=True)
-        test_tables["ensemble"] = both[in_test].reset_index(drop=True)
+    ens = settings.weighting.clone().fit({m: val_tables[m] for m in members}, actual)
+    both = ens.combine({m: pd.concat([val_tables[m], test_tables[m]], ignore_index=True) for m in members}, actual)
+    in_test = (both["issue_time"] >= test_issues[0]).to_numpy()
+    val_tables["ensemble"] = both[~in_test].reset_index(drop=True)
+    test_tables["ensemble"] = both[in_test].reset_index(drop=True)
+    if "issue_time" in ens.weights.columns:   # weights per issue: keep the test issues'
         ens.weights = ens.weights[ens.weights["issue_time"] >= test_issues[0]].reset_index(drop=True)
-    else:
-        ens = ErrorWeightedEnsemble(buckets, ensemble_power, ensemble_prune, ensemble_method).fit(
-            {m: val_tables[m] for m in members}, actual)
-        val_tables["ensemble"] = ens.combine({m: val_tables[m] for m in members})
-        test_tables["ensemble"] = ens.combine({m: test_tables[m] for m in members})
     raw = _attach_actual(test_tables["ensemble"], actual).assign(model="ensemble", window="test")
     frames, corrections = [], []
     for name in [*models, "ensemble"]:
         val = _attach_actual(val_tables[name], actual)
-        cal = ConformalCalibrator(buckets).fit(val)
+        cal = settings.calibration.clone().fit(val)
         corrections.append(cal.corrections.assign(model=name))
-        frames.append(cal.transform(val).assign(model=name, window="validation"))
-        test = _attach_actual(test_tables[name], actual)
-        test = (calibrate_rolling(val, test, calibration_window_days, buckets) if calibration_window_days > 0
-                else cal.transform(test))
+        frames.append(cal.static.transform(val).assign(model=name, window="validation"))
+        test = cal.calibrate(val, _attach_actual(test_tables[name], actual))
         frames.append(test.assign(model=name, window="test"))
     forecasts = pd.concat(frames, ignore_index=True)
     lead = ["model", "window"]

@@ -16,7 +16,9 @@ weight within days.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,8 +53,44 @@ def ensemble_label(weights: pd.DataFrame, suffix: str = "") -> str:
     return "ensemble(" + ", ".join(f"{m} {v:.2f}" for m, v in w.items()) + f"){suffix}"
 
 
-class ErrorWeightedEnsemble:
-    """``fit(val_tables, actual)`` then ``combine(tables)``; ``weights`` is a tidy frame
+class Weighting(ABC):
+    """How members are combined, chosen once from the config: ``fit(validation_tables, actual)`` then
+    ``combine(tables, actual)`` (the backtest and ``forecast train``/``predict`` call exactly these).
+    :meth:`clone` is an unfitted copy with the same settings; :meth:`spec` / :func:`weighting_from_spec`
+    save and restore the settings (not the fitted weights, which live in :attr:`weights`)."""
+
+    buckets: list[int]
+    weights: pd.DataFrame | None
+
+    @abstractmethod
+    def fit(self, tables: Mapping[str, pd.DataFrame], actual: pd.Series) -> Weighting:
+        """Fit on the members' validation tables; ``actual``: Series indexed by (region, time)."""
+
+    @abstractmethod
+    def combine(self, tables: Mapping[str, pd.DataFrame], actual: pd.Series | None = None) -> pd.DataFrame:
+        """Combined forecast table of the rows the members share."""
+
+    @abstractmethod
+    def spec(self) -> dict[str, Any]:
+        """The settings as a JSON-able mapping with the ``method`` name (:func:`weighting_from_spec` inverts it)."""
+
+    @property
+    def lookback_days(self) -> int:
+        """Days of earlier issues whose errors the weights of an issue read (0: weights fixed at fit)."""
+        return 0
+
+    @property
+    def label_suffix(self) -> str:
+        """Suffix of the combined forecast's label (``+rolling14d`` for rolling weights)."""
+        return ""
+
+    def clone(self) -> Weighting:
+        """An unfitted weighting with the same settings."""
+        return weighting_from_spec(self.spec(), self.buckets)
+
+
+class ErrorWeightedEnsemble(Weighting):
+    """Static weights: ``fit(val_tables, actual)`` then ``combine(tables)``; ``weights`` is a tidy frame
     (region, bucket, model, mae, weight)."""
 
     def __init__(self, buckets: Sequence[int] = DEFAULT_BUCKETS, power: float = 2.0, prune: float = 1.5,
@@ -62,6 +100,9 @@ class ErrorWeightedEnsemble:
             raise ValueError(f"ensemble method must be 'inverse_error' or 'stacking', got {method!r}{hint}")
         self.buckets, self.power, self.prune, self.method = list(buckets), power, prune, method
         self.weights: pd.DataFrame | None = None
+
+    def spec(self) -> dict[str, Any]:
+        return {"method": self.method, "power": self.power, "prune": self.prune}
 
     def fit(self, tables: Mapping[str, pd.DataFrame], actual: pd.Series) -> ErrorWeightedEnsemble:
         """``tables``: model name -> validation forecast table; ``actual``: Series indexed by (region, time)."""
@@ -106,8 +147,9 @@ class ErrorWeightedEnsemble:
             w.loc[sel.index[~sel["model"].isin([models[a] for a in alive])], "weight"] = 0.0
         return w
 
-    def combine(self, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-        """Weighted average of the members' ``mean`` and quantiles on their common (region, issue, time) rows."""
+    def combine(self, tables: Mapping[str, pd.DataFrame], actual: pd.Series | None = None) -> pd.DataFrame:
+        """Weighted average of the members' ``mean`` and quantiles on their common (region, issue, time) rows
+        (the fitted weights; ``actual`` is not read)."""
         if self.weights is None:
             raise RuntimeError("ensemble: fit on validation forecasts before combine")
         value_cols = ["mean", *QUANTILE_COLUMNS]
@@ -151,7 +193,7 @@ def _aligned(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, list[pd.
     return base, sorted_
 
 
-class RollingEnsemble:
+class RollingEnsemble(Weighting):
     """``combine(tables, actual)``: weights refitted at every issue time τ per region × horizon bucket on the
     members' observed errors in the last ``window_days`` (forecasts issued ≥ τ − ``window_days`` for hours
     < τ). ``loss``: ``mape`` (mean |ŷ − y| / |y|, hours with y = 0 skipped; the metric the ensemble is judged
@@ -172,6 +214,22 @@ class RollingEnsemble:
                                                                              prune, loss)
         self.weights: pd.DataFrame | None = None
 
+    def spec(self) -> dict[str, Any]:
+        return {"method": "rolling", "window_days": self.window_days, "power": self.power, "prune": self.prune,
+                "loss": self.loss}
+
+    @property
+    def lookback_days(self) -> int:
+        return self.window_days
+
+    @property
+    def label_suffix(self) -> str:
+        return f"+rolling{self.window_days}d"
+
+    def fit(self, tables: Mapping[str, pd.DataFrame], actual: pd.Series) -> RollingEnsemble:
+        """Nothing to fit ahead: the weights are refitted at every issue inside :meth:`combine`."""
+        return self
+
     def _errors(self, point: np.ndarray, y: np.ndarray) -> np.ndarray:
         """[rows × members] absolute (percentage) errors; NaN where the actual is unknown (or 0 for MAPE)."""
         err = np.abs(point - y[:, None])
@@ -180,11 +238,13 @@ class RollingEnsemble:
                 err = np.where(y[:, None] != 0, err / np.abs(y[:, None]), np.nan)
         return err
 
-    def combine(self, tables: Mapping[str, pd.DataFrame], actual: pd.Series) -> pd.DataFrame:
+    def combine(self, tables: Mapping[str, pd.DataFrame], actual: pd.Series | None = None) -> pd.DataFrame:
         """Combined forecast table of every (region, issue, time) row the members share; ``actual``: Series
         indexed by (region, time). Only actuals at hours before each issue time are read for its weights."""
         if not tables:
             raise ValueError("rolling ensemble: no member tables")
+        if actual is None:
+            raise ValueError("rolling ensemble: combine needs the actuals (weights come from observed errors)")
         models = list(tables)
         base, sorted_ = _aligned(tables)
         value_cols = ["mean", *QUANTILE_COLUMNS]
@@ -243,3 +303,13 @@ class RollingEnsemble:
             raise RuntimeError("rolling ensemble: combine before basis_counts")
         cells = self.weights.drop_duplicates(["issue_time", "region", "bucket"])
         return {k: int(v) for k, v in cells["basis"].value_counts().items()}
+
+
+def weighting_from_spec(spec: Mapping[str, Any], buckets: Sequence[int]) -> Weighting:
+    """The unfitted :class:`Weighting` a :meth:`Weighting.spec` mapping describes (``method``: ``rolling`` →
+    :class:`RollingEnsemble`, ``inverse_error`` / ``stacking`` → :class:`ErrorWeightedEnsemble`)."""
+    params = dict(spec)
+    method = params.pop("method")
+    if method == "rolling":
+        return RollingEnsemble(buckets, **params)
+    return ErrorWeightedEnsemble(buckets, method=method, **params)

@@ -92,7 +92,7 @@ def _backtest_config(args: argparse.Namespace) -> Any:
 def train(args: argparse.Namespace) -> int:
     """Fit one :class:`forecast.artifact.TrainedForecaster` per config target and log each as an MLflow artifact
     folder ``forecaster`` (one target) or ``forecaster_<target>``."""
-    from carbonshift.experiments.kinds.backtest import ensemble_members, load_data, model_factories
+    from carbonshift.experiments.kinds.backtest import load_data, model_factories, pipeline_settings
     from carbonshift.experiments.runner import quiet_mlflow
     from carbonshift.forecast.backtest import Windows
 
@@ -106,10 +106,9 @@ def train(args: argparse.Namespace) -> int:
     w = cfg.windows
     windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
     factories = model_factories(cfg)
-    members = {m: factories[m] for m in ensemble_members(cfg, factories)}
     rows = []
     try:
-        run = _train_and_log(args, cfg, panel, members, windows, rows)
+        run = _train_and_log(args, cfg, panel, factories, windows, rows)
     except (ValueError, OSError) as exc:   # the MLflow run is marked FAILED
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -118,31 +117,29 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, members: dict, windows: Any,
+def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, factories: dict, windows: Any,
                    rows: list[dict]) -> Any:
     """One MLflow run: fit and log a forecaster per target (``rows`` receives one summary row each)."""
     import mlflow
 
     from carbonshift.experiments import tracking
     from carbonshift.experiments.config import as_dict
+    from carbonshift.experiments.kinds.backtest import pipeline_settings
     from carbonshift.experiments.runner import REPORTS_DIR, machine_tags
     from carbonshift.forecast import artifact
 
-    b = cfg.backtest
+    settings = pipeline_settings(cfg, factories)
     with tracking.run(args.experiment or cfg.name, f"{cfg.name}-train", as_dict(cfg),
                       tags={"carbonshift.kind": "forecast_train", "carbonshift.role": "train", **machine_tags()}) as run:
         for target in cfg.targets:
-            fitted = artifact.train(panel, target, members, windows, b.issue_hour, b.horizon_h, tuple(b.buckets),
-                                    b.ensemble_power, b.ensemble_prune, b.ensemble_method, config=as_dict(cfg),
-                                    ensemble_window_days=b.ensemble_window_days,
-                                    calibration_window_days=b.calibration_window_days)
+            fitted = artifact.train(panel, target, factories, windows, settings, config=as_dict(cfg))
             name = "forecaster" if len(cfg.targets) == 1 else f"forecaster_{target}"
             folder = Path(args.out) / name if args.out else REPORTS_DIR / cfg.name / name   # project's reports/
             save_mlflow_model(fitted, folder)
             mlflow.log_artifacts(str(folder), artifact_path=name)
             rows.append({"target": target, "model_uri": f"runs:/{run.info.run_id}/{name}", "folder": str(folder),
                          "cutoff": fitted.cutoff.isoformat(), "label": fitted.label,
-                         "regions": ", ".join(sorted(set(fitted.calibrator.corrections["region"])))})
+                         "regions": ", ".join(fitted.regions)})
         mlflow.set_tags({"carbonshift.cutoff": rows[0]["cutoff"], "carbonshift.git_commit": fitted.version["git_commit"]})
     return run
 
@@ -191,7 +188,7 @@ def _model_folder(uri: str, tmp: str) -> Path:
 def _history(fitted: Any, issue: pd.Timestamp, data_dir: str | None, live_store: str | None) -> pd.DataFrame:
     """The panel a trained forecaster predicts from: the model's zones/regions from the data dir (EM years from
     the first training year through the issue year) or from a live store."""
-    regions = sorted(set(fitted.calibrator.corrections["region"]))
+    regions = fitted.regions
     data = fitted.config.get("data")
     if live_store is None and not isinstance(data, dict):
         raise ValueError("this artifact records no data spec (config.data); predict from --live-store")

@@ -27,7 +27,7 @@ from carbonshift.experiments import decision_value
 from carbonshift.experiments.config import ConfigError, check, parse, registry_sections
 from carbonshift.experiments.decision_value import CI_TARGETS
 from carbonshift.experiments.registry import Context, Result, experiment_kind
-from carbonshift.forecast.backtest import Windows, run_backtest
+from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
 from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, MAX_HORIZON_H, TARGETS
 from carbonshift.forecast.metrics import score_by
 from carbonshift.forecast.models.lstm import LSTMParams
@@ -85,12 +85,16 @@ class BacktestSection:
     ensemble_members: list[str] = field(default_factory=list)   # empty: every non-naive model
     oracle_weather: bool = False   # observed obs_* weather as known-future input ("oracle weather")
     weather_forecasts: bool = False   # Open-Meteo fc_* forecasts from the data dir, published ≥ horizon_h before each hour
-    calibration_window_days: int = 0   # > 0: re-fit conformal corrections at each test issue on the last N days
+    calibration: Literal["static", "rolling"] = "static"   # conformal (CQR) intervals: fitted on validation, or refitted at each issue
+    calibration_window_days: int = 0   # rolling: days of already-observed errors the corrections are refitted on
 
     def __post_init__(self) -> None:
         check(0 <= self.issue_hour <= 23, "backtest.issue_hour", "must be 0–23 (UTC)")
         check(1 <= self.horizon_h <= MAX_HORIZON_H, "backtest.horizon_h", f"must be 1–{MAX_HORIZON_H} h")
         check(self.calibration_window_days >= 0, "backtest.calibration_window_days", "must be ≥ 0 days")
+        check((self.calibration == "static") == (self.calibration_window_days == 0), "backtest.calibration_window_days",
+              "rolling calibration needs a window ≥ 1 day; static calibration has none (set backtest.calibration: "
+              "rolling with a window)")
         check(self.ensemble_window_days >= 1, "backtest.ensemble_window_days", "must be ≥ 1 day")
         check(1 <= self.day_ahead_h <= self.horizon_h, "backtest.day_ahead_h", "must be 1 … horizon_h")
         check(self.retrain_every_days >= 0, "backtest.retrain_every_days", "must be ≥ 0 (0 = no retraining)")
@@ -293,6 +297,25 @@ def ensemble_members(cfg: BacktestConfig, factories: dict[str, Member]) -> list[
     return cfg.backtest.ensemble_members or [n for n, f in factories.items() if not f.cls.baseline] or list(factories)
 
 
+def pipeline_settings(cfg: BacktestConfig, factories: dict[str, object]) -> PipelineSettings:
+    """The one place the config's ``backtest`` section becomes the pipeline the backtest and ``forecast train``
+    run: ensemble members, the weighting object (``ensemble_method``) and the calibration object
+    (``calibration``)."""
+    from carbonshift.forecast.calibration import RollingCQR, StaticCQR
+    from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
+
+    b = cfg.backtest
+    buckets = tuple(b.buckets)
+    if b.ensemble_method == "rolling":
+        weighting = RollingEnsemble(buckets, b.ensemble_window_days, b.ensemble_power, b.ensemble_prune)
+    else:
+        weighting = ErrorWeightedEnsemble(buckets, b.ensemble_power, b.ensemble_prune, b.ensemble_method)
+    calibration = (RollingCQR(buckets, b.calibration_window_days) if b.calibration == "rolling"
+                   else StaticCQR(buckets))
+    return PipelineSettings(b.issue_hour, b.horizon_h, tuple(ensemble_members(cfg, factories)), weighting,
+                            calibration, b.retrain_every_days, b.refit_before_test)
+
+
 def name_ensemble(bt, shown: dict[str, str]) -> tuple[str, str, str]:  # noqa: ANN001 (forecast.backtest.BacktestResult)
     """Rename the backtest's calibrated ``ensemble`` rows (forecasts, corrections) by what they are
     (:func:`forecast.ensemble.ensemble_label` + ``+cqr``: ``ensemble(gbm 0.62, prophet 0.38)+cqr``, or with one
@@ -376,13 +399,12 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
     windows = Windows.from_strings(config.windows.train_start, config.windows.train_end, config.windows.val_start,
                                    config.windows.val_end, config.windows.test_start, config.windows.test_end)
     factories = model_factories(config)
-    members = ensemble_members(config, factories)
+    settings = pipeline_settings(config, factories)
+    members = list(settings.members)
     res = Result()
     label = " (oracle weather)" if b.oracle_weather else ""
     for target in config.targets:
-        bt = run_backtest(panel, target, factories, windows, b.issue_hour, b.horizon_h, b.retrain_every_days,
-                          b.refit_before_test, tuple(b.buckets), b.ensemble_power, b.ensemble_prune, members,
-                          b.ensemble_method, ctx.progress, b.calibration_window_days, b.ensemble_window_days)
+        bt = run_backtest(panel, target, factories, windows, settings, progress=ctx.progress)
         sized = cpu_sized(config)
         ens_label, raw_label, ens_key = name_ensemble(bt, sized)
         for frame in (bt.forecasts, bt.corrections):

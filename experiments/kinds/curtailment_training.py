@@ -157,7 +157,7 @@ def forecast_window_mask(panel: pd.DataFrame, regions: list[str], rule: WindowRu
                          start: pd.Timestamp, n: int, seed: int, progress: bool) -> ForecastWindows:
     """Backtest ``sec.model`` on ``rule.column`` (fit before the validation window, CQR on ``val_days`` before
     ``start``, test = the ``n`` hours from ``start``) and cut causal windows from its calibrated forecasts."""
-    from carbonshift.forecast.backtest import Windows, run_backtest
+    from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
     from carbonshift.forecast.data.panel import to_matrix
 
     day = pd.Timedelta(days=1)
@@ -169,8 +169,8 @@ def forecast_window_mask(panel: pd.DataFrame, regions: list[str], rule: WindowRu
     else:
         from carbonshift.forecast.models.naive import NaiveForecaster
         factory = lambda: NaiveForecaster(sec.model, sec.issue_hour, sec.horizon_h)  # noqa: E731
-    bt = run_backtest(panel, rule.column, {sec.model: factory}, windows, sec.issue_hour, sec.horizon_h,
-                      progress=progress)
+    bt = run_backtest(panel, rule.column, {sec.model: factory}, windows,
+                      PipelineSettings(sec.issue_hour, sec.horizon_h), progress=progress)
     fc = bt.forecasts[(bt.forecasts["model"] == sec.model) & (bt.forecasts["window"] == "test")]
     actual, times, _ = to_matrix(panel, rule.column, regions)
     cube = fc.pivot_table(index=["issue_time", "region"], columns="horizon_h", values=sec.stat)

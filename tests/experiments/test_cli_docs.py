@@ -115,7 +115,7 @@ def test_readme_forecaster_runs_through_backtest_ensemble_and_saved_artifact(use
     import numpy as np
 
     from carbonshift.experiments.config import ConfigError, as_dict, load, parse, load_yaml
-    from carbonshift.experiments.kinds.backtest import BacktestConfig, ensemble_members, load_data, model_factories
+    from carbonshift.experiments.kinds.backtest import BacktestConfig, load_data, model_factories, pipeline_settings
     from carbonshift.forecast import artifact
     from carbonshift.forecast.backtest import Windows, run_backtest
     from carbonshift.forecast.metrics import score_by
@@ -130,15 +130,13 @@ def test_readme_forecaster_runs_through_backtest_ensemble_and_saved_artifact(use
     panel = load_data(cfg, str(shared_data))
     w, b = cfg.windows, cfg.backtest
     windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
-    bt = run_backtest(panel, "ci_direct", factories, windows, b.issue_hour, b.horizon_h, buckets=tuple(b.buckets),
-                      members=ensemble_members(cfg, factories), progress=False)
+    bt = run_backtest(panel, "ci_direct", factories, windows, pipeline_settings(cfg, factories), progress=False)
     test = bt.forecasts[(bt.forecasts["window"] == "test") & (bt.forecasts["horizon_h"] <= b.day_ahead_h)]
     mape = score_by(test, ["model"]).set_index("model")["mape"]
     assert mape["ridge_lags"] < mape["seasonal24"]                    # README: 34.4 % vs 48.8 %
     assert round(mape["ridge_lags"], 1) == 34.4 and round(mape["seasonal24"], 1) == 48.8
     assert set(bt.weights["model"]) == {"seasonal24", "ridge_lags"} and (bt.weights["weight"] > 0).any()
-    members = {m: factories[m] for m in ensemble_members(cfg, factories)}
-    fitted = artifact.train(panel, "ci_direct", members, windows, b.issue_hour, b.horizon_h, tuple(b.buckets),
+    fitted = artifact.train(panel, "ci_direct", factories, windows, pipeline_settings(cfg, factories),
                             config=as_dict(cfg))
     folder = fitted.save(user_forecaster / "saved")
     manifest = (folder / "members/ridge_lags/model.json").read_text()

@@ -1,8 +1,8 @@
 """Rolling ensemble inside the backtest on real DACF data: no look-ahead, and the static default unchanged."""
 import pandas as pd
 
-from carbonshift.forecast.backtest import Windows, run_backtest
-from carbonshift.forecast.ensemble import ErrorWeightedEnsemble
+from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
+from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
 from carbonshift.forecast.models.naive import NaiveForecaster
 
 WINDOWS = Windows.from_strings("2020-10-01", "2020-12-31", "2021-01-01", "2021-01-12", "2021-01-13", "2021-01-25")
@@ -20,12 +20,12 @@ def _ensemble(bt, before: bool) -> pd.DataFrame:
 
 
 def test_rolling_weights_and_forecast_ignore_actuals_after_each_issue(dacf_slice):
-    kw = dict(progress=False, ensemble_method="rolling", ensemble_window_days=5)
-    base = run_backtest(dacf_slice, "ci_direct", _models(), WINDOWS, **kw)
+    settings = PipelineSettings(weighting=RollingEnsemble(window_days=5))
+    base = run_backtest(dacf_slice, "ci_direct", _models(), WINDOWS, settings, progress=False)
     corrupted = dacf_slice.copy()
     late = corrupted["time"] >= CUT
     corrupted.loc[late, "ci_direct"] = corrupted.loc[late, "ci_direct"].sample(frac=1, random_state=0).to_numpy() * 2
-    other = run_backtest(corrupted, "ci_direct", _models(), WINDOWS, **kw)
+    other = run_backtest(corrupted, "ci_direct", _models(), WINDOWS, settings, progress=False)
     wb, wo = base.weights, other.weights
     assert wb["issue_time"].min() == WINDOWS.test_start - pd.Timedelta(hours=1)
     pd.testing.assert_frame_equal(wb[wb["issue_time"] <= CUT], wo[wo["issue_time"] <= CUT])

@@ -1,4 +1,4 @@
-"""Train once, predict later for rolling configs (``ensemble_method: rolling`` + ``calibration_window_days``):
+"""Train once, predict later for rolling configs (``ensemble_method: rolling`` + ``calibration: rolling``):
 predict at T re-forecasts the past issues with the saved members, weights and calibrates them as the backtest
 does at T, reads no actual at or after T, and reproduces its table byte for byte in a fresh process."""
 from __future__ import annotations
@@ -15,14 +15,15 @@ import pytest
 import yaml
 
 from carbonshift.experiments.config import as_dict
-from carbonshift.experiments.kinds.backtest import BacktestConfig, model_factories
+from carbonshift.experiments.kinds.backtest import BacktestConfig, model_factories, pipeline_settings
 from carbonshift.experiments.runner import parse_doc, read_doc
 from carbonshift.forecast import artifact
-from carbonshift.forecast.backtest import Windows, run_backtest
+from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
+from carbonshift.forecast.calibration import RollingCQR, StaticCQR
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.registry import REPO_ROOT
 from carbonshift.forecast.data.schema import FORECAST_COLUMNS
-from carbonshift.forecast.ensemble import RollingEnsemble
+from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
 from test_own_data_backtest import cli_env, make_user_zone
 
 CLI = [sys.executable, "-m", "carbonshift.experiments.cli"]
@@ -37,7 +38,7 @@ def _doc() -> dict:
     doc, _ = read_doc(REPO_ROOT / "experiments/configs/own_zone.yaml", {
         "models.naive.kinds": ["seasonal24", "persistence"], "backtest.ensemble_members": MEMBERS,
         "backtest.ensemble_method": "rolling", "backtest.ensemble_window_days": 3,
-        "backtest.calibration_window_days": 4})
+        "backtest.calibration": "rolling", "backtest.calibration_window_days": 4})
     return doc
 
 
@@ -47,18 +48,17 @@ def setup(shared_data, tmp_path_factory) -> tuple[Path, BacktestConfig, pd.DataF
     _, cfg = parse_doc(_doc(), "own_zone rolling")
     panel = load_panel(["CA-ON"], [2024], weather=False, data_dir=data_dir)
     factories = model_factories(cfg)
-    w, b = cfg.windows, cfg.backtest
+    w = cfg.windows
     windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
-    fitted = artifact.train(panel, "ci_direct", {m: factories[m] for m in MEMBERS}, windows, b.issue_hour,
-                            b.horizon_h, tuple(b.buckets), b.ensemble_power, b.ensemble_prune, b.ensemble_method,
-                            as_dict(cfg), b.ensemble_window_days, b.calibration_window_days)
+    fitted = artifact.train(panel, "ci_direct", factories, windows, pipeline_settings(cfg, factories),
+                            config=as_dict(cfg))
     return data_dir, cfg, panel, fitted
 
 
 @pytest.mark.slow
 def test_rolling_forecaster_round_trip_through_the_cli(setup, tmp_path):
     data_dir, _, panel, fitted = setup
-    assert fitted.rolling and fitted.lookback_days == 7 and isinstance(fitted.ensemble, RollingEnsemble)
+    assert fitted.rolling and fitted.lookback_days == 7 and isinstance(fitted.weighting, RollingEnsemble)
     table = fitted.predict(panel, ISSUE)
     assert list(table.columns) == ["model", *FORECAST_COLUMNS] and len(table) == 48
     label = table["model"].unique().tolist()
@@ -78,7 +78,7 @@ def test_rolling_forecaster_round_trip_through_the_cli(setup, tmp_path):
     manifest = json.loads((tmp_path / "trained/forecaster/data/forecaster/forecaster.json").read_text())
     assert manifest["ensemble"] == {"method": "rolling", "window_days": 3, "power": 2.0, "prune": 1.5,
                                     "loss": "mape"}
-    assert manifest["calibration_window_days"] == 4 and manifest["lookback_days"] == 7
+    assert manifest["calibration"] == {"method": "rolling", "window_days": 4} and manifest["lookback_days"] == 7
     assert [m["name"] for m in manifest["members"]] == MEMBERS and row["label"].endswith("+rolling3d+cqr")
     out = tmp_path / "issued.csv"
     proc = run(["forecast", "predict", row["model_uri"], "--issue-time", "2024-03-20T23:00Z", "--out", str(out),
@@ -93,11 +93,10 @@ def test_rolling_forecaster_round_trip_through_the_cli(setup, tmp_path):
 
 def test_rolling_predict_equals_the_backtest_ensemble(setup):
     _, cfg, panel, fitted = setup
-    w, b = cfg.windows, cfg.backtest
+    w = cfg.windows
     windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
-    bt = run_backtest(panel, "ci_direct", model_factories(cfg), windows, b.issue_hour, b.horizon_h,
-                      buckets=tuple(b.buckets), members=MEMBERS, ensemble_method="rolling", progress=False,
-                      calibration_window_days=4, ensemble_window_days=3)
+    factories = model_factories(cfg)
+    bt = run_backtest(panel, "ci_direct", factories, windows, pipeline_settings(cfg, factories), progress=False)
     ens = bt.forecasts[(bt.forecasts["model"] == "ensemble") & (bt.forecasts["window"] == "test")]
     for issue in (fitted.cutoff, ISSUE, LATE):
         ours = fitted.predict(panel, issue)
@@ -122,7 +121,7 @@ def test_no_look_ahead_and_clear_errors(setup):
     short = panel[panel["time"] >= pd.Timestamp("2024-03-18", tz="UTC")]   # cannot re-forecast 14–17 March issues
     with pytest.raises(ValueError, match=r"past \(re-forecast\) issue time\(s\) \(e\.g\. CA-ON 2024-03-14 23:00"):
         fitted.predict(short, ISSUE)
-    one_day = dataclasses.replace(fitted, ensemble=RollingEnsemble(fitted.buckets, 1, 2.0, 1.5))
+    one_day = dataclasses.replace(fitted, weighting=RollingEnsemble(fitted.buckets, 1, 2.0, 1.5))
     reaches = fitted.cutoff + pd.Timedelta(days=5)   # look-back reaches the cut-off: the backtest's fallback applies
     assert len(one_day.predict(panel, reaches)) == 48
     with pytest.raises(ValueError, match=r"no observed member error in the last 1 d .*bucket 1"):
@@ -132,19 +131,21 @@ def test_no_look_ahead_and_clear_errors(setup):
 
 
 def test_static_weights_with_rolling_calibration_equal_the_backtest(setup):
-    """``calibration_window_days`` > 0 with static weights (forecast_level_shift.yaml): corrections refitted at T."""
+    """Rolling calibration with static weights: corrections refitted at T."""
     _, cfg, panel, _ = setup
     w, b = cfg.windows, cfg.backtest
     windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
     factories = model_factories(cfg)
-    fitted = artifact.train(panel, "ci_direct", {m: factories[m] for m in MEMBERS}, windows, b.issue_hour,
-                            b.horizon_h, tuple(b.buckets), calibration_window_days=4)
+    settings = PipelineSettings(b.issue_hour, b.horizon_h, tuple(MEMBERS), ErrorWeightedEnsemble(b.buckets),
+                                RollingCQR(b.buckets, 4))
+    fitted = artifact.train(panel, "ci_direct", factories, windows, settings)
     assert fitted.rolling and fitted.lookback_days == 4 and fitted.label.endswith(")+cqr")
-    bt = run_backtest(panel, "ci_direct", factories, windows, b.issue_hour, b.horizon_h, buckets=tuple(b.buckets),
-                      members=MEMBERS, progress=False, calibration_window_days=4)
+    bt = run_backtest(panel, "ci_direct", factories, windows, settings, progress=False)
     ens = bt.forecasts[(bt.forecasts["model"] == "ensemble") & (bt.forecasts["window"] == "test")]
     ours = fitted.predict(panel, ISSUE)
     theirs = ens[ens["issue_time"] == ISSUE].sort_values("time")
     np.testing.assert_allclose(ours[VALUES].to_numpy(), theirs[VALUES].to_numpy(), rtol=1e-9)
-    static = dataclasses.replace(fitted, calibration_window_days=0, validation=None).predict(panel, ISSUE)
+    static_cqr = StaticCQR(b.buckets)
+    static_cqr.static = fitted.calibration.static
+    static = dataclasses.replace(fitted, calibration=static_cqr, validation=None).predict(panel, ISSUE)
     assert not np.allclose(static["q0.05"].to_numpy(), theirs["q0.05"].to_numpy())   # validation-only CQR differs

@@ -13,7 +13,7 @@ import pytest
 
 from carbonshift.experiments.config import as_dict
 from carbonshift.experiments.config import load as load_config
-from carbonshift.experiments.kinds.backtest import BacktestConfig, ensemble_members, model_factories
+from carbonshift.experiments.kinds.backtest import BacktestConfig, model_factories, pipeline_settings
 from carbonshift.forecast import artifact
 from carbonshift.forecast.backtest import Windows, run_backtest
 from carbonshift.forecast.data.panel import load_panel
@@ -35,10 +35,9 @@ def _train_in_process(data_dir: Path) -> tuple[artifact.TrainedForecaster, pd.Da
     cfg = load_config(CONFIG, BacktestConfig)
     panel = load_panel(["CA-ON"], [2024], weather=False, data_dir=data_dir)
     factories = model_factories(cfg)
-    members = {m: factories[m] for m in ensemble_members(cfg, factories)}
-    w, b = cfg.windows, cfg.backtest
+    w = cfg.windows
     windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
-    fitted = artifact.train(panel, "ci_direct", members, windows, b.issue_hour, b.horizon_h, tuple(b.buckets),
+    fitted = artifact.train(panel, "ci_direct", factories, windows, pipeline_settings(cfg, factories),
                             config=as_dict(cfg))
     return fitted, panel, cfg
 
@@ -95,8 +94,8 @@ def test_trained_ensemble_equals_the_backtest_at_its_first_test_issue(user_dir):
     factories = model_factories(cfg)
     w, b = cfg.windows, cfg.backtest
     windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
-    bt = run_backtest(panel, "ci_direct", factories, windows, b.issue_hour, b.horizon_h, buckets=tuple(b.buckets),
-                      members=list(fitted.members), progress=False)
+    bt = run_backtest(panel, "ci_direct", factories, windows, pipeline_settings(cfg, factories), progress=False)
+    assert list(fitted.members) == ["seasonal24", "gbm"]
     first = bt.forecasts[(bt.forecasts["model"] == "ensemble") & (bt.forecasts["window"] == "test")
                          & (bt.forecasts["issue_time"] == fitted.cutoff)].sort_values("time")
     ours = fitted.predict(panel, fitted.cutoff)

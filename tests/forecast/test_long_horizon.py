@@ -13,9 +13,11 @@ import yaml
 from carbonshift.experiments.config import ConfigError
 from carbonshift.experiments.runner import parse_doc
 from carbonshift.forecast import report
-from carbonshift.forecast.backtest import Windows, run_backtest
+from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
+from carbonshift.forecast.calibration import RollingCQR
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, MAX_HORIZON_H, QUANTILE_COLUMNS
+from carbonshift.forecast.ensemble import RollingEnsemble
 from carbonshift.forecast.models.base import check_forecast_table
 from carbonshift.forecast.models.gbm import GBMForecaster
 from carbonshift.forecast.models.naive import NaiveForecaster
@@ -56,7 +58,7 @@ def test_run_backtest_refuses_horizons_past_the_limit(gb_slice):
     w = Windows.from_strings(None, "2022-01-31", "2022-02-01", "2022-02-28", "2022-03-01", "2022-03-14")
     with pytest.raises(ValueError, match="horizon must be 1–168 h, got 169"):
         run_backtest(gb_slice, "ci_direct", {"s24": lambda: NaiveForecaster("seasonal24")}, w,
-                     horizon=MAX_HORIZON_H + 1, progress=False)
+                     PipelineSettings(horizon=MAX_HORIZON_H + 1), progress=False)
 
 
 def _week_ahead(name: str):
@@ -132,8 +134,8 @@ def test_week_ahead_backtest_calibrates_and_reports_the_97_to_168_h_bucket(gb_sl
     w = Windows.from_strings(None, "2022-01-31", "2022-02-01", "2022-02-28", "2022-03-01", "2022-03-31")
     models = {k: (lambda k=k: NaiveForecaster(k, horizon=MAX_HORIZON_H))
               for k in ("persistence", "seasonal24", "seasonal168")}
-    bt = run_backtest(gb_slice, "ci_direct", models, w, horizon=MAX_HORIZON_H, ensemble_method="rolling",
-                      calibration_window_days=14, progress=False)
+    settings = PipelineSettings(horizon=MAX_HORIZON_H, weighting=RollingEnsemble(), calibration=RollingCQR(window_days=14))
+    bt = run_backtest(gb_slice, "ci_direct", models, w, settings, progress=False)
     last = len(DEFAULT_BUCKETS) - 1
     corr = bt.corrections[(bt.corrections["model"] == "ensemble") & (bt.corrections["bucket"] == last)]
     assert len(corr) == 3 and (corr["n"] > 24 * 7).all()     # one per nominal level, from a week+ of hours

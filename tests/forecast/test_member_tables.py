@@ -9,8 +9,8 @@ from carbonshift.experiments.config import load
 from carbonshift.experiments.kinds.backtest import BacktestConfig, member_tables
 from carbonshift.experiments.kinds.backtest import run as run_kind
 from carbonshift.experiments.registry import Context
-from carbonshift.forecast.backtest import Windows, extend_panel, issue_times, run_backtest
-from carbonshift.forecast.calibration import ConformalCalibrator
+from carbonshift.forecast.backtest import PipelineSettings, Windows, extend_panel, issue_times, run_backtest
+from carbonshift.forecast.calibration import ConformalCalibrator, RollingCQR, StaticCQR
 from carbonshift.forecast.data.schema import QUANTILE_COLUMNS
 from carbonshift.forecast.models.base import check_forecast_table
 from carbonshift.forecast.models.naive import NaiveForecaster
@@ -21,8 +21,8 @@ MODELS = {"persistence": lambda: NaiveForecaster("persistence", horizon=48),
 
 
 def _tables(panel: pd.DataFrame, calibration_window_days: int = 0) -> dict[str, pd.DataFrame]:
-    bt = run_backtest(panel, "ci_direct", MODELS, WINDOWS, progress=False,
-                      calibration_window_days=calibration_window_days)
+    calibration = RollingCQR(window_days=calibration_window_days) if calibration_window_days else StaticCQR()
+    bt = run_backtest(panel, "ci_direct", MODELS, WINDOWS, PipelineSettings(calibration=calibration), progress=False)
     return member_tables(bt.forecasts, list(MODELS), {})
 
 
