@@ -14,7 +14,8 @@ scheduler's ``forecast.source: table``).
 When the weighting or the calibration rolls (its ``lookback_days`` > 0) predict mirrors the backtest's online
 steps: the artifact keeps the members' validation forecasts (with their actuals). Predicting at T
 re-forecasts, with the saved members (no refit), the daily issues T − k days (k = 1 … the weighting's + the
-calibration's look-back, those ≥ the cut-off) from the given history — each past forecast sees only targets
+calibration's look-back, those ≥ the cut-off; every daily issue from the cut-off for the adaptive calibration,
+whose online state starts there, so its predict cost grows with the time since the cut-off) from the given history — each past forecast sees only targets
 before its own issue, and only actuals before the last requested issue score them — then combines every issue
 with the weighting on that pool (validation forecasts + re-forecasts) and calibrates with the calibration,
 exactly as :func:`forecast.backtest.run_backtest` does at the same issue (with ``retrain_every_days`` = 0).
@@ -173,10 +174,14 @@ class TrainedForecaster:
                              f"(e.g. {shown}); the history must reach each issue")
 
     def _past_issues(self, issues: pd.DatetimeIndex) -> pd.DatetimeIndex:
-        """Daily issues T − k days (k = 1 … :attr:`lookback_days`) of every requested T, at or after the
-        cut-off, that are not requested themselves."""
-        days = pd.to_timedelta(np.arange(1, self.lookback_days + 1), unit="D")
-        past = pd.DatetimeIndex(sorted({t - d for t in issues for d in days}))
+        """Daily issues T − k days (k = 1 … :attr:`lookback_days`) of every requested T — every daily issue
+        from the cut-off when the calibration carries online state (``since_start``) — at or after the cut-off,
+        that are not requested themselves."""
+        if self.calibration.since_start:
+            past = pd.date_range(self.cutoff, issues[-1], freq="D")
+        else:
+            days = pd.to_timedelta(np.arange(1, self.lookback_days + 1), unit="D")
+            past = pd.DatetimeIndex(sorted({t - d for t in issues for d in days}))
         return past[(past >= self.cutoff) & ~past.isin(issues)]
 
     def _predict_rolling(self, panel: pd.DataFrame, regions: list[str], issues: pd.DatetimeIndex

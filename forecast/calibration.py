@@ -147,12 +147,19 @@ class RollingCQR(Calibration):
         return self.window_days
 
 
+#: ACI step and CQR window (days) of :class:`AdaptiveCQR` and the config defaults, chosen on validation windows
+#: only (forecast_em 2022-11/12, forecast_dacf 2021-02…06): experiments/configs/README.md "Interval calibration".
+ADAPTIVE_STEP = 0.5
+ADAPTIVE_WINDOW_DAYS = 14
+
+
 class AdaptiveCQR(RollingCQR):
     """Rolling CQR whose quantile level adapts online per region × horizon bucket × interval (adaptive conformal
     inference with step ``step``; :func:`calibrate_rolling`). Its state starts at the first calibrated issue, so
     :meth:`calibrate` must see every issue from there on (``since_start``)."""
 
-    def __init__(self, buckets: Sequence[int] = DEFAULT_BUCKETS, window_days: int = 28, step: float = 0.05) -> None:
+    def __init__(self, buckets: Sequence[int] = DEFAULT_BUCKETS, window_days: int = ADAPTIVE_WINDOW_DAYS,
+                 step: float = ADAPTIVE_STEP) -> None:
         if not step > 0:
             raise ValueError(f"adaptive calibration step must be > 0 (0 is rolling CQR), got {step}")
         super().__init__(buckets, window_days)

@@ -260,6 +260,32 @@ def monthly_coverage(forecasts: pd.DataFrame, day_ahead_h: int = 24, level: int 
     return g
 
 
+def trailing_coverage_alerts(forecasts: pd.DataFrame, model: str, day_ahead_h: int = 24, level: int = 90,
+                             days: int = 28, drop: float = 0.05) -> pd.DataFrame:
+    """Per region, the day-ahead test coverage (fraction) of ``model``'s central ``level`` % interval over the
+    trailing ``days`` days of target hours, at each test day; a row for every region whose trailing coverage
+    fell below nominal − ``drop`` (default 85 % for 90 %): its lowest value (``picp_min``), the day that window
+    ended (``window_end``, UTC date) and the number of test days below the threshold (``days_below``)."""
+    lo, hi = INTERVALS[level]
+    da = day_ahead(forecasts, day_ahead_h)
+    da = da[(da["model"] == model) & da["actual"].notna()]
+    daily = pd.DataFrame({"region": da["region"], "day": da["time"].dt.floor("D"),
+                          "inside": ((da["actual"] >= da[lo]) & (da["actual"] <= da[hi])).astype(float)})
+    daily = daily.groupby(["region", "day"])["inside"].agg(["sum", "size"]).reset_index()
+    rows = []
+    for region, g in daily.groupby("region"):
+        g = g.set_index("day").asfreq("D", fill_value=0)
+        win = g[["sum", "size"]].rolling(days, min_periods=days).sum()
+        picp = (win["sum"] / win["size"].where(win["size"] > 0)).dropna()
+        below = picp[picp < level / 100 - drop]
+        if len(below):
+            rows.append({"region": region, "model": model, "nominal": level / 100, "window_days": days,
+                         "picp_min": float(below.min()), "window_end": below.idxmin().strftime("%Y-%m-%d"),
+                         "days_below": len(below)})
+    return pd.DataFrame(rows, columns=["region", "model", "nominal", "window_days", "picp_min", "window_end",
+                                       "days_below"])
+
+
 def ensemble_goal_table(mape_t: pd.DataFrame, ensemble: str, members: Sequence[str],
                         baseline: str = "seasonal24", tolerance: float = 1.02) -> pd.DataFrame:
     """Per region: the combined forecast's day-ahead MAPE (%) against its best member, the ``baseline``

@@ -16,6 +16,7 @@ interval coverage.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from carbonshift.experiments.config import ConfigError, check, parse, registry_s
 from carbonshift.experiments.decision_value import CI_TARGETS
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
+from carbonshift.forecast.calibration import ADAPTIVE_STEP, ADAPTIVE_WINDOW_DAYS
 from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, MAX_HORIZON_H, TARGETS
 from carbonshift.forecast.metrics import score_by
 from carbonshift.forecast.models.lstm import LSTMParams
@@ -35,6 +37,8 @@ from carbonshift.forecast.models.naive import NaiveParams
 from carbonshift.forecast.models.tft import TFTParams
 from carbonshift.forecast import report
 
+
+log = logging.getLogger(__name__)
 
 @dataclass
 class DataSection:
@@ -85,16 +89,16 @@ class BacktestSection:
     ensemble_members: list[str] = field(default_factory=list)   # empty: every non-naive model
     oracle_weather: bool = False   # observed obs_* weather as known-future input ("oracle weather")
     weather_forecasts: bool = False   # Open-Meteo fc_* forecasts from the data dir, published ≥ horizon_h before each hour
-    calibration: Literal["static", "rolling"] = "static"   # conformal (CQR) intervals: fitted on validation, or refitted at each issue
-    calibration_window_days: int = 0   # rolling: days of already-observed errors the corrections are refitted on
+    calibration: Literal["static", "rolling", "adaptive"] = "adaptive"   # CQR fitted on validation; refitted at each issue; + online level (ACI)
+    calibration_window_days: int = ADAPTIVE_WINDOW_DAYS   # rolling/adaptive: days of already-observed errors the corrections are refitted on
+    calibration_step: float = ADAPTIVE_STEP   # adaptive: per issue, the quantile level moves step × (miss rate − α) per region × bucket
 
     def __post_init__(self) -> None:
         check(0 <= self.issue_hour <= 23, "backtest.issue_hour", "must be 0–23 (UTC)")
         check(1 <= self.horizon_h <= MAX_HORIZON_H, "backtest.horizon_h", f"must be 1–{MAX_HORIZON_H} h")
-        check(self.calibration_window_days >= 0, "backtest.calibration_window_days", "must be ≥ 0 days")
-        check((self.calibration == "static") == (self.calibration_window_days == 0), "backtest.calibration_window_days",
-              "rolling calibration needs a window ≥ 1 day; static calibration has none (set backtest.calibration: "
-              "rolling with a window)")
+        check(self.calibration_window_days >= 1, "backtest.calibration_window_days",
+              "must be ≥ 1 day (for validation-only corrections set backtest.calibration: static)")
+        check(self.calibration_step > 0, "backtest.calibration_step", "must be > 0")
         check(self.ensemble_window_days >= 1, "backtest.ensemble_window_days", "must be ≥ 1 day")
         check(1 <= self.day_ahead_h <= self.horizon_h, "backtest.day_ahead_h", "must be 1 … horizon_h")
         check(self.retrain_every_days >= 0, "backtest.retrain_every_days", "must be ≥ 0 (0 = no retraining)")
@@ -301,7 +305,7 @@ def pipeline_settings(cfg: BacktestConfig, factories: dict[str, object]) -> Pipe
     """The one place the config's ``backtest`` section becomes the pipeline the backtest and ``forecast train``
     run: ensemble members, the weighting object (``ensemble_method``) and the calibration object
     (``calibration``)."""
-    from carbonshift.forecast.calibration import RollingCQR, StaticCQR
+    from carbonshift.forecast.calibration import AdaptiveCQR, RollingCQR, StaticCQR
     from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
 
     b = cfg.backtest
@@ -310,8 +314,9 @@ def pipeline_settings(cfg: BacktestConfig, factories: dict[str, object]) -> Pipe
         weighting = RollingEnsemble(buckets, b.ensemble_window_days, b.ensemble_power, b.ensemble_prune)
     else:
         weighting = ErrorWeightedEnsemble(buckets, b.ensemble_power, b.ensemble_prune, b.ensemble_method)
-    calibration = (RollingCQR(buckets, b.calibration_window_days) if b.calibration == "rolling"
-                   else StaticCQR(buckets))
+    calibration = {"static": lambda: StaticCQR(buckets),
+                   "rolling": lambda: RollingCQR(buckets, b.calibration_window_days),
+                   "adaptive": lambda: AdaptiveCQR(buckets, b.calibration_window_days, b.calibration_step)}[b.calibration]()
     return PipelineSettings(b.issue_hour, b.horizon_h, tuple(ensemble_members(cfg, factories)), weighting,
                             calibration, b.retrain_every_days, b.refit_before_test)
 
@@ -443,6 +448,13 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
         monthly = report.monthly_coverage(bt.forecasts, b.day_ahead_h)
         res.tables[f"ensemble_goals{sfx}"] = goals
         res.tables[f"coverage90_by_month{sfx}"] = monthly
+        alerts = report.trailing_coverage_alerts(bt.forecasts, ens_label, b.day_ahead_h)
+        res.tables[f"coverage_alerts{sfx}"] = alerts
+        for _, row in alerts.iterrows():
+            note = (f"{target} {row['region']}: trailing {row['window_days']}-day 90 % coverage fell to "
+                    f"{row['picp_min']:.1%} (window ending {row['window_end']}; {row['days_below']} days below 85 %)")
+            res.summary.setdefault(f"coverage_warnings{sfx}", []).append(note)
+            log.warning("interval coverage: %s", note)
         res.tables[f"mape_by_month{sfx}"] = report.monthly_mape(bt.forecasts, b.day_ahead_h)
         res.summary[f"ensemble_goals{sfx}"] = report.goals_with_coverage(goals, coverage, monthly, ens_label)
         if "basis" in bt.weights.columns:

@@ -2,6 +2,7 @@
 the byte-identical forecast table; the trained ensemble is the backtest's at its first test issue."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from carbonshift.experiments.config import load as load_config
 from carbonshift.experiments.kinds.backtest import BacktestConfig, model_factories, pipeline_settings
 from carbonshift.forecast import artifact
 from carbonshift.forecast.backtest import Windows, run_backtest
+from carbonshift.forecast.calibration import StaticCQR
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.registry import REPO_ROOT
 from carbonshift.forecast.data.schema import FORECAST_COLUMNS, PANEL_COLUMNS
@@ -89,19 +91,22 @@ def test_train_predict_round_trip_in_fresh_processes(user_dir, tmp_path):
     assert signal is not None
 
 
-def test_trained_ensemble_equals_the_backtest_at_its_first_test_issue(user_dir):
+def test_trained_ensemble_equals_the_backtest_at_every_issue(user_dir):
+    """own_zone.yaml's default adaptive calibration: its online level starts at the cut-off, so predict replays
+    every issue since then and equals the backtest at the first issue and at later ones."""
     fitted, panel, cfg = _train_in_process(user_dir)
     factories = model_factories(cfg)
-    w, b = cfg.windows, cfg.backtest
+    w = cfg.windows
     windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
     bt = run_backtest(panel, "ci_direct", factories, windows, pipeline_settings(cfg, factories), progress=False)
-    assert list(fitted.members) == ["seasonal24", "gbm"]
-    first = bt.forecasts[(bt.forecasts["model"] == "ensemble") & (bt.forecasts["window"] == "test")
-                         & (bt.forecasts["issue_time"] == fitted.cutoff)].sort_values("time")
-    ours = fitted.predict(panel, fitted.cutoff)
-    assert len(ours) == len(first) == 48
-    np.testing.assert_allclose(ours[["mean", "q0.05", "q0.95"]].to_numpy(), first[["mean", "q0.05", "q0.95"]].to_numpy(),
-                               rtol=1e-12)
+    assert list(fitted.members) == ["seasonal24", "gbm"] and fitted.calibration.spec()["method"] == "adaptive"
+    ens = bt.forecasts[(bt.forecasts["model"] == "ensemble") & (bt.forecasts["window"] == "test")]
+    for issue in (fitted.cutoff, ISSUE, ISSUE + pd.Timedelta(days=7)):
+        theirs = ens[ens["issue_time"] == issue].sort_values("time")
+        ours = fitted.predict(panel, issue)
+        assert len(ours) == len(theirs) == 48
+        np.testing.assert_allclose(ours[["mean", "q0.05", "q0.95"]].to_numpy(),
+                                   theirs[["mean", "q0.05", "q0.95"]].to_numpy(), rtol=1e-12, err_msg=str(issue))
 
 
 def test_future_targets_are_masked_and_bad_inputs_fail_clearly(user_dir, tmp_path):
@@ -144,8 +149,12 @@ def test_daily_issues_and_stale_history(user_dir):
     one = fitted.predict(panel, issues[1:2])
     pd.testing.assert_frame_equal(table[table["issue_time"] == issues[1]].reset_index(drop=True), one)
     stale = panel[panel["time"] < ISSUE - pd.Timedelta(hours=5)]
+    with pytest.raises(ValueError, match=r"hour before 1 requested issue time\(s\) \(e\.g\. CA-ON 2024-03-20 23:00 UTC\)"):
+        fitted.predict(stale, ISSUE)              # adaptive calibration (own_zone's default): the rolling path
+    static = StaticCQR(fitted.buckets)
+    static.static = fitted.calibration.static
     with pytest.raises(ValueError, match=r"issue time 2024-03-20 23:00 UTC for CA-ON \(last observed 2024-03-20 17:00 UTC\)"):
-        fitted.predict(stale, ISSUE)
+        dataclasses.replace(fitted, calibration=static, validation=None).predict(stale, ISSUE)
 
 
 def test_neural_member_survives_the_artifact(dacf_slice, windows):
