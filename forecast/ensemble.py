@@ -197,7 +197,11 @@ class RollingEnsemble(Weighting):
     """``combine(tables, actual)``: weights refitted at every issue time τ per region × horizon bucket on the
     members' observed errors in the last ``window_days`` (forecasts issued ≥ τ − ``window_days`` for hours
     < τ). ``loss``: ``mape`` (mean |ŷ − y| / |y|, hours with y = 0 skipped; the metric the ensemble is judged
-    on) or ``mae`` (target unit). A cell with no observed error in the window uses every observed error before
+    on), ``mae`` (target unit) or ``regret``: the member's single-job decision regret per region,
+    Σ(chosen − best) / Σ run-now over the decisions (:mod:`forecast.decision_value`, jobs of
+    :data:`REGRET_LENGTHS_H` h with :data:`REGRET_SLACKS_H` h of slack, the members scored on the same decisions)
+    of the issues in the window whose whole slack window was observed before τ — the same weight in every
+    horizon bucket of the region. A cell with no observed error in the window uses every observed error before
     τ (``basis`` = ``expanding``); with none at all (the first issue) the members are weighted equally
     (``basis`` = ``none``) — both are rows of ``weights`` (issue_time, region, bucket, model, loss, n, weight,
     basis), counted by :meth:`basis_counts`."""
@@ -208,8 +212,8 @@ class RollingEnsemble(Weighting):
             raise ValueError(f"rolling ensemble window must be ≥ 1 day, got {window_days}")
         if prune < 1:
             raise ValueError(f"rolling ensemble prune must be ≥ 1 (1 = best member only), got {prune}")
-        if loss not in ("mape", "mae"):
-            raise ValueError(f"rolling ensemble loss must be 'mape' or 'mae', got {loss!r}")
+        if loss not in ("mape", "mae", "regret"):
+            raise ValueError(f"rolling ensemble loss must be 'mape', 'mae' or 'regret', got {loss!r}")
         self.buckets, self.window_days, self.power, self.prune, self.loss = (list(buckets), window_days, power,
                                                                              prune, loss)
         self.weights: pd.DataFrame | None = None
@@ -250,8 +254,6 @@ class RollingEnsemble(Weighting):
         value_cols = ["mean", *QUANTILE_COLUMNS]
         values = np.stack([t[value_cols].to_numpy(float) for t in sorted_], axis=1)       # rows × M × C
         y = actual.reindex(pd.MultiIndex.from_frame(base[["region", "time"]])).to_numpy(float)
-        err = self._errors(values[:, :, 0], y)
-        seen = np.isfinite(err).all(axis=1)
         regions, region_code = np.unique(base["region"].to_numpy(), return_inverse=True)
         n_b = len(self.buckets) + 1
         cell = region_code * n_b + horizon_bucket(base["horizon_h"], self.buckets)
@@ -259,13 +261,21 @@ class RollingEnsemble(Weighting):
         issue = base["issue_time"].to_numpy("datetime64[ns]")
         time = base["time"].to_numpy("datetime64[ns]")
         span = np.timedelta64(self.window_days, "D")
+        if self.loss == "regret":
+            scorer = _regret_scorer(base, values[:, :, 0], y, regions, n_b)
+        else:
+            err = self._errors(values[:, :, 0], y)
+            seen = np.isfinite(err).all(axis=1)
+
+            def scorer(tau: np.datetime64, since: np.datetime64 | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                rows = seen & (time < tau) if since is None else seen & (time < tau) & (issue >= since)
+                return self._cell_loss(err, cell, rows, n_cell)
         out = np.empty((len(base), len(value_cols)))
         frames = []
         for tau in np.unique(issue):
-            window = seen & (time < tau) & (issue >= tau - span)
-            loss, n, basis = self._cell_loss(err, cell, window, n_cell)
+            loss, n, basis = scorer(tau, tau - span)
             if (n == 0).any():
-                exp_loss, exp_n, _ = self._cell_loss(err, cell, seen & (time < tau), n_cell)
+                exp_loss, exp_n, _ = scorer(tau, None)
                 fill = n == 0
                 loss[fill], n[fill] = exp_loss[fill], exp_n[fill]
                 basis[fill] = np.where(exp_n[fill] > 0, "expanding", "none")
@@ -303,6 +313,42 @@ class RollingEnsemble(Weighting):
             raise RuntimeError("rolling ensemble: combine before basis_counts")
         cells = self.weights.drop_duplicates(["issue_time", "region", "bucket"])
         return {k: int(v) for k, v in cells["basis"].value_counts().items()}
+
+
+#: job lengths and slacks (h) of the ``regret`` loss: the issue-20 goal shapes (1–8 h jobs, 24–48 h of slack),
+#: slacks beyond the forecast horizon dropped
+REGRET_LENGTHS_H: tuple[int, ...] = (1, 2, 4, 8)
+REGRET_SLACKS_H: tuple[int, ...] = (24, 48)
+
+
+def _regret_scorer(base: pd.DataFrame, point: np.ndarray, y: np.ndarray, regions: np.ndarray, n_b: int):  # noqa: ANN202
+    """``scorer(τ, since)`` → (loss [cell × member], decision count per cell, basis) of the ``regret`` loss of
+    :class:`RollingEnsemble`: the members' decisions (``point`` [rows × members] on ``base``'s rows, actuals
+    ``y``) of the issues ≥ ``since`` (None: all) whose slack window ended before τ, pooled per region."""
+    from carbonshift.forecast.decision_value import decide, shape_grid, to_cube
+
+    shapes, _ = shape_grid(int(base["horizon_h"].max()), REGRET_LENGTHS_H, REGRET_SLACKS_H)
+    if not shapes:
+        raise ValueError(f"rolling ensemble: the regret loss needs horizons ≥ {min(REGRET_SLACKS_H)} h")
+    s_max = np.timedelta64(max(s for _, s in shapes), "h")
+    cubes = [to_cube(base.assign(mean=point[:, m], actual=y)) for m in range(point.shape[1])]
+    order = [cubes[0].regions.index(r) for r in regions]
+    decisions = [decide(c.point[:, order], c.actual[:, order], shapes) for c in cubes]
+    valid = np.logical_and.reduce([d.valid for d in decisions])                 # K × I × R, shared by all members
+    gap = np.stack([np.where(valid, d.chosen - d.best, 0.0).sum(0) for d in decisions], axis=-1)   # I × R × M
+    run = np.stack([np.where(valid, d.run_now, 0.0).sum(0) for d in decisions], axis=-1)
+    count = valid.sum(0)                                                           # I × R
+    issues = cubes[0].issues.to_numpy("datetime64[ns]")
+    region_of_cell = np.arange(len(regions) * n_b) // n_b
+
+    def scorer(tau: np.datetime64, since: np.datetime64 | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        sel = issues + s_max < tau if since is None else (issues + s_max < tau) & (issues >= since)
+        g, r, n = gap[sel].sum(0), run[sel].sum(0), count[sel].sum(0)             # R × M, R × M, R
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loss = g / r
+        return loss[region_of_cell], n[region_of_cell], np.full(len(region_of_cell), "window", dtype=object)
+
+    return scorer
 
 
 def weighting_from_spec(spec: Mapping[str, Any], buckets: Sequence[int]) -> Weighting:

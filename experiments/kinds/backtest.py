@@ -86,6 +86,7 @@ class BacktestSection:
     ensemble_prune: float = 1.5
     ensemble_method: Literal["inverse_error", "stacking", "rolling"] = "inverse_error"
     ensemble_window_days: int = 14   # rolling: weights at each issue from the last N days of observed errors
+    ensemble_loss: Literal["mape", "mae", "regret"] = "mape"   # rolling: error the weights invert (regret: single-job decision regret, 1–8 h jobs, 24–48 h slack)
     ensemble_members: list[str] = field(default_factory=list)   # empty: every non-naive model
     oracle_weather: bool = False   # observed obs_* weather as known-future input ("oracle weather")
     weather_forecasts: bool = False   # Open-Meteo fc_* forecasts from the data dir, published ≥ horizon_h before each hour
@@ -100,6 +101,8 @@ class BacktestSection:
               "must be ≥ 1 day (for validation-only corrections set backtest.calibration: static)")
         check(self.calibration_step > 0, "backtest.calibration_step", "must be > 0")
         check(self.ensemble_window_days >= 1, "backtest.ensemble_window_days", "must be ≥ 1 day")
+        check(self.ensemble_loss == "mape" or self.ensemble_method == "rolling", "backtest.ensemble_loss",
+              "is the rolling weights' loss (set backtest.ensemble_method: rolling)")
         check(1 <= self.day_ahead_h <= self.horizon_h, "backtest.day_ahead_h", "must be 1 … horizon_h")
         check(self.retrain_every_days >= 0, "backtest.retrain_every_days", "must be ≥ 0 (0 = no retraining)")
         check(self.buckets == sorted(self.buckets) and self.buckets[-1] >= self.horizon_h, "backtest.buckets",
@@ -311,7 +314,8 @@ def pipeline_settings(cfg: BacktestConfig, factories: dict[str, object]) -> Pipe
     b = cfg.backtest
     buckets = tuple(b.buckets)
     if b.ensemble_method == "rolling":
-        weighting = RollingEnsemble(buckets, b.ensemble_window_days, b.ensemble_power, b.ensemble_prune)
+        weighting = RollingEnsemble(buckets, b.ensemble_window_days, b.ensemble_power, b.ensemble_prune,
+                                    b.ensemble_loss)
     else:
         weighting = ErrorWeightedEnsemble(buckets, b.ensemble_power, b.ensemble_prune, b.ensemble_method)
     calibration = {"static": lambda: StaticCQR(buckets),

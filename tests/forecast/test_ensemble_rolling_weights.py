@@ -98,3 +98,30 @@ def test_bad_arguments_and_misaligned_members_are_clear_errors():
         ErrorWeightedEnsemble(method="rolling")
     with pytest.raises(ValueError, match="'b'"):
         RollingEnsemble().combine({"a": tables["a"], "b": tables["b"].iloc[1:]}, actual)
+
+
+def test_regret_weights_follow_decisions_not_accuracy_and_wait_for_the_whole_slack_window():
+    """'flat' (the daily mean: small MAPE, no timing) against 'shift' (the actual shape 30 too high: large MAPE,
+    perfect timing): MAPE weights pick flat, decision-regret weights pick shift. An issue's decisions count only
+    once its 48 h slack window is observed, and actuals after τ never reach the weights of τ."""
+    days = 20
+    _, actual = _case(days)
+    level = actual.to_numpy()
+    tables = {"flat": _member(days, np.full(len(level), 100.0), np.zeros(days)),
+              "shift": _member(days, level, np.full(days, 30.0))}
+    mape_w = RollingEnsemble(window_days=7, loss="mape")
+    mape_w.combine(tables, actual)
+    regret = RollingEnsemble(window_days=7, loss="regret")
+    regret.combine(tables, actual)
+    assert _weight(mape_w.weights, "flat", 10) > 0.9 and _weight(regret.weights, "shift", 10) > 0.9
+    assert set(regret.weights.loc[regret.weights["issue_time"] <= START + pd.Timedelta(days=2), "basis"]) == {"none"}
+    assert set(regret.weights.loc[regret.weights["issue_time"] == START + pd.Timedelta(days=3), "basis"]) == {"window"}
+    tau = START + pd.Timedelta(days=10)
+    corrupted = actual.copy()
+    late = corrupted.index.get_level_values("time") >= tau
+    corrupted[late] = corrupted[late].to_numpy()[::-1] * 2
+    other = RollingEnsemble(window_days=7, loss="regret")
+    other.combine(tables, corrupted)
+    before = lambda w: w[w["issue_time"] <= tau].reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(before(regret.weights), before(other.weights))
+    assert not regret.weights["loss"].equals(other.weights["loss"])
