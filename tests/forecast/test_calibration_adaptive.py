@@ -51,3 +51,22 @@ def test_adaptive_level_restores_coverage_after_drift_without_peeking():
     keep = lambda t: t[t["issue_time"] <= cut].sort_values(["issue_time", "time"])["q0.95"].to_numpy()  # noqa: E731
     np.testing.assert_array_equal(keep(adaptive), keep(b))
     assert not np.array_equal(adaptive["q0.95"].to_numpy(), b["q0.95"].to_numpy())   # later issues do react
+
+
+def test_trailing_coverage_alert_names_the_zone_and_the_window():
+    """Zone B's intervals miss every hour of its last 10 days: its trailing 28-day coverage falls to 18/28;
+    zone A (always covered) raises no alert."""
+    from carbonshift.forecast.report import trailing_coverage_alerts
+
+    days = 50
+    time = pd.Timestamp("2023-01-01", tz="UTC") + pd.to_timedelta(np.arange(days * 24), unit="h")
+    rows = []
+    for region in ("A", "B"):
+        miss = (region == "B") & (time >= time[0] + pd.Timedelta(days=40))
+        rows.append(pd.DataFrame({"model": "ens", "window": "test", "region": region, "time": time,
+                                  "horizon_h": 1 + np.arange(len(time)) % 24, "actual": np.where(miss, 200.0, 100.0),
+                                  "q0.05": 90.0, "q0.95": 110.0}))
+    alerts = trailing_coverage_alerts(pd.concat(rows, ignore_index=True), "ens")
+    assert alerts["region"].tolist() == ["B"]
+    row = alerts.iloc[0]
+    assert row["picp_min"] == pytest.approx(18 / 28) and row["window_end"] == "2023-02-19" and row["days_below"] == 6
