@@ -169,7 +169,7 @@ def test_forecast_train_then_predict_a_week_ahead(shared_data, tmp_path, capsys)
     predict` from the folder: one row per horizon 1 … 168, the in-memory table, conformal state up to 168 h."""
     from carbonshift.experiments.cli import main
     from carbonshift.experiments.config import as_dict
-    from carbonshift.experiments.kinds.backtest import BacktestConfig, ensemble_members, model_factories
+    from carbonshift.experiments.kinds.backtest import BacktestConfig, model_factories, pipeline_settings
     from carbonshift.experiments.runner import read_doc
     from carbonshift.forecast import artifact
     from test_own_data_backtest import make_user_zone
@@ -180,13 +180,12 @@ def test_forecast_train_then_predict_a_week_ahead(shared_data, tmp_path, capsys)
     _, cfg = parse_doc(doc, source)
     assert isinstance(cfg, BacktestConfig)
     factories = model_factories(cfg)
-    w, b = cfg.windows, cfg.backtest
+    w = cfg.windows
     panel = load_panel(["CA-ON"], [2024], weather=False, data_dir=data_dir)
-    fitted = artifact.train(panel, "ci_direct", {m: factories[m] for m in ensemble_members(cfg, factories)},
+    fitted = artifact.train(panel, "ci_direct", factories,
                             Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start,
-                                                 w.test_end), b.issue_hour, b.horizon_h, tuple(b.buckets),
-                            config=as_dict(cfg))
-    assert fitted.horizon == MAX_HORIZON_H and set(fitted.calibrator.corrections["bucket"]) == {0, 1, 2}
+                                                 w.test_end), pipeline_settings(cfg, factories), config=as_dict(cfg))
+    assert fitted.horizon == MAX_HORIZON_H and set(fitted.calibration.corrections["bucket"]) == {0, 1, 2}
     folder = fitted.save(tmp_path / "trained")
     out = tmp_path / "week.csv"
     assert main(["forecast", "predict", str(folder), "--issue-time", "2024-03-20T23:00Z", "--data-dir", str(data_dir),
