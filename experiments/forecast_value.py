@@ -42,12 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def read_tables(path: str, regions: list[str] | None) -> dict[str, pd.DataFrame]:
     """Forecaster name → its rows of the CSV at ``path`` (by the ``model`` column, else the file's stem), restricted
     to ``regions``; the schema is checked (:func:`forecast.models.base.check_forecast_table`)."""
-    from carbonshift.forecast.models.base import check_forecast_table
+    from carbonshift.forecast.models.base import check_forecast_table, read_forecast_table
 
-    table = pd.read_csv(path)
-    for col in ("issue_time", "time"):
-        if col in table.columns:
-            table[col] = pd.to_datetime(table[col], utc=True)
+    table = read_forecast_table(path)
     check_forecast_table(table, path)
     table["region"] = table["region"].astype(str)
     if regions:

@@ -139,12 +139,12 @@ def carbon_signal(d: DataSection, data_dir: str | None) -> CarbonSignal:
 def forecast_signal(f: ForecastSection, carbon: CarbonSignal, plan_hour_utc: int, seed: int) -> ForecastSignal:
     """The forecasts the policies see: a forecast table file, or controlled error around the actuals
     issued at ``plan_hour_utc`` (UTC)."""
+    from carbonshift.forecast.models.base import read_forecast_table
     from carbonshift.scheduler.signals import ForecastSignal, controlled_error
 
     if f.source == "table":
         path = forecast_table_path(f.table_path)
-        table = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(
-            path, parse_dates=["issue_time", "time"])
+        table = read_forecast_table(path)
         return ForecastSignal.from_table(table, carbon.regions, carbon.times, label=table_label(table, path))
     return controlled_error(carbon, f.error_model, k=f.k, e=f.e, accuracy=f.accuracy, horizon_h=f.horizon_h,
                             issue_every_h=f.issue_every_h, issue_hour=(plan_hour_utc - carbon.times[0].hour) % 24,

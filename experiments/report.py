@@ -515,6 +515,7 @@ def backtest_figures(c: Any, run: Any) -> tuple[dict[str, Any], dict[str, pd.Dat
 
     from carbonshift.forecast import report as fr
     from carbonshift.forecast.data.schema import TARGETS
+    from carbonshift.forecast.models.base import read_forecast_table
 
     params = run.data.params
     day_ahead_h = param(params, "backtest.day_ahead_h")
@@ -537,9 +538,7 @@ def backtest_figures(c: Any, run: Any) -> tuple[dict[str, Any], dict[str, pd.Dat
             if target not in TARGETS:
                 raise LookupError(f"backtest run {run.info.run_id}: {fname}: cannot tell its target (targets {targets})")
             local = c.download_artifacts(run.info.run_id, f"files/{fname}", tmp)
-            fc = pd.read_parquet(local) if fname.endswith(".parquet") else pd.read_csv(local)
-            for col in ("time", "issue_time"):
-                fc[col] = pd.to_datetime(fc[col], utc=True)
+            fc = read_forecast_table(local)
             model = str(fc["model"].iloc[0])
             figs[f"forecast_vs_actual{sfx}.png"] = fr.forecast_figure(fc, None, TARGETS[target], day_ahead_h=day_ahead_h,
                                                                       model=model, target=target)

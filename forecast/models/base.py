@@ -269,6 +269,17 @@ def forecast_frame(region: str, issue: pd.DatetimeIndex, horizons: np.ndarray, m
     return frame[list(FORECAST_COLUMNS)]
 
 
+def read_forecast_table(path: str | Path) -> pd.DataFrame:
+    """A forecast table file (:data:`FORECAST_COLUMNS`, optional ``model``/``actual`` columns) as a frame:
+    parquet by its ``.parquet`` suffix, else CSV; ``issue_time`` and ``time`` as tz-aware UTC."""
+    path = Path(path)
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    for col in ("issue_time", "time"):
+        if col in table.columns:
+            table[col] = pd.to_datetime(table[col], utc=True)
+    return table
+
+
 def check_forecast_table(table: pd.DataFrame, where: str = "forecast table") -> None:
     """Raise ``ValueError`` unless ``table`` has the schema columns, finite values and sorted quantiles."""
     missing = [c for c in FORECAST_COLUMNS if c not in table.columns]
