@@ -36,6 +36,7 @@ METRIC_UNITS: dict[str, tuple[str, str]] = {
     "renewable_share_pct": ("renewable share of energy used", "%"),
     "energy_share_pct": ("share of energy", "%"),
     "oracle_share": ("share of the oracle's reduction captured", "%"),
+    "ontime_share": ("share of the on-time oracle saving, late jobs at run-now carbon", "%"),
     "captured_share_pct": ("share of the perfect-foresight saving captured", "%"),
     "forecast_fallback_share": ("job-hours priced by the long-range fallback", "%"),
     "forecast_accuracy_pct": ("measured forecast accuracy (100 − MAPE)", "%"),
@@ -202,7 +203,8 @@ def pareto_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _policy_note(row: pd.Series) -> str:
-    parts = [f"{row[m]:.0f} % {w}" for m, w in (("deadline_rate", "on time"), ("renewable_share", "renewable"))
+    parts = [f"{row[m]:.0f} % {w}" for m, w in (("deadline_rate", "on time"), ("renewable_share", "renewable"),
+                                                 ("ontime_share", "of on-time oracle"))
              if m in row.index and pd.notna(row[m])]
     return f" ({', '.join(parts)})" if parts else ""
 
@@ -210,7 +212,7 @@ def _policy_note(row: pd.Series) -> str:
 def pareto_figure(table: pd.DataFrame, points: pd.DataFrame | None = None, title: str | None = None,
                   context: str = "", seeds: str = "1 seed") -> Any:
     """Total carbon (kgCO2e, y) vs mean job completion time (h, x) of the policies in ``table`` (one row per
-    policy; ``deadline_rate`` and ``renewable_share`` (%) are named in the legend when present), the dashed line
+    policy; ``deadline_rate``, ``renewable_share`` and ``ontime_share`` (%) are named in the legend when present), the dashed line
     joining the Pareto-optimal policies; ``points`` (one row per trial and policy) drawn faint in the policy's
     colour. An oracle row is a bound: a dotted horizontal line at its carbon, labelled
     ``<its label, e.g. oracle (exact MILP)>: perfect-foresight bound`` (at ``oracle_bound_kg`` when the table has

@@ -71,7 +71,7 @@ def spread(values: pd.Series) -> str:
     return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} over {len(values)} seeds"
 
 
-EXTRA_METRICS = ("deadline_rate", "renewable_share", "oracle_share")
+EXTRA_METRICS = ("deadline_rate", "renewable_share", "oracle_share", "ontime_share")
 
 #: Suffix of the backtest's calibrated combined forecast (``ensemble(gbm 0.62, prophet 0.38)+cqr`` or ``gbm+cqr``).
 CALIBRATED = "+cqr"

@@ -11,6 +11,7 @@
 | lateness_h_mean          | h     | mean (finish − deadline) over late finished jobs (0 if none)             |
 | renewable_share          | %     | energy-weighted renewable share of the hours used                        |
 | oracle_share             | %     | (C_perf_first − C)/(C_perf_first − B) × 100 against the bound B of the policy's own constraint set (:func:`oracle_comparison`); NaN when not comparable |
+| ontime_share             | %     | the honest ranking at equal deadline performance (:func:`ontime_share`): (C_run_now − C_adj)/(C_run_now − B_on_time) × 100, B_on_time the on-time bound of the policy's set (never slack-matched), C_adj the policy's carbon with every job late by that bound (or unfinished, rejected) counted at max(its carbon, its performance_first carbon): lateness never earns a saving |
 | oracle_bound_kg          | kgCO2e| that bound B (NaN when not comparable)                                   |
 | oracle_bound_slack_matched | 0/1 | 1: B was solved with this policy's own lateness as slack (``scheduler.policies.oracle_bounds``) |
 | completion_h_mean / _p95 | h     | finish − submit over finished jobs                                       |
@@ -75,10 +76,45 @@ def oracle_comparison(out: Outcome, bounds: Mapping[str, OracleBound] | None) ->
     return b, f"{want}, {b.kind}" + (f", {b.slack}" if b.slack else "")
 
 
+def ontime_share(out: Outcome, run_now_kg: np.ndarray, bounds: Mapping[str, OracleBound] | None) -> float:
+    """Share (%) of the on-time oracle saving ``out`` captures when lateness earns nothing — the one ranking of
+    policies at equal deadline performance (``ontime_share`` in every simulate table, JSON and Pareto figure).
+
+    ``run_now_kg``: kgCO2e per job row of the run-now reference (performance_first's outcome, operational +
+    transfer); ``bounds``: the instance's *on-time* bounds by constraint set (never slack-matched ones). A job
+    is late when it did not finish by the bound's ``latest_finish`` (its deadline, or the oracle's own slack
+    for a job that cannot be on time; the deadline for a job the bound does not cover), or never finished; such
+    a job is counted at ``max(its carbon, its run-now carbon)`` — it keeps any extra carbon it caused and none
+    it saved. Then ``(Σ run_now − Σ adjusted) / (Σ run_now − B) × 100``, B the bound of ``out``'s own set
+    (:func:`constraint_set`). On-time policies get their ``oracle_share`` against the on-time bound; a late
+    policy can never rank above the on-time policy it would otherwise beat only by its lateness. NaN when
+    ``out`` moved a running job (no bound models moves), its set has no finite bound, or the oracle saves
+    nothing over run-now."""
+    if n_migrated(out):
+        return float("nan")
+    b = (bounds or {}).get(constraint_set(out))
+    if b is None or not np.isfinite(b.kg):
+        return float("nan")
+    if b.slack:
+        raise ValueError(f"ontime_share: needs the on-time {b.constraint_set} bound, got a {b.slack!r} one")
+    run_now = np.asarray(run_now_kg, dtype=np.float64)
+    if run_now.shape != out.status.shape:
+        raise ValueError(f"ontime_share: run_now_kg has {run_now.shape[0]} jobs, {out.policy} has {len(out.status)}")
+    limit = np.where(b.covered, b.latest_finish, out.jobs.deadline_h)
+    late = (out.status != DONE) | (out.finish > limit)
+    own = out.carbon_op_kg + out.carbon_tr_kg
+    adjusted = float(np.where(late, np.maximum(own, run_now), own).sum())
+    saving = float(run_now.sum()) - b.kg
+    return float((run_now.sum() - adjusted) / saving * 100.0) if saving > 0 else float("nan")
+
+
 def policy_metrics(out: Outcome, perf_first_kg: float | None = None,
-                   bounds: Mapping[str, OracleBound] | None = None) -> dict[str, float]:
+                   bounds: Mapping[str, OracleBound] | None = None, run_now_kg: np.ndarray | None = None,
+                   ontime_bounds: Mapping[str, OracleBound] | None = None) -> dict[str, float]:
     """Flat metrics of ``out``; the comparisons need the Performance-First carbon (kgCO2e) and the oracle
-    bounds by constraint set (``oracle_share`` uses the one :func:`oracle_comparison` picks)."""
+    bounds by constraint set (``oracle_share`` uses the one :func:`oracle_comparison` picks); ``ontime_share``
+    (:func:`ontime_share`) needs performance_first's kgCO2e per job (``run_now_kg``) and the on-time bounds
+    (``ontime_bounds``; default ``bounds``) — NaN without them."""
     jobs = out.jobs
     done = out.status == DONE
     late = done & (out.finish > jobs.deadline_h)
@@ -117,6 +153,8 @@ def policy_metrics(out: Outcome, perf_first_kg: float | None = None,
     bound, _ = oracle_comparison(out, bounds)
     saving = None if perf_first_kg is None or bound is None else perf_first_kg - bound.kg
     m["oracle_share"] = float((perf_first_kg - carbon) / saving * 100.0) if saving and saving > 0 else float("nan")
+    m["ontime_share"] = (ontime_share(out, run_now_kg, ontime_bounds if ontime_bounds is not None else bounds)
+                         if run_now_kg is not None else float("nan"))
     m["oracle_bound_kg"] = float(bound.kg) if bound is not None else float("nan")
     m["oracle_bound_slack_matched"] = float(bool(bound.slack)) if bound is not None else float("nan")
     return m

@@ -13,7 +13,9 @@ TABLES: dict[str, str] = {"simulate": "policies", "plan_bench": "scale"}   # kin
 
 READING = ("How to read it: carbon_kg in kgCO2e (operational + data transfer); reduction_vs_perf_first in % of "
            "performance_first's carbon; oracle_share in % of the perfect-foresight saving captured (NaN when not "
-           "comparable; the bound and why: column oracle_bound of the CSV or --json); deadline_rate in % of jobs finished by "
+           "comparable; the bound and why: column oracle_bound of the CSV or --json; a late policy's bound is widened by "
+           "its lateness); ontime_share ranks policies at equal deadline performance: % of the on-time oracle saving, "
+           "each late job counted at its performance_first carbon or its own if higher; deadline_rate in % of jobs finished by "
            "their deadline; completion_h_* in hours from submit to finish; renewable_share in %.")
 
 
@@ -37,7 +39,8 @@ def explain(table: pd.DataFrame) -> list[str]:
 
 EXPLAIN = {"policies": explain}   # table → what is printed under it in text mode
 #: table → the columns a terminal shows (the whole table is in --json, MLflow and the reports folder)
-COMPACT = {"policies": ["policy", "carbon_kg", "reduction_vs_perf_first", "oracle_share", "deadline_rate", "n_late",
+COMPACT = {"policies": ["policy", "carbon_kg", "reduction_vs_perf_first", "oracle_share", "ontime_share", "deadline_rate",
+                        "n_late",
                         "renewable_share", "completion_h_mean", "forecast_fallback_share", "adapt_ms_mean"]}
 
 
