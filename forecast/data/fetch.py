@@ -2,8 +2,9 @@
 
 The base URL defaults to ``https://raw.githubusercontent.com`` and can be pointed elsewhere (a mirror,
 or a local server in tests) with ``$CARBONSHIFT_UPSTREAM_URL``. A file whose sha256 does not match is not
-written. The expected size is known, so a body larger than it is cut off while reading (never read whole),
-a body shorter than its Content-Length is an error, and each download has one deadline for the whole
+written. The expected size is known, so a response larger than it (plus at most
+:data:`~carbonshift.forecast.live.transport.MAX_HEADER_BYTES` of headers) is cut off while reading (never read
+whole), a body shorter than its Content-Length, or with neither a Content-Length nor chunked encoding, is an error, and each download has one deadline for the whole
 request (``timeout_s`` plus one second per :data:`MIN_RATE_BYTES_S` bytes expected); in every failure case
 nothing is written. Downloads are stored gzip-compressed (deterministic header) under the destination folder with
 the same relative name as in the bundle, so the data layer resolves them like the shared copy.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carbonshift.forecast.data.registry import Dataset, cache_dir, candidate_dirs, datasets
-from carbonshift.forecast.live.transport import TransportError, http_get
+from carbonshift.forecast.live.transport import MAX_HEADER_BYTES, TransportError, http_get
 
 DEFAULT_UPSTREAM = "https://raw.githubusercontent.com"
 MIN_RATE_BYTES_S = 64 * 1024  # slowest transfer rate tolerated, bytes/s (sets the whole-request deadline)
@@ -38,7 +39,8 @@ def _download(url: str, expected_bytes: int, timeout_s: float) -> bytes:
     """The body of ``url``: at most ``expected_bytes`` bytes, within ``timeout_s`` + size/rate seconds."""
     deadline_s = timeout_s + expected_bytes / MIN_RATE_BYTES_S
     try:
-        response = http_get(url, {"User-Agent": "carbonshift-data-fetch"}, deadline_s, max_bytes=expected_bytes)
+        response = http_get(url, {"User-Agent": "carbonshift-data-fetch"}, deadline_s,
+                            max_bytes=expected_bytes + MAX_HEADER_BYTES)  # the cap counts the headers too
     except TransportError as exc:
         raise FetchError(f"{url}: download failed ({exc.problem}; expected {expected_bytes} bytes); "
                          "not written") from None

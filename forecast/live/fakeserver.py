@@ -5,7 +5,12 @@ hostile responses: a body trickled slowly (``slow``), a body shorter than its Co
 redirect to ``redirect_to`` (``redirect``), non-object JSON (``nonobject``), an oversized body
 (``oversized``), an integer too large for a float (``hugeint``), a garbage status line (``badstatus``),
 ``Retry-After: inf`` / ``1e300`` (``retryinf`` / ``retryhuge``), a login token with CR/LF (``badtoken``),
-``"isEstimated": "false"`` (``estimatedstr``) and a timestamp ``"now"`` (``badtime``).
+``"isEstimated": "false"`` (``estimatedstr``) and a timestamp ``"now"`` (``badtime``); responses that end
+ambiguously or too late: a body without Content-Length or chunking (``nolength``; ``heldopen``: the same, the
+connection held open for ``hang_s`` after valid JSON), a chunked body cut before its terminator
+(``chunkcut``), endless chunked trailers (``trailers``), header lines dripped slowly (``headerdrip``), 90
+headers of 60 kB (``bigheaders``); and a body that echoes the request's credential (``echo``: the
+``auth-token`` in ``emissionFactorType``/``isEstimated``, the WattTime bearer token in ``units``).
 
 Used by the tests (``tests/live``) and for demonstrating ``carbonshift monitor`` offline::
 
@@ -25,9 +30,11 @@ import pandas as pd
 
 BEHAVIOURS = ("ok", "error", "timeout", "ratelimit", "malformed", "stale", "impossible", "jump",
               "slow", "short", "redirect", "nonobject", "oversized", "hugeint", "badstatus", "retryinf",
-              "retryhuge", "badtoken", "estimatedstr", "badtime")
+              "retryhuge", "badtoken", "estimatedstr", "badtime", "nolength", "heldopen", "chunkcut", "trailers",
+              "headerdrip", "bigheaders")
 SLOW_BYTE_INTERVAL_S = 0.05  # ``slow``: one body byte every 50 ms (a 300-byte body takes 15 s)
-OVERSIZED_BYTES = 20 * 2**20  # ``oversized``: 20 MiB of JSON whitespace, sent without a Content-Length
+OVERSIZED_BYTES = 20 * 2**20  # ``oversized``: 20 MiB of JSON whitespace, chunked (no Content-Length)
+DRIP_INTERVAL_S = 0.02  # ``headerdrip`` / ``trailers``: one header or trailer line every 20 ms
 EM_PATHS = ("/v3/carbon-intensity/latest", "/v3/carbon-intensity/history", "/v3/carbon-intensity/forecast",
             "/v3/power-breakdown/latest", "/v3/power-breakdown/history")
 WT_PATHS = ("/login", "/v3/forecast", "/v3/signal-index", "/v3/historical")
@@ -138,6 +145,25 @@ class FakeProviders:
         return {"data": [{"point_time": stamp(t), "value": value} for t in times],
                 "meta": {**meta, "units": "lbs_co2_per_mwh"}}
 
+    @staticmethod
+    def _echo(doc: dict, path: str, headers: object) -> dict:
+        """``echo``: put the request's credential where the client reads a value it quotes when malformed."""
+        if path in EM_PATHS:
+            key = headers.get("auth-token", "")  # type: ignore[attr-defined]
+            point = doc["history"][0] if "history" in doc else doc
+            if "forecast" in doc:
+                point = doc["forecast"][0]
+                point["carbonIntensity"] = key
+            elif "carbonIntensity" in point:
+                point["isEstimated" if path.endswith("latest") else "emissionFactorType"] = key
+            else:
+                point["renewablePercentage"] = key
+        elif path == "/login":
+            doc["token"] = headers.get("Authorization", "")  # type: ignore[attr-defined]
+        else:
+            doc["meta"]["units"] = headers.get("Authorization", "")  # type: ignore[attr-defined]
+        return doc
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -164,6 +190,30 @@ class FakeProviders:
                     self.wfile.flush()
                     time.sleep(SLOW_BYTE_INTERVAL_S)
 
+            def _unframed(self, body: bytes, behaviour: str) -> None:
+                """A valid JSON ``body`` whose end the client cannot (yet) prove: see the module docstring."""
+                self.send_response(200)
+                chunked = behaviour in ("chunkcut", "trailers")
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                if not chunked:
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                    if behaviour == "heldopen":
+                        time.sleep(fake.hang_s)
+                    return
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(body), body))
+                if behaviour == "chunkcut":  # the last chunk and the blank line never come
+                    self.close_connection = True
+                    return
+                self.wfile.write(b"0\r\n")
+                until = time.monotonic() + fake.hang_s
+                while time.monotonic() < until:
+                    self.wfile.write(b"X-Trailer: 1\r\n")
+                    self.wfile.flush()
+                    time.sleep(DRIP_INTERVAL_S)
+
             def _hostile(self, path: str, behaviour: str) -> bool:
                 """Answer a behaviour that needs no provider body; False when the normal body is wanted."""
                 if behaviour == "error":
@@ -181,10 +231,27 @@ class FakeProviders:
                     self.wfile.write(b"garbage\r\n\r\n")
                 elif behaviour == "oversized":
                     self.send_response(200)
-                    self.end_headers()  # no Content-Length: the body runs until the connection closes
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
                     chunk = b" " * 2**16
                     for _ in range(OVERSIZED_BYTES // len(chunk)):
-                        self.wfile.write(chunk)
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.write(b"0\r\n\r\n")
+                elif behaviour == "headerdrip":  # a valid status line, then a header line every 20 ms
+                    self.send_response(200)
+                    self.flush_headers()
+                    until = time.monotonic() + fake.hang_s
+                    while time.monotonic() < until:
+                        self.wfile.write(b"X-Drip: 1\r\n")
+                        self.wfile.flush()
+                        time.sleep(DRIP_INTERVAL_S)
+                elif behaviour == "bigheaders":
+                    self.send_response(200)
+                    for k in range(90):
+                        self.send_header(f"X-Big-{k}", "x" * 60_000)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
                 else:
                     return False
                 return True
@@ -217,7 +284,11 @@ class FakeProviders:
                         doc = fake._em_body(path, query.get("zone", ""), behaviour)
                     else:
                         doc = fake._wt_body(path, query.get("region", ""), behaviour)
+                    if behaviour == "echo":
+                        doc = fake._echo(doc, path, self.headers)
                     body = json.dumps(doc).encode()
+                    if behaviour in ("nolength", "heldopen", "chunkcut", "trailers"):
+                        return self._unframed(body, behaviour)
                     if behaviour == "slow":
                         return self._trickle(body)
                     if behaviour == "short":  # announce the full length, send a tenth, close

@@ -5,7 +5,14 @@ Hostile-network rules, enforced here for every provider client:
 * **Whole-request deadline**: ``timeout_s`` bounds name resolution + connect + headers + body together (the
   lookup runs in a helper thread that is abandoned at the deadline; a watchdog shuts the socket at the
   deadline), not each socket read — a body trickled byte by byte cannot stall a client.
-* **Size cap**: a body larger than ``max_bytes`` (declared or actually sent) is rejected while reading.
+* **Complete or cut**: a 2xx body is complete only when its ``Content-Length`` is reached or its chunked
+  encoding ends with the terminating zero-size chunk and the blank line after the trailers. A response that
+  has neither (a body delimited by the connection closing) is refused: a cut body could not be told from a
+  whole one. Headers cut off (the connection ends before the blank line) are an error too. Anything the
+  deadline cuts — status line, headers, body, trailers — is a timeout, never a shorter response.
+* **Size cap**: every byte read for a response counts — status line, headers, chunk framing, trailers and
+  body — against ``max_bytes`` (a declared ``Content-Length`` too large is refused before reading), and the
+  header section alone against :data:`MAX_HEADER_BYTES`.
 * **Redirects**: only same-origin redirects (scheme, host and port unchanged) are followed, at most
   :data:`MAX_REDIRECTS`; a redirect to another origin is a :class:`SourceError` and nothing (in particular
   no credential header) is sent there.
@@ -32,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_MAX_BYTES = 8 * 2**20  # 8 MiB: provider JSON documents are a few hundred kB at most
+MAX_HEADER_BYTES = 64 * 2**10  # status line + header section of one response (providers send < 2 kB)
 MAX_REDIRECTS = 3
 DEFAULT_RETRY_AFTER_S = 60.0
 MAX_RETRY_AFTER_S = 24 * 3600.0  # a longer Retry-After is capped to one day
@@ -157,20 +165,93 @@ def _shutdown(sock: socket.socket, fired: threading.Event) -> None:
         pass
 
 
+class _Meter:
+    """The response's socket file, counting every byte read: more than ``limit`` is a
+    :class:`TransportError`; ``eof`` records that a read found the connection closed."""
+
+    def __init__(self, fp: Any, limit: int, what: str):
+        self.fp, self.limit, self.what, self.count, self.eof = fp, limit, what, 0, False
+
+    def _counted(self, n: int, asked: int | None) -> None:
+        self.count += n
+        if n == 0 and asked != 0:
+            self.eof = True
+        if self.count > self.limit:
+            raise TransportError(f"{self.what} exceeds the {self.limit}-byte cap")
+
+    def read(self, n: int | None = -1) -> bytes:
+        data = self.fp.read(n)
+        self._counted(len(data), n)
+        return data
+
+    def read1(self, n: int = -1) -> bytes:
+        data = self.fp.read1(n)
+        self._counted(len(data), n)
+        return data
+
+    def readline(self, limit: int = -1) -> bytes:
+        data = self.fp.readline(limit)
+        self._counted(len(data), limit)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.fp.readinto(buffer)
+        self._counted(n, len(buffer))
+        return n
+
+    def __getattr__(self, name: str) -> Any:  # close, flush, fileno, …
+        return getattr(self.fp, name)
+
+
+def _response_class(max_bytes: int) -> type[http.client.HTTPResponse]:
+    """An ``HTTPResponse`` reading through a :class:`_Meter` (headers: at most :data:`MAX_HEADER_BYTES` and
+    ``max_bytes``; the whole response: ``max_bytes``) that refuses chunked trailers cut off before their
+    terminating blank line (``http.client`` accepts that as a complete body)."""
+
+    class CappedResponse(http.client.HTTPResponse):
+        def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any):
+            super().__init__(sock, *args, **kwargs)
+            self.fp = self.meter = _Meter(self.fp, min(MAX_HEADER_BYTES, max_bytes), "response header section")
+
+        def begin(self) -> None:
+            super().begin()
+            if self.meter.eof:  # parse_headers takes EOF for the blank line that ends the headers
+                raise TransportError("response headers cut short (connection closed before their end)")
+            self.meter.limit, self.meter.what = max_bytes, "response (headers and body)"
+
+        def _read_and_discard_trailer(self) -> None:
+            while True:
+                line = self.fp.readline(http.client._MAXLINE + 1)
+                if len(line) > http.client._MAXLINE:
+                    raise http.client.LineTooLong("trailer line")
+                if not line:
+                    raise TransportError("body cut short: chunked body ended before its terminating blank line")
+                if line in (b"\r\n", b"\n"):
+                    return
+
+    return CappedResponse
+
+
 def _read_body(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
-    declared = response.getheader("Content-Length")
-    expected = int(declared) if declared is not None and declared.strip().isdigit() else None
-    if expected is not None and expected > max_bytes:
-        raise TransportError(f"body of {expected} bytes exceeds the {max_bytes}-byte cap")
+    """The whole body of a 2xx ``response``: complete only by its Content-Length or chunked terminator."""
+    meter: _Meter = response.meter  # type: ignore[attr-defined]
+    expected = response.length  # http.client: the Content-Length, 0 for bodiless statuses, None otherwise
+    if not response.chunked and expected is None:
+        raise TransportError("response has neither Content-Length nor chunked encoding (a body cut short could "
+                             "not be told from a complete one)")
+    if expected is not None and meter.count + expected > max_bytes:
+        raise TransportError(f"body of {expected} bytes (after {meter.count} header bytes) exceeds the "
+                             f"{max_bytes}-byte cap")
     chunks, size = [], 0
-    while True:
-        chunk = response.read(_CHUNK)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > max_bytes:
-            raise TransportError(f"body exceeds the {max_bytes}-byte cap")
-        chunks.append(chunk)
+    try:
+        while True:
+            chunk = response.read(_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            chunks.append(chunk)
+    except http.client.IncompleteRead:
+        raise TransportError("body cut short: chunked body ended before its last chunk") from None
     if expected is not None and size < expected:
         raise TransportError(f"body cut short: {size} of {expected} bytes")
     return b"".join(chunks)
@@ -213,6 +294,7 @@ def _exchange(url: str, headers: dict[str, str], deadline: float, max_bytes: int
     fired = threading.Event()
     watchdog: threading.Timer | None = None
     conn._create_connection = _connector(deadline)  # http.client's connect hook: bounded name lookup
+    conn.response_class = _response_class(max_bytes)
     try:
         conn.connect()  # bounded by the socket timeout (= the time left)
         watchdog = threading.Timer(deadline - time.monotonic(), _shutdown, (conn.sock, fired))
@@ -220,7 +302,8 @@ def _exchange(url: str, headers: dict[str, str], deadline: float, max_bytes: int
         watchdog.start()
         conn.request("GET", target, headers=headers)
         response = conn.getresponse()
-        return Response(response.status, response.headers, _read_body(response, max_bytes))
+        body = _read_body(response, max_bytes) if 200 <= response.status < 300 else b""
+        return Response(response.status, response.headers, body)
     except (OSError, http.client.HTTPException, TransportError):
         if fired.is_set() or time.monotonic() >= deadline:
             raise TimeoutError from None
@@ -234,8 +317,9 @@ def _exchange(url: str, headers: dict[str, str], deadline: float, max_bytes: int
 def http_get(url: str, headers: dict[str, str] | None = None, timeout_s: float = 10.0,
              max_bytes: int = DEFAULT_MAX_BYTES) -> Response:
     """GET ``url`` within ``timeout_s`` seconds in all (connect, redirects, headers and body) and at most
-    ``max_bytes`` of body, following same-origin redirects only. Raises :class:`TransportError` (message
-    free of header values) on any failure; an HTTP error status is returned, not raised."""
+    ``max_bytes`` read per response (headers included), following same-origin redirects only. Raises
+    :class:`TransportError` (message free of header values) on any failure, including a 2xx body that is not
+    provably complete; a non-2xx status is returned (its body not read, ``b""``), not raised."""
     if not (math.isfinite(timeout_s) and timeout_s > 0):
         raise ValueError(f"timeout_s must be a positive finite number of seconds, got {timeout_s!r}")
     deadline = time.monotonic() + timeout_s

@@ -32,8 +32,8 @@ def upstream(shared_data: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
         def do_GET(self) -> None:
             body = served.get(self.path)
             self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"not found")))  # as raw.githubusercontent.com
             if isinstance(body, CutShort):  # announce the whole file, send half, close
-                self.send_header("Content-Length", str(len(body)))
                 body = body[: len(body) // 2]
             self.end_headers()
             try:

@@ -1,5 +1,6 @@
 """Every client against the hostile behaviours of the stand-in provider (127.0.0.1, bounded lifetime):
 each malformed response is a SourceError (so the monitor fails over), never a crash, a hang or a leak."""
+import json
 import math
 import re
 import sqlite3
@@ -14,7 +15,8 @@ from carbonshift.forecast.live.fakeserver import FakeProviders
 from carbonshift.forecast.live.monitor import Monitor
 from carbonshift.forecast.live.sources import ElectricityMapsSource, WattTimeSource
 from carbonshift.forecast.live.store import LiveStore
-from carbonshift.forecast.live.transport import MAX_RETRY_AFTER_S, RateLimited, SourceError, get_json
+from carbonshift.forecast.live.transport import (MAX_RETRY_AFTER_S, RateLimited, SourceError, TransportError,
+                                                  get_json, http_get)
 from carbonshift.forecast.live.watttime import WattTimeClient
 
 NOW = pd.Timestamp.now(tz="UTC")
@@ -65,6 +67,40 @@ def test_transport_faults_are_source_errors_within_the_deadline(fake, elsewhere,
         call(fake, path)
     assert time.monotonic() - started < 1.0  # a 1-byte-per-50-ms body would take > 10 s
     assert elsewhere.headers_seen == []  # nothing, in particular no credential, crossed origins
+
+
+CUT_OR_UNFRAMED = {"nolength": "neither Content-Length nor chunked encoding",
+                   "heldopen": "neither Content-Length nor chunked encoding",
+                   "chunkcut": "body cut short: chunked body ended",
+                   "trailers": "timed out after 0.3 s (whole request)",
+                   "headerdrip": "timed out after 0.3 s (whole request)",
+                   "bigheaders": "response header section exceeds the 65536-byte cap"}
+
+
+@pytest.mark.parametrize("path", ["/v3/carbon-intensity/latest", "/v3/forecast"])
+@pytest.mark.parametrize("behaviour", list(CUT_OR_UNFRAMED))
+def test_a_body_is_complete_only_by_its_length_or_chunked_terminator(fake, path, behaviour):
+    """Valid JSON followed by no proof of its end (no length, a missing terminator, endless trailers, headers
+    still arriving at the deadline) is an error — never a 200 with the part read so far."""
+    fake.set(path, behaviour)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=re.escape(CUT_OR_UNFRAMED[behaviour])):
+        call(fake, path)
+    assert time.monotonic() - started < 1.0  # the fake holds each connection for 1 s
+
+
+def test_deadline_cutting_the_body_is_a_timeout_not_a_short_body(fake):
+    fake.set("/v3/carbon-intensity/latest", "slow")  # Content-Length, then one byte every 50 ms
+    with pytest.raises(TransportError, match=re.escape("timed out after 0.3 s (whole request)")):
+        http_get(f"{fake.url}/v3/carbon-intensity/latest?zone=DE", {"auth-token": fake.em_key}, timeout_s=0.3)
+
+
+def test_header_bytes_count_toward_the_size_cap(fake):
+    url, headers = f"{fake.url}/v3/carbon-intensity/latest?zone=DE", {"auth-token": fake.em_key}
+    body = http_get(url, headers, timeout_s=1.0).body
+    assert json.loads(body)["carbonIntensity"] == 250.0
+    with pytest.raises(TransportError, match=r"body of \d+ bytes \(after \d+ header bytes\) exceeds the \d+-byte cap"):
+        http_get(url, headers, timeout_s=1.0, max_bytes=len(body) + 1)  # room for the body, not the headers
 
 
 def test_same_origin_redirect_is_followed_with_credentials(fake):
