@@ -18,6 +18,7 @@ import yaml
 from carbonshift.experiments import commands
 from carbonshift.experiments.config import ConfigError
 from carbonshift.experiments.output import setup_logging
+from carbonshift.forecast.data.registry import DataDirError
 
 MAX_MESSAGE_CHARS = 500
 EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
@@ -75,7 +76,7 @@ def report_error(command: str, exc: BaseException, verbose: bool) -> None:
     a hint to rerun with ``-v``; with ``verbose`` the traceback first."""
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)
-    if isinstance(exc, (ConfigError, yaml.YAMLError)):
+    if isinstance(exc, (ConfigError, DataDirError, yaml.YAMLError)):
         kind = "invalid YAML: " if isinstance(exc, yaml.YAMLError) else ""
         print(f"carbonshift {command}: error: {one_line(f'{kind}{exc}')}", file=sys.stderr)
         return
@@ -100,8 +101,8 @@ def _quiet_broken_pipe() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand. A config error (bad YAML, bad ``--set``, out-of-range value) becomes one line on
-    stderr and exit status 2; any other exception one line (+ how to see the traceback) and status 1."""
+    """Run one subcommand. A config error (bad YAML, bad ``--set``, out-of-range value, a data dir that is not
+    there or holds a file twice) becomes one line on stderr and exit status 2; any other exception one line (+ how to see the traceback) and status 1."""
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     try:
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return _quiet_broken_pipe()
-    except (ConfigError, yaml.YAMLError) as exc:
+    except (ConfigError, DataDirError, yaml.YAMLError) as exc:
         report_error(args.command, exc, args.verbose)
         return 2
     except KeyboardInterrupt:

@@ -41,6 +41,7 @@ from carbonshift.experiments import registry, tracking
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import code_version
 from carbonshift.experiments.config import ConfigError, as_dict, load_yaml, parse, safe_yaml
+from carbonshift.experiments.data_preflight import check_data
 from carbonshift.experiments.figures import add_caption, run_caption
 
 REPORTS_DIR = tracking.project_dir("reports")   # the project's reports/, whatever the current directory
@@ -381,6 +382,7 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
     doc, source = read_doc(config, overrides)
     doc.pop("sweep", None)
     kind, cfg = parse_doc(doc, source)
+    check_data(cfg, data_dir, source)
     version = code_version()
     chash = config_hash(kind.name, cfg, version)
     exp_name = experiment or cfg.name

@@ -44,6 +44,7 @@ import pandas as pd
 
 from carbonshift.experiments import registry, tracking
 from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.data_preflight import check_data
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import code_version
 from carbonshift.experiments.runner import (REPORTS_DIR, Output, config_hash, execute, forecast_tags, log_output, logged_params,
@@ -358,6 +359,15 @@ def _log_trial(client: Any, exp_id: str, parent_id: str, sp: SweepPlan, trial: T
     return rid
 
 
+def check_trials_data(sp: SweepPlan, data_dir: str | None) -> None:
+    """Every trial's zones have data and its windows lie inside its years (:func:`check_data`), before any runs."""
+    for t in sp.trials:
+        try:
+            check_data(t.config, data_dir, sp.source)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} [sweep trial {t.label}]") from None
+
+
 def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None, resume: bool = False,
               experiment: str | None = None, data_dir: str | None = None, reports_dir: Path = REPORTS_DIR,
               num_cpus: int = 2, progress: bool = True, gpus_per_trial: float | None = None) -> SweepRecord:
@@ -371,6 +381,7 @@ def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None
     start = time.perf_counter()
     quiet_mlflow()
     sp = plan(config, overrides)
+    check_trials_data(sp, data_dir)
     exp_name = experiment or sp.name
     exp_id = tracking.configure(exp_name)
     client = mlflow.MlflowClient()

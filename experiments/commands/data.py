@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from carbonshift.experiments.output import emit
-from carbonshift.forecast.data.check import check_file, summary_row
+from carbonshift.forecast.data.check import check_file, files_under, summary_row
 from carbonshift.forecast.data.fetch import fetch
-from carbonshift.forecast.data.registry import candidate_dirs, datasets, user_files
+from carbonshift.forecast.data.registry import DataDirError, candidate_dirs, datasets, explicit_dir, user_files
 from carbonshift.forecast.data.validate import DataValidationError
 
 
@@ -21,8 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="data folder searched first (else $CARBONSHIFT_DATA_DIR, ../shared/data, cache)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_list)
-    p = dsub.add_parser("check", help="validate files; exit 0 only when all are valid")
-    p.add_argument("paths", nargs="+")
+    p = dsub.add_parser("check", help="validate files exactly as a run reads them (names included); exit 0 only "
+                                      "when all are valid")
+    p.add_argument("paths", nargs="*", help="files or folders (every file below a folder); none: the data dir")
+    p.add_argument("--data-dir", help="check this whole data folder (else $CARBONSHIFT_DATA_DIR when no path is given)")
     p.add_argument("--repair", action="store_true", help="repair duplicate hours / gaps ≤ 3 h in memory and report them")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_check)
@@ -82,12 +84,16 @@ def _user_row(path: Path) -> dict:
 
 
 def _check(args: argparse.Namespace) -> int:
+    named = explicit_dir(args.data_dir) if args.data_dir or not args.paths else None
+    if not args.paths and named is None:
+        raise DataDirError("data check: name files or folders, or a data dir with --data-dir / CARBONSHIFT_DATA_DIR")
     ok, failed = [], []
-    for path in args.paths:
-        try:
-            ok.append(summary_row(check_file(path, repair=args.repair)))
-        except DataValidationError as exc:
-            failed.append({"file": path, "error": str(exc)})
+    for path in [*args.paths, *([named] if named is not None else [])]:
+        for file in files_under(path):
+            try:
+                ok.append(summary_row(check_file(file, repair=args.repair)))
+            except (DataValidationError, DataDirError) as exc:
+                failed.append({"file": str(file), "error": str(exc)})
     tables = {"files": pd.DataFrame(ok), "errors": pd.DataFrame(failed)}
     emit({"valid": len(ok), "invalid": len(failed)}, args.json,
          tables if args.json else {k: v for k, v in tables.items() if len(v)})

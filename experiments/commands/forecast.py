@@ -92,12 +92,14 @@ def _backtest_config(args: argparse.Namespace) -> Any:
 def train(args: argparse.Namespace) -> int:
     """Fit one :class:`forecast.artifact.TrainedForecaster` per config target and log each as an MLflow artifact
     folder ``forecaster`` (one target) or ``forecaster_<target>``."""
+    from carbonshift.experiments.data_preflight import check_data
     from carbonshift.experiments.kinds.backtest import load_data, model_factories, pipeline_settings
     from carbonshift.experiments.runner import quiet_mlflow
     from carbonshift.forecast.backtest import Windows
 
     try:
         cfg = _backtest_config(args)
+        check_data(cfg, args.data_dir, args.config)
         panel = load_data(cfg, args.data_dir)
     except (ConfigError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

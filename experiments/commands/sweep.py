@@ -6,7 +6,7 @@ import argparse
 from carbonshift.experiments.commands.run import add_common
 from carbonshift.experiments.output import emit
 from carbonshift.experiments.runner import parse_overrides
-from carbonshift.experiments.sweep import plan, run_sweep
+from carbonshift.experiments.sweep import check_trials_data, plan, run_sweep
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +27,7 @@ def _sweep(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides) if args.overrides else None
     if args.dry_run:
         sp = plan(args.config, overrides)
+        check_trials_data(sp, args.data_dir)
         emit({"name": sp.name, "kind": sp.kind.name, "sweep_hash": sp.sweep_hash, "code_version": sp.code_version,
               "n_trials": len(sp.trials)},
              args.json, {"trials": _plan_table(sp)})

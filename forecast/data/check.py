@@ -1,7 +1,11 @@
-"""``carbonshift data check``: detect a file's format, validate it fully, summarise it."""
+"""``carbonshift data check``: detect a file's format, validate it exactly as a run reads it (the file-name
+checks included: an export's name says which zone and UTC year a run takes it for), summarise it.
+A folder is checked file by file (:func:`files_under`)."""
 from __future__ import annotations
 
 import gzip
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,7 +13,7 @@ import pandas as pd
 
 from carbonshift.forecast.data import openmeteo_forecast
 from carbonshift.forecast.data.dacf import _mix, _read
-from carbonshift.forecast.data.electricitymaps import read_electricitymaps
+from carbonshift.forecast.data.electricitymaps import read_named_export
 from carbonshift.forecast.data.openmeteo import read_openmeteo
 from carbonshift.forecast.data.traces import read_alibaba_pods, read_lwa
 from carbonshift.forecast.data.validate import DataValidationError, RepairReport, check_values
@@ -34,6 +38,38 @@ def _head(path: Path) -> str:
         raise DataValidationError(str(path), f"cannot open ({type(exc).__name__}: {exc})") from exc
 
 
+#: file names a run looks for, per format (anything else is never read, so a check that passed it would mislead)
+_NAMES: dict[str, tuple[str, str]] = {
+    "openmeteo": (r".+_\d{4}\.json(\.gz)?", "openmeteo/<ZONE>_<YEAR>.json[.gz]"),
+    "dacf": (r".+_(2019_clean|direct_emissions)\.csv(\.gz)?", "dacf/<REGION>_2019_clean.csv[.gz] or "
+             "dacf/<REGION>_direct_emissions.csv[.gz]"),
+    "dacf_forecasts": (r".+_carbon_from_src_prod_forecasts_direct\.csv(\.gz)?",
+                       "dacf/<REGION>_carbon_from_src_prod_forecasts_direct.csv[.gz]"),
+}
+#: documentation a data folder may hold next to the data (not checked)
+_DOCS = re.compile(r"(README|LICEN[CS]E|NOTICE|CHANGELOG)(\..*)?|.*\.(md|txt)", re.IGNORECASE)
+
+
+def _check_name(path: Path, kind: str) -> None:
+    pattern, expected = _NAMES[kind]
+    if not re.fullmatch(pattern, path.name):
+        raise DataValidationError(str(path), f"file name is not {expected.split('/', 1)[1]}, so no run reads it "
+                                  f"(runs look for {expected} in the data dir); rename it")
+
+
+def files_under(path: str | Path) -> Iterator[Path]:
+    """``path`` itself for a file; for a folder every file below it (sorted, hidden files and documentation such
+    as README.md skipped), so a whole data dir or one of its folders can be checked."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        yield path
+        return
+    for f in sorted(path.rglob("*")):
+        rel = f.relative_to(path).parts
+        if f.is_file() and not any(part.startswith(".") for part in rel) and not _DOCS.fullmatch(f.name):
+            yield f
+
+
 def _span(times: pd.Series) -> tuple[str, str]:
     return (str(times.min()), str(times.max())) if len(times) else ("", "")
 
@@ -44,12 +80,13 @@ def check_file(path: str | Path, repair: bool = False) -> CheckResult:
     in memory and listed in ``notes``; the file itself is never modified."""
     path = Path(path)
     if not path.is_file():
-        raise DataValidationError(str(path), "no such file")
+        raise DataValidationError(str(path), "no such file or folder")
     head = _head(path)
     if not head.strip():
         raise DataValidationError(str(path), "empty file")
     first = head.splitlines()[0]
     if head.lstrip().startswith("{"):
+        _check_name(path, "openmeteo")
         region = path.name.split("_")[0]
         frame = read_openmeteo(path, region)
         return CheckResult(str(path), "openmeteo", len(frame), *_span(frame["time"]),
@@ -61,7 +98,7 @@ def check_file(path: str | Path, repair: bool = False) -> CheckResult:
                            notes=[f"rows per endpoint {counts}; known_by = when Open-Meteo served each value"])
     if "Datetime (UTC)" in first or "Zone Id" in first:
         report = RepairReport()
-        frame = read_electricitymaps(path, repair=repair, report=report)
+        frame = read_named_export(path, repair=repair, report=report)
         return CheckResult(str(path), "electricitymaps", len(frame), *_span(frame["time"]), notes=report.lines())
     if first.startswith("name,") and "num_gpu" in first:
         frame = read_alibaba_pods(path)
@@ -74,6 +111,7 @@ def check_file(path: str | Path, repair: bool = False) -> CheckResult:
         return CheckResult(str(path), "alibaba_nodes", len(frame), notes=[f"{int(frame['gpu'].sum())} GPUs"])
     if ("UTC time" in first or ",datetime," in first) and "carbon_intensity" in first:
         frame = _read(path)
+        _check_name(path, "dacf_forecasts" if "carbon_from_src_forecasts" in frame.columns else "dacf")
         if "carbon_from_src_forecasts" in frame.columns:
             check_values(frame, str(path), "time", ["carbon_intensity", "carbon_from_src_forecasts"], [])
             kind = "dacf_forecasts"

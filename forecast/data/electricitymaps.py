@@ -31,6 +31,50 @@ def _normalise(header: str) -> str:
     return re.sub(r"\s+", " ", header.replace("₂", "2").strip().lower())
 
 
+#: zone id -> file-name prefix where they differ (the bundle's ``DE-LU_<YEAR>_hourly`` holds zone ``DE``)
+FILE_PREFIX: dict[str, str] = {"DE": "DE-LU"}
+_NAME = re.compile(r"^(?P<prefix>.+)_(?P<year>\d{4})_hourly\.csv(\.gz)?$")
+
+
+def file_stem(zone: str, year: int) -> str:
+    """``<ZONE>_<YEAR>_hourly``: the name (before ``.csv[.gz]``) the loader looks for."""
+    return f"{FILE_PREFIX.get(zone, zone)}_{year}_hourly"
+
+
+def zone_year_from_name(path: str | Path) -> tuple[str, int]:
+    """(zone, UTC year) an export's file name promises; a name the loader never looks for is an error."""
+    path = Path(path)
+    m = _NAME.match(path.name)
+    if m is None:
+        raise DataValidationError(str(path), "file name is not <ZONE>_<YEAR>_hourly.csv[.gz], so no run reads it "
+                                  "(runs look for electricitymaps/<ZONE>_<YEAR>_hourly.csv[.gz] in the data dir); "
+                                  "rename it")
+    prefix = m["prefix"]
+    zone = next((z for z, p in FILE_PREFIX.items() if p == prefix), prefix)
+    return zone, int(m["year"])
+
+
+def check_zone_year(frame: pd.DataFrame, path: str | Path, zone: str, year: int) -> None:
+    """The export holds the zone and only the UTC year its file name says (:func:`zone_year_from_name`)."""
+    found = frame["region"].iloc[0]
+    if found != zone:
+        raise DataValidationError(str(path), f"'Zone Id' is {found!r} but the file name says zone {zone!r}; rename "
+                                  f"the file to {file_stem(found, year)}.csv or fix the export")
+    wrong_year = (frame["time"].dt.year != year).to_numpy()
+    if wrong_year.any():
+        raise DataValidationError(str(path), f"hour outside UTC year {year} named in the file name",
+                                  [f"row {i + 2} ({frame['time'].iloc[i]})" for i in np.flatnonzero(wrong_year)])
+
+
+def read_named_export(path: str | Path, repair: bool = False, report: RepairReport | None = None,
+                      exclude: tuple[str, ...] = ()) -> pd.DataFrame:
+    """:func:`read_electricitymaps` plus the file-name checks: exactly what a run does with the file."""
+    zone, year = zone_year_from_name(path)
+    frame = read_electricitymaps(path, repair, report, exclude)
+    check_zone_year(frame, path, zone, year)
+    return frame
+
+
 #: Value columns a run may exclude (e.g. a column an upstream export fills with the wrong quantity).
 VALUE_COLUMNS: tuple[str, ...] = ("ci_direct", "ci_lca", "low_carbon_pct", "renewable_pct")
 

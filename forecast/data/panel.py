@@ -16,17 +16,16 @@ import pandas as pd
 
 from carbonshift.forecast.data.dacf import REGIONS as DACF_REGIONS
 from carbonshift.forecast.data.dacf import read_dacf
-from carbonshift.forecast.data.electricitymaps import VALUE_COLUMNS, read_electricitymaps
+from carbonshift.forecast.data.electricitymaps import FILE_PREFIX, VALUE_COLUMNS, file_stem, read_named_export
 from carbonshift.forecast.data import openmeteo_forecast
 from carbonshift.forecast.data.openmeteo import read_openmeteo
 from carbonshift.forecast.data.registry import find
-from carbonshift.forecast.data.validate import DataValidationError, RepairReport, check_hourly_index
+from carbonshift.forecast.data.validate import RepairReport, check_hourly_index
 
 #: The 10 Electricity Maps zones shipped in the bundle (defaults only: any zone found in the data dir is usable).
 EM_ZONES: tuple[str, ...] = ("US-CAL-CISO", "US-TEX-ERCO", "US-MIDA-PJM", "US-NY-NYIS", "DE", "GB", "JP-TK",
                              "SG", "AU-NSW", "IN-WE")
 EM_YEARS: tuple[int, ...] = (2021, 2022, 2023)
-_FILE_PREFIX = {"DE": "DE-LU"}  # zone id -> file prefix where they differ
 _CSV = (".csv.gz", ".csv")
 _JSON = (".json.gz", ".json")
 
@@ -41,27 +40,18 @@ def _check_exclude(exclude: Iterable[str]) -> tuple[str, ...]:
 
 def em_path(zone: str, year: int, data_dir: str | Path | None = None) -> Path:
     """``electricitymaps/<ZONE>_<YEAR>_hourly.csv[.gz]`` for any zone and year, user data dir first."""
-    return find("electricitymaps", f"{_FILE_PREFIX.get(zone, zone)}_{year}_hourly", _CSV, data_dir)
+    return find("electricitymaps", file_stem(zone, year), _CSV, data_dir)
 
 
 def weather_path(zone: str, year: int, data_dir: str | Path | None = None) -> Path:
     """``openmeteo/<ZONE>_<YEAR>.json[.gz]`` (observed weather) for any zone and year, user data dir first."""
-    return find("openmeteo", f"{_FILE_PREFIX.get(zone, zone)}_{year}", _JSON, data_dir)
+    return find("openmeteo", f"{FILE_PREFIX.get(zone, zone)}_{year}", _JSON, data_dir)
 
 
 def _read_zone_year(zone: str, year: int, data_dir: str | Path | None, repair: bool, report: RepairReport | None,
                     exclude: tuple[str, ...]) -> pd.DataFrame:
     """One export, checked to be the zone and the UTC year its file name says."""
-    path = em_path(zone, year, data_dir)
-    frame = read_electricitymaps(path, repair, report, exclude)
-    found = frame["region"].iloc[0]
-    if found != zone:
-        raise DataValidationError(str(path), f"'Zone Id' is {found!r} but the file name says zone {zone!r}")
-    wrong_year = (frame["time"].dt.year != year).to_numpy()
-    if wrong_year.any():
-        raise DataValidationError(str(path), f"hour outside UTC year {year} named in the file name",
-                                  [f"row {i + 2} ({frame['time'].iloc[i]})" for i in np.flatnonzero(wrong_year)])
-    return frame
+    return read_named_export(em_path(zone, year, data_dir), repair, report, exclude)
 
 
 def load_panel(zones: Iterable[str] = EM_ZONES, years: Iterable[int] = EM_YEARS, weather: bool = True,

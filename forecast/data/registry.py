@@ -6,8 +6,9 @@ years or DACF regions in ``--data-dir``), and the readers validate whatever they
 ``bytes`` are of the *decompressed* file, i.e. of the upstream raw file byte for byte, so a download from
 the pinned upstream commit can be verified against it.
 
-Resolution order for the data folder (first that exists wins):
-1. an explicit ``data_dir`` argument (CLI ``--data-dir``), else ``$CARBONSHIFT_DATA_DIR``;
+Resolution order for the data folder (first that has the file wins):
+1. an explicit ``data_dir`` argument (CLI ``--data-dir``), else ``$CARBONSHIFT_DATA_DIR``: it must be an existing
+   folder (:class:`DataDirError` otherwise — never a silent fall-back to the bundle);
 2. ``../shared/data`` next to the repository checkout;
 3. the user cache ``$XDG_CACHE_HOME/carbonshift/data`` (default ``~/.cache/carbonshift/data``),
    which ``carbonshift data fetch`` fills.
@@ -52,11 +53,32 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "carbonshift" / "data"
 
 
+class DataDirError(ValueError):
+    """The data folder a user named cannot be used as named: it does not exist, or it holds a file twice
+    (``X.csv`` and ``X.csv.gz``). The message says what to change."""
+
+
+def explicit_dir(data_dir: str | Path | None = None) -> Path | None:
+    """The data folder the user named (``data_dir``, else ``$CARBONSHIFT_DATA_DIR``), checked to exist; ``None``
+    when neither is set. A named folder that is not there is a :class:`DataDirError`, not a fall-back to the
+    shipped data."""
+    named, origin = (data_dir, "--data-dir") if data_dir else (os.environ.get("CARBONSHIFT_DATA_DIR"),
+                                                                "CARBONSHIFT_DATA_DIR")
+    if not named:
+        return None
+    path = Path(named).expanduser()
+    if not path.is_dir():
+        raise DataDirError(f"{origin}={named}: no such folder. Fix the path (a folder laid out like the bundle: "
+                           f"electricitymaps/<ZONE>_<YEAR>_hourly.csv[.gz], …) or unset {origin} to use the shipped "
+                           f"data ({REPO_ROOT.parent / 'shared' / 'data'})")
+    return path
+
+
 def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
-    """Folders searched for data, in resolution order."""
-    explicit = data_dir or os.environ.get("CARBONSHIFT_DATA_DIR")
-    out = [Path(explicit)] if explicit else []
-    return out + [REPO_ROOT.parent / "shared" / "data", cache_dir()]
+    """Folders searched for data, in resolution order (raises :class:`DataDirError` for a named folder that
+    does not exist)."""
+    explicit = explicit_dir(data_dir)
+    return ([explicit] if explicit else []) + [REPO_ROOT.parent / "shared" / "data", cache_dir()]
 
 
 #: data files :func:`find` / :func:`resolve` returned in this process since :func:`reset_used` (what a run read)
@@ -89,20 +111,22 @@ def resolve(file: str, data_dir: str | Path | None = None) -> Path:
 
 def find(folder: str, stem: str, suffixes: tuple[str, ...], data_dir: str | Path | None = None) -> Path:
     """First ``<dir>/<folder>/<stem><suffix>`` over :func:`candidate_dirs` × ``suffixes`` (e.g. a user's
-    ``electricitymaps/CA-ON_2024_hourly.csv`` or the bundle's ``…csv.gz``); a clear error lists what exists."""
+    ``electricitymaps/CA-ON_2024_hourly.csv`` or the bundle's ``…csv.gz``); a clear error lists what exists. One
+    folder holding the file under two suffixes (``X.csv`` and ``X.csv.gz``) is a :class:`DataDirError`."""
     dirs = candidate_dirs(data_dir)
     for d in dirs:
-        for suffix in suffixes:
-            if (d / folder / f"{stem}{suffix}").is_file():
-                return _used(d / folder / f"{stem}{suffix}")
-    tried = " or ".join(f"{folder}/{stem}{s}" for s in suffixes)
+        hits = [d / folder / f"{stem}{suffix}" for suffix in suffixes if (d / folder / f"{stem}{suffix}").is_file()]
+        if len(hits) > 1:
+            raise DataDirError(f"{d / folder}: both {' and '.join(h.name for h in hits)} — which one is meant is "
+                               "ambiguous; remove or rename all but one")
+        if hits:
+            return _used(hits[0])
+    tried = f"{folder}/{stem}{suffixes[0]}" + "".join(f" or {s}" for s in suffixes[1:])
     files = [f.name for d in dirs if (d / folder).is_dir() for f in (d / folder).iterdir() if f.is_file()]
     zones = sorted({name.split("_")[0] for name in files})   # bundle layout: <ZONE or REGION>_…
-    shown = ", ".join(zones) if zones else "none"
     raise FileNotFoundError(
-        f"no {tried} in {[str(d) for d in dirs]}; zones/regions (file prefixes) with {folder}/ files there: {shown}. To add one, put "
-        f"{folder}/{stem}{suffixes[0]} with the bundle's layout in your data dir and pass --data-dir / "
-        "CARBONSHIFT_DATA_DIR (README: Bring your own zone), or run `carbonshift data fetch`")
+        f"no {tried} in {[str(d) for d in dirs]} (file prefixes there: {', '.join(zones) or 'none'}); add yours "
+        "with --data-dir / CARBONSHIFT_DATA_DIR (README: Bring your own zone) or run `carbonshift data fetch`")
 
 
 #: Folders (and file-name endings) of the bundle layout that a user's data dir may add files to.
@@ -117,11 +141,10 @@ USER_LAYOUT: dict[str, tuple[str, ...]] = {
 def user_files(data_dir: str | Path | None = None) -> list[Path]:
     """Files with the bundle's layout in the explicit data dir (``data_dir`` or ``$CARBONSHIFT_DATA_DIR``) that
     the registry does not list — a user's own zones, years and regions."""
-    explicit = data_dir or os.environ.get("CARBONSHIFT_DATA_DIR")
-    if not explicit:
+    root = explicit_dir(data_dir)
+    if root is None:
         return []
     known = {ds.file for ds in datasets()}
-    root = Path(explicit)
     return sorted(f for folder, ends in USER_LAYOUT.items() if (root / folder).is_dir()
                   for f in (root / folder).iterdir()
                   if f.is_file() and f.name.endswith(ends) and f"{folder}/{f.name}" not in known)

@@ -93,7 +93,8 @@ def check_hourly_index(times: pd.Series, source: str) -> None:
         raise DataValidationError(
             source, f"gap in the hourly series ({int(sizes.sum())} missing hour(s) in {int(gap.sum())} gap(s), "
             f"longest {int(sizes.max())} h; use repair to interpolate gaps ≤ {MAX_REPAIR_GAP_H} h)",
-            [f"after {frame['time'].iloc[i - 1]}" for i in np.flatnonzero(gap)],
+            [f"{frame['time'].iloc[i - 1]} → {frame['time'].iloc[i]} ({int(step[i - 1]) - 1} h missing)"
+             for i in np.flatnonzero(gap)],
         )
 
 

@@ -20,7 +20,7 @@ def em_lines(shared_data: Path) -> list[str]:
         return [next(fh) for _ in range(73)]
 
 
-def _write(tmp_path: Path, lines: list[str], name: str = "GB_bad.csv") -> Path:
+def _write(tmp_path: Path, lines: list[str], name: str = "GB_2023_hourly.csv") -> Path:
     path = tmp_path / name
     path.write_text("".join(lines), encoding="utf-8")
     return path
@@ -54,7 +54,7 @@ def test_duplicate_hour(tmp_path, em_lines):
 
 def test_gap(tmp_path, em_lines):
     lines = em_lines[:20] + em_lines[23:]
-    _reject(_write(tmp_path, lines), "gap", "3 missing hour", "after 2023-01-01 18:00:00")
+    _reject(_write(tmp_path, lines), "gap", "3 missing hour", "at 2023-01-01 18:00:00+00:00 → 2023-01-01 22:00:00+00:00 (3 h missing)")
 
 
 def test_non_monotonic(tmp_path, em_lines):
@@ -134,7 +134,8 @@ def test_repair_only_when_asked_and_reported(tmp_path, em_lines):
     assert result.rows == 72
     assert result.notes and "interpolated 2 hour(s)" in result.notes[0]
     assert "2023-01-01 19:00:00" in result.notes[0]
-    long_gap = _write(tmp_path, em_lines[:20] + em_lines[26:], "long.csv")
+    (tmp_path / "long").mkdir()
+    long_gap = _write(tmp_path / "long", em_lines[:20] + em_lines[26:])
     with pytest.raises(DataValidationError, match="cannot be repaired"):
         check_file(long_gap, repair=True)
 

@@ -121,9 +121,10 @@ def test_plugin_kind_module_that_fails_to_import_is_named(store, monkeypatch, ca
 def test_unknown_zone_names_the_zones_there_and_how_to_add_one(store, capsys):
     config = store.write_config({"kind": "simulate", "name": "no_zone", "data": {"zones": ["XX-NOWHERE"]},
                                  "oracle": {"enabled": False}})
-    assert main(["simulate", str(config), "--reports-dir", str(store.root / "reports")]) == 1
+    assert main(["simulate", str(config), "--reports-dir", str(store.root / "reports")]) == 2   # a config error
     err = capsys.readouterr().err
     first = err.splitlines()[0]
-    assert first.startswith("carbonshift simulate: error: FileNotFoundError: no electricitymaps/XX-NOWHERE_2023")
-    assert "file prefixes) with electricitymaps/ files there: " in first and "GB, " in first
-    assert "Bring your own zone" in first and "Traceback" not in err and len(err.splitlines()) == 2
+    assert first.startswith("carbonshift simulate: error: ") and "data.zones: 'XX-NOWHERE' in 2023 has no data: " \
+        "no electricitymaps/XX-NOWHERE_2023_hourly.csv.gz or .csv in" in first
+    assert "(file prefixes there: " in first and "GB, " in first
+    assert "Bring your own zone" in first and "Traceback" not in err and len(err.splitlines()) == 1
