@@ -22,6 +22,7 @@ never the data).
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import project_relative
 from carbonshift.experiments.figures import pareto_table as pareto_frame
 from carbonshift.experiments.runner import REPORTS_DIR, quiet_mlflow, run_report_dir
+
+log = logging.getLogger("carbonshift.report")
 
 REDUCTION_METRICS = ("reduction_vs_perf_first", "reduction_pct", "reduction")
 COST_METRICS = ("plan_seconds", "peak_mem_mb", "trial_seconds", "trial_peak_rss_mb")
@@ -73,18 +76,34 @@ def client() -> Any:
     return mlflow.MlflowClient()
 
 
+def is_run_id(text: str) -> bool:
+    return len(text) == 32 and all(ch in "0123456789abcdef" for ch in text)
+
+
 def resolve(c: Any, target: str) -> Any:
-    """The run named by ``target``: a run id, else the latest sweep whose name is ``target``, else the
-    latest single run of that name."""
-    if len(target) == 32 and all(ch in "0123456789abcdef" for ch in target):
+    """The run named by ``target``: a run id (any status), else the latest FINISHED sweep whose name is
+    ``target``, else the latest FINISHED single run of that name. Newer runs of that name that failed, were
+    killed or still run are skipped with a warning naming them; with none FINISHED, a :class:`LookupError` lists
+    them (report one with its run id: ``carbonshift report --run-id ID``)."""
+    if is_run_id(target):
         return c.get_run(target)
     exps = [e.experiment_id for e in c.search_experiments()]
     for role in ("sweep", "run"):
-        runs = c.search_runs(exps, filter_string=f"attributes.run_name = '{target}' and "
-                             f"tags.`carbonshift.role` = '{role}'", order_by=["attributes.start_time DESC"],
-                             max_results=1) if exps else []
+        named = f"attributes.run_name = '{target}' and tags.`carbonshift.role` = '{role}'"
+        runs = c.search_runs(exps, filter_string=f"{named} and attributes.status = 'FINISHED'",
+                             order_by=["attributes.start_time DESC"], max_results=1) if exps else []
+        newer = c.search_runs(exps, filter_string=f"{named} and attributes.status != 'FINISHED'"
+                              + (f" and attributes.start_time > {runs[0].info.start_time}" if runs else ""),
+                              order_by=["attributes.start_time DESC"], max_results=5) if exps else []
+        skipped = ", ".join(f"{r.info.run_id} ({r.info.status})" for r in newer)
         if runs:
+            if newer:
+                log.warning("%s: reporting the latest FINISHED %s %s; skipped newer %s (report one with --run-id)",
+                            target, role, runs[0].info.run_id, skipped)
             return runs[0]
+        if newer:
+            raise LookupError(f"no FINISHED {role} named {target!r} at {tracking.tracking_uri()}; latest: {skipped}. "
+                              f"Report one anyway with `carbonshift report --run-id RUN_ID`")
     raise LookupError(f"no MLflow sweep or run named {target!r} at {tracking.tracking_uri()}")
 
 

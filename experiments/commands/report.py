@@ -14,7 +14,8 @@ from carbonshift.experiments.runner import REPORTS_DIR
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="tables (markdown + CSV) and PNG figures of a sweep or run, from MLflow (a backtest "
                                       "run: day-ahead forecast vs actual, reliability diagram, MAPE by horizon)")
-    p.add_argument("target", help="parent run id of a sweep, a run id, or a sweep/run name (latest wins)")
+    p.add_argument("target", nargs="?", help="a sweep/run name (its latest FINISHED run), or a run id")
+    p.add_argument("--run-id", help="report this run (or sweep parent run) whatever its status, e.g. a FAILED one")
     p.add_argument("--reports-dir", default=REPORTS_DIR,
                    help="output folder: <dir>/<name>/<run id>/report/ (default: the project's reports/)")
     p.add_argument("--no-log", action="store_true", help="do not log the report back to MLflow as artifacts")
@@ -31,8 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _report(args: argparse.Namespace) -> int:
     from carbonshift.experiments.report import build_report
 
+    from carbonshift.experiments.config import ConfigError
+    from carbonshift.experiments.report import is_run_id
+
+    if bool(args.target) == bool(args.run_id):
+        raise ConfigError("report: give a sweep/run NAME (its latest FINISHED run) or --run-id RUN_ID, not both")
+    if args.run_id and not is_run_id(args.run_id):
+        raise ConfigError(f"report --run-id {args.run_id!r}: expected a 32-character MLflow run id")
     try:
-        rep = build_report(args.target, args.reports_dir, log_to_mlflow=not args.no_log)
+        rep = build_report(args.run_id or args.target, args.reports_dir, log_to_mlflow=not args.no_log)
     except LookupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
