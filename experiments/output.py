@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from carbonshift.forecast.live.redact import RedactFilter, redact
+
 log = logging.getLogger("carbonshift")
 
 
@@ -23,6 +25,9 @@ def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in logging.getLogger().handlers:  # a configured credential never reaches a log line
+        if not any(isinstance(f, RedactFilter) for f in handler.filters):
+            handler.addFilter(RedactFilter())
     for name in NOISY:
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
@@ -42,15 +47,14 @@ def _clean(value: Any) -> Any:
 
 
 def emit(summary: dict[str, Any], as_json: bool, tables: dict[str, pd.DataFrame] | None = None) -> None:
-    """Print ``summary`` (+ ``tables``) as text, or everything as one JSON document."""
+    """Print ``summary`` (+ ``tables``) as text, or everything as one JSON document; registered secrets
+    (:mod:`carbonshift.forecast.live.redact`) are masked whatever the text came from."""
     tables = tables or {}
     if as_json:
         doc = {**summary, **{k: t.to_dict(orient="records") for k, t in tables.items()}}
-        json.dump(_clean(doc), sys.stdout, indent=1, default=str)
-        sys.stdout.write("\n")
+        sys.stdout.write(redact(json.dumps(_clean(doc), indent=1, default=str)) + "\n")
         return
-    for key, value in summary.items():
-        print(f"{key}: {value}")
+    lines = [f"{key}: {value}" for key, value in summary.items()]
     for name, table in tables.items():
-        print(f"\n{name}" if name else "")
-        print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+        lines += [f"\n{name}" if name else "", table.to_string(index=False, float_format=lambda v: f"{v:,.2f}")]
+    sys.stdout.write(redact("\n".join(lines)) + "\n")

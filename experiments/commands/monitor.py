@@ -19,6 +19,7 @@ import pandas as pd
 from carbonshift.experiments.output import emit
 from carbonshift.forecast.live.electricitymaps import ElectricityMapsClient
 from carbonshift.forecast.live.monitor import AnomalyLimits, Monitor
+from carbonshift.forecast.live.redact import redact
 from carbonshift.forecast.live.sources import DEFAULT_WATTTIME_REGIONS, ElectricityMapsSource, WattTimeSource, parse_region_map
 from carbonshift.forecast.live.store import LiveStore
 from carbonshift.forecast.live.watttime import WattTimeClient
@@ -108,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"carbonshift monitor: error: {message}", file=sys.stderr)
+    print(f"carbonshift monitor: error: {redact(message)}", file=sys.stderr)
     return 2
 
 

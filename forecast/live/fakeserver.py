@@ -31,7 +31,7 @@ import pandas as pd
 BEHAVIOURS = ("ok", "error", "timeout", "ratelimit", "malformed", "stale", "impossible", "jump",
               "slow", "short", "redirect", "nonobject", "oversized", "hugeint", "badstatus", "retryinf",
               "retryhuge", "badtoken", "estimatedstr", "badtime", "nolength", "heldopen", "chunkcut", "trailers",
-              "headerdrip", "bigheaders")
+              "headerdrip", "bigheaders", "echo")
 SLOW_BYTE_INTERVAL_S = 0.05  # ``slow``: one body byte every 50 ms (a 300-byte body takes 15 s)
 OVERSIZED_BYTES = 20 * 2**20  # ``oversized``: 20 MiB of JSON whitespace, chunked (no Content-Length)
 DRIP_INTERVAL_S = 0.02  # ``headerdrip`` / ``trailers``: one header or trailer line every 20 ms

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from carbonshift.forecast.live.redact import RedactFilter
 from carbonshift.forecast.live.sources import Source
 from carbonshift.forecast.live.store import ATTEMPT_COLUMNS, LiveStore
 from carbonshift.forecast.live.transport import RateLimited, SourceError
 
 log = logging.getLogger(__name__)
+log.addFilter(RedactFilter())
 CARBON_COLUMNS = ("ci_lca", "ci_direct", "ci_marginal")
 
 

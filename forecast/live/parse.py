@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from carbonshift.forecast.live.redact import redact
 from carbonshift.forecast.live.transport import SourceError
 
 MAX_SHOWN = 60
@@ -19,8 +20,10 @@ _ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(
 
 
 def shown(value: Any) -> str:
-    """``repr(value)`` cut to :data:`MAX_SHOWN` characters (for error messages)."""
+    """``repr(value)`` with registered secrets masked, then cut to :data:`MAX_SHOWN` characters (for error
+    messages; masking first, so no prefix of a long secret is left)."""
     text = repr(value) if not isinstance(value, int) or abs(value) < 10**40 else f"<{value.bit_length()}-bit int>"
+    text = redact(text)
     return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}…"
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.forecast.data.schema import PANEL_COLUMNS
+from carbonshift.forecast.live.redact import redact
 
 EXTRA_COLUMNS: tuple[str, ...] = ("ci_marginal", "source", "fetched_at")
 STORE_COLUMNS: tuple[str, ...] = (*PANEL_COLUMNS, *EXTRA_COLUMNS)
@@ -66,9 +67,10 @@ class LiveStore:
             return con.total_changes - before
 
     def log_attempts(self, attempts: pd.DataFrame) -> None:
+        """Append ``attempts`` (columns :data:`ATTEMPT_COLUMNS`), registered secrets masked in the texts."""
         with self._connect() as con:
             con.executemany("INSERT INTO attempts VALUES (?, ?, ?, ?, ?)",
-                            [(_iso(a.fetched_at), a.region, a.source, a.outcome, a.detail)
+                            [(_iso(a.fetched_at), redact(str(a.region)), a.source, a.outcome, redact(str(a.detail)))
                              for a in attempts.itertuples(index=False)])
 
     def read(self, regions: list[str] | None = None) -> pd.DataFrame:

@@ -22,7 +22,8 @@ Hostile-network rules, enforced here for every provider client:
 * Proxies: ``$http_proxy`` / ``$https_proxy`` / ``$no_proxy`` are honoured as by ``urllib`` (HTTPS through a
   CONNECT tunnel); the deadline and the cap apply all the same.
 * Errors never contain request headers, so API keys and tokens (always sent as headers) cannot leak into
-  logs or exception messages; header values are validated by :func:`credential` before any request.
+  logs or exception messages; header values are validated by :func:`credential` before any request, which
+  registers them for redaction: a :class:`SourceError` masks them even when a provider echoes them back.
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from carbonshift.forecast.live.redact import redact, register
+
 DEFAULT_MAX_BYTES = 8 * 2**20  # 8 MiB: provider JSON documents are a few hundred kB at most
 MAX_HEADER_BYTES = 64 * 2**10  # status line + header section of one response (providers send < 2 kB)
 MAX_REDIRECTS = 3
@@ -50,6 +53,7 @@ class SourceError(RuntimeError):
     """A provider request failed: transport error, HTTP error status, timeout or a malformed body."""
 
     def __init__(self, source: str, where: str, problem: str):
+        where, problem = redact(where), redact(problem)  # a provider may echo a credential into a value
         super().__init__(f"{source}: {where}: {problem}")
         self.source, self.where, self.problem = source, where, problem
 
@@ -87,12 +91,14 @@ class Response:
 def credential(value: str, name: str, header_value: bool = True) -> str:
     """``value`` with surrounding whitespace stripped; raises ``ValueError`` naming ``name`` (never the value)
     when what is left contains a control character or, for a value sent verbatim in a header
-    (``header_value``), anything but visible ASCII — so it can neither break nor inject an HTTP header."""
+    (``header_value``), anything but visible ASCII — so it can neither break nor inject an HTTP header. The
+    value is registered for redaction (:mod:`carbonshift.forecast.live.redact`)."""
     value = value.strip()
     bad = (lambda ch: not 0x21 <= ord(ch) <= 0x7E) if header_value else (lambda ch: ord(ch) < 0x20 or ord(ch) == 0x7F)
     if any(bad(ch) for ch in value):
         kind = "whitespace, control or non-ASCII characters" if header_value else "control characters"
         raise ValueError(f"{name}: contains {kind} (value not shown)")
+    register(value)
     return value
 
 
@@ -361,6 +367,7 @@ def get_json(source: str, base_url: str, path: str, params: dict[str, str] | Non
     hdrs = {"Accept": "application/json", **(headers or {})}
     if basic_auth is not None:
         hdrs["Authorization"] = "Basic " + base64.b64encode(":".join(basic_auth).encode()).decode()
+        register(hdrs["Authorization"][len("Basic "):])
     try:
         response = http_get(url, hdrs, timeout_s, max_bytes)
     except TransportError as exc:

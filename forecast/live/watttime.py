@@ -20,7 +20,7 @@ import time as _time
 import pandas as pd
 
 from carbonshift.forecast.live.transport import SourceError, Unauthorized, credential, get_json
-from carbonshift.forecast.live.parse import field, number, obj, records, timestamp
+from carbonshift.forecast.live.parse import field, number, obj, records, shown, timestamp
 
 SOURCE = "watttime"
 DEFAULT_BASE_URL = "https://api.watttime.org"
@@ -78,7 +78,7 @@ class WattTimeClient:
     def _series(doc: dict, where: str, expect_units: str) -> pd.DataFrame:
         units = field(field(doc, "meta", SOURCE, where), "units", SOURCE, where)
         if units != expect_units:
-            raise SourceError(SOURCE, where, f"unexpected units {units!r} (expected {expect_units!r})")
+            raise SourceError(SOURCE, where, f"unexpected units {shown(units)} (expected {expect_units!r})")
         rows = records(doc, "data", SOURCE, where)
         return pd.DataFrame({"time": [timestamp(r, "point_time", SOURCE, where) for r in rows],
                              "value": [number(r, "value", SOURCE, where) for r in rows]})

@@ -41,3 +41,34 @@ def test_no_output_contains_a_secret(hostile, tmp_path, monkeypatch, capsys, cap
     for secret in (KEY, PASSWORD, TOKEN):
         assert secret not in everything, (behaviour, secret)
     assert elsewhere.headers_seen == []  # nothing was sent across origins
+
+
+LONG_KEY = "EMKEY-" + "LONG-RECOGNISABLE-" * 5  # 96 characters: longer than a quoted value is shown
+
+
+@pytest.mark.parametrize("key", [KEY, LONG_KEY])
+def test_an_echoing_provider_never_gets_a_secret_into_any_output(tmp_path, monkeypatch, capsys, caplog, key):
+    """Every endpoint answers 200 with the request's own credential where a value belongs (the auth-token in
+    ``isEstimated`` / ``emissionFactorType`` / ``renewablePercentage``, the bearer token in WattTime's
+    ``units``): the values are rejected as malformed, and the message saying so masks the secret on stdout
+    (text and ``--json``), stderr, the log records and anywhere in the store file (``attempts.detail``)."""
+    monkeypatch.setenv("ELECTRICITYMAPS_API_KEY", key)
+    monkeypatch.setenv("WATTTIME_USERNAME", USER)
+    monkeypatch.setenv("WATTTIME_PASSWORD", PASSWORD)
+    outputs = []
+    with FakeProviders(em_key=key, wt_user=USER, wt_password=PASSWORD) as server, caplog.at_level(logging.DEBUG):
+        server.token = TOKEN
+        for path in server.behaviour:
+            server.set(path, "echo" if path != "/login" else "ok")
+        for n, mode in enumerate((["--once"], ["--once", "--json"], ["--every", "0.01s", "--rounds", "2", "--json"])):
+            store = tmp_path / f"s{n}.sqlite"
+            code = main(["-v", "monitor", *mode, "--zones", "US-CAL-CISO,DE", "--store", str(store),
+                         "--em-url", server.url, "--wt-url", server.url, "--timeout", "0.5"])
+            out, err = capsys.readouterr()
+            outputs += [out, err, store.read_bytes().decode("latin-1")]
+            assert code in (0, 1)  # no zone served: every value was the echoed credential
+    everything = " ".join([*outputs, caplog.text])
+    assert "is not a boolean: '<redacted>'" in everything  # the echo reached the messages, masked
+    assert "unexpected units 'Bearer <redacted>'" in everything
+    for secret in (key, key[:30], TOKEN, PASSWORD):
+        assert secret not in everything, secret
