@@ -26,6 +26,7 @@ def test_package_list_covers_every_source_folder():
     assert set(tool["packages"]) == on_disk
 
 
+@pytest.mark.slow
 def test_a_notebook_folder_with_its_own_scheduler_py_runs_the_quickstart(tmp_path):
     for name in FOLDERS:
         (tmp_path / f"{name}.py").write_text(SHADOW)

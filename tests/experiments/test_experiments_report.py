@@ -14,6 +14,7 @@ from carbonshift.experiments.results import composition_label, write_results
 from carbonshift.experiments.runner import run_config
 
 
+@pytest.mark.slow
 def test_run_is_logged_and_reported(store):
     path = store.write_config({"kind": "tiny", "name": "tiny_one", "seed": 3, "forecast": {"accuracy": 0.75}})
     out = subprocess.run([sys.executable, "-m", "carbonshift.experiments.cli", "run", str(path), "--set", "n_regions=4",
@@ -87,6 +88,7 @@ def test_axis_values_from_flattened_params():
     assert param(params, "missing") is None
 
 
+@pytest.mark.slow
 def test_results_include_single_runs_from_mlflow(store, tmp_path, monkeypatch):
     rec = run_config({"kind": "tiny", "name": "tiny_single", "seed": 1}, reports_dir=tmp_path / "reports")
     monkeypatch.setattr("carbonshift.experiments.results.RUN_TABLES", {"tiny_single": [("policies", "policy == 'cooperative'")]})

@@ -39,6 +39,7 @@ def _quick(members: list[str], tmp_path) -> BacktestConfig:
     return parse(doc, BacktestConfig)
 
 
+@pytest.mark.slow
 def test_backtest_kind_names_a_one_member_combination_by_its_member(tmp_path):
     res = run_backtest_kind(_quick(["seasonal24"], tmp_path), Context(progress=False, out_dir=tmp_path))
     assert res.summary["combined_forecast"] == "seasonal24+cqr"
@@ -57,6 +58,7 @@ def test_backtest_kind_names_a_one_member_combination_by_its_member(tmp_path):
     assert query.endswith(f"'{CALIBRATED}')")
 
 
+@pytest.mark.slow
 def test_backtest_kind_lists_the_members_of_a_real_ensemble(tmp_path):
     res = run_backtest_kind(_quick(["seasonal24", "seasonal168"], tmp_path), Context(progress=False, out_dir=tmp_path))
     label = res.summary["combined_forecast"]

@@ -106,6 +106,7 @@ def test_resume_reruns_trials_finished_under_other_code(store, ray_local, monkey
     assert sorted(t.data.tags[provenance.TAG] for t in trials) == ["new-code", "new-code", "old-code", "old-code"]
 
 
+@pytest.mark.slow
 def test_results_list_code_versions_warn_when_mixed_and_hold_no_machine_paths(store, tmp_path, monkeypatch):
     monkeypatch.setattr("carbonshift.experiments.runner.code_version", lambda: "aaaa11112222")
     run_config({"kind": "tiny", "name": "tiny_a"}, reports_dir=tmp_path / "reports")

@@ -39,6 +39,7 @@ def backtest_run(tmp_path_factory):
         yield rec, root
 
 
+@pytest.mark.slow
 def test_report_on_a_backtest_run_draws_its_three_figures(backtest_run):
     backtest_run, root = backtest_run
     reports = root / "reports"

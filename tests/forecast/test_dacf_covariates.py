@@ -72,6 +72,7 @@ def test_holiday_flag_is_the_local_date_of_a_national_holiday():
         holiday_flags("XX", t)
 
 
+@pytest.mark.slow
 def test_gbm_with_the_observed_mix_beats_the_same_gbm_without_it():
     panel = _panel()
     until = pd.Timestamp("2021-02-20", tz="UTC")

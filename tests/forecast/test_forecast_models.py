@@ -82,6 +82,7 @@ def test_prophet_tiny(dacf_slice, windows):
     assert _mape(fc, dacf_slice) < 60
 
 
+@pytest.mark.slow
 def test_lstm_tiny(dacf_slice, windows):
     from carbonshift.forecast.models.lstm import LSTMForecaster
 
@@ -94,6 +95,7 @@ def test_lstm_tiny(dacf_slice, windows):
     assert _mape(fc, dacf_slice) < 80
 
 
+@pytest.mark.slow
 def test_tft_tiny(dacf_slice, windows):
     from carbonshift.forecast.models.tft import TFTForecaster
 
@@ -149,9 +151,10 @@ def _tiny(name: str):
 
 
 LEAKAGE_MODELS = ("persistence", "seasonal24", "seasonal168", "gbm", "prophet", "lstm", "tft")
+NEURAL = {"lstm", "tft"}                  # a fit each ≈ 10–25 s on 2 cores: run by `make test-slow`
 
 
-@pytest.mark.parametrize("name", LEAKAGE_MODELS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in NEURAL else n for n in LEAKAGE_MODELS])
 def test_scrambled_future_gives_the_identical_forecast(dacf_slice, windows, name):
     """Targets at or after the issue time are garbage → the forecast issued then is unchanged, bit for bit."""
     until, issues = windows

@@ -91,6 +91,7 @@ def test_rolling_forecaster_round_trip_through_the_cli(setup, tmp_path):
     pd.testing.assert_frame_equal(again.predict(panel, LATE), fitted.predict(panel, LATE))
 
 
+@pytest.mark.slow
 def test_rolling_predict_equals_the_backtest_ensemble(setup):
     _, cfg, panel, fitted = setup
     w = cfg.windows
@@ -130,6 +131,7 @@ def test_no_look_ahead_and_clear_errors(setup):
         one_day.predict(panel, pd.DatetimeIndex([reaches, LATE]))   # the days between the two look-backs are missing
 
 
+@pytest.mark.slow
 def test_static_weights_with_rolling_calibration_equal_the_backtest(setup):
     """Rolling calibration with static weights: corrections refitted at T."""
     _, cfg, panel, _ = setup

@@ -91,6 +91,7 @@ def test_train_predict_round_trip_in_fresh_processes(user_dir, tmp_path):
     assert signal is not None
 
 
+@pytest.mark.slow
 def test_trained_ensemble_equals_the_backtest_at_every_issue(user_dir):
     """own_zone.yaml's default adaptive calibration: its online level starts at the cut-off, so predict replays
     every issue since then and equals the backtest at the first issue and at later ones."""
@@ -127,6 +128,7 @@ def test_future_targets_are_masked_and_bad_inputs_fail_clearly(user_dir, tmp_pat
         artifact.load(tmp_path)
 
 
+@pytest.mark.slow
 def test_predict_from_a_live_store_matches_the_data_dir(user_dir, tmp_path):
     from carbonshift.forecast.live.store import LiveStore
 

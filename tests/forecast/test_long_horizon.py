@@ -164,6 +164,7 @@ def test_bucket_table_scores_each_bucket_on_its_own_hours():
 
 
 
+@pytest.mark.slow
 def test_forecast_train_then_predict_a_week_ahead(shared_data, tmp_path, capsys):
     """A forecaster trained at horizon_h 168 (> the old 96 h cap; own_zone.yaml's members) → saved → `forecast
     predict` from the folder: one row per horizon 1 … 168, the in-memory table, conformal state up to 168 h."""

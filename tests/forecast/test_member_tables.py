@@ -80,6 +80,7 @@ def test_member_tables_fail_for_an_unknown_member(dacf_slice):
         member_tables(bt.forecasts, ["persistence", "gbm"], {})
 
 
+@pytest.mark.slow
 def test_kind_writes_member_tables_next_to_the_ensemble_table(tmp_path):
     doc = {"kind": "backtest", "name": "members_tiny", "data": {"source": "dacf", "regions": ["CISO", "SE"]},
            "windows": {"train_start": "2021-03-01", "train_end": "2021-04-30", "val_start": "2021-05-01",

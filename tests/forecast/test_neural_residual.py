@@ -114,6 +114,7 @@ def test_lstm_with_seasonal_input_has_one_more_input_and_round_trips():
         f["mean"].to_numpy(), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_tft_encoder_normalizer_scales_each_window_by_its_encoder():
     from pytorch_forecasting.data import EncoderNormalizer, GroupNormalizer
 
@@ -148,6 +149,7 @@ def test_input_clip_bounds_covariates_far_outside_their_training_range():
         LSTMForecaster(input_clip=0)
 
 
+@pytest.mark.slow
 def test_tft_input_clip_bounds_its_covariates():
     from carbonshift.forecast.models.tft import TFTForecaster
 

@@ -34,6 +34,7 @@ def test_bad_bench_configs():
         parse(_doc(data={"source": "electricitymaps", "regions": ["DE"]}), GPUBenchConfig)
 
 
+@pytest.mark.slow
 def test_bench_reports_epoch_time_samples_per_s_device_and_precision(tmp_path):
     from carbonshift.experiments.runner import run_config
 

@@ -64,6 +64,7 @@ def test_backtest_config_parses_and_rejects_trainer_section():
         parse(_backtest_doc({"devices": 2}), BacktestConfig)
 
 
+@pytest.mark.slow
 def test_lstm_trains_on_explicit_cpu_fp32_and_tft_times_its_epochs(dacf_slice, windows):
     import torch
 

@@ -255,6 +255,7 @@ def test_lp_rounding_never_crashes_and_fits_capacity():
     assert repaired >= 1                 # the repair path was exercised (instances without on-time schedule)
 
 
+@pytest.mark.slow
 def test_time_limit_is_total_across_rounds(carbon):
     """A tight 120-job MILP needs many capacity rounds; the whole solve stays near one time limit and
     reports a valid bound with its kind."""
@@ -273,6 +274,7 @@ def test_time_limit_is_total_across_rounds(carbon):
     assert np.isfinite(b.kg) and b.kg <= b.schedule_kg + 1e-6 and b.gap_pct >= 0
 
 
+@pytest.mark.slow
 def test_oracle_share_only_against_the_bound_of_the_same_set():
     """Every policy that is comparable captures ≤ 100 % of the saving of its own set's bound; a late job
     or a missing bound makes the share NaN with the reason, until the bound is solved again with the

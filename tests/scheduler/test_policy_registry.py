@@ -33,6 +33,7 @@ def readme_policy_example() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.slow
 def test_readme_policy_runs_in_simulate_next_to_the_baselines(isolated, monkeypatch, capsys):
     from carbonshift.experiments.cli import main
 

@@ -1,6 +1,8 @@
 """The simulate kind and the CLI on a tiny real instance."""
 import json
 
+import pytest
+
 from carbonshift.experiments.cli import main
 from carbonshift.experiments.config import load, parse
 from carbonshift.experiments.kinds.plan_bench import BenchConfig
@@ -58,6 +60,7 @@ def test_preemptive_bound_solved_when_a_policy_suspends(tmp_path):
     assert result.summary["oracle_preemptive.bound_kind"]
 
 
+@pytest.mark.slow
 def test_cli_runs_through_the_shared_runner(tmp_path, capsys, mlflow_uri):
     import mlflow
     import yaml
