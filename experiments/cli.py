@@ -12,12 +12,13 @@ import os
 import pkgutil
 import sys
 import traceback
+from contextlib import nullcontext
 
 import yaml
 
 from carbonshift.experiments import commands
 from carbonshift.experiments.config import ConfigError
-from carbonshift.experiments.output import setup_logging
+from carbonshift.experiments.output import json_stdout, setup_logging
 from carbonshift.forecast.data.registry import DataDirError
 
 MAX_MESSAGE_CHARS = 500
@@ -106,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     try:
-        code = int(args.handler(args) or 0)
+        with json_stdout() if getattr(args, "json", False) else nullcontext():
+            code = int(args.handler(args) or 0)
         sys.stdout.flush()
         return code
     except BrokenPipeError:

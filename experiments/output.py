@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
 
 import pandas as pd
 
@@ -46,13 +49,51 @@ def _clean(value: Any) -> Any:
     return value
 
 
+#: where :func:`emit` writes the JSON document (set by :func:`json_stdout`; None: ``sys.stdout``)
+_DOCUMENT: IO[str] | None = None
+
+
+@contextmanager
+def json_stdout() -> Iterator[None]:
+    """For ``--json``: only :func:`emit`'s document reaches stdout. Meanwhile ``sys.stdout`` is ``sys.stderr`` and
+    file descriptor 1 points at stderr, so whatever else writes to stdout — a library's print, Ray's messages about
+    a dead worker, a process started meanwhile that inherits the descriptor — lands on stderr. Both are restored
+    afterwards."""
+    global _DOCUMENT
+    original = sys.stdout
+    original.flush()
+    try:
+        on_fd1 = original.fileno() == 1
+    except (AttributeError, OSError, ValueError):   # already redirected in-process (e.g. captured)
+        on_fd1 = False
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    _DOCUMENT = os.fdopen(os.dup(saved), "w", encoding="utf-8") if on_fd1 else original
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        document, _DOCUMENT = _DOCUMENT, None
+        sys.stdout = original
+        try:
+            sys.stderr.flush()
+            if on_fd1:
+                document.close()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
 def emit(summary: dict[str, Any], as_json: bool, tables: dict[str, pd.DataFrame] | None = None) -> None:
-    """Print ``summary`` (+ ``tables``) as text, or everything as one JSON document; registered secrets
-    (:mod:`carbonshift.forecast.live.redact`) are masked whatever the text came from."""
+    """Print ``summary`` (+ ``tables``) as text, or everything as one JSON document (on the real stdout under
+    :func:`json_stdout`); registered secrets (:mod:`carbonshift.forecast.live.redact`) are masked whatever the
+    text came from."""
     tables = tables or {}
     if as_json:
+        out = _DOCUMENT or sys.stdout
         doc = {**summary, **{k: t.to_dict(orient="records") for k, t in tables.items()}}
-        sys.stdout.write(redact(json.dumps(_clean(doc), indent=1, default=str)) + "\n")
+        out.write(redact(json.dumps(_clean(doc), indent=1, default=str)) + "\n")
+        out.flush()
         return
     lines = [f"{key}: {value}" for key, value in summary.items()]
     for name, table in tables.items():

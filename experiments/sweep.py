@@ -393,7 +393,8 @@ def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None
     started = init_ray(num_cpus) if todo else False
     n_failed = 0
     try:
-        remote = ray.remote(num_cpus=1, max_calls=1)(execute) if todo else None
+        # max_retries=0: a trial whose worker dies is recorded FAILED with the cause, never silently rerun by Ray
+        remote = ray.remote(num_cpus=1, max_calls=1, max_retries=0)(execute) if todo else None
         cluster_gpus = float(ray.cluster_resources().get("GPU", 0)) if todo else 0.0
         try:
             resources = {t.config_hash: trial_resources(t.config, gpus_per_trial, cluster_gpus) for t in todo}
@@ -414,8 +415,9 @@ def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None
                 trial = pending.pop(ready[0])
                 try:
                     output = ray.get(ready[0])
-                except Exception as exc:  # worker crashed (e.g. killed for memory): a failed trial
-                    output = Output(metrics={}, error=f"{type(exc).__name__}: {exc}")
+                except Exception as exc:  # worker crashed (e.g. killed for memory): a failed trial, not retried
+                    output = Output(metrics={}, error=f"{type(exc).__name__}: the trial's worker process died and "
+                                    f"the trial was not retried (rerun with --resume): {' '.join(str(exc).split())}")
                 rid = _log_trial(client, exp_id, parent_id, sp, trial, output, Path(reports_dir))
                 n_failed += bool(output.error)
                 rows.append({"trial": trial.label, "config_hash": trial.config_hash,

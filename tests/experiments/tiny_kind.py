@@ -7,6 +7,7 @@ renewable share, wide ``hour_of_day`` energy shares per region). ``sleep_s`` let
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ class TinyConfig:
     n_regions: int = 3
     sleep_s: float = 0.0
     fail: bool = False
+    crash_log: str = ""     # non-empty: append a line to this file, then kill the process (a dying Ray worker)
 
 
 @experiment_kind("tiny", TinyConfig)
@@ -44,6 +46,11 @@ def run(config: TinyConfig, ctx: Context) -> Result:
     """Synthetic policy comparison whose reduction grows with forecast accuracy."""
     if config.fail:
         raise RuntimeError("tiny kind asked to fail")
+    if config.crash_log:
+        with open(config.crash_log, "a") as fh:
+            fh.write("attempt\n")
+        print("tiny kind: about to crash", flush=True)   # worker stdout, forwarded by Ray when log_to_driver
+        os._exit(3)
     time.sleep(config.sleep_s)
     rng = np.random.default_rng(config.seed)
     base = 1000.0
