@@ -218,7 +218,9 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
     of the learned risk-aware margins (``risk_aware`` has them only with ``duration.model: estimator``).
     ``chance_constrained`` always reserves the ``policy_options.risk_deadline_target`` duration quantile
     learned from a prior history by conformal calibration (history size and feedback from the ``duration``
-    section); its metrics are ``chance_constrained.duration.*``."""
+    section); its metrics are ``chance_constrained.duration.*``. ``rolling_milp`` wraps its own such
+    ``chance_constrained`` (warm start and adaptation; metrics ``rolling_milp.duration.*``)."""
+    from carbonshift.scheduler.policies.registry import rolling_milp
     from carbonshift.scheduler.policies.risk_aware import learned_chance_constrained
     from carbonshift.scheduler.risk_margins import fixed_risk_aware, learned_risk_aware
 
@@ -233,13 +235,13 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
             metrics.update(learned.metrics)
         elif name == "risk_aware" and du.pad_to_fit:
             out[name] = (fixed_risk_aware(dc, o, pad_to_fit=True), None)
-        elif name == "chance_constrained":
+        elif name in ("chance_constrained", "rolling_milp"):
             check(cfg.workload.source == "generator", "policies",
-                  "chance_constrained learns its duration quantiles from a prior history drawn from the workload "
+                  f"{name} learns its duration quantiles from a prior history drawn from the workload "
                   "generator; it needs workload.source: generator")
             policy, source, learned = learned_chance_constrained(
                 dc, jobs, generator_spec(cfg.data, cfg.workload, du.history_jobs), o, du.feedback, cfg.seed)
-            out[name] = (policy, source)
+            out[name] = (policy if name == "chance_constrained" else rolling_milp(policy, o), source)
             metrics.update({f"{name}.{k}": v for k, v in learned.items()})
         elif name == "regional" and o.regional_transport == "ray":
             from carbonshift.experiments.regional_ray import ray_regional   # Ray stays out of this module's imports

@@ -132,6 +132,8 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
             outcomes[name] = simulate(jobs, carbon, forecast, dc, policy, sim_cfg, feedback)
         finally:
             getattr(policy, "close", lambda: None)()     # regional on Ray: stop its actors
+        if hasattr(policy, "milp_metrics"):              # rolling_milp: model size, solve time, kept greedy plans
+            duration_metrics.update({f"{name}.{k}": v for k, v in policy.milp_metrics().items()})
         if hasattr(policy, "sync_metrics"):              # regional: coordination traffic, repairs, latency
             sync_rows.append({"policy": name, **policy.sync_metrics(carbon.n_hours)})
         if feedback is not None:
