@@ -19,6 +19,8 @@ Hostile-network rules, enforced here for every provider client:
 * **Every** transport or protocol failure (refused/reset connection, TLS error, garbage status line, a body
   shorter than its Content-Length, oversized or undecodable JSON, absurd ``Retry-After``) is a
   :class:`SourceError`, so callers can fail over.
+* **Overall deadline**: inside :func:`deadline_within` every request also ends by that block's deadline (the
+  monitor bounds all requests for one zone this way), whatever each request's own ``timeout_s``.
 * Proxies: ``$http_proxy`` / ``$https_proxy`` / ``$no_proxy`` are honoured as by ``urllib`` (HTTPS through a
   CONNECT tunnel); the deadline and the cap apply all the same.
 * Errors never contain request headers, so API keys and tokens (always sent as headers) cannot leak into
@@ -28,6 +30,8 @@ Hostile-network rules, enforced here for every provider client:
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import http.client
 import json
 import math
@@ -36,6 +40,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +115,25 @@ def _retry_after(value: str | None) -> float:
     if not math.isfinite(seconds):
         return DEFAULT_RETRY_AFTER_S
     return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
+
+
+_overall: contextvars.ContextVar[tuple[float, str] | None] = contextvars.ContextVar("overall_deadline", default=None)
+
+
+@contextlib.contextmanager
+def deadline_within(seconds: float, label: str) -> Iterator[None]:
+    """Every :func:`http_get` in this block (and this thread or task) ends within ``seconds`` from now in all —
+    and within its own ``timeout_s``; an enclosing block's earlier deadline still holds. ``label`` names the
+    budget in the timeout error (e.g. ``"3 s per zone (--timeout)"``)."""
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"deadline_within: expected a positive finite number of seconds, got {seconds!r}")
+    outer = _overall.get()
+    mine = (time.monotonic() + seconds, label)
+    token = _overall.set(mine if outer is None or mine[0] < outer[0] else outer)
+    try:
+        yield
+    finally:
+        _overall.reset(token)
 
 
 def _origin(url: str) -> tuple[str, str, int]:
@@ -329,12 +353,16 @@ def http_get(url: str, headers: dict[str, str] | None = None, timeout_s: float =
     if not (math.isfinite(timeout_s) and timeout_s > 0):
         raise ValueError(f"timeout_s must be a positive finite number of seconds, got {timeout_s!r}")
     deadline = time.monotonic() + timeout_s
+    cut = f"timed out after {timeout_s:g} s (whole request)"
+    overall = _overall.get()
+    if overall is not None and overall[0] < deadline:
+        deadline, cut = overall[0], f"timed out: the overall deadline ({overall[1]}) passed"
     origin = _origin(url)
     for _ in range(MAX_REDIRECTS + 1):
         try:
             response = _exchange(url, headers or {}, deadline, max_bytes)
         except TimeoutError:
-            raise TransportError(f"timed out after {timeout_s:g} s (whole request)") from None
+            raise TransportError(cut) from None
         except http.client.HTTPException as exc:
             raise TransportError(f"malformed HTTP response ({exc.__class__.__name__})") from None
         except OSError as exc:

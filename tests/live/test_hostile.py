@@ -207,7 +207,7 @@ def test_monitor_every_survives_one_bad_round(fake, tmp_path, monkeypatch, capsy
     fake.set("/v3/carbon-intensity/latest", "badstatus", times=1)
     fake.set("/v3/forecast", "nonobject", times=1)
     store = tmp_path / "s.sqlite"
-    code = main(["monitor", "--every", "0.05s", "--rounds", "2", "--json", "--zones", "US-CAL-CISO",
+    code = main(["monitor", "--every", "1s", "--rounds", "2", "--json", "--zones", "US-CAL-CISO",
                  "--store", str(store), "--em-url", fake.url, "--wt-url", fake.url, "--timeout", "0.5"])
     assert code == 0
     attempts = LiveStore(store).attempts()
@@ -225,6 +225,11 @@ def test_monitor_every_survives_one_bad_round(fake, tmp_path, monkeypatch, capsy
     (["--zones", ","], "argument --zones: expected comma-separated zone keys"),
     (["--wt-regions", "DE"], "argument --wt-regions: WattTime region map: expected ZONE=REGION"),
     (["--wt-regions", "DE=a b"], "argument --wt-regions: bad ZONE=REGION pair"),
+    (["--every", "0.5s"], "argument --every: --every: expected 1 s to 168 h (one week), got '0.5s'"),
+    (["--every", "0s"], "argument --every: --every: expected 1 s to 168 h"),
+    (["--every", "99999999999999999999h"], "argument --every: --every: expected 1 s to 168 h"),
+    (["--every", "169h"], "argument --every: --every: expected 1 s to 168 h"),
+    (["--give-up-after", "0"], "argument --give-up-after: expected an integer ≥ 1"),
 ])
 def test_monitor_cli_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -268,7 +273,7 @@ def test_run_every_survives_a_store_error_round(fake, tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(store, "append", flaky_append)
     rounds = []
-    mon.run_every(0.01, rounds=2, on_round=rounds.append)
+    mon.run_every(1.0, rounds=2, on_round=rounds.append)
     assert mon.failed_rounds == 1 and len(rounds) == 1 and len(store.read()) == 1
     assert "round 1 lost: store OperationalError: database is locked" in caplog.text
 
@@ -289,3 +294,58 @@ def test_slow_name_lookup_is_under_the_deadline(fake, monkeypatch):
     with pytest.raises(SourceError, match=re.escape("timed out after 0.3 s (whole request)")):
         client.latest("DE")
     assert time.monotonic() - started < 1.0
+
+
+def set_env(monkeypatch):
+    monkeypatch.setenv("ELECTRICITYMAPS_API_KEY", "test-em-key")
+    monkeypatch.setenv("WATTTIME_USERNAME", "user")
+    monkeypatch.setenv("WATTTIME_PASSWORD", "pw")
+
+
+def test_monitor_every_gives_up_with_exit_1_after_n_failed_rounds(fake, tmp_path, monkeypatch, capsys):
+    set_env(monkeypatch)
+    fake.set("/v3/carbon-intensity/latest", "error")
+    fake.set("/v3/forecast", "error")
+    store = tmp_path / "s.sqlite"
+    started = time.monotonic()
+    code = main(["monitor", "--every", "1s", "--give-up-after", "2", "--zones", "US-CAL-CISO", "--store",
+                 str(store), "--em-url", fake.url, "--wt-url", fake.url, "--timeout", "0.5"])
+    assert code == 1 and time.monotonic() - started < 3.0  # no --rounds: it stopped by itself
+    assert "the last 2 round(s) all failed (--give-up-after 2)" in capsys.readouterr().err
+    assert LiveStore(store).attempts()["outcome"].tolist() == ["error"] * 4  # 2 rounds × 2 sources
+
+
+def test_monitor_every_rounds_ending_on_failed_rounds_exit_1(fake, tmp_path, monkeypatch):
+    set_env(monkeypatch)
+    fake.set("/v3/carbon-intensity/latest", "error", times=1)  # round 1 served by WattTime …
+    fake.set("/v3/forecast", "error")  # … no: WattTime fails every round; round 2 is served by EM
+    argv = ["monitor", "--every", "1s", "--rounds", "2", "--zones", "US-CAL-CISO", "--store", str(tmp_path / "s.sqlite"),
+            "--em-url", fake.url, "--wt-url", fake.url, "--timeout", "0.5"]
+    assert main(argv) == 0  # round 1 failed, round 2 served: the run did not end on failures
+    fake.set("/v3/carbon-intensity/latest", "error")
+    assert main([*argv[:-6], "--store", str(tmp_path / "t.sqlite"), *argv[-4:]]) == 1  # both rounds failed
+
+
+def test_run_every_interval_is_bounded(fake, tmp_path):
+    mon = Monitor([ElectricityMapsSource(em(fake))], LiveStore(tmp_path / "s.sqlite"), ["DE"])
+    for interval in (0.01, math.inf, math.nan, 1e30):
+        with pytest.raises(ValueError, match="interval_s must be 1 to 604800 s"):
+            mon.run_every(interval, rounds=1)
+    assert fake.hits["/v3/carbon-intensity/latest"] == 0
+
+
+def test_monitor_timeout_bounds_all_requests_for_a_zone(fake, tmp_path, monkeypatch):
+    """EM's latest and WattTime's forecast both trickle (15 s bodies): with --timeout 0.6 the zone's
+    requests — EM, then the WattTime login and forecast — end within 0.6 s in all, not 0.6 s each."""
+    set_env(monkeypatch)
+    fake.set("/v3/carbon-intensity/latest", "slow")
+    fake.set("/v3/forecast", "slow")
+    store = tmp_path / "s.sqlite"
+    started = time.monotonic()
+    code = main(["monitor", "--once", "--zones", "US-CAL-CISO", "--store", str(store), "--em-url", fake.url,
+                 "--wt-url", fake.url, "--timeout", "0.6"])
+    elapsed = time.monotonic() - started
+    assert code == 1 and elapsed < 0.9, elapsed  # unbounded: 0.6 s + login + 0.6 s ≈ 1.2 s
+    details = LiveStore(store).attempts()["detail"].tolist()
+    assert len(details) == 2 and all("timed out" in d for d in details)
+    assert "GET /login: timed out: the overall deadline (0.6 s per zone) passed" in details[1]

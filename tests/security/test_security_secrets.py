@@ -60,13 +60,13 @@ def test_an_echoing_provider_never_gets_a_secret_into_any_output(tmp_path, monke
         server.token = TOKEN
         for path in server.behaviour:
             server.set(path, "echo" if path != "/login" else "ok")
-        for n, mode in enumerate((["--once"], ["--once", "--json"], ["--every", "0.01s", "--rounds", "2", "--json"])):
+        for n, mode in enumerate((["--once"], ["--once", "--json"], ["--every", "1s", "--rounds", "2", "--json"])):
             store = tmp_path / f"s{n}.sqlite"
             code = main(["-v", "monitor", *mode, "--zones", "US-CAL-CISO,DE", "--store", str(store),
                          "--em-url", server.url, "--wt-url", server.url, "--timeout", "0.5"])
             out, err = capsys.readouterr()
             outputs += [out, err, store.read_bytes().decode("latin-1")]
-            assert code in (0, 1)  # no zone served: every value was the echoed credential
+            assert code == 1  # no zone served: every value was the echoed credential
     everything = " ".join([*outputs, caplog.text])
     assert "is not a boolean: '<redacted>'" in everything  # the echo reached the messages, masked
     assert "unexpected units 'Bearer <redacted>'" in everything
