@@ -114,6 +114,7 @@ class DurationSection:
     history_jobs: int = 1000         # estimator prior: finished jobs before hour 0
     max_iter: int = 100              # boosting iterations per quantile model
     pad_to_fit: bool = False         # padded run does not fit: keep the longest padding that does
+    history_profiling_error: float | None = None  # prior history's profiling error (null: workload.profiling_error)
 
     def __post_init__(self) -> None:
         from carbonshift.scheduler.duration import FEEDBACK_MODES
@@ -124,6 +125,8 @@ class DurationSection:
         check(self.update_every >= 1 and self.max_iter >= 1, "duration.update_every",
               "update_every and max_iter must be ≥ 1")
         check(self.history_jobs >= 20, "duration.history_jobs", "need ≥ 20 past jobs to fit")
+        check(self.history_profiling_error is None or 0 <= self.history_profiling_error < 1,
+              "duration.history_profiling_error", "expected a relative error in [0, 1) or null")
 
 
 def carbon_signal(d: DataSection, data_dir: str | None) -> CarbonSignal:
@@ -192,6 +195,18 @@ def generator_spec(d: DataSection, w: WorkloadSection, n_jobs: int) -> Generator
                          flexibility=w.flexibility)
 
 
+def history_spec(cfg: Any) -> GeneratorSpec:
+    """Generator settings of the prior job history the learned duration margins are calibrated on:
+    ``duration.history_jobs`` jobs of the workload's spec, with ``duration.history_profiling_error`` in place
+    of ``workload.profiling_error`` when set — a duration model learned on another distribution than the
+    workload it is used on (issue 22, item 4)."""
+    from dataclasses import replace
+
+    spec = generator_spec(cfg.data, cfg.workload, cfg.duration.history_jobs)
+    err = cfg.duration.history_profiling_error
+    return spec if err is None else replace(spec, profiling_error=err)
+
+
 def make_jobs(d: DataSection, w: WorkloadSection, n_regions: int, seed: int, data_dir: str | None) -> Jobs:
     """Jobs from the workload generator or the Alibaba GPU trace."""
     from carbonshift.scheduler.generators import generate
@@ -229,7 +244,7 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
     metrics: dict[str, float] = {}
     for name in cfg.policies:
         if name == "risk_aware" and du.model == "estimator":
-            learned = learned_risk_aware(dc, jobs, generator_spec(cfg.data, cfg.workload, du.history_jobs), o,
+            learned = learned_risk_aware(dc, jobs, history_spec(cfg), o,
                                          du.level, du.feedback, du.update_every, du.max_iter, du.pad_to_fit, cfg.seed)
             out[name] = (learned.policy, learned.source)
             metrics.update(learned.metrics)
@@ -240,7 +255,7 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
                   f"{name} learns its duration quantiles from a prior history drawn from the workload "
                   "generator; it needs workload.source: generator")
             policy, source, learned = learned_chance_constrained(
-                dc, jobs, generator_spec(cfg.data, cfg.workload, du.history_jobs), o, du.feedback, cfg.seed)
+                dc, jobs, history_spec(cfg), o, du.feedback, cfg.seed)
             out[name] = (policy if name == "chance_constrained" else rolling_milp(policy, o), source)
             metrics.update({f"{name}.{k}": v for k, v in learned.items()})
         elif name == "regional" and o.regional_transport == "ray":
