@@ -43,6 +43,7 @@ from carbonshift.experiments.provenance import code_version
 from carbonshift.experiments.config import ConfigError, as_dict, load_yaml, parse, safe_yaml
 from carbonshift.experiments.data_preflight import check_data
 from carbonshift.experiments.figures import add_caption, run_caption
+from carbonshift.forecast.data.paths import inside
 
 REPORTS_DIR = tracking.project_dir("reports")   # the project's reports/, whatever the current directory
 LATEST = "latest"   # reports/<name>/latest -> the folder of the name's last successful run
@@ -285,7 +286,7 @@ def write_reports(output: Output, out_dir: Path) -> list[Path]:
 def run_report_dir(reports_dir: str | Path, name: str, run_id: str) -> Path:
     """``<reports_dir>/<name>/<run_id>/``: one folder per MLflow run, so runs of one config never overwrite each
     other's figures and tables."""
-    return Path(reports_dir).resolve() / _safe_name(name) / run_id
+    return inside(Path(reports_dir).resolve(), _safe_name(name), run_id)
 
 
 def point_latest(run_dir: Path) -> None:

@@ -202,8 +202,15 @@ def plan(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> 
 #: environment a trial needs on a cluster's workers (data folder, plugin modules, how MLflow/Ray are reached)
 FORWARDED_ENV: tuple[str, ...] = ("CARBONSHIFT_DATA_DIR", "CARBONSHIFT_KINDS", "CARBONSHIFT_POLICIES", "CARBONSHIFT_FORECASTERS",
                                   "PYTHONPATH")
+#: files that look like secrets (gitignore patterns, any depth): never shipped to a cluster
+SECRET_EXCLUDES: list[str] = [".env", ".env.*", "*.env", ".envrc", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks",
+                              "*.keystore", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".ssh", ".aws", ".gnupg",
+                              ".netrc", ".pgpass", ".git-credentials", ".pypirc", ".docker", ".kube", "credentials",
+                              "credentials.*", "*credentials*.json", "*secret*", "*token*.json", "*.kdbx",
+                              "service-account*.json"]
 #: what never travels to a cluster with the package
-SHIP_EXCLUDES: list[str] = [".venv", ".git", "mlruns", "reports", "lightning_logs", "checkpoints", "**/__pycache__"]
+SHIP_EXCLUDES: list[str] = [".venv", ".git", "mlruns", "reports", "lightning_logs", "checkpoints", "**/__pycache__",
+                            *SECRET_EXCLUDES]
 
 
 def trains_neural(config: Any) -> bool:
@@ -239,7 +246,8 @@ def trial_resources(config: Any, gpus_per_trial: float | None, cluster_gpus: flo
 def cluster_runtime_env() -> dict[str, Any]:
     """``runtime_env`` for a sweep on an existing Ray cluster (``RAY_ADDRESS``): the environment variables of
     :data:`FORWARDED_ENV` that are set here, and, from a source checkout, the project folder as the workers'
-    ``working_dir`` (the package travels with the job, :data:`SHIP_EXCLUDES` left out). The data folder is
+    ``working_dir`` (the package travels with the job, :data:`SHIP_EXCLUDES` left out — secret-looking files
+    such as ``.env``, credentials files and keys among them, :data:`SECRET_EXCLUDES`). The data folder is
     not shipped: ``CARBONSHIFT_DATA_DIR`` / ``--data-dir`` must name a path the workers can read."""
     from carbonshift.forecast.version import PROJECT_ROOT
 

@@ -113,6 +113,7 @@ def _fetch_weather(args: argparse.Namespace) -> int:
     for item in args.weather_forecast:
         try:
             zone, lat, lon = om.parse_location(item)
+            om.store_path(dest, zone)  # a zone naming a path outside --dest is refused before any request
             frame = om.fetch(client, args.endpoint, lat, lon, args.start, args.end)
             path = om.save(frame, dest, zone)
             rows.append({"zone": zone, "endpoint": args.endpoint, "status": "fetched", "rows": len(frame),

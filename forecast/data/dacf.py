@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from carbonshift.forecast.data.paths import inside
 from carbonshift.forecast.data.registry import DataDirError
 from carbonshift.forecast.data.schema import FORECAST_WEATHER
 from carbonshift.forecast.data.validate import (DataValidationError, check_hourly_index, check_values, parse_utc,
@@ -37,7 +38,7 @@ _WEATHER = {f"forecast_avg_{k}_wMean": v for k, v in zip(
 def _in_folder(folder: Path, stem: str) -> Path | None:
     """``folder/<stem>.csv.gz`` or ``folder/<stem>.csv`` (the bundle gzips, a user's copy may not), else None;
     both at once is a :class:`~forecast.data.registry.DataDirError` (which one is meant is ambiguous)."""
-    hits = [folder / f"{stem}{s}" for s in (".csv.gz", ".csv") if (folder / f"{stem}{s}").is_file()]
+    hits = [inside(folder, f"{stem}{s}") for s in (".csv.gz", ".csv") if inside(folder, f"{stem}{s}").is_file()]
     if len(hits) > 1:
         raise DataDirError(f"{folder}: both {' and '.join(h.name for h in hits)} — which one is meant is ambiguous; "
                            "remove or rename all but one")

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from carbonshift.forecast.data.paths import inside
 from carbonshift.forecast.data.validate import DataValidationError, parse_utc, require_columns
 from carbonshift.forecast.live.parse import obj
 from carbonshift.forecast.live.transport import SourceError, get_json
@@ -176,7 +177,8 @@ def _finish(frame: pd.DataFrame, known_by: pd.Series | pd.Timestamp, endpoint: s
 
 
 def store_path(data_dir: str | Path, zone: str) -> Path:
-    return Path(data_dir) / "openmeteo_forecast" / f"{zone}.csv.gz"
+    """``<data_dir>/openmeteo_forecast/<zone>.csv.gz``; a zone that would leave that folder is a ``ValueError``."""
+    return inside(data_dir, "openmeteo_forecast", f"{zone}.csv.gz")
 
 
 def save(frame: pd.DataFrame, data_dir: str | Path, zone: str) -> Path:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from carbonshift.forecast.data.paths import inside
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _REGISTRY = Path(__file__).with_name("registry.json")
 
@@ -115,7 +117,8 @@ def find(folder: str, stem: str, suffixes: tuple[str, ...], data_dir: str | Path
     folder holding the file under two suffixes (``X.csv`` and ``X.csv.gz``) is a :class:`DataDirError`."""
     dirs = candidate_dirs(data_dir)
     for d in dirs:
-        hits = [d / folder / f"{stem}{suffix}" for suffix in suffixes if (d / folder / f"{stem}{suffix}").is_file()]
+        hits = [inside(d, folder, f"{stem}{suffix}") for suffix in suffixes
+                if inside(d, folder, f"{stem}{suffix}").is_file()]
         if len(hits) > 1:
             raise DataDirError(f"{d / folder}: both {' and '.join(h.name for h in hits)} — which one is meant is "
                                "ambiguous; remove or rename all but one")

@@ -194,3 +194,36 @@ def test_fetch_cli_then_backtest_with_weather_forecasts(server, shared_data, tmp
     server.mode = "500"
     assert main(["data", "fetch", "--weather-forecast", "CA-ON=43.65,-79.38", "--start", "2024-01-01",
                  "--end", "2024-01-02", "--dest", str(data_dir)]) == 1
+
+
+@pytest.mark.parametrize("zone", ["../..", "../../escaped", "/tmp/abs", "a/../../b", "x\\..\\y"])
+def test_fetch_cli_refuses_a_zone_that_leaves_dest(server, tmp_path, monkeypatch, capsys, zone):
+    from carbonshift.experiments.cli import main
+
+    dest = tmp_path / "d" / "e"
+    monkeypatch.setenv("CARBONSHIFT_OPENMETEO_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    code = main(["data", "fetch", "--weather-forecast", f"{zone}=43.65,-79.38", "--start", "2024-01-01",
+                 "--end", "2024-01-02", "--dest", str(dest), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["failed"] == 1 and "refused" in doc["weather_forecasts"][0]["error"]
+    assert server.requests == []  # refused before any request
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == []  # nothing written anywhere
+
+
+def test_inside_keeps_paths_in_their_folder(tmp_path):
+    from carbonshift.forecast.data.paths import inside
+
+    assert inside(tmp_path, "openmeteo_forecast", "CA-ON.csv.gz") == tmp_path / "openmeteo_forecast" / "CA-ON.csv.gz"
+    assert inside(tmp_path / "a" / ".." / "b", "x") == tmp_path / "b" / "x"  # the folder itself may be any path
+    for bad in ("..", ".", "", "a/b", "/etc", "a\x00b", "c:\\x"):
+        with pytest.raises(ValueError, match="refused"):
+            inside(tmp_path, bad)
+
+
+def test_a_config_zone_cannot_name_a_file_outside_the_data_folder(tmp_path):
+    from carbonshift.forecast.data.registry import find
+
+    (tmp_path / "data" / "electricitymaps").mkdir(parents=True)
+    (tmp_path / "data" / "outside_2023_hourly.csv").write_text("x")
+    with pytest.raises(ValueError, match="refused"):
+        find("electricitymaps", "../outside_2023_hourly", (".csv",), tmp_path / "data")

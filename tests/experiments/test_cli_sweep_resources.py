@@ -3,6 +3,7 @@ and the environment its trials need (``runtime_env``)."""
 from __future__ import annotations
 
 import dataclasses
+import zipfile
 from pathlib import Path
 
 import mlflow
@@ -63,6 +64,36 @@ def test_cluster_runtime_env_ships_the_package_and_the_environment(monkeypatch):
     assert env["env_vars"]["CARBONSHIFT_DATA_DIR"] == "/shared/carbon-data"
     assert env["env_vars"]["CARBONSHIFT_POLICIES"] == "my_policies" and "CARBONSHIFT_KINDS" not in env["env_vars"]
 
+
+
+SECRETS = [".env", ".env.production", "prod.env", ".envrc", "credentials", "credentials.json", "gcp-credentials.json",
+           "aws/credentials", ".aws/config", "certs/server.pem", "certs/server.key", "keys/id_rsa", "keys/id_ed25519.pub",
+           ".netrc", ".git-credentials", "notebooks/.env", "deep/er/client_secret.json", "hf_token.json", ".kube/config",
+           "store.p12"]
+KEPT = ["carbonshift/__init__.py", "forecast/live/transport.py", "forecast/live/redact.py", "experiments/configs/a.yaml",
+        "README.md", "pyproject.toml", "keys/README.md"]
+
+
+def test_cluster_working_dir_leaves_out_secret_looking_files(tmp_path):
+    """What Ray's own packaging (the code that zips ``working_dir``) ships of a project folder holding secrets."""
+    from ray._private.runtime_env.packaging import create_package
+
+    project = tmp_path / "project"
+    for name in [*SECRETS, *KEPT]:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("x")
+    target = tmp_path / "pkg.zip"
+    create_package(str(project), target, include_gitignore=False, excludes=list(sweep.SHIP_EXCLUDES))
+    with zipfile.ZipFile(target) as z:
+        shipped = {n.rstrip("/") for n in z.namelist()}
+    assert set(KEPT) <= shipped  # the package still travels
+    leaked = [n for n in SECRETS if n in shipped]
+    assert leaked == [], leaked
+    from ray._private.runtime_env.packaging import _get_excludes
+
+    excluded = _get_excludes(ROOT, list(sweep.SECRET_EXCLUDES))
+    modules = [p for folder in ("forecast", "scheduler", "experiments") for p in (ROOT / folder).rglob("*.py")]
+    assert len(modules) > 50 and [p for p in modules if excluded(p)] == []  # no module of the package is dropped
 
 
 HEAD = """
