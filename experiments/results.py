@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments import tracking
+from carbonshift.experiments.profiles import FULL
+from carbonshift.experiments.profiles import TAG as PROFILE_TAG
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import project_relative
 from carbonshift.experiments.report import (MAIN_POLICY, METRIC_LABELS, _param_value, client, finished_trials, forecast_labels,
@@ -256,6 +258,33 @@ def code_versions(sections: list[SweepSection], runs: list[RunSection]) -> dict[
     return out
 
 
+def run_profile(run: Any) -> str:
+    """The run profile a run or sweep ran under (:mod:`experiments.profiles`); runs from before profiles were
+    recorded say so."""
+    return run.data.tags.get(PROFILE_TAG, NOT_RECORDED)
+
+
+def profile_line(run: Any) -> str:
+    """``- profile: `two_core` (overrides: …)`` for one run or sweep parent."""
+    overrides = run.data.tags.get("carbonshift.overrides")
+    return f"- profile: `{run_profile(run)}`" + (f"; overrides: `{overrides}`" if overrides else "")
+
+
+def render_profiles(sections: list[SweepSection], runs: list[RunSection]) -> list[str]:
+    """One line naming the profile(s) of the rendered runs (see :mod:`experiments.profiles`)."""
+    used: dict[str, list[str]] = {}
+    for name, run in [(s.name, s.run) for s in runs] + [(s.name, s.parent) for s in sections]:
+        used.setdefault(run_profile(run), []).append(name)
+    if not used:
+        return []
+    what = {FULL: "every config as written", "two_core": "the reduced 2-core profile, "
+            "experiments/profiles/two_core.yaml says what it cuts"}
+    return ["Profile" + ("s" if len(used) > 1 else "") + " of the runs shown: "
+            + "; ".join(f"`{p}` ({what.get(p, 'see experiments/profiles/')}: {', '.join(n)})" if len(used) > 1
+                        else f"`{p}` ({what.get(p, 'see experiments/profiles/')}) for every run"
+                        for p, n in sorted(used.items())) + ".", ""]
+
+
 def render_code_versions(versions: dict[str, list[str]]) -> list[str]:
     """Lines listing the code versions of the rendered runs, with a warning when they differ."""
     if not versions:
@@ -279,7 +308,8 @@ def render_run(sec: RunSection) -> list[str]:
            f"seed {r.data.params.get('seed', '?')}",
            f"- MLflow run `{r.info.run_id}`, started {_when(r.info.start_time)}"
            + (f", wall time {seconds:,.0f} s" if seconds is not None else ""),
-           f"- machine: {r.data.tags.get('carbonshift.machine', NOT_RECORDED)}; code `{run_code_version(r)}`", ""]
+           f"- machine: {r.data.tags.get('carbonshift.machine', NOT_RECORDED)}; code `{run_code_version(r)}`",
+           profile_line(r), ""]
     for name, table in sec.tables:
         headers = {c: METRIC_LABELS[c].replace(" = ", " (") + ")" for c in table.columns if c in METRIC_LABELS}
         out += [f"**{name}**", "", markdown(table.rename(columns=headers).reset_index(drop=True)), ""]
@@ -294,6 +324,7 @@ def render(sections: list[SweepSection], runs: list[RunSection] | None = None) -
            "Do not edit by hand: rerun the experiments (`make results` runs every shipped config) and this command.",
            "", "Units: carbon intensity gCO2eq/kWh, emissions kgCO2e, energy kWh, MAPE and shares in %.", ""]
     out += render_code_versions(code_versions(sections, runs or []))
+    out += render_profiles(sections, runs or [])
     for sec in runs or []:
         out += render_run(sec)
     if sections:
@@ -312,7 +343,7 @@ def render(sections: list[SweepSection], runs: list[RunSection] | None = None) -
                 f"- machine: {p.data.tags.get('carbonshift.machine', NOT_RECORDED)} "
                 f"(Ray: {p.data.tags.get('carbonshift.ray_address', 'local')}); code "
                 + ", ".join(f"`{v}`" for v in sorted({run_code_version(t) for t in sec.trials})),
-                f"- seeds: {', '.join(map(str, seeds))}", ""]
+                f"- seeds: {', '.join(map(str, seeds))}", profile_line(p), ""]
         for claim, table in sec.tables:
             who = f"`{claim.policy}`" if claim.policy else "per trial"
             out += [f"**{claim.metric}** ({who}) vs `{claim.x}`" +

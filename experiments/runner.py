@@ -38,6 +38,8 @@ from typing import Any
 import pandas as pd
 
 from carbonshift.experiments import registry, tracking
+from carbonshift.experiments.profiles import FULL
+from carbonshift.experiments.profiles import TAG as PROFILE_TAG
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import code_version
 from carbonshift.experiments.config import ConfigError, as_dict, load_yaml, parse, safe_yaml
@@ -112,6 +114,11 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. workload.n_jobs=100")
         out[key.strip()] = safe_yaml(value, f"--set {key.strip()}")
     return out
+
+
+def overrides_text(overrides: dict[str, Any]) -> str:
+    """The ``carbonshift.overrides`` tag: ``key=<JSON value>`` pairs, space-separated, at most 5000 characters."""
+    return " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in overrides.items())[:5000]
 
 
 def read_doc(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> tuple[dict, str]:
@@ -369,7 +376,7 @@ def distributed_rank() -> int:
 
 def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = None,
                experiment: str | None = None, data_dir: str | None = None,
-               reports_dir: Path | None = None, progress: bool = True) -> RunRecord:
+               reports_dir: Path | None = None, progress: bool = True, profile: str = FULL) -> RunRecord:
     """Run one config (path or mapping) once and log it to MLflow; a ``sweep:`` section is ignored
     here (use :func:`experiments.sweep.run_sweep`). Figures and tables go to ``<reports_dir>/<name>/<run id>/``
     (default :data:`REPORTS_DIR`). Raises :class:`ConfigError` on a bad config.
@@ -395,9 +402,10 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
         return RunRecord("", exp_name, cfg.name, kind.name, chash, "DDP_WORKER", output.metrics, output.summary,
                          Path(tmp), output.error, output.tables, version)
     tags = {"carbonshift.kind": kind.name, "carbonshift.config_hash": chash, "carbonshift.role": "run",
-            "carbonshift.config_source": source, CODE_VERSION_TAG: version, **machine_tags(), **forecast_tags(cfg)}
+            "carbonshift.config_source": source, CODE_VERSION_TAG: version, PROFILE_TAG: profile, **machine_tags(),
+            **forecast_tags(cfg)}
     if overrides:
-        tags["carbonshift.overrides"] = " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in overrides.items())[:5000]
+        tags["carbonshift.overrides"] = overrides_text(overrides)
     with tracking.run(exp_name, cfg.name, logged_params(cfg), tags=tags) as active:
         run_id = active.info.run_id
         report_dir = run_report_dir(reports_dir or REPORTS_DIR, cfg.name, run_id)

@@ -45,11 +45,13 @@ import pandas as pd
 from carbonshift.experiments import registry, tracking
 from carbonshift.experiments.config import ConfigError
 from carbonshift.experiments.data_preflight import check_data
+from carbonshift.experiments.profiles import FULL
+from carbonshift.experiments.profiles import TAG as PROFILE_TAG
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import code_version
 from carbonshift.experiments.runner import (REPORTS_DIR, Output, config_hash, execute, forecast_tags, log_output, logged_params,
-                                machine_tags, parse_doc, quiet_mlflow, read_doc, run_report_dir, set_dotted,
-                                write_reports)
+                                machine_tags, overrides_text, parse_doc, quiet_mlflow, read_doc, run_report_dir,
+                                set_dotted, write_reports)
 from carbonshift.scheduler.federated import loopback
 
 log = logging.getLogger("carbonshift.sweep")
@@ -378,8 +380,10 @@ def check_trials_data(sp: SweepPlan, data_dir: str | None) -> None:
 
 def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None, resume: bool = False,
               experiment: str | None = None, data_dir: str | None = None, reports_dir: Path = REPORTS_DIR,
-              num_cpus: int = 2, progress: bool = True, gpus_per_trial: float | None = None) -> SweepRecord:
-    """Expand and run a sweep on Ray, logging a parent run and one nested child run per trial. Each trial
+              num_cpus: int = 2, progress: bool = True, gpus_per_trial: float | None = None,
+              profile: str = FULL) -> SweepRecord:
+    """Expand and run a sweep on Ray, logging a parent run (tagged with ``profile`` and the overrides) and one
+    nested child run per trial. Each trial
     requests the resources of :func:`trial_resources` (``gpus_per_trial``: None = one GPU for neural trials
     when the cluster has GPUs)."""
     import mlflow
@@ -394,6 +398,9 @@ def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None
     exp_id = tracking.configure(exp_name)
     client = mlflow.MlflowClient()
     parent_id, done = _open_parent(client, exp_id, sp, resume)
+    client.set_tag(parent_id, PROFILE_TAG, profile)
+    if overrides:
+        client.set_tag(parent_id, "carbonshift.overrides", overrides_text(overrides))
     todo = [t for t in sp.trials if t.config_hash not in done]
     rows = [{"trial": t.label, "config_hash": t.config_hash, "status": "SKIPPED"} for t in sp.trials
             if t.config_hash in done]

@@ -10,6 +10,7 @@ import pandas as pd
 
 from carbonshift.experiments.config import ConfigError
 from carbonshift.experiments.output import emit
+from carbonshift.experiments.profiles import FULL, profile_overrides
 from carbonshift.experiments.registry import REFERENCE_PATH, config_reference
 from carbonshift.experiments.runner import REPORTS_DIR, distributed_rank, parse_overrides, read_doc, run_config
 
@@ -19,6 +20,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML experiment config (top-level kind:)")
     p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
                    help="override a dotted config key, value parsed as YAML (repeatable), e.g. workload.n_jobs=200")
+    p.add_argument("--profile", default=FULL, metavar="NAME",
+                   help=f"run profile: named overrides of the shipped configs, --set wins (default {FULL}: the config "
+                        f"as written; two_core: the reduced profile of `make results` — experiments/profiles/)")
     p.add_argument("--experiment", help="MLflow experiment (default: the config's name)")
     p.add_argument("--data-dir", help="data folder handed to the experiment kind")
     p.add_argument("--reports-dir", default=REPORTS_DIR,
@@ -60,13 +64,13 @@ def execute(args: argparse.Namespace, show: dict[str, str] | None = None,
     ``explain`` (table name → lines) adds how to read that table under it in text mode; ``compact`` (table
     name → columns) is the subset of columns a terminal shows (every column stays in ``--json``, MLflow and
     the reports folder)."""
-    overrides = parse_overrides(args.overrides)
+    overrides = {**profile_overrides(args.profile, args.config), **parse_overrides(args.overrides)}
     kind = read_doc(args.config, overrides)[0].get("kind")
     if show is not None and kind not in show:
         raise ConfigError(f"{args.config}: kind: {kind!r} is not run by `carbonshift {args.command}` "
                           f"(expected one of {list(show)}; use `carbonshift run` for other kinds)")
     rec = run_config(args.config, overrides, args.experiment, args.data_dir, args.reports_dir,
-                     progress=not args.json)
+                     progress=not args.json, profile=args.profile)
     if rec.status == "DDP_WORKER":  # rank 0 prints and records the run; a worker rank only trains
         print(f"carbonshift {args.command}: DDP worker rank {distributed_rank()} done"
               f"{' with error: ' + rec.error.split(chr(10))[0] if rec.error else ''} (rank 0 records the run)",

@@ -5,6 +5,7 @@ import argparse
 
 from carbonshift.experiments.commands.run import add_common
 from carbonshift.experiments.output import emit
+from carbonshift.experiments.profiles import profile_overrides
 from carbonshift.experiments.runner import parse_overrides
 from carbonshift.experiments.sweep import check_trials_data, plan, run_sweep
 
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    overrides = parse_overrides(args.overrides) if args.overrides else None
+    overrides = {**profile_overrides(args.profile, args.config), **parse_overrides(args.overrides)} or None
     if args.dry_run:
         sp = plan(args.config, overrides)
         check_trials_data(sp, args.data_dir)
@@ -33,7 +34,8 @@ def _sweep(args: argparse.Namespace) -> int:
              args.json, {"trials": _plan_table(sp)})
         return 0
     rec = run_sweep(args.config, overrides, args.resume, args.experiment, args.data_dir,
-                    args.reports_dir, args.num_cpus, progress=True, gpus_per_trial=args.gpus_per_trial)
+                    args.reports_dir, args.num_cpus, progress=True, gpus_per_trial=args.gpus_per_trial,
+                    profile=args.profile)
     emit({"parent_run_id": rec.parent_run_id, "experiment": rec.experiment, "name": rec.name,
           "code_version": rec.code_version, "n_trials": rec.n_trials, "skipped": rec.n_skipped, "ran": rec.n_run, "failed": rec.n_failed,
           "seconds": round(rec.seconds, 1)}, args.json, {"trials": rec.trials})

@@ -69,6 +69,8 @@ def test_results_markdown_states_machine_seeds_and_claims(tiny_sweep, tmp_path):
     assert rec.parent_run_id in text and "CPUs" in text and "- seeds: 0, 1" in text
     assert "| forecast.accuracy | reduction_vs_perf_first (%) | seeds |" in text
     assert "`forecast.error_model` | `gaussian`" in text            # settings held fixed
+    assert "Profile of the runs shown: `full` (every config as written) for every run." in text
+    assert "- seeds: 0, 1\n- profile: `full`\n" in text
     with pytest.raises(LookupError, match="no sweep named 'nope'"):
         write_results(out, ["nope"])
 
@@ -90,12 +92,15 @@ def test_axis_values_from_flattened_params():
 
 @pytest.mark.slow
 def test_results_include_single_runs_from_mlflow(store, tmp_path, monkeypatch):
-    rec = run_config({"kind": "tiny", "name": "tiny_single", "seed": 1}, reports_dir=tmp_path / "reports")
+    rec = run_config({"kind": "tiny", "name": "tiny_single", "seed": 1}, {"seed": 2}, reports_dir=tmp_path / "reports",
+                     profile="two_core")
     monkeypatch.setattr("carbonshift.experiments.results.RUN_TABLES", {"tiny_single": [("policies", "policy == 'cooperative'")]})
     out = tmp_path / "RESULTS.md"
     doc = write_results(out)
     text = out.read_text()
     assert {"section": "tiny_single", "trials": 1, "run_id": rec.run_id, "tables": 1} in doc["headline"]
     assert "## tiny_single" in text and rec.run_id in text and "**policies**" in text
+    assert "- profile: `two_core`; overrides: `seed=2`" in text
+    assert "Profile of the runs shown: `two_core` (the reduced 2-core profile" in text
     table = text.split("**policies**")[1]
     assert "| cooperative |" in table and "| performance_first |" not in table   # the row filter applied
