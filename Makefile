@@ -54,9 +54,10 @@ test-slow: $(STAMP)
 # each table before the runs that read it (forecast_members → sweep_forecasters, forecast_tune → forecast_dacf_tuned,
 # forecast_paper_period → sweep_accuracy_ensemble) and the scheduling headline first. Sweeps resume: trials that
 # already finished under the same code and profile are not rerun. Each step's wall time goes to
-# reports/results_timing.tsv.
+# reports/results_timing.tsv. Not in it: the quickstart (make demo), own_zone (a user's files), forecast_quick and
+# tft_gpu_bench (a GPU benchmark).
 PROFILE ?= two_core
-RESULTS_STEPS := run:paper_main run:paper_capacity run:forecast_em run:forecast_members sweep:sweep_forecasters \
+RESULTS_STEPS := run:paper_main run:paper_capacity run:duration_mismatch run:forecast_em run:forecast_members sweep:sweep_forecasters \
         run:forecast_paper_period sweep:sweep_accuracy_ensemble run:forecast_dacf run:forecast_tune \
         run:forecast_dacf_tuned run:forecast_level_shift run:forecast_level_shift_refit run:temporal_only \
         run:regional run:scale_bench run:duration_feedback run:migration run:migration_forecast \

@@ -1,5 +1,7 @@
 """Run profiles: every override of a shipped profile parses against its config; the CLI applies and records it."""
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +59,20 @@ def test_sweep_dry_run_under_a_profile_lists_its_reduced_grid(capsys):
     assert main(["sweep", str(CONFIG_DIR / "sweep_flexibility.yaml"), "--profile", "two_core", "--dry-run",
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n_trials"] == 6
+
+
+#: shipped configs `make results` does not run (the Makefile says why)
+NOT_IN_RESULTS = {"quickstart_data", "quickstart_forecast", "quickstart_schedule", "quickstart_sweep", "own_zone",
+                  "forecast_quick", "tft_gpu_bench"}
+
+
+def test_make_results_runs_every_shipped_config_after_the_tables_it_reads():
+    make = (Path(__file__).parents[2] / "Makefile").read_text()
+    block = make.split("RESULTS_STEPS :=")[1].split("results:")[0]
+    steps = re.findall(r"(run|sweep):(\w+)", block)
+    names = [n for _, n in steps]
+    assert set(names) == {p.stem for p in CONFIG_DIR.glob("*.yaml")} - NOT_IN_RESULTS
+    assert all((kind == "sweep") == ("sweep" in read_doc(CONFIG_DIR / f"{n}.yaml")[0]) for kind, n in steps)
+    for reader, table in [("sweep_forecasters", "forecast_members"), ("forecast_dacf_tuned", "forecast_tune"),
+                          ("sweep_accuracy_ensemble", "forecast_paper_period")]:
+        assert names.index(table) < names.index(reader)
