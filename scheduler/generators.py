@@ -88,4 +88,4 @@ def generate(spec: GeneratorSpec, n_regions: int, seed: int) -> Jobs:
         duration = np.minimum(duration, np.floor(room))
     return make_jobs(type_=type_, submit_h=submit, gpus=gpus, duration_h=duration, flex=flex,
                      ckpt_interval_h=ckpt_h, data_gb=data_gb, home=rng.integers(0, n_regions, n), rng=rng,
-                     gpu_kw=spec.gpu_kw, profiling_error=spec.profiling_error)
+                     gpu_kw=spec.gpu_kw, profiling_error=spec.profiling_error, n_regions=n_regions)

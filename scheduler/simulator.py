@@ -157,6 +157,7 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
     cfg = cfg or SimConfig()
     if dc.regions != carbon.regions:
         raise ValueError(f"simulate: data centre regions {dc.regions} != signal regions {carbon.regions}")
+    jobs.validate(n_regions=dc.n)  # a home region the data centres do not have is an error here, not an IndexError
     if forecast is None and not policy.clairvoyant:
         raise ValueError(f"simulate: policy {policy.name} needs a forecast signal")
     n, R, T = len(jobs), dc.n, carbon.n_hours

@@ -59,4 +59,4 @@ def trace_jobs(n_regions: int, seed: int, *, span_h: int = 720, offset_h: int | 
                      duration_h=duration, flex=flex,
                      ckpt_interval_h=rng.uniform(*rng_of("ckpt_min")) / 60.0,
                      data_gb=rng.uniform(*rng_of("data_gb")), home=rng.integers(0, n_regions, n), rng=rng,
-                     gpu_kw=gpu_kw, profiling_error=profiling_error)
+                     gpu_kw=gpu_kw, profiling_error=profiling_error, n_regions=n_regions)

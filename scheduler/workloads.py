@@ -39,6 +39,8 @@ TABLE1: dict[str, TypeSpec] = {
     "rl": TypeSpec((16, 256), (72, 240), (60, 120), (0.40, 0.60), (1, 50)),
     "rec": TypeSpec((8, 32), (6, 48), (20, 40), (0.25, 0.45), (200, 1500)),
 }
+#: Fields that count whole things (hours, GPUs, indices): a fractional value is an error, never truncated.
+WHOLE_FIELDS: tuple[str, ...] = ("id", "type", "submit_h", "gpus", "duration_h", "est_duration_h", "deadline_h", "home")
 #: Checkpoint write/restore overhead, minutes (seed §3.3: "each checkpoint incurring 2-5 minutes").
 CKPT_OVERHEAD_MIN: tuple[float, float] = (2.0, 5.0)
 #: Profiling error of duration estimates (seed §3.3: "typical accuracy within 20% margins").
@@ -71,12 +73,27 @@ class Jobs:
                 raise ValueError(f"Jobs.{f.name}: length {len(arr)} != {n} (id)")
         self.validate()
 
-    def validate(self) -> None:
+    def validate(self, n_regions: int | None = None) -> None:
         """Input checks, vectorised: raise a ValueError naming the field and the first offending jobs
-        (id and row) for a non-finite value, ``submit_h`` < 0, ``duration_h``/``est_duration_h`` < 1 h,
-        ``gpus`` < 1, ``gpu_kw`` ≤ 0 kW, ``data_gb`` < 0 GB, ``ckpt_interval_h`` ≤ 0 h, ``ckpt_overhead_h``
-        < 0 h, ``flex`` < 0, ``type`` outside ``TYPES``, ``home`` < 0, or a deadline before the submit hour
-        or not equal to ``submit_h + ceil(est_duration_h × (1 + flex))``."""
+        (id and row) for a non-finite value, a fractional value in a :data:`WHOLE_FIELDS` field (hours, GPUs,
+        indices), ``submit_h`` < 0, ``duration_h``/``est_duration_h`` < 1 h, ``gpus`` < 1, ``gpu_kw`` ≤ 0 kW,
+        ``data_gb`` < 0 GB, ``ckpt_interval_h`` ≤ 0 h, ``ckpt_overhead_h`` < 0 h, ``flex`` < 0, ``type``
+        outside ``TYPES``, ``home`` < 0 or (with ``n_regions``) ≥ ``n_regions``, or a deadline before the
+        submit hour or not equal to ``submit_h + ceil(est_duration_h × (1 + flex))``."""
+        for name in WHOLE_FIELDS:
+            arr = np.asarray(getattr(self, name))
+            if arr.dtype.kind == "f":
+                bad = np.isfinite(arr) & (arr != np.floor(arr))
+                if bad.any():
+                    raise ValueError(f"Jobs.{name}: must be a whole number (never truncated); "
+                                     f"{self._offenders(bad, name)}")
+            elif arr.dtype.kind not in "iub":
+                raise ValueError(f"Jobs.{name}: expected a numeric array, got dtype {arr.dtype}")
+        if n_regions is not None:
+            bad = ~(np.asarray(self.home) < n_regions)
+            if bad.any():
+                raise ValueError(f"Jobs.home: region index must be < {n_regions} (the number of regions); "
+                                 f"{self._offenders(bad, 'home')}")
         checks = (("submit_h", self.submit_h >= 0, "must be ≥ 0 h"),
                   ("duration_h", self.duration_h >= 1, "must be ≥ 1 h"),
                   ("est_duration_h", self.est_duration_h >= 1, "must be ≥ 1 h"),
@@ -142,14 +159,23 @@ def estimate_durations(duration_h: np.ndarray, rng: np.random.Generator,
 def make_jobs(*, type_: np.ndarray, submit_h: np.ndarray, gpus: np.ndarray, duration_h: np.ndarray,
               flex: np.ndarray, ckpt_interval_h: np.ndarray, data_gb: np.ndarray, home: np.ndarray,
               rng: np.random.Generator, gpu_kw: float, profiling_error: float = PROFILING_ERROR,
-              est_duration_h: np.ndarray | None = None) -> Jobs:
+              est_duration_h: np.ndarray | None = None, n_regions: int | None = None) -> Jobs:
     """Assemble a :class:`Jobs` table: draws the profiled estimate (unless given) and the checkpoint
-    overhead (U(2, 5) min), computes deadlines; ids are 0..n−1."""
+    overhead (U(2, 5) min), computes deadlines; ids are 0..n−1. ``duration_h`` is rounded to whole hours;
+    ``type_``, ``submit_h``, ``gpus``, ``home`` and a given ``est_duration_h`` must be whole numbers (a
+    fraction is an error, never truncated); with ``n_regions`` every ``home`` must be < ``n_regions``."""
     n = len(submit_h)
+    whole = {"type_": type_, "submit_h": submit_h, "gpus": gpus, "home": home, "est_duration_h": est_duration_h}
     for name, arr in (("submit_h", submit_h), ("duration_h", duration_h), ("gpus", gpus), ("home", home)):
         bad = np.flatnonzero(~np.isfinite(np.asarray(arr, dtype=np.float64)))
         if len(bad):
             raise ValueError(f"make_jobs.{name}: {len(bad)} job(s) not finite, e.g. rows {bad[:5].tolist()}")
+    for name, arr in whole.items():
+        values = None if arr is None else np.asarray(arr, dtype=np.float64)
+        bad = np.array([], dtype=np.int64) if values is None else np.flatnonzero(values != np.floor(values))
+        if len(bad):
+            raise ValueError(f"make_jobs.{name}: must be whole numbers (never truncated); {len(bad)} job(s) fail, "
+                             f"e.g. rows {bad[:5].tolist()}: {values[bad[:5]].tolist()}")
     bad = np.flatnonzero(np.asarray(duration_h, dtype=np.float64) <= 0)
     if len(bad):
         raise ValueError(f"make_jobs.duration_h: must be > 0 h (rounded to whole hours, ≥ 1); "
@@ -158,7 +184,7 @@ def make_jobs(*, type_: np.ndarray, submit_h: np.ndarray, gpus: np.ndarray, dura
     est = estimate_durations(duration_h, rng, profiling_error) if est_duration_h is None else est_duration_h
     submit_h = np.asarray(submit_h, dtype=np.int64)
     flex = np.asarray(flex, dtype=np.float64)
-    return Jobs(
+    jobs = Jobs(
         id=np.arange(n, dtype=np.int64), type=np.asarray(type_, dtype=np.int8), submit_h=submit_h,
         gpus=np.asarray(gpus, dtype=np.int64), duration_h=duration_h, est_duration_h=np.asarray(est, np.int64),
         flex=flex, deadline_h=deadlines(submit_h, est, flex),
@@ -166,3 +192,6 @@ def make_jobs(*, type_: np.ndarray, submit_h: np.ndarray, gpus: np.ndarray, dura
         ckpt_overhead_h=rng.uniform(*CKPT_OVERHEAD_MIN, n) / 60.0,
         gpu_kw=np.full(n, gpu_kw, dtype=np.float64), data_gb=np.asarray(data_gb, dtype=np.float64),
         home=np.asarray(home, dtype=np.int64))
+    if n_regions is not None:
+        jobs.validate(n_regions)
+    return jobs
