@@ -35,13 +35,15 @@ demo: $(STAMP)
 # Tests and notebooks log to a throw-away MLflow store, never to ./mlruns or $$MLFLOW_TRACKING_URI.
 TEST_ENV = env -u MLFLOW_TRACKING_URI CARBONSHIFT_RUNS_DIR=$$(mktemp -d)
 
-# `make test` (≤ 3 min on 2 cores): every test not marked slow + the quick notebook. `make test-slow`: the
-# heavy notebooks, then the tests marked slow (LSTM backtest, sweep kill-and-resume, Flower, MILP oracle).
+# `make test` (≤ 3 min on 2 cores): the linter (ruff, pyflakes rules: pyproject.toml), every test not marked slow
+# and the quick notebook. `make test-slow`: the heavy notebooks, then the tests marked slow (neural fits, real-data
+# backtests, end-to-end CLI runs, sweep kill-and-resume, Flower, MILP oracle).
 # test-slow ends with the marked tests and fails if none is selected (pytest exit 5), so CI's last summary
 # is always a run that executed tests.
 FAST_NOTEBOOKS := notebooks/01_forecast_exploration.ipynb
 SLOW_NOTEBOOKS := notebooks/02_forecast_vs_reduction.ipynb notebooks/03_migration_feasibility.ipynb
 test: $(STAMP)
+	$(BIN)/ruff check --quiet .
 	$(TEST_ENV) $(BIN)/pytest -m "not slow" --nbmake tests $(FAST_NOTEBOOKS)
 
 test-slow: $(STAMP)

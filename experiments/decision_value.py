@@ -142,7 +142,7 @@ def goals_table(rep: ValueReport, reference: str, short: Mapping[str, str]) -> p
         base = short.get(rep.paired["baseline"].iloc[0], rep.paired["baseline"].iloc[0])
         p = rep.paired.set_index(["choice", "group", "region"]).reindex(pd.MultiIndex.from_frame(s[["choice", "group", "region"]]))
         out[f"{base} captured share (%)"] = p["share_b_pct"].round(1).to_numpy()
-        out[f"difference (pp) [95 % interval]"] = [_ci(*v) for v in p[["difference_pp", "difference_lo", "difference_hi"]].to_numpy()]
+        out["difference (pp) [95 % interval]"] = [_ci(*v) for v in p[["difference_pp", "difference_lo", "difference_hi"]].to_numpy()]
         out["interval excludes 0"] = p["excludes_zero"].to_numpy()
     return out.reset_index(drop=True)
 

@@ -93,7 +93,7 @@ def train(args: argparse.Namespace) -> int:
     """Fit one :class:`forecast.artifact.TrainedForecaster` per config target and log each as an MLflow artifact
     folder ``forecaster`` (one target) or ``forecaster_<target>``."""
     from carbonshift.experiments.data_preflight import check_data
-    from carbonshift.experiments.kinds.backtest import load_data, model_factories, pipeline_settings
+    from carbonshift.experiments.kinds.backtest import load_data, model_factories
     from carbonshift.experiments.runner import quiet_mlflow
     from carbonshift.forecast.backtest import Windows
 

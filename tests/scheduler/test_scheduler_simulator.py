@@ -112,7 +112,6 @@ def test_over_capacity_decision_is_rejected(carbon):
 
         def plan(self, jobs, idx, now, state, view):
             idx = np.asarray(idx)
-            z = np.zeros(len(idx), np.int64)
             return Decisions(idx, jobs.home[idx], np.maximum(jobs.submit_h[idx], now), jobs.est_duration_h[idx])
 
         def adapt(self, event, jobs, now, state, view):

@@ -63,7 +63,6 @@ def test_planner_ordering_on_random_instances(seed):
 
 
 def test_faster_generation_needs_less_time():
-    ci = np.full((1, 20), 200.0)
     plan = plan_fixed_asap(20, np.array([9.0]), np.array([8.0]), np.array([3.0]))
     assert plan.finish_h[0] == 3 and plan.gpu_h.sum() == pytest.approx(24.0)
 
