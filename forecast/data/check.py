@@ -16,7 +16,7 @@ from carbonshift.forecast.data.dacf import _mix, _read
 from carbonshift.forecast.data.electricitymaps import read_named_export
 from carbonshift.forecast.data.openmeteo import read_openmeteo
 from carbonshift.forecast.data.traces import read_alibaba_pods, read_lwa
-from carbonshift.forecast.data.validate import DataValidationError, RepairReport, check_values
+from carbonshift.forecast.data.validate import DataValidationError, RepairReport, check_values, flat_runs
 
 
 @dataclass
@@ -99,7 +99,9 @@ def check_file(path: str | Path, repair: bool = False) -> CheckResult:
     if "Datetime (UTC)" in first or "Zone Id" in first:
         report = RepairReport()
         frame = read_named_export(path, repair=repair, report=report)
-        return CheckResult(str(path), "electricitymaps", len(frame), *_span(frame["time"]), notes=report.lines())
+        values = [c for c in ("ci_direct", "ci_lca", "low_carbon_pct", "renewable_pct") if c in frame.columns]
+        return CheckResult(str(path), "electricitymaps", len(frame), *_span(frame["time"]),
+                           notes=[*report.lines(), *flat_runs(frame, "time", values)])
     if first.startswith("name,") and "num_gpu" in first:
         frame = read_alibaba_pods(path)
         return CheckResult(str(path), "alibaba_pods", len(frame), str(frame["creation_time"].min()),
@@ -119,7 +121,8 @@ def check_file(path: str | Path, repair: bool = False) -> CheckResult:
             check_values(frame, str(path), "time", ["carbon_intensity"], [])
             _mix(frame, str(path))
             kind = "dacf"
-        return CheckResult(str(path), kind, len(frame), *_span(frame["time"]))
+        return CheckResult(str(path), kind, len(frame), *_span(frame["time"]),
+                           notes=flat_runs(frame, "time", ["carbon_intensity"]))
     if first.startswith("Time,Carbon Intensity") or first.startswith(",Biomass"):
         frame, empty = read_lwa(path)
         notes = [f"{empty} empty cell(s) in the upstream file (kept as NaN)"] if empty else []

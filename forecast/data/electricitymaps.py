@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from carbonshift.forecast.data.validate import (DataValidationError, RepairReport, check_hourly_index, check_values,
-                                    parse_utc, repair_gaps, require_columns, require_rows)
+from carbonshift.forecast.data.validate import (DataValidationError, RepairReport, check_hourly_index, check_ordered,
+                                    check_values, parse_utc, repair_gaps, require_columns, require_rows)
 
 # canonical name -> accepted normalised header spellings
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -75,6 +75,10 @@ def read_named_export(path: str | Path, repair: bool = False, report: RepairRepo
     return frame
 
 
+#: (low, high, why) column pairs that must be ordered in every row (:func:`~.validate.check_ordered`)
+ORDERED: list[tuple[str, str, str]] = [
+    ("ci_direct", "ci_lca", "life-cycle intensity includes the direct emissions, so it cannot be lower"),
+    ("renewable_pct", "low_carbon_pct", "renewables are low-carbon, so the low-carbon share cannot be lower")]
 #: Value columns a run may exclude (e.g. a column an upstream export fills with the wrong quantity).
 VALUE_COLUMNS: tuple[str, ...] = ("ci_direct", "ci_lca", "low_carbon_pct", "renewable_pct")
 
@@ -113,6 +117,7 @@ def read_electricitymaps(path: str | Path, repair: bool = False, report: RepairR
     num = [c for c in VALUE_COLUMNS if c not in exclude]
     check_values(frame, source, "time", ci_cols=[c for c in num if c.startswith("ci_")],
                  pct_cols=[c for c in num if c.endswith("_pct")])
+    check_ordered(frame, source, "time", [pair for pair in ORDERED if {pair[0], pair[1]} <= set(num)])
     frame[num] = frame[num].astype(float)
     est = frame["estimated"].astype("string").str.lower()
     bad_flag = ~est.isin(["true", "false"])

@@ -13,6 +13,10 @@ import pandas as pd
 
 #: Carbon intensity above this (gCO2eq/kWh) is implausible for a grid average (lignite ≈ 1200).
 CI_MAX = 2000.0
+#: Tolerance of the pairwise checks (:func:`check_ordered`): the exports' two-decimal rounding.
+ORDER_TOLERANCE = 0.01
+#: A value unchanged for this many consecutive hours is reported by :func:`flat_runs` (a stuck feed).
+FLAT_RUN_H = 24
 #: Largest gap (hours) that :func:`repair_gaps` will interpolate.
 MAX_REPAIR_GAP_H = 3
 _SHOW = 5
@@ -127,6 +131,44 @@ def check_values(frame: pd.DataFrame, source: str, time_col: str, ci_cols: list[
         else:
             if (v > 100).any():
                 raise DataValidationError(source, f"percentage outside 0–100 in '{col}'", _rows(frame, v > 100, time_col))
+            finite = v[np.isfinite(v)]
+            if finite.size and finite.max() <= 1 and (finite != np.round(finite)).any():
+                raise DataValidationError(
+                    source, f"'{col}' looks like 0–1 fractions, not percentages (max {finite.max():.3f}, every value "
+                    "≤ 1 and some fractional); multiply by 100 — expected 0–100 %")
+
+
+def check_ordered(frame: pd.DataFrame, source: str, time_col: str,
+                  pairs: list[tuple[str, str, str]]) -> None:
+    """For each ``(low, high, why)``: ``high`` ≥ ``low`` − :data:`ORDER_TOLERANCE` in every row where both are
+    present (e.g. life-cycle ≥ direct carbon intensity, low-carbon ≥ renewable share); an error names the rows."""
+    for low, high, why in pairs:
+        lo = pd.to_numeric(frame[low], errors="coerce").to_numpy(dtype=float)
+        hi = pd.to_numeric(frame[high], errors="coerce").to_numpy(dtype=float)
+        bad = lo - hi > ORDER_TOLERANCE + 1e-9  # False where either is NaN; 1e-9: float error of the rounding
+        if bad.any():
+            raise DataValidationError(source, f"'{high}' below '{low}' in {int(bad.sum())} row(s) ({why}) — columns "
+                                      "swapped or mislabelled?", _rows(frame, bad, time_col))
+
+
+def flat_runs(frame: pd.DataFrame, time_col: str, cols: list[str], min_h: int = FLAT_RUN_H) -> list[str]:
+    """Warnings (not errors: a stuck feed is suspicious, not impossible) for every run of at least ``min_h``
+    consecutive hours in which a column of ``cols`` holds exactly the same value, naming column, value, length
+    and the first and last row of the run (file rows, header = row 1)."""
+    out = []
+    for col in cols:
+        v = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+        if v.size < min_h:
+            continue
+        same = np.r_[False, v[1:] == v[:-1]]  # NaN never equals NaN, so gaps end a run
+        run_id = np.cumsum(~same)
+        lengths = np.bincount(run_id)
+        for rid in np.flatnonzero(lengths >= min_h)[:_SHOW]:
+            first = int(np.argmax(run_id == rid))
+            last = first + int(lengths[rid]) - 1
+            out.append(f"warning: '{col}' flat at {v[first]:g} for {int(lengths[rid])} h, rows {first + 2}–{last + 2} "
+                       f"({frame[time_col].iloc[first]} → {frame[time_col].iloc[last]}): a stuck or filled-in feed?")
+    return out
 
 
 @dataclass

@@ -158,3 +158,56 @@ def test_cli_exit_codes_and_json(tmp_path, em_lines, shared_data, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["valid"] == 1 and doc["invalid"] == 1
     assert "duplicate hour" in doc["errors"][0]["error"]
+
+
+def _edit(em_lines: list[str], edit) -> list[str]:
+    """Header + every data line passed through ``edit(cells)`` (cells: 4 direct, 5 LCA, 6 low-carbon %,
+    7 renewable %)."""
+    out = [em_lines[0]]
+    for line in em_lines[1:]:
+        cells = line.rstrip("\n").split(",")
+        edit(cells)
+        out.append(",".join(cells) + "\n")
+    return out
+
+
+def test_percentages_given_as_fractions_are_an_error(tmp_path, em_lines):
+    def to_fraction(cells):
+        cells[7] = f"{float(cells[7]) / 100:.4f}"
+    _reject(_write(tmp_path, _edit(em_lines, to_fraction)),
+            "'renewable_pct' looks like 0–1 fractions, not percentages", "multiply by 100")
+
+
+def test_lifecycle_below_direct_is_an_error_naming_rows(tmp_path, em_lines):
+    lines = list(em_lines)
+    lines[40] = _set(lines[40], 5, "10.0")  # LCA 10 < direct (≈ 60–200 in GB)
+    _reject(_write(tmp_path, lines), "'ci_lca' below 'ci_direct' in 1 row(s)",
+            "life-cycle intensity includes the direct emissions", "row 41", "2023-01-02 15:00:00")
+
+
+def test_low_carbon_below_renewable_is_an_error(tmp_path, em_lines):
+    def swap(cells):  # the shares swapped: low-carbon (≈ 85 %) now under renewable (≈ 60 %)
+        cells[6], cells[7] = cells[7], cells[6]
+    _reject(_write(tmp_path, _edit(em_lines, swap)), "'low_carbon_pct' below 'renewable_pct' in 72 row(s)",
+            "renewables are low-carbon", "row 2")
+
+
+def test_equal_shares_and_rounding_are_accepted(tmp_path, em_lines):
+    def equal(cells):  # a grid whose only low-carbon power is renewable (AU-NSW, SG in the bundle)
+        cells[6] = f"{float(cells[7]) - 0.01:.2f}"  # and the export rounded one down by 0.01
+    assert check_file(_write(tmp_path, _edit(em_lines, equal))).rows == 72
+
+
+def test_a_day_long_flat_line_is_a_warning_with_rows(tmp_path, em_lines, capsys):
+    lines = list(em_lines)
+    for i in range(11, 36):  # rows 12–36 (25 h) hold one LCA value
+        lines[i] = _set(lines[i], 5, "423.45")
+    path = _write(tmp_path, lines)
+    notes = check_file(path).notes
+    assert notes == ["warning: 'ci_lca' flat at 423.45 for 25 h, rows 12–36 (2023-01-01 10:00:00+00:00 → "
+                     "2023-01-02 10:00:00+00:00): a stuck or filled-in feed?"]
+    assert main(["data", "check", str(path)]) == 0 and "warning: 'ci_lca' flat" in capsys.readouterr().out
+    lines[35] = _set(lines[35], 5, "423.46")  # 24 h flat: still flagged; 23 h is not
+    assert len(check_file(_write(tmp_path, lines)).notes) == 1
+    lines[34] = _set(lines[34], 5, "423.47")
+    assert check_file(_write(tmp_path, lines)).notes == []
