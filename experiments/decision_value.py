@@ -73,11 +73,13 @@ def value_figure(points: pd.DataFrame, caption: str) -> Any:
     import matplotlib.pyplot as plt
 
     from carbonshift.experiments.figures import METRIC_UNITS, add_caption, legend_outside, metric_label
+    from carbonshift.forecast.palette import forecaster_colour
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     y = points["captured_share_pct"].to_numpy(float)
     err = np.vstack([y - points["captured_share_pct_lo"].to_numpy(float), points["captured_share_pct_hi"].to_numpy(float) - y])
-    ax.errorbar(points["mape"], y, yerr=err, fmt="o", capsize=3, color="C0", ecolor="grey")
+    ax.errorbar(points["mape"], y, yerr=err, fmt="none", capsize=3, ecolor="grey", zorder=2)
+    ax.scatter(points["mape"], y, c=[forecaster_colour(f) for f in points["forecaster"]], edgecolors="k", zorder=3)
     for k, row in enumerate(points.sort_values("captured_share_pct").itertuples(index=False)):   # alternate sides
         ax.annotate(row.model, (row.mape, row.captured_share_pct), textcoords="offset points", fontsize=8,
                     xytext=(6, 4) if k % 2 else (-6, -11), ha="left" if k % 2 else "right")

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,24 @@ KEY_LABELS: dict[str, tuple[str, str]] = {
 
 
 CONTEXT_KEYS = (("regions", "{}"), ("sites", "sites {}"), ("period", "{}"), ("jobs", "{} jobs"))
+
+
+#: The one colour per policy that every figure uses (a policy keeps its colour from figure to figure); oracle
+#: bounds are drawn in goldenrod. Forecasters have theirs in :mod:`forecast.palette`.
+POLICY_COLOURS: dict[str, str] = {
+    "performance_first": "#7f7f7f", "cooperative": "#1f77b4", "greedy_carbon": "#ff7f0e", "risk_aware": "#2ca02c",
+    "chance_constrained": "#9467bd", "casper": "#8c564b", "random": "#bcbd22", "round_robin": "#17becf",
+    "feasible_migration": "#e377c2", "oracle": "goldenrod",
+}
+
+
+def policy_colour(policy: str) -> str:
+    """The colour of ``policy`` in every figure (``oracle (exact MILP)`` is the oracle's); a policy not listed
+    (a plug-in) gets a fixed colour from its name."""
+    from carbonshift.forecast.palette import SPARE_COLOURS
+
+    name = str(policy).split(" ", 1)[0]
+    return POLICY_COLOURS.get(name) or SPARE_COLOURS[zlib.crc32(name.encode()) % len(SPARE_COLOURS)]
 
 
 def context_line(summaries: list[dict]) -> str:
@@ -227,7 +246,7 @@ def pareto_figure(table: pd.DataFrame, points: pd.DataFrame | None = None, title
     fig, ax = plt.subplots(figsize=(9, 5))
     is_oracle = table["policy"].astype(str).str.startswith(ORACLE).to_numpy()
     pol = table[~is_oracle].sort_values("policy")
-    colours = {p: f"C{i % 10}" for i, p in enumerate(pol["policy"])}
+    colours = {p: policy_colour(p) for p in pol["policy"]}
     if points is not None:
         for policy, part in points[~points["policy"].astype(str).str.startswith(ORACLE)].groupby("policy", sort=True):
             ax.scatter(part["completion_h_mean"], part["carbon_kg"], s=12, alpha=0.35,
@@ -253,3 +272,25 @@ def pareto_figure(table: pd.DataFrame, points: pd.DataFrame | None = None, title
     legend_outside(ax)
     fig.tight_layout()
     return fig
+
+
+def short_cells(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``table`` with every text cell naming a weighted ensemble shortened (:func:`forecast.ensemble.short_label`)
+    and the map short → full label (several full labels with one short name get ``[1]``, ``[2]`` …)."""
+    from carbonshift.forecast.ensemble import short_label
+
+    full: dict[str, str] = {}
+    out = table.copy()
+    for col in out.columns:
+        if out[col].dtype != object and not pd.api.types.is_string_dtype(out[col]):
+            continue
+        mapping = {}
+        for value in out[col].dropna().unique():
+            short = short_label(str(value))
+            if short != str(value):
+                if full.get(short, value) != value:
+                    short = f"{short} [{sum(k.startswith(short) for k in full) + 1}]"
+                full[short], mapping[value] = str(value), short
+        if mapping:
+            out[col] = out[col].map(lambda v, m=mapping: m.get(v, v))
+    return out, full

@@ -20,7 +20,10 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments import forecaster_stats as fv
+from carbonshift.experiments.figures import policy_colour
 from carbonshift.experiments.forecaster_stats import REPLICATE_KEYS
+from carbonshift.forecast.ensemble import short_label
+from carbonshift.forecast.palette import forecaster_colour
 
 #: Policies whose decisions never read the forecast: performance_first (the reference), random and round_robin
 #: (forecast-blind), greedy_carbon (the current hour's intensity only); oracle rows plan on actual intensities.
@@ -50,12 +53,9 @@ def forecaster_name(label: str) -> str:
 
 def short_name(forecaster: str) -> str:
     """Axis label of a forecaster: an ensemble by its member count (``ensemble of 6+cqr``; its full label with
-    the weights is in the table), perfect foresight as such, others unchanged."""
-    if forecaster.startswith("ensemble(") and forecaster.endswith(")+cqr"):
-        return f"ensemble of {forecaster.count(', ') + 1}+cqr"
-    if forecaster.startswith("ensemble(") and forecaster.endswith(")"):
-        return f"ensemble of {forecaster.count(', ') + 1}"
-    return PERFECT if forecaster.startswith(PERFECT) else forecaster
+    the weights is in the table, :func:`forecast.ensemble.short_label`), perfect foresight as such, others
+    unchanged."""
+    return PERFECT if forecaster.startswith(PERFECT) else short_label(forecaster)
 
 
 def scenario_keys(frame: pd.DataFrame, keys: list[str]) -> list[str]:
@@ -125,8 +125,8 @@ def curve_table(points: pd.DataFrame) -> pd.DataFrame:
     return fv.interval_table(points).sort_values(["scenario", "policy", "mape_pct_mean"], ignore_index=True)
 
 
-def label_heights(x: pd.Series, close: float = 0.03, steps: tuple[float, ...] = (1.0, 0.78, 0.56)) -> list[float]:
-    """Heights (axes fraction) of the forecasters' rotated labels in ascending ``x``: a label closer than ``close``
+def label_heights(x: pd.Series, close: float = 0.03, steps: tuple[float, ...] = (0.99, 0.93, 0.87, 0.81)) -> list[float]:
+    """Heights (axes fraction) of the forecasters' number labels in ascending ``x``: a label closer than ``close``
     of the x range to the previous one moves one step down (cycling through ``steps``) so labels do not overlap."""
     xs = np.sort(x.to_numpy(float))
     span = max(float(xs[-1] - xs[0]), 1e-9) if len(xs) else 1.0
@@ -188,30 +188,38 @@ def curve_figure(table: pd.DataFrame, contexts: dict[str, str] | None = None,
     for row, scen in zip(axes, scenarios):
         fc = table[table["scenario"] == scen].groupby("forecaster", sort=False)[
             ["mape_pct_mean", "coverage90_pct_mean"]].first()
+        order = fc["mape_pct_mean"].sort_values()
+        number = {name: i + 1 for i, name in enumerate(order.index)}   # forecasters numbered by MAPE (key: coverage panel)
         for k, (ax, (title, ylabel, pts)) in enumerate(zip(row, ys)):
             part = pts[pts["scenario"] == scen]
-            for i, (policy, p) in enumerate(part.groupby("policy", sort=True)):
+            starred = False
+            for policy, p in part.groupby("policy", sort=True):
                 p = p.sort_values("x")
                 ax.errorbar(p["x"], p["y"], xerr=p["x_err"], yerr=[p["y_lo"], p["y_hi"]], marker="o", ms=4,
-                            capsize=3, lw=1, color=f"C{i}", label=policy)
+                            capsize=3, lw=1, color=policy_colour(policy), label=policy)
                 perfect = p[p["forecaster"].str.startswith(PERFECT)]
-                ax.scatter(perfect["x"], perfect["y"], marker="*", s=160, color=f"C{i}", edgecolors="k", zorder=4)
-            for (name, x), y in zip(fc["mape_pct_mean"].sort_values().items(), label_heights(fc["mape_pct_mean"])):
+                ax.scatter(perfect["x"], perfect["y"], marker="*", s=160, color=policy_colour(policy), edgecolors="k",
+                           zorder=4)
+                starred |= not perfect.empty
+            if starred:   # the legend promises the star only where one is drawn
+                ax.scatter([], [], marker="*", s=160, color="w", edgecolors="k", label=f"{PERFECT} (MAPE 0)")
+            for (name, x), y in zip(order.items(), label_heights(order)):
                 ax.axvline(x, color="0.8", ls=":", lw=0.8, zorder=0)
-                ax.annotate(short_name(name), (x, y), xycoords=("data", "axes fraction"), rotation=90,
-                            va="top", ha="right", fontsize=7, color="0.35")
+                ax.annotate(str(number[name]), (x, y), xycoords=("data", "axes fraction"), va="top", ha="center",
+                            fontsize=7, color="0.35", bbox={"boxstyle": "round,pad=0.15", "fc": "w", "ec": "0.8"})
             if ylabel == CAPTURED_LABEL:
                 ax.axhline(100, color="k", ls="--", lw=1, label="perfect foresight = 100 %")
             where = (contexts or {}).get(scen, "") if k == 0 else ""
-            ax.set(xlabel="measured forecast MAPE (%)  [perfect foresight ★ at 0]", ylabel=ylabel)
+            ax.set(xlabel="measured forecast MAPE (%); numbered dotted lines: the forecasters (key at right)",
+                   ylabel=ylabel)
             ax.set_title(f"{scen}: {title}" + (f"\n{where}" if where else ""), fontsize=10)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="lower left")
         ax = row[-1]
-        cov = fc.sort_values("mape_pct_mean")
-        names = [short_name(n) for n in cov.index]
+        cov = fc.loc[order.index]
+        names = [f"{number[n]}  {short_name(n)}" for n in cov.index]
         values = cov["coverage90_pct_mean"].to_numpy(float)
-        ax.barh(np.arange(len(cov)), values, color="C7")
+        ax.barh(np.arange(len(cov)), values, color=[forecaster_colour(n) for n in cov.index])
         for i, v in enumerate(values):   # runs from before the coverage metric existed: say so
             ax.annotate(f"{v:.1f} %" if np.isfinite(v) else "not logged", (0, i), xytext=(3, 0),
                         textcoords="offset points", va="center", fontsize=7, color="w" if np.isfinite(v) else "k")

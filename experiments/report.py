@@ -34,7 +34,7 @@ import pandas as pd
 from carbonshift.experiments import tracking
 from carbonshift.experiments.figures import (context_line, key_label, key_value, key_words,
                                              legend_outside, log_scale_ok, metric_label, metric_unit, pareto_figure,
-                                             thousands, value_ticks)
+                                             policy_colour, short_cells, thousands, value_ticks)
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import project_relative
 from carbonshift.experiments.figures import pareto_table as pareto_frame
@@ -268,9 +268,12 @@ def reduction_metric(frame: pd.DataFrame) -> str | None:
 
 
 def markdown(table: pd.DataFrame) -> str:
+    """A markdown table; long ensemble labels are shortened in the cells and given in full below it."""
+    table, full = short_cells(table)
     cols = [str(c) for c in table.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    lines += ([""] if full else []) + [f"- *{short}*: `{label}`" for short, label in full.items()]
     return "\n".join(lines)
 
 
@@ -322,8 +325,9 @@ def curve_figure(agg: pd.DataFrame, x: str, metric: str, series: list[str], xlab
         else:
             positions = np.array([xs_all.index(v) for v in part[x]], float)
         bound = str(key[0]).startswith("oracle")
+        colour = {"color": policy_colour(key[0])} if key[0] and len(key) == 1 else {}   # several lines per policy: cycle
         ax.errorbar(positions, part["mean"], yerr=part["std"], marker="*" if bound else "o", ls=":" if bound else "-",
-                    capsize=3, label=label or metric)
+                    capsize=3, label=label or metric, **colour)
     if xs_all is not None:
         ax.set_xticks(range(len(xs_all)), [tick_text(v) for v in xs_all])
     else:
@@ -355,7 +359,7 @@ def cost_figure(agg: pd.DataFrame, x: str, metrics: list[str], context: str = ""
             part = part.groupby(x, as_index=False)[["mean", "std"]].mean().sort_values(x)
             pos = np.array([xs_sorted.index(v) for v in part[x]], float) if categorical else part[x].to_numpy(float)
             ax.errorbar(pos, part["mean"], yerr=part["std"], marker="o", capsize=3, label=policy or "whole trial",
-                        **({} if policy else {"color": "k"}))
+                        color=policy_colour(policy) if policy else "k")
         if categorical:
             ax.set_xticks(range(len(xs_sorted)), [tick_text(v) for v in xs_sorted])
         elif log_scale_ok(part_all[x]):
@@ -364,6 +368,8 @@ def cost_figure(agg: pd.DataFrame, x: str, metrics: list[str], context: str = ""
             value_ticks(ax, part_all[x])
         if log_scale_ok(part_all["mean"]):
             ax.set_yscale("log")
+        else:   # a cost is ≥ 0: from zero, so run-to-run noise is not drawn as an effect of x
+            ax.set_ylim(bottom=0)
         ax.set(xlabel=xlabel or key_label(x), ylabel=metric_label(metric))
         ax.set_title(METRIC_LABELS.get(metric, metric).replace(" = ", "\n"), fontsize=9)
         ax.grid(alpha=0.3, which="both")

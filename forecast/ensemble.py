@@ -16,6 +16,7 @@ weight within days.
 """
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -51,6 +52,16 @@ def ensemble_label(weights: pd.DataFrame, suffix: str = "") -> str:
     if len(w) == 1:
         return f"{w.index[0]}{suffix}"
     return "ensemble(" + ", ".join(f"{m} {v:.2f}" for m, v in w.items()) + f"){suffix}"
+
+
+_WEIGHTED = re.compile(r"ensemble\(([^()]*(?:\([^()]*\)[^()]*)*)\)")
+
+
+def short_label(label: str) -> str:
+    """A label with every ``ensemble(gbm 0.38, seasonal24 0.33, …)`` (:func:`ensemble_label`) replaced by its member
+    count, ``ensemble of 6`` (``ensemble(…)+cqr forecast table x.csv`` → ``ensemble of 6+cqr forecast table
+    x.csv``) — for legends and table cells; the full label (its weights) goes in a caption or footnote."""
+    return _WEIGHTED.sub(lambda m: f"ensemble of {m.group(1).count(', ') + 1}", str(label))
 
 
 class Weighting(ABC):

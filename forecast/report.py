@@ -3,14 +3,16 @@ naive baselines), accuracy by horizon, coverage by nominal level, forecast-vs-ac
 All MAPE / accuracy values in %, widths in the target's unit."""
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from carbonshift.forecast.data.schema import MAX_HORIZON_H, QUANTILE_COLUMNS, QUANTILE_LEVELS
-from carbonshift.forecast.ensemble import horizon_bucket
+from carbonshift.forecast.ensemble import horizon_bucket, short_label
 from carbonshift.forecast.metrics import INTERVALS, mape, score_by
+from carbonshift.forecast.palette import forecaster_colour
 
 #: Horizons (h) of the accuracy-by-horizon table: daily steps out to MAX_HORIZON_H (absent horizons drop out).
 REPORT_HORIZONS = (1, 6, 12, 24, 48, 72, 96, 120, 144, MAX_HORIZON_H)
@@ -63,18 +65,21 @@ def horizon_words(day_ahead_h: int = 24) -> str:
 
 
 def forecast_context(forecasts: pd.DataFrame) -> str:
-    """Where and when a forecast table is: ``DE, GB, US-CAL-CISO; targets 2023-03-01 – 2023-03-15 UTC; issued
-    daily at 23:00 UTC`` (from the table's ``region``, ``time`` and ``issue_time``; UTC)."""
+    """Where and when a forecast table is: ``DE, GB, US-CAL-CISO; test days 2023-03-01 – 2023-03-15 (issued daily at
+    23:00 UTC)`` — the UTC days whose first hour is horizon 1 of an issue, from the table's ``region`` and
+    ``issue_time``: the same words for every figure drawn from one set of issues, whichever horizons it shows; a
+    table without issue times by its target hours."""
     if forecasts.empty:
         return "no rows"
-    times = pd.to_datetime(forecasts["time"], utc=True)
     regions = sorted(dict.fromkeys(forecasts["region"].astype(str)))
     where = ", ".join(regions) if len(regions) <= 6 else f"{len(regions)} regions"
-    text = f"{where}; targets {times.min():%Y-%m-%d} – {times.max():%Y-%m-%d} UTC"
-    if "issue_time" in forecasts.columns:
-        hours = sorted(set(pd.to_datetime(forecasts["issue_time"], utc=True).dt.hour))
-        text += f"; issued daily at {', '.join(f'{h:02d}:00' for h in hours)} UTC"
-    return text
+    if "issue_time" not in forecasts.columns:
+        times = pd.to_datetime(forecasts["time"], utc=True)
+        return f"{where}; targets {times.min():%Y-%m-%d} – {times.max():%Y-%m-%d} UTC"
+    issues = pd.to_datetime(forecasts["issue_time"], utc=True)
+    hours = ", ".join(f"{h:02d}:00" for h in sorted(set(issues.dt.hour)))
+    first, last = issues.min() + pd.Timedelta(hours=1), issues.max() + pd.Timedelta(hours=1)
+    return f"{where}; test days {first:%Y-%m-%d} – {last:%Y-%m-%d} (issued daily at {hours} UTC)"
 
 
 def reliability(forecasts: pd.DataFrame, day_ahead_h: int = 24) -> pd.DataFrame:
@@ -106,7 +111,7 @@ def reliability_figure(rel: pd.DataFrame, title: str = "", seeds: str = "1 seed"
     markers = "osD^vP*X"
     for i, (model, g) in enumerate(rel.groupby("model")):   # own marker, shrinking size: equal curves stay visible
         ax.plot(g["level"], g["observed"], marker=markers[i % len(markers)], ms=max(9 - 1.2 * i, 3), alpha=0.85,
-                lw=2 if model == "ensemble" else 1, label=model)
+                lw=2 if model == "ensemble" else 1, label=model, color=forecaster_colour(model))
     ax.set_xlabel("nominal quantile level τ (fraction)")
     ax.set_ylabel("observed frequency of actual ≤ q_τ (fraction)")
     ax.set(xlim=(0, 1), ylim=(0, 1))
@@ -120,10 +125,11 @@ def reliability_figure(rel: pd.DataFrame, title: str = "", seeds: str = "1 seed"
     return fig
 
 
-def forecast_figure(forecasts: pd.DataFrame, dacf: pd.DataFrame | None, unit: str, days: int = 14,
+def forecast_figure(forecasts: pd.DataFrame, dacf: pd.DataFrame | None, unit: str, days: int | None = None,
                     day_ahead_h: int = 24, model: str = "ensemble", target: str = "", seeds: str = "1 seed"):
     """Day-ahead forecasts (stitched issue by issue: each hour from the issue that forecast it 1–``day_ahead_h``
-    h ahead) vs the actual with 50/90 % central intervals, first ``days`` test days, one panel per region;
+    h ahead) vs the actual with 50/90 % central intervals, over every test issue (the period of the run's other
+    figures; ``days``: only the first ``days`` days), one panel per region;
     ``unit`` is the target's unit (gCO2eq/kWh, %). The title names the model, the horizon, the regions, the
     period (UTC) and ``seeds``; the legend sits above the panels."""
     import matplotlib
@@ -136,27 +142,31 @@ def forecast_figure(forecasts: pd.DataFrame, dacf: pd.DataFrame | None, unit: st
     shown = []
     for ax, region in zip(axes[:, 0], regions):
         g = da[da["region"] == region].sort_values("time")
-        g = g[g["time"] < g["time"].min() + pd.Timedelta(days=days)]
+        if days is not None:
+            g = g[g["time"] < g["time"].min() + pd.Timedelta(days=days)]
         shown.append(g)
-        ax.fill_between(g["time"], g["q0.05"], g["q0.95"], alpha=0.2, color="C0", label="90 % interval")
-        ax.fill_between(g["time"], g["q0.25"], g["q0.75"], alpha=0.35, color="C0", label="50 % interval")
-        ax.plot(g["time"], g["mean"], color="C0", lw=1.2, label=f"{model} (mean)")
+        colour = forecaster_colour(model)
+        ax.fill_between(g["time"], g["q0.05"], g["q0.95"], alpha=0.2, color=colour, label="90 % interval")
+        ax.fill_between(g["time"], g["q0.25"], g["q0.75"], alpha=0.35, color=colour, label="50 % interval")
+        ax.plot(g["time"], g["mean"], color=colour, lw=1.2, label=f"{short_label(model)} (mean)")
         ax.plot(g["time"], g["actual"], color="k", lw=1, label="actual")
         if dacf is not None and len(dacf):
             d = dacf[(dacf["region"] == region) & dacf["time"].isin(g["time"])]
-            ax.plot(d["time"], d["mean"], color="C3", lw=1, ls="--", label="DACF (published)")
+            ax.plot(d["time"], d["mean"], color=forecaster_colour("DACF"), lw=1, ls="--", label="DACF (published)")
         ax.set_ylabel(f"{region}\n({unit})")
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("time (UTC)")
     what = f"{target} " if target else ""
-    head = f"{horizon_words(day_ahead_h)} {what}forecast vs actual — {model}, 50 % and 90 % intervals"
+    head = f"{horizon_words(day_ahead_h)} {what}forecast vs actual — {short_label(model)}, 50 % and 90 % intervals"
     context = forecast_context(pd.concat(shown)) if shown else "no rows"
-    height = fig.get_figheight()     # inches; the header (two title lines + one legend row) takes ~0.7 in
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.62 / height))     # first: it would reserve the header's room twice
-    fig.suptitle(f"{head}\n{context}; {seeds}", fontsize=10, y=1 - 0.03 / height, va="top")
+    full = "" if short_label(model) == model else "\n" + textwrap.fill(f"{short_label(model)} = {model}", 130)
+    height = fig.get_figheight()     # inches; the header (title lines + one legend row) takes ~0.7 in + 0.17 a line
+    top = (0.62 + 0.17 * full.count("\n")) / height
+    fig.tight_layout(rect=(0, 0, 1, 1 - top))     # first: it would reserve the header's room twice
+    fig.suptitle(f"{head}\n{context}; {seeds}{full}", fontsize=10, y=1 - 0.03 / height, va="top")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, ncol=len(labels), fontsize=8, loc="upper center",
-               bbox_to_anchor=(0.5, 1 - 0.4 / height), frameon=False)
+               bbox_to_anchor=(0.5, 1 - (0.4 + 0.17 * full.count("\n")) / height), frameon=False)
     return fig
 
 
@@ -184,7 +194,8 @@ def coverage_by_horizon(forecasts: pd.DataFrame, model: str, level: int = 90) ->
 def mape_by_horizon_figure(wide: pd.DataFrame, model: str, context: str, day_ahead_h: int = 24,
                            seeds: str = "1 seed", target: str = "", coverage: pd.DataFrame | None = None,
                            level: int = 90):
-    """MAPE (%) vs forecast horizon (h) of ``model``: one line per region and the mean over regions (bold);
+    """MAPE (%) vs forecast horizon (h) of ``model``: one line per region and, with several regions, the mean over
+    regions (bold; a single region is drawn bold under its own name, never as a "mean");
     a dotted line marks the day-ahead horizon ``day_ahead_h``. ``wide`` is :func:`mape_by_horizon`'s output;
     ``coverage`` (:func:`coverage_by_horizon` at ``level`` %) adds a lower panel with the interval coverage per
     horizon against its nominal level."""
@@ -199,15 +210,18 @@ def mape_by_horizon_figure(wide: pd.DataFrame, model: str, context: str, day_ahe
     else:
         fig, axes = plt.subplots(2, 1, figsize=(9, 7.2), sharex=True, height_ratios=(3, 2))
         ax = axes[0]
+    single = len(regions) == 1
     for region in regions:
-        ax.plot(wide.index, wide[region], lw=1, label=str(region))
-    ax.plot(wide.index, wide["mean"], color="k", lw=2.2, label="mean over regions")
+        ax.plot(wide.index, wide[region], lw=2.2 if single else 1, label=str(region), **({"color": "k"} if single else {}))
+    if not single:
+        ax.plot(wide.index, wide["mean"], color="k", lw=2.2, label="mean over regions")
     ax.set(ylabel="MAPE (%)", ylim=(0, None))
     if coverage is not None:
         cov = axes[1]
         for region in regions:
-            cov.plot(coverage.index, coverage[region], lw=1)
-        cov.plot(coverage.index, coverage["mean"], color="k", lw=2.2)
+            cov.plot(coverage.index, coverage[region], lw=2.2 if single else 1, **({"color": "k"} if single else {}))
+        if not single:
+            cov.plot(coverage.index, coverage["mean"], color="k", lw=2.2)
         cov.axhline(level / 100, color="tab:red", ls="--", lw=1, label=f"nominal {level} %")
         cov.set(ylabel=f"{level} % interval coverage", ylim=(max(0.0, min(0.5, coverage.min().min() - 0.05)), 1.0))
         cov.legend(loc="lower left", fontsize=8)
@@ -217,7 +231,7 @@ def mape_by_horizon_figure(wide: pd.DataFrame, model: str, context: str, day_ahe
     axes[-1].set_xlabel("forecast horizon (h after the issue time)")
     what = f" — {target}" if target else ""
     which = "MAPE" if coverage is None else f"MAPE and {level} % coverage"
-    ax.set_title(f"Test {which} by forecast horizon{what}\n{model}\n{context}; {seeds}", fontsize=9)
+    ax.set_title(f"Test {which} by forecast horizon{what}\n{textwrap.fill(model, 110)}\n{context}; {seeds}", fontsize=9)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     fig.tight_layout()
     return fig

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.figures import short_cells
 from carbonshift.experiments.output import emit
 from carbonshift.experiments.profiles import FULL, profile_overrides
 from carbonshift.experiments.registry import REFERENCE_PATH, config_reference
@@ -86,15 +87,19 @@ def execute(args: argparse.Namespace, show: dict[str, str] | None = None,
         emit({**head, "summary": rec.summary}, True, {"metrics": metrics, **rec.tables})
     elif rec.tables:  # text: the kind's summary and one table; every metric is in MLflow / --json
         name = (show or {}).get(rec.kind) or next(iter(rec.tables))
-        shown = rec.tables.get(name)
-        if shown is not None and name in (compact or {}):
-            cols = [c for c in compact[name] if c in shown.columns]
+        shown, rest = rec.tables.get(name), 0
+        if shown is not None:
+            cols = [c for c in (compact or {}).get(name, shown.columns) if c in shown.columns]
+            shown, full = short_cells(shown[cols])
+            cols = fit_width(shown, TABLE_WIDTH)
             rest = len(shown.columns) - len(cols)
             shown = shown[cols]
         emit({**head, **rec.summary, "metrics": f"{len(metrics)} logged (--json or MLflow for all)"}, False,
              {name: shown} if shown is not None else {})
-        if shown is not None and name in (compact or {}) and rest:
+        if rest:
             print(f"({rest} more columns in --json, MLflow and {rec.report_dir / (name + '.csv')})")
+        for short, label in (full if shown is not None else {}).items():
+            print(f"{short} = {label}")
         if name in rec.tables and name in (explain or {}):
             print("\n" + "\n".join(explain[name](rec.tables[name])))
     else:
@@ -102,6 +107,22 @@ def execute(args: argparse.Namespace, show: dict[str, str] | None = None,
     if rec.error:
         failed_run_message(args, rec.run_id, rec.error)
     return 1 if rec.error else 0
+
+
+#: widest table (characters) a terminal is shown; wider ones keep their leading columns (all are in --json)
+TABLE_WIDTH = 120
+
+
+def fit_width(table: pd.DataFrame, width: int) -> list[str]:
+    """The leading columns of ``table`` whose printed width (as :func:`emit` prints it) fits in ``width``
+    characters; at least the first column."""
+    cols: list[str] = []
+    for col in table.columns:
+        trial = table[[*cols, col]].to_string(index=False, float_format=lambda v: f"{v:,.2f}")
+        if cols and max(map(len, trial.splitlines())) > width:
+            break
+        cols.append(col)
+    return cols
 
 
 def failed_run_message(args: argparse.Namespace, run_id: str, error: str) -> None:

@@ -3,16 +3,19 @@
 (parse, trial count)."""
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
 
 from carbonshift.experiments.config import load
+from carbonshift.experiments.figures import policy_colour
 from carbonshift.experiments.forecaster_curve import (FORECAST_FREE, curve_table, forecaster_name, forecaster_report,
                                                       short_name, trial_points)
 from carbonshift.experiments.kinds.backtest import BacktestConfig, cpu_sized
 from carbonshift.experiments.sweep import plan
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
+from carbonshift.forecast.palette import forecaster_colour
 from carbonshift.scheduler.signals import (FALLBACK_LABEL, CarbonSignal, ForecastSignal, controlled_error,
                                            forecast_accuracy, forecast_coverage)
 
@@ -165,10 +168,17 @@ def test_forecaster_report_tables_and_figure_draw_the_95_intervals():
     assert "95 % interval over 6 replicates (seeds × months)" in fig._suptitle.get_text()
     axes = fig.axes
     assert len(axes) == 8                          # 2 scenarios × (reduction, oracle share, captured share, coverage)
-    texts = {t.get_text() for ax in axes for t in ax.texts}
-    assert {"perfect foresight", "gbm+cqr", "seasonal24+cqr"} <= texts
+    texts = [t.get_text() for t in axes[0].texts]
+    assert texts == ["1", "2", "3"]               # short numbered labels at the MAPE lines; the key is the coverage panel
     bars = [c for c in axes[0].containers if isinstance(c, ErrorbarContainer)]
     assert {c.get_label() for c in bars} == {"cooperative", "risk_aware"}
+    for c in bars:                                # the policy palette, as in every other figure
+        assert matplotlib.colors.same_color(c.lines[0].get_color(), policy_colour(c.get_label()))
+    legend = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    assert "perfect foresight (MAPE 0)" in legend   # the star is drawn: perfect foresight's points
+    star = matplotlib.markers.MarkerStyle("*").get_path().vertices.shape
+    stars = [col for col in axes[0].collections if col.get_offsets().size and col.get_paths()[0].vertices.shape == star]
+    assert len(stars) == 2 and all(col.get_offsets()[0, 0] < 1 for col in stars)   # one per policy, near MAPE 0
     curve = tables["forecaster_curve"]
     half = curve[(curve["scenario"] == "region + time") & (curve["policy"] == bars[0].get_label())]
     ys = bars[0].lines[2][1].get_segments()                          # y error bars: ± the 95 % t half-width
@@ -178,7 +188,12 @@ def test_forecaster_report_tables_and_figure_draw_the_95_intervals():
     assert [line.get_ydata()[0] for line in axes[2].lines if line.get_linestyle() == "--"] == [100]
     assert "region + time" in axes[0].get_title() and "MAPE" in axes[0].get_xlabel()
     assert "coverage" in axes[3].get_xlabel() and [t.get_text() for t in axes[3].get_yticklabels()] == \
-        ["perfect foresight", "gbm+cqr", "seasonal24+cqr"]
+        ["1  perfect foresight", "2  gbm+cqr", "3  seasonal24+cqr"]
+    assert [matplotlib.colors.to_hex(p.get_facecolor()) for p in axes[3].patches] == \
+        [forecaster_colour(f) for f in ("perfect foresight", "gbm+cqr", "seasonal24+cqr")]
+    no_perfect = {r: v for r, v in labels.items() if "perfect" not in v}
+    _, fig2 = forecaster_report(frame[frame["run_id"].isin(no_perfect)], no_perfect, KEYS)
+    assert "perfect foresight (MAPE 0)" not in [t.get_text() for t in fig2.axes[0].get_legend().get_texts()]
     one = {r: v for r, v in labels.items() if "gbm" in v}
     assert forecaster_report(frame[frame["run_id"].isin(one)], one, ["seed"]) is None   # one forecaster: no curve
 
@@ -213,7 +228,7 @@ def test_forecast_members_config_covers_2023_at_168_h_in_parquet():
 def test_close_forecaster_labels_are_staggered():
     from carbonshift.experiments.forecaster_curve import label_heights
 
-    assert label_heights(pd.Series([0.0, 20.0, 20.5, 21.0, 40.0])) == [1.0, 1.0, 0.78, 0.56, 1.0]
+    assert label_heights(pd.Series([0.0, 20.0, 20.5, 21.0, 40.0])) == [0.99, 0.99, 0.93, 0.87, 0.99]
 
 
 def test_a_parquet_forecast_table_reaches_the_policies_as_written(tmp_path):
