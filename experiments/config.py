@@ -210,10 +210,19 @@ def _parse_dataclass(doc: dict, cls: type[T], prefix: str) -> T:
         raise ConfigError(f"{dot}{exc}" if prefix else str(exc)) from None
 
 
+#: a run name (``name:``): names the MLflow experiment and the reports folder, so never a path
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
 def parse(doc: dict, cls: type[T], source: str = "<config>") -> T:
-    """Convert ``doc`` into dataclass ``cls``; errors are prefixed with ``source``."""
+    """Convert ``doc`` into dataclass ``cls``; errors are prefixed with ``source``. A top-level ``name`` must
+    match :data:`RUN_NAME` (letters, digits, ``_ . -``, starting with a letter or digit, ≤ 100 characters)."""
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(doc).__name__}")
+    name = doc.get("name")
+    if name is not None and not (isinstance(name, str) and RUN_NAME.fullmatch(name)):
+        raise ConfigError(f"{source}: name: {shown(name)} is not a run name (letters, digits, _ . - only, starting "
+                          f"with a letter or digit, at most 100 characters; it names a folder, never a path)")
     try:
         return _parse_dataclass(doc, cls, "")
     except ConfigError as exc:
@@ -285,11 +294,15 @@ def load_yaml(path: str | Path) -> dict:
     line, budgets) is one :class:`ConfigError`."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        if not path.is_file():       # a folder, FIFO or device (/dev/zero) is never read: it could hang or fill memory
+            raise ConfigError(f"{path}: no such config file" if not path.exists() else
+                              f"{path}: not a regular file (a config is a YAML file)")
+        with path.open("rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)    # never more than the budget, whatever the file's size
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_YAML_BYTES} bytes (refused)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

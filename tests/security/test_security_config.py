@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from carbonshift.experiments.cli import main
 from carbonshift.experiments.config import MAX_DEPTH, ConfigError, bounded, load_yaml, parse, safe_yaml, shown
@@ -114,3 +115,43 @@ def test_simulate_ranges_are_checked_at_parse_time(tmp_path, capsys, item, messa
 def test_scaling_n_jobs_upper_bound(capsys):
     one_line_exit_2(capsys, ["run", str(CONFIGS / "scaling.yaml"), "--set", "workload.n_jobs=1000000000"],
                     "workload.n_jobs: must be ≤ 1e+06")
+
+
+def test_a_config_is_read_within_its_byte_budget_and_only_from_a_regular_file(tmp_path):
+    import os
+
+    from carbonshift.experiments.config import MAX_YAML_BYTES
+
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (MAX_YAML_BYTES + 10))
+    with pytest.raises(ConfigError, match="big.yaml: larger than 1000000 bytes"):
+        load_yaml(big)
+    with pytest.raises(ConfigError, match="zero: not a regular file"):
+        load_yaml("/dev/zero")                      # would fill memory if read to its end
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match="pipe.yaml: not a regular file"):
+        load_yaml(fifo)                             # opening a FIFO with no writer would block forever
+    assert time.perf_counter() - t0 < 5
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_yaml(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../x", "a/b", "/etc", "a\x00b", "a\nb", "", " x", "x" * 101, 7])
+def test_a_run_name_is_never_a_path(tmp_path, capsys, name):
+    from carbonshift.experiments.runner import parse_doc
+
+    with pytest.raises(ConfigError, match="name: .* is not a run name"):
+        parse_doc({"kind": "simulate", "name": name}, "x.yaml")
+    if isinstance(name, str) and "\x00" not in name:              # and from a file, before anything runs
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(yaml.safe_dump({"kind": "simulate", "name": name}))
+        assert main(["run", str(cfg)]) == 2
+        assert "is not a run name" in capsys.readouterr().err
+
+
+def test_ordinary_run_names_pass():
+    from carbonshift.experiments.config import RUN_NAME
+
+    assert all(RUN_NAME.fullmatch(n) for n in ["paper_main", "sweep-2.v1", "A1", "x" * 100])
