@@ -46,6 +46,28 @@ def horizon_table(forecasts: pd.DataFrame, horizons: Sequence[int] = REPORT_HORI
     return per.groupby(["model", "horizon_h"]).mean().unstack("horizon_h").reset_index()
 
 
+def horizon_figure(table: pd.DataFrame, title: str):
+    """:func:`horizon_table` drawn: accuracy (100 − MAPE, %) vs forecast horizon (h), one line per model in its
+    colour (:mod:`forecast.palette`), short labels (:func:`forecast.ensemble.short_label`); ``title`` says which
+    run, window and seeds."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    hours = [c for c in table.columns if c != "model"]
+    for row in table.itertuples(index=False):
+        values = dict(zip(table.columns, row))
+        ax.plot(hours, [values[h] for h in hours], marker="o", color=forecaster_colour(values["model"]),
+                label=short_label(values["model"]))
+    ax.set(xlabel="forecast horizon (h after the issue)", ylabel="accuracy = 100 − MAPE (%)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def coverage_table(forecasts: pd.DataFrame, raw_ensemble: pd.DataFrame | None = None,
                    day_ahead_h: int = 24) -> pd.DataFrame:
     """Day-ahead test coverage (PICP, fraction) and mean width per model × region × nominal level;

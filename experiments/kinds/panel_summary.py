@@ -74,6 +74,26 @@ def daily_profile_figure(panel: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def daily_series_figure(panel: pd.DataFrame) -> plt.Figure:
+    """Daily mean (UTC days) of direct CI (gCO2eq/kWh, top) and renewable share (%, bottom), one line per zone;
+    the title names the zones and the period (UTC)."""
+    fig, axes = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
+    for ax, column, label in zip(axes, ("ci_direct", "renewable_pct"), ("direct CI, daily mean (gCO2eq/kWh)",
+                                                                          "renewable share, daily mean (%)")):
+        daily = panel.pivot_table(index="time", columns="region", values=column).resample("D").mean()
+        for i, zone in enumerate(daily.columns):
+            ax.plot(daily.index, daily[zone], lw=1, color=f"C{i % 10}", label=str(zone))
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    start, end = panel["time"].min(), panel["time"].max()
+    axes[0].set_title(f"Electricity Maps, {panel['region'].nunique()} zones, {start:%Y-%m-%d} – {end:%Y-%m-%d} "
+                      "(UTC days)", fontsize=10)
+    axes[1].set_xlabel("UTC")
+    axes[0].legend(ncol=3, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 @experiment_kind("panel_summary", PanelSummaryConfig)
 def run(config: PanelSummaryConfig, ctx: Context) -> Result:
     """Load + validate the panel, summarise each zone and plot daily CI profiles."""
