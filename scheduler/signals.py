@@ -86,8 +86,9 @@ class ForecastSignal:
 
     Validated on construction: a cell is *covered* where ``mean`` is finite; a covered cell needs finite,
     non-negative quantiles, non-decreasing along the levels, and a non-negative mean; an uncovered cell
-    has no quantiles. ``clipped_quantiles`` counts quantile values below 0 gCO2eq/kWh that ``from_table``
-    set to 0 (an intensity cannot be negative)."""
+    has no quantiles. The arrays are then read-only, so a covered cell stays valid and a :class:`PolicyView`
+    hands it out without checking it again. ``clipped_quantiles`` counts quantile values below 0 gCO2eq/kWh
+    that ``from_table`` set to 0 (an intensity cannot be negative)."""
 
     issue_h: np.ndarray     # [I] int64, strictly increasing, may be < 0
     mean: np.ndarray        # [I × R × H] gCO2eq/kWh
@@ -110,6 +111,8 @@ class ForecastSignal:
             raise ValueError(f"ForecastSignal {self.label!r}: issue hour {self.issue_h[i]}, region index {r}, "
                              f"horizon {k} h: mean {self.mean[i, r, k]}, quantiles {self.q[i, r, k].tolist()} — "
                              f"need a finite mean ≥ 0 with finite quantiles ≥ 0, non-decreasing (or all NaN)")
+        for values in (self.issue_h, self.mean, self.q):
+            values.setflags(write=False)
 
     @property
     def handoff_label(self) -> str:
@@ -152,21 +155,25 @@ class ForecastSignal:
 
     def handoff(self, now: int, end: int) -> tuple[np.ndarray, np.ndarray]:
         """(mean [R × L], q [R × L × Q]) for hours ``now`` … ``end``−1 (L = end − now): each hour from the
-        latest issue at or before ``now`` that covers it (DESIGN.md hand-off rule); NaN where none does."""
+        latest issue at or before ``now`` that covers it (DESIGN.md hand-off rule); NaN where none does.
+        Every handed-off value is a covered cell, valid by construction (class docstring)."""
         L = max(int(end) - int(now), 0)
         R, H = self.mean.shape[1:]
         mean = np.full((R, L), np.nan)
         q = np.full((R, L, len(QUANTILE_LEVELS)), np.nan)
         last = int(np.searchsorted(self.issue_h, now, side="right")) - 1
         first = int(np.searchsorted(self.issue_h, now - H, side="right"))   # older issues end before now
+        missing = np.ones((R, L), dtype=bool)
         for i in range(last, first - 1, -1):   # latest first; ≤ H / issue spacing issues, each vectorised
             k0 = now - int(self.issue_h[i])
             n = min(H - k0, L)
-            if n <= 0:
+            if n <= 0 or not missing[:, :n].any():   # an older issue covers a prefix of what a later one did
                 continue
-            new = np.isnan(mean[:, :n]) & np.isfinite(self.mean[i, :, k0:k0 + n])
-            mean[:, :n][new] = self.mean[i, :, k0:k0 + n][new]
-            q[:, :n][new] = self.q[i, :, k0:k0 + n][new]
+            src = self.mean[i, :, k0:k0 + n]
+            new = missing[:, :n] & np.isfinite(src)
+            missing[:, :n] &= ~new
+            np.copyto(mean[:, :n], src, where=new)
+            np.copyto(q[:, :n], self.q[i, :, k0:k0 + n], where=new[..., None])
         return mean, q
 
 
@@ -350,25 +357,25 @@ def seasonal_profile(known: np.ndarray, first_hour: int) -> np.ndarray:
     """Hour-of-day profile [R × 24] (slot = experiment hour mod 24) of ``known`` [R × n] (column j is hour
     ``first_hour + j``; NaN = unknown): the mean of each slot's known values; NaN where a slot has none."""
     R, n = known.shape
-    pad = (first_hour % 24 + np.arange(n)) % 24
-    total = np.zeros((R, 24))
-    count = np.zeros((R, 24))
+    lead = first_hour % 24
+    days = -(-(lead + n) // 24)
     ok = np.isfinite(known)
-    np.add.at(total.T, pad, np.where(ok, known, 0.0).T)
-    np.add.at(count.T, pad, ok.T.astype(float))
+    values = np.zeros((2, R, days * 24))          # [sum, count] laid out day by day from slot 0
+    values[0, :, lead:lead + n] = np.where(ok, known, 0.0)
+    values[1, :, lead:lead + n] = ok
+    blocks = values.reshape(2, R, days, 24)
+    total = blocks[:, :, 0].copy()
+    for d in range(1, days):                      # ≤ 8 days, summed in hour order
+        total += blocks[:, :, d]
     with np.errstate(invalid="ignore"):
-        return total / count
+        return total[0] / total[1]
 
 
-def _check_plan(mean: np.ndarray, q: np.ndarray, regions: list[str], now: int) -> None:
-    """Raise unless the handed-off plan (mean [R × L], q [R × L × Q]) is finite, ≥ 0 and has
-    non-decreasing quantiles — what every policy's ``argmin`` relies on."""
-    bad = (~np.isfinite(mean) | (mean < 0) | ~np.isfinite(q).all(axis=-1)
-           | (np.diff(q, axis=-1) < -1e-9).any(axis=-1))
-    if bad.any():
-        r, j = np.argwhere(bad)[0]
-        raise ValueError(f"PolicyView at hour {now}: planning value for {regions[r]} at hour {now + j} is "
-                         f"invalid (mean {mean[r, j]}, quantiles {q[r, j].tolist()})")
+def _plan_errors(mean: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Mask [...] of planning values (mean [...], q [... × Q]) that are not finite, < 0 or whose quantiles
+    decrease — what every policy's ``argmin`` relies on."""
+    return (~np.isfinite(mean) | (mean < 0) | ~np.isfinite(q).all(axis=-1)
+            | (np.diff(q, axis=-1) < -1e-9).any(axis=-1))
 
 
 class PolicyView:
@@ -381,7 +388,10 @@ class PolicyView:
     covered forecast hours), with the quantile offsets (q − mean) of the latest issue's longest covered
     horizon. ``fallback`` [R × (T − now)] marks those hours; the simulator counts them in
     ``forecast_fallback_share``. A view that cannot price an hour raises ``ValueError``; every planning
-    value it hands out is finite, ≥ 0, with non-decreasing quantiles."""
+    value it hands out is finite, ≥ 0, with non-decreasing quantiles.
+
+    Cost: the constructor hands off only the hours an issue can cover (< ``now`` + horizon) and prices the
+    fallback once per (region, hour of day) — 24 slots — before laying the plan out over all hours."""
 
     is_oracle = False
 
@@ -391,16 +401,27 @@ class PolicyView:
         self.regions = list(carbon.regions)
         self.label = forecast.handoff_label
         self._past = carbon.ci[:, :self.now].copy()
-        mean, q = forecast.handoff(self.now, self.n_hours)
-        self.fallback = np.isnan(mean)
+        L = max(self.n_hours - self.now, 0)
+        c = min(L, forecast.mean.shape[2])      # no issue at or before now covers hour now + horizon or later
+        mean, q = forecast.handoff(self.now, self.now + c)   # [R × c], [R × c × Q]; valid (ForecastSignal)
+        self.fallback = np.ones((len(self.regions), L), dtype=bool)
+        self.fallback[:, :c] = np.isnan(mean)
+        self._mean, self._q = self._plan(mean), self._plan(q)   # [R × L], [R × L × Q]
         if self.fallback.any():
-            self._fill(forecast, mean, q)
-        _check_plan(mean, q, self.regions, self.now)
-        self._mean, self._q = mean, q
-        self.fallback.setflags(write=False)   # one view serves every decision of its hour
+            j0 = int(np.argmax(self.fallback.any(axis=0)))       # the first hour (− now) with a fallback
+            fill = self.fallback[:, j0:]
+            hod = (self.now + j0 + np.arange(fill.shape[1])) % 24
+            slot_mean, slot_q = self._fill(forecast, mean, j0, hod)
+            np.copyto(self._mean[:, j0:], slot_mean[:, hod], where=fill)
+            np.copyto(self._q[:, j0:], slot_q[:, hod], where=fill[..., None])
+        self.fallback.setflags(write=False)     # one view serves every decision of its hour
 
-    def _fill(self, forecast: ForecastSignal, mean: np.ndarray, q: np.ndarray) -> None:
-        """Price the uncovered hours with the seasonal profile (see class docstring), in place."""
+    def _fill(self, forecast: ForecastSignal, mean: np.ndarray, j0: int,
+              hod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Price the uncovered hours: (mean [R × 24], q [R × 24 × Q]) per (region, hour of day) of the seasonal
+        profile (see class docstring) from ``mean``, the handed-off covered hours [R × c]; raise unless every
+        hour to fill (hours ``now + j0`` … of hour-of-day slots ``hod``) gets a finite value ≥ 0 with
+        non-decreasing quantiles."""
         span = PROFILE_DAYS * 24
         c = int(np.flatnonzero(~self.fallback.all(axis=0)).max(initial=-1)) + 1   # up to the last covered hour
         known = np.concatenate([self._past[:, -span:], mean[:, :c]], axis=1)[:, -span:]
@@ -417,15 +438,28 @@ class PolicyView:
         k_last = covered.shape[1] - 1 - np.argmax(covered[:, ::-1], axis=1)           # [R]
         rows = np.arange(len(self.regions))
         offsets = forecast.q[last, rows, k_last] - forecast.mean[last, rows, k_last][:, None]   # [R × Q]
-        r_idx, j = np.nonzero(self.fallback)
-        values = profile[r_idx, (self.now + j) % 24]
-        if np.isnan(values).any():
-            b = int(np.argmax(np.isnan(values)))
-            raise ValueError(f"PolicyView at hour {self.now}: hour {self.now + j[b]} in {self.regions[r_idx[b]]} "
+        slot_q = np.maximum.accumulate(np.maximum(profile[:, :, None] + offsets[:, None, :], 0.0), axis=-1)
+        fill = self.fallback[:, j0:]
+        bad = np.isnan(profile)[:, hod] & fill
+        if bad.any():
+            r, j = np.argwhere(bad)[0]
+            raise ValueError(f"PolicyView at hour {self.now}: hour {self.now + j0 + j} in {self.regions[r]} "
                              f"is covered by no forecast and the seasonal profile has no value for its hour "
                              f"of day (too little known intensity)")
-        mean[r_idx, j] = values
-        q[r_idx, j] = np.maximum.accumulate(np.maximum(values[:, None] + offsets[r_idx], 0.0), axis=-1)
+        bad = _plan_errors(profile, slot_q)[:, hod] & fill
+        if bad.any():
+            r, j = np.argwhere(bad)[0]
+            raise ValueError(f"PolicyView at hour {self.now}: planning value for {self.regions[r]} at hour "
+                             f"{self.now + j0 + j} is invalid (mean {profile[r, hod[j]]}, quantiles "
+                             f"{slot_q[r, hod[j]].tolist()})")
+        return profile, slot_q
+
+    def _plan(self, cover: np.ndarray) -> np.ndarray:
+        """[R × (T − now) (× Q)] with the covered hours ``cover`` [R × c (× Q)] in front; the rest (all fallback
+        hours) is left for ``_fill``'s values."""
+        out = np.empty((*self.fallback.shape, *cover.shape[2:]))
+        out[:, :cover.shape[1]] = cover
+        return out
 
     def actuals(self) -> np.ndarray:
         """Actual intensity [R × now] of hours 0 … now−1, gCO2eq/kWh."""

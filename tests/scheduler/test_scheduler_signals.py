@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 from carbonshift.scheduler.signals import (DAY_AHEAD_H, CarbonSignal, ForecastSignal, OracleView, PolicyView,
                                            controlled_error, forecast_accuracy, horizon_shape)
 
@@ -36,10 +37,11 @@ def test_policy_view_cannot_see_the_future(carbon):
     fc = controlled_error(carbon, "accuracy", accuracy=0.8, seed=0)
     altered = CarbonSignal(carbon.ci.copy(), carbon.renewable_pct, carbon.times, carbon.regions)
     altered.ci[:, now:] *= 5.0                                   # the future differs …
-    late_fc = ForecastSignal(fc.issue_h, fc.mean.copy(), fc.q.copy(), fc.label)
     later = fc.issue_h > now
-    late_fc.mean[later] *= 7.0                                   # … and so do forecasts issued later
-    late_fc.q[later] *= 7.0
+    late_mean, late_q = fc.mean.copy(), fc.q.copy()
+    late_mean[later] *= 7.0                                      # … and so do forecasts issued later
+    late_q[later] *= 7.0
+    late_fc = ForecastSignal(fc.issue_h, late_mean, late_q, fc.label)
     v1, v2 = PolicyView(carbon, fc, now), PolicyView(altered, late_fc, now)
     np.testing.assert_array_equal(v1.actuals(), v2.actuals())
     assert v1.actuals().shape == (3, now)
@@ -81,3 +83,39 @@ def test_forecast_table_round_trip(carbon):
     assert view.fallback[:, 0].all() and not view.fallback[:, 1:24].any() and view.fallback[:, 24:48].all()
     np.testing.assert_allclose(plan[:, 1:24], fc.mean[2, :, 1:24])
     assert "seasonal profile" in view.label
+
+
+def test_forecast_signal_is_read_only_once_validated(carbon):
+    """A view hands out covered cells without checking them again: they cannot change after validation."""
+    fc = controlled_error(carbon, "accuracy", accuracy=0.8, horizon_h=48, seed=0)
+    for values in (fc.issue_h, fc.mean, fc.q):
+        with pytest.raises(ValueError, match="read-only"):
+            values[0] = 0
+
+
+@pytest.mark.parametrize("now", [0, 37, 200])
+def test_fallback_hours_get_the_seasonal_profile_of_their_hour_of_day(carbon, now):
+    """The view prices the fallback once per (region, hour of day); each hour must still get what the class
+    docstring defines: the mean of its slot's known values over the last week (actuals + covered hours), with
+    the latest issue's quantile offsets at its longest covered horizon."""
+    fc = controlled_error(carbon, "accuracy", accuracy=0.8, horizon_h=30, issue_every_h=12, seed=1)
+    T = carbon.n_hours
+    v = PolicyView(carbon, fc, now)
+    mean, q = fc.handoff(now, T)
+    np.testing.assert_array_equal(v.fallback, np.isnan(mean))
+    assert v.fallback.any() and (~v.fallback).any()
+    c = int(np.flatnonzero(~v.fallback.all(axis=0)).max()) + 1
+    known = np.concatenate([carbon.ci[:, :now], mean[:, :c]], axis=1)[:, -7 * 24:]
+    slot_of = (now + c - known.shape[1] + np.arange(known.shape[1])) % 24
+    profile = np.stack([np.nanmean(known[:, slot_of == s], axis=1) for s in range(24)], axis=1)   # [R × 24]
+    last = int(np.searchsorted(fc.issue_h, now, side="right")) - 1
+    k_last = np.flatnonzero(np.isfinite(fc.mean[last, 0]))[-1]
+    offsets = fc.q[last, :, k_last] - fc.mean[last, :, k_last][:, None]                          # [R × Q]
+    r, j = np.nonzero(v.fallback)
+    expect = profile[r, (now + j) % 24]
+    np.testing.assert_allclose(v.ci_plan(T)[r, j], expect, rtol=1e-12)
+    np.testing.assert_allclose(v.ci_plan(T, 0.95)[r, j], np.maximum(expect + offsets[r, -1], 0.0), rtol=1e-12)
+    np.testing.assert_allclose(v.ci_plan(T, 0.05)[r, j], np.maximum(expect + offsets[r, 0], 0.0), rtol=1e-12)
+    covered = ~v.fallback                                  # and the covered hours are the handed-off forecast
+    np.testing.assert_array_equal(v.ci_plan(T)[covered], mean[covered])
+    np.testing.assert_array_equal(v.ci_plan(T, 0.9)[covered], q[..., QUANTILE_LEVELS.index(0.9)][covered])
