@@ -1,5 +1,6 @@
 """One process-wide set of secrets — every credential the live clients are configured with (validated by
-:func:`carbonshift.forecast.live.transport.credential`), the HTTP basic-auth value built from them and
+:func:`carbonshift.forecast.live.transport.credential`: the Electricity Maps key, the WattTime password; the
+WattTime username is an account name and stays readable), the HTTP basic-auth value built from them and
 every token a provider hands out — and :func:`redact`, which masks them in any text.
 
 The live package applies :func:`redact` to every text it raises (:class:`~.transport.SourceError`,

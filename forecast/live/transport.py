@@ -93,17 +93,19 @@ class Response:
     body: bytes
 
 
-def credential(value: str, name: str, header_value: bool = True) -> str:
+def credential(value: str, name: str, header_value: bool = True, secret: bool = True) -> str:
     """``value`` with surrounding whitespace stripped; raises ``ValueError`` naming ``name`` (never the value)
     when what is left contains a control character or, for a value sent verbatim in a header
-    (``header_value``), anything but visible ASCII — so it can neither break nor inject an HTTP header. The
-    value is registered for redaction (:mod:`carbonshift.forecast.live.redact`)."""
+    (``header_value``), anything but visible ASCII — so it can neither break nor inject an HTTP header. A
+    ``secret`` value (all but an account name) is registered for redaction
+    (:mod:`carbonshift.forecast.live.redact`)."""
     value = value.strip()
     bad = (lambda ch: not 0x21 <= ord(ch) <= 0x7E) if header_value else (lambda ch: ord(ch) < 0x20 or ord(ch) == 0x7F)
     if any(bad(ch) for ch in value):
         kind = "whitespace, control or non-ASCII characters" if header_value else "control characters"
         raise ValueError(f"{name}: contains {kind} (value not shown)")
-    register(value)
+    if secret:
+        register(value)
     return value
 
 

@@ -35,7 +35,7 @@ class WattTimeClient:
     def __init__(self, username: str | None = None, password: str | None = None, base_url: str | None = None,
                  timeout_s: float = 10.0):
         self._user = credential(username if username is not None else os.environ.get("WATTTIME_USERNAME", ""),
-                                "WATTTIME_USERNAME", header_value=False)
+                                "WATTTIME_USERNAME", header_value=False, secret=False)  # an account name
         self._password = credential(password if password is not None else os.environ.get("WATTTIME_PASSWORD", ""),
                                     "WATTTIME_PASSWORD", header_value=False)
         self.base_url = base_url or os.environ.get("WATTTIME_BASE_URL", DEFAULT_BASE_URL)

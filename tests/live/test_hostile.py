@@ -317,8 +317,8 @@ def test_monitor_every_gives_up_with_exit_1_after_n_failed_rounds(fake, tmp_path
 
 def test_monitor_every_rounds_ending_on_failed_rounds_exit_1(fake, tmp_path, monkeypatch):
     set_env(monkeypatch)
-    fake.set("/v3/carbon-intensity/latest", "error", times=1)  # round 1 served by WattTime …
-    fake.set("/v3/forecast", "error")  # … no: WattTime fails every round; round 2 is served by EM
+    fake.set("/v3/carbon-intensity/latest", "error", times=1)  # EM fails round 1 only …
+    fake.set("/v3/forecast", "error")  # … WattTime every round: round 1 fails, round 2 is served by EM
     argv = ["monitor", "--every", "1s", "--rounds", "2", "--zones", "US-CAL-CISO", "--store", str(tmp_path / "s.sqlite"),
             "--em-url", fake.url, "--wt-url", fake.url, "--timeout", "0.5"]
     assert main(argv) == 0  # round 1 failed, round 2 served: the run did not end on failures

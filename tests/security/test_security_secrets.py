@@ -72,3 +72,11 @@ def test_an_echoing_provider_never_gets_a_secret_into_any_output(tmp_path, monke
     assert "unexpected units 'Bearer <redacted>'" in everything
     for secret in (key, key[:30], TOKEN, PASSWORD):
         assert secret not in everything, secret
+
+
+def test_the_watttime_account_name_stays_readable_and_the_password_does_not():
+    from carbonshift.forecast.live.redact import redact
+    from carbonshift.forecast.live.watttime import WattTimeClient
+
+    WattTimeClient(username="alice-account", password="PW-RECOGNISABLE-1234", base_url="http://127.0.0.1:9")
+    assert redact("user alice-account, password PW-RECOGNISABLE-1234") == "user alice-account, password <redacted>"
