@@ -307,12 +307,10 @@ def test_monitor_every_gives_up_with_exit_1_after_n_failed_rounds(fake, tmp_path
     fake.set("/v3/carbon-intensity/latest", "error")
     fake.set("/v3/forecast", "error")
     store = tmp_path / "s.sqlite"
-    started = time.monotonic()
-    code = main(["monitor", "--every", "1s", "--give-up-after", "2", "--zones", "US-CAL-CISO", "--store",
-                 str(store), "--em-url", fake.url, "--wt-url", fake.url, "--timeout", "0.5"])
-    assert code == 1 and time.monotonic() - started < 3.0  # no --rounds: it stopped by itself
-    assert "the last 2 round(s) all failed (--give-up-after 2)" in capsys.readouterr().err
-    assert LiveStore(store).attempts()["outcome"].tolist() == ["error"] * 4  # 2 rounds × 2 sources
+    code = main(["monitor", "--every", "1s", "--rounds", "5", "--give-up-after", "2", "--zones", "US-CAL-CISO",
+                 "--store", str(store), "--em-url", fake.url, "--wt-url", fake.url, "--timeout", "0.5"])
+    assert code == 1 and "the last 2 round(s) all failed (--give-up-after 2)" in capsys.readouterr().err
+    assert LiveStore(store).attempts()["outcome"].tolist() == ["error"] * 4  # stopped after 2 of 5 rounds × 2 sources
 
 
 def test_monitor_every_rounds_ending_on_failed_rounds_exit_1(fake, tmp_path, monkeypatch):
@@ -335,17 +333,27 @@ def test_run_every_interval_is_bounded(fake, tmp_path):
 
 
 def test_monitor_timeout_bounds_all_requests_for_a_zone(fake, tmp_path, monkeypatch):
-    """EM's latest and WattTime's forecast both trickle (15 s bodies): with --timeout 0.6 the zone's
-    requests — EM, then the WattTime login and forecast — end within 0.6 s in all, not 0.6 s each."""
-    set_env(monkeypatch)
+    """EM's latest and WattTime's forecast both trickle (15 s bodies): with a 0.6 s zone budget the zone's
+    requests — EM, then the WattTime login and forecast — end within 0.6 s in all, not 0.6 s each; the CLI
+    sets that budget from --timeout."""
     fake.set("/v3/carbon-intensity/latest", "slow")
     fake.set("/v3/forecast", "slow")
-    store = tmp_path / "s.sqlite"
-    started = time.monotonic()
-    code = main(["monitor", "--once", "--zones", "US-CAL-CISO", "--store", str(store), "--em-url", fake.url,
-                 "--wt-url", fake.url, "--timeout", "0.6"])
-    elapsed = time.monotonic() - started
-    assert code == 1 and elapsed < 0.9, elapsed  # unbounded: 0.6 s + login + 0.6 s ≈ 1.2 s
-    details = LiveStore(store).attempts()["detail"].tolist()
-    assert len(details) == 2 and all("timed out" in d for d in details)
-    assert "GET /login: timed out: the overall deadline (0.6 s per zone) passed" in details[1]
+    clients = [ElectricityMapsSource(ElectricityMapsClient(api_key="test-em-key", base_url=fake.url, timeout_s=0.6)),
+               WattTimeSource(WattTimeClient(username="user", password="pw", base_url=fake.url, timeout_s=0.6))]
+
+    def poll_seconds(zone_timeout_s):
+        mon = Monitor(clients, LiveStore(tmp_path / f"{zone_timeout_s}.sqlite"), ["US-CAL-CISO"],
+                      zone_timeout_s=zone_timeout_s)
+        started = time.monotonic()
+        assert mon.poll_once().loc[0, "served_by"] == "none"
+        return time.monotonic() - started, mon.store.attempts()["detail"].tolist()
+
+    unbounded, _ = poll_seconds(None)
+    bounded, details = poll_seconds(0.6)
+    assert unbounded >= 1.2 and bounded < 0.9, (unbounded, bounded)  # 0.6 s per request vs 0.6 s per zone
+    assert details[1].startswith("watttime: GET /") and "timed out: the overall deadline (0.6 s per zone) passed" in details[1]
+    set_env(monkeypatch)
+    store = tmp_path / "cli.sqlite"
+    assert main(["monitor", "--once", "--zones", "US-CAL-CISO", "--store", str(store), "--em-url", fake.url,
+                 "--wt-url", fake.url, "--timeout", "0.6"]) == 1
+    assert "the overall deadline (0.6 s per zone) passed" in LiveStore(store).attempts()["detail"].iloc[-1]
