@@ -209,6 +209,8 @@ def curve_figure(table: pd.DataFrame, contexts: dict[str, str] | None = None,
                             fontsize=7, color="0.35", bbox={"boxstyle": "round,pad=0.15", "fc": "w", "ec": "0.8"})
             if ylabel == CAPTURED_LABEL:
                 ax.axhline(100, color="k", ls="--", lw=1, label="perfect foresight = 100 %")
+            low, high = ax.get_ylim()
+            ax.set_ylim(low, high + 0.25 * (high - low))   # headroom: the number labels sit above the data
             where = (contexts or {}).get(scen, "") if k == 0 else ""
             ax.set(xlabel="measured forecast MAPE (%); numbered dotted lines: the forecasters (key at right)",
                    ylabel=ylabel)
