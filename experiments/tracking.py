@@ -96,3 +96,18 @@ def log_frame(frame, name: str) -> None:
         path = Path(tmp) / Path(name).name
         frame.to_csv(path, index=False)
         mlflow.log_artifact(str(path), artifact_path=str(Path(name).parent) if Path(name).parent != Path(".") else None)
+
+
+def epoch_monitor():  # noqa: ANN201 (forecast.backtest.FitMonitor | None)
+    """A :data:`forecast.backtest.FitMonitor` that logs each training epoch of a neural member to the active
+    MLflow run as step metrics ``epoch.<target>.<member>.<fit>.<train_loss|val_loss|epoch_s>`` (step = epoch,
+    0-based; fit ``validation``, ``test<k>`` or ``cutoff``); ``None`` when no run is active (nothing to log to)."""
+    import mlflow
+
+    if mlflow.active_run() is None:
+        return None
+
+    def monitor(fit: str, epoch: int, metrics: Mapping[str, float]) -> None:
+        mlflow.log_metrics({f"epoch.{fit}.{k}": float(v) for k, v in metrics.items()}, step=epoch)
+
+    return monitor

@@ -18,7 +18,14 @@ calibration's look-back, those ≥ the cut-off; every daily issue from the cut-o
 whose online state starts there, so its predict cost grows with the time since the cut-off) from the given history — each past forecast sees only targets
 before its own issue, and only actuals before the last requested issue score them — then combines every issue
 with the weighting on that pool (validation forecasts + re-forecasts) and calibrates with the calibration,
-exactly as :func:`forecast.backtest.run_backtest` does at the same issue (with ``retrain_every_days`` = 0).
+exactly as :func:`forecast.backtest.run_backtest` does at the same issue.
+
+Refit schedules (``PipelineSettings.refit_every_days``; :attr:`TrainedForecaster.refit_every_days`): a member
+with a schedule of d > 0 days is served at issue T by the model fitted on the history before T's origin
+(:func:`forecast.backtest.refit_origins` from the cut-off, the backtest's own rule): the saved member up to
+cut-off + d days, after that a refit on the predict panel's hours before the origin (from ``train_start``),
+made once per origin and predict call — so predict needs the training history too and costs a fit per origin
+it reaches.
 
 Artifact folder (``FORMAT`` = ``carbonshift-forecaster/2``)::
 
@@ -48,6 +55,7 @@ its class requires (:func:`forecast.models.base.load_forecaster`; the error name
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -57,13 +65,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carbonshift.forecast.backtest import PipelineSettings, Windows, extend_panel, issue_times
+from carbonshift.forecast.backtest import (FitMonitor, PipelineSettings, Windows, extend_panel, fit_member,
+                                           issue_times, refit_origins)
 from carbonshift.forecast.calibration import Calibration, calibration_from_spec
 from carbonshift.forecast.data.schema import FORECAST_COLUMNS, TARGETS
-from carbonshift.forecast.ensemble import Weighting, ensemble_label, weighting_from_spec
+from carbonshift.forecast.ensemble import Weighting, dropped_summary, ensemble_label, weighting_from_spec
+from carbonshift.forecast.metrics import score_by
 from carbonshift.forecast.models.base import (BASE_REQUIRES, Forecaster, as_issue_index, check_forecast_table,
                                               check_library_versions, load_forecaster)
 
+log = logging.getLogger(__name__)
 FORMAT = "carbonshift-forecaster/2"
 _PINNED_LIBS = BASE_REQUIRES   # the artifact's own tables; each member checks the libraries it requires
 
@@ -86,7 +97,11 @@ class TrainedForecaster:
     :class:`forecast.ensemble.Weighting`: fixed weights, or rolling ones refitted at every issue) and
     ``calibration`` (a :class:`forecast.calibration.Calibration` fitted on the validation window), valid for
     issue times ≥ ``cutoff`` (UTC); ``validation``: the members' validation forecasts with ``actual``
-    (``model`` + forecast columns + ``actual``), required when the weighting or the calibration rolls."""
+    (``model`` + forecast columns + ``actual``), required when the weighting or the calibration rolls;
+    ``refit_every_days``: each member's refit schedule (days, 0: never; module docstring), ``train_start``: the
+    first hour refits train on (None: all); ``validation_scores``: :func:`forecast.metrics.score_by` of the
+    members' and the (uncalibrated) ensemble's validation forecasts per model × region (set by :func:`train`,
+    not saved)."""
 
     target: str
     issue_hour: int
@@ -98,11 +113,43 @@ class TrainedForecaster:
     config: dict[str, Any] = field(default_factory=dict)
     version: dict[str, str] = field(default_factory=code_version)
     validation: pd.DataFrame | None = None
+    refit_every_days: dict[str, int] = field(default_factory=dict)
+    train_start: pd.Timestamp | None = None
+    validation_scores: pd.DataFrame | None = None
+    _refits: dict[tuple[str, pd.Timestamp], Forecaster] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.rolling and self.validation is None:
             raise ValueError("a rolling forecaster (rolling weights or calibration) needs the members' "
                              "validation forecasts")
+
+    def _member_tables(self, history: pd.DataFrame, issues: pd.DatetimeIndex) -> dict[str, pd.DataFrame]:
+        """Member name → its forecast table for ``issues`` (sorted), each issue forecast by the member fitted at
+        its refit origin (module docstring); refits train on ``history`` hours before the origin."""
+        out = {}
+        for name, member in self.members.items():
+            origins = refit_origins(self.cutoff, issues, self.refit_every_days.get(name, 0))
+            parts = []
+            for origin in origins.unique():
+                model = member if origin == self.cutoff else self._refit(name, origin, history)
+                parts.append(model.predict(history, issues[origins == origin], self.horizon))
+            out[name] = pd.concat(parts, ignore_index=True)
+            check_forecast_table(out[name], f"{name} forecasts issued {issues[0]} … {issues[-1]}")
+        return out
+
+    def _refit(self, name: str, origin: pd.Timestamp, history: pd.DataFrame) -> Forecaster:
+        """Member ``name`` refitted on ``history`` hours before ``origin`` (cached per predict call)."""
+        key = (name, origin)
+        if key not in self._refits:
+            data = history if self.train_start is None else history[history["time"] >= self.train_start]
+            log.info("%s: refit at %s (refit_every_days %d)", name, origin, self.refit_every_days[name])
+            self._refits[key] = fit_member(self.members[name].unfitted, data, self.target, origin)
+        return self._refits[key]
+
+    def dropped(self) -> pd.DataFrame:
+        """Per member: share of region × bucket (× validation issue) cells with weight 0 and why
+        (:func:`forecast.ensemble.dropped_summary`)."""
+        return dropped_summary(self.weighting.dropped())
 
     @property
     def buckets(self) -> list[int]:
@@ -133,6 +180,7 @@ class TrainedForecaster:
         unknown = [r for r in regions if r not in trained]
         if unknown:
             raise ValueError(f"region(s) {unknown} were not in the training data ({trained})")
+        self._refits.clear()
         if self.rolling:
             out, label = self._predict_rolling(panel, regions, issues)
         else:
@@ -199,12 +247,9 @@ class TrainedForecaster:
         stored = val.drop_duplicates(["region", "time"]).set_index(["region", "time"])["actual"].dropna()
         actual = stored.combine_first(observed)           # validation actuals as trained; after them, the history
         history = extend_panel(history, self.horizon + 1)
-        pooled = past.append(issues)
-        pool = {}
-        for name, member in self.members.items():
-            table = member.predict(history, pooled, self.horizon)
-            check_forecast_table(table, f"{name} forecasts issued {pooled[0]} … {pooled[-1]}")
-            pool[name] = pd.concat([val.loc[val["model"] == name, list(FORECAST_COLUMNS)], table], ignore_index=True)
+        pooled = past.append(issues).sort_values()
+        pool = {name: pd.concat([val.loc[val["model"] == name, list(FORECAST_COLUMNS)], table], ignore_index=True)
+                for name, table in self._member_tables(history, pooled).items()}
         combined, label = self._combine_rolling(pool, actual, issues, past)
         combined["actual"] = actual.reindex(pd.MultiIndex.from_frame(combined[["region", "time"]])).to_numpy(float)
         after = (combined["issue_time"] >= self.cutoff).to_numpy()
@@ -248,10 +293,7 @@ class TrainedForecaster:
             raise ValueError(f"no observed {self.target} in the hour before the issue time {issue:%Y-%m-%d %H:%M} UTC "
                              f"for {seen}; the history must reach the issue")
         history = extend_panel(history, self.horizon + 1)   # target hours past the data end are NaN rows
-        index = pd.DatetimeIndex([issue])
-        tables = {name: m.predict(history, index, self.horizon) for name, m in self.members.items()}
-        for name, table in tables.items():
-            check_forecast_table(table, f"{name} forecast issued {issue}")
+        tables = self._member_tables(history, pd.DatetimeIndex([issue]))
         return self.calibration.calibrate(None, self.weighting.combine(tables))
 
     def save(self, folder: str | Path) -> Path:
@@ -265,14 +307,16 @@ class TrainedForecaster:
             except ValueError as exc:
                 raise ValueError(f"member {name!r}: {exc}") from exc
             members.append({"name": name, "class": saved["class"], "folder": f"members/{name}",
-                            "libraries": saved["libraries"]})
+                            "libraries": saved["libraries"], "refit_every_days": self.refit_every_days.get(name, 0)})
         self.weighting.weights.to_parquet(folder / "ensemble_weights.parquet", index=False)
         self.calibration.corrections.to_parquet(folder / "conformal_corrections.parquet", index=False)
         if self.validation is not None:
             self.validation.to_parquet(folder / "validation_forecasts.parquet", index=False)
         manifest = {"format": FORMAT, "label": self.label, "target": self.target, "unit": TARGETS[self.target],
                     "issue_hour": self.issue_hour, "horizon_h": self.horizon, "buckets": self.buckets,
-                    "cutoff": self.cutoff.isoformat(), "members": members, "ensemble": self.weighting.spec(),
+                    "cutoff": self.cutoff.isoformat(),
+                    "train_start": None if self.train_start is None else self.train_start.isoformat(),
+                    "members": members, "ensemble": self.weighting.spec(),
                     "calibration": self.calibration.spec(), "lookback_days": self.lookback_days, "config": self.config, "code_version": self.version}
         (folder / "forecaster.json").write_text(json.dumps(manifest, indent=1, default=str))
         return folder
@@ -296,18 +340,24 @@ def load(folder: str | Path) -> TrainedForecaster:
     calibration.static.corrections = pd.read_parquet(folder / "conformal_corrections.parquet")
     val_path = folder / "validation_forecasts.parquet"
     validation = pd.read_parquet(val_path) if val_path.is_file() else None
+    refit = {m["name"]: int(m.get("refit_every_days", 0)) for m in doc["members"]}   # earlier artifacts: none
+    start = doc.get("train_start")
     return TrainedForecaster(doc["target"], doc["issue_hour"], doc["horizon_h"], pd.Timestamp(doc["cutoff"]),
-                             members, weighting, calibration, doc["config"], doc["code_version"], validation)
+                             members, weighting, calibration, doc["config"], doc["code_version"], validation,
+                             refit, None if start is None else pd.Timestamp(start))
 
 
 def train(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Forecaster]], windows: Windows,
-          settings: PipelineSettings = PipelineSettings(), *, config: dict[str, Any] | None = None
-          ) -> TrainedForecaster:
+          settings: PipelineSettings = PipelineSettings(), *, config: dict[str, Any] | None = None,
+          monitor: FitMonitor | None = None, score_h: int = 24) -> TrainedForecaster:
     """Fit the ensemble of ``models`` (name → factory, ≥ 2; ``settings.members`` selects among them) on
     ``panel[target]``: clones of ``settings.weighting`` and ``settings.calibration`` fitted on the validation
     window of ``windows`` (its test dates are not used), members refitted on every hour before the cut-off (the
     first issue after the validation window). Rolling weighting / calibration keep the validation forecasts
-    for predict (module docstring). ``settings.retrain_every_days`` is the backtest's alone (not read)."""
+    for predict (module docstring), and each member's refit schedule (``settings.refit_days``) is kept for
+    predict. Members that train in epochs report each to ``monitor`` (fits ``<target>.<member>.validation`` and
+    ``.cutoff``). ``validation_scores`` scores horizons ≤ ``score_h`` h of the validation forecasts; members
+    the weighting zeroed are logged (warning) with the reason."""
     models = {m: models[m] for m in settings.member_names(models)}
     if len(models) < 2:
         raise ValueError(f"an ensemble needs ≥ 2 members, got {list(models)}")
@@ -323,21 +373,33 @@ def train(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Fo
     fit_until = min(windows.train_end + pd.Timedelta(days=1), val_issues[0])
     val_tables, members = {}, {}
     for name, factory in models.items():
-        val = factory().fit(data, target, until=fit_until).predict(data, val_issues, horizon)
+        val = fit_member(factory, data, target, fit_until, monitor, f"{target}.{name}.validation")
+        val = val.predict(data, val_issues, horizon)
         val_tables[name] = val[val["time"] < cutoff].reset_index(drop=True)
         check_forecast_table(val_tables[name], f"{name} validation forecasts")
-        members[name] = factory().fit(data, target, until=cutoff)
+        members[name] = fit_member(factory, data, target, cutoff, monitor, f"{target}.{name}.cutoff")
     weighting = settings.weighting.clone().fit(val_tables, actual)
     val_ens = weighting.combine(val_tables, actual)
     val_ens["actual"] = actual.reindex(pd.MultiIndex.from_frame(val_ens[["region", "time"]])).to_numpy(float)
+    scored = pd.concat([val_ens.assign(model="ensemble (uncalibrated)"),
+                        *(t.assign(model=n) for n, t in val_tables.items())], ignore_index=True)
+    scored["actual"] = actual.reindex(pd.MultiIndex.from_frame(scored[["region", "time"]])).to_numpy(float)
+    scores = score_by(scored[(scored["horizon_h"] <= score_h) & scored["actual"].notna()], ["model", "region"])
     calibration = settings.calibration.clone().fit(val_ens)
     validation = None
     if weighting.lookback_days + calibration.lookback_days > 0:
         validation = pd.concat([t.assign(model=name) for name, t in val_tables.items()], ignore_index=True)
         validation = validation[["model", *FORECAST_COLUMNS]]
         validation["actual"] = actual.reindex(pd.MultiIndex.from_frame(validation[["region", "time"]])).to_numpy(float)
-    return TrainedForecaster(target, settings.issue_hour, horizon, cutoff, members, weighting, calibration,
-                             dict(config or {}), validation=validation)
+    fitted = TrainedForecaster(target, settings.issue_hour, horizon, cutoff, members, weighting, calibration,
+                               dict(config or {}), validation=validation,
+                               refit_every_days={n: settings.refit_days(n, m) for n, m in members.items()},
+                               train_start=windows.train_start, validation_scores=scores)
+    for _, row in fitted.dropped().iterrows():
+        if row["dropped_share"] > 0:
+            log.warning("%s ensemble member %s has weight 0 in %.0f%% of region × bucket cells (%s)", target,
+                        row["model"], 100 * row["dropped_share"], row["reason"])
+    return fitted
 
 
 class PyfuncForecaster:

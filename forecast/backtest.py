@@ -64,13 +64,16 @@ def extend_panel(panel: pd.DataFrame, hours: int) -> pd.DataFrame:
 @dataclass
 class BacktestResult:
     """``forecasts``: tidy table (model, window, forecast columns, actual) incl. ``ensemble``;
-    ``weights``/``corrections``: fitted ensemble weights and CQR corrections; ``timings``: seconds per step."""
+    ``weights``/``corrections``: fitted ensemble weights and CQR corrections; ``timings``: seconds per fit
+    (model, step, origin: the fit's cut-off, refit_every_days, fit_s, predict_s); ``dropped``: every member's
+    share of (issue ×) region × bucket cells with weight 0 and why (:meth:`forecast.ensemble.Weighting.dropped`)."""
 
     forecasts: pd.DataFrame
     weights: pd.DataFrame
     corrections: pd.DataFrame
     timings: pd.DataFrame
     raw_ensemble: pd.DataFrame = field(default_factory=pd.DataFrame)
+    dropped: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _attach_actual(table: pd.DataFrame, actual: pd.Series) -> pd.DataFrame:
@@ -84,15 +87,18 @@ class PipelineSettings:
     """What the backtest and ``forecast train`` run, built once from the config
     (:func:`experiments.kinds.backtest.pipeline_settings`): issue hour (UTC), horizon (h), the ensemble
     ``members`` (None: every model), the ``weighting`` and ``calibration`` objects (unfitted templates: each
-    run fits :meth:`~forecast.ensemble.Weighting.clone` copies) and, for the backtest only, the test-window
-    refit schedule."""
+    run fits :meth:`~forecast.ensemble.Weighting.clone` copies), each member's refit schedule
+    ``refit_every_days`` (member → days; a member not named keeps its class's
+    :attr:`~forecast.models.base.Forecaster.refit_every_days`; 0 = fitted once at the cut-off) — the backtest
+    refits on it over the test window, a trained forecaster's predict at the same issues — and, for the
+    backtest only, whether members are refitted at the test window's start (``refit_before_test``)."""
 
     issue_hour: int = 23
     horizon: int = 48
     members: tuple[str, ...] | None = None
     weighting: Weighting = field(default_factory=ErrorWeightedEnsemble)
     calibration: Calibration = field(default_factory=StaticCQR)
-    retrain_every_days: int = 0
+    refit_every_days: Mapping[str, int] = field(default_factory=dict)
     refit_before_test: bool = True
 
     def __post_init__(self) -> None:
@@ -100,6 +106,9 @@ class PipelineSettings:
             raise ValueError(f"horizon must be 1–{MAX_HORIZON_H} h, got {self.horizon}")
         if not 0 <= self.issue_hour <= 23:
             raise ValueError(f"issue_hour must be 0–23, got {self.issue_hour}")
+        bad = {m: d for m, d in self.refit_every_days.items() if not isinstance(d, int) or d < 0}
+        if bad:
+            raise ValueError(f"refit_every_days must be whole days ≥ 0 (0: fit once), got {bad}")
         if self.weighting.buckets != self.calibration.buckets:
             raise ValueError(f"weighting and calibration use different horizon buckets: {self.weighting.buckets} "
                              f"vs {self.calibration.buckets}")
@@ -112,14 +121,49 @@ class PipelineSettings:
             raise ValueError(f"ensemble members {unknown or members} must be a non-empty subset of {list(models)}")
         return members
 
+    def refit_days(self, name: str, model: Forecaster | type[Forecaster]) -> int:
+        """Member ``name``'s refit schedule (days; 0: fitted once): the configured one, else the default of
+        ``model``'s class."""
+        cls = model if isinstance(model, type) else type(model)
+        return int(self.refit_every_days.get(name, cls.refit_every_days))
+
+
+#: ``monitor(fit, epoch, metrics)``: per-epoch report of a member that trains in epochs; ``fit`` names the fit
+#: (``<target>.<member>.<step>``, step ``validation`` or ``test<k>``), metrics as in
+#: :data:`forecast.models.base.TrainingMonitor`.
+FitMonitor = Callable[[str, int, Mapping[str, float]], None]
+
+
+def refit_origins(first: pd.Timestamp, issues: pd.DatetimeIndex, every_days: int) -> pd.DatetimeIndex:
+    """The fit cut-off serving each issue under a refit schedule starting at issue ``first``:
+    ``first + ⌊(issue − first) / every_days⌋ · every_days`` days (``every_days`` 0: ``first`` for all). The
+    model serving an issue was fitted on hours strictly before its origin, which is ≤ the issue."""
+    if every_days <= 0:
+        return pd.DatetimeIndex([first] * len(issues))
+    step = pd.Timedelta(days=every_days)
+    return first + ((issues - first) // step) * step
+
+
+def fit_member(factory: Callable[[], Forecaster], data: pd.DataFrame, target: str, until: pd.Timestamp,
+               monitor: FitMonitor | None = None, fit_name: str = "") -> Forecaster:
+    """A fresh forecaster from ``factory`` fitted on ``data`` hours before ``until``; a member that trains in
+    epochs reports each to ``monitor`` as fit ``fit_name``."""
+    model = factory()
+    options = {}
+    if monitor is not None and model.reports_epochs:
+        options["monitor"] = lambda epoch, metrics: monitor(fit_name, epoch, metrics)
+    return model.fit(data, target, until=until, **options)
+
 
 def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable[[], Forecaster]], windows: Windows,
-                 settings: PipelineSettings = PipelineSettings(), *, progress: bool = True) -> BacktestResult:
+                 settings: PipelineSettings = PipelineSettings(), *, progress: bool = True,
+                 monitor: FitMonitor | None = None) -> BacktestResult:
     """Backtest every model factory in ``models`` on ``panel[target]`` over ``windows``.
 
     Models are fitted on hours before the validation window and forecast it; for the test window they are
-    refitted on all hours before it (``settings.refit_before_test``) and, with ``settings.retrain_every_days``
-    > 0, again every that many days on all hours before each chunk (rolling origin). ``settings.members``
+    refitted on all hours before it (``settings.refit_before_test``) and, for a member whose refit schedule
+    (:meth:`PipelineSettings.refit_days`) is > 0, again every that many days on all hours before each
+    :func:`refit_origins` origin. Members that train in epochs report each to ``monitor``. ``settings.members``
     (default: all models) are combined into ``ensemble`` by ``settings.weighting`` (fitted on the validation
     forecasts, then combining validation and test issues together, so rolling weights carry over; ``weights``
     then holds the test issues' rows). Every model's and the ensemble's intervals are calibrated by a clone of
@@ -134,35 +178,35 @@ def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable
     data = extend_panel(data, horizon)
     val_issues = issue_times(windows.val_start, windows.val_end, settings.issue_hour)
     test_issues = issue_times(windows.test_start, windows.test_end, settings.issue_hour)
-    if settings.retrain_every_days > 0:
-        starts = test_issues[::settings.retrain_every_days]
-        chunks = [test_issues[(test_issues >= s) & (test_issues < e)]
-                  for s, e in zip(starts, [*starts[1:], test_issues[-1] + pd.Timedelta(hours=1)])]
-    else:
-        chunks = [test_issues]
     fit_train_end = windows.train_end + pd.Timedelta(days=1)
-    steps = len(models) * (1 + len(chunks))
-    bar = tqdm(total=steps, desc=f"backtest {target}", disable=not progress, leave=False)
+    bar = tqdm(total=len(models), desc=f"backtest {target}", disable=not progress, leave=False)
     val_tables: dict[str, pd.DataFrame] = {}
     test_tables: dict[str, pd.DataFrame] = {}
     timings = []
     for name, factory in models.items():
+        bar.set_postfix(member=name, fit="validation")
         t0 = time.perf_counter()
-        model = factory().fit(data, target, until=min(fit_train_end, val_issues[0]))
+        until = min(fit_train_end, val_issues[0])
+        model = fit_member(factory, data, target, until, monitor, f"{target}.{name}.validation")
         t1 = time.perf_counter()
         val = model.predict(data, val_issues, horizon)
         val_tables[name] = val[val["time"] < test_issues[0]].reset_index(drop=True)  # never score on test hours
-        timings.append({"model": name, "step": "validation", "fit_s": t1 - t0, "predict_s": time.perf_counter() - t1})
-        bar.update(1)
+        every = settings.refit_days(name, model)
+        timings.append({"model": name, "step": "validation", "origin": until, "refit_every_days": every,
+                        "fit_s": t1 - t0, "predict_s": time.perf_counter() - t1})
+        origins = refit_origins(test_issues[0], test_issues, every)
         parts = []
-        for k, chunk in enumerate(chunks):
+        for k, origin in enumerate(origins.unique()):
+            chunk = test_issues[origins == origin]
+            bar.set_postfix(member=name, fit=f"test {k + 1}/{origins.nunique()}")
             t0 = time.perf_counter()
-            if settings.refit_before_test or k > 0:
-                model = factory().fit(data, target, until=chunk[0])  # targets strictly before the issue time
+            if settings.refit_before_test or k > 0:   # targets strictly before the origin (≤ its issues)
+                model = fit_member(factory, data, target, origin, monitor, f"{target}.{name}.test{k}")
             t1 = time.perf_counter()
             parts.append(model.predict(data, chunk, horizon))
-            timings.append({"model": name, "step": f"test[{k}]", "fit_s": t1 - t0, "predict_s": time.perf_counter() - t1})
-            bar.update(1)
+            timings.append({"model": name, "step": f"test[{k}]", "origin": origin, "refit_every_days": every,
+                            "fit_s": t1 - t0, "predict_s": time.perf_counter() - t1})
+        bar.update(1)
         test_tables[name] = pd.concat(parts, ignore_index=True)
         for table, where in ((val_tables[name], "validation"), (test_tables[name], "test")):
             check_forecast_table(table, f"{name} {where} forecasts")
@@ -187,4 +231,4 @@ def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable
     lead = ["model", "window"]
     forecasts = forecasts[lead + [c for c in forecasts.columns if c not in lead]]
     return BacktestResult(forecasts, ens.weights, pd.concat(corrections, ignore_index=True), pd.DataFrame(timings),
-                          raw)
+                          raw, ens.dropped())

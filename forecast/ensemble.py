@@ -29,6 +29,19 @@ from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, FORECAST_COLUMNS, 
 KEYS = ["region", "issue_time", "time", "horizon_h"]
 
 
+def dropped_summary(dropped: pd.DataFrame) -> pd.DataFrame:
+    """Per member of a :meth:`Weighting.dropped` table: ``dropped_share`` (mean over its region × bucket cells),
+    ``cells`` and ``reason`` (the reason of its most-dropped cell, with the region and bucket), most dropped
+    first; members never dropped have an empty reason."""
+    rows = []
+    for model, g in dropped.groupby("model", sort=False):
+        worst = g.loc[g["dropped_share"].idxmax()]
+        reason = f"{worst['region']} bucket {worst['bucket']}: {worst['reason']}" if worst["dropped_share"] > 0 else ""
+        rows.append({"model": model, "dropped_share": float(g["dropped_share"].mean()), "cells": len(g),
+                     "reason": reason})
+    return pd.DataFrame(rows).sort_values("dropped_share", ascending=False, kind="stable", ignore_index=True)
+
+
 def horizon_bucket(horizon_h: np.ndarray | pd.Series, edges: Sequence[int]) -> np.ndarray:
     """Bucket id of each horizon: bucket k covers (edges[k-1], edges[k]] (edges ascending, hours)."""
     return np.searchsorted(np.asarray(edges), np.asarray(horizon_h), side="left")
@@ -99,6 +112,13 @@ class Weighting(ABC):
         """An unfitted weighting with the same settings."""
         return weighting_from_spec(self.spec(), self.buckets)
 
+    @abstractmethod
+    def dropped(self) -> pd.DataFrame:
+        """Why members got weight 0: one row per member × region × bucket (model, region, bucket,
+        ``dropped_share``: share of the cell's issues where its weight was 0 — 0 or 1 for fixed weights,
+        ``loss_ratio``: its loss over the best member's there (mean over those issues), ``reason``: the rule that
+        zeroed it, empty when never). A member with ``dropped_share`` 1 everywhere is out of the ensemble."""
+
 
 class ErrorWeightedEnsemble(Weighting):
     """Static weights: ``fit(val_tables, actual)`` then ``combine(tables)``; ``weights`` is a tidy frame
@@ -135,6 +155,20 @@ class ErrorWeightedEnsemble(Weighting):
             w = self._stack(w, preds, t, y)
         self.weights = w[["region", "bucket", "model", "mae", "weight"]]
         return self
+
+    def dropped(self) -> pd.DataFrame:
+        if self.weights is None:
+            raise RuntimeError("ensemble: fit before dropped")
+        w = self.weights.copy()
+        best = w.groupby(["region", "bucket"])["mae"].transform("min")
+        w["loss_ratio"] = w["mae"] / best.clip(lower=1e-12)
+        zero = (w["weight"] <= 0).to_numpy()
+        pruned = (w["mae"] > self.prune * best).to_numpy()
+        why_pruned = [f"validation MAE {m:.4g} > prune {self.prune} × best member's {b:.4g}"
+                      for m, b in zip(w["mae"], best)]
+        w["dropped_share"] = zero.astype(float)
+        w["reason"] = np.where(zero & pruned, why_pruned, np.where(zero, "stacking (NNLS) weight 0", ""))
+        return w[["model", "region", "bucket", "dropped_share", "loss_ratio", "reason"]]
 
     def _stack(self, w: pd.DataFrame, preds: dict[str, np.ndarray], t: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
         """Sum-to-one NNLS weights per region × bucket over the members that survived pruning."""
@@ -305,6 +339,22 @@ class RollingEnsemble(Weighting):
         result = base.copy()
         result[value_cols] = out
         return result[list(FORECAST_COLUMNS)]
+
+    def dropped(self) -> pd.DataFrame:
+        if self.weights is None:
+            raise RuntimeError("rolling ensemble: combine before dropped")
+        w = self.weights.copy()
+        best = w.groupby(["issue_time", "region", "bucket"])["loss"].transform("min")
+        w["zero"] = (w["weight"] <= 0).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            w["ratio"] = np.where(w["zero"] > 0, w["loss"] / best, np.nan)
+        g = (w.groupby(["model", "region", "bucket"], sort=False)
+             .agg(dropped_share=("zero", "mean"), loss_ratio=("ratio", "mean")).reset_index())
+        what = "decision regret" if self.loss == "regret" else self.loss.upper()
+        g["reason"] = [f"{what} over the last {self.window_days} d > prune {self.prune} × best member's "
+                       f"(mean {r:.2f}×) at {d:.0%} of issues" if d > 0 else ""
+                       for d, r in zip(g["dropped_share"], g["loss_ratio"])]
+        return g[["model", "region", "bucket", "dropped_share", "loss_ratio", "reason"]]
 
     @staticmethod
     def _cell_loss(err: np.ndarray, cell: np.ndarray, rows: np.ndarray, n_cell: int

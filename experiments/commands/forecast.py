@@ -134,7 +134,9 @@ def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, fact
     with tracking.run(args.experiment or cfg.name, f"{cfg.name}-train", as_dict(cfg),
                       tags={"carbonshift.kind": "forecast_train", "carbonshift.role": "train", **machine_tags()}) as run:
         for target in cfg.targets:
-            fitted = artifact.train(panel, target, factories, windows, settings, config=as_dict(cfg))
+            fitted = artifact.train(panel, target, factories, windows, settings, config=as_dict(cfg),
+                                    monitor=tracking.epoch_monitor(), score_h=cfg.backtest.day_ahead_h)
+            log_validation(fitted)
             name = "forecaster" if len(cfg.targets) == 1 else f"forecaster_{target}"
             folder = Path(args.out) / name if args.out else REPORTS_DIR / cfg.name / name   # project's reports/
             save_mlflow_model(fitted, folder)
@@ -144,6 +146,32 @@ def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, fact
                          "regions": ", ".join(fitted.regions)})
         mlflow.set_tags({"carbonshift.cutoff": rows[0]["cutoff"], "carbonshift.git_commit": fitted.version["git_commit"]})
     return run
+
+
+def log_validation(fitted: Any) -> None:
+    """Log what ``forecast train`` fitted to the active MLflow run: the validation scores of every member and
+    of the uncalibrated ensemble (day-ahead horizons) as metrics ``val_<metric>.<target>.<model>.<region>`` and
+    ``….mean``, tables ``validation_scores_<target>`` and ``ensemble_dropped_<target>`` (members with weight 0,
+    their share of region × bucket cells and why), and ``dropped_share.<target>.<member>``."""
+    import mlflow
+
+    from carbonshift.experiments import tracking
+
+    target, scores = fitted.target, fitted.validation_scores
+    key = {"ensemble (uncalibrated)": "ensemble_uncalibrated"}
+    metrics = {}
+    for _, row in scores.iterrows():
+        for k, v in row.items():
+            if k not in ("model", "region", "n"):
+                metrics[f"val_{k}.{target}.{key.get(row['model'], row['model'])}.{row['region']}"] = float(v)
+    for model, g in scores.groupby("model"):
+        for k in ("mape", "mae", "crps", "picp90"):
+            metrics[f"val_{k}.{target}.{key.get(model, model)}.mean"] = float(g[k].mean())
+    dropped = fitted.dropped()
+    metrics.update({f"dropped_share.{target}.{m}": float(v) for m, v in zip(dropped["model"], dropped["dropped_share"])})
+    mlflow.log_metrics(metrics)
+    tracking.log_frame(scores, f"tables/validation_scores_{target}.csv")
+    tracking.log_frame(dropped, f"tables/ensemble_dropped_{target}.csv")
 
 
 def save_mlflow_model(fitted: Any, folder: Path) -> Path:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from carbonshift.experiments import decision_value
+from carbonshift.experiments import decision_value, tracking
 from carbonshift.experiments.config import ConfigError, check, parse, registry_sections
 from carbonshift.experiments.decision_value import CI_TARGETS
 from carbonshift.experiments.registry import Context, Result, experiment_kind
@@ -79,7 +79,7 @@ class BacktestSection:
     issue_hour: int = 23
     horizon_h: int = 48   # longest forecast horizon, h (1 … 168 = MAX_HORIZON_H)
     day_ahead_h: int = 24
-    retrain_every_days: int = 0
+    refit_every_days: dict[str, int] = field(default_factory=dict)   # member → days between refits over the test window (0: fit once); a member not named: its model's default (prophet 28, gbm 91, others 0)
     refit_before_test: bool = True
     buckets: list[int] = field(default_factory=lambda: list(DEFAULT_BUCKETS))
     ensemble_power: float = 2.0
@@ -104,7 +104,8 @@ class BacktestSection:
         check(self.ensemble_loss == "mape" or self.ensemble_method == "rolling", "backtest.ensemble_loss",
               "is the rolling weights' loss (set backtest.ensemble_method: rolling)")
         check(1 <= self.day_ahead_h <= self.horizon_h, "backtest.day_ahead_h", "must be 1 … horizon_h")
-        check(self.retrain_every_days >= 0, "backtest.retrain_every_days", "must be ≥ 0 (0 = no retraining)")
+        for member, days in self.refit_every_days.items():
+            check(days >= 0, f"backtest.refit_every_days.{member}", "must be ≥ 0 days (0 = fitted once)")
         check(self.buckets == sorted(self.buckets) and self.buckets[-1] >= self.horizon_h, "backtest.buckets",
               "must be ascending and end at ≥ horizon_h")
 
@@ -230,6 +231,9 @@ class BacktestConfig:
         unknown = [m for m in self.backtest.ensemble_members if m not in built]
         check(not unknown, "backtest.ensemble_members", f"{unknown} are not members of the configured models "
                                                         f"({list(built)})")
+        unknown = [m for m in self.backtest.refit_every_days if m not in built]
+        check(not unknown, "backtest.refit_every_days", f"{unknown} are not members of the configured models "
+                                                        f"({list(built)})")
         check(not self.backtest.weather_forecasts or self.data.source == "electricitymaps",
               "backtest.weather_forecasts", "Open-Meteo forecasts are for electricitymaps zones (DACF ships its own fc_*)")
 
@@ -306,8 +310,8 @@ def ensemble_members(cfg: BacktestConfig, factories: dict[str, Member]) -> list[
 
 def pipeline_settings(cfg: BacktestConfig, factories: dict[str, object]) -> PipelineSettings:
     """The one place the config's ``backtest`` section becomes the pipeline the backtest and ``forecast train``
-    run: ensemble members, the weighting object (``ensemble_method``) and the calibration object
-    (``calibration``)."""
+    run: ensemble members, the weighting object (``ensemble_method``), the calibration object
+    (``calibration``) and the members' refit schedules (``refit_every_days``)."""
     from carbonshift.forecast.calibration import AdaptiveCQR, RollingCQR, StaticCQR
     from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
 
@@ -322,7 +326,7 @@ def pipeline_settings(cfg: BacktestConfig, factories: dict[str, object]) -> Pipe
                    "rolling": lambda: RollingCQR(buckets, b.calibration_window_days),
                    "adaptive": lambda: AdaptiveCQR(buckets, b.calibration_window_days, b.calibration_step)}[b.calibration]()
     return PipelineSettings(b.issue_hour, b.horizon_h, tuple(ensemble_members(cfg, factories)), weighting,
-                            calibration, b.retrain_every_days, b.refit_before_test)
+                            calibration, dict(b.refit_every_days), b.refit_before_test)
 
 
 def name_ensemble(bt, shown: dict[str, str]) -> tuple[str, str, str]:  # noqa: ANN001 (forecast.backtest.BacktestResult)
@@ -354,6 +358,25 @@ def member_tables(forecasts: pd.DataFrame, models: list[str], shown: dict[str, s
             raise ValueError(f"member table {name!r}: the backtest holds no test-window forecast of it")
         out[name] = rows.assign(model=f"{shown.get(name, name)}+cqr").reset_index(drop=True)
     return out
+
+
+def report_dropped(res: Result, dropped: pd.DataFrame, target: str, sfx: str, shown: dict[str, str]) -> None:
+    """Members the ensemble weighting zeroed, never silently: the cells (table ``ensemble_dropped``: member ×
+    region × bucket with weight 0 at some issue, share and reason), per member the metric
+    ``dropped_share.<target>.<member>`` (share of region × bucket (× issue) cells with weight 0), a summary line
+    and a log line (warning when it is out of at least half the cells)."""
+    from carbonshift.forecast.ensemble import dropped_summary
+
+    cells = dropped.assign(model=dropped["model"].replace(shown))
+    res.tables[f"ensemble_dropped{sfx}"] = cells[cells["dropped_share"] > 0].reset_index(drop=True)
+    for _, row in dropped_summary(dropped).iterrows():
+        res.metrics[f"dropped_share.{target}.{row['model']}"] = row["dropped_share"]
+        if row["dropped_share"] > 0:
+            note = (f"{target} {shown.get(row['model'], row['model'])}: weight 0 in {row['dropped_share']:.0%} of "
+                    f"{row['cells']} region × bucket cells (worst {row['reason']})")
+            res.summary.setdefault(f"ensemble_dropped{sfx}", []).append(note)
+            log.log(logging.WARNING if row["dropped_share"] >= 0.5 else logging.INFO, "ensemble member dropped: %s",
+                    note)
 
 
 def load_data(cfg: BacktestConfig, data_dir: str | None) -> pd.DataFrame:
@@ -413,7 +436,8 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
     res = Result()
     label = " (oracle weather)" if b.oracle_weather else ""
     for target in config.targets:
-        bt = run_backtest(panel, target, factories, windows, settings, progress=ctx.progress)
+        bt = run_backtest(panel, target, factories, windows, settings, progress=ctx.progress,
+                          monitor=tracking.epoch_monitor())
         sized = cpu_sized(config)
         ens_label, raw_label, ens_key = name_ensemble(bt, sized)
         for frame in (bt.forecasts, bt.corrections):
@@ -464,6 +488,7 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
         if "basis" in bt.weights.columns:
             cells = bt.weights.drop_duplicates(["issue_time", "region", "bucket"])
             res.summary[f"ensemble_weight_basis{sfx}"] = cells["basis"].value_counts().to_dict()
+        report_dropped(res, bt.dropped, target, sfx, sized)
         res.tables[f"conformal_corrections{sfx}"] = bt.corrections
         res.tables[f"timings{sfx}"] = bt.timings
         ens = bt.forecasts[(bt.forecasts["model"] == ens_label) & (bt.forecasts["window"] == "test")]
@@ -485,6 +510,7 @@ def run(config: BacktestConfig, ctx: Context) -> Result:
         fc = [c for c in panel.columns if c.startswith("fc_")]
         res.summary["weather_forecasts"] = (f"Open-Meteo {fc}, each hour's value published ≥ {b.horizon_h} h before it; "
                                             f"{panel[fc].notna().all(axis=1).mean():.1%} of hours covered")
+    res.summary["refit_every_days"] = {name: settings.refit_days(name, f.cls) for name, f in factories.items()}
     res.summary.update({"name": config.name, "targets": config.targets, "models": list(factories),
                         "ensemble_members": members, "oracle_weather": b.oracle_weather,
                         "wall_s": round(res.metrics["wall_s"], 1)})

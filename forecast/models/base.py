@@ -16,6 +16,8 @@ A forecaster subclasses :class:`Forecaster` and declares, once, on the class:
   across regions, GPU training).
 - ``requires``: the distributions (beyond numpy and pandas) a fitted model depends on; :meth:`Forecaster.save`
   records their versions and :func:`load_forecaster` refuses another version of any of them.
+- ``refit_every_days``: its default refit schedule over a test window (days; 0 = fitted once before it); a
+  config's ``backtest.refit_every_days.<member>`` overrides it (:class:`forecast.backtest.PipelineSettings`).
 
 and implements two hooks: ``_fit(panel, target, until)`` and ``_predict(history, issues, horizon)``. The
 template methods :meth:`Forecaster.fit` / :meth:`Forecaster.predict` do the shared work around them (target and
@@ -33,6 +35,7 @@ import pickle
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -44,6 +47,10 @@ F = TypeVar("F", bound="Forecaster")
 #: Libraries every forecaster depends on (its saved state holds numpy arrays and pandas objects).
 BASE_REQUIRES: tuple[str, ...] = ("numpy", "pandas")
 MODEL_FILE, MANIFEST_FILE = "model.pkl", "model.json"
+#: Called by a forecaster that trains in epochs after each one: ``monitor(epoch, metrics)`` with the epoch
+#: (0-based) and its metrics (``train_loss``, ``val_loss``: the training loss, ``epoch_s``: wall seconds). The
+#: experiments layer supplies one that logs MLflow step metrics; forecast/ never imports MLflow.
+TrainingMonitor = Callable[[int, Mapping[str, float]], None]
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ class Forecaster(abc.ABC):
     capabilities: ClassVar[Capabilities] = Capabilities()
     requires: ClassVar[tuple[str, ...]] = ()
     baseline: ClassVar[bool] = False                    # a floor to beat: not an ensemble member unless named
+    refit_every_days: ClassVar[int] = 0                 # default refit schedule over a test window (0: fit once)
+    reports_epochs: ClassVar[bool] = False              # fit takes ``monitor`` (a TrainingMonitor) per epoch
 
     def __init__(self, issue_hour: int = 23, horizon: int = 48, *, seed: int = 0, oracle_weather: bool = False,
                  params: Any = None, **hyperparameters: Any) -> None:
@@ -110,6 +119,17 @@ class Forecaster(abc.ABC):
         """Member name → hyperparameters of the members one config section ``models.<name>`` (``params``) builds:
         by default one, named like the class (the naive section builds one per baseline kind)."""
         return {cls.name: params}
+
+    def unfitted(self: F) -> F:
+        """A fresh, unfitted forecaster of this class with the same hyperparameters and constructor context
+        (issue hour, horizon, seed, oracle weather; the neural members' trainer settings) — what a scheduled
+        refit trains. A subclass whose constructor takes more arguments extends :meth:`_context`."""
+        return type(self)(**self._context())
+
+    def _context(self) -> dict[str, Any]:
+        """Constructor keywords that rebuild this forecaster unfitted (:meth:`unfitted`)."""
+        return {"issue_hour": self.issue_hour, "horizon": self.horizon, "seed": self.seed,
+                "oracle_weather": self.oracle_weather, "params": self.params}
 
     # -- template methods -------------------------------------------------------------------------------
     def fit(self: F, panel: pd.DataFrame, target: str, until: pd.Timestamp | None = None, **options: Any) -> F:

@@ -72,6 +72,7 @@ class GBMForecaster(Forecaster):
     Params = GBMParams
     capabilities = Capabilities(quantiles=True, past_covariates=True, future_covariates=True)
     requires = ("scikit-learn",)
+    refit_every_days = 91   # quarterly; chosen on 2022 (before every shipped test year): experiments/configs/README.md#refit-schedules
 
     def __init__(self, issue_hour: int = 23, horizon: int = 48, **kw: Any) -> None:
         super().__init__(issue_hour, horizon, **kw)

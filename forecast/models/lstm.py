@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
-from carbonshift.forecast.models.base import forecast_frame
+from carbonshift.forecast.models.base import TrainingMonitor, forecast_frame
 from carbonshift.forecast.models.features import region_series
 from carbonshift.forecast.models.neural import (TARGET_FORMS, NeuralForecaster, Scaler, best_checkpoint,
                                                 check_input_clip, seasonal_base, trainer, windows,
@@ -142,8 +142,10 @@ class LSTMForecaster(NeuralForecaster):
         p = self.params
         return _build_module(n_feat, len(self.regions), self.horizon, p.hidden, p.layers, p.dropout, p.learning_rate)
 
-    def _fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None, callbacks: tuple = ()) -> None:
-        """Train on hours before ``until``; ``callbacks``: extra Lightning callbacks (epoch timers, tuning reports)."""
+    def _fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None, callbacks: tuple = (),
+             monitor: TrainingMonitor | None = None) -> None:
+        """Train on hours before ``until``; ``callbacks``: extra Lightning callbacks (epoch timers, tuning reports);
+        ``monitor``: called after each epoch (:func:`forecast.models.neural.training_progress`)."""
         import lightning.pytorch as pl
         import torch
         from torch.utils.data import DataLoader, TensorDataset
@@ -179,7 +181,8 @@ class LSTMForecaster(NeuralForecaster):
         n_feat = data["train"].tensors[1].shape[-1]
         self.module = self._module(n_feat)
         gen = torch.Generator().manual_seed(self.seed)
-        tr = trainer(p.max_epochs, p.patience, settings=self.trainer_settings, callbacks=callbacks)
+        tr = trainer(p.max_epochs, p.patience, settings=self.trainer_settings, callbacks=callbacks, name=self.name,
+                     monitor=monitor)
         tr.fit(self.module, DataLoader(data["train"], batch_size=p.batch_size, shuffle=True, generator=gen),
                DataLoader(data["val"], batch_size=4 * p.batch_size))
         state = best_checkpoint(tr, lambda path: torch.load(path, map_location="cpu", weights_only=False)["state_dict"])

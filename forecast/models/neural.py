@@ -7,6 +7,7 @@ For issue index ``i``: encoder = hours ``[i − L, i)`` (target + covariates), d
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import warnings
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carbonshift.forecast.models.base import Capabilities, Forecaster
+from carbonshift.forecast.models.base import Capabilities, Forecaster, TrainingMonitor
 from carbonshift.forecast.models.features import RegionSeries
 
 
@@ -163,23 +164,105 @@ class TrainerSettings:
 
 
 def trainer(max_epochs: int, patience: int, limit_train_batches: int | float = 1.0,
-            settings: TrainerSettings | None = None, callbacks: tuple = ()):
+            settings: TrainerSettings | None = None, callbacks: tuple = (), *, name: str = "model",
+            monitor: TrainingMonitor | None = None):
     """Lightning trainer on ``settings`` (:class:`TrainerSettings`; default: ``accelerator="auto"``, one device,
     bf16-mixed on CUDA only, deterministic), early stopping on ``val_loss``, best checkpoint kept in a temporary
-    folder (see :func:`best_checkpoint`); ``callbacks`` are extra Lightning callbacks (timers, tuning reports)."""
+    folder (see :func:`best_checkpoint`), progress shown and reported per epoch by :func:`training_progress`
+    (``name``: the member; ``monitor``: called after each epoch); ``callbacks`` are extra Lightning callbacks
+    (timers, tuning reports)."""
     import lightning.pytorch as pl
 
     settings = settings or TrainerSettings()
     if not logging.getLogger("carbonshift").isEnabledFor(logging.DEBUG):  # banners and tips only with -v
-        for name in ("lightning.pytorch", "lightning.fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        for logger in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(logger).setLevel(logging.WARNING)
     ckpt_dir = tempfile.mkdtemp(prefix="carbonshift_ckpt_")
     cbs = [pl.callbacks.EarlyStopping("val_loss", patience=patience, mode="min"),
-           pl.callbacks.ModelCheckpoint(dirpath=ckpt_dir, monitor="val_loss", mode="min", save_top_k=1), *callbacks]
+           pl.callbacks.ModelCheckpoint(dirpath=ckpt_dir, monitor="val_loss", mode="min", save_top_k=1),
+           training_progress(name, monitor), *callbacks]
     return pl.Trainer(max_epochs=max_epochs, accelerator=settings.accelerator, devices=settings.devices,
                       strategy=settings.strategy, precision=settings.lightning_precision(), callbacks=cbs,
                       deterministic=settings.deterministic, logger=False, enable_progress_bar=False,
                       enable_model_summary=False, limit_train_batches=limit_train_batches, gradient_clip_val=1.0)
+
+
+log = logging.getLogger("carbonshift.forecast.training")
+#: Warnings of the libraries under the neural members that say nothing a caller can act on, each matched by its
+#: message and category: torch's FutureWarning each time Lightning's own pytree helper
+#: (lightning/pytorch/utilities/_pytree.py) builds a ``LeafSpec`` while moving batches (a deprecation inside
+#: Lightning), and Lightning's UserWarning that pytorch-forecasting's TFT saves its ``loss`` / ``logging_metrics``
+#: modules as hyperparameters (its own ``save_hyperparameters`` call; the checkpoint loads as intended).
+_DEPENDENCY_NOISE: tuple[tuple[str, type[Warning]], ...] = (
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
+    (r"Attribute '(loss|logging_metrics)' is an instance of `nn.Module` and is already saved during checkpointing",
+     UserWarning),
+)
+
+
+@contextlib.contextmanager
+def quiet_lightning():
+    """Silence the :data:`_DEPENDENCY_NOISE` messages (and only them) while a neural member fits or predicts."""
+    with warnings.catch_warnings():
+        for message, category in _DEPENDENCY_NOISE:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        yield
+
+
+def training_progress(name: str, monitor: TrainingMonitor | None = None):
+    """A Lightning callback that makes training watchable: a progress line (tqdm on a terminal, off otherwise)
+    advancing every batch with the epoch (``epoch 3/6``), the running training loss and the time left if every
+    epoch up to ``max_epochs`` runs (early stopping may end sooner); after each epoch one log line (logger
+    ``carbonshift.forecast.training``, INFO) with the epoch's mean training loss, its validation loss and
+    seconds, and ``monitor(epoch, {"train_loss", "val_loss", "epoch_s"})`` when given (losses: the model's
+    training loss, the quantile loss on standardised targets)."""
+    import time
+
+    import lightning.pytorch as pl
+    from tqdm.auto import tqdm
+
+    class TrainingProgress(pl.Callback):
+        def __init__(self) -> None:
+            self.bar = None
+            self.losses: list[float] = []
+            self.t0 = 0.0
+            self.history: list[dict[str, float]] = []
+
+        def on_train_start(self, trainer, pl_module) -> None:  # noqa: ANN001 (Lightning hook)
+            per_epoch = trainer.num_training_batches
+            total = per_epoch * trainer.max_epochs if np.isfinite(per_epoch) else None
+            self.bar = tqdm(total=total, desc=f"{name} epoch 1/{trainer.max_epochs}", unit="batch", leave=False,
+                            disable=None)
+
+        def on_train_epoch_start(self, trainer, pl_module) -> None:  # noqa: ANN001
+            self.losses, self.t0 = [], time.perf_counter()
+            self.bar.set_description(f"{name} epoch {trainer.current_epoch + 1}/{trainer.max_epochs}", refresh=False)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            if loss is not None:
+                self.losses.append(float(loss))
+                self.bar.set_postfix(loss=f"{np.mean(self.losses):.4f}", refresh=False)
+            self.bar.update(1)
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:  # noqa: ANN001
+            val = trainer.callback_metrics.get("val_loss")
+            metrics = {"train_loss": float(np.mean(self.losses)) if self.losses else float("nan"),
+                       "val_loss": float(val) if val is not None else float("nan"),
+                       "epoch_s": time.perf_counter() - self.t0}
+            self.history.append(metrics)
+            epoch, left = trainer.current_epoch, trainer.max_epochs - trainer.current_epoch - 1
+            log.info("%s epoch %d/%d: train loss %.4f, validation loss %.4f, %.1f s (≤ %.0f s left at this pace)",
+                     name, epoch + 1, trainer.max_epochs, metrics["train_loss"], metrics["val_loss"],
+                     metrics["epoch_s"], left * metrics["epoch_s"])
+            if monitor is not None:
+                monitor(epoch, metrics)
+
+        def on_train_end(self, trainer, pl_module) -> None:  # noqa: ANN001
+            if self.bar is not None:
+                self.bar.close()
+
+    return TrainingProgress()
 
 
 def epoch_timer():
@@ -233,11 +316,26 @@ class NeuralForecaster(Forecaster):
 
     capabilities = Capabilities(quantiles=True, future_covariates=True, global_model=True, gpu=True)
     requires: tuple[str, ...] = ("torch", "lightning")
+    reports_epochs = True
 
     def __init__(self, issue_hour: int = 23, horizon: int = 48, *, trainer: TrainerSettings | dict | None = None,
                  **kw: Any) -> None:
         super().__init__(issue_hour, horizon, **kw)
         self.trainer_settings = TrainerSettings.of(trainer)
+
+    def _context(self) -> dict[str, Any]:
+        return {**super()._context(), "trainer": self.trainer_settings}
+
+    def fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None = None, **options: Any):  # noqa: ANN201
+        """:meth:`Forecaster.fit` with the dependencies' :data:`_DEPENDENCY_NOISE` silenced."""
+        with quiet_lightning():
+            return super().fit(panel, target, until, **options)
+
+    def predict(self, history: pd.DataFrame, issue_times: pd.DatetimeIndex | pd.Timestamp,
+                horizon: int) -> pd.DataFrame:
+        """:meth:`Forecaster.predict` with the dependencies' :data:`_DEPENDENCY_NOISE` silenced."""
+        with quiet_lightning():
+            return super().predict(history, issue_times, horizon)
 
 
 def check_input_clip(model: str, clip: float | None) -> None:

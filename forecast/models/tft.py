@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
-from carbonshift.forecast.models.base import forecast_frame
+from carbonshift.forecast.models.base import TrainingMonitor, forecast_frame
 from carbonshift.forecast.models.features import region_series
 from carbonshift.forecast.models.neural import (NeuralForecaster, Scaler, best_checkpoint, check_input_clip,
                                                 epoch_timer, trainer)
@@ -95,8 +95,10 @@ class TFTForecaster(NeuralForecaster):
             frames.append(f)
         return pd.concat(frames, ignore_index=True)
 
-    def _fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None, callbacks: tuple = ()) -> None:
-        """Train on hours before ``until``; ``callbacks``: extra Lightning callbacks (tuning reports)."""
+    def _fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None, callbacks: tuple = (),
+             monitor: TrainingMonitor | None = None) -> None:
+        """Train on hours before ``until``; ``callbacks``: extra Lightning callbacks (tuning reports);
+        ``monitor``: called after each epoch (:func:`forecast.models.neural.training_progress`)."""
         import lightning.pytorch as pl
         from pytorch_forecasting import QuantileLoss, TemporalFusionTransformer, TimeSeriesDataSet
         from pytorch_forecasting.data import EncoderNormalizer, GroupNormalizer
@@ -134,7 +136,7 @@ class TFTForecaster(NeuralForecaster):
             learning_rate=p.learning_rate, log_interval=-1, reduce_on_plateau_patience=max(1, p.patience - 1))
         timer = epoch_timer()
         tr = trainer(p.max_epochs, p.patience, p.limit_train_batches, self.trainer_settings,
-                     (timer, *callbacks))
+                     (timer, *callbacks), name=self.name, monitor=monitor)
         tr.fit(self.model, train_ds.to_dataloader(train=True, batch_size=p.batch_size, num_workers=0),
                val_ds.to_dataloader(train=False, batch_size=4 * p.batch_size, num_workers=0))
         self.epoch_seconds, self.train_seconds = timer.epoch_seconds, timer.train_seconds

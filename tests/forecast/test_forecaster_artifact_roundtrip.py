@@ -80,9 +80,15 @@ def test_train_predict_round_trip_in_fresh_processes(user_dir, tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
     try:
         pyfunc = mlflow.pyfunc.load_model(uri).predict(panel[panel["time"] < ISSUE])
+        logged = mlflow.get_run(uri.split("/")[1]).data.metrics   # what forecast train fitted, scored on validation
     finally:
         mlflow.set_tracking_uri(before)
     pd.testing.assert_frame_equal(pyfunc, in_memory)
+    for model in ("seasonal24", "gbm", "ensemble_uncalibrated"):
+        assert 0 < logged[f"val_mape.ci_direct.{model}.CA-ON"] < 200 and f"val_picp90.ci_direct.{model}.mean" in logged
+    assert logged["val_mape.ci_direct.gbm.CA-ON"] == pytest.approx(
+        fitted.validation_scores.set_index(["model", "region"]).loc[("gbm", "CA-ON"), "mape"])
+    assert {"dropped_share.ci_direct.gbm", "dropped_share.ci_direct.seasonal24"} <= set(logged)
     # the scheduler's `forecast.source: table` reads it the way experiments/kinds/simulate.py does
     from carbonshift.scheduler.signals import ForecastSignal
     table = pd.read_csv(out2, parse_dates=["issue_time", "time"])
