@@ -31,6 +31,7 @@ demo: $(STAMP)
 	$(BIN)/carbonshift sweep experiments/configs/quickstart_sweep.yaml --resume
 	$(BIN)/carbonshift report quickstart_sweep
 	@echo; echo "Done. Figures and tables: reports/quickstart_*/latest/ (one folder per run id) — all runs in MLflow (./mlruns/mlflow.db): make ui"
+	@echo "Next, in each new shell: source $(VENV)/bin/activate — then the README's commands (carbonshift …) work as shown."
 
 # Tests and notebooks log to a throw-away MLflow store, never to ./mlruns or $$MLFLOW_TRACKING_URI.
 TEST_ENV = env -u MLFLOW_TRACKING_URI CARBONSHIFT_RUNS_DIR=$$(mktemp -d)

@@ -121,12 +121,27 @@ def overrides_text(overrides: dict[str, Any]) -> str:
     return " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in overrides.items())[:5000]
 
 
+def config_path(config: str | Path) -> Path:
+    """A config file on disk: as given (absolute, or relative to the current directory), else relative to the project
+    root of a checkout (``experiments/configs/paper_main.yaml`` works from any folder), else a shipped config of
+    that name inside the installed package; unchanged when none exists (the reader then names it)."""
+    from carbonshift.experiments.tracking import project_dir
+
+    given = Path(config)
+    shipped = Path(__file__).with_name("configs") / given.name
+    candidates = [given] if given.is_absolute() else [given, project_dir(".") / given]
+    if given.parent.as_posix().endswith("experiments/configs") or given.parent == Path("."):
+        candidates.append(shipped)
+    return next((c for c in candidates if c.is_file()), given)
+
+
 def read_doc(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> tuple[dict, str]:
-    """Raw config mapping (from a path or a dict) with ``overrides`` applied, and its source name."""
+    """Raw config mapping (from a path — :func:`config_path` — or a dict) with ``overrides`` applied, and its source
+    name."""
     if isinstance(config, dict):
         doc, source = copy.deepcopy(config), str(config.get("name", "<config>"))
     else:
-        doc, source = load_yaml(config), Path(config).name
+        doc, source = load_yaml(config_path(config)), Path(config).name
     for key, value in (overrides or {}).items():
         set_dotted(doc, key, value, source)
     return doc, source

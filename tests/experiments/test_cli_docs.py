@@ -68,7 +68,7 @@ def test_readme_python_example_runs_and_returns_dataframes(store, monkeypatch, c
 
     import pandas as pd
 
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(store.root)          # any folder: the snippet's config path is found from the project root
     monkeypatch.setattr("carbonshift.experiments.runner.REPORTS_DIR", store.root / "reports")
     section = README[README.index("### From Python"):README.index("### Metric glossary")]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
