@@ -3,8 +3,6 @@ class's), applied the same way by the backtest and by a trained forecaster's pre
 weighting zeroes are reported with the reason."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
