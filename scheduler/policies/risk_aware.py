@@ -275,8 +275,11 @@ class ConformalMargins:
     estimate, and the q0.99 of true / median is ~1.39 vs ~1.29 for true / estimate; a direct q0.99
     boosting model starts from the pooled q0.99 and stays several times too wide.
 
-    ``feedback="observe"``: every finished job's score joins its bin (online conformal); ``"none"``: the
-    history only. ``jobs`` is the simulator's table: a job's true ``duration_h`` (its work hours) is read
+    ``feedback="observe"``: every finished job's score joins its bin (online conformal), and once the observed
+    jobs alone are enough for the ``target`` rank (per bin, else pooled) the margin is the larger of the two
+    calibrations (history + observed, observed only) and the coverage the lower — when the workload's durations
+    are harder to estimate than the history's, the jobs actually seen set the padding instead of being
+    outvoted by a stale history (issue 22 item 4: ``duration_mismatch.yaml``); ``"none"``: the history only. ``jobs`` is the simulator's table: a job's true ``duration_h`` (its work hours) is read
     only once the simulator reports it finished (:meth:`finished`), as for EstimatorMargins — margins
     and coverage of unfinished jobs use their profiled estimates alone. Counters ``n_observed`` and ``n_refits`` (always 0) as for EstimatorMargins."""
 
@@ -292,6 +295,7 @@ class ConformalMargins:
                              f"{len(est)} estimates and {len(true)} durations")
         self.target, self.feedback, self.bins_h = float(target), feedback, tuple(bins_h)
         self.scores, self.bin_of = true / (est + ROUNDING_H), self.bin(est)
+        self._n_history = len(self.scores)        # scores after these are observed (feedback observe)
         self._true, self._est = jobs.duration_h.astype(np.float64), jobs.est_duration_h.astype(np.float64)
         self._job_bin = self.bin(self._est)
         self._pending: list[np.ndarray] = []
@@ -310,20 +314,34 @@ class ConformalMargins:
         k = int(np.ceil((n + 1) * target - 1e-9))
         return float(np.partition(scores, k - 1)[k - 1]) if k <= n else np.inf
 
-    def _calibrate(self) -> np.ndarray:
-        pooled = self.conformal(self.scores, self.target)
-        out = np.array([self.conformal(self.scores[self.bin_of == b], self.target)
-                        for b in range(len(self.bins_h) + 1)])       # loop over a handful of bins
-        self._pooled = np.isinf(out)
-        self.n_pooled_bins = int(self._pooled.sum())
-        every = np.sort(self.scores)
-        self._sorted = [every if self._pooled[b] else np.sort(self.scores[self.bin_of == b])
-                        for b in range(len(self.bins_h) + 1)]
+    def _calibration(self, scores: np.ndarray,
+                     bin_of: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray] | None:
+        """(ratio per bin, sorted scores per bin, which bins use the pooled scores) of ``scores``; None when
+        even the pooled scores are too few for the ``target`` rank."""
+        pooled = self.conformal(scores, self.target)
         if not np.isfinite(pooled):
+            return None
+        n_bins = len(self.bins_h) + 1
+        out = np.array([self.conformal(scores[bin_of == b], self.target) for b in range(n_bins)])  # a handful
+        use_pooled = np.isinf(out)
+        every = np.sort(scores)
+        ranked = [every if use_pooled[b] else np.sort(scores[bin_of == b]) for b in range(n_bins)]
+        return np.where(use_pooled, pooled, out), ranked, use_pooled
+
+    def _calibrate(self) -> np.ndarray:
+        full = self._calibration(self.scores, self.bin_of)
+        if full is None:
             need = int(np.ceil(self.target / (1 - self.target)))
             raise ValueError(f"ConformalMargins: {len(self.scores)} past jobs are too few for the "
                              f"{self.target} duration quantile (need ≥ {need})")
-        return np.where(np.isfinite(out), out, pooled)
+        ratios, self._sorted, self._pooled = full
+        self.n_pooled_bins = int(self._pooled.sum())
+        self._sorted_recent = None
+        recent = (self._calibration(self.scores[self._n_history:], self.bin_of[self._n_history:])
+                  if len(self.scores) > self._n_history else None)
+        if recent is not None:          # observed jobs alone: never pad less than they need (module docstring)
+            ratios, self._sorted_recent = np.maximum(ratios, recent[0]), recent[1]
+        return ratios
 
     @property
     def ratios(self) -> np.ndarray:
@@ -345,9 +363,11 @@ class ConformalMargins:
         out = np.empty(len(idx))
         bins = self._job_bin[idx]
         for b in np.unique(bins).tolist():                  # a handful of bins
-            sc = self._sorted[b]
             sel = bins == b
-            out[sel] = np.searchsorted(sc, ratio[sel], side="right") / (len(sc) + 1)
+            for ranked in filter(None, (self._sorted, self._sorted_recent)):   # the lower of the two calibrations
+                sc = ranked[b]
+                cov = np.searchsorted(sc, ratio[sel], side="right") / (len(sc) + 1)
+                out[sel] = cov if ranked is self._sorted else np.minimum(out[sel], cov)
         return out
 
     def _fold(self) -> None:
