@@ -14,7 +14,7 @@ enforces that structurally: its constructor copies only those slices, so nothing
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from statistics import NormalDist
 
 import numpy as np
@@ -113,6 +113,18 @@ class ForecastSignal:
                              f"need a finite mean ≥ 0 with finite quantiles ≥ 0, non-decreasing (or all NaN)")
         for values in (self.issue_h, self.mean, self.q):
             values.setflags(write=False)
+
+    @cached_property
+    def fallback_offsets(self) -> np.ndarray:
+        """[I × R × Q] quantile offsets q − mean (gCO2eq/kWh) at each issue's longest covered horizon per region:
+        the spread :class:`PolicyView` gives its seasonal fallback; NaN where an issue has no value for a region."""
+        covered = np.isfinite(self.mean)                                          # [I × R × H]
+        k_last = covered.shape[2] - 1 - np.argmax(covered[..., ::-1], axis=2)     # [I × R]
+        i, r = np.indices(k_last.shape)
+        offsets = self.q[i, r, k_last] - self.mean[i, r, k_last][..., None]
+        offsets[~covered.any(axis=2)] = np.nan
+        offsets.setflags(write=False)
+        return offsets
 
     @property
     def handoff_label(self) -> str:
@@ -406,14 +418,13 @@ class PolicyView:
         mean, q = forecast.handoff(self.now, self.now + c)   # [R × c], [R × c × Q]; valid (ForecastSignal)
         self.fallback = np.ones((len(self.regions), L), dtype=bool)
         self.fallback[:, :c] = np.isnan(mean)
-        self._mean, self._q = self._plan(mean), self._plan(q)   # [R × L], [R × L × Q]
-        if self.fallback.any():
-            j0 = int(np.argmax(self.fallback.any(axis=0)))       # the first hour (− now) with a fallback
-            fill = self.fallback[:, j0:]
-            hod = (self.now + j0 + np.arange(fill.shape[1])) % 24
+        some = self.fallback.any(axis=0)
+        j0 = int(np.argmax(some)) if some.any() else L            # the first hour (− now) with a fallback
+        hod = (self.now + j0 + np.arange(L - j0)) % 24                  # hour-of-day slot of hours j0 … L − 1
+        slot_mean = slot_q = None
+        if j0 < L:
             slot_mean, slot_q = self._fill(forecast, mean, j0, hod)
-            np.copyto(self._mean[:, j0:], slot_mean[:, hod], where=fill)
-            np.copyto(self._q[:, j0:], slot_q[:, hod], where=fill[..., None])
+        self._mean, self._q = self._plan(mean, slot_mean, j0, hod), self._plan(q, slot_q, j0, hod)
         self.fallback.setflags(write=False)     # one view serves every decision of its hour
 
     def _fill(self, forecast: ForecastSignal, mean: np.ndarray, j0: int,
@@ -430,35 +441,48 @@ class PolicyView:
         if last < 0:
             raise ValueError(f"PolicyView at hour {self.now}: no forecast issued at or before it "
                              f"({forecast.label}); nothing to plan with")
-        covered = np.isfinite(forecast.mean[last])                                   # [R × H]
-        if not covered.any(axis=1).all():
-            r = int(np.flatnonzero(~covered.any(axis=1))[0])
+        offsets = forecast.fallback_offsets[last]                                     # [R × Q]
+        if np.isnan(offsets[:, 0]).any():
+            r = int(np.flatnonzero(np.isnan(offsets[:, 0]))[0])
             raise ValueError(f"PolicyView at hour {self.now}: the latest forecast (issued at hour "
                              f"{forecast.issue_h[last]}) has no value for region {self.regions[r]}")
-        k_last = covered.shape[1] - 1 - np.argmax(covered[:, ::-1], axis=1)           # [R]
-        rows = np.arange(len(self.regions))
-        offsets = forecast.q[last, rows, k_last] - forecast.mean[last, rows, k_last][:, None]   # [R × Q]
         slot_q = np.maximum.accumulate(np.maximum(profile[:, :, None] + offsets[:, None, :], 0.0), axis=-1)
-        fill = self.fallback[:, j0:]
-        bad = np.isnan(profile)[:, hod] & fill
-        if bad.any():
-            r, j = np.argwhere(bad)[0]
-            raise ValueError(f"PolicyView at hour {self.now}: hour {self.now + j0 + j} in {self.regions[r]} "
-                             f"is covered by no forecast and the seasonal profile has no value for its hour "
-                             f"of day (too little known intensity)")
-        bad = _plan_errors(profile, slot_q)[:, hod] & fill
-        if bad.any():
-            r, j = np.argwhere(bad)[0]
-            raise ValueError(f"PolicyView at hour {self.now}: planning value for {self.regions[r]} at hour "
-                             f"{self.now + j0 + j} is invalid (mean {profile[r, hod[j]]}, quantiles "
-                             f"{slot_q[r, hod[j]].tolist()})")
+        bad_slot = _plan_errors(profile, slot_q)                                      # [R × 24]; NaN included
+        if bad_slot.any():                                        # find the first hour to fill it concerns
+            fill = self.fallback[:, j0:]
+            unknown = np.isnan(profile)[:, hod] & fill
+            if unknown.any():
+                r, j = np.argwhere(unknown)[0]
+                raise ValueError(f"PolicyView at hour {self.now}: hour {self.now + j0 + j} in {self.regions[r]} "
+                                 f"is covered by no forecast and the seasonal profile has no value for its hour "
+                                 f"of day (too little known intensity)")
+            bad = bad_slot[:, hod] & fill
+            if bad.any():
+                r, j = np.argwhere(bad)[0]
+                raise ValueError(f"PolicyView at hour {self.now}: planning value for {self.regions[r]} at hour "
+                                 f"{self.now + j0 + j} is invalid (mean {profile[r, hod[j]]}, quantiles "
+                                 f"{slot_q[r, hod[j]].tolist()})")
         return profile, slot_q
 
-    def _plan(self, cover: np.ndarray) -> np.ndarray:
-        """[R × (T − now) (× Q)] with the covered hours ``cover`` [R × c (× Q)] in front; the rest (all fallback
-        hours) is left for ``_fill``'s values."""
+    def _plan(self, cover: np.ndarray, slots: np.ndarray | None, j0: int, hod: np.ndarray) -> np.ndarray:
+        """The [R × (T − now) (× Q)] plan: the covered hours ``cover`` [R × c (× Q)] in front, the fallback hours
+        (from hour j0, of hour-of-day slots ``hod``) from the per-slot values ``slots`` [R × 24 (× Q)] — hours from c
+        on are all fallback, so they repeat one day of slots (copied by doubling: a gather along the hours costs
+        ten times more, and a view is built every simulated hour)."""
         out = np.empty((*self.fallback.shape, *cover.shape[2:]))
-        out[:, :cover.shape[1]] = cover
+        c = cover.shape[1]
+        out[:, :c] = cover
+        if slots is not None:
+            if j0 < c:                                          # hours inside the coverage no issue priced
+                fill = self.fallback[:, j0:c]
+                np.copyto(out[:, j0:c], slots[:, hod[:c - j0]], where=fill if cover.ndim == 2 else fill[..., None])
+            tail = out[:, c:]
+            k = min(24, tail.shape[1])
+            tail[:, :k] = slots[:, hod[c - j0:c - j0 + k]]
+            while k < tail.shape[1]:                            # k stays a whole number of days
+                m = min(k, tail.shape[1] - k)
+                tail[:, k:k + m] = tail[:, :m]
+                k += m
         return out
 
     def actuals(self) -> np.ndarray:
