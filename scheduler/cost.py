@@ -1,5 +1,5 @@
 """Vectorised window costs: carbon of a job's run window for every (start, region) from prefix sums, and
-free capacity over a window by a sliding minimum.
+whether free capacity covers a window from a prefix count of short hours.
 
 For a planning intensity matrix ``ci`` [R × L] (gCO2eq/kWh, column 0 = the decision hour) the carbon of
 running ``d`` hours from column ``s`` is ``P[:, s + d] − P[:, s]`` with ``P`` the prefix sum along
@@ -22,25 +22,23 @@ def window_sums(P: np.ndarray, starts: np.ndarray, d: int) -> np.ndarray:
     return P[:, starts + d] - P[:, starts]
 
 
-def sliding_min(values: np.ndarray, d: int) -> np.ndarray:
-    """Minimum over every window of ``d`` consecutive columns: [R × L] → [R × (L − d + 1)].
+def fits(free: np.ndarray, gpus: float, d: int) -> np.ndarray:
+    """Whether ``free`` [R × L] (GPUs) stays ≥ ``gpus`` throughout every window of ``d`` consecutive columns:
+    [R × (L − d + 1)], window s = columns s … s + d − 1.
 
-    van Herk / Gil–Werman: block-wise running minima forward and backward, O(R × L) whatever ``d``.
+    A window fits where it holds no short column: one prefix count of the short columns, O(R × L) whatever
+    ``d``, and nothing more when no column is short (capacity not binding).
     """
-    R, L = values.shape
+    R, L = free.shape
     if d < 1 or d > L:
-        raise ValueError(f"sliding_min: window {d} outside 1…{L}")
-    if d == 1:
-        return values.copy()
-    nb = -(-L // d)
-    pad = np.full((R, nb * d), np.iinfo(values.dtype).max if values.dtype.kind in "iu" else np.inf,
-                  dtype=values.dtype)
-    pad[:, :L] = values
-    blocks = pad.reshape(R, nb, d)
-    fwd = np.minimum.accumulate(blocks, axis=2).reshape(R, -1)
-    bwd = np.minimum.accumulate(blocks[:, :, ::-1], axis=2)[:, :, ::-1].reshape(R, -1)
+        raise ValueError(f"fits: window {d} outside 1…{L}")
+    short = free < gpus
     n = L - d + 1
-    return np.minimum(bwd[:, :n], fwd[:, d - 1:d - 1 + n])
+    if not short.any():
+        return np.ones((R, n), dtype=bool)
+    count = np.zeros((R, L + 1), dtype=np.int64)
+    np.cumsum(short, axis=1, out=count[:, 1:])
+    return count[:, d:] == count[:, :n]
 
 
 def earliest_starts(n_regions: int, home: int, ready_h: int, transfer_h: int) -> np.ndarray:
@@ -59,7 +57,7 @@ def earliest_fit(free: np.ndarray, gpus: int, d: int, earliest: np.ndarray) -> n
     a = int(earliest.min())
     if a + d > T:
         return out
-    ok = sliding_min(free[:, a:], d) >= gpus                   # [R × (T − a − d + 1)]
+    ok = fits(free[:, a:], gpus, d)                            # [R × (T − a − d + 1)]
     ok &= (np.arange(ok.shape[1])[None, :] + a) >= earliest[:, None]
     has = ok.any(axis=1)
     out[has] = ok.argmax(axis=1)[has] + a
@@ -90,7 +88,7 @@ def on_time_window_costs(dc, jobs, i: int, now: int, earliest: np.ndarray, free:
     cost = cost + tr
     if delay_weight:
         cost = cost + delay_weight * (rel - rel[0])[None, :]
-    ok = sliding_min(free[:, s0:s1 + d_res], d_res) >= jobs.gpus[i]
+    ok = fits(free[:, s0:s1 + d_res], jobs.gpus[i], d_res)
     ok &= (rel + now)[None, :] >= earliest[:, None]
     return s0, np.where(ok & np.isfinite(cost), cost, np.inf)
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from carbonshift.scheduler.cost import prefix, sliding_min, window_sums
+from carbonshift.scheduler.cost import fits, prefix, window_sums
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, Placer
 from carbonshift.scheduler.workloads import Jobs
@@ -230,7 +230,7 @@ class Oracle:
         home = jobs.home[i]
         tr = dc.transfer_carbon_kg(jobs.data_gb[i], ci[home, rel][None, :], ci[:, rel])
         tr[home] = 0.0
-        ok = sliding_min(placer.free[:, s0:s1 + d], d) >= jobs.gpus[i]
+        ok = fits(placer.free[:, s0:s1 + d], jobs.gpus[i], d)
         ok &= (rel + now)[None, :] >= a_r[:, None]
         if not ok.any():
             return None
@@ -460,7 +460,7 @@ class Oracle:
     @staticmethod
     def _fits(b: _Block, free: np.ndarray, g: int) -> np.ndarray:
         """[R × S] candidates of ``b`` that fit ``free`` now."""
-        return (sliding_min(free[:, b.s0:b.s0 + b.S + b.d - 1], b.d) >= g) & np.isfinite(b.cost)
+        return fits(free[:, b.s0:b.s0 + b.S + b.d - 1], g, b.d) & np.isfinite(b.cost)
 
     def _round(self, blocks: list[_Block], x: np.ndarray, free: np.ndarray,
                gpus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

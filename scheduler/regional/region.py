@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from carbonshift.scheduler.cost import earliest_fit, prefix, sliding_min
+from carbonshift.scheduler.cost import earliest_fit, fits, prefix
 from carbonshift.scheduler.regional.messages import Delta, RegionState, Request, Route, diff
 
 
@@ -91,7 +91,7 @@ class RegionalScheduler:
             cost = cost + r.transfer_kg[:len(rel)]
         if r.delay_weight:
             cost = cost + r.delay_weight * np.arange(len(rel))
-        ok = sliding_min(s.free()[None, r.s0:b + r.hours], r.hours)[0] >= r.gpus
+        ok = fits(s.free()[None, r.s0:b + r.hours], r.gpus, r.hours)[0]
         ok &= np.arange(r.s0, b + 1) >= a
         cost = np.where(ok & np.isfinite(cost), cost, np.inf)
         if not np.isfinite(cost).any():

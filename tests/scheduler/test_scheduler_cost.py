@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from carbonshift.scheduler.cost import earliest_fit, prefix, sliding_min, window_sums
+from carbonshift.scheduler.cost import earliest_fit, fits, prefix, window_sums
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -18,13 +18,18 @@ def test_window_sums_equal_brute_force(seed):
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_sliding_min_equals_brute_force(seed):
+def test_fits_equals_brute_force(seed):
     rng = np.random.default_rng(seed)
     R, L = rng.integers(1, 6), rng.integers(1, 150)
     free = rng.integers(-5, 100, (R, L))
     for d in {1, 2, int(rng.integers(1, L + 1)), L}:
-        want = np.array([[free[r, s:s + d].min() for s in range(L - d + 1)] for r in range(R)])
-        np.testing.assert_array_equal(sliding_min(free, d), want)
+        for g in (-5, 0, 50, 99, 100):             # -5: nothing short (the shortcut); 100: everything short
+            want = np.array([[free[r, s:s + d].min() >= g for s in range(L - d + 1)] for r in range(R)])
+            got = fits(free, g, d)
+            assert got.shape == want.shape and got.dtype == bool
+            np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="window"):
+        fits(free, 1, L + 1)
 
 
 def test_earliest_fit_brute_force():
