@@ -187,6 +187,14 @@ def check_date_text(value: str, key: str) -> None:
         raise ConfigError(f"{key}: {shown(value)} is not a valid date ({exc})") from None
 
 
+def _keyed(message: str, prefix: str) -> str:
+    """``message`` of a section at dotted ``prefix``, keyed once from the config's root: a message that already
+    names the key from the root (``forecast.horizon_h: …``, as :func:`check` is called) is left as it is."""
+    if not prefix or message.startswith((f"{prefix}.", f"{prefix}:")):
+        return message
+    return f"{prefix}.{message}" if ":" in message.split(" ", 1)[0] else f"{prefix}: {message}"
+
+
 def _parse_dataclass(doc: dict, cls: type[T], prefix: str) -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -206,8 +214,8 @@ def _parse_dataclass(doc: dict, cls: type[T], prefix: str) -> T:
             raise ConfigError(f"{dot}{name}: required key missing")
     try:
         return cls(**kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"{dot}{exc}" if prefix else str(exc)) from None
+    except (ConfigError, ValueError) as exc:   # a section's own checks (a library dataclass raises ValueError)
+        raise ConfigError(_keyed(str(exc), prefix)) from None
 
 
 #: a run name (``name:``): names the MLflow experiment and the reports folder, so never a path

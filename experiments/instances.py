@@ -6,6 +6,7 @@ No MLflow or Ray here: kinds call these functions and return a :class:`experimen
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,9 @@ class ForecastSection:
         check(self.horizon_h <= MAX_HORIZON_H, "forecast.horizon_h",
               f"at most {MAX_HORIZON_H} h (one week ahead, forecast.data.schema.MAX_HORIZON_H)")
         check(self.correlation_h >= 0, "forecast.correlation_h", "must be ≥ 0 hours")
+        check(math.isfinite(self.k) and self.k >= 0, "forecast.k", f"σ/mean must be a finite number ≥ 0, got {self.k}")
+        check(math.isfinite(self.e) and self.e >= 0, "forecast.e", f"the ±e/2 width must be a finite number ≥ 0, "
+                                                                   f"got {self.e}")
 
 
 @dataclass

@@ -10,6 +10,7 @@ error, never "unknown policy". The returned object must satisfy :class:`schedule
 """
 from __future__ import annotations
 
+import math
 import importlib
 import os
 from collections.abc import Callable
@@ -52,8 +53,10 @@ class PolicyOptions:
         if self.risk_quantile is not None and self.risk_quantile not in QUANTILE_LEVELS:
             raise ValueError(f"policy_options.risk_quantile: expected one of {QUANTILE_LEVELS} or null, "
                              f"got {self.risk_quantile}")
-        if self.risk_duration_margin < 0 or self.delay_weight_kg_per_h < 0:
-            raise ValueError("policy_options: risk_duration_margin and delay_weight_kg_per_h must be ≥ 0")
+        for key in ("risk_duration_margin", "delay_weight_kg_per_h", "risk_lambda"):
+            value = getattr(self, key)
+            if not (math.isfinite(value) and value >= 0):     # NaN fails too: it would silently switch a term off
+                raise ValueError(f"policy_options.{key}: expected a finite number ≥ 0, got {value}")
         if not 0.5 <= self.risk_deadline_target < 1:
             raise ValueError(f"policy_options.risk_deadline_target: expected a probability in [0.5, 1), "
                              f"got {self.risk_deadline_target}")
@@ -66,9 +69,8 @@ class PolicyOptions:
             raise ValueError(f"policy_options.milp_time_limit_s: expected > 0 s, got {self.milp_time_limit_s}")
         if not self.risk_miss_price_kg >= 0:
             raise ValueError(f"policy_options.risk_miss_price_kg: expected ≥ 0 kgCO2e, got {self.risk_miss_price_kg}")
-        if self.risk_alpha not in QUANTILE_LEVELS or self.risk_lambda < 0:
-            raise ValueError(f"policy_options.risk_alpha: expected one of {QUANTILE_LEVELS} (got {self.risk_alpha}); "
-                             f"risk_lambda must be ≥ 0")
+        if self.risk_alpha not in QUANTILE_LEVELS:
+            raise ValueError(f"policy_options.risk_alpha: expected one of {QUANTILE_LEVELS}, got {self.risk_alpha}")
 
 
 PolicyFactory = Callable[[DataCenters, int, PolicyOptions], Any]

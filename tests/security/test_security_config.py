@@ -28,7 +28,7 @@ def one_line_exit_2(capsys, argv: list[str], expected: str) -> None:
     out, err = capsys.readouterr()
     assert code == 2, (out, err)
     assert len(err.strip().splitlines()) == 1 and expected in err and "Traceback" not in err, err
-    assert len(err) < 600 and time.monotonic() - started < 10
+    assert len(err) < 600 and time.monotonic() - started < 30   # imports included; an unbounded bomb takes far longer
 
 
 @pytest.mark.parametrize("name, text, expected", [
@@ -105,6 +105,14 @@ def test_bounded_fields_are_checked_at_parse_time():
     ("oracle.time_limit_s=0", "oracle.time_limit_s: must be > 0, got 0.0"),
     ("oracle.time_limit_s=.nan", "oracle.time_limit_s: must be a number, got nan"),
     ("oracle.max_jobs_milp=-1", "oracle.max_jobs_milp: must be ≥ 0, got -1"),
+    # keyed once from the root (was forecast.forecast.horizon_h), NaN never switches a term off, and a scheduler
+    # dataclass's ValueError is a config error (exit 2), not a failed run
+    ("forecast.horizon_h=0", "ok.yaml: forecast.horizon_h: must be ≥ 1"),
+    ("forecast.k=-1", "forecast.k: σ/mean must be a finite number ≥ 0, got -1.0"),
+    ("forecast.e=.nan", "forecast.e: the ±e/2 width must be a finite number ≥ 0, got nan"),
+    ("policy_options.risk_lambda=.nan", "policy_options.risk_lambda: expected a finite number ≥ 0, got nan"),
+    ("policy_options.delay_weight_kg_per_h=.nan", "policy_options.delay_weight_kg_per_h: expected a finite number"),
+    ("policy_options.risk_alpha=0.3", "policy_options.risk_alpha: expected one of"),
 ])
 def test_simulate_ranges_are_checked_at_parse_time(tmp_path, capsys, item, message):
     path = tmp_path / "ok.yaml"
