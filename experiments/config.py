@@ -187,12 +187,13 @@ def check_date_text(value: str, key: str) -> None:
         raise ConfigError(f"{key}: {shown(value)} is not a valid date ({exc})") from None
 
 
-def _keyed(message: str, prefix: str) -> str:
-    """``message`` of a section at dotted ``prefix``, keyed once from the config's root: a message that already
-    names the key from the root (``forecast.horizon_h: …``, as :func:`check` is called) is left as it is."""
+def _keyed(message: str, prefix: str, joint: str) -> str:
+    """``message`` of the section at dotted ``prefix``, keyed once from the config's root: ``prefix`` + ``joint`` +
+    ``message``, unless the message already names its key from the root (``forecast.horizon_h: …``, as
+    :func:`check` is called in ``__post_init__``)."""
     if not prefix or message.startswith((f"{prefix}.", f"{prefix}:")):
         return message
-    return f"{prefix}.{message}" if ":" in message.split(" ", 1)[0] else f"{prefix}: {message}"
+    return f"{prefix}{joint}{message}"
 
 
 def _parse_dataclass(doc: dict, cls: type[T], prefix: str) -> T:
@@ -214,8 +215,10 @@ def _parse_dataclass(doc: dict, cls: type[T], prefix: str) -> T:
             raise ConfigError(f"{dot}{name}: required key missing")
     try:
         return cls(**kwargs)
-    except (ConfigError, ValueError) as exc:   # a section's own checks (a library dataclass raises ValueError)
-        raise ConfigError(_keyed(str(exc), prefix)) from None
+    except ConfigError as exc:                 # a section's own checks name their key (:func:`check`)
+        raise ConfigError(_keyed(str(exc), prefix, ".")) from None
+    except ValueError as exc:                  # a library dataclass (scheduler, forecast Params) checking itself
+        raise ConfigError(_keyed(str(exc), prefix, ": ")) from None
 
 
 #: a run name (``name:``): names the MLflow experiment and the reports folder, so never a path
