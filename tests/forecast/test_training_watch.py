@@ -25,7 +25,8 @@ def test_each_epoch_is_logged_and_reaches_mlflow_as_step_metrics(dacf_slice, win
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
         assert tracking.epoch_monitor() is None                        # no active run: nothing to log to
-        with mlflow.start_run() as run, caplog.at_level(logging.INFO), warnings.catch_warnings(record=True) as seen:
+        experiment = mlflow.set_experiment("training_watch")          # this store's own, not an earlier test's id
+        with mlflow.start_run(experiment_id=experiment.experiment_id) as run, caplog.at_level(logging.INFO), warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             model = fit_member(factory, dacf_slice, "ci_direct", until, tracking.epoch_monitor(),
                                "ci_direct.lstm.validation")
