@@ -22,6 +22,13 @@ FULL = "full"
 TAG = "carbonshift.profile"
 
 
+def describe(name: str) -> str:
+    """A few words on what profile ``name`` runs (for RESULTS.md)."""
+    return {FULL: "every config as written",
+            "two_core": "the reduced 2-core profile, experiments/profiles/two_core.yaml says what it cuts"
+            }.get(name, "see experiments/profiles/")
+
+
 def profile_names() -> list[str]:
     """``full`` and every ``experiments/profiles/*.yaml``."""
     return [FULL] + sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))

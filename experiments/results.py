@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments import tracking
-from carbonshift.experiments.profiles import FULL
 from carbonshift.experiments.profiles import TAG as PROFILE_TAG
+from carbonshift.experiments.profiles import describe
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import project_relative
 from carbonshift.experiments.report import (MAIN_POLICY, METRIC_LABELS, _param_value, client, finished_trials, forecast_labels,
@@ -275,14 +275,13 @@ def render_profiles(sections: list[SweepSection], runs: list[RunSection]) -> lis
     used: dict[str, list[str]] = {}
     for name, run in [(s.name, s.run) for s in runs] + [(s.name, s.parent) for s in sections]:
         used.setdefault(run_profile(run), []).append(name)
+    if len(used) == 1:
+        (profile, _), = used.items()
+        return [f"Profile of the runs shown: `{profile}` ({describe(profile)}) for every run.", ""]
     if not used:
         return []
-    what = {FULL: "every config as written", "two_core": "the reduced 2-core profile, "
-            "experiments/profiles/two_core.yaml says what it cuts"}
-    return ["Profile" + ("s" if len(used) > 1 else "") + " of the runs shown: "
-            + "; ".join(f"`{p}` ({what.get(p, 'see experiments/profiles/')}: {', '.join(n)})" if len(used) > 1
-                        else f"`{p}` ({what.get(p, 'see experiments/profiles/')}) for every run"
-                        for p, n in sorted(used.items())) + ".", ""]
+    return ["Profiles of the runs shown: " + "; ".join(f"`{p}` ({describe(p)}: {', '.join(names)})"
+                                                      for p, names in sorted(used.items())) + ".", ""]
 
 
 def render_code_versions(versions: dict[str, list[str]]) -> list[str]:
