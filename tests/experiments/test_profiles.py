@@ -42,7 +42,7 @@ NEEDS_A_PRIOR_RUN = {"forecast_dacf_tuned"}
 
 def test_two_core_cuts_only_what_it_says():
     two = load_profile("two_core")
-    assert two["forecast_em"] == {"targets": ["ci_direct"], "windows.test_end": "2023-06-30"}
+    assert two["forecast_em"] == {"targets": ["ci_direct"], "windows.test_end": "2023-03-31"}
     assert profile_overrides("two_core", "elsewhere/forecast_em.yaml") == two["forecast_em"]   # matched by stem
     assert profile_overrides("two_core", "own_zone.yaml") == {}
     assert profile_overrides(FULL, CONFIG_DIR / "forecast_em.yaml") == {}
