@@ -11,7 +11,10 @@ once)::
       workload.flexibility: {start: 0.1, stop: 0.6, step: 0.1}
       seed: [0, 1, 2]
 
-Every trial is parsed strictly before anything runs, so a bad key fails fast and names the trial.
+Every trial is parsed strictly before anything runs, so a bad key fails fast and names the trial. A sweep
+has at most :data:`MAX_TRIALS` grid points (all grids together): each range's length and each grid's product
+of axis lengths are counted before any list is built, so a huge grid is refused at once. A range's start,
+stop and step are finite numbers, the step > 0.
 Each trial's identity is its config hash (:func:`experiments.runner.config_hash`: kind, resolved config
 and code version, so trials finished under other code are never reused); a sweep's identity is the hash
 of its kind and trial hashes. ``resume=True`` reopens the latest parent run of the same
@@ -43,7 +46,7 @@ from typing import Any
 import pandas as pd
 
 from carbonshift.experiments import registry, tracking
-from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.config import ConfigError, shown
 from carbonshift.experiments.data_preflight import check_data
 from carbonshift.experiments.profiles import FULL
 from carbonshift.experiments.profiles import TAG as PROFILE_TAG
@@ -104,6 +107,21 @@ class SweepRecord:
     code_version: str = ""          # the code version every trial of this call ran under
 
 
+#: most grid points one sweep may expand to, summed over its grids (before duplicates are dropped); a range or grid
+#: that would be larger is refused before anything is built (each trial is parsed, then run, one at a time)
+MAX_TRIALS = 10_000
+
+
+def _range_count(start: float, stop: float, step: float) -> float:
+    """How many values the inclusive range has, counted without building it (``inf`` past a float's range)."""
+    try:
+        if all(isinstance(x, int) for x in (start, stop, step)):
+            return float((stop - start) // step + 1)
+        return math.floor((stop - start) / step + 1e-9) + 1.0
+    except OverflowError:       # an integer past a float's range, or an infinite quotient (step 1e-300)
+        return math.inf
+
+
 def _range_values(key: str, spec: dict, where: str) -> list:
     allowed = {"start", "stop", "step"}
     unknown = sorted(set(spec) - allowed)
@@ -112,13 +130,19 @@ def _range_values(key: str, spec: dict, where: str) -> list:
     start, stop, step = spec["start"], spec["stop"], spec.get("step", 1)
     for part, value in (("start", start), ("stop", stop), ("step", step)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: sweep.{key}.{part}: expected a number, got {value!r}")
+            raise ConfigError(f"{where}: sweep.{key}.{part}: expected a number, got {shown(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: sweep.{key}.{part}: expected a finite number, got {value}")
     if step <= 0:
-        raise ConfigError(f"{where}: sweep.{key}.step: must be > 0, got {step}")
+        raise ConfigError(f"{where}: sweep.{key}.step: must be > 0, got {shown(step)}")
     if stop < start:
-        raise ConfigError(f"{where}: sweep.{key}: stop {stop} is below start {start}")
-    n = int(math.floor((stop - start) / step + 1e-9)) + 1
-    values = [round(start + i * step, 10) for i in range(n)]
+        raise ConfigError(f"{where}: sweep.{key}: stop {shown(stop)} is below start {shown(start)}")
+    n = _range_count(start, stop, step)
+    if n > MAX_TRIALS:
+        count = f"{n:.3g}" if math.isfinite(n) else "more than 1e308"
+        raise ConfigError(f"{where}: sweep.{key}: {shown(start)} to {shown(stop)} in steps of {shown(step)} is "
+                          f"{count} values, more than a sweep's {MAX_TRIALS:,} trials (sweep.MAX_TRIALS)")
+    values = [round(start + i * step, 10) for i in range(int(n))]
     return [int(v) for v in values] if all(isinstance(x, int) for x in (start, stop, step)) else values
 
 
@@ -134,20 +158,25 @@ def axis_values(key: str, spec: Any, where: str = "<config>") -> list:
 
 
 def expand(spec: Any, where: str = "<config>") -> list[dict[str, Any]]:
-    """All assignments ``{dotted key: value}`` of a sweep section (a grid or a list of grids)."""
+    """All assignments ``{dotted key: value}`` of a sweep section (a grid or a list of grids); more than
+    :data:`MAX_TRIALS` of them is a :class:`ConfigError`, raised before any is built."""
     grids = spec if isinstance(spec, list) else [spec]
     if not grids:
         raise ConfigError(f"{where}: sweep: empty list of grids")
-    out: list[dict[str, Any]] = []
+    axes_of_grids: list[list[list[dict[str, Any]]]] = []
     for i, grid in enumerate(grids):
         at = f"{where}: sweep" + (f"[{i}]" if isinstance(spec, list) else "")
         if not isinstance(grid, dict) or not grid:
-            raise ConfigError(f"{at}: expected a non-empty mapping of dotted key -> values, got {grid!r}")
-        keys = list(grid)
-        axes = [_zipped(k, axis_values(k, grid[k], where), where) for k in keys]
-        for combo in itertools.product(*axes):
-            out.append({k: v for part in combo for k, v in part.items()})
-    return out
+            raise ConfigError(f"{at}: expected a non-empty mapping of dotted key -> values, got {shown(grid)}")
+        axes_of_grids.append([_zipped(k, axis_values(k, grid[k], where), where) for k in grid])
+    n = sum(math.prod(len(axis) for axis in axes) for axes in axes_of_grids)
+    if n > MAX_TRIALS:
+        lengths = " + ".join(" × ".join(str(len(axis)) for axis in axes) for axes in axes_of_grids)
+        lengths = lengths if len(lengths) <= 200 else f"{lengths[:200]}…"
+        raise ConfigError(f"{where}: sweep: {lengths} = {n:,} trials, more than {MAX_TRIALS:,} "
+                          f"(sweep.MAX_TRIALS); cut the axes or split the sweep")
+    return [{k: v for part in combo for k, v in part.items()}
+            for axes in axes_of_grids for combo in itertools.product(*axes)]
 
 
 def _zipped(key: str, values: list, where: str) -> list[dict[str, Any]]:

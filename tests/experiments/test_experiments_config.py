@@ -76,10 +76,47 @@ def test_axis_values_lists_and_inclusive_ranges():
     ({"a,b": [[1, 2], [3]]}, "sweep.a,b: each value must be a list of 2"),
     ({}, "sweep: expected a non-empty mapping"),
     ([], "sweep: empty list of grids"),
+    # sizes (issue 24): counted before any list is built, refused at once
+    ({"x": {"start": 0.1, "stop": 0.6, "step": float("nan")}}, "s.yaml: sweep.x.step: expected a finite number, got nan"),
+    ({"x": {"start": float("nan"), "stop": 0.6}}, "s.yaml: sweep.x.start: expected a finite number, got nan"),
+    ({"x": {"start": 0, "stop": float("inf")}}, "s.yaml: sweep.x.stop: expected a finite number, got inf"),
+    ({"x": {"start": 0, "stop": 1, "step": -0.1}}, "sweep.x.step: must be > 0"),
+    ({"x": {"start": 0, "stop": 100_000_000, "step": 1.0e-300}}, "s.yaml: sweep.x: 0 to 100000000 in steps of 1e-300 "
+                                                                 "is 1e+308 values, more than a sweep's 10,000 trials"),
+    ({"x": {"start": -1e308, "stop": 1e308, "step": 1e-308}}, "sweep.x: -1e+308 to 1e+308 in steps of 1e-308 is more "
+                                                               "than 1e308 values"),
+    ({"x": {"start": 0, "stop": 10**400}}, "is more than 1e308 values, more than a sweep's 10,000 trials"),
+    ({"seed": {"start": 0, "stop": 10_000}}, "sweep.seed: 0 to 10000 in steps of 1 is 1e+04 values"),
+    ({f"k{i}": list(range(10)) for i in range(9)}, "s.yaml: sweep: 10 × 10 × 10 × 10 × 10 × 10 × 10 × 10 × 10 = "
+                                                   "1,000,000,000 trials, more than 10,000 (sweep.MAX_TRIALS)"),
+    ([{"a": {"start": 1, "stop": 100}, "b": list(range(100))}, {"c": [0]}], "sweep: 100 × 100 + 1 = 10,001 trials"),
 ])
 def test_bad_sweep_sections(spec, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("{", r"\{")):
+    with pytest.raises(ConfigError) as err:
         expand(spec, "s.yaml")
+    assert message in str(err.value)
+
+
+def test_sweep_size_is_counted_before_anything_is_built():
+    import time
+    import tracemalloc
+
+    from carbonshift.experiments.sweep import MAX_TRIALS
+
+    assert len(expand({"seed": {"start": 1, "stop": MAX_TRIALS}})) == MAX_TRIALS          # the bound itself passes
+    assert len(expand([{"a": list(range(100)), "b": {"start": 0, "stop": 49}}] * 2)) == MAX_TRIALS
+    huge = [{"x": {"start": 0, "stop": 100_000_000, "step": 1.0e-300}},
+            {f"k{i}": list(range(10)) for i in range(9)}, {"seed": {"start": 0, "stop": 10**12}}]
+    tracemalloc.start()
+    try:
+        for spec in huge:
+            started = time.perf_counter()
+            with pytest.raises(ConfigError, match="more than"):
+                expand(spec, "s.yaml")
+            assert time.perf_counter() - started < 1.0
+        assert tracemalloc.get_traced_memory()[1] < 1_000_000      # bytes: no list of values, no trial was built
+    finally:
+        tracemalloc.stop()
 
 
 def test_grid_product_zip_and_union():

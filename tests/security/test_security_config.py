@@ -125,6 +125,34 @@ def test_scaling_n_jobs_upper_bound(capsys):
                     "workload.n_jobs: must be ≤ 1e+06")
 
 
+GRID_1E9 = ("{seed: [0,1,2,3,4,5,6,7,8,9], forecast.accuracy: [0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0], "
+            + ", ".join(f"{key}: [{', '.join(str(i + 1) for i in range(10))}]" for key in
+                        ("forecast.correlation_h", "forecast.issue_every_h", "workload.gpu_kw", "datacenters.pue",
+                         "datacenters.wan_gbps", "oracle.time_limit_s", "workload.max_deadline_h")) + "}")
+
+
+@pytest.mark.parametrize("name, sweep, expected", [
+    # issue 24: 5.5 GB then an empty MemoryError (exit 1); a NaN step or an infinite stop was exit 1
+    ("tiny_step", "{workload.flexibility: {start: 0, stop: 100000000, step: 1.0e-300}}",
+     "tiny_step.yaml: sweep.workload.flexibility: 0 to 100000000 in steps of 1e-300 is 1e+308 values, more than "
+     "a sweep's 10,000 trials"),
+    ("long_range", "{seed: {start: 0, stop: 1000000000}}", "long_range.yaml: sweep.seed: 0 to 1000000000"),
+    ("grid_1e9", GRID_1E9, "grid_1e9.yaml: sweep: 10 × 10 × 10 × 10 × 10 × 10 × 10 × 10 × 10 = 1,000,000,000 trials"),
+    ("two_grids", "[{seed: {start: 0, stop: 99}, forecast.accuracy: {start: 0.01, stop: 1.0, step: 0.01}}, "
+                  "{seed: [0], workload.flexibility: [0.1]}]", "two_grids.yaml: sweep: 100 × 100 + 1 × 1 = 10,001 trials"),
+    ("nan_step", "{workload.flexibility: {start: 0.1, stop: 0.6, step: .nan}}",
+     "nan_step.yaml: sweep.workload.flexibility.step: expected a finite number, got nan"),
+    ("inf_stop", "{seed: {start: 0, stop: .inf}}", "inf_stop.yaml: sweep.seed.stop: expected a finite number, got inf"),
+    ("nan_start", "{seed: {start: .nan, stop: 3}}", "nan_start.yaml: sweep.seed.start: expected a finite number"),
+])
+def test_sweep_sizes_are_refused_before_anything_is_built(tmp_path, capsys, name, sweep, expected):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(OK.replace("sweep: {seed: [0, 1]}", f"sweep: {sweep}"))
+    started = time.monotonic()
+    one_line_exit_2(capsys, ["sweep", "--dry-run", str(path)], expected)
+    assert time.monotonic() - started < 1.0          # imports already loaded: the refusal itself
+
+
 def test_a_config_is_read_within_its_byte_budget_and_only_from_a_regular_file(tmp_path):
     import os
 
