@@ -20,6 +20,9 @@ from carbonshift.scheduler.policies.registry import make_policy
 from carbonshift.scheduler.workloads import TYPES
 
 MAX_JOBS = 1_000_000  # workload.n_jobs upper bound (1e9 jobs would allocate ~7 GiB before failing)
+#: data.span_days and data.tail_days upper bound: ten years of hours, longer than any data set the project reads
+#: (1e9 days overflowed the date arithmetic at run time)
+MAX_SPAN_DAYS = 3660
 
 if TYPE_CHECKING:
     from carbonshift.scheduler.generators import GeneratorSpec
@@ -32,13 +35,12 @@ class DataSection:
     zones: list[str] = field(default_factory=lambda: ["US-CAL-CISO", "US-TEX-ERCO", "GB", "SG", "JP-TK", "DE"])
     years: list[int] = field(default_factory=lambda: [2023])
     start: str = "2023-03-01"        # UTC date the experiment starts
-    span_days: int = 30              # days over which jobs arrive
-    tail_days: int = 21              # extra days for the last jobs to run
+    span_days: int = bounded(30, ge=1, le=MAX_SPAN_DAYS)   # days over which jobs arrive
+    tail_days: int = bounded(21, ge=0, le=MAX_SPAN_DAYS)   # extra days for the last jobs to run
     column: str = "ci_direct"        # ci_direct (operational) | ci_lca (life-cycle)
 
     def __post_init__(self) -> None:
         check(len(self.zones) >= 1, "data.zones", "need at least one zone")
-        check(self.span_days >= 1 and self.tail_days >= 0, "data.span_days", "span ≥ 1 day, tail ≥ 0")
         check(self.column in ("ci_direct", "ci_lca"), "data.column", "expected ci_direct or ci_lca")
 
 
@@ -115,7 +117,7 @@ class DurationSection:
     level: float = 0.9               # estimator: margin = q_level / median − 1
     feedback: str = "none"           # estimator: none | observe | update
     update_every: int = 100          # update: refit after this many finished jobs
-    history_jobs: int = 1000         # estimator prior: finished jobs before hour 0
+    history_jobs: int = bounded(1000, ge=20, le=MAX_JOBS)   # estimator prior: finished jobs before hour 0 (≥ 20 to fit)
     max_iter: int = 100              # boosting iterations per quantile model
     pad_to_fit: bool = False         # padded run does not fit: keep the longest padding that does
     history_profiling_error: float | None = None  # prior history's profiling error (null: workload.profiling_error)
@@ -128,7 +130,6 @@ class DurationSection:
         check(self.feedback in FEEDBACK_MODES, "duration.feedback", f"expected one of {list(FEEDBACK_MODES)}")
         check(self.update_every >= 1 and self.max_iter >= 1, "duration.update_every",
               "update_every and max_iter must be ≥ 1")
-        check(self.history_jobs >= 20, "duration.history_jobs", "need ≥ 20 past jobs to fit")
         check(self.history_profiling_error is None or 0 <= self.history_profiling_error < 1,
               "duration.history_profiling_error", "expected a relative error in [0, 1) or null")
 

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from carbonshift.experiments.config import check
+from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.instances import MAX_SPAN_DAYS
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.scheduler.curtailment import (ForecastWindowRule, WindowRule, forecast_windows, foresight, handoff_mask,
@@ -48,12 +49,11 @@ class CTDataSection:
     zones: list[str] = field(default_factory=lambda: ["DE", "GB", "US-CAL-CISO"])
     years: list[int] = field(default_factory=lambda: [2023])
     start: str = "2023-03-01"        # UTC
-    span_days: int = 60              # hours available to finish training
+    span_days: int = bounded(60, ge=1, le=MAX_SPAN_DAYS)   # hours available to finish training
     column: str = "ci_direct"        # intensity used for emissions: ci_direct | ci_lca
 
     def __post_init__(self) -> None:
         check(len(self.zones) >= 2, "data.zones", "need at least two sites")
-        check(self.span_days >= 1, "data.span_days", "must be ≥ 1")
         check(self.column in ("ci_direct", "ci_lca"), "data.column", "expected ci_direct or ci_lca")
 
 
@@ -66,11 +66,11 @@ class CorpusSection:
 
 @dataclass
 class ModelSection:
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    context: int = 64
-    batch_size: int = 16
+    d_model: int = bounded(64, ge=1, le=4096)
+    n_layers: int = bounded(2, ge=1, le=64)
+    n_heads: int = bounded(4, ge=1, le=64)
+    context: int = bounded(64, ge=1, le=4096)
+    batch_size: int = bounded(16, ge=1, le=4096)
     lr: float = 3e-3
 
 
@@ -108,8 +108,8 @@ class ForecastWindowsSection:
     (persistence | seasonal24 | seasonal168) or ``gbm``; ``stat``: mean or a quantile column (q0.05 … q0.95)."""
 
     model: str = "seasonal24"
-    val_days: int = 28              # calibration window just before data.start
-    trailing_days: int = 28         # thresholds: percentiles of the actuals in the past trailing_days
+    val_days: int = bounded(28, ge=7, le=MAX_SPAN_DAYS)   # calibration window just before data.start
+    trailing_days: int = bounded(28, ge=1, le=MAX_SPAN_DAYS)   # thresholds: percentiles of the actuals in the past trailing_days
     stat: str = "mean"
     warmup_h: int = 24
     issue_hour: int = 23            # UTC; day D is planned from the issue at D − 1 day + issue_hour
@@ -122,8 +122,6 @@ class ForecastWindowsSection:
               "expected persistence | seasonal24 | seasonal168 | gbm")
         check(self.stat == "mean" or self.stat in QUANTILE_COLUMNS, "forecast_windows.stat",
               f"expected mean or one of {list(QUANTILE_COLUMNS)}")
-        check(self.val_days >= 7 and self.trailing_days >= 1, "forecast_windows.val_days",
-              "val_days ≥ 7 and trailing_days ≥ 1")
         check(24 <= self.horizon_h <= MAX_HORIZON_H and 0 <= self.issue_hour <= 23, "forecast_windows.horizon_h",
               f"horizon 24–{MAX_HORIZON_H} h (covers the next day), issue hour 0–23")
 

@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from carbonshift.experiments.config import check
+from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.instances import MAX_JOBS, MAX_SPAN_DAYS
 from carbonshift.experiments.kinds.curtailment_training import ForecastWindowsSection
 from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.scheduler.curtailment import WindowRule, foresight, window_label
 from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DataCenters
 from carbonshift.scheduler.feasibility import MoveParams, domain_figure, evaluate
@@ -44,36 +46,31 @@ class MigDataSection:
     zones: list[str] = field(default_factory=lambda: ["US-CAL-CISO", "US-TEX-ERCO", "GB", "SG", "JP-TK", "DE"])
     years: list[int] = field(default_factory=lambda: [2023])
     start: str = "2023-03-01"        # UTC date
-    span_days: int = 30              # days over which jobs arrive
-    tail_days: int = 21              # extra days for the last jobs to finish
+    span_days: int = bounded(30, ge=1, le=MAX_SPAN_DAYS)   # days over which jobs arrive
+    tail_days: int = bounded(21, ge=0, le=MAX_SPAN_DAYS)   # extra days for the last jobs to finish
     column: str = "ci_direct"        # ci_direct | ci_lca
 
     def __post_init__(self) -> None:
         check(len(self.zones) >= 2, "data.zones", "migration needs at least two zones")
-        check(self.span_days >= 1 and self.tail_days >= 0, "data.span_days", "span ≥ 1 day, tail ≥ 0")
         check(self.column in ("ci_direct", "ci_lca"), "data.column", "expected ci_direct or ci_lca")
 
 
 @dataclass
 class MigForecastSection:
     accuracy: float = 0.87           # 100 − MAPE, as a fraction
-    horizon_h: int = 48
-    issue_every_h: int = 24
+    horizon_h: int = bounded(48, ge=1, le=MAX_HORIZON_H)
+    issue_every_h: int = bounded(24, ge=1)
     correlation_h: float = 0.0
 
     def __post_init__(self) -> None:
         check(0 < self.accuracy <= 1, "forecast.accuracy", "expected a fraction in (0, 1]")
-        check(self.horizon_h >= 1 and self.issue_every_h >= 1, "forecast.horizon_h", "must be ≥ 1")
 
 
 @dataclass
 class MigWorkloadSection:
-    n_jobs: int = 1000
+    n_jobs: int = bounded(1000, ge=1, le=MAX_JOBS)
     mode: str = "fitted"             # fitted | table1
     gpu_kw: float = 0.7              # kW per GPU
-
-    def __post_init__(self) -> None:
-        check(self.n_jobs >= 1, "workload.n_jobs", "must be ≥ 1")
 
 
 @dataclass
@@ -90,7 +87,7 @@ class MigDatacenterSection:
 class FeasibilitySection:
     size_gb: list[float] = field(default_factory=lambda: [1.0, 1.0e4])        # log-spaced range, GB
     bandwidth_gbps: list[float] = field(default_factory=lambda: [0.1, 100.0])  # log-spaced range, Gbps
-    points: int = 41
+    points: int = bounded(41, ge=2, le=1000)   # per axis: a points × points grid per window
     window_h: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0, 16.0, 24.0])
     ci_source: float = 400.0
     ci_dest: float = 50.0
@@ -100,7 +97,7 @@ class FeasibilitySection:
               "expected [min, max] with 0 < min < max")
         check(len(self.bandwidth_gbps) == 2 and 0 < self.bandwidth_gbps[0] < self.bandwidth_gbps[1],
               "feasibility.bandwidth_gbps", "expected [min, max] with 0 < min < max")
-        check(self.points >= 2 and len(self.window_h) >= 1, "feasibility.points", "≥ 2 points, ≥ 1 window")
+        check(len(self.window_h) >= 1, "feasibility.window_h", "at least one window")
 
 
 @dataclass

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from carbonshift.experiments.config import check
+from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.instances import MAX_JOBS
 from carbonshift.experiments.registry import Context, Result, check_policies, experiment_kind
+from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.scheduler.policies.registry import make_policy
 
 
@@ -31,8 +33,8 @@ class BenchConfig:
                                                       "DE", "GB", "JP-TK", "SG", "AU-NSW", "IN-WE"])
     year: int = 2023
     start: str = "2023-06-01"
-    horizon_h: int = 168
-    arrival_span_h: int = 24
+    horizon_h: int = bounded(168, ge=1, le=MAX_HORIZON_H)
+    arrival_span_h: int = bounded(24, ge=1)
     job_counts: list[int] = field(default_factory=lambda: [100, 1000, 5000])
     gpus_per_region: int = 8192
     capacity_factor: float | None = None    # GPUs per region = factor × the N jobs' mean GPU demand per region
@@ -44,6 +46,8 @@ class BenchConfig:
         check(bool(self.policies), "policies", "expected at least one policy name")
         check_policies(self.policies)
         check(self.arrival_span_h < self.horizon_h, "arrival_span_h", "must be < horizon_h")
+        check(bool(self.job_counts) and all(1 <= n <= MAX_JOBS for n in self.job_counts), "job_counts",
+              f"one or more job counts, each 1 to {MAX_JOBS:,}")
         check(self.repeats >= 1 and self.adapt_events >= 1, "repeats", "repeats and adapt_events must be ≥ 1")
         check(self.capacity_factor is None or self.capacity_factor > 0, "capacity_factor", "must be > 0 (or null)")
 

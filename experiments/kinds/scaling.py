@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.instances import MAX_JOBS, MAX_SPAN_DAYS
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.data.panel import load_panel, to_matrix
 from carbonshift.scheduler.generators import GeneratorSpec, generate
@@ -55,12 +56,11 @@ class CarbonSection:
 
 @dataclass
 class WorkloadSection:
-    n_jobs: int = bounded(500, ge=1, le=1_000_000)
-    span_h: int = 720
+    n_jobs: int = bounded(500, ge=1, le=MAX_JOBS)
+    span_h: int = bounded(720, ge=1, le=MAX_SPAN_DAYS * 24)
     mode: str = "fitted"            # fitted | table1 (scheduler.generators)
 
     def __post_init__(self) -> None:
-        check(self.n_jobs >= 1 and self.span_h >= 1, "workload.n_jobs", "n_jobs and span_h must be ≥ 1")
         check(self.mode in ("fitted", "table1"), "workload.mode", "fitted or table1")
 
 

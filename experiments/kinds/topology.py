@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from carbonshift.experiments.config import check
+from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.instances import MAX_JOBS, MAX_SPAN_DAYS
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DataCenters, rtt_ms
 from carbonshift.scheduler.topology import FAMILIES, MAX_RING_K, place
@@ -33,18 +34,17 @@ class TopoDataSection:
     zones: list[str] = field(default_factory=lambda: ["US-CAL-CISO", "US-TEX-ERCO", "GB", "SG", "JP-TK", "DE"])
     years: list[int] = field(default_factory=lambda: [2023])
     start: str = "2023-03-01"        # UTC
-    span_days: int = 30
+    span_days: int = bounded(30, ge=1, le=MAX_SPAN_DAYS)
     column: str = "ci_direct"        # ci_direct | ci_lca
 
     def __post_init__(self) -> None:
         check(len(self.zones) >= 2, "data.zones", "need at least two zones")
-        check(self.span_days >= 1, "data.span_days", "must be ≥ 1")
         check(self.column in ("ci_direct", "ci_lca"), "data.column", "expected ci_direct or ci_lca")
 
 
 @dataclass
 class TopoWorkloadSection:
-    n_jobs: int = 100
+    n_jobs: int = bounded(100, ge=1, le=MAX_JOBS)
     region_cap_gpus: int = 256        # most GPUs one region lends to one job (assumption)
     gpus: list[int] = field(default_factory=lambda: [300, 1536])      # log-uniform total GPUs per job
     model_gb: list[float] = field(default_factory=lambda: [0.5, 14.0])  # log-uniform gradient size, GB
@@ -53,7 +53,7 @@ class TopoWorkloadSection:
     gpu_kw: float = 0.7               # kW per GPU
 
     def __post_init__(self) -> None:
-        check(self.n_jobs >= 1 and self.region_cap_gpus >= 1, "workload.n_jobs", "n_jobs and cap must be ≥ 1")
+        check(self.region_cap_gpus >= 1, "workload.region_cap_gpus", "must be ≥ 1")
         check(len(self.gpus) == 2 and self.region_cap_gpus < self.gpus[0] <= self.gpus[1]
               <= MAX_RING_K * self.region_cap_gpus, "workload.gpus",
               f"[min, max] with cap < min ≤ max ≤ {MAX_RING_K} × cap (multi-region, k ≤ {MAX_RING_K})")

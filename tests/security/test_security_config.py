@@ -153,6 +153,31 @@ def test_sweep_sizes_are_refused_before_anything_is_built(tmp_path, capsys, name
     assert time.monotonic() - started < 1.0          # imports already loaded: the refusal itself
 
 
+@pytest.mark.parametrize("stem, item, expected", [
+    # each sized an allocation and passed --dry-run (issue 24: history_jobs=1e9 allocated 7.45 GiB at run time)
+    ("quickstart_schedule", "duration.history_jobs=1000000000", "duration.history_jobs: must be ≤ 1e+06"),
+    ("quickstart_schedule", "forecast.horizon_h=1000000000", "forecast.horizon_h: at most 168 h"),
+    ("quickstart_schedule", "data.span_days=1000000000", "data.span_days: must be ≤ 3660"),   # was OutOfBoundsTimedelta
+    ("quickstart_schedule", "data.tail_days=1000000000", "data.tail_days: must be ≤ 3660"),
+    ("migration", "forecast.horizon_h=1000000000", "migration.yaml: forecast.horizon_h: must be ≤ 168"),
+    ("migration", "workload.n_jobs=1000000000", "migration.yaml: workload.n_jobs: must be ≤ 1e+06"),
+    ("migration", "feasibility.points=1000000000", "migration.yaml: feasibility.points: must be ≤ 1000"),
+    ("migration", "data.span_days=1000000000", "migration.yaml: data.span_days: must be ≤ 3660"),
+    ("topology", "workload.n_jobs=1000000000", "topology.yaml: workload.n_jobs: must be ≤ 1e+06"),
+    ("topology", "data.span_days=1000000000", "topology.yaml: data.span_days: must be ≤ 3660"),
+    ("scale_bench", "job_counts=[100, 1000000000]", "scale_bench.yaml: job_counts: one or more job counts, each 1 to"),
+    ("scale_bench", "horizon_h=1000000000", "scale_bench.yaml: horizon_h: must be ≤ 168"),
+    ("scaling", "workload.span_h=1000000000", "scaling.yaml: workload.span_h: must be ≤ 87840"),
+    ("curtailment_training", "model.d_model=1000000000", "curtailment_training.yaml: model.d_model: must be ≤ 4096"),
+    ("curtailment_training", "data.span_days=1000000000", "curtailment_training.yaml: data.span_days: must be ≤ 3660"),
+    ("curtailment_forecast", "forecast_windows.val_days=1000000000",
+     "curtailment_forecast.yaml: forecast_windows.val_days: must be ≤ 3660"),
+])
+def test_every_size_a_config_names_is_bounded_at_parse_time(capsys, stem, item, expected):
+    one_line_exit_2(capsys, ["sweep", "--dry-run", str(CONFIGS / f"{stem}.yaml"), "--set", "sweep.seed=[0]",
+                             "--set", item], expected)
+
+
 def test_a_config_is_read_within_its_byte_budget_and_only_from_a_regular_file(tmp_path):
     import os
 
