@@ -193,7 +193,7 @@ class TrainedForecaster:
     @property
     def regions(self) -> list[str]:
         """The regions the forecaster was trained on."""
-        return sorted(set(self.calibration.corrections["region"]))
+        return sorted(set(self.calibration.fitted_corrections["region"]))
 
     @property
     def label(self) -> str:
@@ -201,7 +201,7 @@ class TrainedForecaster:
         buckets), or ``<member>+cqr`` when pruning left one member with positive weight. Rolling ensemble:
         ``ensemble(…)+rolling14d+cqr`` with the weights of the last validation issue (a predicted table's
         ``model`` carries the mean weights of its own issues)."""
-        weights = self.weighting.weights
+        weights = self.weighting.fitted_weights
         if "issue_time" in weights.columns:
             weights = weights[weights["issue_time"] == weights["issue_time"].max()]
         return ensemble_label(weights, self._label_suffix)
@@ -243,6 +243,8 @@ class TrainedForecaster:
         history = panel[panel["region"].isin(regions)].copy()
         history.loc[(history["time"] >= last).to_numpy(), [c for c in TARGETS if c in history.columns]] = np.nan
         observed = history.set_index(["region", "time"])[self.target].dropna()
+        if self.validation is None:
+            raise RuntimeError("rolling forecaster without validation forecasts (checked at construction)")
         val = self.validation[self.validation["region"].isin(regions)]
         stored = val.drop_duplicates(["region", "time"]).set_index(["region", "time"])["actual"].dropna()
         actual = stored.combine_first(observed)           # validation actuals as trained; after them, the history
@@ -269,7 +271,7 @@ class TrainedForecaster:
         pooled = past.append(issues).sort_values()
         skipped = (pooled[0] - pd.Timedelta(days=1) >= self.cutoff
                    or bool((pooled[1:] - pooled[:-1] > pd.Timedelta(days=1)).any()))
-        needed = ens.weights[ens.weights["issue_time"] >= issues[0] - pd.Timedelta(days=self.calibration.lookback_days)]
+        needed = ens.fitted_weights[ens.fitted_weights["issue_time"] >= issues[0] - pd.Timedelta(days=self.calibration.lookback_days)]
         fallback = needed[needed["basis"] != "window"].drop_duplicates(["issue_time", "region", "bucket"])
         if skipped and len(fallback):
             cell = fallback.iloc[0]
@@ -278,7 +280,7 @@ class TrainedForecaster:
                              f"{cell['bucket']} at {cell['issue_time']:%Y-%m-%d %H:%M} UTC); the backtest then "
                              "uses every earlier error, which predict does not re-forecast — use a longer "
                              "ensemble_window_days or a shorter horizon")
-        at = ens.weights[ens.weights["issue_time"].isin(issues)]
+        at = ens.fitted_weights[ens.fitted_weights["issue_time"].isin(issues)]
         return combined, ensemble_label(at, self._label_suffix)
 
     def _predict_one(self, panel: pd.DataFrame, regions: list[str], issue: pd.Timestamp) -> pd.DataFrame:
@@ -308,8 +310,8 @@ class TrainedForecaster:
                 raise ValueError(f"member {name!r}: {exc}") from exc
             members.append({"name": name, "class": saved["class"], "folder": f"members/{name}",
                             "libraries": saved["libraries"], "refit_every_days": self.refit_every_days.get(name, 0)})
-        self.weighting.weights.to_parquet(folder / "ensemble_weights.parquet", index=False)
-        self.calibration.corrections.to_parquet(folder / "conformal_corrections.parquet", index=False)
+        self.weighting.fitted_weights.to_parquet(folder / "ensemble_weights.parquet", index=False)
+        self.calibration.fitted_corrections.to_parquet(folder / "conformal_corrections.parquet", index=False)
         if self.validation is not None:
             self.validation.to_parquet(folder / "validation_forecasts.parquet", index=False)
         manifest = {"format": FORMAT, "label": self.label, "target": self.target, "unit": TARGETS[self.target],

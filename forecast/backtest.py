@@ -216,14 +216,15 @@ def run_backtest(panel: pd.DataFrame, target: str, models: Mapping[str, Callable
     in_test = (both["issue_time"] >= test_issues[0]).to_numpy()
     val_tables["ensemble"] = both[~in_test].reset_index(drop=True)
     test_tables["ensemble"] = both[in_test].reset_index(drop=True)
-    if "issue_time" in ens.weights.columns:   # weights per issue: keep the test issues'
-        ens.weights = ens.weights[ens.weights["issue_time"] >= test_issues[0]].reset_index(drop=True)
+    weights = ens.fitted_weights
+    if "issue_time" in weights.columns:   # weights per issue: keep the test issues'
+        ens.weights = weights[weights["issue_time"] >= test_issues[0]].reset_index(drop=True)
     raw = _attach_actual(test_tables["ensemble"], actual).assign(model="ensemble", window="test")
     frames, corrections = [], []
     for name in [*models, "ensemble"]:
         val = _attach_actual(val_tables[name], actual)
         cal = settings.calibration.clone().fit(val)
-        corrections.append(cal.corrections.assign(model=name))
+        corrections.append(cal.fitted_corrections.assign(model=name))
         frames.append(cal.static.transform(val).assign(model=name, window="validation"))
         test = cal.calibrate(val, _attach_actual(test_tables[name], actual))
         frames.append(test.assign(model=name, window="test"))

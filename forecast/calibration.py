@@ -51,6 +51,13 @@ class ConformalCalibrator:
         self.corrections = pd.DataFrame(rows)
         return self
 
+    @property
+    def fitted_corrections(self) -> pd.DataFrame:
+        """:attr:`corrections` (``RuntimeError`` before :meth:`fit`)."""
+        if self.corrections is None:
+            raise RuntimeError("calibration: fit on a calibration window before transform")
+        return self.corrections
+
     def transform(self, table: pd.DataFrame) -> pd.DataFrame:
         if self.corrections is None:
             raise RuntimeError("calibration: fit on a calibration window before transform")
@@ -84,6 +91,11 @@ class Calibration(ABC):
     def corrections(self) -> pd.DataFrame | None:
         """The static CQR corrections fitted on the validation window (region, bucket, level, q_hat, n)."""
         return self.static.corrections
+
+    @property
+    def fitted_corrections(self) -> pd.DataFrame:
+        """:attr:`corrections` (``RuntimeError`` before :meth:`fit`)."""
+        return self.static.fitted_corrections
 
     def fit(self, validation: pd.DataFrame) -> Calibration:
         """Fit the static CQR corrections on ``validation`` (forecasts with ``actual``)."""
@@ -207,7 +219,7 @@ def calibrate_rolling(history: pd.DataFrame, table: pd.DataFrame, window_days: i
         raise ValueError(f"adaptive step must be ≥ 0, got {step}")
     pool = pd.concat([history, table], ignore_index=True)
     pool = pool[pool["actual"].notna()]
-    static = ConformalCalibrator(buckets).fit(history).corrections
+    static = ConformalCalibrator(buckets).fit(history).fitted_corrections
     regions = np.unique(np.concatenate([pool["region"].to_numpy(str), table["region"].to_numpy(str)]))
     n_b = len(buckets) + 1
     n_cell = n_b * len(regions)

@@ -178,8 +178,10 @@ def align(cubes: Mapping[str, Cube]) -> tuple[dict[str, Cube], list[str]]:
     out = {}
     for name, c in cubes.items():
         ii, rr = c.issues.get_indexer(issues), [c.regions.index(r) for r in regions]
-        sub = lambda a: None if a is None else a[ii][:, rr][:, :, :hmax]  # noqa: E731
-        out[name] = Cube(issues, tuple(regions), sub(c.point), sub(c.actual), sub(c.quantiles))
+        def sub(a: np.ndarray) -> np.ndarray:
+            return a[ii][:, rr][:, :, :hmax]
+        out[name] = Cube(issues, tuple(regions), sub(c.point), sub(c.actual),
+                         None if c.quantiles is None else sub(c.quantiles))
     return out, notes
 
 
@@ -192,7 +194,7 @@ class ValueReport:
     shapes: pd.DataFrame        # every region incl. pooled rows × single shape × choice
     paired: pd.DataFrame | None  # reference − baseline captured share, paired bootstrap
     reliability: pd.DataFrame   # implied vs observed P(chosen window beats run-now), by bin
-    notes: dict[str, object]
+    notes: Mapping[str, object]
 
 
 def value_report(tables: Mapping[str, pd.DataFrame], lengths_h: Sequence[int] = LENGTHS_H,

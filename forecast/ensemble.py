@@ -86,6 +86,13 @@ class Weighting(ABC):
     buckets: list[int]
     weights: pd.DataFrame | None
 
+    @property
+    def fitted_weights(self) -> pd.DataFrame:
+        """:attr:`weights` (``RuntimeError`` before :meth:`fit`)."""
+        if self.weights is None:
+            raise RuntimeError(f"{type(self).__name__}: fit before reading the weights")
+        return self.weights
+
     @abstractmethod
     def fit(self, tables: Mapping[str, pd.DataFrame], actual: pd.Series) -> Weighting:
         """Fit on the members' validation tables; ``actual``: Series indexed by (region, time)."""
@@ -213,6 +220,8 @@ class ErrorWeightedEnsemble(Weighting):
                 raise ValueError(f"ensemble: member {model!r} covers different (region, issue, time) rows")
             acc += w[:, None] * t[value_cols].to_numpy(float)
             wsum += w
+        if acc is None or wsum is None:
+            raise ValueError("ensemble: no member tables to combine")
         if (wsum <= 0).any():
             raise ValueError("ensemble: some rows have no member with positive weight")
         out = base.copy()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -233,15 +234,16 @@ def mape_by_horizon_figure(wide: pd.DataFrame, model: str, context: str, day_ahe
         fig, axes = plt.subplots(2, 1, figsize=(9, 7.2), sharex=True, height_ratios=(3, 2))
         ax = axes[0]
     single = len(regions) == 1
+    one_colour: dict[str, Any] = {"color": "k"} if single else {}
     for region in regions:
-        ax.plot(wide.index, wide[region], lw=2.2 if single else 1, label=str(region), **({"color": "k"} if single else {}))
+        ax.plot(wide.index, wide[region], lw=2.2 if single else 1, label=str(region), **one_colour)
     if not single:
         ax.plot(wide.index, wide["mean"], color="k", lw=2.2, label="mean over regions")
     ax.set(ylabel="MAPE (%)", ylim=(0, None))
     if coverage is not None:
         cov = axes[1]
         for region in regions:
-            cov.plot(coverage.index, coverage[region], lw=2.2 if single else 1, **({"color": "k"} if single else {}))
+            cov.plot(coverage.index, coverage[region], lw=2.2 if single else 1, **one_colour)
         if not single:
             cov.plot(coverage.index, coverage["mean"], color="k", lw=2.2)
         cov.axhline(level / 100, color="tab:red", ls="--", lw=1, label=f"nominal {level} %")

@@ -105,13 +105,13 @@ def check_hourly_index(times: pd.Series, source: str) -> None:
 def check_values(frame: pd.DataFrame, source: str, time_col: str, ci_cols: list[str], pct_cols: list[str],
                  allow_nan: list[str] | None = None) -> None:
     """NaN, negative, implausible CI (> CI_MAX or looks like kg/kWh) and percentages outside 0–100."""
-    allow_nan = set(allow_nan or [])
+    nan_ok = set(allow_nan or [])
     for col in [*ci_cols, *pct_cols]:
         v = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
         non_numeric = np.isnan(v) & frame[col].notna().to_numpy()
         if non_numeric.any():
             raise DataValidationError(source, f"non-numeric value in '{col}'", _rows(frame, non_numeric, time_col))
-        if col not in allow_nan and np.isnan(v).any():
+        if col not in nan_ok and np.isnan(v).any():
             raise DataValidationError(source, f"missing value (NaN) in '{col}'", _rows(frame, np.isnan(v), time_col))
         if (v < 0).any():
             raise DataValidationError(source, f"negative value in '{col}'", _rows(frame, v < 0, time_col))

@@ -141,7 +141,8 @@ class Monitor:
         sources) end within that many seconds in all."""
         now = self.clock()
         last = self.store.last_values()
-        attempts, served, report = [], [], []
+        attempts: list[tuple] = []
+        served, report = [], []
         for zone in self.zones:
             with (deadline_within(self.zone_timeout_s, f"{self.zone_timeout_s:g} s per zone")
                   if self.zone_timeout_s is not None else contextlib.nullcontext()):

@@ -235,6 +235,10 @@ class _Meter:
         return getattr(self.fp, name)
 
 
+#: http.client's line limit (private, so not in its type stubs)
+_MAXLINE: int = getattr(http.client, "_MAXLINE", 65536)
+
+
 def _response_class(max_bytes: int) -> type[http.client.HTTPResponse]:
     """An ``HTTPResponse`` reading through a :class:`_Meter` (headers: at most :data:`MAX_HEADER_BYTES` and
     ``max_bytes``; the whole response: ``max_bytes``) that refuses chunked trailers cut off before their
@@ -243,7 +247,9 @@ def _response_class(max_bytes: int) -> type[http.client.HTTPResponse]:
     class CappedResponse(http.client.HTTPResponse):
         def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any):
             super().__init__(sock, *args, **kwargs)
-            self.fp = self.meter = _Meter(self.fp, min(MAX_HEADER_BYTES, max_bytes), "response header section")
+            self.meter = _Meter(self.fp, min(MAX_HEADER_BYTES, max_bytes), "response header section")
+            # http.client reads fp duck-typed; its stub says BufferedReader
+            self.fp = self.meter  # type: ignore[assignment]
 
         def begin(self) -> None:
             super().begin()
@@ -253,8 +259,8 @@ def _response_class(max_bytes: int) -> type[http.client.HTTPResponse]:
 
         def _read_and_discard_trailer(self) -> None:
             while True:
-                line = self.fp.readline(http.client._MAXLINE + 1)
-                if len(line) > http.client._MAXLINE:
+                line = self.fp.readline(_MAXLINE + 1)
+                if len(line) > _MAXLINE:
                     raise http.client.LineTooLong("trailer line")
                 if not line:
                     raise TransportError("body cut short: chunked body ended before its terminating blank line")
@@ -306,6 +312,7 @@ def _connection(url: str, scheme: str, host: str, port: int, timeout_s: float, h
     if via.username:
         pair = f"{urllib.parse.unquote(via.username)}:{urllib.parse.unquote(via.password or '')}"
         auth = {"Proxy-Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+    conn: http.client.HTTPConnection
     if https:
         conn = http.client.HTTPSConnection(via.hostname or "", via.port or 80, timeout=timeout_s)
         conn.set_tunnel(host, port, headers=auth)
@@ -325,7 +332,8 @@ def _exchange(url: str, headers: dict[str, str], deadline: float, max_bytes: int
     conn, target, headers = _connection(url, scheme, host, port, remaining, headers)
     fired = threading.Event()
     watchdog: threading.Timer | None = None
-    conn._create_connection = _connector(deadline)  # http.client's connect hook: bounded name lookup
+    # http.client's (private, unstubbed) connect hook: bounded name lookup
+    conn._create_connection = _connector(deadline)  # type: ignore[attr-defined]
     conn.response_class = _response_class(max_bytes)
     try:
         conn.connect()  # bounded by the socket timeout (= the time left)

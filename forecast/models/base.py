@@ -162,9 +162,17 @@ class Forecaster(abc.ABC):
                              f"{len(issues)} issues × {horizon} horizons")
         return table
 
+    @property
+    def fitted_target(self) -> str:
+        """The target column :meth:`fit` set (``RuntimeError`` before it) — what the hooks read."""
+        if self.target is None:
+            raise RuntimeError(f"{self.name}: fit before predict")
+        return self.target
+
     @abc.abstractmethod
-    def _fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None, **options: Any) -> None:
-        """Train (``self.target`` and ``self.trained_regions`` are set)."""
+    def _fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None) -> None:
+        """Train (``self.target`` and ``self.trained_regions`` are set). A subclass may take keyword options,
+        which :meth:`fit` passes on (the neural members: ``callbacks``, ``monitor``)."""
 
     @abc.abstractmethod
     def _predict(self, history: pd.DataFrame, issues: pd.DatetimeIndex, horizon: int) -> pd.DataFrame:

@@ -141,7 +141,7 @@ def holiday_flags(region: str, times: pd.DatetimeIndex) -> np.ndarray:
     return local.isin(days).astype(float)
 
 
-def direct_design(series: RegionSeries, issue_idx: np.ndarray, horizons: Sequence[int], profile_days: int = 0,
+def direct_design(series: RegionSeries, issue_idx: np.ndarray, horizons: Sequence[int] | np.ndarray, profile_days: int = 0,
                   holidays: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Design matrix for every (issue, horizon): rows ordered issue-major. Returns ``X`` [n·H × F],
     the target indices ``J`` [n × H] and feature names. Reads ``y`` only before each issue index.

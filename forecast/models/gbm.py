@@ -108,8 +108,9 @@ class GBMForecaster(Forecaster):
                 keep = [k for k, n in enumerate(names) if not np.isnan(X[:, k]).all()]
                 features = [names[k] for k in keep]
                 X, y = X[:, keep], s.y[J].ravel()
-                if _BASELINE[p.level] is not None:
-                    X, base = relative_to_level(X, features, _BASELINE[p.level])
+                level = _BASELINE[p.level]
+                if level is not None:
+                    X, base = relative_to_level(X, features, level)
                     y = y - base
                 w = self._recency_weights(i, len(h))
                 self.features[region].append(features)
@@ -130,7 +131,7 @@ class GBMForecaster(Forecaster):
 
     def _predict(self, history: pd.DataFrame, issues: pd.DatetimeIndex, horizon: int) -> pd.DataFrame:
         frames = []
-        for region, s in region_series(history, self.target, self.oracle_weather, self.params.past_covariates).items():
+        for region, s in region_series(history, self.fitted_target, self.oracle_weather, self.params.past_covariates).items():
             parts = [self._predict_block(s, s.index_of(issues), np.arange(lo + 1, min(hi, horizon) + 1),
                                          self.models[region][b], self.features[region][b])
                      for b, (lo, hi) in enumerate(self.blocks) if lo < horizon]
@@ -144,8 +145,9 @@ class GBMForecaster(Forecaster):
         """Quantile forecasts [issue × len(h) × quantile] (target unit) of one horizon block's models."""
         X, J, names = direct_design(s, issue_idx, h, self._profile_days, self.params.holidays)
         X = select(X, names, features)
-        base = 0.0
-        if _BASELINE[self.params.level] is not None:
-            X, base = relative_to_level(X, features, _BASELINE[self.params.level])
-            base = base[:, None]
+        base: np.ndarray | float = 0.0
+        level = _BASELINE[self.params.level]
+        if level is not None:
+            X, level_base = relative_to_level(X, features, level)
+            base = level_base[:, None]
         return (np.stack([m.predict(X) for m in models], axis=1) + base).reshape(*J.shape, len(QUANTILE_LEVELS))

@@ -36,6 +36,8 @@ def _build_module(n_feat: int, n_regions: int, horizon: int, hidden: int, layers
     mid = QUANTILE_LEVELS.index(0.5)
 
     class AttentionLSTM(pl.LightningModule):
+        levels: torch.Tensor     # a registered buffer
+
         def __init__(self) -> None:
             super().__init__()
             self.encoder = nn.LSTM(1 + n_feat, hidden, num_layers=layers, batch_first=True,
@@ -115,11 +117,11 @@ class LSTMForecaster(NeuralForecaster):
         self.regions: list[str] = []
         self.names: list[str] = []
         self.scalers: dict[str, Scaler] = {}
-        self.module = None
+        self.module: Any = None      # the LightningModule _build_module defines (a local class), set by fit
         self.epochs_run = 0
 
     def _arrays(self, history: pd.DataFrame):
-        return region_series(history, self.target, self.oracle_weather)
+        return region_series(history, self.fitted_target, self.oracle_weather)
 
     def __getstate__(self) -> dict:
         """Picklable for saved forecaster artifacts (:mod:`forecast.artifact`): the Lightning module, a class
@@ -156,7 +158,7 @@ class LSTMForecaster(NeuralForecaster):
         self.regions = list(series)
         self.names = sorted({n for s in series.values() for k, n in enumerate(s.known_names)
                              if not np.isnan(s.known[:, k]).all()})
-        parts = {"train": [], "val": []}
+        parts: dict[str, list] = {"train": [], "val": []}
         for r, s in series.items():
             end = len(s.y) if until is None else int(np.searchsorted(s.times, until))
             start = 0 if p.train_days is None else max(0, end - 24 * p.train_days)

@@ -72,7 +72,7 @@ class NaiveForecaster(Forecaster):
     def _predict(self, history: pd.DataFrame, issues: pd.DatetimeIndex, horizon: int) -> pd.DataFrame:
         h = np.arange(1, horizon + 1)
         frames = []
-        for region, s in region_series(history, self.target).items():
+        for region, s in region_series(history, self.fitted_target).items():
             point, _ = self._point(s, s.index_of(issues), h)
             q = point[:, :, None] + self.residual_q[region][None, :horizon, :]
             frames.append(forecast_frame(region, issues, h, point, q))

@@ -12,7 +12,7 @@ import logging
 import tempfile
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -140,7 +140,7 @@ class TrainerSettings:
         if isinstance(self.devices, bool) or not (self.devices == "auto" or isinstance(self.devices, int)
                                                   and self.devices >= 1):
             raise ValueError(f"trainer.devices: expected an integer ≥ 1 or 'auto', got {self.devices!r}")
-        if (self.devices == "auto" or self.devices > 1) and not self.strategy.startswith("ddp"):
+        if (self.devices == "auto" or isinstance(self.devices, int) and self.devices > 1) and not self.strategy.startswith("ddp"):
             raise ValueError(f"trainer.devices: {self.devices!r} devices need a DDP strategy (trainer.strategy: "
                              f"ddp), got strategy {self.strategy!r}")
         if self.accelerator == "cpu" and self.precision == "16-mixed":
@@ -151,7 +151,7 @@ class TrainerSettings:
         """Settings from themselves, a mapping of their fields (a config section) or ``None`` (defaults)."""
         if value is None:
             return cls()
-        return value if isinstance(value, cls) else cls(**value)
+        return value if isinstance(value, TrainerSettings) else cls(**value)
 
     def lightning_precision(self) -> str:
         """The Lightning precision string: ``auto`` resolved to ``bf16-mixed`` on CUDA, else ``32-true``."""
@@ -182,7 +182,9 @@ def trainer(max_epochs: int, patience: int, limit_train_batches: int | float = 1
            pl.callbacks.ModelCheckpoint(dirpath=ckpt_dir, monitor="val_loss", mode="min", save_top_k=1),
            training_progress(name, monitor), *callbacks]
     return pl.Trainer(max_epochs=max_epochs, accelerator=settings.accelerator, devices=settings.devices,
-                      strategy=settings.strategy, precision=settings.lightning_precision(), callbacks=cbs,
+                      # lightning_precision() is one of PRECISIONS (checked in __post_init__), a plain str here
+                      strategy=settings.strategy, precision=settings.lightning_precision(),  # type: ignore[arg-type]
+                      callbacks=cbs,
                       deterministic=settings.deterministic, logger=False, enable_progress_bar=False,
                       enable_model_summary=False, limit_train_batches=limit_train_batches, gradient_clip_val=1.0)
 
@@ -223,7 +225,7 @@ def training_progress(name: str, monitor: TrainingMonitor | None = None):
 
     class TrainingProgress(pl.Callback):
         def __init__(self) -> None:
-            self.bar = None
+            self.bar: Any = None        # a tqdm bar (untyped library), set on train start
             self.losses: list[float] = []
             self.t0 = 0.0
             self.history: list[dict[str, float]] = []
@@ -315,7 +317,7 @@ class NeuralForecaster(Forecaster):
     of them); ``fit`` takes extra Lightning ``callbacks`` (epoch timers, tuning reports)."""
 
     capabilities = Capabilities(quantiles=True, future_covariates=True, global_model=True, gpu=True)
-    requires: tuple[str, ...] = ("torch", "lightning")
+    requires: ClassVar[tuple[str, ...]] = ("torch", "lightning")
     reports_epochs = True
 
     def __init__(self, issue_hour: int = 23, horizon: int = 48, *, trainer: TrainerSettings | dict | None = None,

@@ -84,7 +84,7 @@ class ProphetForecaster(Forecaster):
 
     def __init__(self, issue_hour: int = 23, horizon: int = 48, **kw: Any) -> None:
         super().__init__(issue_hour, horizon, **kw)
-        self.models: dict[str, object] = {}
+        self.models: dict[str, Any] = {}                 # region → fitted prophet.Prophet
         self.regs: dict[str, list[str]] = {}
         self.fill: dict[str, np.ndarray] = {}
         self.beta: dict[str, np.ndarray] = {}
@@ -136,8 +136,8 @@ class ProphetForecaster(Forecaster):
             country = HOLIDAY_COUNTRY.get(region)
             if p.holidays and country:
                 m.add_country_holidays(country_name=country)
-            for c in cols:
-                m.add_regressor(c)
+            for col in cols:
+                m.add_regressor(col)
             days = (s.times[rows[-1]] - s.times[rows[0]]) / pd.Timedelta(days=1)
             if p.yearly and days < 730:
                 self.notes.append(f"yearly seasonality fitted on {days:.0f} days of {region} (< 730: under-identified)")
@@ -161,7 +161,7 @@ class ProphetForecaster(Forecaster):
     def _predict(self, history: pd.DataFrame, issues: pd.DatetimeIndex, horizon: int) -> pd.DataFrame:
         h = np.arange(1, horizon + 1)
         frames = []
-        for region, s in region_series(history, self.target, self.oracle_weather).items():
+        for region, s in region_series(history, self.fitted_target, self.oracle_weather).items():
             i = s.index_of(issues)
             if (i < 24).any() or (i + horizon >= len(s.y)).any():
                 raise ValueError(f"prophet: {region} issue times need 24 h of history and {horizon} h after")

@@ -71,8 +71,8 @@ class TFTForecaster(NeuralForecaster):
         super().__init__(issue_hour, horizon, **kw)
         self.names: list[str] = []
         self.scalers: dict[str, Scaler] = {}
-        self.dataset = None
-        self.model = None
+        self.dataset: Any = None                          # pytorch_forecasting TimeSeriesDataSet (untyped library)
+        self.model: Any = None                            # its TemporalFusionTransformer, set by fit
         self.epoch_seconds: list[float] = []
         self.train_seconds: list[float] = []
         self.epoch_samples: list[int] = []
@@ -81,7 +81,7 @@ class TFTForecaster(NeuralForecaster):
     def _frame(self, history: pd.DataFrame, fit_until: pd.Timestamp | None = None) -> pd.DataFrame:
         """Long frame for pytorch-forecasting (time_idx = hours since the Unix epoch)."""
         frames = []
-        for r, s in region_series(history, self.target, self.oracle_weather).items():
+        for r, s in region_series(history, self.fitted_target, self.oracle_weather).items():
             if fit_until is not None:
                 end = len(s.y) if fit_until is None else int(np.searchsorted(s.times, fit_until))
                 start = 0 if self.params.train_days is None else max(0, end - 24 * self.params.train_days)
