@@ -159,6 +159,8 @@ class DurationEstimator:
     def recent_log_median(self, frame: pd.DataFrame) -> np.ndarray:
         """Online-profile feature: log-median duration of the last ``recent_window`` history jobs of the
         same kind finished strictly before each row's creation time (NaN when there is none)."""
+        if self.time_cols is None:
+            raise ValueError("DurationEstimator.recent_log_median: needs time_cols (creation, finish)")
         t = frame[self.time_cols[0]].to_numpy(np.float64)
         kinds = frame[self.kind].astype(str).to_numpy()
         out = np.full(len(frame), np.nan)
@@ -172,6 +174,8 @@ class DurationEstimator:
         return out
 
     def _build_recent_ref(self, finished: pd.DataFrame) -> None:
+        if self.time_cols is None:
+            raise ValueError("DurationEstimator._build_recent_ref: needs time_cols (creation, finish)")
         ref = pd.DataFrame({"finish": finished[self.time_cols[1]].to_numpy(np.float64),
                             "kind": finished[self.kind].astype(str).to_numpy(),
                             "log_d": np.log(finished["duration"].to_numpy(np.float64))})

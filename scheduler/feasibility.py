@@ -172,6 +172,7 @@ def domain_figure(grid: FeasibilityGrid, title: str | None = None):
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.artist import Artist
     from matplotlib.patches import Patch
 
     s, b = grid.size_gb, grid.bandwidth_gbps
@@ -193,9 +194,11 @@ def domain_figure(grid: FeasibilityGrid, title: str | None = None):
                           f"{p.max_move_share:.0%} of the window)\njob {p.job_kw:g} kW, {p.ci_source:g} → "
                           f"{p.ci_dest:g} gCO2eq/kWh, link efficiency {p.link_efficiency:g}, restart "
                           f"{p.startup_h:g} h (model, no measured data)", fontsize=9)
-    handles = [Patch(facecolor="none", edgecolor="k", hatch="//",
+    handles: list[Artist] = [Patch(facecolor="none", edgecolor="k", hatch="//",
                      label=f"move energy not repaid in a {levels[0]:g} h window")]
-    handles += [plt.Line2D([], [], color=cs.cmap(cs.norm(v)), label=f"{v:g} h window") for v in levels]
+    # Colormap on a scalar returns an RGBA tuple; its stub's return type also allows an array
+    handles += [plt.Line2D([], [], color=cs.cmap(cs.norm(v)), label=f"{v:g} h window")  # type: ignore[arg-type]
+                for v in levels]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     fig.tight_layout()
     return fig

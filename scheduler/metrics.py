@@ -152,7 +152,8 @@ def policy_metrics(out: Outcome, perf_first_kg: float | None = None,
                                     if perf_first_kg else float("nan"))
     bound, _ = oracle_comparison(out, bounds)
     saving = None if perf_first_kg is None or bound is None else perf_first_kg - bound.kg
-    m["oracle_share"] = float((perf_first_kg - carbon) / saving * 100.0) if saving and saving > 0 else float("nan")
+    m["oracle_share"] = (float((perf_first_kg - carbon) / saving * 100.0)
+                         if perf_first_kg is not None and saving and saving > 0 else float("nan"))
     m["ontime_share"] = (ontime_share(out, run_now_kg, ontime_bounds if ontime_bounds is not None else bounds)
                          if run_now_kg is not None else float("nan"))
     m["oracle_bound_kg"] = float(bound.kg) if bound is not None else float("nan")
@@ -165,6 +166,8 @@ def region_table(out: Outcome) -> pd.DataFrame:
     energy share (%), carbon, energy-weighted intensity. Energy, operational carbon and renewables count
     where each hour ran (so a moved job's hours split between regions); a job's transfer carbon counts in
     the region it ran in (ended in)."""
+    if out.carbon_op_region_kg is None or out.renewable_region_kwh is None:
+        raise ValueError("region_table: the Outcome has no per-region carbon/renewables (not from simulate())")
     r = out.region
     ran = r >= 0
     R = len(out.regions)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from carbonshift.scheduler.datacenters import DataCenters
-from carbonshift.scheduler.policies.base import ClusterState, Event
+from carbonshift.scheduler.policies.base import ClusterState, Event, Policy
 from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal, PolicyView
 from carbonshift.scheduler.workloads import Jobs
 
@@ -46,7 +46,7 @@ def binding_gpus(jobs: Jobs, n_regions: int, span_h: int, factor: float) -> int:
     return max(int(np.ceil(factor * demand)), int(jobs.gpus.max()))
 
 
-def bench_plan(make: Callable[[], object], jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal,
+def bench_plan(make: Callable[[], Policy], jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal,
                dc: DataCenters, horizon_h: int, repeats: int, adapt_events: int, seed: int) -> dict[str, float]:
     """Benchmark the policy ``make()`` builds on ``jobs`` (all submitted by hour 0, empty cluster).
 

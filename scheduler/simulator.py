@@ -306,6 +306,7 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
     def views_at(at: int) -> tuple[PolicyView, JobsView]:
         """The (read-only) forecast and jobs views of hour ``at``, built once per hour however many events it has."""
         if at not in hour_views:
+            assert forecast is not None, "simulate: checked above — only the oracle runs without a forecast"
             hour_views.clear()
             hour_views[at] = (PolicyView(carbon, forecast, at), JobsView(jobs, at))
         return hour_views[at]
@@ -347,7 +348,7 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
         active = cont.copy()
         if len(newcomers):
             used = np.bincount(p_region[cont], weights=gpus[cont], minlength=R)
-            blocked = []
+            blocked: list[int] = []
             for i in newcomers.tolist():
                 r = p_region[i]
                 if used[r] + gpus[i] > dc.gpus[r]:
@@ -367,16 +368,19 @@ def simulate(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSignal | None, 
                     progress[i] -= 2.0 * jobs.ckpt_overhead_h[i]
                     suspensions[i] += 1
             if blocked:
-                blocked = np.asarray(blocked)
-                release(blocked, t, forget=True)
+                blocked_rows = np.asarray(blocked)
+                release(blocked_rows, t, forget=True)
                 if t + 1 < T:
+                    b_view: PolicyView | OracleView
+                    b_jv: JobsView | None
+                    table: Jobs | JobsView
                     if policy.clairvoyant:
-                        view, jv, table = OracleView(carbon, t + 1), None, jobs
+                        b_view, b_jv, table = OracleView(carbon, t + 1), None, jobs
                     else:
-                        view, jv = views_at(t + 1)
-                        table = jv
-                    ev = Event("blocked", blocked if jv is None else jv.positions(blocked))
-                    decide(lambda: policy.adapt(ev, table, t + 1, state, view), t + 1, False, view, jv)
+                        b_view, b_jv = views_at(t + 1)
+                        table = b_jv
+                    ev = Event("blocked", blocked_rows if b_jv is None else b_jv.positions(blocked_rows))
+                    decide(lambda: policy.adapt(ev, table, t + 1, state, b_view), t + 1, False, b_view, b_jv)
         was_active = active
         run = np.flatnonzero(active)
         if len(run):   # execution of hour t

@@ -117,11 +117,12 @@ def candidates(workers: np.ndarray, rtt: np.ndarray, model_gb: float, compute_s:
                          float(link_rtt.sum()), order, nxt, [per_link] * k))
     width = max(len(r[4]) for r in rows)
 
-    def pad(col: int, dtype) -> np.ndarray:
-        return np.array([r[col] + [0] * (width - len(r[col])) for r in rows], dtype=dtype)
+    def pad(values: list[list[int]] | list[list[float]], dtype) -> np.ndarray:
+        return np.array([v + [0] * (width - len(v)) for v in values], dtype=dtype)
 
     return Candidates([r[0] for r in rows], np.array([r[1] for r in rows]), np.array([r[2] for r in rows]),
-                      np.array([r[3] for r in rows]), pad(4, np.int64), pad(5, np.int64), pad(6, np.float64))
+                      np.array([r[3] for r in rows]), pad([r[4] for r in rows], np.int64),
+                      pad([r[5] for r in rows], np.int64), pad([r[6] for r in rows], np.float64))
 
 
 def comm_kg_per_step(cand: Candidates, ci: np.ndarray, dcs: DataCenters) -> np.ndarray:

@@ -170,9 +170,11 @@ def make_jobs(*, type_: np.ndarray, submit_h: np.ndarray, gpus: np.ndarray, dura
         bad = np.flatnonzero(~np.isfinite(np.asarray(arr, dtype=np.float64)))
         if len(bad):
             raise ValueError(f"make_jobs.{name}: {len(bad)} job(s) not finite, e.g. rows {bad[:5].tolist()}")
-    for name, arr in whole.items():
-        values = None if arr is None else np.asarray(arr, dtype=np.float64)
-        bad = np.array([], dtype=np.int64) if values is None else np.flatnonzero(values != np.floor(values))
+    for name, given in whole.items():
+        if given is None:
+            continue
+        values = np.asarray(given, dtype=np.float64)
+        bad = np.flatnonzero(values != np.floor(values))
         if len(bad):
             raise ValueError(f"make_jobs.{name}: must be whole numbers (never truncated); {len(bad)} job(s) fail, "
                              f"e.g. rows {bad[:5].tolist()}: {values[bad[:5]].tolist()}")

@@ -31,6 +31,8 @@ class LMConfig:
 class TinyLM(nn.Module):
     """Token + learned position embeddings → pre-norm causal transformer encoder → tied output head."""
 
+    mask: torch.Tensor  # a registered buffer (nn.Module.__getattr__ would type it Tensor | Module)
+
     def __init__(self, cfg: LMConfig) -> None:
         super().__init__()
         self.cfg = cfg

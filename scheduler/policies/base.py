@@ -42,6 +42,21 @@ class JobsView:
     hands the same view to every decision of one hour."""
 
     __slots__ = (*VISIBLE_FIELDS, "row", "now")
+    # The fields __init__ copies (VISIBLE_FIELDS), declared for type checkers; tests/scheduler checks the list.
+    id: np.ndarray
+    type: np.ndarray
+    submit_h: np.ndarray
+    gpus: np.ndarray
+    est_duration_h: np.ndarray
+    flex: np.ndarray
+    deadline_h: np.ndarray
+    ckpt_interval_h: np.ndarray
+    ckpt_overhead_h: np.ndarray
+    gpu_kw: np.ndarray
+    data_gb: np.ndarray
+    home: np.ndarray
+    row: np.ndarray
+    now: int
 
     def __init__(self, jobs: Jobs, now: int):
         self.now = int(now)

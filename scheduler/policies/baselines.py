@@ -29,16 +29,16 @@ import numpy as np
 
 from carbonshift.scheduler.cost import earliest_fit, prefix
 from carbonshift.scheduler.datacenters import DataCenters
-from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, Placer, argmin_finite
+from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, JobsView, Placer, argmin_finite
 from carbonshift.scheduler.workloads import Jobs
 
 
-def fifo(jobs: Jobs, idx: np.ndarray) -> np.ndarray:
+def fifo(jobs: Jobs | JobsView, idx: np.ndarray) -> np.ndarray:
     """``idx`` ordered by submit hour, then id."""
     return idx[np.lexsort((jobs.id[idx], jobs.submit_h[idx]))]
 
 
-def transfer_carbon_kg(jobs: Jobs, i: int, dc: DataCenters, ci_at_start: np.ndarray) -> np.ndarray:
+def transfer_carbon_kg(jobs: Jobs | JobsView, i: int, dc: DataCenters, ci_at_start: np.ndarray) -> np.ndarray:
     """Transfer carbon of job ``i`` to every region [R], kgCO2e (``DataCenters.transfer_carbon_kg`` from
     home to each region at ``ci_at_start`` [R], gCO2eq/kWh); zero for the home region."""
     home = jobs.home[i]
@@ -57,7 +57,7 @@ class _Sequential:
         self.dc = dc
         self.rng = np.random.default_rng(seed)
 
-    def plan(self, jobs: Jobs, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
+    def plan(self, jobs: Jobs | JobsView, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
         placer = Placer(jobs, now, state, self.dc)
         self.prepare(placer, jobs, idx, view)
         for i in fifo(jobs, np.asarray(idx)):
@@ -68,10 +68,10 @@ class _Sequential:
             placer.commit(int(i), r, s, d)
         return placer.decisions()
 
-    def adapt(self, event: Event, jobs: Jobs, now: int, state: ClusterState, view) -> Decisions:
+    def adapt(self, event: Event, jobs: Jobs | JobsView, now: int, state: ClusterState, view) -> Decisions:
         return self.plan(jobs, event.jobs, now, state, view)
 
-    def prepare(self, placer: Placer, jobs: Jobs, idx: np.ndarray, view) -> None:
+    def prepare(self, placer: Placer, jobs: Jobs | JobsView, idx: np.ndarray, view) -> None:
         """Per-call set-up (e.g. read the view once)."""
 
     def choose(self, placer: Placer, i: int, d: int, view) -> tuple[int, int]:
@@ -118,7 +118,7 @@ class RoundRobin(_Sequential):
 class GreedyCarbon(_Sequential):
     name = "greedy_carbon"
 
-    def prepare(self, placer: Placer, jobs: Jobs, idx: np.ndarray, view) -> None:
+    def prepare(self, placer: Placer, jobs: Jobs | JobsView, idx: np.ndarray, view) -> None:
         self.current = view.current()
 
     def choose(self, placer: Placer, i: int, d: int, view) -> tuple[int, int]:
@@ -138,7 +138,7 @@ class GreedyCarbon(_Sequential):
 class Casper(_Sequential):
     name = "casper"
 
-    def prepare(self, placer: Placer, jobs: Jobs, idx: np.ndarray, view) -> None:
+    def prepare(self, placer: Placer, jobs: Jobs | JobsView, idx: np.ndarray, view) -> None:
         self.ci = view.ci_plan(placer.T)               # [R × (T − now)]
         self.P = prefix(self.ci)
 

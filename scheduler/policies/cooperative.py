@@ -60,7 +60,7 @@ import numpy as np
 
 from carbonshift.scheduler.cost import cheapest_start, on_time_window_costs, prefix
 from carbonshift.scheduler.datacenters import DataCenters
-from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, Placer, table_rows
+from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, JobsView, Placer, table_rows
 from carbonshift.scheduler.workloads import Jobs
 
 WEIGHTS: tuple[float, float, float] = (0.35, 0.40, 0.25)   # Table 3: urgency, flexibility, opportunity
@@ -90,7 +90,7 @@ def job_margins(margin: Margin, idx: np.ndarray) -> np.ndarray:
     return out
 
 
-def priorities(jobs: Jobs, idx: np.ndarray, now: int, P: np.ndarray, ci: np.ndarray,
+def priorities(jobs: Jobs | JobsView, idx: np.ndarray, now: int, P: np.ndarray, ci: np.ndarray,
                earliest: np.ndarray, weights: tuple[float, float, float] = WEIGHTS) -> np.ndarray:
     """Table 3 priority of jobs ``idx`` (vectorised). ``P`` prefix sums of the planning intensity ``ci``
     [R × L] (column 0 = ``now``), ``earliest`` the earliest start hour of each job."""
@@ -122,7 +122,7 @@ class Cooperative:
         if name:
             self.name = name
 
-    def plan(self, jobs: Jobs, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
+    def plan(self, jobs: Jobs | JobsView, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
         idx = np.asarray(idx, dtype=np.int64)
         placer = Placer(jobs, now, state, self.dc)
         if len(idx) == 0:
@@ -152,7 +152,7 @@ class Cooperative:
                 placer.commit(i, *placer.earliest_completion(i, d_safe), d_safe)
         return placer.decisions()
 
-    def adapt(self, event: Event, jobs: Jobs, now: int, state: ClusterState, view) -> Decisions:
+    def adapt(self, event: Event, jobs: Jobs | JobsView, now: int, state: ClusterState, view) -> Decisions:
         return self.plan(jobs, event.jobs, now, state, view)
 
     def best_on_time(self, placer: Placer, i: int, d: int, ci: np.ndarray,

@@ -46,7 +46,7 @@ POLICIES = ("none", "energy", "feasible")
 CKPT_GB_PER_GPU = 5.0
 
 
-def move_size_gb(gpus: np.ndarray, data_gb: np.ndarray, home: np.ndarray, dest: np.ndarray,
+def move_size_gb(gpus: np.ndarray, data_gb: np.ndarray, home: np.ndarray, dest: np.ndarray | int,
                  ckpt_gb_per_gpu: float = CKPT_GB_PER_GPU) -> np.ndarray:
     """GB shipped when a running job moves to region ``dest``: its checkpoint (``ckpt_gb_per_gpu`` × GPUs)
     plus its data set (``data_gb``) unless ``dest`` is the job's home, where the data lives (broadcasts)."""

@@ -197,7 +197,7 @@ class Oracle:
         for k, i in enumerate(idx.tolist()):
             if not placer.fits_anywhere(i):
                 continue
-            b = self._block(placer, i, a[k], int(end[k]), ci, P, col)
+            b = self._block(placer, jobs, i, a[k], int(end[k]), ci, P, col)
             if b is None:
                 placer.reject(i, f"unschedulable: no region has {jobs.gpus[i]} free GPUs for "
                                  f"{jobs.duration_h[i]} h before the horizon ends (hour {placer.T})")
@@ -222,9 +222,10 @@ class Oracle:
         self.solve_kind = sol.detail + (f"; {n_repaired} job(s) repaired past their candidates" if n_repaired else "")
         return placer.decisions()
 
-    def _block(self, placer: Placer, i: int, a_r: np.ndarray, end: int, ci: np.ndarray, P: np.ndarray,
+    def _block(self, placer: Placer, jobs: Jobs, i: int, a_r: np.ndarray, end: int, ci: np.ndarray, P: np.ndarray,
                col: int) -> _Block | None:
-        jobs, dc, now = placer.jobs, self.dc, placer.now
+        """``jobs``: the true table ``placer`` was built on (the oracle reads ``duration_h``)."""
+        dc, now = self.dc, placer.now
         d = int(jobs.duration_h[i])
         s0, s1 = int(a_r.min()), end - d
         if s1 < s0:
@@ -334,6 +335,7 @@ class Oracle:
 
     def _incumbent_choice(self, blocks: list[_Block]) -> np.ndarray:
         """``incumbent`` as a candidate per block (−1 where its region/start is not an on-time candidate)."""
+        assert self.incumbent is not None, "Oracle._incumbent_choice: called only with an incumbent"
         region, start = (np.asarray(v, dtype=np.int64) for v in self.incumbent)
         choice = np.full(len(blocks), -1, dtype=np.int64)
         for k, b in enumerate(blocks):

@@ -34,6 +34,7 @@ def instance_bounds(jobs: Jobs, carbon: CarbonSignal, dc: DataCenters, max_jobs_
         oracle = Oracle(dc, max_jobs_milp=max_jobs_milp, time_limit_s=time_limit_s, finish_by=finish_by, search=False)
         state = ClusterState(dc.gpus.astype(np.int64), np.zeros((dc.n, T), np.int64))
         oracle.plan(jobs, np.flatnonzero(jobs.submit_h < T), 0, state, OracleView(carbon, 0))
+        assert oracle.bound is not None, "Oracle.plan sets its bound on every return"
         out[CONTIGUOUS] = oracle.bound
     if PREEMPTIVE in sets:
         out[PREEMPTIVE] = preemptive_bound(jobs, carbon.ci, dc, max_jobs_milp, time_limit_s, finish_by=finish_by)

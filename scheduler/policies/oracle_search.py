@@ -54,16 +54,12 @@ def _sub_milp(blocks: list[_Block], ks: np.ndarray, choice: np.ndarray, left: np
     t0 = min(b.s0 + int((c % b.S).min()) for b, c in zip(sub, cands))
     L = max(b.s0 + int((c % b.S).max()) + b.d for b, c in zip(sub, cands)) - t0   # hours spanned, exclusive end
     R = left.shape[0]
-    job, flat, reg, start, dur, cost, g = [], [], [], [], [], [], []
+    parts: list[list[np.ndarray]] = [[] for _ in range(7)]     # job, flat, reg, start, dur, cost, g per block
     for j, (b, c) in enumerate(zip(sub, cands)):
-        job.append(np.full(len(c), j))
-        flat.append(c)
-        reg.append(c // b.S)
-        start.append(b.s0 - t0 + c % b.S)
-        dur.append(np.full(len(c), b.d))
-        cost.append(b.cost.ravel()[c])
-        g.append(np.full(len(c), float(gpus[b.job])))
-    job, flat, reg, start, dur, cost, g = map(np.concatenate, (job, flat, reg, start, dur, cost, g))
+        for part, values in zip(parts, (np.full(len(c), j), c, c // b.S, b.s0 - t0 + c % b.S, np.full(len(c), b.d),
+                                        b.cost.ravel()[c], np.full(len(c), float(gpus[b.job])))):
+            part.append(values)
+    job, flat, reg, start, dur, cost, g = (np.concatenate(part) for part in parts)
     n, nu = len(job), R * L
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)

@@ -184,8 +184,8 @@ class Coordinator:
                rejected: dict[int, str]) -> list[list[Route]]:
         """This round's routes per region for the pending jobs (priority order), charging ``free``."""
         free = np.stack([s.free() for s in self.replica])
-        for r, d in enumerate(self.doubt):
-            for e in d.values():
+        for r, held in enumerate(self.doubt):
+            for e in held.values():
                 free[r, e.start:e.start + e.route.hours] -= e.route.gpus
         batches: list[list[Route]] = [[] for _ in range(self.dc.n)]
         for j in self._pending:

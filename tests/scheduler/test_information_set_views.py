@@ -8,7 +8,7 @@ import pytest
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.generators import GeneratorSpec, generate
-from carbonshift.scheduler.policies.base import ClusterState, JobsView
+from carbonshift.scheduler.policies.base import VISIBLE_FIELDS, ClusterState, JobsView
 from carbonshift.scheduler.policies.baselines import Casper, GreedyCarbon
 from carbonshift.scheduler.policies.cooperative import Cooperative
 from carbonshift.scheduler.policies.registry import NAMES, make_policy
@@ -83,6 +83,11 @@ def test_carbon_signal_rejects_bad_renewable_share(carbon, value):
     ren[1, 7] = value
     with pytest.raises(ValueError, match=f"renewable_pct.*{carbon.regions[1]}.*{re.escape(str(carbon.times[7]))}"):
         CarbonSignal(carbon.ci, ren, carbon.times, carbon.regions)
+
+
+def test_jobs_view_declares_every_field_it_copies():
+    """JobsView's annotations (what the type checker reads) list exactly the Jobs fields __init__ copies."""
+    assert set(JobsView.__annotations__) == {*VISIBLE_FIELDS, "row", "now"}
 
 
 def test_jobs_view_hides_durations_and_future_jobs():
