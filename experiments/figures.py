@@ -207,7 +207,7 @@ def pareto_mask(carbon_kg: np.ndarray, completion_h: np.ndarray) -> np.ndarray:
     """True where no other point has carbon ≤ and completion ≤ with at least one strictly less."""
     c, t = np.asarray(carbon_kg, float)[:, None], np.asarray(completion_h, float)[:, None]
     dominated = ((c.T <= c) & (t.T <= t) & ((c.T < c) | (t.T < t))).any(axis=1)
-    return ~dominated
+    return np.asarray(~dominated)
 
 
 def pareto_table(table: pd.DataFrame) -> pd.DataFrame:

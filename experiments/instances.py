@@ -176,7 +176,7 @@ def forecast_table_path(path: str) -> Path:
         f"trained forecaster")
 
 
-def table_label(table: pd.DataFrame, path: str) -> str:
+def table_label(table: pd.DataFrame, path: str | Path) -> str:
     """What a forecast table holds: its ``model`` column's names (a backtest's combined forecast is named
     ``ensemble(gbm 0.62, prophet 0.38)+cqr`` or, with one member, ``gbm+cqr``) and the file, e.g.
     ``gbm+cqr forecast table forecast_ensemble.csv``; without a ``model`` column, ``forecast table <file>``."""

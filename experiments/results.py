@@ -252,8 +252,8 @@ def run_code_version(run: Any) -> str:
 def code_versions(sections: list[SweepSection], runs: list[RunSection]) -> dict[str, list[str]]:
     """Code version → names of the rendered experiments (a sweep: each of its finished trials) run under it."""
     out: dict[str, list[str]] = {}
-    for sec in runs:
-        out.setdefault(run_code_version(sec.run), []).append(sec.name)
+    for run_sec in runs:
+        out.setdefault(run_code_version(run_sec.run), []).append(run_sec.name)
     for sec in sections:
         for version in sorted({run_code_version(t) for t in sec.trials}):
             out.setdefault(version, []).append(sec.name)
@@ -326,8 +326,8 @@ def render(sections: list[SweepSection], runs: list[RunSection] | None = None) -
            "", "Units: carbon intensity gCO2eq/kWh, emissions kgCO2e, energy kWh, MAPE and shares in %.", ""]
     out += render_code_versions(code_versions(sections, runs or []))
     out += render_profiles(sections, runs or [])
-    for sec in runs or []:
-        out += render_run(sec)
+    for run_sec in runs or []:
+        out += render_run(run_sec)
     if sections:
         out += ["# Sweeps", "",
                 f"Main policy: `{MAIN_POLICY}`; reductions are vs `performance_first` (%), mean ± std (sample) over "

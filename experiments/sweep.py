@@ -224,6 +224,8 @@ def plan(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> 
         if chash not in seen:
             seen.add(chash)
             trials.append(Trial(label, assignment, cfg, chash))
+    if kind is None:
+        raise ConfigError(f"{source}: sweep: the grid expands to no trial")
     keys = axis_keys(spec)
     sweep_hash = hashlib.sha256(json.dumps([kind.name, [t.config_hash for t in trials]]).encode()).hexdigest()[:16]
     path = "" if isinstance(config, dict) else str(config)
@@ -300,7 +302,7 @@ def init_ray(num_cpus: int = 2) -> bool:
 
     if ray.is_initialized():
         return False
-    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    quiet: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     address = os.environ.get("RAY_ADDRESS")
     if address:   # trial errors come back as results and are logged on the driver; worker logs stay there
         ray.init(address=address, runtime_env=cluster_runtime_env(), **quiet)

@@ -108,7 +108,7 @@ def train(args: argparse.Namespace) -> int:
     w = cfg.windows
     windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
     factories = model_factories(cfg)
-    rows = []
+    rows: list[dict[str, object]] = []
     try:
         run = _train_and_log(args, cfg, panel, factories, windows, rows)
     except (ValueError, OSError) as exc:   # the MLflow run is marked FAILED

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 from pathlib import Path
 
 import pandas as pd
@@ -58,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def execute(args: argparse.Namespace, show: dict[str, str] | None = None,
-            explain: dict[str, Callable[[pd.DataFrame], list[str]]] | None = None,
+            explain: Mapping[str, Callable[[pd.DataFrame], list[str]]] | None = None,
             compact: dict[str, list[str]] | None = None) -> int:
     """Run ``args.config`` through :func:`run_config` and print the outcome. ``show`` (kind → table name)
     restricts the accepted kinds and names the table printed in text mode (default: the kind's first);
@@ -77,7 +78,7 @@ def execute(args: argparse.Namespace, show: dict[str, str] | None = None,
               f"{' with error: ' + rec.error.split(chr(10))[0] if rec.error else ''} (rank 0 records the run)",
               file=sys.stderr)
         return 1 if rec.error else 0
-    head = {"run_id": rec.run_id, "experiment": rec.experiment, "name": rec.name, "kind": rec.kind,
+    head: dict[str, Any] = {"run_id": rec.run_id, "experiment": rec.experiment, "name": rec.name, "kind": rec.kind,
             "config_hash": rec.config_hash, "code_version": rec.code_version, "status": rec.status, "reports": str(rec.report_dir),
             **({"error": rec.error if args.json else rec.error.split("\n")[0]} if rec.error else {}),
             # the bound every oracle_share was measured against travels at the top level with the run
@@ -100,7 +101,7 @@ def execute(args: argparse.Namespace, show: dict[str, str] | None = None,
             print(f"({rest} more columns in --json, MLflow and {rec.report_dir / (name + '.csv')})")
         for short, label in (full if shown is not None else {}).items():
             print(f"{short} = {label}")
-        if name in rec.tables and name in (explain or {}):
+        if explain and name in rec.tables and name in explain:
             print("\n" + "\n".join(explain[name](rec.tables[name])))
     else:
         emit({**head, **rec.summary}, False, {"metrics": metrics})
