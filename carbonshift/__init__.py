@@ -12,4 +12,4 @@ from pathlib import Path
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "scheduler" / "__init__.py").is_file():
-    __path__.append(str(_CHECKOUT))  # type: ignore[name-defined]  # source checkout: ../forecast etc.
+    __path__.append(str(_CHECKOUT))  # source checkout: ../forecast etc.
