@@ -26,7 +26,7 @@ value overstates a 2020s move, so energy feasibility is judged conservatively. T
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -34,48 +34,62 @@ from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
 
 
 @dataclass(frozen=True)
-class MoveParams:
-    """Everything but the three grid axes.
+class MoveTiming:
+    """How long a move takes and how much of a window it may take: the settings the feasibility grid
+    (:class:`MoveParams`) and the migration model (:class:`scheduler.policies.migration.MigrationOptions`) share,
+    defined here once.
 
     link_efficiency: share of the nominal WAN bandwidth a bulk transfer achieves (0–1].
     restore_gb_per_s: checkpoint read/deserialise throughput at the destination, GB/s.
     startup_h: fixed restart cost (scheduling, worker start, warm-up), hours.
-    network_kwh_per_gb: energy intensity of the transfer, kWh/GB.
-    idle_kw: power the job's reserved hardware draws while it does not compute during the move, kW.
-    job_kw: power of the running job (GPUs × kW × PUE), kW.
-    ci_source, ci_dest: carbon intensity at the source and at the destination during the window, gCO2eq/kWh.
     max_move_share: largest share of the window the move may take (time feasibility), (0, 1].
     """
 
     link_efficiency: float = 0.7
     restore_gb_per_s: float = 2.0
     startup_h: float = 0.05
+    max_move_share: float = 0.10
+
+    def in_range(self) -> dict[str, bool]:
+        """``field -> whether its value is in range``; a subclass adds its own fields' checks."""
+        return {"link_efficiency": 0 < self.link_efficiency <= 1, "restore_gb_per_s": self.restore_gb_per_s > 0,
+                "startup_h": self.startup_h >= 0, "max_move_share": 0 < self.max_move_share <= 1}
+
+    def __post_init__(self) -> None:
+        bad = [k for k, ok in self.in_range().items() if not ok]
+        if bad:
+            raise ValueError(f"{type(self).__name__}: out of range: "
+                             f"{', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
+
+    def timing(self) -> dict[str, float]:
+        """The :class:`MoveTiming` fields of this object, as keyword arguments."""
+        return {f.name: getattr(self, f.name) for f in fields(MoveTiming)}
+
+
+@dataclass(frozen=True)
+class MoveParams(MoveTiming):
+    """Everything but the three grid axes: the move's timing (:class:`MoveTiming`) and
+
+    network_kwh_per_gb: energy intensity of the transfer, kWh/GB.
+    idle_kw: power the job's reserved hardware draws while it does not compute during the move, kW.
+    job_kw: power of the running job (GPUs × kW × PUE), kW.
+    ci_source, ci_dest: carbon intensity at the source and at the destination during the window, gCO2eq/kWh.
+    """
+
     network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB
     idle_kw: float = 2.0
     job_kw: float = 8.0
     ci_source: float = 400.0
     ci_dest: float = 50.0
-    max_move_share: float = 0.10
 
-    def __post_init__(self) -> None:
-        checks = {
-            "link_efficiency": 0 < self.link_efficiency <= 1,
-            "restore_gb_per_s": self.restore_gb_per_s > 0,
-            "startup_h": self.startup_h >= 0,
-            "network_kwh_per_gb": self.network_kwh_per_gb >= 0,
-            "idle_kw": self.idle_kw >= 0,
-            "job_kw": self.job_kw > 0,
-            "ci_source": self.ci_source >= 0,
-            "ci_dest": self.ci_dest >= 0,
-            "max_move_share": 0 < self.max_move_share <= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"MoveParams: out of range: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
+    def in_range(self) -> dict[str, bool]:
+        return {**super().in_range(), "network_kwh_per_gb": self.network_kwh_per_gb >= 0,
+                "idle_kw": self.idle_kw >= 0, "job_kw": self.job_kw > 0, "ci_source": self.ci_source >= 0,
+                "ci_dest": self.ci_dest >= 0}
 
 
 def move_hours(size_gb: np.ndarray | float, bandwidth_gbps: np.ndarray | float,
-               params: MoveParams = MoveParams()) -> np.ndarray:
+               params: MoveTiming = MoveTiming()) -> np.ndarray:
     """Transfer + restore time of a checkpoint of ``size_gb`` over ``bandwidth_gbps``, hours (broadcasts)."""
     size = np.asarray(size_gb, dtype=float)
     bw = np.asarray(bandwidth_gbps, dtype=float)

@@ -34,7 +34,7 @@ import numpy as np
 
 from carbonshift.scheduler.cost import prefix
 from carbonshift.scheduler.datacenters import DataCenters
-from carbonshift.scheduler.feasibility import MoveParams, move_hours
+from carbonshift.scheduler.feasibility import MoveTiming, move_hours
 from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, JobsView
 from carbonshift.scheduler.policies.cooperative import Cooperative
 from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal
@@ -55,14 +55,15 @@ def move_size_gb(gpus: np.ndarray, data_gb: np.ndarray, home: np.ndarray, dest: 
 
 
 @dataclass(frozen=True)
-class MigrationOptions:
-    """Knobs of the migration model.
+class MigrationOptions(MoveTiming):
+    """Knobs of the migration model: the move's timing (:class:`scheduler.feasibility.MoveTiming`:
+    ``link_efficiency``, ``restore_gb_per_s``, ``startup_h``, ``max_move_share`` — the feasible policy's time
+    rule) and
 
     ckpt_gb_per_gpu: checkpoint size per GPU of the job, GB (model + optimizer state; our assumption).
     include_data: also move the job's dataset (``Jobs.data_gb``) with the checkpoint.
     lookahead_h: forecast window over which regions are compared, hours.
     decide_every_h: hours between migration decisions (checkpoint boundaries).
-    max_move_share: largest share of the window a move may take (feasible policy).
     idle_fraction: share of the job's power drawn while it moves, (0–1].
     stay_fraction: share of each job that must stay at home (0 = fully migratable).
     migratable_share: share of jobs (random, seeded) that are interruptible/migratable at all.
@@ -72,22 +73,15 @@ class MigrationOptions:
     include_data: bool = False
     lookahead_h: int = 12
     decide_every_h: int = 1
-    max_move_share: float = 0.10
     idle_fraction: float = 0.3
     stay_fraction: float = 0.0
     migratable_share: float = 1.0
-    link_efficiency: float = 0.7
-    restore_gb_per_s: float = 2.0
-    startup_h: float = 0.05
 
-    def __post_init__(self) -> None:
-        bad = {k: v for k, v in {
-            "ckpt_gb_per_gpu": self.ckpt_gb_per_gpu >= 0, "lookahead_h": self.lookahead_h >= 1,
-            "decide_every_h": self.decide_every_h >= 1, "max_move_share": 0 < self.max_move_share <= 1,
-            "idle_fraction": 0 <= self.idle_fraction <= 1, "stay_fraction": 0 <= self.stay_fraction < 1,
-            "migratable_share": 0 <= self.migratable_share <= 1}.items() if not v}
-        if bad:
-            raise ValueError(f"MigrationOptions: out of range: {sorted(bad)}")
+    def in_range(self) -> dict[str, bool]:
+        return {**super().in_range(), "ckpt_gb_per_gpu": self.ckpt_gb_per_gpu >= 0,
+                "lookahead_h": self.lookahead_h >= 1, "decide_every_h": self.decide_every_h >= 1,
+                "idle_fraction": 0 <= self.idle_fraction <= 1,
+                "stay_fraction": 0 <= self.stay_fraction < 1, "migratable_share": 0 <= self.migratable_share <= 1}
 
 
 @dataclass
@@ -145,10 +139,7 @@ def simulate_migration(jobs: Jobs, carbon: CarbonSignal, forecast: ForecastSigna
     mig = 1.0 - o.stay_fraction
     it_kw = jobs.power_kw.astype(float)
     size_gb = (o.ckpt_gb_per_gpu * jobs.gpus + (jobs.data_gb if o.include_data else 0.0)) * mig
-    params = MoveParams(link_efficiency=o.link_efficiency, restore_gb_per_s=o.restore_gb_per_s,
-                        startup_h=o.startup_h, network_kwh_per_gb=dcs.network_kwh_per_gb,
-                        max_move_share=o.max_move_share)
-    move_h = move_hours(size_gb, dcs.wan_gbps, params) + jobs.ckpt_overhead_h          # [N]
+    move_h = move_hours(size_gb, dcs.wan_gbps, o) + jobs.ckpt_overhead_h               # [N]
     home = jobs.home.astype(np.int64)
     where = home.copy()
     remaining = jobs.duration_h.astype(float)
@@ -237,8 +228,8 @@ class FeasibleMigration(Cooperative):
     name = "feasible_migration"
     wants_ticks = True
 
-    def __init__(self, dc: DataCenters, max_move_share: float = 0.10, delay_weight_kg_per_h: float = 0.0,
-                 name: str | None = None):
+    def __init__(self, dc: DataCenters, max_move_share: float = MoveTiming.max_move_share,
+                 delay_weight_kg_per_h: float = 0.0, name: str | None = None):
         if not 0 < max_move_share <= 1:
             raise ValueError(f"FeasibleMigration.max_move_share: expected (0, 1], got {max_move_share}")
         super().__init__(dc, delay_weight_kg_per_h=delay_weight_kg_per_h, name=name)
