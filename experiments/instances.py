@@ -1,5 +1,17 @@
-"""Config → scheduling instance: the config sections shared by simulation kinds and the wiring that turns
-them into library objects (carbon signal, forecast signal, data centres, jobs, policies).
+"""Config → scheduling instance: the config sections shared by kinds and the wiring that turns them into library
+objects (carbon signal, forecast signal, data centres, jobs, policies).
+
+Each shared setting is declared once here; a kind uses a section as is or extends it with only its own fields,
+and a default a kind needs changed is overridden in that kind (``MigForecastSection.horizon_h``):
+
+* ``data`` — :class:`ZoneData` (topology, curtailment_training) and :class:`DataSection` (+ ``tail_days``:
+  simulate, migration);
+* ``forecast`` — :class:`ErrorForecastSection` (migration) and :class:`ForecastSection` (+ error models and
+  forecast tables: simulate);
+* ``workload`` — :class:`GeneratedJobs` (scaling), :class:`GpuJobs` (migration), :class:`WorkloadSection`
+  (simulate); defaults are :class:`scheduler.generators.GeneratorSpec`'s;
+* ``datacenters`` — :class:`SiteEnergy` (migration), :class:`WanSites` (topology), :class:`DatacenterSection`
+  (simulate).
 
 Carbon intensity is gCO2eq/kWh on an hourly UTC grid; durations and deadlines are hours; GPU power kW.
 No MLflow or Ray here: kinds call these functions and return a :class:`experiments.registry.Result`.
@@ -9,13 +21,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.scheduler.datacenters import DEFAULT_GPUS, DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DEFAULT_WAN_GBPS, DataCenters
+from carbonshift.scheduler.generators import GeneratorSpec
 from carbonshift.scheduler.policies.registry import make_policy
 from carbonshift.scheduler.workloads import TYPES
 
@@ -25,68 +38,109 @@ MAX_JOBS = 1_000_000  # workload.n_jobs upper bound (1e9 jobs would allocate ~7 
 MAX_SPAN_DAYS = 3660
 
 if TYPE_CHECKING:
-    from carbonshift.scheduler.generators import GeneratorSpec
     from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal
     from carbonshift.scheduler.workloads import Jobs
 
 
+#: the six zones of the seed's evaluation (the default ``data.zones`` of the simulation kinds)
+SEED_ZONES = ("US-CAL-CISO", "US-TEX-ERCO", "GB", "SG", "JP-TK", "DE")
+
+
 @dataclass
-class DataSection:
-    zones: list[str] = field(default_factory=lambda: ["US-CAL-CISO", "US-TEX-ERCO", "GB", "SG", "JP-TK", "DE"])
+class ZoneData:
+    """Section ``data``: hourly carbon intensity of ``zones`` (Electricity Maps panel) over ``span_days`` from
+    ``start``. Every kind that reads the panel this way uses it or a subclass; a kind that needs more zones
+    says so with ``min_zones``, other defaults are overridden field by field in the kind."""
+
+    min_zones: ClassVar[int] = 1
+    zones: list[str] = field(default_factory=lambda: list(SEED_ZONES))
     years: list[int] = field(default_factory=lambda: [2023])
     start: str = "2023-03-01"        # UTC date the experiment starts
     span_days: int = bounded(30, ge=1, le=MAX_SPAN_DAYS)   # days over which jobs arrive
-    tail_days: int = bounded(21, ge=0, le=MAX_SPAN_DAYS)   # extra days for the last jobs to run
     column: str = "ci_direct"        # ci_direct (operational) | ci_lca (life-cycle)
 
     def __post_init__(self) -> None:
-        check(len(self.zones) >= 1, "data.zones", "need at least one zone")
+        check(len(self.zones) >= self.min_zones, "data.zones",
+              "need at least one zone" if self.min_zones == 1 else f"need at least {self.min_zones} zones")
         check(self.column in ("ci_direct", "ci_lca"), "data.column", "expected ci_direct or ci_lca")
 
 
 @dataclass
-class ForecastSection:
+class DataSection(ZoneData):
+    """:class:`ZoneData` plus ``tail_days`` after the arrival span for the last jobs to run."""
+
+    tail_days: int = bounded(21, ge=0, le=MAX_SPAN_DAYS)   # extra days for the last jobs to run
+
+
+@dataclass
+class ErrorForecastSection:
+    """Section ``forecast``: controlled-error forecasts around the actuals (:func:`scheduler.signals.controlled_error`)
+    issued every ``issue_every_h`` hours, ``horizon_h`` hours ahead."""
+
+    accuracy: float = 0.87           # target day-ahead (horizons 0–23 h) 100 − MAPE, as a fraction
+    horizon_h: int = bounded(168, ge=1, le=MAX_HORIZON_H)   # hours ahead of each issue (error grows with it: signals.horizon_shape)
+    issue_every_h: int = bounded(24, ge=1)
+    correlation_h: float = bounded(0.0, ge=0)   # > 0: AR(1)-correlated errors along the horizon (h); 0: independent per hour
+
+    def __post_init__(self) -> None:
+        check(0 < self.accuracy <= 1, "forecast.accuracy", "expected a fraction in (0, 1]")
+
+
+@dataclass
+class ForecastSection(ErrorForecastSection):
+    """:class:`ErrorForecastSection` with a choice of error model, or a forecast table file."""
+
     source: str = "synthetic"        # synthetic (controlled error around actuals) | table (forecast table file)
     error_model: str = "accuracy"    # accuracy | gaussian | uniform | perfect
-    accuracy: float = 0.87           # target day-ahead (horizons 0–23 h) 100 − MAPE, as a fraction
     k: float = 0.05                  # gaussian: σ = k × regional mean
     e: float = 0.2                   # uniform: ±e/2 multiplicative
-    horizon_h: int = 168             # hours ahead of each issue (error grows with it: signals.horizon_shape)
-    issue_every_h: int = 24
-    correlation_h: float = 0.0       # > 0: AR(1)-correlated errors along the horizon (h); 0: independent per hour
     table_path: str | None = None    # CSV/parquet forecast table (schema forecast.data.schema)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(self.source in ("synthetic", "table"), "forecast.source", "expected synthetic or table")
         check(self.error_model in ("accuracy", "gaussian", "uniform", "perfect"), "forecast.error_model",
               "expected accuracy | gaussian | uniform | perfect")
-        check(0 < self.accuracy <= 1, "forecast.accuracy", "expected a fraction in (0, 1]")
         check(self.source != "table" or bool(self.table_path), "forecast.table_path", "required for source: table")
-        check(self.horizon_h >= 1 and self.issue_every_h >= 1, "forecast.horizon_h", "must be ≥ 1")
-        check(self.horizon_h <= MAX_HORIZON_H, "forecast.horizon_h",
-              f"at most {MAX_HORIZON_H} h (one week ahead, forecast.data.schema.MAX_HORIZON_H)")
-        check(self.correlation_h >= 0, "forecast.correlation_h", "must be ≥ 0 hours")
         check(math.isfinite(self.k) and self.k >= 0, "forecast.k", f"σ/mean must be a finite number ≥ 0, got {self.k}")
         check(math.isfinite(self.e) and self.e >= 0, "forecast.e", f"the ±e/2 width must be a finite number ≥ 0, "
                                                                    f"got {self.e}")
 
 
 @dataclass
-class WorkloadSection:
+class GeneratedJobs:
+    """Section ``workload``: how many jobs the workload generator (:class:`scheduler.generators.GeneratorSpec`)
+    draws and how; defaults are the generator's."""
+
+    n_jobs: int = bounded(GeneratorSpec.n_jobs, ge=1, le=MAX_JOBS)
+    mode: str = GeneratorSpec.mode   # generator: fitted | table1
+
+    def __post_init__(self) -> None:
+        check(self.mode in ("fitted", "table1"), "workload.mode", "expected fitted or table1")
+
+
+@dataclass
+class GpuJobs(GeneratedJobs):
+    """:class:`GeneratedJobs` with the power each job's GPUs draw."""
+
+    gpu_kw: float = bounded(GeneratorSpec.gpu_kw, gt=0)   # kW per GPU
+
+
+@dataclass
+class WorkloadSection(GpuJobs):
+    """:class:`GpuJobs` from the generator or the Alibaba GPU trace, with the job mix, profiling error and
+    deadline settings."""
+
     source: str = "generator"        # generator | alibaba
-    n_jobs: int = bounded(1000, ge=1, le=MAX_JOBS)
-    mode: str = "fitted"             # generator: fitted | table1
     mix: dict[str, float] = field(default_factory=lambda: {t: 0.25 for t in TYPES})
-    gpu_kw: float = 0.7
-    profiling_error: float = 0.20
+    profiling_error: float = GeneratorSpec.profiling_error
     max_deadline_h: int | None = None
     flexibility: float | None = None  # one deadline flexibility (fraction) for all jobs; None = drawn
     gpu_scale: int = 1               # alibaba: multiply recorded GPU counts
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(self.source in ("generator", "alibaba"), "workload.source", "expected generator or alibaba")
-        check(self.mode in ("fitted", "table1"), "workload.mode", "expected fitted or table1")
-        check(self.n_jobs >= 1, "workload.n_jobs", "must be ≥ 1")
         check(0 <= self.profiling_error < 1, "workload.profiling_error", "expected a fraction in [0, 1)")
         check(set(self.mix) <= set(TYPES), "workload.mix", f"types must be among {list(TYPES)}")
         check(self.flexibility is None or 0 <= self.flexibility <= 5, "workload.flexibility",
@@ -94,17 +148,26 @@ class WorkloadSection:
 
 
 @dataclass
-class DatacenterSection:
-    gpus_per_region: int = DEFAULT_GPUS
-    pue: float = DEFAULT_PUE
-    wan_gbps: float = bounded(DEFAULT_WAN_GBPS, gt=0)                      # Gbit/s between regions
+class SiteEnergy:
+    """Section ``datacenters``: the energy terms every kind's data centres share (PUE and the network's
+    kWh per GB transferred); kinds extend it with their capacity and WAN settings."""
+
+    pue: float = bounded(DEFAULT_PUE, ge=1)
     network_kwh_per_gb: float = bounded(DEFAULT_NETWORK_KWH_PER_GB, ge=0)  # kWh per GB transferred
+
+
+@dataclass
+class WanSites(SiteEnergy):
+    """:class:`SiteEnergy` of data centres linked by one WAN bandwidth."""
+
+    wan_gbps: float = bounded(DEFAULT_WAN_GBPS, gt=0)                      # Gbit/s between regions
+
+
+@dataclass
+class DatacenterSection(WanSites):
+    gpus_per_region: int = bounded(DEFAULT_GPUS, ge=1)
     overrides: dict[str, dict[str, float]] = field(default_factory=dict)
     residency: bool = False          # data residency: every job runs in its home region only
-
-    def __post_init__(self) -> None:
-        check(self.gpus_per_region >= 1, "datacenters.gpus_per_region", "must be ≥ 1")
-        check(self.pue >= 1, "datacenters.pue", "must be ≥ 1")
 
 
 @dataclass
@@ -193,8 +256,6 @@ def datacenters(c: DatacenterSection, regions: list[str]) -> DataCenters:
 
 def generator_spec(d: DataSection, w: WorkloadSection, n_jobs: int) -> GeneratorSpec:
     """The workload generator settings for ``n_jobs`` jobs arriving over ``d.span_days``."""
-    from carbonshift.scheduler.generators import GeneratorSpec
-
     return GeneratorSpec(n_jobs=n_jobs, span_h=d.span_days * 24, mode=w.mode, mix=w.mix, gpu_kw=w.gpu_kw,
                          profiling_error=w.profiling_error, max_deadline_h=w.max_deadline_h,
                          flexibility=w.flexibility)

@@ -31,12 +31,13 @@ table ``forecast_windows_pr``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
-from carbonshift.experiments.instances import MAX_SPAN_DAYS
+from carbonshift.experiments.instances import MAX_SPAN_DAYS, ZoneData
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.scheduler.curtailment import (ForecastWindowRule, WindowRule, forecast_windows, foresight, handoff_mask,
@@ -45,16 +46,10 @@ from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
 
 
 @dataclass
-class CTDataSection:
+class CTDataSection(ZoneData):
+    min_zones: ClassVar[int] = 2     # sites train in their windows and synchronise
     zones: list[str] = field(default_factory=lambda: ["DE", "GB", "US-CAL-CISO"])
-    years: list[int] = field(default_factory=lambda: [2023])
-    start: str = "2023-03-01"        # UTC
     span_days: int = bounded(60, ge=1, le=MAX_SPAN_DAYS)   # hours available to finish training
-    column: str = "ci_direct"        # intensity used for emissions: ci_direct | ci_lca
-
-    def __post_init__(self) -> None:
-        check(len(self.zones) >= 2, "data.zones", "need at least two sites")
-        check(self.column in ("ci_direct", "ci_lca"), "data.column", "expected ci_direct or ci_lca")
 
 
 @dataclass

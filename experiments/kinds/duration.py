@@ -35,14 +35,18 @@ from carbonshift.scheduler.duration import (ALIBABA_CATEGORICAL, ALIBABA_NUMERIC
 
 
 @dataclass
-class DurationSection:
+class DurationStudySection:
+    """Section ``duration`` of this kind: the evaluation's splits and the :class:`scheduler.duration.DurationEstimator`
+    hyperparameters (defaults: the estimator's). Not the ``duration`` section of ``simulate``
+    (:class:`experiments.instances.DurationSection`, how ``risk_aware`` pads durations)."""
+
     train_frac: float = 0.7          # share of tasks (by creation time) in the training period
-    quantiles: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.9])
-    k: int = 15                      # neighbours for the similarity estimate
-    min_kind_count: int = 5          # fewer past jobs of a kind → similarity estimate
-    max_iter: int = 200              # boosting iterations per quantile model
-    learning_rate: float = 0.05
-    recent_window: int = 20          # online-profile feature: last N finished jobs of the same kind
+    quantiles: list[float] = field(default_factory=lambda: list(DurationEstimator.quantiles))
+    k: int = DurationEstimator.k     # neighbours for the similarity estimate
+    min_kind_count: int = DurationEstimator.min_kind_count   # fewer past jobs of a kind → similarity estimate
+    max_iter: int = DurationEstimator.max_iter   # boosting iterations per quantile model
+    learning_rate: float = DurationEstimator.learning_rate
+    recent_window: int = DurationEstimator.recent_window   # online-profile feature: last N finished jobs of the same kind
     unseen_kind_frac: float = 0.25   # kinds held out in evaluation 2
     feedback_chunks: int = 4         # chunks of the test period in evaluation 3
     max_tasks: int = 0               # 0 = all; else the first N tasks by creation time (tests)
@@ -64,10 +68,10 @@ class DurationConfig:
     kind: str
     name: str
     seed: int = 0
-    duration: DurationSection = field(default_factory=DurationSection)
+    duration: DurationStudySection = field(default_factory=DurationStudySection)
 
 
-def _estimator(cfg: DurationSection, seed: int) -> DurationEstimator:
+def _estimator(cfg: DurationStudySection, seed: int) -> DurationEstimator:
     return DurationEstimator(numeric=ALIBABA_NUMERIC, categorical=ALIBABA_CATEGORICAL,
                              quantiles=tuple(cfg.quantiles), k=cfg.k, min_kind_count=cfg.min_kind_count,
                              max_iter=cfg.max_iter, learning_rate=cfg.learning_rate, seed=seed,
@@ -104,7 +108,7 @@ def _rows(true: np.ndarray, ests: dict[str, tuple], subsets: dict[str, np.ndarra
     return rows
 
 
-def evaluate(hist: pd.DataFrame, cfg: DurationSection, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def evaluate(hist: pd.DataFrame, cfg: DurationStudySection, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Run the three evaluations; returns (error table, feedback table, info)."""
     lo_q, hi_q = f"q{cfg.quantiles[0]:g}", f"q{cfg.quantiles[-1]:g}"
     train, test, split_s = time_split(hist, cfg.train_frac)

@@ -23,61 +23,38 @@ network energy counts by the mean of its two ends); the rerun's carbon is checke
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
-from carbonshift.experiments.instances import MAX_JOBS, MAX_SPAN_DAYS
+from carbonshift.experiments.instances import DataSection, ErrorForecastSection, GpuJobs, SiteEnergy
 from carbonshift.experiments.kinds.curtailment_training import ForecastWindowsSection
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.scheduler.curtailment import WindowRule, foresight, window_label
-from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DataCenters
-from carbonshift.scheduler.feasibility import MoveParams, domain_figure, evaluate
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.feasibility import MoveParams, MoveTiming, domain_figure, evaluate
 from carbonshift.scheduler.generators import GeneratorSpec, generate
 from carbonshift.scheduler.policies.migration import POLICIES, MigrationOptions, simulate_migration
 from carbonshift.scheduler.signals import CarbonSignal, controlled_error
 
 
 @dataclass
-class MigDataSection:
-    zones: list[str] = field(default_factory=lambda: ["US-CAL-CISO", "US-TEX-ERCO", "GB", "SG", "JP-TK", "DE"])
-    years: list[int] = field(default_factory=lambda: [2023])
-    start: str = "2023-03-01"        # UTC date
-    span_days: int = bounded(30, ge=1, le=MAX_SPAN_DAYS)   # days over which jobs arrive
-    tail_days: int = bounded(21, ge=0, le=MAX_SPAN_DAYS)   # extra days for the last jobs to finish
-    column: str = "ci_direct"        # ci_direct | ci_lca
-
-    def __post_init__(self) -> None:
-        check(len(self.zones) >= 2, "data.zones", "migration needs at least two zones")
-        check(self.column in ("ci_direct", "ci_lca"), "data.column", "expected ci_direct or ci_lca")
+class MigDataSection(DataSection):
+    min_zones: ClassVar[int] = 2     # a job migrates between zones
 
 
 @dataclass
-class MigForecastSection:
-    accuracy: float = 0.87           # 100 − MAPE, as a fraction
+class MigForecastSection(ErrorForecastSection):
     horizon_h: int = bounded(48, ge=1, le=MAX_HORIZON_H)
-    issue_every_h: int = bounded(24, ge=1)
-    correlation_h: float = 0.0
-
-    def __post_init__(self) -> None:
-        check(0 < self.accuracy <= 1, "forecast.accuracy", "expected a fraction in (0, 1]")
 
 
 @dataclass
-class MigWorkloadSection:
-    n_jobs: int = bounded(1000, ge=1, le=MAX_JOBS)
-    mode: str = "fitted"             # fitted | table1
-    gpu_kw: float = 0.7              # kW per GPU
-
-
-@dataclass
-class MigDatacenterSection:
-    pue: float = DEFAULT_PUE
-    network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB      # Aslan et al. 2018 (2015 value)
-    wan_gbps: list[float] = field(default_factory=lambda: [10.0, 1.0])
+class MigDatacenterSection(SiteEnergy):
+    wan_gbps: list[float] = field(default_factory=lambda: [10.0, 1.0])   # one run per WAN bandwidth, Gbit/s
 
     def __post_init__(self) -> None:
         check(len(self.wan_gbps) >= 1 and min(self.wan_gbps) > 0, "datacenters.wan_gbps", "values must be > 0")
@@ -107,7 +84,7 @@ class MigrationConfig:
     seed: int = 0
     data: MigDataSection = field(default_factory=MigDataSection)
     forecast: MigForecastSection = field(default_factory=MigForecastSection)
-    workload: MigWorkloadSection = field(default_factory=MigWorkloadSection)
+    workload: GpuJobs = field(default_factory=GpuJobs)
     datacenters: MigDatacenterSection = field(default_factory=MigDatacenterSection)
     migration: MigrationOptions = field(default_factory=MigrationOptions)
     stay_fractions: list[float] = field(default_factory=lambda: [0.0, 0.5])
@@ -123,12 +100,15 @@ class MigrationConfig:
               f"subset of {list(POLICIES)} that includes none (the reference)")
         check(all(0 <= s < 1 for s in self.stay_fractions) and self.stay_fractions, "stay_fractions",
               "values in [0, 1)")
+        check(self.migration.stay_fraction == 0, "migration.stay_fraction",
+              "not read by this kind: it runs every value of stay_fractions")
 
 
-def feasibility_grid(sec: FeasibilitySection, network_kwh_per_gb: float, max_move_share: float):
-    """The feasibility grid of the config (log-spaced size and bandwidth axes)."""
-    params = MoveParams(network_kwh_per_gb=network_kwh_per_gb, max_move_share=max_move_share,
-                        ci_source=sec.ci_source, ci_dest=sec.ci_dest)
+def feasibility_grid(sec: FeasibilitySection, network_kwh_per_gb: float, timing: MoveTiming):
+    """The feasibility grid of the config (log-spaced size and bandwidth axes), with the migration model's
+    move timing (``migration.link_efficiency``, ``restore_gb_per_s``, ``startup_h``, ``max_move_share``)."""
+    params = MoveParams(**timing.timing(), network_kwh_per_gb=network_kwh_per_gb, ci_source=sec.ci_source,
+                        ci_dest=sec.ci_dest)
     return evaluate(np.geomspace(*sec.size_gb, sec.points), np.geomspace(*sec.bandwidth_gbps, sec.points),
                     np.asarray(sec.window_h, dtype=float), params)
 
@@ -185,7 +165,7 @@ def run(cfg: MigrationConfig, ctx: Context) -> Result:
         dcs = DataCenters.uniform(d.zones, pue=cfg.datacenters.pue, wan_gbps=bw,
                                   network_kwh_per_gb=cfg.datacenters.network_kwh_per_gb)
         for stay in cfg.stay_fractions:
-            opts = MigrationOptions(**{**cfg.migration.__dict__, "stay_fraction": stay})
+            opts = replace(cfg.migration, stay_fraction=stay)
             for pol in cfg.policies:
                 out = simulate_migration(jobs, carbon, forecast, dcs, pol, opts, seed=cfg.seed)
                 inside = {f"energy_in_{k}_windows_pct": energy_in_windows(jobs, carbon, forecast, dcs, pol, opts, m,
@@ -203,7 +183,7 @@ def run(cfg: MigrationConfig, ctx: Context) -> Result:
         prefix = f"{row['policy']}.bw{row['wan_gbps']:g}.stay{row['stay_fraction']:g}"
         metrics.update({f"{prefix}.{k}": float(v) for k, v in row.items()
                         if k not in ("policy", "wan_gbps", "stay_fraction")})
-    grid = feasibility_grid(cfg.feasibility, cfg.datacenters.network_kwh_per_gb, cfg.migration.max_move_share)
+    grid = feasibility_grid(cfg.feasibility, cfg.datacenters.network_kwh_per_gb, cfg.migration)
     feas = grid.summary()
     metrics.update({f"feasibility.{k}": v for k, v in feas.items()})
     tables = {"policies": table, "feasibility": pd.DataFrame([feas])}

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
-from carbonshift.experiments.instances import MAX_JOBS, MAX_SPAN_DAYS
+from carbonshift.experiments.instances import MAX_JOBS, MAX_SPAN_DAYS, GeneratedJobs
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.data.panel import load_panel, to_matrix
 from carbonshift.scheduler.generators import GeneratorSpec, generate
@@ -55,13 +55,9 @@ class CarbonSection:
 
 
 @dataclass
-class WorkloadSection:
+class ScalingWorkloadSection(GeneratedJobs):
     n_jobs: int = bounded(500, ge=1, le=MAX_JOBS)
-    span_h: int = bounded(720, ge=1, le=MAX_SPAN_DAYS * 24)
-    mode: str = "fitted"            # fitted | table1 (scheduler.generators)
-
-    def __post_init__(self) -> None:
-        check(self.mode in ("fitted", "table1"), "workload.mode", "fitted or table1")
+    span_h: int = bounded(GeneratorSpec.span_h, ge=1, le=MAX_SPAN_DAYS * 24)   # hours over which jobs arrive
 
 
 @dataclass
@@ -107,7 +103,7 @@ class ScalingConfig:
     name: str
     seed: int = 0
     carbon: CarbonSection = field(default_factory=CarbonSection)
-    workload: WorkloadSection = field(default_factory=WorkloadSection)
+    workload: ScalingWorkloadSection = field(default_factory=ScalingWorkloadSection)
     scaling: ScalingSection = field(default_factory=ScalingSection)
 
 

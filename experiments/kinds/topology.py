@@ -18,28 +18,21 @@ job × family × policy) and ``summary``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
-from carbonshift.experiments.instances import MAX_JOBS, MAX_SPAN_DAYS
+from carbonshift.experiments.instances import MAX_JOBS, WanSites, ZoneData
 from carbonshift.experiments.registry import Context, Result, experiment_kind
-from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DataCenters, rtt_ms
+from carbonshift.scheduler.datacenters import DataCenters, rtt_ms
 from carbonshift.scheduler.topology import FAMILIES, MAX_RING_K, place
 
 
 @dataclass
-class TopoDataSection:
-    zones: list[str] = field(default_factory=lambda: ["US-CAL-CISO", "US-TEX-ERCO", "GB", "SG", "JP-TK", "DE"])
-    years: list[int] = field(default_factory=lambda: [2023])
-    start: str = "2023-03-01"        # UTC
-    span_days: int = bounded(30, ge=1, le=MAX_SPAN_DAYS)
-    column: str = "ci_direct"        # ci_direct | ci_lca
-
-    def __post_init__(self) -> None:
-        check(len(self.zones) >= 2, "data.zones", "need at least two zones")
-        check(self.column in ("ci_direct", "ci_lca"), "data.column", "expected ci_direct or ci_lca")
+class TopoDataSection(ZoneData):
+    min_zones: ClassVar[int] = 2     # every job spans at least two regions
 
 
 @dataclass
@@ -65,10 +58,7 @@ class TopoWorkloadSection:
 
 
 @dataclass
-class TopoDatacenterSection:
-    pue: float = DEFAULT_PUE
-    wan_gbps: float = 10.0
-    network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB
+class TopoDatacenterSection(WanSites):
     rtt_overrides_ms: dict[str, float] = field(default_factory=dict)    # "A|B": measured RTT, ms
 
 

@@ -156,7 +156,7 @@ def test_sweep_sizes_are_refused_before_anything_is_built(tmp_path, capsys, name
 @pytest.mark.parametrize("stem, item, expected", [
     # each sized an allocation and passed --dry-run (issue 24: history_jobs=1e9 allocated 7.45 GiB at run time)
     ("quickstart_schedule", "duration.history_jobs=1000000000", "duration.history_jobs: must be ≤ 1e+06"),
-    ("quickstart_schedule", "forecast.horizon_h=1000000000", "forecast.horizon_h: at most 168 h"),
+    ("quickstart_schedule", "forecast.horizon_h=1000000000", "quickstart_schedule.yaml: forecast.horizon_h: must be ≤ 168"),
     ("quickstart_schedule", "data.span_days=1000000000", "data.span_days: must be ≤ 3660"),   # was OutOfBoundsTimedelta
     ("quickstart_schedule", "data.tail_days=1000000000", "data.tail_days: must be ≤ 3660"),
     ("migration", "forecast.horizon_h=1000000000", "migration.yaml: forecast.horizon_h: must be ≤ 168"),

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from carbonshift.experiments.kinds.duration import DurationSection, evaluate, time_split
+from carbonshift.experiments.kinds.duration import DurationStudySection, evaluate, time_split
 from carbonshift.scheduler.duration import (ALIBABA_CATEGORICAL, ALIBABA_NUMERIC, DurationEstimator, error_metrics,
                                 jobs_history, load_alibaba_history)
 
@@ -101,7 +101,7 @@ def test_error_metrics_by_hand():
 
 
 def test_evaluate_small_slice(hist):
-    cfg = DurationSection(max_iter=10, feedback_chunks=2)
+    cfg = DurationStudySection(max_iter=10, feedback_chunks=2)
     errors, feedback, info = evaluate(hist.iloc[:2000], cfg, seed=0)
     assert {"global_median", "kind_median", "knn", "quantile_gbm", "hybrid"} <= set(errors["method"])
     assert set(errors["evaluation"]) == {"time_split", "unseen_kinds"}
