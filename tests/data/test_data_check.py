@@ -149,6 +149,7 @@ def test_every_shipped_file_is_accepted(shared_data):
                      "letswaitawhile"}
 
 
+@pytest.mark.slow   # checks a whole shipped year
 def test_cli_exit_codes_and_json(tmp_path, em_lines, shared_data, capsys):
     good = shared_data / "dacf/PJM_2019_clean.csv.gz"
     bad = _write(tmp_path, em_lines[:11] + [em_lines[10]] + em_lines[11:])

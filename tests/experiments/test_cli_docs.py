@@ -63,6 +63,7 @@ def test_make_ui_honours_the_tracking_uri_and_port(tmp_path):
     assert "is a tracking server" in out and "mlflow ui" not in out
 
 
+@pytest.mark.slow   # a real-data paper_main run
 def test_readme_python_example_runs_and_returns_dataframes(store, monkeypatch, capsys):
     import re
 

@@ -88,6 +88,7 @@ def test_unexpected_error_is_one_line_and_a_hint_traceback_with_v(store, capsys,
     assert "Traceback (most recent call last)" in capsys.readouterr().err
 
 
+@pytest.mark.slow   # a CLI subprocess
 def test_closed_pipe_prints_no_traceback(store):
     proc = subprocess.Popen([sys.executable, "-m", "carbonshift.experiments.cli", "sweep", QUICK_SWEEP, "--dry-run", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=store.env, cwd=ROOT)

@@ -29,6 +29,7 @@ def test_runs_of_one_config_do_not_overwrite_each_other(store):
     assert failed.status == "FAILED" and latest.resolve() == second.report_dir    # latest = last good run
 
 
+@pytest.mark.slow   # a run + two reports
 def test_report_uploads_only_its_own_files(store):
     reports = store.root / "reports"
     rec = run_config({"kind": "tiny", "name": "tiny_reported", "seed": 1}, reports_dir=reports, progress=False)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from carbonshift.experiments.cli import main
 from carbonshift.experiments.commands.simulate import READING, explain
@@ -20,6 +21,7 @@ def test_explanation_names_the_policies_that_miss_deadlines():
                                      "horizon ends."]
 
 
+@pytest.mark.slow   # two real-data simulate runs
 def test_simulate_prints_the_explanation_under_its_table(store, capsys):
     config = store.write_config({
         "kind": "simulate", "name": "explained",

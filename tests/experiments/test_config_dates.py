@@ -55,6 +55,7 @@ def test_sweep_plan_refuses_it_before_any_trial_runs(tmp_path):
         plan(path)
 
 
+@pytest.mark.slow   # a CLI subprocess; in-process twin: test_cli_errors
 def test_cli_dry_run_is_a_clean_error(tmp_path):
     path = _bad_copy(tmp_path, "quickstart_sweep.yaml", "data", "start", "2023-02-30")
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}

@@ -46,6 +46,7 @@ def test_run_is_logged_and_reported(store):
     assert "report/report.md" in {a.path for a in c.list_artifacts(doc["run_id"], "report")}
 
 
+@pytest.mark.slow   # the session's tiny_sweep: starts local Ray (≈ 10 s CPU, 15–30 s wall on 2 cores)
 def test_sweep_report_curves_from_mlflow(tiny_sweep):
     store, rec = tiny_sweep
     rep = build_report("tiny_sweep", store.root / "reports2")
@@ -60,6 +61,7 @@ def test_sweep_report_curves_from_mlflow(tiny_sweep):
     assert (rep.out_dir / "curve_forecast.accuracy.md").read_text().startswith("| forecast.accuracy |")
 
 
+@pytest.mark.slow   # the session's tiny_sweep: starts local Ray (≈ 10 s CPU, 15–30 s wall on 2 cores)
 def test_results_markdown_states_machine_seeds_and_claims(tiny_sweep, tmp_path):
     store, rec = tiny_sweep
     out = tmp_path / "RESULTS.md"

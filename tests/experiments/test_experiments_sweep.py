@@ -19,6 +19,7 @@ def _client(uri: str) -> mlflow.MlflowClient:
     return mlflow.MlflowClient()
 
 
+@pytest.mark.slow   # the session's tiny_sweep: starts local Ray (≈ 10 s CPU, 15–30 s wall on 2 cores)
 def test_sweep_logs_parent_and_nested_children(tiny_sweep):
     store, rec = tiny_sweep
     assert (rec.n_trials, rec.n_run, rec.n_skipped, rec.n_failed) == (4, 4, 0, 0)

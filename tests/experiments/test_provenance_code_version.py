@@ -72,6 +72,7 @@ def test_trial_identity_includes_the_code_version(store, monkeypatch):
     assert config_hash(kind.name, cfg) == config_hash(kind.name, cfg, "ccc")       # default: this checkout
 
 
+@pytest.mark.slow   # a run logged to MLflow; the fast tag check: test_every_tracked_run_is_tagged
 def test_run_json_tags_and_summary_carry_the_code_version(store, capsys, monkeypatch):
     monkeypatch.setattr("carbonshift.experiments.runner.code_version", lambda: "dddd5555eeee")
     path = store.write_config({"kind": "tiny", "name": "tiny_cv"})

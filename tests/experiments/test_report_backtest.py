@@ -13,6 +13,8 @@ from carbonshift.experiments.config import load_yaml
 from carbonshift.experiments.report import backtest_figures, build_report, client
 from carbonshift.experiments.runner import run_config
 
+pytestmark = pytest.mark.slow   # every test reads the module's real-data backtest run (≈ 10 s CPU on 2 cores)
+
 
 def _tiny_backtest() -> dict:
     """forecast_quick.yaml with the naive models only, a one-week test window and the longest horizon (168 h,

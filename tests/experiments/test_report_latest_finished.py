@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 import mlflow
+import pytest
 
 from carbonshift.experiments.cli import main
 from carbonshift.experiments.report import resolve
 from carbonshift.experiments.runner import run_config
 
 
+@pytest.mark.slow   # two runs + two reports
 def test_report_name_skips_a_newer_failed_run(store, capsys, caplog):
     ok = run_config({"kind": "tiny", "name": "tiny_latest"}, reports_dir=store.root / "reports", progress=False)
     bad = run_config({"kind": "tiny", "name": "tiny_latest", "fail": True}, reports_dir=store.root / "reports",

@@ -16,7 +16,9 @@ def _panel() -> pd.DataFrame:
     return pd.DataFrame({"region": "X", "time": times, "ci_direct": y})
 
 
-@pytest.mark.parametrize("level, max_mape", [("absolute", None), ("relative", 10.0), ("profile", 10.0)])
+@pytest.mark.parametrize("level, max_mape", [pytest.param("absolute", None, marks=pytest.mark.slow),  # a GBM fit each
+                                             ("relative", 10.0),
+                                             pytest.param("profile", 10.0, marks=pytest.mark.slow)])
 def test_relative_target_follows_a_level_shift(level, max_mape):
     panel = _panel()
     until = pd.Timestamp("2022-03-31", tz="UTC")                 # day 89: training sees only level 300

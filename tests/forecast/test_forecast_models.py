@@ -54,6 +54,7 @@ def test_seasonal24_is_yesterdays_value(dacf_slice, windows):
                                             row["q0.95"]))
 
 
+@pytest.mark.slow
 def test_gbm_beats_seasonal_naive_and_ignores_future_targets(dacf_slice, windows):
     until, issues = windows
     gbm = GBMForecaster(horizon=24, max_iter=40, learning_rate=0.1, max_leaf_nodes=15).fit(dacf_slice, "ci_direct", until)
@@ -72,6 +73,7 @@ def test_gbm_fit_never_reads_targets_after_until(dacf_slice, windows):
     np.testing.assert_allclose(b.predict(dacf_slice, issues[:2], 24)["mean"], a["mean"])
 
 
+@pytest.mark.slow   # a Prophet fit; the fast one: test_scrambled_future_gives_the_identical_forecast[prophet]
 def test_prophet_tiny(dacf_slice, windows):
     from carbonshift.forecast.models.prophet import ProphetForecaster
 

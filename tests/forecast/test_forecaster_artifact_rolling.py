@@ -26,6 +26,8 @@ from carbonshift.forecast.data.schema import FORECAST_COLUMNS
 from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
 from test_own_data_backtest import cli_env, make_user_zone
 
+pytestmark = pytest.mark.slow   # every test reads the module's trained own-zone forecaster (GBM + rolling ensemble: ≈ 4 s CPU)
+
 CLI = [sys.executable, "-m", "carbonshift.experiments.cli"]
 ISSUE = pd.Timestamp("2024-03-20 23:00", tz="UTC")   # 7-day look-back reaches into the validation window
 LATE = pd.Timestamp("2024-03-27 23:00", tz="UTC")    # look-back entirely after the cut-off (days skipped)
@@ -55,7 +57,6 @@ def setup(shared_data, tmp_path_factory) -> tuple[Path, BacktestConfig, pd.DataF
     return data_dir, cfg, panel, fitted
 
 
-@pytest.mark.slow
 def test_rolling_forecaster_round_trip_through_the_cli(setup, tmp_path):
     data_dir, _, panel, fitted = setup
     assert fitted.rolling and fitted.lookback_days == 7 and isinstance(fitted.weighting, RollingEnsemble)
@@ -91,7 +92,6 @@ def test_rolling_forecaster_round_trip_through_the_cli(setup, tmp_path):
     pd.testing.assert_frame_equal(again.predict(panel, LATE), fitted.predict(panel, LATE))
 
 
-@pytest.mark.slow
 def test_rolling_predict_equals_the_backtest_ensemble(setup):
     _, cfg, panel, fitted = setup
     w = cfg.windows
@@ -131,7 +131,6 @@ def test_no_look_ahead_and_clear_errors(setup):
         one_day.predict(panel, pd.DatetimeIndex([reaches, LATE]))   # the days between the two look-backs are missing
 
 
-@pytest.mark.slow
 def test_static_weights_with_rolling_calibration_equal_the_backtest(setup):
     """Rolling calibration with static weights: corrections refitted at T."""
     _, cfg, panel, _ = setup

@@ -149,6 +149,7 @@ def test_predict_from_a_live_store_matches_the_data_dir(user_dir, tmp_path):
     assert out.read_bytes() == fitted.predict(panel, ISSUE).to_csv(index=False).encode()
 
 
+@pytest.mark.slow
 def test_daily_issues_and_stale_history(user_dir):
     fitted, panel, _ = _train_in_process(user_dir)
     issues = pd.date_range(ISSUE, periods=3, freq="D")
@@ -165,6 +166,7 @@ def test_daily_issues_and_stale_history(user_dir):
         dataclasses.replace(fitted, calibration=static, validation=None).predict(stale, ISSUE)
 
 
+@pytest.mark.slow   # an LSTM fit
 def test_neural_member_survives_the_artifact(dacf_slice, windows):
     """The attention-LSTM (a Lightning module class built inside a function) saves and reloads to the same forecast."""
     import pickle

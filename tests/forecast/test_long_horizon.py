@@ -85,7 +85,8 @@ def _scrambled(panel: pd.DataFrame, after: pd.Timestamp) -> pd.DataFrame:
     return out
 
 
-@pytest.mark.parametrize("name", ["persistence", "seasonal24", "seasonal168", "gbm", "prophet",
+@pytest.mark.parametrize("name", ["persistence", "seasonal24", "seasonal168", "prophet",
+                                  pytest.param("gbm", marks=pytest.mark.slow),    # 168 GBM horizons ≈ 4 s CPU
                                   pytest.param("lstm", marks=pytest.mark.slow),   # ≈ 14 s fit on 2 cores
                                   pytest.param("tft", marks=pytest.mark.slow)])   # ≈ 18 s fit + predict
 def test_every_model_forecasts_a_week_ahead_from_the_past_only(gb_slice, name):

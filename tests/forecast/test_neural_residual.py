@@ -48,7 +48,7 @@ def _zero_output(model: LSTMForecaster) -> None:
         last.bias.zero_()
 
 
-@pytest.mark.parametrize("form", ["level", "seasonal_residual"])
+@pytest.mark.parametrize("form", ["level", pytest.param("seasonal_residual", marks=pytest.mark.slow)])   # an LSTM fit each
 def test_lstm_residual_form_adds_the_seasonal_naive_base_back(form):
     panel = _panel()
     until = pd.Timestamp("2021-01-25", tz="UTC")
@@ -100,6 +100,7 @@ def test_seasonal_input_is_the_value_24h_earlier_and_the_seasonal_forecast_ahead
         with_seasonal_input(y, *windows(y, x, np.array([60]), 48, 48), np.array([60]))
 
 
+@pytest.mark.slow   # an LSTM fit
 def test_lstm_with_seasonal_input_has_one_more_input_and_round_trips():
     panel = _panel()
     until = pd.Timestamp("2021-01-25", tz="UTC")

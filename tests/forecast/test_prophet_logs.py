@@ -7,6 +7,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 CODE = """
 import pandas as pd
 from carbonshift.experiments.output import setup_logging
@@ -26,6 +28,7 @@ warnings.warn("Requested Holidays are available only from 2001 to 2035.", UserWa
 """
 
 
+@pytest.mark.slow   # a subprocess, two Prophet fits
 def test_a_prophet_fit_prints_no_plotly_error_nor_seasonality_warning():
     proc = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -28,7 +28,7 @@ def _jobs(rng: np.random.Generator, n: int, R: int) -> Jobs:
                 data_gb=rng.choice([0.0, 200.0], n), home=rng.integers(0, R, n))
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, *(pytest.param(s, marks=pytest.mark.slow) for s in (1, 2))])   # a MILP each
 def test_milp_plan_fits_is_on_time_and_never_scores_worse_than_greedy(carbon, seed):
     rng = np.random.default_rng(seed)
     jobs = _jobs(rng, 40, len(carbon.regions))
