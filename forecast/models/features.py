@@ -117,6 +117,11 @@ def _trailing_stats(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]
     return mean[:-1], std[:-1]
 
 
+#: Prophet/holidays country code of each region (DACF regions and Electricity Maps zones).
+HOLIDAY_COUNTRY = {"CISO": "US", "ERCO": "US", "PJM": "US", "SE": "SE", "DE": "DE", "US-CAL-CISO": "US",
+                   "US-TEX-ERCO": "US", "US-MIDA-PJM": "US", "US-NY-NYIS": "US", "GB": "UK", "JP-TK": "JP",
+                   "SG": "SG", "AU-NSW": "AU", "IN-WE": "IN"}
+
 #: Local time zone of each region (for the local calendar date of a target hour; DACF regions and
 #: Electricity Maps zones).
 REGION_TZ = {"CISO": "America/Los_Angeles", "ERCO": "America/Chicago", "PJM": "America/New_York",
@@ -131,7 +136,6 @@ def holiday_flags(region: str, times: pd.DatetimeIndex) -> np.ndarray:
     country (``holidays`` package), else 0.0. Raises ``ValueError`` for a region with no known country/zone."""
     import holidays
 
-    from carbonshift.forecast.models.prophet import HOLIDAY_COUNTRY   # lazy: prophet imports this module
     if region not in HOLIDAY_COUNTRY or region not in REGION_TZ:
         raise ValueError(f"holiday features: no country / time zone known for region {region!r} "
                          f"(known: {sorted(set(HOLIDAY_COUNTRY) & set(REGION_TZ))})")

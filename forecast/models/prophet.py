@@ -16,13 +16,8 @@ import pandas as pd
 
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 from carbonshift.forecast.models.base import Capabilities, Forecaster, forecast_frame
-from carbonshift.forecast.models.features import RegionSeries, issue_indices, region_series
+from carbonshift.forecast.models.features import HOLIDAY_COUNTRY, RegionSeries, issue_indices, region_series
 from carbonshift.forecast.models.registry import register_forecaster
-
-#: Prophet/holidays country code of each region (DACF regions and Electricity Maps zones).
-HOLIDAY_COUNTRY = {"CISO": "US", "ERCO": "US", "PJM": "US", "SE": "SE", "DE": "DE", "US-CAL-CISO": "US",
-                   "US-TEX-ERCO": "US", "US-MIDA-PJM": "US", "US-NY-NYIS": "US", "GB": "UK", "JP-TK": "JP",
-                   "SG": "SG", "AU-NSW": "AU", "IN-WE": "IN"}
 
 for _name in ("prophet", "cmdstanpy"):
     logging.getLogger(_name).setLevel(logging.WARNING)
