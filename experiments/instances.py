@@ -302,8 +302,7 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
     section); its metrics are ``chance_constrained.duration.*``. ``rolling_milp`` wraps its own such
     ``chance_constrained`` (warm start and adaptation; metrics ``rolling_milp.duration.*``)."""
     from carbonshift.scheduler.policies.registry import rolling_milp
-    from carbonshift.scheduler.policies.risk_aware import learned_chance_constrained
-    from carbonshift.scheduler.risk_margins import fixed_risk_aware, learned_risk_aware
+    from carbonshift.scheduler.risk_margins import fixed_risk_aware, learned_chance_constrained, learned_risk_aware
 
     du, o = cfg.duration, cfg.policy_options
     out: dict[str, tuple[Any, Any]] = {}

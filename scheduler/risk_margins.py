@@ -1,5 +1,6 @@
 """Duration margins of the ``risk_aware`` policy: a fixed margin, or per-job margins learned by a
-:class:`scheduler.duration.DurationEstimator` fitted on a prior job history (jobs finished before hour 0).
+:class:`scheduler.duration.DurationEstimator` fitted on a prior job history (jobs finished before hour 0); and
+``chance_constrained`` with :class:`~scheduler.policies.risk_aware.ConformalMargins` calibrated on such a history.
 
 Pure scheduling (no MLflow, no Ray). Durations are in hours; a margin ``m`` plans
 ``ceil(estimate × (1 + m))`` hours for a job.
@@ -16,7 +17,8 @@ from carbonshift.scheduler.duration import (JOBS_CATEGORICAL, JOBS_NUMERIC, JOBS
                                 error_metrics, jobs_history, prior_history)
 from carbonshift.scheduler.generators import GeneratorSpec, generate
 from carbonshift.scheduler.policies.cooperative import RiskAware
-from carbonshift.scheduler.policies.registry import PolicyOptions
+from carbonshift.scheduler.policies.registry import PolicyOptions, chance_constrained
+from carbonshift.scheduler.policies.risk_aware import ChanceConstrained, ConformalMargins
 from carbonshift.scheduler.workloads import Jobs
 
 
@@ -73,6 +75,25 @@ def learned_risk_aware(dc: DataCenters, jobs: Jobs, spec: GeneratorSpec, options
     policy = RiskAware(dc, quantile=options.risk_quantile, lam=options.risk_lambda, duration_margin=source,
                        delay_weight_kg_per_h=options.delay_weight_kg_per_h, pad_to_fit=pad_to_fit)
     return LearnedRiskAware(policy, source, metrics)
+
+
+def learned_chance_constrained(dc: DataCenters, jobs: Jobs, spec: GeneratorSpec, options: PolicyOptions, feedback: str,
+                               seed: int) -> tuple[ChanceConstrained, ConformalMargins, dict[str, float]]:
+    """``chance_constrained`` reserving the ``options.risk_deadline_target`` duration quantile of
+    :class:`ConformalMargins` calibrated on a prior history of ``spec`` (drawn with ``seed + 1``, all
+    finished before hour 0). Returns (policy, margin
+    source = the simulator's feedback object, ``duration.*`` metrics: margins, ``covered_pct`` = share of
+    the simulated jobs whose reservation covers their true duration (the chance constraint's realised
+    level before feedback), the per-bin ratios and ``n_pooled_bins``)."""
+    past = prior_history(generate(spec, dc.n, seed + 1))
+    source = ConformalMargins(past["requested_h"].to_numpy(), past["duration"].to_numpy(), jobs,
+                              options.risk_deadline_target, feedback)
+    initial = source.margins(np.arange(len(jobs)))
+    metrics = {"duration.margin_mean": float(initial.mean()), "duration.margin_p90": float(np.percentile(initial, 90)),
+               "duration.covered_pct": covered_pct(jobs, initial), "duration.n_history": float(len(past)),
+               "duration.n_pooled_bins": float(source.n_pooled_bins),
+               **{f"duration.ratio_bin{b}": float(r) for b, r in enumerate(source.ratios)}}
+    return chance_constrained(dc, options, source), source, metrics
 
 
 def feedback_metrics(jobs: Jobs, source: EstimatorMargins) -> dict[str, float]:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.policies.baselines import Casper, GreedyCarbon, PerformanceFirst, RandomPolicy, RoundRobin
 from carbonshift.scheduler.policies.cooperative import Cooperative, RiskAware
@@ -48,8 +49,6 @@ class PolicyOptions:
     milp_time_limit_s: float = 8.0         # rolling_milp: HiGHS time limit per daily plan, s
 
     def __post_init__(self) -> None:
-        from carbonshift.forecast.data.schema import QUANTILE_LEVELS
-
         if self.risk_quantile is not None and self.risk_quantile not in QUANTILE_LEVELS:
             raise ValueError(f"policy_options.risk_quantile: expected one of {QUANTILE_LEVELS} or null, "
                              f"got {self.risk_quantile}")

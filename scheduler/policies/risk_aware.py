@@ -387,26 +387,3 @@ class ConformalMargins:
         est = self._est[idx]
         return np.maximum(self._ratios[self._job_bin[idx]] * (est + ROUNDING_H) / est - 1.0, 0.0)
 
-
-def learned_chance_constrained(dc: DataCenters, jobs: Jobs, spec, options, feedback: str,  # noqa: ANN001
-                               seed: int):
-    """``chance_constrained`` reserving the ``options.risk_deadline_target`` duration quantile of
-    :class:`ConformalMargins` calibrated on a prior history of ``spec`` (GeneratorSpec, drawn with
-    ``seed + 1``, all finished before hour 0); ``options`` a ``PolicyOptions``. Returns (policy, margin
-    source = the simulator's feedback object, ``duration.*`` metrics: margins, ``covered_pct`` = share of
-    the simulated jobs whose reservation covers their true duration (the chance constraint's realised
-    level before feedback), the per-bin ratios and ``n_pooled_bins``)."""
-    from carbonshift.scheduler.duration import prior_history
-    from carbonshift.scheduler.generators import generate
-    from carbonshift.scheduler.policies.registry import chance_constrained   # the registry imports this module
-    from carbonshift.scheduler.risk_margins import covered_pct
-
-    past = prior_history(generate(spec, dc.n, seed + 1))
-    source = ConformalMargins(past["requested_h"].to_numpy(), past["duration"].to_numpy(), jobs,
-                              options.risk_deadline_target, feedback)
-    initial = source.margins(np.arange(len(jobs)))
-    metrics = {"duration.margin_mean": float(initial.mean()), "duration.margin_p90": float(np.percentile(initial, 90)),
-               "duration.covered_pct": covered_pct(jobs, initial), "duration.n_history": float(len(past)),
-               "duration.n_pooled_bins": float(source.n_pooled_bins),
-               **{f"duration.ratio_bin{b}": float(r) for b, r in enumerate(source.ratios)}}
-    return chance_constrained(dc, options, source), source, metrics
