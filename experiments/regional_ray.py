@@ -8,7 +8,7 @@ continue from an empty ledger. A round's requests go to every actor at once and 
 ``observe`` is sent without waiting (Ray runs one caller's tasks on an actor in order, so it lands before the
 next step; if it failed, that step fails too and the coordinator restores and re-sends).
 
-Ray is started on loopback only (:func:`experiments.sweep.init_ray`, which uses
+Ray is started on loopback only (:func:`experiments.ray_setup.init_ray`, which uses
 ``scheduler.federated.loopback``), or joins the cluster named by ``RAY_ADDRESS``.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from carbonshift.experiments.ray_setup import init_ray
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.regional import Delta, Regional, RegionalScheduler, RegionDown, RegionState, Request
 
@@ -57,8 +58,6 @@ class RayTransport:
 
     def __init__(self, dc: DataCenters, n_hours: int, max_restarts: int = MAX_RESTARTS):
         import ray
-
-        from carbonshift.experiments.sweep import init_ray
 
         self.n = dc.n
         self._started = init_ray()

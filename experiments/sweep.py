@@ -21,10 +21,10 @@ of its kind and trial hashes. ``resume=True`` reopens the latest parent run of t
 sweep, skips trials whose hash already FINISHED under it, marks half-logged children KILLED and runs
 the rest — so a killed sweep completes with no duplicate and no lost trial.
 
-Ray: a local instance (``num_cpus`` CPUs, default 2) unless ``RAY_ADDRESS`` names a cluster; its temp
-dir is ``<runs dir>/ray`` (``CARBONSHIFT_RAY_TMP`` overrides — Unix socket paths must stay < 107
-bytes); usage stats, dashboard and worker log forwarding are off. Each trial runs in a fresh worker
-process (``max_calls=1``) so ``trial_peak_rss_mb`` is that trial's own peak memory. Only the driver
+Ray (:mod:`experiments.ray_setup`): a local instance (``num_cpus`` CPUs, default 2) unless ``RAY_ADDRESS``
+names a cluster; its temp dir is ``<runs dir>/ray`` (``CARBONSHIFT_RAY_TMP`` overrides — Unix socket paths
+must stay < 107 bytes); usage stats, dashboard and worker log forwarding are off. Each trial runs in a fresh
+worker process (``max_calls=1``) so ``trial_peak_rss_mb`` is that trial's own peak memory. Only the driver
 talks to MLflow.
 """
 from __future__ import annotations
@@ -36,7 +36,6 @@ import itertools
 import json
 import logging
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -52,21 +51,13 @@ from carbonshift.experiments.profiles import FULL
 from carbonshift.experiments.profiles import TAG as PROFILE_TAG
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import code_version
+from carbonshift.experiments.ray_setup import init_ray
 from carbonshift.experiments.runner import (REPORTS_DIR, Output, config_hash, execute, forecast_tags, log_output, logged_params,
                                 machine_tags, overrides_text, parse_doc, quiet_mlflow, read_doc, run_report_dir,
                                 set_dotted, write_reports)
-from carbonshift.scheduler.federated import loopback
+from carbonshift.forecast.models.registry import forecaster_classes
 
 log = logging.getLogger("carbonshift.sweep")
-
-RAY_ENV = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
-    "RAY_DEDUP_LOGS": "0",
-    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
-    "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
-}
-
 
 @dataclass
 class Trial:
@@ -232,25 +223,9 @@ def plan(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> 
     return SweepPlan(trials[0].config.name, source, kind, spec, keys, trials, sweep_hash, path, version)
 
 
-#: environment a trial needs on a cluster's workers (data folder, plugin modules, how MLflow/Ray are reached)
-FORWARDED_ENV: tuple[str, ...] = ("CARBONSHIFT_DATA_DIR", "CARBONSHIFT_KINDS", "CARBONSHIFT_POLICIES", "CARBONSHIFT_FORECASTERS",
-                                  "PYTHONPATH")
-#: files that look like secrets (gitignore patterns, any depth): never shipped to a cluster
-SECRET_EXCLUDES: list[str] = [".env", ".env.*", "*.env", ".envrc", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks",
-                              "*.keystore", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".ssh", ".aws", ".gnupg",
-                              ".netrc", ".pgpass", ".git-credentials", ".pypirc", ".docker", ".kube", "credentials",
-                              "credentials.*", "*credentials*.json", "*secret*", "*token*.json", "*.kdbx",
-                              "service-account*.json"]
-#: what never travels to a cluster with the package
-SHIP_EXCLUDES: list[str] = [".venv", ".git", "mlruns", "reports", "lightning_logs", "checkpoints", "**/__pycache__",
-                            *SECRET_EXCLUDES]
-
-
 def trains_neural(config: Any) -> bool:
     """Whether a trial config trains a forecaster with the ``gpu`` capability (a ``models.lstm`` or ``models.tft``
     section, or a plug-in's) on an accelerator (not ``trainer.accelerator: cpu``)."""
-    from carbonshift.forecast.models.registry import forecaster_classes
-
     models = getattr(config, "models", None)
     if models is None or getattr(getattr(config, "trainer", None), "accelerator", "auto") == "cpu":
         return False
@@ -274,45 +249,6 @@ def trial_resources(config: Any, gpus_per_trial: float | None, cluster_gpus: flo
     else:
         gpus = float(gpus_per_trial)
     return {"num_cpus": 1, "num_gpus": gpus}
-
-
-def cluster_runtime_env() -> dict[str, Any]:
-    """``runtime_env`` for a sweep on an existing Ray cluster (``RAY_ADDRESS``): the environment variables of
-    :data:`FORWARDED_ENV` that are set here, and, from a source checkout, the project folder as the workers'
-    ``working_dir`` (the package travels with the job, :data:`SHIP_EXCLUDES` left out — secret-looking files
-    such as ``.env``, credentials files and keys among them, :data:`SECRET_EXCLUDES`). The data folder is
-    not shipped: ``CARBONSHIFT_DATA_DIR`` / ``--data-dir`` must name a path the workers can read."""
-    from carbonshift.forecast.version import PROJECT_ROOT
-
-    env: dict[str, Any] = {"env_vars": {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}}
-    if (PROJECT_ROOT / "pyproject.toml").is_file():
-        env.update(working_dir=str(PROJECT_ROOT), excludes=list(SHIP_EXCLUDES))
-    return env
-
-
-def ray_temp_dir() -> Path:
-    return Path(os.environ.get("CARBONSHIFT_RAY_TMP") or tracking.RUNS_DIR / "ray").resolve()
-
-
-def init_ray(num_cpus: int = 2) -> bool:
-    """Start (or connect to, with ``RAY_ADDRESS``) Ray quietly; returns True if this call started it."""
-    for key, value in RAY_ENV.items():
-        os.environ.setdefault(key, value)
-    import ray
-
-    if ray.is_initialized():
-        return False
-    quiet: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    address = os.environ.get("RAY_ADDRESS")
-    if address:   # trial errors come back as results and are logged on the driver; worker logs stay there
-        ray.init(address=address, runtime_env=cluster_runtime_env(), **quiet)
-    else:
-        tmp = ray_temp_dir()
-        tmp.mkdir(parents=True, exist_ok=True)
-        loopback.prepare()  # a local instance listens on 127.0.0.1 only (scheduler.federated.loopback)
-        ray.init(num_cpus=num_cpus, _temp_dir=str(tmp), _node_ip_address="127.0.0.1", **quiet)
-        loopback.verify()
-    return True
 
 
 def _find_parent(client: Any, exp_id: str, sweep_hash: str) -> Any | None:

@@ -247,7 +247,7 @@ def windows_figure(mask: np.ndarray, times: pd.DatetimeIndex, regions: list[str]
 @experiment_kind("curtailment_training", CurtailmentTrainingConfig,
                  "LM training inside curtailment windows with Flower FedAvg vs continuous single-site (seed 002)")
 def run(cfg: CurtailmentTrainingConfig, ctx: Context) -> Result:
-    from carbonshift.experiments.sweep import ray_temp_dir
+    from carbonshift.experiments.ray_setup import ray_temp_dir
     from carbonshift.forecast.data.panel import load_panel, to_matrix
     from carbonshift.scheduler.federated.corpus import stdlib_corpus
     from carbonshift.scheduler.federated.elastic import ElasticConfig, baseline_share_in_windows, train_baseline

@@ -14,7 +14,7 @@ are never chosen. With ``include_configured`` the first trial of each model runs
 settings, and seasonal-naive 24 h is scored on the same validation issues (table ``validation_mape``), so the
 search's gain and the goal "beat seasonal-naive" are read off the same window.
 
-Ray: local (loopback only, :func:`experiments.sweep.init_ray`) or the cluster named by ``RAY_ADDRESS`` (then
+Ray: local (loopback only, :func:`experiments.ray_setup.init_ray`) or the cluster named by ``RAY_ADDRESS`` (then
 ``storage_path`` must be storage every node reaches). Only the driver talks to MLflow: after the search each
 trial becomes a child run of this run (params = its settings, ``val_loss`` per epoch, ``val_mape``, tag
 ``carbonshift.tune_status`` = completed / stopped_early / error).
@@ -373,7 +373,7 @@ def typed(section: type, key: str, value: Any) -> int | float:
 @experiment_kind("tune", TuneConfig)
 def run(config: TuneConfig, ctx: Context) -> Result:
     """Ray Tune (ASHA) search over LSTM/TFT settings on the validation window; best settings as best_params.json."""
-    from carbonshift.experiments.sweep import init_ray
+    from carbonshift.experiments.ray_setup import init_ray
 
     t0 = time.perf_counter()
     if os.environ.get("RAY_ADDRESS") and config.storage_path is None:

@@ -64,7 +64,7 @@ def ray_local(tmp_path_factory: pytest.TempPathFactory):
     ``run_sweep`` reuses it and leaves it running."""
     import ray
 
-    from carbonshift.experiments.sweep import init_ray
+    from carbonshift.experiments.ray_setup import init_ray
 
     with pytest.MonkeyPatch.context() as mp:
         s = _isolate(tmp_path_factory.mktemp("ray"), mp)

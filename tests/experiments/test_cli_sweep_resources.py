@@ -9,7 +9,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from carbonshift.experiments import sweep
+from carbonshift.experiments import ray_setup, sweep
 from carbonshift.experiments.config import ConfigError
 from carbonshift.experiments.runner import parse_doc, read_doc
 
@@ -59,7 +59,7 @@ def test_cluster_runtime_env_ships_the_package_and_the_environment(monkeypatch):
     monkeypatch.setenv("CARBONSHIFT_DATA_DIR", "/shared/carbon-data")
     monkeypatch.setenv("CARBONSHIFT_POLICIES", "my_policies")
     monkeypatch.delenv("CARBONSHIFT_KINDS", raising=False)
-    env = sweep.cluster_runtime_env()
+    env = ray_setup.cluster_runtime_env()
     assert env["working_dir"] == str(ROOT) and ".venv" in env["excludes"] and "mlruns" in env["excludes"]
     assert env["env_vars"]["CARBONSHIFT_DATA_DIR"] == "/shared/carbon-data"
     assert env["env_vars"]["CARBONSHIFT_POLICIES"] == "my_policies" and "CARBONSHIFT_KINDS" not in env["env_vars"]
@@ -83,7 +83,7 @@ def test_cluster_working_dir_leaves_out_secret_looking_files(tmp_path):
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text("x")
     target = tmp_path / "pkg.zip"
-    create_package(str(project), target, include_gitignore=False, excludes=list(sweep.SHIP_EXCLUDES))
+    create_package(str(project), target, include_gitignore=False, excludes=list(ray_setup.SHIP_EXCLUDES))
     with zipfile.ZipFile(target) as z:
         shipped = {n.rstrip("/") for n in z.namelist()}
     assert set(KEPT) <= shipped  # the package still travels
@@ -91,7 +91,7 @@ def test_cluster_working_dir_leaves_out_secret_looking_files(tmp_path):
     assert leaked == [], leaked
     from ray._private.runtime_env.packaging import _get_excludes
 
-    excluded = _get_excludes(ROOT, list(sweep.SECRET_EXCLUDES))
+    excluded = _get_excludes(ROOT, list(ray_setup.SECRET_EXCLUDES))
     modules = [p for folder in ("forecast", "scheduler", "experiments") for p in (ROOT / folder).rglob("*.py")]
     assert len(modules) > 50 and [p for p in modules if excluded(p)] == []  # no module of the package is dropped
 
