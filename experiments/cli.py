@@ -19,7 +19,9 @@ import yaml
 from carbonshift.experiments import commands
 from carbonshift.experiments.config import ConfigError
 from carbonshift.experiments.output import json_stdout, setup_logging
+from carbonshift.experiments.tracking import tracking_uri
 from carbonshift.forecast.data.registry import DataDirError
+from carbonshift.forecast.version import code_version, installed_version
 
 MAX_MESSAGE_CHARS = 500
 EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
@@ -27,8 +29,6 @@ EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a writer whos
 
 def version_text() -> str:
     """``carbonshift <installed version> (code <commit>[-dirty])``."""
-    from carbonshift.forecast.version import code_version, installed_version
-
     return f"{installed_version()} (code {code_version()})"
 
 
@@ -83,7 +83,6 @@ def report_error(command: str, exc: BaseException, verbose: bool) -> None:
         return
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)   # KeyError: no quotes
     if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":   # MLflow: unknown run / experiment id
-        from carbonshift.experiments.tracking import tracking_uri
 
         print(f"carbonshift {command}: error: {one_line(str(getattr(exc, 'message', text)))} in the MLflow store "
               f"{tracking_uri()} (another store? set MLFLOW_TRACKING_URI)", file=sys.stderr)

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from carbonshift.experiments.config import ConfigError
+from carbonshift.forecast.data.panel import EM_YEARS, dacf_path, em_path
 
 #: UTC span of the bundle's DACF files (``forecast.data.dacf``)
 DACF_SPAN = (pd.Timestamp("2019-01-01", tz="UTC"), pd.Timestamp("2022-01-01", tz="UTC"))
@@ -25,8 +26,6 @@ def _sections(cfg: Any) -> list[tuple[str, Any]]:
 
 def _years(sec: Any) -> tuple[str, list[int]]:
     """(key, UTC years loaded) of a section: ``years`` (empty = the bundle's), or a single ``year``."""
-    from carbonshift.forecast.data.panel import EM_YEARS
-
     if hasattr(sec, "years"):
         return "years", sorted(set(sec.years or EM_YEARS))
     return "year", [int(sec.year)] if hasattr(sec, "year") else list(EM_YEARS)
@@ -50,8 +49,6 @@ def _utc(text: str) -> pd.Timestamp:
 def check_data(cfg: Any, data_dir: str | None, source: str = "") -> None:
     """Raise :class:`ConfigError` (prefixed with ``source``, the config file) for a zone or region whose files no
     data folder holds, or a window outside the data the config loads."""
-    from carbonshift.forecast.data.panel import dacf_path, em_path
-
     where = f"{source}: " if source else ""
     for prefix, sec in _sections(cfg):
         dacf = getattr(sec, "source", "electricitymaps") == "dacf"

@@ -20,8 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carbonshift.experiments.figures import METRIC_UNITS, add_caption, legend_outside, metric_label
+from carbonshift.experiments.report import client, resolve
 from carbonshift.forecast.decision_scores import GOAL_GROUPS, MEAN_OF_ZONES, POOLED, ValueReport, value_report
 from carbonshift.forecast.metrics import mape
+from carbonshift.forecast.palette import forecaster_colour
+from carbonshift.forecast.report import forecast_context
 
 CI_TARGETS = ("ci_direct", "ci_lca")
 #: goal group → metric-name key
@@ -71,9 +75,6 @@ def value_figure(points: pd.DataFrame, caption: str) -> Any:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from carbonshift.experiments.figures import METRIC_UNITS, add_caption, legend_outside, metric_label
-    from carbonshift.forecast.palette import forecaster_colour
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     y = points["captured_share_pct"].to_numpy(float)
@@ -178,8 +179,6 @@ def of_backtest(forecasts: pd.DataFrame, target: str, sfx: str, reference: str, 
                 run_name: str) -> DecisionValue:
     """:func:`decision_value` of every forecaster in a backtest's ``forecasts`` (test-window rows, calibrated,
     with ``actual``; ``reference``: the ensemble's label), against ``seasonal24`` when it was backtested."""
-    from carbonshift.forecast.report import forecast_context
-
     test = forecasts[forecasts["window"] == "test"]
     tables = {str(m): g.drop(columns=["model", "window"]) for m, g in test.groupby("model", sort=False)}
     baseline = "seasonal24" if "seasonal24" in tables else None
@@ -192,8 +191,6 @@ def logged_figures(run: str) -> dict[str, tuple[Any, pd.DataFrame]]:
     """The MAPE-vs-captured-share figure of a logged backtest (an MLflow run id, or a run name: its latest run),
     redrawn from each of its ``decision_value_vs_mape[_<target>]`` tables: table name → (figure, points)."""
     import tempfile
-
-    from carbonshift.experiments.report import client, resolve
 
     c = client()
     r = resolve(c, run)

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carbonshift.experiments.report import client
+
 #: columns of :func:`trials` before the ``params.*`` / ``metrics.*`` ones
 ID_COLUMNS = ["experiment", "sweep", "sweep_run_id", "sweep_started", "code_version", "trial", "status", "run_id"]
 
@@ -19,8 +21,6 @@ def trials(experiments: list[str] | None = None, statuses: tuple[str, ...] = ("F
     ``experiments``, default all; runs whose status is in ``statuses``): :data:`ID_COLUMNS`, then every param
     (``params.<dotted key>``, as logged) and metric (``metrics.<name>``)."""
     import mlflow
-
-    from carbonshift.experiments.report import client
 
     c = client()
     exps = {e.experiment_id: e.name for e in c.search_experiments()

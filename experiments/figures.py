@@ -17,6 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carbonshift.forecast.ensemble import short_label
+from carbonshift.forecast.palette import SPARE_COLOURS
+
 ORACLE = "oracle"
 
 #: metric → (what it is, in words; unit). Units as in :mod:`scheduler.metrics`, :mod:`forecast.metrics` and
@@ -100,8 +103,6 @@ POLICY_COLOURS: dict[str, str] = {
 def policy_colour(policy: str) -> str:
     """The colour of ``policy`` in every figure (``oracle (exact MILP)`` is the oracle's); a policy not listed
     (a plug-in) gets a fixed colour from its name."""
-    from carbonshift.forecast.palette import SPARE_COLOURS
-
     name = str(policy).split(" ", 1)[0]
     return POLICY_COLOURS.get(name) or SPARE_COLOURS[zlib.crc32(name.encode()) % len(SPARE_COLOURS)]
 
@@ -277,8 +278,6 @@ def pareto_figure(table: pd.DataFrame, points: pd.DataFrame | None = None, title
 def short_cells(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     """``table`` with every text cell naming a weighted ensemble shortened (:func:`forecast.ensemble.short_label`)
     and the map short → full label (several full labels with one short name get ``[1]``, ``[2]`` …)."""
-    from carbonshift.forecast.ensemble import short_label
-
     full: dict[str, str] = {}
     out = table.copy()
     for col in out.columns:

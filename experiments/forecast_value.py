@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from carbonshift.experiments.decision_value import decision_value
 from carbonshift.experiments.output import emit
+from carbonshift.forecast.data.panel import em_path, load_dacf_panel, load_panel
+from carbonshift.forecast.models.base import check_forecast_table, read_forecast_table
+from carbonshift.forecast.models.naive import NaiveForecaster
+from carbonshift.forecast.report import forecast_context
 
 NAIVE = ("seasonal24", "seasonal168", "persistence")
 #: columns a terminal shows of the decision_value table (every column in --json and --out)
@@ -42,8 +47,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def read_tables(path: str, regions: list[str] | None) -> dict[str, pd.DataFrame]:
     """Forecaster name → its rows of the CSV at ``path`` (by the ``model`` column, else the file's stem), restricted
     to ``regions``; the schema is checked (:func:`forecast.models.base.check_forecast_table`)."""
-    from carbonshift.forecast.models.base import check_forecast_table, read_forecast_table
-
     table = read_forecast_table(path)
     check_forecast_table(table, path)
     table["region"] = table["region"].astype(str)
@@ -63,8 +66,6 @@ def load_actuals(tables: dict[str, pd.DataFrame], target: str, source: str, data
     """Panel of the tables' regions from the data layer (:mod:`forecast.data.panel`): the years of the issues (and
     of ``history_days`` before the first), plus later years the target hours reach where every region has them
     (target hours without actuals leave their decisions unscored and counted)."""
-    from carbonshift.forecast.data.panel import em_path, load_dacf_panel, load_panel
-
     rows = pd.concat(tables.values())
     regions = list(dict.fromkeys(rows["region"]))
     if source == "dacf":
@@ -90,8 +91,7 @@ def with_actual(table: pd.DataFrame, panel: pd.DataFrame, target: str) -> pd.Dat
 def naive_table(kind: str, panel: pd.DataFrame, like: pd.DataFrame, target: str) -> pd.DataFrame:
     """``kind`` (seasonal24 …) forecasts for the issues, regions and horizons of ``like``, from the actuals before
     each issue; residual intervals fitted on issues before the first one."""
-    from carbonshift.forecast.backtest import extend_panel
-    from carbonshift.forecast.models.naive import NaiveForecaster
+    from carbonshift.forecast.backtest import extend_panel   # lazy: `carbonshift --help` imports this module
 
     issues = pd.DatetimeIndex(sorted(set(like["issue_time"])))
     horizon = int(like["horizon_h"].max())
@@ -101,9 +101,6 @@ def naive_table(kind: str, panel: pd.DataFrame, like: pd.DataFrame, target: str)
 
 
 def value(args: argparse.Namespace) -> int:
-    from carbonshift.experiments.decision_value import decision_value
-    from carbonshift.forecast.report import forecast_context
-
     if args.boot < 1:
         print(f"error: --boot must be ≥ 1, got {args.boot}", file=sys.stderr)
         return 2

@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments import forecaster_stats as fv
-from carbonshift.experiments.figures import policy_colour
+from carbonshift.experiments.figures import context_line, policy_colour
 from carbonshift.experiments.forecaster_stats import REPLICATE_KEYS
 from carbonshift.forecast.ensemble import short_label
 from carbonshift.forecast.palette import forecaster_colour
+from carbonshift.scheduler.signals import FALLBACK_LABEL
 
 #: Policies whose decisions never read the forecast: performance_first (the reference), random and round_robin
 #: (forecast-blind), greedy_carbon (the current hour's intensity only); oracle rows plan on actual intensities.
@@ -41,8 +42,6 @@ def forecaster_name(label: str) -> str:
     """The forecaster of a run's ``summary.json`` forecast label: ``lstm (CPU-sized)+cqr forecast table
     forecast_lstm.csv + seasonal profile …, measured accuracy …`` → ``lstm (CPU-sized)+cqr``; a synthetic
     label (``perfect foresight (actual intensities)``, ``accuracy(87%)``) stays as it is."""
-    from carbonshift.scheduler.signals import FALLBACK_LABEL
-
     name = str(label).split(", measured accuracy")[0].replace(f" + {FALLBACK_LABEL}", "")
     if " forecast table " in name:
         name = name.split(" forecast table ")[0]
@@ -267,7 +266,6 @@ def forecaster_report(frame: pd.DataFrame, labels: dict[str, str], keys: list[st
         months = "data.start" in points and points["data.start"].nunique() > 1
         if months:
             tables["forecaster_captured_share_by_month"] = fv.captured_share(points, ("data.start",))
-    from carbonshift.experiments.figures import context_line
 
     contexts = {scen: context_line([summaries[r] for r in ids if r in summaries])
                 for scen, ids in points.attrs["scenario_runs"].items()} if summaries else None

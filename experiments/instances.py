@@ -21,25 +21,29 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.regional_ray import ray_regional
+from carbonshift.experiments.tracking import forecast_table_path
+from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
+from carbonshift.forecast.models.base import read_forecast_table
 from carbonshift.scheduler.datacenters import DEFAULT_GPUS, DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_PUE, DEFAULT_WAN_GBPS, DataCenters
-from carbonshift.scheduler.generators import GeneratorSpec
-from carbonshift.scheduler.policies.registry import make_policy
-from carbonshift.scheduler.workloads import TYPES
+from carbonshift.scheduler.duration import FEEDBACK_MODES
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.policies.registry import make_policy, rolling_milp
+from carbonshift.scheduler.risk_margins import fixed_risk_aware, learned_chance_constrained, learned_risk_aware
+from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal, controlled_error
+from carbonshift.scheduler.traces import trace_jobs
+from carbonshift.scheduler.workloads import TYPES, Jobs
 
 MAX_JOBS = 1_000_000  # workload.n_jobs upper bound (1e9 jobs would allocate ~7 GiB before failing)
 #: data.span_days and data.tail_days upper bound: ten years of hours, longer than any data set the project reads
 #: (1e9 days overflowed the date arithmetic at run time)
 MAX_SPAN_DAYS = 3660
-
-if TYPE_CHECKING:
-    from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal
-    from carbonshift.scheduler.workloads import Jobs
 
 
 #: the six zones of the seed's evaluation (the default ``data.zones`` of the simulation kinds)
@@ -186,8 +190,6 @@ class DurationSection:
     history_profiling_error: float | None = None  # prior history's profiling error (null: workload.profiling_error)
 
     def __post_init__(self) -> None:
-        from carbonshift.scheduler.duration import FEEDBACK_MODES
-
         check(self.model in ("fixed", "estimator"), "duration.model", "expected fixed or estimator")
         check(0.5 < self.level < 1, "duration.level", "expected a quantile level in (0.5, 1)")
         check(self.feedback in FEEDBACK_MODES, "duration.feedback", f"expected one of {list(FEEDBACK_MODES)}")
@@ -200,9 +202,6 @@ class DurationSection:
 def carbon_signal(d: DataSection, data_dir: str | None) -> CarbonSignal:
     """Hourly carbon intensity (gCO2eq/kWh, column ``d.column``) of ``d.zones`` over ``span_days +
     tail_days`` from ``d.start`` (UTC)."""
-    from carbonshift.forecast.data.panel import load_panel
-    from carbonshift.scheduler.signals import CarbonSignal
-
     panel = load_panel(d.zones, d.years, weather=False, data_dir=data_dir)
     return CarbonSignal.from_panel(panel, list(d.zones), d.start, (d.span_days + d.tail_days) * 24, d.column)
 
@@ -210,9 +209,6 @@ def carbon_signal(d: DataSection, data_dir: str | None) -> CarbonSignal:
 def forecast_signal(f: ForecastSection, carbon: CarbonSignal, plan_hour_utc: int, seed: int) -> ForecastSignal:
     """The forecasts the policies see: a forecast table file, or controlled error around the actuals
     issued at ``plan_hour_utc`` (UTC)."""
-    from carbonshift.forecast.models.base import read_forecast_table
-    from carbonshift.scheduler.signals import ForecastSignal, controlled_error
-
     if f.source == "table":
         path = forecast_table_path(f.table_path)
         table = read_forecast_table(path)
@@ -220,23 +216,6 @@ def forecast_signal(f: ForecastSection, carbon: CarbonSignal, plan_hour_utc: int
     return controlled_error(carbon, f.error_model, k=f.k, e=f.e, accuracy=f.accuracy, horizon_h=f.horizon_h,
                             issue_every_h=f.issue_every_h, issue_hour=(plan_hour_utc - carbon.times[0].hour) % 24,
                             correlation_h=f.correlation_h, seed=seed)
-
-
-def forecast_table_path(path: str) -> Path:
-    """``forecast.table_path`` on disk: absolute, or relative to the current directory, else to the project root
-    (``reports/<name>/latest/…`` is found from any folder). Missing: a ``FileNotFoundError`` naming the commands
-    that write a forecast table."""
-    from carbonshift.experiments.tracking import project_dir
-
-    given = Path(path)
-    for candidate in (given, project_dir(".") / given) if not given.is_absolute() else (given,):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"forecast.table_path: {path} not found (relative paths: current directory, then the project root). "
-        f"A backtest run writes one: `carbonshift run experiments/configs/quickstart_forecast.yaml` → "
-        f"reports/quickstart_forecast/latest/forecast_ensemble.csv; or `carbonshift forecast predict` from a "
-        f"trained forecaster")
 
 
 def table_label(table: pd.DataFrame, path: str | Path) -> str:
@@ -275,9 +254,6 @@ def history_spec(cfg: Any) -> GeneratorSpec:
 
 def make_jobs(d: DataSection, w: WorkloadSection, n_regions: int, seed: int, data_dir: str | None) -> Jobs:
     """Jobs from the workload generator or the Alibaba GPU trace."""
-    from carbonshift.scheduler.generators import generate
-    from carbonshift.scheduler.traces import trace_jobs
-
     if w.source == "alibaba":
         return trace_jobs(n_regions, seed, span_h=d.span_days * 24, max_jobs=w.n_jobs, gpu_scale=w.gpu_scale,
                           mix=w.mix, gpu_kw=w.gpu_kw, profiling_error=w.profiling_error, flexibility=w.flexibility,
@@ -301,9 +277,6 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
     learned from a prior history by conformal calibration (history size and feedback from the ``duration``
     section); its metrics are ``chance_constrained.duration.*``. ``rolling_milp`` wraps its own such
     ``chance_constrained`` (warm start and adaptation; metrics ``rolling_milp.duration.*``)."""
-    from carbonshift.scheduler.policies.registry import rolling_milp
-    from carbonshift.scheduler.risk_margins import fixed_risk_aware, learned_chance_constrained, learned_risk_aware
-
     du, o = cfg.duration, cfg.policy_options
     out: dict[str, tuple[Any, Any]] = {}
     metrics: dict[str, float] = {}
@@ -324,8 +297,6 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
             out[name] = (policy if name == "chance_constrained" else rolling_milp(policy, o), source)
             metrics.update({f"{name}.{k}": v for k, v in learned.items()})
         elif name == "regional" and o.regional_transport == "ray":
-            from carbonshift.experiments.regional_ray import ray_regional   # Ray stays out of this module's imports
-
             out[name] = (ray_regional(dc, o.delay_weight_kg_per_h), None)
         else:
             out[name] = (make_policy(name, dc, cfg.seed, o), None)

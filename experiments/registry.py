@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.config import ConfigError, shown
 
 
 @dataclass
@@ -101,6 +101,7 @@ def check_policies(names: list[str], key: str = "policies") -> None:
     """Config check: every name in ``names`` is a registered scheduling policy (built-in or from a module in
     ``CARBONSHIFT_POLICIES``); otherwise a :class:`ConfigError` for ``key`` listing the known ones and how to add
     one. A policy module that fails to import is reported with its import error."""
+    # lazy: the policy registry imports every policy (scipy.special, ~0.3 s) and `carbonshift --help` imports this module
     from carbonshift.scheduler.policies.registry import PLUGINS_ENV, policy_names
 
     try:
@@ -189,8 +190,6 @@ def _type_text(tp: Any) -> str:
 
 
 def _default_text(f: dataclasses.Field) -> str:
-    from carbonshift.experiments.config import shown
-
     if f.default is not dataclasses.MISSING:
         value = f.default
     elif f.default_factory is not dataclasses.MISSING:

@@ -39,6 +39,10 @@ from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import project_relative
 from carbonshift.experiments.figures import pareto_table as pareto_frame
 from carbonshift.experiments.runner import REPORTS_DIR, quiet_mlflow, run_report_dir
+from carbonshift.experiments.sweep import child_runs
+from carbonshift.forecast import report as fr
+from carbonshift.forecast.data.schema import TARGETS
+from carbonshift.forecast.models.base import read_forecast_table
 
 log = logging.getLogger("carbonshift.report")
 
@@ -109,8 +113,6 @@ def resolve(c: Any, target: str) -> Any:
 
 def finished_trials(c: Any, parent: Any) -> list[Any]:
     """FINISHED child runs of a sweep's parent run."""
-    from carbonshift.experiments.sweep import child_runs
-
     return [r for r in child_runs(c, parent.info.experiment_id, parent.info.run_id) if r.info.status == "FINISHED"]
 
 
@@ -538,10 +540,6 @@ def backtest_figures(c: Any, run: Any) -> tuple[dict[str, Any], dict[str, pd.Dat
     backtest run without the table is a ``LookupError``."""
     from mlflow.exceptions import MlflowException
 
-    from carbonshift.forecast import report as fr
-    from carbonshift.forecast.data.schema import TARGETS
-    from carbonshift.forecast.models.base import read_forecast_table
-
     params = run.data.params
     day_ahead_h = param(params, "backtest.day_ahead_h")
     targets = param(params, "targets") or []
@@ -654,7 +652,8 @@ def build_report(target: str, reports_dir: Path = REPORTS_DIR, log_to_mlflow: bo
             wide, row, value = hourly
             add_table(f"allocation_by_hour{sfx}", wide.reset_index())
             figures[f"allocation_by_hour_heatmap{sfx}.png"] = heatmap_figure(wide, row, value, where, pooled)
-    from carbonshift.experiments.forecaster_curve import forecaster_report   # MAPE → reduction per forecaster
+    # MAPE → reduction per forecaster; lazy: scipy.stats takes ~1 s to import and `carbonshift --help` imports this module
+    from carbonshift.experiments.forecaster_curve import forecaster_report
     curve = forecaster_report(frame, forecast_labels(c, runs), keys, by_run) if is_sweep and red else None
     if curve is not None:
         for stem, table in curve[0].items():

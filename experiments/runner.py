@@ -41,11 +41,13 @@ from carbonshift.experiments import registry, tracking
 from carbonshift.experiments.profiles import FULL
 from carbonshift.experiments.profiles import TAG as PROFILE_TAG
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
-from carbonshift.experiments.provenance import code_version
+from carbonshift.experiments.provenance import code_version, project_relative
 from carbonshift.experiments.config import ConfigError, as_dict, load_yaml, parse, safe_yaml
 from carbonshift.experiments.data_preflight import check_data
 from carbonshift.experiments.figures import add_caption, run_caption
+from carbonshift.experiments.tracking import forecast_table_path, project_dir
 from carbonshift.forecast.data.paths import inside
+from carbonshift.forecast.data.registry import reset_used, used_files
 
 REPORTS_DIR = tracking.project_dir("reports")   # the project's reports/, whatever the current directory
 LATEST = "latest"   # reports/<name>/latest -> the folder of the name's last successful run
@@ -125,8 +127,6 @@ def config_path(config: str | Path) -> Path:
     """A config file on disk: as given (absolute, or relative to the current directory), else relative to the project
     root of a checkout (``experiments/configs/paper_main.yaml`` works from any folder), else a shipped config of
     that name inside the installed package; unchanged when none exists (the reader then names it)."""
-    from carbonshift.experiments.tracking import project_dir
-
     given = Path(config)
     shipped = Path(__file__).with_name("configs") / given.name
     candidates = [given] if given.is_absolute() else [given, project_dir(".") / given]
@@ -213,8 +213,6 @@ def forecast_tags(config: Any) -> dict[str, str]:
     forecast = getattr(config, "forecast", None)
     if getattr(forecast, "source", None) != "table" or not getattr(forecast, "table_path", None):
         return {}
-    from carbonshift.experiments.instances import forecast_table_path
-    from carbonshift.experiments.provenance import project_relative
 
     try:
         path = forecast_table_path(forecast.table_path).resolve()   # follows reports/<name>/latest
@@ -258,8 +256,6 @@ def execute(run_fn: Any, config: Any, ctx: registry.Context) -> Output:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from carbonshift.forecast.data.registry import reset_used, used_files
 
     start = time.perf_counter()
     reset_used()

@@ -14,15 +14,31 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from carbonshift.experiments import provenance
+from carbonshift.forecast import version
+
 
 def project_dir(name: str) -> Path:
     """Where the default folder ``name`` (``mlruns``, ``reports``) lives: in the project root when running from a
     source checkout (``pyproject.toml`` next to the packages), so running from another folder opens the same
     MLflow store and reports; in the current directory for an installed package."""
-    from carbonshift.forecast.version import PROJECT_ROOT
-
-    base = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd()
+    base = version.PROJECT_ROOT if (version.PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd()
     return (base / name).resolve()
+
+
+def forecast_table_path(path: str) -> Path:
+    """``forecast.table_path`` on disk: absolute, or relative to the current directory, else to the project root
+    (``reports/<name>/latest/…`` is found from any folder). Missing: a ``FileNotFoundError`` naming the commands
+    that write a forecast table."""
+    given = Path(path)
+    for candidate in (given, project_dir(".") / given) if not given.is_absolute() else (given,):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"forecast.table_path: {path} not found (relative paths: current directory, then the project root). "
+        f"A backtest run writes one: `carbonshift run experiments/configs/quickstart_forecast.yaml` → "
+        f"reports/quickstart_forecast/latest/forecast_ensemble.csv; or `carbonshift forecast predict` from a "
+        f"trained forecaster")
 
 
 # CARBONSHIFT_RUNS_DIR, when given, is taken as given (relative to the current directory)
@@ -77,10 +93,8 @@ def run(experiment: str, run_name: str, config: Mapping[str, Any] | None = None,
     already give it."""
     import mlflow
 
-    from carbonshift.experiments.provenance import TAG, code_version
-
     exp_id = configure(experiment)
-    tags = {TAG: code_version(), **dict(tags or {})}
+    tags = {provenance.TAG: provenance.code_version(), **dict(tags or {})}
     with mlflow.start_run(experiment_id=exp_id, run_name=run_name, nested=nested, tags=tags) as active:
         if config:
             mlflow.log_params(flatten(config))

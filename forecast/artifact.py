@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carbonshift.forecast import version
 from carbonshift.forecast.backtest import (FitMonitor, PipelineSettings, Windows, extend_panel, fit_member,
                                            issue_times, refit_origins)
 from carbonshift.forecast.calibration import Calibration, calibration_from_spec
@@ -83,8 +84,6 @@ def code_version() -> dict[str, str]:
     """Package version, git commit of the checkout and whether tracked files had uncommitted changes
     (``"not a git checkout"`` when installed elsewhere), the run-level :func:`forecast.version.code_version`
     string, and the numpy / pandas versions (the members record the libraries they need themselves)."""
-    from carbonshift.forecast import version
-
     state = version.git_state()
     commit, dirty = (state[0], "yes" if state[1] else "no") if state else ("not a git checkout", "unknown")
     return {"carbonshift": metadata.version("carbonshift"), "git_commit": commit, "git_dirty": dirty,

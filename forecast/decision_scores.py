@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from carbonshift.forecast.decision_reliability import implied_vs_observed, reliability_table
 from carbonshift.forecast.decision_value import Cube, Decisions, LENGTHS_H, SLACKS_H, decide, shape_grid, to_cube
 
 #: issue 20's goal groups: name → ((L min, L max), (S min, S max)), hours, inclusive
@@ -205,8 +206,6 @@ def value_report(tables: Mapping[str, pd.DataFrame], lengths_h: Sequence[int] = 
     regions, the choice across regions; :func:`paired_table` of ``reference`` vs ``baseline`` when both are
     given; the decision reliability table (:mod:`forecast.decision_reliability`). Bootstrap draws seeded by
     ``seed``, shared by every forecaster."""
-    from carbonshift.forecast.decision_reliability import implied_vs_observed, reliability_table
-
     cubes, cut = align({name: to_cube(t) for name, t in tables.items()})
     first = next(iter(cubes.values()))
     shapes, dropped = shape_grid(first.max_horizon, lengths_h, slacks_h)

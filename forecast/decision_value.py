@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from carbonshift.forecast.data.schema import QUANTILE_COLUMNS
 
@@ -138,6 +137,8 @@ def window_means(prefix: np.ndarray, length: int, n_starts: int) -> np.ndarray:
 
 def _spearman(f: np.ndarray, a: np.ndarray) -> np.ndarray:
     """Rank correlation along the last axis (average ranks for ties); NaN where either side is constant."""
+    from scipy.stats import rankdata   # lazy: scipy.stats takes ~0.5 s to import; forecast.ensemble and `carbonshift --help` import this module
+
     rf, ra = rankdata(f, axis=-1), rankdata(a, axis=-1)
     rf -= rf.mean(axis=-1, keepdims=True)
     ra -= ra.mean(axis=-1, keepdims=True)

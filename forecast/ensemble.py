@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, FORECAST_COLUMNS, QUANTILE_COLUMNS
+from carbonshift.forecast.decision_value import decide, shape_grid, to_cube
 
 KEYS = ["region", "issue_time", "time", "horizon_h"]
 
@@ -395,8 +396,6 @@ def _regret_scorer(base: pd.DataFrame, point: np.ndarray, y: np.ndarray, regions
     """``scorer(τ, since)`` → (loss [cell × member], decision count per cell, basis) of the ``regret`` loss of
     :class:`RollingEnsemble`: the members' decisions (``point`` [rows × members] on ``base``'s rows, actuals
     ``y``) of the issues ≥ ``since`` (None: all) whose slack window ended before τ, pooled per region."""
-    from carbonshift.forecast.decision_value import decide, shape_grid, to_cube
-
     shapes, _ = shape_grid(int(base["horizon_h"].max()), REGRET_LENGTHS_H, REGRET_SLACKS_H)
     if not shapes:
         raise ValueError(f"rolling ensemble: the regret loss needs horizons ≥ {min(REGRET_SLACKS_H)} h")

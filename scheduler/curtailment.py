@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from carbonshift.forecast.data.panel import to_matrix
 from carbonshift.forecast.data.schema import DEFAULT_BUCKETS
 
 #: Panel columns for which a *higher* value means more surplus clean power.
@@ -138,8 +139,6 @@ def windows_from_panel(panel: pd.DataFrame, rule: WindowRule = WindowRule(),
                        regions: list[str] | None = None) -> tuple[np.ndarray, pd.DatetimeIndex, list[str]]:
     """Surplus-window mask from a panel (``forecast.data.panel.load_panel``) → (mask [R × T], UTC hours,
     regions)."""
-    from carbonshift.forecast.data.panel import to_matrix
-
     if rule.column not in panel.columns:
         raise ValueError(f"windows_from_panel: panel has no column {rule.column!r}")
     values, times, regions = to_matrix(panel, rule.column, regions)

@@ -38,6 +38,7 @@ from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import ThreadpoolController
 
 from carbonshift.forecast.data.traces import alibaba_finished_tasks
+from carbonshift.scheduler.workloads import TYPES, Jobs
 
 log = logging.getLogger(__name__)
 ALIBABA_NUMERIC: tuple[str, ...] = ("cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "hour_of_day")
@@ -82,12 +83,10 @@ def load_alibaba_history(data_dir: str | None = None) -> pd.DataFrame:
     return out
 
 
-def jobs_history(jobs, finish_h: np.ndarray | None = None) -> pd.DataFrame:  # noqa: ANN001 (Jobs, lazy import)
+def jobs_history(jobs: Jobs, finish_h: np.ndarray | None = None) -> pd.DataFrame:
     """History table for the scheduler's :class:`scheduler.workloads.Jobs`: features ``type`` (name),
     ``gpus``, ``requested_h`` (the profiled estimate, h), kind = type, ``submit_h`` (creation hour), target
     ``duration`` (true h) and, given ``finish_h`` (hour each job ended, exclusive), ``finish_h``."""
-    from carbonshift.scheduler.workloads import TYPES
-
     names = np.asarray(TYPES)[jobs.type]
     out = pd.DataFrame({"type": names, "gpus": jobs.gpus.astype(np.float64),
                         "requested_h": jobs.est_duration_h.astype(np.float64), "kind": names,

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.special import ndtr
 import pandas as pd
 
+from carbonshift.forecast.data.panel import to_matrix
 from carbonshift.forecast.data.schema import QUANTILE_COLUMNS, QUANTILE_LEVELS
 from carbonshift.forecast.metrics import mape
 
@@ -62,8 +63,6 @@ class CarbonSignal:
     def from_panel(cls, panel: pd.DataFrame, regions: list[str], start: str | pd.Timestamp,
                    hours: int, column: str = "ci_direct") -> CarbonSignal:
         """Slice ``hours`` hours from ``start`` (UTC) of a panel (``forecast.data.panel.load_panel``)."""
-        from carbonshift.forecast.data.panel import to_matrix
-
         start = pd.Timestamp(start, tz="UTC") if pd.Timestamp(start).tzinfo is None else pd.Timestamp(start)
         ci, times, regs = to_matrix(panel, column, regions)
         ren, times_r, _ = to_matrix(panel, "renewable_pct", regions)

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 from pathlib import Path
 
 import pandas as pd
 
 from carbonshift.experiments.output import emit
+from carbonshift.forecast.data import openmeteo_forecast as om
 from carbonshift.forecast.data.check import check_file, files_under, summary_row
 from carbonshift.forecast.data.fetch import fetch
-from carbonshift.forecast.data.registry import DataDirError, candidate_dirs, datasets, explicit_dir, user_files
+from carbonshift.forecast.data.registry import (DataDirError, cache_dir, candidate_dirs, datasets, explicit_dir,
+                                                user_files)
 from carbonshift.forecast.data.validate import DataValidationError
+from carbonshift.forecast.live.transport import SourceError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -102,12 +106,6 @@ def _check(args: argparse.Namespace) -> int:
 
 def _fetch_weather(args: argparse.Namespace) -> int:
     """``data fetch --weather-forecast ZONE=LAT,LON``: Open-Meteo forecasts into the data dir's store."""
-    import os
-
-    from carbonshift.forecast.data import openmeteo_forecast as om
-    from carbonshift.forecast.data.registry import cache_dir
-    from carbonshift.forecast.live.transport import SourceError
-
     dest = args.dest or args.data_dir or os.environ.get("CARBONSHIFT_DATA_DIR") or str(cache_dir())
     client, rows = om.OpenMeteoForecastClient(), []
     for item in args.weather_forecast:

@@ -16,10 +16,16 @@ from typing import Any
 
 import pandas as pd
 
-from carbonshift.experiments import forecast_value
+from carbonshift.experiments import forecast_value, tracking
 from carbonshift.experiments.commands.run import add_common, execute
-from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.config import ConfigError, as_dict
+from carbonshift.experiments.data_preflight import check_data
 from carbonshift.experiments.output import emit
+from carbonshift.experiments.runner import REPORTS_DIR, machine_tags, parse_doc, parse_overrides, quiet_mlflow, read_doc
+from carbonshift.forecast.data.panel import load_dacf_panel, load_panel
+from carbonshift.forecast.data.schema import PANEL_COLUMNS
+from carbonshift.forecast.data.validate import check_hourly_index
+from carbonshift.forecast.live.store import LiveStore
 
 REPORT_TABLES = ("mape_by_region", "accuracy_by_horizon", "coverage")
 
@@ -61,8 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def report(args: argparse.Namespace) -> int:
     import mlflow
 
-    from carbonshift.experiments import tracking
-
     mlflow.set_tracking_uri(tracking.tracking_uri())
     run = mlflow.get_run(args.run_id)
     tables = {}
@@ -78,8 +82,8 @@ def report(args: argparse.Namespace) -> int:
 
 
 def _backtest_config(args: argparse.Namespace) -> Any:
+    # lazy: the backtest kind and the forecasting stack (~30 ms of imports) stay out of `carbonshift --help`
     from carbonshift.experiments.kinds.backtest import BacktestConfig
-    from carbonshift.experiments.runner import parse_doc, parse_overrides, read_doc
 
     doc, source = read_doc(args.config, parse_overrides(args.overrides))
     doc.pop("sweep", None)
@@ -92,9 +96,8 @@ def _backtest_config(args: argparse.Namespace) -> Any:
 def train(args: argparse.Namespace) -> int:
     """Fit one :class:`forecast.artifact.TrainedForecaster` per config target and log each as an MLflow artifact
     folder ``forecaster`` (one target) or ``forecaster_<target>``."""
-    from carbonshift.experiments.data_preflight import check_data
+    # lazy: the backtest kind and the forecasting stack (~30 ms of imports) stay out of `carbonshift --help`
     from carbonshift.experiments.kinds.backtest import load_data, model_factories
-    from carbonshift.experiments.runner import quiet_mlflow
     from carbonshift.forecast.backtest import Windows
 
     try:
@@ -124,10 +127,8 @@ def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, fact
     """One MLflow run: fit and log a forecaster per target (``rows`` receives one summary row each)."""
     import mlflow
 
-    from carbonshift.experiments import tracking
-    from carbonshift.experiments.config import as_dict
+    # lazy: the backtest kind and the forecasting stack (~30 ms of imports) stay out of `carbonshift --help`
     from carbonshift.experiments.kinds.backtest import pipeline_settings
-    from carbonshift.experiments.runner import REPORTS_DIR, machine_tags
     from carbonshift.forecast import artifact
 
     settings = pipeline_settings(cfg, factories)
@@ -154,8 +155,6 @@ def log_validation(fitted: Any) -> None:
     ``….mean``, tables ``validation_scores_<target>`` and ``ensemble_dropped_<target>`` (members with weight 0,
     their share of region × bucket cells and why), and ``dropped_share.<target>.<member>``."""
     import mlflow
-
-    from carbonshift.experiments import tracking
 
     target, scores = fitted.target, fitted.validation_scores
     key = {"ensemble (uncalibrated)": "ensemble_uncalibrated"}
@@ -201,8 +200,6 @@ def _model_folder(uri: str, tmp: str) -> Path:
     if not folder.is_dir():
         import mlflow
 
-        from carbonshift.experiments import tracking
-
         mlflow.set_tracking_uri(tracking.tracking_uri())
         folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
     if (folder / "MLmodel").is_file():
@@ -225,10 +222,6 @@ def _history(fitted: Any, issue: pd.Timestamp, data_dir: str | None, live_store:
     bt = fitted.config.get("backtest", {})
     oracle, wx_lead = bool(bt.get("oracle_weather")), bt.get("horizon_h") if bt.get("weather_forecasts") else None
     if live_store is not None:
-        from carbonshift.forecast.data.schema import PANEL_COLUMNS
-        from carbonshift.forecast.data.validate import check_hourly_index
-        from carbonshift.forecast.live.store import LiveStore
-
         covariates = [what for what, used in (("observed weather (oracle_weather)", oracle),
                                               ("Open-Meteo weather forecasts", wx_lead is not None),
                                               ("DACF fc_* forecasts", (data or {}).get("source") == "dacf")) if used]
@@ -241,7 +234,6 @@ def _history(fitted: Any, issue: pd.Timestamp, data_dir: str | None, live_store:
         for region, g in panel.groupby("region"):
             check_hourly_index(g["time"], f"live store {live_store} region {region}")
         return panel[panel["time"] < issue].reset_index(drop=True)
-    from carbonshift.forecast.data.panel import load_dacf_panel, load_panel
 
     if data["source"] == "dacf":
         return load_dacf_panel(regions, data_dir, data.get("exclude_columns", []))
@@ -252,6 +244,7 @@ def _history(fitted: Any, issue: pd.Timestamp, data_dir: str | None, live_store:
 
 def predict(args: argparse.Namespace) -> int:
     """Load a trained forecaster (local folder or MLflow URI) and write its forecast table issued at ``--issue-time``."""
+    # lazy: the backtest kind and the forecasting stack (~30 ms of imports) stay out of `carbonshift --help`
     from carbonshift.forecast import artifact
 
     try:

@@ -7,7 +7,10 @@ import sys
 
 import pandas as pd
 
+from carbonshift.experiments.config import ConfigError
 from carbonshift.experiments.output import emit
+from carbonshift.experiments.report import build_report, is_run_id
+from carbonshift.experiments.results import write_results
 from carbonshift.experiments.runner import REPORTS_DIR
 
 
@@ -30,11 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from carbonshift.experiments.report import build_report
-
-    from carbonshift.experiments.config import ConfigError
-    from carbonshift.experiments.report import is_run_id
-
     if bool(args.target) == bool(args.run_id):
         raise ConfigError("report: give a sweep/run NAME (its latest FINISHED run) or --run-id RUN_ID, not both")
     if args.run_id and not is_run_id(args.run_id):
@@ -50,8 +48,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _results(args: argparse.Namespace) -> int:
-    from carbonshift.experiments.results import write_results
-
     try:
         doc = write_results(args.output, args.sweeps)
     except LookupError as exc:

@@ -28,17 +28,24 @@ from carbonshift.experiments import decision_value, tracking
 from carbonshift.experiments.config import ConfigError, check, parse, registry_sections
 from carbonshift.experiments.decision_value import CI_TARGETS
 from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast import report
 from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
-from carbonshift.forecast.calibration import ADAPTIVE_STEP, ADAPTIVE_WINDOW_DAYS
+from carbonshift.forecast.calibration import ADAPTIVE_STEP, ADAPTIVE_WINDOW_DAYS, AdaptiveCQR, RollingCQR, StaticCQR
+from carbonshift.forecast.data.dacf import read_dacf_forecasts
+from carbonshift.forecast.data.electricitymaps import VALUE_COLUMNS
+from carbonshift.forecast.data.panel import dacf_path, load_dacf_panel, load_panel
 from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, MAX_HORIZON_H, TARGETS
+from carbonshift.forecast.ensemble import (ErrorWeightedEnsemble, RollingEnsemble, dropped_summary, ensemble_label,
+                                           member_weights)
 from carbonshift.forecast.metrics import score_by
 from carbonshift.forecast.models.lstm import LSTMParams
 from carbonshift.forecast.models.naive import NaiveParams
+from carbonshift.forecast.models.neural import TrainerSettings
+from carbonshift.forecast.models.registry import forecaster_class, forecaster_classes
 from carbonshift.forecast.models.tft import TFTParams
-from carbonshift.forecast import report
-
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class DataSection:
@@ -48,7 +55,6 @@ class DataSection:
     exclude_columns: list[str] = field(default_factory=list)   # value columns not read/validated (e.g. ci_lca)
 
     def __post_init__(self) -> None:
-        from carbonshift.forecast.data.electricitymaps import VALUE_COLUMNS
         check(bool(self.regions), "data.regions", "name at least one zone / region")
         excl = set(self.exclude_columns)
         check(excl <= set(VALUE_COLUMNS) and len(excl) < len(VALUE_COLUMNS), "data.exclude_columns",
@@ -116,11 +122,9 @@ def apply_tuned(section: object, model: str) -> None:
     looked up in the current folder, then the project root); other fields keep their configured values."""
     import json
 
-    from carbonshift.experiments.tracking import project_dir
-
     path = Path(section.params_from)
     if not path.is_absolute() and not path.exists():
-        path = project_dir(str(path))
+        path = tracking.project_dir(str(path))
     key = "params_from"   # the parser prefixes models.<model>.
     check(path.is_file(), key, f"{section.params_from} not found (run the tune kind: carbonshift run "
                                f"experiments/configs/forecast_tune.yaml)")
@@ -175,8 +179,6 @@ MODELS_HINT = ("add your own: @register_forecaster in a module named in CARBONSH
 def model_sections() -> dict[str, type]:
     """Config name → ``models.<name>`` section dataclass of every registered forecaster (built-ins, then those of
     ``CARBONSHIFT_FORECASTERS``): its ``Params``, with ``params_from`` for the tunable ones."""
-    from carbonshift.forecast.models.registry import forecaster_classes
-
     return {name: TUNABLE.get(name, cls.Params) for name, cls in forecaster_classes().items()}
 
 
@@ -196,8 +198,7 @@ class TrainerSection:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
-    def settings(self):  # noqa: ANN201 (forecast.models.neural.TrainerSettings, imported lazily)
-        from carbonshift.forecast.models.neural import TrainerSettings
+    def settings(self) -> TrainerSettings:
         return TrainerSettings(**dataclasses.asdict(self))
 
 
@@ -291,8 +292,6 @@ def model_factories(cfg: BacktestConfig) -> dict[str, Member]:
 def member_sections(models: dict[str, Any]) -> dict[str, tuple[type, Any]]:
     """Member name → (registered class, its hyperparameters) of every ``models`` section (the naive section builds
     one member per kind); a member name two sections build is a :class:`ConfigError`."""
-    from carbonshift.forecast.models.registry import forecaster_class
-
     out: dict[str, tuple[type, Any]] = {}
     for name, section in models.items():
         cls = forecaster_class(name)
@@ -312,9 +311,6 @@ def pipeline_settings(cfg: BacktestConfig, factories: dict[str, object]) -> Pipe
     """The one place the config's ``backtest`` section becomes the pipeline the backtest and ``forecast train``
     run: ensemble members, the weighting object (``ensemble_method``), the calibration object
     (``calibration``) and the members' refit schedules (``refit_every_days``)."""
-    from carbonshift.forecast.calibration import AdaptiveCQR, RollingCQR, StaticCQR
-    from carbonshift.forecast.ensemble import ErrorWeightedEnsemble, RollingEnsemble
-
     b = cfg.backtest
     buckets = tuple(b.buckets)
     if b.ensemble_method == "rolling":
@@ -334,8 +330,6 @@ def name_ensemble(bt, shown: dict[str, str]) -> tuple[str, str, str]:  # noqa: A
     (:func:`forecast.ensemble.ensemble_label` + ``+cqr``: ``ensemble(gbm 0.62, prophet 0.38)+cqr``, or with one
     member of positive weight ``gbm+cqr``; members named as in ``shown``, e.g. ``lstm (CPU-sized)``). Returns
     (that label, the uncalibrated row's label, the metric-safe key: ``ensemble`` or ``<member>_cqr``)."""
-    from carbonshift.forecast.ensemble import ensemble_label, member_weights
-
     base = ensemble_label(bt.weights.assign(model=bt.weights["model"].replace(shown)))
     label = f"{base}+cqr"
     for frame in (bt.forecasts, bt.corrections):
@@ -365,8 +359,6 @@ def report_dropped(res: Result, dropped: pd.DataFrame, target: str, sfx: str, sh
     region × bucket with weight 0 at some issue, share and reason), per member the metric
     ``dropped_share.<target>.<member>`` (share of region × bucket (× issue) cells with weight 0), a summary line
     and a log line (warning when it is out of at least half the cells)."""
-    from carbonshift.forecast.ensemble import dropped_summary
-
     cells = dropped.assign(model=dropped["model"].replace(shown))
     res.tables[f"ensemble_dropped{sfx}"] = cells[cells["dropped_share"] > 0].reset_index(drop=True)
     for _, row in dropped_summary(dropped).iterrows():
@@ -381,9 +373,7 @@ def report_dropped(res: Result, dropped: pd.DataFrame, target: str, sfx: str, sh
 
 def load_data(cfg: BacktestConfig, data_dir: str | None) -> pd.DataFrame:
     if cfg.data.source == "dacf":
-        from carbonshift.forecast.data.panel import load_dacf_panel
         return load_dacf_panel(cfg.data.regions, data_dir, cfg.data.exclude_columns)
-    from carbonshift.forecast.data.panel import load_panel
     b = cfg.backtest
     return load_panel(cfg.data.regions, cfg.data.years or (2021, 2022, 2023), weather=b.oracle_weather,
                       data_dir=data_dir, exclude=cfg.data.exclude_columns,
@@ -408,8 +398,6 @@ def dacf_forecasts(cfg: BacktestConfig, target: str, data_dir: str | None) -> tu
     the comparison then covers no region rather than a subset under the same "mean" label."""
     if cfg.data.source != "dacf" or target != "ci_direct":
         return None, "not applicable"
-    from carbonshift.forecast.data.dacf import read_dacf_forecasts
-    from carbonshift.forecast.data.panel import dacf_path
     paths = {}
     for r in cfg.data.regions:
         try:

@@ -38,8 +38,13 @@ import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
 from carbonshift.experiments.instances import MAX_SPAN_DAYS, ZoneData
+from carbonshift.experiments.ray_setup import ray_temp_dir
 from carbonshift.experiments.registry import Context, Result, experiment_kind
-from carbonshift.forecast.data.schema import MAX_HORIZON_H
+from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
+from carbonshift.forecast.data.panel import load_panel, to_matrix
+from carbonshift.forecast.data.schema import MAX_HORIZON_H, QUANTILE_COLUMNS
+from carbonshift.forecast.models.gbm import GBMForecaster
+from carbonshift.forecast.models.naive import NaiveForecaster
 from carbonshift.scheduler.curtailment import (ForecastWindowRule, WindowRule, forecast_windows, foresight, handoff_mask,
                                    precision_recall, window_label, window_table, windows_from_panel)
 from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
@@ -111,8 +116,6 @@ class ForecastWindowsSection:
     horizon_h: int = 48
 
     def __post_init__(self) -> None:
-        from carbonshift.forecast.data.schema import QUANTILE_COLUMNS
-
         check(self.model in ("persistence", "seasonal24", "seasonal168", "gbm"), "forecast_windows.model",
               "expected persistence | seasonal24 | seasonal168 | gbm")
         check(self.stat == "mean" or self.stat in QUANTILE_COLUMNS, "forecast_windows.stat",
@@ -150,17 +153,12 @@ def forecast_window_mask(panel: pd.DataFrame, regions: list[str], rule: WindowRu
                          start: pd.Timestamp, n: int, seed: int, progress: bool) -> ForecastWindows:
     """Backtest ``sec.model`` on ``rule.column`` (fit before the validation window, CQR on ``val_days`` before
     ``start``, test = the ``n`` hours from ``start``) and cut causal windows from its calibrated forecasts."""
-    from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
-    from carbonshift.forecast.data.panel import to_matrix
-
     day = pd.Timedelta(days=1)
     val_start = start - sec.val_days * day
     windows = Windows(None, val_start - day, val_start, start - day, start, start + (n // 24 - 1) * day)
     if sec.model == "gbm":
-        from carbonshift.forecast.models.gbm import GBMForecaster
         factory = lambda: GBMForecaster(sec.issue_hour, sec.horizon_h, max_iter=150, seed=seed)  # noqa: E731
     else:
-        from carbonshift.forecast.models.naive import NaiveForecaster
         factory = lambda: NaiveForecaster(sec.model, sec.issue_hour, sec.horizon_h)  # noqa: E731
     bt = run_backtest(panel, rule.column, {sec.model: factory}, windows,
                       PipelineSettings(sec.issue_hour, sec.horizon_h), progress=progress)
@@ -247,8 +245,6 @@ def windows_figure(mask: np.ndarray, times: pd.DatetimeIndex, regions: list[str]
 @experiment_kind("curtailment_training", CurtailmentTrainingConfig,
                  "LM training inside curtailment windows with Flower FedAvg vs continuous single-site (seed 002)")
 def run(cfg: CurtailmentTrainingConfig, ctx: Context) -> Result:
-    from carbonshift.experiments.ray_setup import ray_temp_dir
-    from carbonshift.forecast.data.panel import load_panel, to_matrix
     from carbonshift.scheduler.federated.corpus import stdlib_corpus
     from carbonshift.scheduler.federated.elastic import ElasticConfig, baseline_share_in_windows, train_baseline
     from carbonshift.scheduler.federated.flower_app import SimulationConfig

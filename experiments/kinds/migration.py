@@ -31,10 +31,11 @@ import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
 from carbonshift.experiments.instances import DataSection, ErrorForecastSection, GpuJobs, SiteEnergy
-from carbonshift.experiments.kinds.curtailment_training import ForecastWindowsSection
+from carbonshift.experiments.kinds.curtailment_training import ForecastWindowsSection, forecast_window_mask
 from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
-from carbonshift.scheduler.curtailment import WindowRule, foresight, window_label
+from carbonshift.scheduler.curtailment import WindowRule, foresight, precision_recall, window_label, windows_from_panel
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.feasibility import MoveParams, MoveTiming, domain_figure, evaluate
 from carbonshift.scheduler.generators import GeneratorSpec, generate
@@ -117,9 +118,6 @@ def window_masks(cfg: MigrationConfig, panel: pd.DataFrame, carbon: CarbonSignal
                  ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
     """{"pf" | "forecast": [R × T] window mask over the carbon signal's hours} and the forecast windows'
     precision/recall table (None without ``forecast_windows``)."""
-    from carbonshift.experiments.kinds.curtailment_training import forecast_window_mask
-    from carbonshift.scheduler.curtailment import windows_from_panel
-
     d = cfg.data
     pf, times, _ = windows_from_panel(panel, cfg.windows, d.zones)
     i0 = times.get_loc(carbon.times[0])
@@ -148,8 +146,6 @@ def energy_in_windows(jobs, carbon: CarbonSignal, forecast, dcs: DataCenters, po
 @experiment_kind("migration", MigrationConfig,
                  "follow-the-renewables migration: none vs energy-driven vs feasibility-aware (seed 001)")
 def run(cfg: MigrationConfig, ctx: Context) -> Result:
-    from carbonshift.forecast.data.panel import load_panel
-
     d = cfg.data
     panel = load_panel(d.zones, d.years, weather=False, data_dir=ctx.data_dir)
     carbon = CarbonSignal.from_panel(panel, d.zones, d.start, (d.span_days + d.tail_days) * 24, d.column)
@@ -188,8 +184,6 @@ def run(cfg: MigrationConfig, ctx: Context) -> Result:
     metrics.update({f"feasibility.{k}": v for k, v in feas.items()})
     tables = {"policies": table, "feasibility": pd.DataFrame([feas])}
     if pr is not None:
-        from carbonshift.scheduler.curtailment import precision_recall
-
         tables["forecast_windows_pr"] = pr
         for row in precision_recall(masks["forecast"], masks["pf"], d.zones).itertuples(index=False):
             metrics[f"windows.precision_pct.{row.region}"] = float(row.precision_pct)

@@ -20,8 +20,13 @@ import pandas as pd
 from carbonshift.experiments.config import bounded, check
 from carbonshift.experiments.instances import MAX_JOBS
 from carbonshift.experiments.registry import Context, Result, check_policies, experiment_kind
+from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
+from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.plan_bench import bench_plan, binding_gpus
 from carbonshift.scheduler.policies.registry import make_policy
+from carbonshift.scheduler.signals import CarbonSignal, controlled_error
 
 
 @dataclass
@@ -58,12 +63,6 @@ def bench(cfg: BenchConfig, ctx: Context) -> Result:
     plus the latency of single-job adaptation events. ``peak_mem_mb`` counts the memory the plan call
     allocates (numpy arrays included); ``process_max_rss_mb`` is the whole process so far (interpreter,
     pandas, the loaded panel)."""
-    from carbonshift.forecast.data.panel import load_panel
-    from carbonshift.scheduler.datacenters import DataCenters
-    from carbonshift.scheduler.generators import GeneratorSpec, generate
-    from carbonshift.scheduler.plan_bench import bench_plan, binding_gpus
-    from carbonshift.scheduler.signals import CarbonSignal, controlled_error
-
     panel = load_panel(cfg.zones, [cfg.year], weather=False, data_dir=ctx.data_dir)
     carbon = CarbonSignal.from_panel(panel, list(cfg.zones), cfg.start, cfg.horizon_h)
     forecast = controlled_error(carbon, "accuracy", accuracy=0.87, horizon_h=cfg.horizon_h, seed=cfg.seed)

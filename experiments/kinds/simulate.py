@@ -57,8 +57,15 @@ from carbonshift.experiments.figures import pareto_figure
 from carbonshift.experiments.instances import (DatacenterSection, DataSection, DurationSection, ForecastSection, WorkloadSection,
                                    build_instance, make_policies)
 from carbonshift.experiments.registry import Context, Result, check_policies, experiment_kind
+from carbonshift.scheduler.metrics import (constraint_set, hour_of_day_table, n_migrated, oracle_comparison, policy_metrics,
+                                           region_table)
 from carbonshift.scheduler.policies.oracle import CONTIGUOUS, PREEMPTIVE
+from carbonshift.scheduler.policies.oracle_bounds import instance_bounds, policy_incumbent, slack_finish
+from carbonshift.scheduler.policies.oracle_preemptive import preemptive_bound
 from carbonshift.scheduler.policies.registry import NAMES, PolicyOptions, make_oracle
+from carbonshift.scheduler.risk_margins import covered_pct, feedback_metrics
+from carbonshift.scheduler.signals import DAY_AHEAD_H, forecast_accuracy, forecast_coverage
+from carbonshift.scheduler.simulator import SimConfig, simulate
 
 
 @dataclass
@@ -113,14 +120,6 @@ TABLE_COLUMNS = ("policy", "carbon_kg", "carbon_operational_kg", "carbon_transfe
 @experiment_kind("simulate", SimulateConfig)
 def run(cfg: SimulateConfig, ctx: Context) -> Result:
     """Simulate scheduling policies on real carbon intensity and report carbon, deadlines and the oracle bound."""
-    from carbonshift.scheduler.metrics import (constraint_set, hour_of_day_table, n_migrated, oracle_comparison, policy_metrics,
-                                   region_table)
-    from carbonshift.scheduler.policies.oracle_bounds import instance_bounds, policy_incumbent, slack_finish
-    from carbonshift.scheduler.policies.oracle_preemptive import preemptive_bound
-    from carbonshift.scheduler.risk_margins import covered_pct, feedback_metrics
-    from carbonshift.scheduler.signals import DAY_AHEAD_H, forecast_accuracy, forecast_coverage
-    from carbonshift.scheduler.simulator import SimConfig, simulate
-
     carbon, forecast, dc, jobs = build_instance(cfg, ctx.data_dir)
     sim_cfg = SimConfig(cfg.simulation.plan_hour_utc, cfg.simulation.failure_rate_per_h, cfg.seed,
                         cfg.simulation.measure_memory)

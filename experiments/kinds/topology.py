@@ -26,7 +26,9 @@ import pandas as pd
 from carbonshift.experiments.config import bounded, check
 from carbonshift.experiments.instances import MAX_JOBS, WanSites, ZoneData
 from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.data.panel import load_panel
 from carbonshift.scheduler.datacenters import DataCenters, rtt_ms
+from carbonshift.scheduler.signals import CarbonSignal
 from carbonshift.scheduler.topology import FAMILIES, MAX_RING_K, place
 
 
@@ -134,9 +136,6 @@ def summarise(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
 @experiment_kind("topology", TopologyConfig,
                  "multi-region data-parallel jobs: carbon-aware vs latency-only PS / ring placement (seed 000)")
 def run(cfg: TopologyConfig, ctx: Context) -> Result:
-    from carbonshift.forecast.data.panel import load_panel
-    from carbonshift.scheduler.signals import CarbonSignal
-
     d = cfg.data
     panel = load_panel(d.zones, d.years, weather=False, data_dir=ctx.data_dir)
     carbon = CarbonSignal.from_panel(panel, d.zones, d.start, d.span_days * 24, d.column)

@@ -36,9 +36,14 @@ import pandas as pd
 
 from carbonshift.experiments.config import ConfigError, check
 from carbonshift.experiments.kinds.backtest import TUNABLE, DataSection, LSTMSection, TFTSection, TrainerSection, model_params
+from carbonshift.experiments.ray_setup import init_ray
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.backtest import extend_panel, issue_times
+from carbonshift.forecast.data.panel import load_dacf_panel, load_panel as load_em
 from carbonshift.forecast.data.schema import MAX_HORIZON_H, TARGETS
+from carbonshift.forecast.metrics import mape
+from carbonshift.forecast.models.naive import NaiveForecaster
+from carbonshift.forecast.models.registry import forecaster_class
 
 SECTIONS: dict[str, type] = TUNABLE
 
@@ -166,16 +171,12 @@ def max_epochs_of(base: dict[str, Any], space: dict[str, Any]) -> int:
 
 def build(model: str, params: dict[str, Any], issue_hour: int, horizon: int, seed: int, trainer: dict):  # noqa: ANN201
     """A fresh, unfitted LSTM/TFT forecaster with ``params`` (its section's settings)."""
-    from carbonshift.forecast.models.registry import forecaster_class
-
     return forecaster_class(model)(issue_hour, horizon, seed=seed, trainer=trainer, **params)
 
 
 def validation_mape(forecast: pd.DataFrame, panel: pd.DataFrame, target: str, day_ahead_h: int,
                     end: pd.Timestamp) -> dict[str, float]:
     """Day-ahead MAPE (%) per region of ``forecast`` against ``panel[target]`` on hours before ``end``."""
-    from carbonshift.forecast.metrics import mape
-
     rows = forecast[(forecast["horizon_h"] <= day_ahead_h) & (forecast["time"] < end)]
     actual = panel.set_index(["region", "time"])[target]
     y = actual.reindex(pd.MultiIndex.from_frame(rows[["region", "time"]])).to_numpy(float)
@@ -289,9 +290,7 @@ def log_trials(trials: pd.DataFrame, space_keys: dict[str, list[str]]) -> int:
 def load_panel(config: TuneConfig, data_dir: str | None) -> pd.DataFrame:
     """The configured regions' panel (DACF, or Electricity Maps zones without weather inputs)."""
     if config.data.source == "dacf":
-        from carbonshift.forecast.data.panel import load_dacf_panel
         return load_dacf_panel(config.data.regions, data_dir, config.data.exclude_columns)
-    from carbonshift.forecast.data.panel import load_panel as load_em
     return load_em(config.data.regions, config.data.years or (2021, 2022, 2023), weather=False, data_dir=data_dir,
                    exclude=config.data.exclude_columns)
 
@@ -313,8 +312,6 @@ def tuning_panel(config: TuneConfig, panel: pd.DataFrame) -> tuple[pd.DataFrame,
 
 def seasonal_reference(config: TuneConfig, data: pd.DataFrame, windows: dict) -> dict[str, float]:
     """Seasonal-naive 24 h day-ahead MAPE (%) per region on the same validation issues."""
-    from carbonshift.forecast.models.naive import NaiveForecaster
-
     naive = NaiveForecaster("seasonal24", config.issue_hour, config.horizon_h).fit(data, config.target,
                                                                                  until=windows["fit_until"])
     fc = naive.predict(data, windows["val_issues"], config.horizon_h)
@@ -373,8 +370,6 @@ def typed(section: type, key: str, value: Any) -> int | float:
 @experiment_kind("tune", TuneConfig)
 def run(config: TuneConfig, ctx: Context) -> Result:
     """Ray Tune (ASHA) search over LSTM/TFT settings on the validation window; best settings as best_params.json."""
-    from carbonshift.experiments.ray_setup import init_ray
-
     t0 = time.perf_counter()
     if os.environ.get("RAY_ADDRESS") and config.storage_path is None:
         raise ConfigError("storage_path: tuning on a Ray cluster (RAY_ADDRESS) needs storage every node reaches "

@@ -10,9 +10,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from carbonshift.experiments.instances import forecast_table_path
 from carbonshift.experiments.report import build_report
 from carbonshift.experiments.runner import REPORTS_DIR, run_config
+from carbonshift.experiments.tracking import forecast_table_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
