@@ -66,13 +66,21 @@ NOT_IN_RESULTS = {"quickstart_data", "quickstart_forecast", "quickstart_schedule
                   "forecast_quick", "tft_gpu_bench"}
 
 
+def _chain(make: str, var: str) -> list[tuple[str, str]]:
+    block = make.split(f"{var} :=")[1].split(":=")[0]
+    return re.findall(r"\b(run|sweep):(\w+)", block)
+
+
 def test_make_results_runs_every_shipped_config_after_the_tables_it_reads():
     make = (Path(__file__).parents[2] / "Makefile").read_text()
-    block = make.split("RESULTS_STEPS :=")[1].split("results:")[0]
-    steps = re.findall(r"(run|sweep):(\w+)", block)
+    schedule, forecast = _chain(make, "RESULTS_SCHEDULE_STEPS"), _chain(make, "RESULTS_FORECAST_STEPS")
+    steps = schedule + forecast
     names = [n for _, n in steps]
+    assert len(names) == len(set(names))
     assert set(names) == {p.stem for p in CONFIG_DIR.glob("*.yaml")} - NOT_IN_RESULTS
     assert all((kind == "sweep") == ("sweep" in read_doc(CONFIG_DIR / f"{n}.yaml")[0]) for kind, n in steps)
+    # the chains run side by side: a run that reads a table is in the same chain, after it
+    chain = [n for _, n in forecast]
     for reader, table in [("sweep_forecasters", "forecast_members"), ("forecast_dacf_tuned", "forecast_tune"),
                           ("sweep_accuracy_ensemble", "forecast_paper_period")]:
-        assert names.index(table) < names.index(reader)
+        assert chain.index(table) < chain.index(reader)
