@@ -58,24 +58,23 @@ test-slow: $(STAMP)
 	$(TEST_ENV) $(BIN)/pytest -m slow tests
 
 # Every shipped experiment and sweep, then RESULTS.md from MLflow, all from one code version. PROFILE=two_core
-# (default) is the reduced profile for 2 cores (experiments/profiles/two_core.yaml says what it cuts; measured:
-# RESULTS.md's run, 1 h 54 min wall at load 3-8); PROFILE=full runs every config as written (hours on 2 cores: a Ray
-# cluster, RAY_ADDRESS). Two chains that read no table of each other run side by side, each mostly on one core
-# (single-threaded GBM/Prophet fits, one simulation at a time): the scheduling runs and sweeps, and the forecasting
-# runs, whose order puts each table before the runs that read it (forecast_members → sweep_forecasters,
-# forecast_paper_period → sweep_accuracy_ensemble, forecast_tune → forecast_dacf_tuned). A chain stops at its first
-# failed step; the other finishes. Sweeps resume: trials that already finished under the same code and profile are
-# not rerun. Each step's wall time goes to reports/results_timing.tsv, each chain's output to
-# reports/results_<chain>.log. Not in it: the quickstart (make demo), own_zone (a user's files), forecast_quick and
-# tft_gpu_bench (a GPU benchmark).
+# (default) is the reduced profile for 2 cores (experiments/profiles/two_core.yaml says what it cuts); PROFILE=full
+# runs every config as written (hours on 2 cores: a Ray cluster, RAY_ADDRESS). Two chains run side by side, each
+# mostly on one core (single-threaded GBM/Prophet fits, one simulation at a time), split so that their measured step
+# times are about equal (44c55c4, two_core: chain 1 ≈ 4,500 s = every scheduling run and sweep + forecast_tune →
+# forecast_dacf_tuned; chain 2 ≈ 4,550 s = the other forecasting runs). A run that reads another's table is in
+# the same chain, after it (forecast_members → sweep_forecasters, forecast_paper_period → sweep_accuracy_ensemble,
+# forecast_tune → forecast_dacf_tuned). A chain stops at its first failed step; the other finishes. Sweeps resume:
+# trials that already finished under the same code and profile are not rerun. Each step's wall time goes to
+# reports/results_timing.tsv, each chain's output to reports/results_chain<N>.log. Not in it: the quickstart (make
+# demo), own_zone (a user's files), forecast_quick and tft_gpu_bench (a GPU benchmark).
 PROFILE ?= two_core
-RESULTS_SCHEDULE_STEPS := run:paper_main run:paper_capacity run:duration_mismatch run:temporal_only run:regional \
-        run:scale_bench run:duration_feedback run:migration run:migration_forecast run:curtailment_training \
-        run:curtailment_forecast run:topology run:duration run:scaling sweep:sweep_accuracy sweep:sweep_flexibility \
-        sweep:sweep_regions sweep:sweep_composition sweep:scale
-RESULTS_FORECAST_STEPS := run:forecast_em run:forecast_members sweep:sweep_forecasters run:forecast_paper_period \
-        sweep:sweep_accuracy_ensemble run:forecast_dacf run:forecast_tune run:forecast_dacf_tuned \
-        run:forecast_level_shift run:forecast_level_shift_refit
+RESULTS_CHAIN_1 := run:forecast_tune run:forecast_dacf_tuned run:paper_main run:paper_capacity run:duration_mismatch \
+        run:temporal_only run:regional run:scale_bench run:duration_feedback run:migration run:migration_forecast \
+        run:curtailment_training run:curtailment_forecast run:topology run:duration run:scaling sweep:sweep_accuracy \
+        sweep:sweep_flexibility sweep:sweep_regions sweep:sweep_composition sweep:scale
+RESULTS_CHAIN_2 := run:forecast_dacf run:forecast_em run:forecast_members sweep:sweep_forecasters \
+        run:forecast_paper_period sweep:sweep_accuracy_ensemble run:forecast_level_shift run:forecast_level_shift_refit
 results: $(STAMP)
 	@mkdir -p reports && printf 'step\tprofile\tseconds\texit\n' > reports/results_timing.tsv
 	@$(BIN)/python -c "from carbonshift.experiments.tracking import configure; configure('Default')"  # create the store once: two chains creating a new sqlite store at once race in its migrations
@@ -86,11 +85,11 @@ results: $(STAMP)
 	  else $(BIN)/carbonshift run experiments/configs/$$name.yaml --profile $(PROFILE); fi; rc=$$?; \
 	  printf '%s\t%s\t%s\t%s\n' $$step $(PROFILE) $$(( $$(date +%s) - t0 )) $$rc >> reports/results_timing.tsv; \
 	  [ $$rc = 0 ] || return $$rc; done; }; \
-	chain $(RESULTS_SCHEDULE_STEPS) > reports/results_schedule.log 2>&1 & s=$$!; \
-	chain $(RESULTS_FORECAST_STEPS) > reports/results_forecast.log 2>&1 & f=$$!; \
-	wait $$s; rs=$$?; wait $$f; rf=$$?; \
-	echo "make results ($(PROFILE)): $$(( $$(date +%s) - start )) s; scheduling chain exit $$rs, forecasting chain exit $$rf (reports/results_*.log)"; \
-	[ $$rs = 0 ] && [ $$rf = 0 ]
+	chain $(RESULTS_CHAIN_1) > reports/results_chain1.log 2>&1 & c1=$$!; \
+	chain $(RESULTS_CHAIN_2) > reports/results_chain2.log 2>&1 & c2=$$!; \
+	wait $$c1; r1=$$?; wait $$c2; r2=$$?; \
+	echo "make results ($(PROFILE)): $$(( $$(date +%s) - start )) s; chain 1 exit $$r1, chain 2 exit $$r2 (reports/results_chain*.log)"; \
+	[ $$r1 = 0 ] && [ $$r2 = 0 ]
 	$(BIN)/carbonshift results --output RESULTS.md
 
 # The MLflow UI of the store the CLI uses: $$MLFLOW_TRACKING_URI, else $$CARBONSHIFT_RUNS_DIR (default ./mlruns);

@@ -73,14 +73,14 @@ def _chain(make: str, var: str) -> list[tuple[str, str]]:
 
 def test_make_results_runs_every_shipped_config_after_the_tables_it_reads():
     make = (Path(__file__).parents[2] / "Makefile").read_text()
-    schedule, forecast = _chain(make, "RESULTS_SCHEDULE_STEPS"), _chain(make, "RESULTS_FORECAST_STEPS")
-    steps = schedule + forecast
+    chains = [_chain(make, "RESULTS_CHAIN_1"), _chain(make, "RESULTS_CHAIN_2")]
+    steps = chains[0] + chains[1]
     names = [n for _, n in steps]
     assert len(names) == len(set(names))
     assert set(names) == {p.stem for p in CONFIG_DIR.glob("*.yaml")} - NOT_IN_RESULTS
     assert all((kind == "sweep") == ("sweep" in read_doc(CONFIG_DIR / f"{n}.yaml")[0]) for kind, n in steps)
     # the chains run side by side: a run that reads a table is in the same chain, after it
-    chain = [n for _, n in forecast]
     for reader, table in [("sweep_forecasters", "forecast_members"), ("forecast_dacf_tuned", "forecast_tune"),
                           ("sweep_accuracy_ensemble", "forecast_paper_period")]:
-        assert chain.index(table) < chain.index(reader)
+        chain = next([n for _, n in c] for c in chains if reader in [n for _, n in c])
+        assert table in chain and chain.index(table) < chain.index(reader)
