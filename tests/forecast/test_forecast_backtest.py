@@ -42,9 +42,9 @@ def test_test_window_never_reaches_ensemble_or_calibration(dacf_slice):
 
 
 @pytest.mark.slow   # LSTM end-to-end backtest
-def test_quick_config_end_to_end_through_the_kind():
+def test_quick_config_end_to_end_through_the_kind(tmp_path):
     cfg = load("experiments/configs/forecast_quick.yaml", BacktestConfig)
-    res = run_kind(cfg, Context(progress=False))
+    res = run_kind(cfg, Context(progress=False, out_dir=tmp_path))   # not the checkout's reports/
     m = res.metrics
     combined = res.summary["combined_forecast"]         # ensemble(gbm …, lstm …)+cqr, or one member's name+cqr
     key = "ensemble" if combined.startswith("ensemble(") else combined.replace("+", "_")
