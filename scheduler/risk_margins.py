@@ -28,6 +28,11 @@ def covered_pct(jobs: Jobs, margins: np.ndarray) -> float:
     return float(100.0 * np.mean(jobs.duration_h <= planned))
 
 
+def fixed_margin_metrics(jobs: Jobs, margin: float) -> dict[str, float]:
+    """``duration.margin_mean`` and ``duration.covered_pct`` of the one margin ``margin`` for every job."""
+    return {"duration.margin_mean": margin, "duration.covered_pct": covered_pct(jobs, np.full(len(jobs), margin))}
+
+
 def fixed_risk_aware(dc: DataCenters, options: PolicyOptions, pad_to_fit: bool) -> RiskAware:
     """``risk_aware`` with the one margin ``options.risk_duration_margin`` for every job."""
     return RiskAware(dc, quantile=options.risk_quantile, lam=options.risk_lambda,
@@ -96,7 +101,7 @@ def learned_chance_constrained(dc: DataCenters, jobs: Jobs, spec: GeneratorSpec,
     return chance_constrained(dc, options, source), source, metrics
 
 
-def feedback_metrics(jobs: Jobs, source: EstimatorMargins) -> dict[str, float]:
+def feedback_metrics(jobs: Jobs, source: EstimatorMargins | ConformalMargins) -> dict[str, float]:
     """``duration.*`` metrics after a simulation fed finished jobs back into ``source``."""
     final = source.margins(np.arange(len(jobs)))
     return {"duration.margin_mean_final": float(final.mean()), "duration.covered_pct_final": covered_pct(jobs, final),

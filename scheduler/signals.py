@@ -364,6 +364,16 @@ def forecast_coverage(forecast: ForecastSignal, carbon: CarbonSignal, lo: float 
     return 100.0 * float(inside[ok].mean())
 
 
+def forecast_metrics(forecast: ForecastSignal, carbon: CarbonSignal) -> dict[str, float]:
+    """The forecast's measured quality (%) on the experiment's hours: ``forecast_accuracy_pct`` (all horizons),
+    ``forecast_mape_pct``, ``forecast_mape_day_ahead_pct`` (horizons below :data:`DAY_AHEAD_H`) and
+    ``forecast_coverage90_pct`` (q0.05–q0.95)."""
+    accuracy = forecast_accuracy(forecast, carbon)
+    return {"forecast_accuracy_pct": accuracy, "forecast_mape_pct": 100.0 - accuracy,
+            "forecast_mape_day_ahead_pct": 100.0 - forecast_accuracy(forecast, carbon, DAY_AHEAD_H),
+            "forecast_coverage90_pct": forecast_coverage(forecast, carbon)}
+
+
 def seasonal_profile(known: np.ndarray, first_hour: int) -> np.ndarray:
     """Hour-of-day profile [R × 24] (slot = experiment hour mod 24) of ``known`` [R × n] (column j is hour
     ``first_hour + j``; NaN = unknown): the mean of each slot's known values; NaN where a slot has none."""

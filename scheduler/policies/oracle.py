@@ -44,7 +44,7 @@ import numpy as np
 
 from carbonshift.scheduler.cost import fits, prefix, window_sums
 from carbonshift.scheduler.datacenters import DataCenters
-from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, Placer
+from carbonshift.scheduler.policies.base import ClusterState, Decisions, Event, JobsView, Placer
 from carbonshift.scheduler.policies.oracle_search import improve_by_windows
 from carbonshift.scheduler.workloads import Jobs
 
@@ -172,7 +172,7 @@ class Oracle:
         """The hour-0 bound, kgCO2e (NaN before planning)."""
         return self.bound.kg if self.bound is not None else float("nan")
 
-    def adapt(self, event: Event, jobs: Jobs, now: int, state: ClusterState, view) -> Decisions:
+    def adapt(self, event: Event, jobs: Jobs | JobsView, now: int, state: ClusterState, view) -> Decisions:
         """Re-place jobs whose start was blocked (an earlier job overran after a failure); the bound of
         the hour-0 plan (and its warm-start note) is kept; the incumbent is for the hour-0 plan only."""
         bound, kind, incumbent, note = self.bound, self.solve_kind, self.incumbent, self.incumbent_note
@@ -182,9 +182,13 @@ class Oracle:
         finally:
             self.bound, self.solve_kind, self.incumbent, self.incumbent_note = bound, kind, incumbent, note
 
-    def plan(self, jobs: Jobs, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
+    def plan(self, jobs: Jobs | JobsView, idx: np.ndarray, now: int, state: ClusterState, view) -> Decisions:
+        """``jobs``: the true table (the simulator hands a clairvoyant policy its ``Jobs``, never a
+        ``JobsView``); ``view``: an ``OracleView``."""
         if not getattr(view, "is_oracle", False):
             raise ValueError("Oracle.plan needs an OracleView (actual intensities)")
+        if not isinstance(jobs, Jobs):
+            raise TypeError("Oracle.plan needs the true Jobs (true durations), not a JobsView")
         idx = np.asarray(idx, dtype=np.int64)
         placer = Placer(jobs, now, state, self.dc)
         ci = view.ci_plan(placer.T)
