@@ -2,7 +2,8 @@
 fixed-size placement, on real hourly carbon intensity (Electricity Maps panel).
 
 Jobs come from the scheduler's workload generator (:func:`scheduler.generators.generate`, seed §5.1
-distributions); each runs in its home region. Planners (see :mod:`scheduler.scaling`):
+distributions); each runs in its home region. Planners (see :mod:`scheduler.scaling`; the comparison:
+:mod:`scheduler.scaling_comparison`):
 
 * ``fixed_asap`` — nominal GPUs from the earliest start with room (carbon-agnostic baseline);
 * ``fixed_shift`` — nominal GPUs, one contiguous run at the cleanest start before the deadline;
@@ -26,18 +27,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
 from carbonshift.experiments.instances import MAX_JOBS, MAX_SPAN_DAYS, GeneratedJobs
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.data.panel import load_panel, to_matrix
 from carbonshift.scheduler.generators import GeneratorSpec, generate
-from carbonshift.scheduler.scaling import (ASSIGN_POLICIES, DEFAULT_BETA, PLAN_SIGNALS, GpuGeneration, Plan, assign_generations,
-                               footprint, plan_elastic, plan_fixed_shift, plan_with_capacity, windows)
+from carbonshift.scheduler.scaling import DEFAULT_BETA, PLAN_SIGNALS, GpuGeneration
+from carbonshift.scheduler.scaling_comparison import (ScalingJobs, compare_planners, comparison_metrics, comparison_table,
+                                                      fleets, intensity_pair, reference)
 from carbonshift.scheduler.workloads import TYPES
 
-PLANNERS = ("fixed_asap", "fixed_shift", "fixed_pause", "elastic_flat", "elastic")
 
 
 @dataclass
@@ -111,99 +111,21 @@ def carbon_matrices(cfg: CarbonSection, hours: int, data_dir: str | None) -> tup
     """(actual, planning) intensity [region × hour] from ``cfg.start`` for ``hours`` hours."""
     panel = load_panel(cfg.zones, [cfg.year], weather=False, data_dir=data_dir)
     ci, times, _ = to_matrix(panel, cfg.column, cfg.zones)
-    i0 = int(times.searchsorted(pd.Timestamp(cfg.start, tz="UTC")))
-    if i0 < 24 or i0 + hours > len(times):
-        raise ValueError(f"scaling: need 24 h before {cfg.start} and {hours} h after it within {cfg.year} "
-                         f"({times[0]} → {times[-1]})")
-    actual = ci[:, i0:i0 + hours]
-    plan = actual if cfg.plan_signal == "actual" else ci[:, i0 - 24:i0 - 24 + hours]
-    return actual, plan
-
-
-def run_planner(name: str, plan_ci: np.ndarray, work: np.ndarray, g0: np.ndarray, beta: np.ndarray,
-                kw: np.ndarray, speed: np.ndarray, levels: np.ndarray, cap: np.ndarray | None = None) -> Plan:
-    """Planner ``name`` for the given jobs (rows); ``cap`` [J × W] free GPUs per hour or ``None``."""
-    inside = np.isfinite(plan_ci)
-    if name == "fixed_asap":  # earliest contiguous start = cheapest start under intensity "hour index"
-        earliest = np.where(inside, np.arange(plan_ci.shape[1])[None, :] + 1.0, np.nan)
-        return plan_fixed_shift(earliest, work, g0, speed, cap)
-    if name == "fixed_shift":
-        return plan_fixed_shift(plan_ci, work, g0, speed, cap)
-    if name == "fixed_pause":
-        return plan_elastic(plan_ci, work, g0, beta, kw, speed, np.array([0.0, 1.0]), cap)
-    if name == "elastic_flat":
-        return plan_elastic(np.where(inside, 1.0, np.nan), work, g0, beta, kw, speed, levels, cap)
-    return plan_elastic(plan_ci, work, g0, beta, kw, speed, levels, cap)
-
-
-def peak_gpus(plan: Plan, submit: np.ndarray, horizon: int) -> float:
-    total = np.zeros(horizon + plan.gpus.shape[1])
-    np.add.at(total, submit[:, None] + np.arange(plan.gpus.shape[1])[None, :], plan.gpus)
-    return float(total.max())
+    return intensity_pair(ci, times, cfg.start, hours, cfg.plan_signal)
 
 
 @experiment_kind("scaling", ScalingConfig)
 def run(config: ScalingConfig, ctx: Context) -> Result:
     """Carbon-aware elastic GPU scaling + heterogeneous GPUs vs fixed-size placement on real CI."""
     wl, sc = config.workload, config.scaling
-    ref = next(g for g in sc.generations if g.speed == 1.0)
-    jobs = generate(GeneratorSpec(n_jobs=wl.n_jobs, span_h=wl.span_h, mode=wl.mode, gpu_kw=ref.kw),
-                    len(config.carbon.zones), config.seed)
-    horizon = int(jobs.deadline_h.max())
-    actual, plan_sig = carbon_matrices(config.carbon, horizon, ctx.data_dir)
-    ci_act = windows(actual, jobs.home, jobs.submit_h, jobs.deadline_h)
-    ci_plan = windows(plan_sig, jobs.home, jobs.submit_h, jobs.deadline_h)
-    work = jobs.duration_h.astype(np.float64)
-    g0 = jobs.gpus.astype(np.float64)
-    beta = np.array([sc.beta[t] for t in TYPES])[jobs.type]
-    window_h = (jobs.deadline_h - jobs.submit_h).astype(np.float64)
-    levels = np.asarray(sc.levels)
     gens = [GpuGeneration(g.name, g.speed, g.kw, g.count) for g in sc.generations]
-
-    installed = sum(g.count for g in gens)
-    fleets = {f"homogeneous_{ref.name}": (np.ones(len(work)), np.full(len(work), ref.kw),
-                                          None, np.zeros(len(work), np.int64), np.full((1, horizon), installed))}
-    for policy in ASSIGN_POLICIES:
-        # feasible = meets the deadline at nominal size, so every planner (fixed ones included) can finish
-        gen, overflow = assign_generations(gens, jobs.submit_h, window_h, work, g0, horizon, policy,
-                                           max_scale=1.0, beta=beta, seed=config.seed)
-        fleets[policy] = (np.array([g.speed for g in gens])[gen], np.array([g.kw for g in gens])[gen],
-                          (gen, overflow), gen, np.array([[g.count] * horizon for g in gens]))
-    rows, assign_rows = [], []
-    order = np.argsort(jobs.submit_h, kind="stable")
-    W = ci_plan.shape[1]
-    for fleet, (speed, kw, assignment, pool, capacity) in fleets.items():
-        if assignment is not None:
-            gen, overflow = assignment
-            for gi, g in enumerate(gens):
-                on = gen == gi
-                assign_rows.append({"fleet": fleet, "generation": g.name, "jobs": int(on.sum()),
-                                    "mean_nominal_gpu_h": float((work * g0)[on].mean()) if on.any() else 0.0,
-                                    "overflow_jobs": int((overflow & on).sum())})
-        for name in PLANNERS:
-            if sc.capacity:
-                def one(j: int, cap: np.ndarray | None, name: str = name) -> Plan:
-                    r = slice(j, j + 1)
-                    return run_planner(name, ci_plan[r], work[r], g0[r], beta[r], kw[r], speed[r], levels, cap)
-                plan, over = plan_with_capacity(one, order, pool, jobs.submit_h, capacity, W)
-            else:
-                plan = run_planner(name, ci_plan, work, g0, beta, kw, speed, levels)
-                over = np.zeros(len(work), bool)
-            fp = footprint(plan, ci_act, kw, sc.pue)
-            rows.append({"fleet": fleet, "planner": name, "carbon_t": fp["kg"].sum() / 1000,
-                         "energy_mwh": fp["kwh"].sum() / 1000, "gpu_hours": fp["gpu_h"].sum(),
-                         "completion_mean_h": float(plan.finish_h.mean()),
-                         "completion_p95_h": float(np.percentile(plan.finish_h, 95)),
-                         "deadline_met_pct": float(100 * plan.done.mean()),
-                         "rescales_per_job": float(plan.rescale_events().mean()),
-                         "peak_gpus": peak_gpus(plan, jobs.submit_h, horizon),
-                         "over_capacity_jobs": int(over.sum())})
-    table = pd.DataFrame(rows).assign(planning_intensity=PLAN_SIGNALS[config.carbon.plan_signal])
-    base = table[(table["fleet"] == f"homogeneous_{ref.name}") & (table["planner"] == "fixed_asap")]["carbon_t"].iloc[0]
-    table["carbon_vs_homog_asap_pct"] = 100 * (table["carbon_t"] / base - 1)
-    metrics = {f"{r.fleet}.{r.planner}.{m}": float(getattr(r, m)) for r in table.itertuples(index=False)
-               for m in ("carbon_t", "energy_mwh", "gpu_hours", "completion_mean_h", "deadline_met_pct",
-                         "carbon_vs_homog_asap_pct")}
-    return Result(metrics=metrics, tables={"scaling_comparison": table, "gpu_assignment": pd.DataFrame(assign_rows)},
-                  summary={"jobs": len(jobs), "horizon_h": horizon, "zones": ",".join(config.carbon.zones),
+    jobs = generate(GeneratorSpec(n_jobs=wl.n_jobs, span_h=wl.span_h, mode=wl.mode, gpu_kw=reference(gens).kw),
+                    len(config.carbon.zones), config.seed)
+    actual, plan = carbon_matrices(config.carbon, int(jobs.deadline_h.max()), ctx.data_dir)
+    sj = ScalingJobs.build(jobs, sc.beta, actual, plan)
+    rows, assignment = compare_planners(sj, fleets(gens, sj, config.seed), gens, np.asarray(sc.levels), sc.pue,
+                                        sc.capacity)
+    table = comparison_table(rows, PLAN_SIGNALS[config.carbon.plan_signal], gens)
+    return Result(metrics=comparison_metrics(table), tables={"scaling_comparison": table, "gpu_assignment": assignment},
+                  summary={"jobs": len(jobs), "horizon_h": sj.horizon, "zones": ",".join(config.carbon.zones),
                            "plan_signal": PLAN_SIGNALS[config.carbon.plan_signal], "levels": sc.levels})
