@@ -1,5 +1,6 @@
 """Planning cost of a policy at scale: latency of one day-ahead plan of N jobs, the memory that plan call
-allocates, and the latency of single-job adaptation events. Pure scheduling (no MLflow, no Ray).
+allocates, and the latency of single-job adaptation events — one policy and N (:func:`bench_plan`), or every
+policy for every N of a config (:func:`bench_scale`). Pure scheduling (no MLflow, no Ray).
 
 Units: seconds (plan), milliseconds (adapt), MB = 2**20 bytes (memory).
 """
@@ -8,12 +9,15 @@ from __future__ import annotations
 import resource
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from carbonshift.scheduler.datacenters import DataCenters
+from carbonshift.scheduler.generators import GeneratorSpec, generate
 from carbonshift.scheduler.policies.base import ClusterState, Event, Policy
+from carbonshift.scheduler.policies.registry import make_policy
 from carbonshift.scheduler.signals import CarbonSignal, ForecastSignal, PolicyView
 from carbonshift.scheduler.workloads import Jobs
 
@@ -87,3 +91,60 @@ def bench_plan(make: Callable[[], Policy], jobs: Jobs, carbon: CarbonSignal, for
             "adapt_ms_mean": float(np.mean(lat)), "adapt_ms_p95": float(np.percentile(lat, 95)),
             "placed": int(placed.sum()), "planned_on_time": int(on_time.sum()),
             "process_max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+
+
+class ScaleSettings(Protocol):
+    """What :func:`bench_scale` reads (the ``plan_bench`` kind's config)."""
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def horizon_h(self) -> int: ...             # hours of the carbon and forecast signals
+
+    @property
+    def arrival_span_h(self) -> int: ...        # jobs arrive over [0, arrival_span_h), h
+
+    @property
+    def job_counts(self) -> Sequence[int]: ...
+
+    @property
+    def gpus_per_region(self) -> int: ...
+
+    @property
+    def capacity_factor(self) -> float | None: ...   # set: binding_gpus with this factor, not gpus_per_region
+
+    @property
+    def policies(self) -> Sequence[str]: ...
+
+    @property
+    def repeats(self) -> int: ...
+
+    @property
+    def adapt_events(self) -> int: ...
+
+
+def bench_scale(s: ScaleSettings, carbon: CarbonSignal, forecast: ForecastSignal) -> list[tuple[str, dict[str, float]]]:
+    """:func:`bench_plan` of every policy for every job count N (N generated jobs arriving over
+    ``arrival_span_h``, deadlines within ``horizon_h``), on ``gpus_per_region`` GPUs per region or, with
+    ``capacity_factor``, the :func:`binding_gpus` of those jobs: (policy, its bench_plan row) in that order."""
+    rows = []
+    n_regions = len(carbon.regions)
+    for name in s.policies:
+        for n in s.job_counts:
+            jobs = generate(GeneratorSpec(n_jobs=n, span_h=s.arrival_span_h, max_deadline_h=s.horizon_h), n_regions,
+                            s.seed)
+            gpus = s.gpus_per_region if s.capacity_factor is None else binding_gpus(
+                jobs, n_regions, s.arrival_span_h, s.capacity_factor)
+            dc = DataCenters.uniform(carbon.regions, gpus)
+
+            def make(name: str = name, dc: DataCenters = dc) -> Policy:
+                return make_policy(name, dc, s.seed)
+            rows.append((name, bench_plan(make, jobs, carbon, forecast, dc, s.horizon_h, s.repeats, s.adapt_events,
+                                          s.seed)))
+    return rows
+
+
+def scale_metrics(rows: Sequence[tuple[str, dict[str, float]]]) -> dict[str, float]:
+    """``<policy>.n<N>.<metric>`` of every :func:`bench_scale` row."""
+    return {f"{name}.n{r['jobs']}.{k}": float(v) for name, r in rows for k, v in r.items() if k != "jobs"}

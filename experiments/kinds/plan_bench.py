@@ -2,7 +2,7 @@
 
 Loads the Electricity Maps panel for ``zones`` (``horizon_h`` hours from ``start``, UTC), issues one
 synthetic 87 %-accurate forecast, and for each policy and each N in ``job_counts`` benchmarks one day-ahead
-plan of N generated jobs on an empty cluster (:func:`scheduler.plan_bench.bench_plan`). Metrics
+plan of N generated jobs on an empty cluster (:func:`scheduler.plan_bench.bench_scale`). Metrics
 ``<policy>.n<N>.<metric>``; table ``scale``.
 
 Capacity: ``gpus_per_region`` GPUs in every region, or — with ``capacity_factor`` — a capacity that binds
@@ -22,10 +22,7 @@ from carbonshift.experiments.instances import MAX_JOBS
 from carbonshift.experiments.registry import Context, Result, check_policies, experiment_kind
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
-from carbonshift.scheduler.datacenters import DataCenters
-from carbonshift.scheduler.generators import GeneratorSpec, generate
-from carbonshift.scheduler.plan_bench import bench_plan, binding_gpus
-from carbonshift.scheduler.policies.registry import make_policy
+from carbonshift.scheduler.plan_bench import bench_scale, scale_metrics
 from carbonshift.scheduler.signals import CarbonSignal, controlled_error
 
 
@@ -66,20 +63,7 @@ def bench(cfg: BenchConfig, ctx: Context) -> Result:
     panel = load_panel(cfg.zones, [cfg.year], weather=False, data_dir=ctx.data_dir)
     carbon = CarbonSignal.from_panel(panel, list(cfg.zones), cfg.start, cfg.horizon_h)
     forecast = controlled_error(carbon, "accuracy", accuracy=0.87, horizon_h=cfg.horizon_h, seed=cfg.seed)
-    rows = []
-    for name in cfg.policies:
-        for n in cfg.job_counts:
-            jobs = generate(GeneratorSpec(n_jobs=n, span_h=cfg.arrival_span_h, max_deadline_h=cfg.horizon_h),
-                            len(carbon.regions), cfg.seed)
-            gpus = cfg.gpus_per_region if cfg.capacity_factor is None else binding_gpus(
-                jobs, len(carbon.regions), cfg.arrival_span_h, cfg.capacity_factor)
-            dc = DataCenters.uniform(carbon.regions, gpus)
-            row = bench_plan(lambda name=name: make_policy(name, dc, cfg.seed), jobs, carbon, forecast, dc,
-                             cfg.horizon_h, cfg.repeats, cfg.adapt_events, cfg.seed)
-            rows.append({"policy": name, **row})
-    table = pd.DataFrame(rows)
-    metrics = {f"{r['policy']}.n{r['jobs']}.{k}": float(v) for r in rows for k, v in r.items()
-               if k not in ("policy", "jobs")}
-    return Result(metrics=metrics, tables={"scale": table},
+    rows = bench_scale(cfg, carbon, forecast)
+    return Result(metrics=scale_metrics(rows), tables={"scale": pd.DataFrame([{"policy": n, **r} for n, r in rows])},
                   summary={"name": cfg.name, "policies": ", ".join(cfg.policies),
                            "cells": f"{len(cfg.zones)} regions × {cfg.horizon_h} h"})
