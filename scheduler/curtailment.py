@@ -284,3 +284,13 @@ def precision_recall(pred: np.ndarray, actual: np.ndarray, regions: list[str], h
     return pd.DataFrame({"region": np.asarray(regions)[rr.ravel()], "horizon": np.asarray(names)[bb.ravel()],
                          "tp": tp[rr, bb].ravel(), "fp": fp[rr, bb].ravel(), "fn": fn[rr, bb].ravel(),
                          "precision_pct": prec[rr, bb].ravel(), "recall_pct": rec[rr, bb].ravel()})
+
+
+def precision_recall_metrics(pred: np.ndarray, actual: np.ndarray, regions: list[str], prefix: str) -> dict[str, float]:
+    """``<prefix>.precision_pct.<region>`` and ``<prefix>.recall_pct.<region>`` (%) of the ``[R × T]`` hour mask
+    ``pred`` vs ``actual`` (:func:`precision_recall`, one bucket)."""
+    out: dict[str, float] = {}
+    for row in precision_recall(pred, actual, regions).itertuples(index=False):
+        out[f"{prefix}.precision_pct.{row.region}"] = float(row.precision_pct)
+        out[f"{prefix}.recall_pct.{row.region}"] = float(row.recall_pct)
+    return out

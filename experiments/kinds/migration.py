@@ -8,8 +8,8 @@ in ``datacenters.wan_gbps`` and every ``stay_fractions`` value (partially migrat
 
 Metrics ``<policy>.bw<Gbps>.stay<fraction>.<metric>`` (kWh, kgCO2e, hours; see ``MigrationOutcome.metrics``)
 and ``<policy>.bw<Gbps>.stay<fraction>.nonrenewable_reduction_pct`` / ``carbon_reduction_pct`` (vs ``none``).
-Tables: ``policies`` (one row per policy × bandwidth × stay fraction) and ``feasibility`` (grid summary);
-figures: ``feasibility_domain.png``.
+Tables: ``policies`` (one row per policy × bandwidth × stay fraction, :func:`scheduler.migration_grid.migration_table`)
+and ``feasibility`` (grid summary); figures: ``feasibility_domain.png``.
 
 With a ``windows`` section (a :class:`scheduler.curtailment.WindowRule`) every row also reports
 ``energy_in_pf_windows_pct`` — the share of its energy spent inside perfect-foresight surplus windows — and,
@@ -23,7 +23,7 @@ network energy counts by the mean of its two ends); the rerun's carbon is checke
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -35,11 +35,11 @@ from carbonshift.experiments.kinds.curtailment_training import ForecastWindowsSe
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
-from carbonshift.scheduler.curtailment import WindowRule, foresight, precision_recall, window_label, windows_from_panel
-from carbonshift.scheduler.datacenters import DataCenters
-from carbonshift.scheduler.feasibility import MoveParams, MoveTiming, domain_figure, evaluate
+from carbonshift.scheduler.curtailment import WindowRule, foresight, precision_recall_metrics, window_label, windows_from_panel
+from carbonshift.scheduler.feasibility import FeasibilityGrid, MoveParams, MoveTiming, domain_figure, evaluate
 from carbonshift.scheduler.generators import GeneratorSpec, generate
-from carbonshift.scheduler.policies.migration import POLICIES, MigrationOptions, simulate_migration
+from carbonshift.scheduler.migration_grid import grid_metrics, migration_table
+from carbonshift.scheduler.policies.migration import POLICIES, MigrationOptions
 from carbonshift.scheduler.signals import CarbonSignal, controlled_error
 
 
@@ -99,48 +99,36 @@ class MigrationConfig:
               "needs a windows section (the rule the forecast windows follow)")
         check("none" in self.policies and set(self.policies) <= set(POLICIES), "policies",
               f"subset of {list(POLICIES)} that includes none (the reference)")
-        check(all(0 <= s < 1 for s in self.stay_fractions) and self.stay_fractions, "stay_fractions",
+        check(bool(self.stay_fractions) and all(0 <= s < 1 for s in self.stay_fractions), "stay_fractions",
               "values in [0, 1)")
         check(self.migration.stay_fraction == 0, "migration.stay_fraction",
               "not read by this kind: it runs every value of stay_fractions")
 
 
-def feasibility_grid(sec: FeasibilitySection, network_kwh_per_gb: float, timing: MoveTiming):
+def feasibility_grid(sec: FeasibilitySection, network_kwh_per_gb: float, timing: MoveTiming) -> FeasibilityGrid:
     """The feasibility grid of the config (log-spaced size and bandwidth axes), with the migration model's
     move timing (``migration.link_efficiency``, ``restore_gb_per_s``, ``startup_h``, ``max_move_share``)."""
     params = MoveParams(**timing.timing(), network_kwh_per_gb=network_kwh_per_gb, ci_source=sec.ci_source,
                         ci_dest=sec.ci_dest)
-    return evaluate(np.geomspace(*sec.size_gb, sec.points), np.geomspace(*sec.bandwidth_gbps, sec.points),
+    (size_lo, size_hi), (bw_lo, bw_hi) = sec.size_gb, sec.bandwidth_gbps
+    return evaluate(np.geomspace(size_lo, size_hi, sec.points), np.geomspace(bw_lo, bw_hi, sec.points),
                     np.asarray(sec.window_h, dtype=float), params)
 
 
-def window_masks(cfg: MigrationConfig, panel: pd.DataFrame, carbon: CarbonSignal, ctx: Context
+def window_masks(cfg: MigrationConfig, rule: WindowRule, panel: pd.DataFrame, carbon: CarbonSignal, ctx: Context
                  ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
-    """{"pf" | "forecast": [R × T] window mask over the carbon signal's hours} and the forecast windows'
-    precision/recall table (None without ``forecast_windows``)."""
+    """{"pf" | "forecast": [R × T] window mask over the carbon signal's hours} of the ``rule`` (``cfg.windows``)
+    and the forecast windows' precision/recall table (None without ``forecast_windows``)."""
     d = cfg.data
-    pf, times, _ = windows_from_panel(panel, cfg.windows, d.zones)
+    pf, times, _ = windows_from_panel(panel, rule, d.zones)
     i0 = times.get_loc(carbon.times[0])
     masks = {"pf": pf[:, i0:i0 + carbon.n_hours]}
     if cfg.forecast_windows is None:
         return masks, None
-    fw = forecast_window_mask(panel, d.zones, cfg.windows, cfg.forecast_windows, carbon.times[0], carbon.n_hours,
+    fw = forecast_window_mask(panel, d.zones, rule, cfg.forecast_windows, carbon.times[0], carbon.n_hours,
                               cfg.seed, ctx.progress)
     masks["forecast"] = fw.mask
     return masks, fw.pr
-
-
-def energy_in_windows(jobs, carbon: CarbonSignal, forecast, dcs: DataCenters, pol: str, opts: MigrationOptions,
-                      mask: np.ndarray, seed: int, carbon_kg: float) -> float:  # noqa: ANN001 (Jobs, ForecastSignal)
-    """% of a policy run's energy inside ``mask`` (rerun with the mask as the renewable-share channel)."""
-    import dataclasses
-
-    masked = dataclasses.replace(carbon, renewable_pct=100.0 * mask.astype(float))
-    out = simulate_migration(jobs, masked, forecast, dcs, pol, opts, seed=seed)
-    if not np.isclose(out.carbon_kg, carbon_kg, rtol=1e-9):
-        raise ValueError(f"migration windows: the {pol} rerun changed carbon ({out.carbon_kg} vs {carbon_kg} kg); "
-                         "the renewable-share channel is no longer accounting-only")
-    return 100.0 * (1.0 - out.nonrenewable_kwh / out.energy_kwh)
 
 
 @experiment_kind("migration", MigrationConfig,
@@ -155,39 +143,17 @@ def run(cfg: MigrationConfig, ctx: Context) -> Result:
     spec = GeneratorSpec(n_jobs=cfg.workload.n_jobs, span_h=d.span_days * 24, mode=cfg.workload.mode,
                          gpu_kw=cfg.workload.gpu_kw)
     jobs = generate(spec, len(d.zones), seed=cfg.seed)
-    masks, pr = window_masks(cfg, panel, carbon, ctx) if cfg.windows is not None else ({}, None)
-    rows = []
-    for bw in cfg.datacenters.wan_gbps:
-        dcs = DataCenters.uniform(d.zones, pue=cfg.datacenters.pue, wan_gbps=bw,
-                                  network_kwh_per_gb=cfg.datacenters.network_kwh_per_gb)
-        for stay in cfg.stay_fractions:
-            opts = replace(cfg.migration, stay_fraction=stay)
-            for pol in cfg.policies:
-                out = simulate_migration(jobs, carbon, forecast, dcs, pol, opts, seed=cfg.seed)
-                inside = {f"energy_in_{k}_windows_pct": energy_in_windows(jobs, carbon, forecast, dcs, pol, opts, m,
-                                                                          cfg.seed, out.carbon_kg)
-                          for k, m in masks.items()}
-                rows.append({"policy": pol, "wan_gbps": bw, "stay_fraction": stay, **out.metrics(), **inside})
-    table = pd.DataFrame(rows)
-    ref = table[table["policy"] == "none"].set_index(["wan_gbps", "stay_fraction"])
-    key = list(zip(table["wan_gbps"], table["stay_fraction"]))
-    table["nonrenewable_reduction_pct"] = 100 * (1 - table["nonrenewable_kwh"].to_numpy()
-                                                 / ref.loc[key, "nonrenewable_kwh"].to_numpy())
-    table["carbon_reduction_pct"] = 100 * (1 - table["carbon_kg"].to_numpy() / ref.loc[key, "carbon_kg"].to_numpy())
-    metrics: dict[str, float] = {}
-    for row in table.to_dict("records"):
-        prefix = f"{row['policy']}.bw{row['wan_gbps']:g}.stay{row['stay_fraction']:g}"
-        metrics.update({f"{prefix}.{k}": float(v) for k, v in row.items()
-                        if k not in ("policy", "wan_gbps", "stay_fraction")})
+    masks, pr = window_masks(cfg, cfg.windows, panel, carbon, ctx) if cfg.windows is not None else ({}, None)
+    table = migration_table(jobs, carbon, forecast, cfg.datacenters, policies=cfg.policies,
+                            stay_fractions=cfg.stay_fractions, options=cfg.migration, masks=masks, seed=cfg.seed)
+    metrics = grid_metrics(table)
     grid = feasibility_grid(cfg.feasibility, cfg.datacenters.network_kwh_per_gb, cfg.migration)
     feas = grid.summary()
     metrics.update({f"feasibility.{k}": v for k, v in feas.items()})
     tables = {"policies": table, "feasibility": pd.DataFrame([feas])}
     if pr is not None:
         tables["forecast_windows_pr"] = pr
-        for row in precision_recall(masks["forecast"], masks["pf"], d.zones).itertuples(index=False):
-            metrics[f"windows.precision_pct.{row.region}"] = float(row.precision_pct)
-            metrics[f"windows.recall_pct.{row.region}"] = float(row.recall_pct)
+        metrics.update(precision_recall_metrics(masks["forecast"], masks["pf"], d.zones, "windows"))
     return Result(metrics=metrics, tables=tables,
                   figures={"feasibility_domain.png": domain_figure(grid)},
                   summary={"name": cfg.name, "zones": ", ".join(d.zones), "jobs": len(jobs),

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 
 from carbonshift.experiments.config import ConfigError, load, parse
-from carbonshift.experiments.kinds.migration import MigrationConfig, energy_in_windows
+from carbonshift.experiments.kinds.migration import MigrationConfig
 from carbonshift.experiments.registry import Context, get
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.generators import GeneratorSpec, generate
+from carbonshift.scheduler.migration_grid import energy_in_windows
 from carbonshift.scheduler.policies.migration import MigrationOptions, simulate_migration
 from carbonshift.scheduler.signals import CarbonSignal, controlled_error
 
