@@ -5,8 +5,8 @@ Tasks: :func:`scheduler.duration.load_alibaba_history`, i.e. the trace's one rea
 (:mod:`forecast.data.traces`: never-scheduled tasks and tasks still running at the trace cut are dropped;
 their counts are reported as ``dropped_pending_tasks`` / ``dropped_censored_tasks``).
 
-Three evaluations, all time-honest (a model only sees jobs that had *finished* before the moment it
-predicts):
+Three evaluations (:mod:`scheduler.duration_evaluation`), all time-honest (a model only sees jobs that had
+*finished* before the moment it predicts):
 
 1. **time split** — train on tasks created and finished before the ``train_frac`` quantile of creation
    time, test on every task created after it. Methods: global median, per-kind median ("profile
@@ -25,13 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-import pandas as pd
-
 from carbonshift.experiments.config import check
 from carbonshift.experiments.registry import Context, Result, experiment_kind
-from carbonshift.scheduler.duration import (ALIBABA_CATEGORICAL, ALIBABA_NUMERIC, DurationEstimator, error_metrics,
-                                load_alibaba_history)
+from carbonshift.scheduler.duration import ALIBABA_CATEGORICAL, ALIBABA_NUMERIC, DurationEstimator, load_alibaba_history
+from carbonshift.scheduler.duration_evaluation import EstimatorFactory, evaluate, evaluation_metrics
 
 
 @dataclass
@@ -71,101 +68,14 @@ class DurationConfig:
     duration: DurationStudySection = field(default_factory=DurationStudySection)
 
 
-def _estimator(cfg: DurationStudySection, seed: int) -> DurationEstimator:
-    return DurationEstimator(numeric=ALIBABA_NUMERIC, categorical=ALIBABA_CATEGORICAL,
-                             quantiles=tuple(cfg.quantiles), k=cfg.k, min_kind_count=cfg.min_kind_count,
-                             max_iter=cfg.max_iter, learning_rate=cfg.learning_rate, seed=seed,
-                             time_cols=("creation_s", "finish_s"), recent_window=cfg.recent_window)
-
-
-def time_split(hist: pd.DataFrame, train_frac: float) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-    """Train = created *and finished* before the split time (s); test = created at/after it."""
-    split_s = float(np.quantile(hist["creation_s"], train_frac))
-    train = hist[(hist["creation_s"] < split_s) & (hist["finish_s"] <= split_s)]
-    return train, hist[hist["creation_s"] >= split_s], split_s
-
-
-def baseline_estimates(train: pd.DataFrame, test: pd.DataFrame, est: DurationEstimator) -> dict[str, np.ndarray]:
-    """Global median, per-kind median of the training jobs, and the online per-kind median of the last
-    ``recent_window`` jobs finished before each test job was created (all fall back to the global median
-    for kinds never seen)."""
-    glob = float(train["duration"].median())
-    per_kind = test["kind"].map(train.groupby("kind")["duration"].median()).fillna(glob).to_numpy()
-    recent = np.exp(est.recent_log_median(test))
-    return {"global_median": np.full(len(test), glob), "kind_median": per_kind,
-            "recent_kind_median": np.where(np.isnan(recent), glob, recent)}
-
-
-def _rows(true: np.ndarray, ests: dict[str, tuple], subsets: dict[str, np.ndarray], evaluation: str) -> list[dict]:
-    rows = []
-    for method, (point, lo, hi) in ests.items():
-        for subset, mask in subsets.items():
-            if mask.sum() == 0:
-                continue
-            m = error_metrics(true[mask], point[mask], None if lo is None else lo[mask],
-                              None if hi is None else hi[mask])
-            rows.append({"evaluation": evaluation, "method": method, "subset": subset, **m})
-    return rows
-
-
-def evaluate(hist: pd.DataFrame, cfg: DurationStudySection, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Run the three evaluations; returns (error table, feedback table, info)."""
-    lo_q, hi_q = f"q{cfg.quantiles[0]:g}", f"q{cfg.quantiles[-1]:g}"
-    train, test, split_s = time_split(hist, cfg.train_frac)
-    # models fitted on the training period only; the online profile sees every job once it has finished
-    # (the feature only uses jobs finished strictly before each test job's creation — no look-ahead)
-    est = _estimator(cfg, seed).fit(train).observe(hist[~hist["name"].isin(train["name"])])
-    true = test["duration"].to_numpy()
-    hybrid = est.predict(test)
-    model = est.predict_model(test)
-    knn = est.predict_knn(test)
-    mid, lo_i, hi_i = cfg.quantiles.index(0.5), 0, len(cfg.quantiles) - 1
-    base = baseline_estimates(train, test, est)
-    ests = {"global_median": (base["global_median"], None, None), "kind_median": (base["kind_median"], None, None),
-            "recent_kind_median": (base["recent_kind_median"], None, None),
-            "knn": (knn[:, mid], knn[:, lo_i], knn[:, hi_i]),
-            "quantile_gbm": (model[:, mid], model[:, lo_i], model[:, hi_i]),
-            "hybrid": (hybrid["estimate"].to_numpy(), hybrid[lo_q].to_numpy(), hybrid[hi_q].to_numpy())}
-    subsets = {"all": np.ones(len(test), bool), "ge_1h": true >= 3600,
-               "gpu": test["num_gpu"].to_numpy() > 0,
-               "unseen_kind": ~test["kind"].isin(train["kind"]).to_numpy()}
-    rows = _rows(true, ests, subsets, "time_split")
-
-    # 2. kinds held out of training entirely
-    rng = np.random.default_rng(seed)
-    kinds = np.sort(hist["kind"].unique())
-    held = set(rng.choice(kinds, size=max(1, int(round(cfg.unseen_kind_frac * len(kinds)))), replace=False))
-    train_h, test_h = train[~train["kind"].isin(held)], test[test["kind"].isin(held)]
-    if len(test_h):
-        est_h = _estimator(cfg, seed).fit(train_h)
-        true_h = test_h["duration"].to_numpy()
-        knn_h, model_h = est_h.predict_knn(test_h), est_h.predict_model(test_h)
-        base_h = baseline_estimates(train_h, test_h, est_h)
-        ests_h = {"global_median": (base_h["global_median"], None, None),
-                  "knn": (knn_h[:, mid], knn_h[:, lo_i], knn_h[:, hi_i]),
-                  "quantile_gbm": (model_h[:, mid], model_h[:, lo_i], model_h[:, hi_i])}
-        rows += _rows(true_h, ests_h, {"held_out_kinds": np.ones(len(test_h), bool)}, "unseen_kinds")
-
-    # 3. feedback loop over the test period
-    edges = np.quantile(test["creation_s"], np.linspace(0, 1, cfg.feedback_chunks + 1))
-    static, live, fb = _estimator(cfg, seed).fit(train), _estimator(cfg, seed).fit(train), []
-    known = set(train["name"])
-    for c in range(cfg.feedback_chunks):
-        start, end = edges[c], edges[c + 1]
-        chunk = test[(test["creation_s"] >= start) & ((test["creation_s"] < end) | (c == cfg.feedback_chunks - 1))]
-        if c > 0:
-            newly = hist[(hist["finish_s"] <= start) & ~hist["name"].isin(known)]
-            if len(newly):
-                live = live.update(newly)
-                known |= set(newly["name"])
-        t = chunk["duration"].to_numpy()
-        for label, e in (("static", static), ("feedback", live)):
-            p = e.predict(chunk)
-            fb.append({"chunk": c, "estimator": label, "history_jobs": len(e.history),
-                       **error_metrics(t, p["estimate"].to_numpy(), p[lo_q].to_numpy(), p[hi_q].to_numpy())})
-    info = {"tasks": len(hist), "train_tasks": len(train), "test_tasks": len(test), "split_s": split_s,
-            "kinds": len(kinds), "held_out_kinds": len(held), "held_out_test_tasks": len(test_h)}
-    return pd.DataFrame(rows), pd.DataFrame(fb), info
+def estimator_factory(cfg: DurationStudySection, seed: int) -> EstimatorFactory:
+    """Fresh :class:`DurationEstimator` objects on the trace's columns with the study's hyperparameters."""
+    def make() -> DurationEstimator:
+        return DurationEstimator(numeric=ALIBABA_NUMERIC, categorical=ALIBABA_CATEGORICAL,
+                                 quantiles=tuple(cfg.quantiles), k=cfg.k, min_kind_count=cfg.min_kind_count,
+                                 max_iter=cfg.max_iter, learning_rate=cfg.learning_rate, seed=seed,
+                                 time_cols=("creation_s", "finish_s"), recent_window=cfg.recent_window)
+    return make
 
 
 @experiment_kind("duration", DurationConfig)
@@ -176,14 +86,8 @@ def run(config: DurationConfig, ctx: Context) -> Result:
     dropped = {f"dropped_{k[2:]}_tasks": v for k, v in hist.attrs.items()}  # the trace's censoring rule
     if cfg.max_tasks:
         hist = hist.iloc[:cfg.max_tasks]
-    errors, feedback, info = evaluate(hist, cfg, config.seed)
-    metrics = {f"{r.evaluation}.{r.method}.{r.subset}.{m}": float(getattr(r, m))
-               for r in errors.itertuples(index=False)
-               for m in ("within_20pct", "mape_pct", "median_ape_pct", "coverage_pct")
-               if m in errors.columns and pd.notna(getattr(r, m))}
-    for r in feedback.itertuples(index=False):
-        metrics[f"feedback.{r.estimator}.chunk{r.chunk}.median_ape_pct"] = float(r.median_ape_pct)
-        metrics[f"feedback.{r.estimator}.chunk{r.chunk}.within_20pct"] = float(r.within_20pct)
+    errors, feedback, info = evaluate(hist, cfg, estimator_factory(cfg, config.seed), config.seed)
+    metrics = evaluation_metrics(errors, feedback)
     info |= dropped
     metrics |= {k: float(v) for k, v in info.items()}
     return Result(metrics=metrics, tables={"duration_errors": errors, "duration_feedback": feedback},

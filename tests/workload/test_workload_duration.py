@@ -3,9 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from carbonshift.experiments.kinds.duration import DurationStudySection, evaluate, time_split
+from carbonshift.experiments.kinds.duration import DurationStudySection, estimator_factory
 from carbonshift.scheduler.duration import (ALIBABA_CATEGORICAL, ALIBABA_NUMERIC, DurationEstimator, error_metrics,
                                 jobs_history, load_alibaba_history)
+from carbonshift.scheduler.duration_evaluation import evaluate, time_split
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_error_metrics_by_hand():
 
 def test_evaluate_small_slice(hist):
     cfg = DurationStudySection(max_iter=10, feedback_chunks=2)
-    errors, feedback, info = evaluate(hist.iloc[:2000], cfg, seed=0)
+    errors, feedback, info = evaluate(hist.iloc[:2000], cfg, estimator_factory(cfg, 0), seed=0)
     assert {"global_median", "kind_median", "knn", "quantile_gbm", "hybrid"} <= set(errors["method"])
     assert set(errors["evaluation"]) == {"time_split", "unseen_kinds"}
     assert errors["within_20pct"].between(0, 100).all()
