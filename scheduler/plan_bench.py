@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.generators import GeneratorSpec, generate
@@ -148,3 +149,8 @@ def bench_scale(s: ScaleSettings, carbon: CarbonSignal, forecast: ForecastSignal
 def scale_metrics(rows: Sequence[tuple[str, dict[str, float]]]) -> dict[str, float]:
     """``<policy>.n<N>.<metric>`` of every :func:`bench_scale` row."""
     return {f"{name}.n{r['jobs']}.{k}": float(v) for name, r in rows for k, v in r.items() if k != "jobs"}
+
+
+def scale_table(rows: Sequence[tuple[str, dict[str, float]]]) -> pd.DataFrame:
+    """One row per :func:`bench_scale` row: ``policy`` and its bench_plan metrics."""
+    return pd.DataFrame([{"policy": name, **r} for name, r in rows])

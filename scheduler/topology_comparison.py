@@ -100,3 +100,8 @@ def summarise(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
         carb = table[(table["family"] == fam) & (table["policy"] == "carbon")]["layout"].to_numpy()
         metrics[f"{fam}.layout_changed_pct"] = 100.0 * float((lat != carb).mean())
     return summ.reset_index(), metrics
+
+
+def rtt_table(regions: Sequence[str], rtt: np.ndarray) -> pd.DataFrame:
+    """The round-trip times [R × R] (ms, one decimal) as a table: column ``rtt_ms`` names the row's region."""
+    return pd.DataFrame(rtt, index=list(regions), columns=list(regions)).round(1).reset_index(names="rtt_ms")

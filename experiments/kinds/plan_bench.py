@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
 from carbonshift.experiments.instances import MAX_JOBS
 from carbonshift.experiments.registry import Context, Result, check_policies, experiment_kind
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
-from carbonshift.scheduler.plan_bench import bench_scale, scale_metrics
+from carbonshift.scheduler.plan_bench import bench_scale, scale_metrics, scale_table
 from carbonshift.scheduler.signals import CarbonSignal, controlled_error
 
 
@@ -64,6 +63,6 @@ def bench(cfg: BenchConfig, ctx: Context) -> Result:
     carbon = CarbonSignal.from_panel(panel, list(cfg.zones), cfg.start, cfg.horizon_h)
     forecast = controlled_error(carbon, "accuracy", accuracy=0.87, horizon_h=cfg.horizon_h, seed=cfg.seed)
     rows = bench_scale(cfg, carbon, forecast)
-    return Result(metrics=scale_metrics(rows), tables={"scale": pd.DataFrame([{"policy": n, **r} for n, r in rows])},
+    return Result(metrics=scale_metrics(rows), tables={"scale": scale_table(rows)},
                   summary={"name": cfg.name, "policies": ", ".join(cfg.policies),
                            "cells": f"{len(cfg.zones)} regions × {cfg.horizon_h} h"})

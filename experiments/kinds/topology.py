@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
 from carbonshift.experiments.instances import MAX_JOBS, WanSites, ZoneData
@@ -30,7 +29,7 @@ from carbonshift.forecast.data.panel import load_panel
 from carbonshift.scheduler.datacenters import DataCenters, rtt_ms
 from carbonshift.scheduler.signals import CarbonSignal
 from carbonshift.scheduler.topology import FAMILIES, MAX_RING_K
-from carbonshift.scheduler.topology_comparison import LayoutSettings, draw_jobs, layout_table, summarise
+from carbonshift.scheduler.topology_comparison import LayoutSettings, draw_jobs, layout_table, rtt_table, summarise
 
 
 @dataclass
@@ -94,8 +93,7 @@ def run(cfg: TopologyConfig, ctx: Context) -> Result:
     settings = LayoutSettings(cfg.families, cfg.latency_budget, cfg.workload.compute_s, cfg.workload.gpu_kw)
     table = layout_table(jobs, carbon.ci, dcs, rtt, settings)
     summ, metrics = summarise(table)
-    rtt_table = pd.DataFrame(rtt, index=d.zones, columns=d.zones).round(1).reset_index(names="rtt_ms")
-    return Result(metrics=metrics, tables={"jobs": table, "summary": summ, "rtt_ms": rtt_table},
+    return Result(metrics=metrics, tables={"jobs": table, "summary": summ, "rtt_ms": rtt_table(d.zones, rtt)},
                   summary={"name": cfg.name, "zones": ", ".join(d.zones), "jobs": len(jobs),
                            "start": str(carbon.times[0]), "latency_budget": cfg.latency_budget,
                            "rtt": "great-circle fibre model × route stretch 1.5 (assumption) unless overridden"})
