@@ -145,6 +145,15 @@ def windows_from_panel(panel: pd.DataFrame, rule: WindowRule = WindowRule(),
     return surplus_windows(values, rule), times, regions
 
 
+def windows_over(panel: pd.DataFrame, rule: WindowRule, regions: list[str], start: pd.Timestamp,
+                 n_hours: int) -> np.ndarray:
+    """Perfect-foresight surplus-window mask [R × ``n_hours``] from ``start`` (UTC, an hour of the panel): the
+    windows are cut from the whole panel (:func:`windows_from_panel`), then the hours are taken."""
+    mask, times, _ = windows_from_panel(panel, rule, regions)
+    i0 = times.get_loc(start)
+    return mask[:, i0:i0 + n_hours]
+
+
 def window_table(mask: np.ndarray, times: pd.DatetimeIndex, regions: list[str]) -> pd.DataFrame:
     """One row per window: region, start (UTC), end (UTC, exclusive), hours."""
     r, t = mask.shape

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import pandas as pd
+
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.duration import EstimatorMargins
 from carbonshift.scheduler.metrics import constraint_set
@@ -37,9 +39,9 @@ class PolicyRuns:
     metrics: dict[str, float]             # rolling_milp ``<name>.*``; feedback ``[<name>.]duration.*``
     sync: dict[str, dict[str, float]]     # regional: policy -> its sync_metrics
 
-    def sync_rows(self) -> list[dict[str, float | str]]:
+    def sync_table(self) -> pd.DataFrame:
         """One row per policy that synchronised: ``policy`` and its sync metrics."""
-        return [{"policy": name, **m} for name, m in self.sync.items()]
+        return pd.DataFrame([{"policy": name, **m} for name, m in self.sync.items()])
 
     def sync_metrics(self) -> dict[str, float]:
         """``<policy>.sync.<metric>`` of every policy that synchronised."""

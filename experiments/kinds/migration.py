@@ -35,7 +35,7 @@ from carbonshift.experiments.kinds.curtailment_training import ForecastWindowsSe
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
-from carbonshift.scheduler.curtailment import WindowRule, foresight, precision_recall_metrics, window_label, windows_from_panel
+from carbonshift.scheduler.curtailment import WindowRule, foresight, precision_recall_metrics, window_label, windows_over
 from carbonshift.scheduler.feasibility import FeasibilityGrid, MoveParams, MoveTiming, domain_figure, evaluate
 from carbonshift.scheduler.generators import GeneratorSpec, generate
 from carbonshift.scheduler.migration_grid import grid_metrics, migration_table
@@ -120,9 +120,7 @@ def window_masks(cfg: MigrationConfig, rule: WindowRule, panel: pd.DataFrame, ca
     """{"pf" | "forecast": [R × T] window mask over the carbon signal's hours} of the ``rule`` (``cfg.windows``)
     and the forecast windows' precision/recall table (None without ``forecast_windows``)."""
     d = cfg.data
-    pf, times, _ = windows_from_panel(panel, rule, d.zones)
-    i0 = times.get_loc(carbon.times[0])
-    masks = {"pf": pf[:, i0:i0 + carbon.n_hours]}
+    masks = {"pf": windows_over(panel, rule, d.zones, carbon.times[0], carbon.n_hours)}
     if cfg.forecast_windows is None:
         return masks, None
     fw = forecast_window_mask(panel, d.zones, rule, cfg.forecast_windows, carbon.times[0], carbon.n_hours,

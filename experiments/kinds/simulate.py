@@ -51,8 +51,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pandas as pd
-
 from carbonshift.experiments.config import bounded, check
 from carbonshift.experiments.figures import pareto_figure
 from carbonshift.experiments.instances import (DatacenterSection, DataSection, DurationSection, ForecastSection, WorkloadSection,
@@ -136,7 +134,7 @@ def run(cfg: SimulateConfig, ctx: Context) -> Result:
                **duration_summary(cfg.duration, cfg.policy_options, duration_metrics)}
     tables = {"policies": comparison.table, "regions": comparison.regions, "hour_of_day": comparison.hour_of_day}
     if runs.sync:
-        tables["regional_sync"] = pd.DataFrame(runs.sync_rows())
+        tables["regional_sync"] = runs.sync_table()
     if oracle is not None:
         summary.update(oracle_summary(oracle))
         tables["oracle_bounds"] = bounds_table(bounds)
