@@ -13,7 +13,7 @@ import pytest
 
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.metrics import constraint_set, oracle_comparison, policy_metrics
-from carbonshift.scheduler.policies.base import ClusterState
+from carbonshift.scheduler.policies.base import ClusterState, JobsView
 from carbonshift.scheduler.policies.oracle import (CONTIGUOUS, DUAL_BOUND, EXACT_FREE, EXACT_MILP, INFEASIBLE, LP_BOUND, Oracle,
                                        OracleBound)
 from carbonshift.scheduler.policies.oracle_bounds import instance_bounds, slack_finish
@@ -146,6 +146,13 @@ def test_exact_oracle_equals_brute_force_and_bounds_every_schedule(seed):
             assert sum(p[0] for p in pick) >= b.kg - 1e-9
             checked += 1
     assert checked >= 1 or b.kind == EXACT_MILP
+
+
+def test_oracle_plans_only_on_the_true_jobs():
+    carbon, jobs, dc = _instance(0)
+    state = ClusterState(dc.gpus.astype(np.int64), np.zeros((dc.n, T), np.int64))
+    with pytest.raises(TypeError, match="true Jobs"):
+        Oracle(dc, time_limit_s=LIMIT_S).plan(JobsView(jobs, T), np.arange(len(jobs)), 0, state, OracleView(carbon, 0))
 
 
 def test_instances_are_tight():
