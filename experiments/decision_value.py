@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments.figures import METRIC_UNITS, add_caption, legend_outside, metric_label
-from carbonshift.experiments.report import client, resolve
+from carbonshift.experiments.report.runs import client, resolve
 from carbonshift.forecast.decision_scores import GOAL_GROUPS, MEAN_OF_ZONES, POOLED, ValueReport, value_report
 from carbonshift.forecast.metrics import mape
 from carbonshift.forecast.palette import forecaster_colour

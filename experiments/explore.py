@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carbonshift.experiments.report import client
+from carbonshift.experiments.report.runs import client
 
 #: columns of :func:`trials` before the ``params.*`` / ``metrics.*`` ones
 ID_COLUMNS = ["experiment", "sweep", "sweep_run_id", "sweep_started", "code_version", "trial", "status", "run_id"]

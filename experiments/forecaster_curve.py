@@ -81,8 +81,8 @@ def trial_points(frame: pd.DataFrame, labels: dict[str, str], keys: list[str]) -
     ``policy``, the forecast's ``mape_pct`` and
     ``coverage90_pct`` (%), the policy's ``reduction_vs_perf_first`` and ``oracle_share`` (%) and ``saving_kg``
     (performance-first's carbon − the policy's, kgCO2e, same trial; NaN for runs that logged no ``carbon_kg``).
-    ``frame``: :func:`experiments.report.runs_frame` rows; ``labels``: run id → forecast label
-    (:func:`experiments.report.forecast_labels`); ``keys``: the sweep's axes. Runs without a label are dropped and
+    ``frame``: :func:`experiments.report.frame.runs_frame` rows; ``labels``: run id → forecast label
+    (:func:`experiments.report.frame.forecast_labels`); ``keys``: the sweep's axes. Runs without a label are dropped and
     counted in the ``dropped_runs`` attribute; a run without MAPE or accuracy raises (nothing to put on x)."""
     runs = pd.Index(frame["run_id"].unique())
     mape = _per_run(frame, "forecast_mape_pct")

@@ -20,8 +20,10 @@ from carbonshift.experiments.profiles import TAG as PROFILE_TAG
 from carbonshift.experiments.profiles import describe
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import project_relative
-from carbonshift.experiments.report import (MAIN_POLICY, METRIC_LABELS, _param_value, client, finished_trials, forecast_labels,
-                                markdown, name_forecast_tables, runs_frame)
+from carbonshift.experiments.report.frame import forecast_labels, name_forecast_tables, param_value, runs_frame
+from carbonshift.experiments.report.markdown import markdown
+from carbonshift.experiments.report.metric_names import MAIN_POLICY, METRIC_LABELS
+from carbonshift.experiments.report.runs import client, finished_trials, run_summaries
 
 NOT_RECORDED = "not recorded"
 
@@ -225,7 +227,7 @@ def collect(names: list[str] | None = None) -> list[SweepSection]:
         sec = SweepSection(name, parent, trials, keys)
         frame = runs_frame(trials, keys)
         if "forecast.source" in keys:
-            labels = forecast_labels(c, trials)
+            labels = forecast_labels(run_summaries(c, trials))
             frame = name_forecast_tables(frame, labels)
             synthetic = (frame["forecast.source"] == "synthetic") & frame["run_id"].isin(labels)   # perfect foresight …
             frame.loc[synthetic, "forecast.source"] = "synthetic (" + frame.loc[synthetic, "run_id"].map(labels) + ")"
@@ -335,7 +337,7 @@ def render(sections: list[SweepSection], runs: list[RunSection] | None = None) -
                 "The seed paper's numbers are its claims (seeds/000, §5), shown for comparison.", ""]
     for sec in sections:
         p = sec.parent
-        seeds = sorted({_param_value(t.data.params.get("seed")) for t in sec.trials}, key=str)
+        seeds = sorted({param_value(t.data.params.get("seed")) for t in sec.trials}, key=str)
         out += [f"## {sec.name}", "",
                 f"- config: `{project_relative(p.data.tags.get('carbonshift.config_path') or p.data.tags.get('carbonshift.config_source'))}`"
                 f" (kind `{p.data.tags.get('carbonshift.kind', '?')}`), swept: {', '.join(f'`{k}`' for k in sec.keys)}",

@@ -9,7 +9,8 @@ import pandas as pd
 
 from carbonshift.experiments.config import ConfigError
 from carbonshift.experiments.output import emit
-from carbonshift.experiments.report import build_report, is_run_id
+from carbonshift.experiments.report import build_report
+from carbonshift.experiments.report.runs import is_run_id
 from carbonshift.experiments.results import write_results
 from carbonshift.experiments.runner import REPORTS_DIR
 

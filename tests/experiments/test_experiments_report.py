@@ -83,7 +83,7 @@ def test_composition_labels():
 
 
 def test_axis_values_from_flattened_params():
-    from carbonshift.experiments.report import axis_value, param
+    from carbonshift.experiments.report.frame import axis_value, param
 
     params = {"workload.mix.lm": "0.7", "workload.mix.cv": "0.3", "data.zones": '["GB", "DE"]', "seed": "2"}
     assert param(params, "workload.mix") == {"lm": 0.7, "cv": 0.3}

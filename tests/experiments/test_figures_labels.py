@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from carbonshift.experiments import figures, report
+from carbonshift.experiments import figures
+from carbonshift.experiments.report import charts, notes
+from carbonshift.experiments.report.frame import instance_groups
 from carbonshift.experiments.figures import key_label, log_scale_ok, metric_label, metric_unit
 
 
@@ -51,7 +53,7 @@ def test_renewable_bars_keep_the_percent_unit_whatever_the_values(values):
     # the old code guessed "fraction" when max() was NaN or ≤ 1.5; the unit is the metric's
     table = pd.DataFrame({"policy": ["cooperative", "greedy_carbon", "performance_first"], "region": ["DE"] * 3,
                           "renewable_share_pct": values})
-    fig = report.renewable_figure(table, "DE; 2023-03-01 → 2023-03-07 UTC; 60 jobs", "mean over 3 seeds")
+    fig = charts.renewable_figure(table, "DE; 2023-03-01 → 2023-03-07 UTC; 60 jobs", "mean over 3 seeds")
     ax = fig.axes[0]
     assert ax.get_ylabel() == "renewable share of energy used (%)"
     assert "mean over 3 seeds" in ax.get_title() and "2023-03-01" in ax.get_title()
@@ -67,7 +69,7 @@ def _agg(n: int) -> pd.DataFrame:
 
 @pytest.mark.parametrize("n,note", [(1, "1 seed"), (3, "mean ± std over 3 seeds")])
 def test_curve_title_names_the_seeds_and_axes_name_the_units(n, note):
-    fig = report.curve_figure(_agg(n), "forecast.accuracy", "reduction_vs_perf_first", [],
+    fig = charts.curve_figure(_agg(n), "forecast.accuracy", "reduction_vs_perf_first", [],
                               context="3 regions; 2023-03-01 → 2023-03-14 UTC; 100 jobs")
     ax = fig.axes[0]
     assert note in ax.get_title() and "100 jobs" in ax.get_title()
@@ -83,7 +85,7 @@ def test_cost_axes_are_logarithmic_only_over_decades():
             for x, y in ((100, 0.01), (1000, 0.2), (20000, 9.0))]
     rows += [{"workload.n_jobs": x, "policy": "", "metric": "trial_peak_rss_mb", "mean": y, "std": 0.0, "n": 2}
              for x, y in ((100, 300.0), (1000, 310.0), (20000, 330.0))]
-    fig = report.cost_figure(pd.DataFrame(rows), "workload.n_jobs", ["plan_seconds", "trial_peak_rss_mb"])
+    fig = charts.cost_figure(pd.DataFrame(rows), "workload.n_jobs", ["plan_seconds", "trial_peak_rss_mb"])
     latency, memory = fig.axes[0], fig.axes[1]
     assert (latency.get_xscale(), latency.get_yscale()) == ("log", "log")
     assert (memory.get_xscale(), memory.get_yscale()) == ("log", "linear")      # 300–330 MB spans no decade
@@ -106,9 +108,9 @@ def test_pareto_draws_the_oracle_as_a_bound_labelled_by_its_kind():
 
 
 def test_pooled_note_says_what_a_pooled_bar_averages():
-    assert report.pooled_note(1, []) == "1 seed"
-    assert report.pooled_note(3, []) == "mean over 3 seeds"
-    assert report.pooled_note(8, ["forecast.accuracy", "forecast.correlation_h"]) == \
+    assert notes.pooled_note(1, []) == "1 seed"
+    assert notes.pooled_note(3, []) == "mean over 3 seeds"
+    assert notes.pooled_note(8, ["forecast.accuracy", "forecast.correlation_h"]) == \
         "mean over 8 trials, pooling every controlled forecast accuracy × forecast-error correlation time value and seeds"
 
 
@@ -124,10 +126,10 @@ def test_carbon_totals_of_different_instances_are_not_pooled():
              "metric": "carbon_kg", "value": float(n * 10 + s)}
             for n in (50, 200) for s, a in ((0, 0.6), (1, 1.0))]
     frame = pd.DataFrame(rows)
-    groups = report.instance_groups(frame, ["workload.n_jobs", "forecast.accuracy"])
+    groups = instance_groups(frame, ["workload.n_jobs", "forecast.accuracy"])
     assert [sfx for sfx, _, _ in groups] == ["_workload.n_jobs=50", "_workload.n_jobs=200"]
     assert [set(part["value"]) for _, _, part in groups] == [{500.0, 501.0}, {2000.0, 2001.0}]
-    only_forecast = report.instance_groups(frame, ["forecast.accuracy"])
+    only_forecast = instance_groups(frame, ["forecast.accuracy"])
     assert len(only_forecast) == 1 and only_forecast[0][0] == "" and len(only_forecast[0][2]) == 4
 
 

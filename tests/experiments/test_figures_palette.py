@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from matplotlib.colors import same_color
 
-from carbonshift.experiments import figures, report
+from carbonshift.experiments import figures
+from carbonshift.experiments.report import charts
+from carbonshift.experiments.report.markdown import markdown
 from carbonshift.experiments.commands.run import fit_width
 from carbonshift.experiments.figures import policy_colour, short_cells
 from carbonshift.forecast import report as fr
@@ -33,13 +35,13 @@ def _agg(metric: str, values: dict[str, list[float]]) -> pd.DataFrame:
 
 def test_a_policy_has_one_colour_in_every_figure():
     pols = {"performance_first": [0, 0, 0], "cooperative": [20, 25, 30], "greedy_carbon": [15, 16, 17]}
-    curve = report.curve_figure(_agg("reduction_vs_perf_first", pols), "forecast.accuracy", "reduction_vs_perf_first", [])
-    cost = report.cost_figure(_agg("plan_seconds", {"cooperative": [1.01, 1.02, 1.00]}), "forecast.accuracy",
+    curve = charts.curve_figure(_agg("reduction_vs_perf_first", pols), "forecast.accuracy", "reduction_vs_perf_first", [])
+    cost = charts.cost_figure(_agg("plan_seconds", {"cooperative": [1.01, 1.02, 1.00]}), "forecast.accuracy",
                               ["plan_seconds"])
     table = pd.DataFrame({"policy": ["greedy_carbon", "cooperative", "performance_first"],
                           "carbon_kg": [900.0, 800.0, 1000.0], "completion_h_mean": [25.0, 27.0, 22.0]})
     pareto = figures.pareto_figure(table)
-    only_coop = report.curve_figure(_agg("reduction_vs_perf_first", {"cooperative": [1, 2, 3]}), "forecast.accuracy",
+    only_coop = charts.curve_figure(_agg("reduction_vs_perf_first", {"cooperative": [1, 2, 3]}), "forecast.accuracy",
                                     "reduction_vs_perf_first", [])
 
     def colour(fig, label):
@@ -57,7 +59,7 @@ def test_a_policy_has_one_colour_in_every_figure():
 
 
 def test_a_cost_axis_starts_at_zero_so_noise_is_not_an_effect():
-    fig = report.cost_figure(_agg("plan_seconds", {"cooperative": [1.01, 1.02, 1.00]}), "forecast.accuracy",
+    fig = charts.cost_figure(_agg("plan_seconds", {"cooperative": [1.01, 1.02, 1.00]}), "forecast.accuracy",
                              ["plan_seconds"])
     low, high = fig.axes[0].get_ylim()
     assert low == 0 and high > 1.0
@@ -98,7 +100,7 @@ def test_tables_show_short_labels_with_the_full_one_below_and_fit_a_terminal():
     table = pd.DataFrame({"model": [ENS, "gbm+cqr"], "mape": [20.1, 25.3]})
     short, full = short_cells(table)
     assert list(short["model"]) == ["ensemble of 3+cqr", "gbm+cqr"] and full == {"ensemble of 3+cqr": ENS}
-    md = report.markdown(table)
+    md = markdown(table)
     assert "| ensemble of 3+cqr | 20.10 |" in md and f"- *ensemble of 3+cqr*: `{ENS}`" in md
     wide = pd.DataFrame({f"column_{i:02d}_with_a_long_name": [1234.5678, 2.0] for i in range(20)})
     cols = fit_width(wide, 120)

@@ -68,7 +68,7 @@ def test_backtest_kind_lists_the_members_of_a_real_ensemble(tmp_path):
 
 
 def test_sweep_headline_names_the_forecast_table_it_planned_on():
-    from carbonshift.experiments.report import name_forecast_tables
+    from carbonshift.experiments.report.frame import name_forecast_tables
     from carbonshift.experiments.results import Claim, headline
 
     frame = pd.DataFrame({"run_id": ["a", "b", "c"], "forecast.source": ["table", "table", "synthetic"],
@@ -84,7 +84,8 @@ def test_forecast_labels_read_each_runs_summary(store):
     import mlflow
 
     from carbonshift.experiments import tracking
-    from carbonshift.experiments.report import forecast_labels
+    from carbonshift.experiments.report.frame import forecast_labels
+    from carbonshift.experiments.report.runs import run_summaries
 
     with tracking.run("labels", "with") as active:
         mlflow.log_dict({"forecast": "gbm+cqr forecast table forecast_ensemble.csv, measured accuracy 88.1 %"},
@@ -94,4 +95,4 @@ def test_forecast_labels_read_each_runs_summary(store):
         without_id = active.info.run_id
     c = mlflow.MlflowClient(store.uri)
     runs = [c.get_run(with_id), c.get_run(without_id)]
-    assert forecast_labels(c, runs) == {with_id: "gbm+cqr forecast table forecast_ensemble.csv"}
+    assert forecast_labels(run_summaries(c, runs)) == {with_id: "gbm+cqr forecast table forecast_ensemble.csv"}

@@ -9,7 +9,9 @@ import pandas as pd
 
 from carbonshift.experiments.config import load, load_yaml, parse
 from carbonshift.experiments.kinds.backtest import BacktestConfig, cpu_sized
-from carbonshift.experiments.report import aggregate, markdown, seeds_note
+from carbonshift.experiments.report.frame import aggregate
+from carbonshift.experiments.report.markdown import markdown
+from carbonshift.experiments.report.notes import seeds_note
 from carbonshift.experiments.results import SHIPPED, Claim, RunSection, headline, render_run, spread
 
 

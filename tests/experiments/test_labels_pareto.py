@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from carbonshift.experiments import figures, report
+from carbonshift.experiments import figures
+from carbonshift.experiments.report import build
 from carbonshift.experiments.kinds import simulate
 
 TABLE = pd.DataFrame({"policy": ["performance_first", "greedy_carbon", "cooperative", "casper", "oracle"],
@@ -32,7 +33,7 @@ def test_one_figure_with_carbon_on_y_and_completion_on_x():
     assert "oracle: perfect-foresight bound" in [t.get_text() for t in ax.get_legend().get_texts()]
     front = next(line for line in ax.get_lines() if line.get_label() == "Pareto front (policies)")
     assert list(front.get_xdata()) == [20.0, 24.0] and list(front.get_ydata()) == [1000.0, 600.0]
-    assert report.pareto_figure is figures.pareto_figure is simulate.pareto_figure
+    assert build.pareto_figure is figures.pareto_figure is simulate.pareto_figure
 
 
 def test_no_second_pareto_figure_in_the_package():

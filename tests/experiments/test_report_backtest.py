@@ -10,7 +10,9 @@ import matplotlib.pyplot as plt
 import pytest
 
 from carbonshift.experiments.config import load_yaml
-from carbonshift.experiments.report import backtest_figures, build_report, client
+from carbonshift.experiments.report import build_report
+from carbonshift.experiments.report.backtest import backtest_figures
+from carbonshift.experiments.report.runs import client
 from carbonshift.experiments.runner import run_config
 
 pytestmark = pytest.mark.slow   # every test reads the module's real-data backtest run (≈ 10 s CPU on 2 cores)

@@ -8,7 +8,7 @@ import mlflow
 import pytest
 
 from carbonshift.experiments.cli import main
-from carbonshift.experiments.report import resolve
+from carbonshift.experiments.report.runs import resolve
 from carbonshift.experiments.runner import run_config
 
 
