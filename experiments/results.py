@@ -45,7 +45,7 @@ def composition_label(mix_text: str) -> str:
     pairs = dict(p.split("=") for p in str(mix_text).split())
     weights = {k: float(v) for k, v in pairs.items()}
     total = sum(weights.values()) or 1.0
-    top = max(weights, key=weights.get)
+    top = max(weights, key=weights.__getitem__)
     return f"{top}-heavy" if weights[top] / total >= 0.5 else "mixed"
 
 
