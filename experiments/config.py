@@ -85,6 +85,7 @@ def _convert_sections(value: Any, field: dataclasses.Field, key: str) -> dict[st
     if unknown:
         hint = f" ({field.metadata['hint']})" if field.metadata.get("hint") else ""
         raise ConfigError(f"{key}.{shown(unknown[0])[1:-1]}: unknown key (allowed: {list(known)}){hint}")
+    assert field.default_factory is not dataclasses.MISSING, "registry_sections always sets default_factory"
     chosen = dict(field.default_factory())
     for name, doc in value.items():
         if doc is None:
@@ -135,7 +136,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if value not in args:
             raise ConfigError(f"{key}: expected one of {list(args)}, got {shown(value)}")
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {shown(value)}")
         return _parse_dataclass(value, tp, key)
@@ -197,6 +198,8 @@ def _keyed(message: str, prefix: str, joint: str) -> str:
 
 
 def _parse_dataclass(doc: dict, cls: type[T], prefix: str) -> T:
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"unsupported config type {cls!r} at {prefix or 'the top level'} (not a dataclass)")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(doc) - set(fields))

@@ -56,11 +56,11 @@ def check_data(cfg: Any, data_dir: str | None, source: str = "") -> None:
         zones = list(getattr(sec, zone_key, []) or [])
         _, years = _years(sec)
         for zone in zones:
-            for year in ([None] if dacf else years):
+            for year in ([None] if dacf else years):   # DACF: one file per region, whatever the year
                 try:
-                    dacf_path(zone, "2019_clean", data_dir) if dacf else em_path(zone, year, data_dir)
+                    dacf_path(zone, "2019_clean", data_dir) if year is None else em_path(zone, year, data_dir)
                 except FileNotFoundError as exc:
-                    raise ConfigError(f"{where}{prefix}{zone_key}: {zone!r}" + ("" if dacf else f" in {year}") +
+                    raise ConfigError(f"{where}{prefix}{zone_key}: {zone!r}" + ("" if year is None else f" in {year}") +
                                       f" has no data: {exc}") from None
         if getattr(sec, "start", None) is not None and zones:
             _check_span(sec, prefix, *_coverage(sec, prefix), where)

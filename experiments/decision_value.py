@@ -110,7 +110,7 @@ def decision_value(tables: Mapping[str, pd.DataFrame], target: str, sfx: str = "
     out = DecisionValue()
     out.tables[f"decision_value{sfx}"] = rep.scores
     out.tables[f"decision_value_shapes{sfx}"] = rep.shapes
-    if rep.paired is not None:
+    if rep.paired is not None and baseline is not None:   # paired: both reference and baseline given
         out.tables[f"decision_value_vs_{short.get(baseline, baseline)}{sfx}"] = rep.paired
     out.tables[f"decision_reliability{sfx}"] = rep.reliability
     out.tables[f"decision_value_goals{sfx}"] = goals_table(rep, reference or next(iter(tables)), short)
@@ -166,7 +166,7 @@ def summary_lines(rep: ValueReport, reference: str | None, baseline: str | None,
                 f"(mean of {len(zones)} zones)")
         if low is not None:
             text += f", lowest {low.region} {low.captured_share_pct:.1f} %"
-        if rep.paired is not None and model == reference:
+        if rep.paired is not None and baseline is not None and model == reference:   # paired: both given
             p = rep.paired[(rep.paired["choice"] == "time") & (rep.paired["group"] == group)
                            & ~rep.paired["region"].isin([MEAN_OF_ZONES, POOLED])]
             wins = int(((p["difference_pp"] > 0) & p["excludes_zero"]).sum())

@@ -13,7 +13,7 @@ from carbonshift.experiments.decision_value import decision_value
 from carbonshift.experiments.output import emit
 from carbonshift.forecast.data.panel import em_path, load_dacf_panel, load_panel
 from carbonshift.forecast.models.base import check_forecast_table, read_forecast_table
-from carbonshift.forecast.models.naive import NaiveForecaster
+from carbonshift.forecast.models.naive import NaiveForecaster, NaiveKind
 from carbonshift.forecast.report import forecast_context
 
 NAIVE = ("seasonal24", "seasonal168", "persistence")
@@ -88,7 +88,7 @@ def with_actual(table: pd.DataFrame, panel: pd.DataFrame, target: str) -> pd.Dat
     return table.assign(actual=actual.reindex(pd.MultiIndex.from_frame(table[["region", "time"]])).to_numpy(float))
 
 
-def naive_table(kind: str, panel: pd.DataFrame, like: pd.DataFrame, target: str) -> pd.DataFrame:
+def naive_table(kind: NaiveKind, panel: pd.DataFrame, like: pd.DataFrame, target: str) -> pd.DataFrame:
     """``kind`` (seasonal24 …) forecasts for the issues, regions and horizons of ``like``, from the actuals before
     each issue; residual intervals fitted on issues before the first one."""
     from carbonshift.forecast.backtest import extend_panel   # lazy: `carbonshift --help` imports this module

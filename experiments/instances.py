@@ -210,6 +210,7 @@ def forecast_signal(f: ForecastSection, carbon: CarbonSignal, plan_hour_utc: int
     """The forecasts the policies see: a forecast table file, or controlled error around the actuals
     issued at ``plan_hour_utc`` (UTC)."""
     if f.source == "table":
+        assert f.table_path is not None, "ForecastSection requires table_path with source: table"
         path = forecast_table_path(f.table_path)
         table = read_forecast_table(path)
         return ForecastSignal.from_table(table, carbon.regions, carbon.times, label=table_label(table, path))
@@ -292,10 +293,10 @@ def make_policies(cfg: Any, dc: DataCenters, jobs: Jobs) -> tuple[dict[str, tupl
             check(cfg.workload.source == "generator", "policies",
                   f"{name} learns its duration quantiles from a prior history drawn from the workload "
                   "generator; it needs workload.source: generator")
-            policy, source, learned = learned_chance_constrained(
+            policy, source, quantile_metrics = learned_chance_constrained(
                 dc, jobs, history_spec(cfg), o, du.feedback, cfg.seed)
             out[name] = (policy if name == "chance_constrained" else rolling_milp(policy, o), source)
-            metrics.update({f"{name}.{k}": v for k, v in learned.items()})
+            metrics.update({f"{name}.{k}": v for k, v in quantile_metrics.items()})
         elif name == "regional" and o.regional_transport == "ray":
             out[name] = (ray_regional(dc, o.delay_weight_kg_per_h), None)
         else:

@@ -14,6 +14,7 @@ Ray is started on loopback only (:func:`experiments.ray_setup.init_ray`, which u
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,9 @@ class RayTransport:
         self.n = dc.n
         self._started = init_ray()
         actor = ray.remote(num_cpus=0, max_restarts=max_restarts, max_task_retries=0)(RegionActor)
-        self.actors = [actor.remote(r, int(dc.gpus[r]), float(dc.pue[r]), int(n_hours)) for r in range(dc.n)]
+        # Ray actor handles (ray.actor.ActorHandle): Ray types their methods' ``.remote`` only for methods decorated
+        # with @ray.method, which would import Ray with this module (instances imports it at module level)
+        self.actors: list[Any] = [actor.remote(r, int(dc.gpus[r]), float(dc.pue[r]), int(n_hours)) for r in range(dc.n)]
 
     def _get(self, r: int, ref):  # noqa: ANN001 (ray.ObjectRef)
         """``ray.get`` that turns a dead, restarting or not-yet-restored actor into :class:`RegionDown`."""

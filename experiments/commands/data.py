@@ -17,6 +17,9 @@ from carbonshift.forecast.data.registry import (DataDirError, cache_dir, candida
 from carbonshift.forecast.data.validate import DataValidationError
 from carbonshift.forecast.live.transport import SourceError
 
+#: one row of ``data list``: file, upstream, resolved (folder or "missing"), rows, start, end (UTC text)
+ListRow = dict[str, str | int | None]
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="list, check and fetch datasets")
@@ -51,12 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = []
+    rows: list[ListRow] = []
     dirs = candidate_dirs(args.data_dir)
     for ds in datasets():
         where = next((d for d in dirs if (d / ds.file).is_file()), None)
-        row = {"file": ds.file, "upstream": f"{ds.repo}@{ds.commit[:7]}", "resolved": str(where) if where else "missing",
-               "rows": None, "start": "", "end": ""}
+        row: ListRow = {"file": ds.file, "upstream": f"{ds.repo}@{ds.commit[:7]}",
+                        "resolved": str(where) if where else "missing", "rows": None, "start": "", "end": ""}
         if where is not None:
             result = check_file(where / ds.file) if ds.file.endswith(".json.gz") else None
             if result is None:
@@ -75,10 +78,10 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_row(path: Path) -> dict:
+def _user_row(path: Path) -> ListRow:
     """A data-dir file outside the registry, validated like a shipped one (invalid: the error instead of a span)."""
-    row = {"file": f"{path.parent.name}/{path.name}", "upstream": "your data dir (not in the registry)",
-           "resolved": str(path.parent.parent), "rows": None, "start": "", "end": ""}
+    row: ListRow = {"file": f"{path.parent.name}/{path.name}", "upstream": "your data dir (not in the registry)",
+                    "resolved": str(path.parent.parent), "rows": None, "start": "", "end": ""}
     try:
         result = check_file(path)
         row.update(rows=result.rows, start=result.start, end=result.end)

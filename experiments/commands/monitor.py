@@ -26,7 +26,8 @@ from carbonshift.experiments.output import emit
 from carbonshift.forecast.live.electricitymaps import ElectricityMapsClient
 from carbonshift.forecast.live.monitor import MAX_INTERVAL_S, MIN_INTERVAL_S, AnomalyLimits, Monitor
 from carbonshift.forecast.live.redact import redact
-from carbonshift.forecast.live.sources import DEFAULT_WATTTIME_REGIONS, ElectricityMapsSource, WattTimeSource, parse_region_map
+from carbonshift.forecast.live.sources import (DEFAULT_WATTTIME_REGIONS, ElectricityMapsSource, Source,
+                                               WattTimeSource, parse_region_map)
 from carbonshift.forecast.live.store import LiveStore
 from carbonshift.forecast.live.watttime import WattTimeClient
 
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
                             {**DEFAULT_WATTTIME_REGIONS, **args.wt_regions})
     except ValueError as exc:
         return _fail(str(exc))
-    sources = [em, wt] if args.primary == "electricitymaps" else [wt, em]
+    sources: list[Source] = [em, wt] if args.primary == "electricitymaps" else [wt, em]
     try:
         store = LiveStore(args.store)
     except (OSError, sqlite3.Error) as exc:

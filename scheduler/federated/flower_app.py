@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -28,6 +28,11 @@ from carbonshift.scheduler.federated import loopback
 from carbonshift.scheduler.federated.corpus import Corpus
 from carbonshift.scheduler.federated.elastic import RoundPlan
 from carbonshift.scheduler.federated.lm import LMConfig, TinyLM, train_steps
+
+if TYPE_CHECKING:
+    from flwr.app import ConfigRecord, RecordDict
+
+R = TypeVar("R")
 
 #: Environment for an offline, quiet simulation: Flower telemetry and Ray usage stats off.
 OFFLINE_ENV = {
@@ -72,6 +77,30 @@ def _opt_bytes(opt: torch.optim.Optimizer) -> bytes:
     return buf.getvalue()
 
 
+def _record(records: RecordDict, key: str, kind: type[R]) -> R:
+    """``records[key]``, which must be a ``kind`` record (Flower types a RecordDict's values as any record kind)."""
+    record = records[key]
+    if not isinstance(record, kind):
+        raise TypeError(f"Flower message: {key!r} is a {type(record).__name__}, expected a {kind.__name__}")
+    return record
+
+
+def _config_int(record: ConfigRecord, key: str) -> int:
+    """``int(record[key])`` of a scalar config value (a ConfigRecord value may also be a list)."""
+    value = record[key]
+    if isinstance(value, list):
+        raise TypeError(f"Flower config {key!r}: expected a number, got a list")
+    return int(value)
+
+
+def _config_bytes(record: ConfigRecord, key: str) -> bytes:
+    """``record[key]``, which must be bytes."""
+    value = record[key]
+    if not isinstance(value, bytes):
+        raise TypeError(f"Flower config {key!r}: expected bytes, got {type(value).__name__}")
+    return value
+
+
 def make_client_app(corpus: Corpus, lm: LMConfig, seed: int, torch_threads: int = 1):
     """ClientApp training the site's shard of ``corpus`` (site = the node's ``partition-id``)."""
     from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
@@ -88,16 +117,17 @@ def make_client_app(corpus: Corpus, lm: LMConfig, seed: int, torch_threads: int 
     def train(msg: Message, context: Context) -> Message:
         torch.set_num_threads(torch_threads)
         site_id = int(context.node_config["partition-id"])
-        cfg = msg.content["config"]
-        steps, server_round = int(cfg["steps"]), int(cfg["server-round"])
+        cfg = _record(msg.content, "config", ConfigRecord)
+        steps, server_round = _config_int(cfg, "steps"), _config_int(cfg, "server-round")
         model = TinyLM(lm)
-        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+        model.load_state_dict(_record(msg.content, "arrays", ArrayRecord).to_torch_state_dict())
         opt = torch.optim.AdamW(model.parameters(), lr=lm.lr)
-        if "optimizer" in context.state:
-            opt.load_state_dict(torch.load(io.BytesIO(context.state["optimizer"]["adamw"])))
+        saved = _record(context.state, "optimizer", ConfigRecord) if "optimizer" in context.state else None
+        if saved is not None:
+            opt.load_state_dict(torch.load(io.BytesIO(_config_bytes(saved, "adamw"))))
         gen = torch.Generator().manual_seed(seed * 1_000_003 + site_id * 10_007 + server_round)
         loss = train_steps(model, opt, corpus.sites[site_id], steps, gen)
-        done = steps + (int(context.state["optimizer"]["local-steps"]) if "optimizer" in context.state else 0)
+        done = steps + (_config_int(saved, "local-steps") if saved is not None else 0)
         context.state["optimizer"] = ConfigRecord({"adamw": _opt_bytes(opt), "local-steps": done})
         metrics = MetricRecord({"num-examples": steps * lm.batch_size, "train-loss": loss, "site": site_id,
                                 "steps": steps, "local-steps-total": done})
@@ -160,7 +190,7 @@ def make_strategy(plan: RoundPlan, site_to_node: dict[int, int]):
 
 def make_server_app(plan: RoundPlan, lm: LMConfig, seed: int, timeout_s: float, out: dict[str, Any]):
     """ServerApp running ``plan`` and leaving ``out['state_dict']`` and ``out['rounds']``."""
-    from flwr.app import ArrayRecord, Context, Message, MessageType, RecordDict
+    from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
     from flwr.serverapp import Grid, ServerApp
 
     n_sites = plan.steps.shape[0]
@@ -182,8 +212,8 @@ def make_server_app(plan: RoundPlan, lm: LMConfig, seed: int, timeout_s: float, 
             time.sleep(0.1)
         replies = grid.send_and_receive([Message(RecordDict(), dst_node_id=n, message_type=MessageType.QUERY)
                                          for n in nodes], timeout=timeout_s)
-        site_to_node = {int(m.content["site"]["site"]): m.metadata.src_node_id for m in replies
-                        if not m.has_error()}
+        site_to_node = {_config_int(_record(m.content, "site", ConfigRecord), "site"): m.metadata.src_node_id
+                        for m in replies if not m.has_error()}
         if sorted(site_to_node) != list(range(n_sites)):
             raise RuntimeError(f"Flower ServerApp: node → site query answered sites {sorted(site_to_node)}")
         torch.manual_seed(seed)
