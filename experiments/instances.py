@@ -44,6 +44,13 @@ MAX_JOBS = 1_000_000  # workload.n_jobs upper bound (1e9 jobs would allocate ~7 
 #: data.span_days and data.tail_days upper bound: ten years of hours, longer than any data set the project reads
 #: (1e9 days overflowed the date arithmetic at run time)
 MAX_SPAN_DAYS = 3660
+#: upper bound of an hour count a config names besides the forecast horizon (issue spacing, deadlines, warm-up):
+#: the span bound in hours
+MAX_SPAN_H = MAX_SPAN_DAYS * 24
+#: datacenters.gpus_per_region upper bound: a million GPUs per region, 24× the largest shipped (scale.yaml's 40,960)
+MAX_GPUS_PER_REGION = 1_000_000
+#: upper bound of boosting iterations per quantile model (duration.max_iter; shipped ≤ 300)
+MAX_BOOSTING_ITER = 10_000
 
 
 #: the six zones of the seed's evaluation (the default ``data.zones`` of the simulation kinds)
@@ -83,7 +90,7 @@ class ErrorForecastSection:
 
     accuracy: float = 0.87           # target day-ahead (horizons 0–23 h) 100 − MAPE, as a fraction
     horizon_h: int = bounded(168, ge=1, le=MAX_HORIZON_H)   # hours ahead of each issue (error grows with it: signals.horizon_shape)
-    issue_every_h: int = bounded(24, ge=1)
+    issue_every_h: int = bounded(24, ge=1, le=MAX_SPAN_H)
     correlation_h: float = bounded(0.0, ge=0)   # > 0: AR(1)-correlated errors along the horizon (h); 0: independent per hour
 
     def __post_init__(self) -> None:
@@ -138,9 +145,9 @@ class WorkloadSection(GpuJobs):
     source: str = "generator"        # generator | alibaba
     mix: dict[str, float] = field(default_factory=lambda: {t: 0.25 for t in TYPES})
     profiling_error: float = GeneratorSpec.profiling_error
-    max_deadline_h: int | None = None
+    max_deadline_h: int | None = bounded(None, le=MAX_SPAN_H)
     flexibility: float | None = None  # one deadline flexibility (fraction) for all jobs; None = drawn
-    gpu_scale: int = 1               # alibaba: multiply recorded GPU counts
+    gpu_scale: int = bounded(1, le=1024)   # alibaba: multiply recorded GPU counts (≤ 8 per pod)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -169,7 +176,7 @@ class WanSites(SiteEnergy):
 
 @dataclass
 class DatacenterSection(WanSites):
-    gpus_per_region: int = bounded(DEFAULT_GPUS, ge=1)
+    gpus_per_region: int = bounded(DEFAULT_GPUS, ge=1, le=MAX_GPUS_PER_REGION)
     overrides: dict[str, dict[str, float]] = field(default_factory=dict)
     residency: bool = False          # data residency: every job runs in its home region only
 
@@ -183,9 +190,9 @@ class DurationSection:
     model: str = "fixed"             # fixed (policy_options.risk_duration_margin) | estimator
     level: float = 0.9               # estimator: margin = q_level / median − 1
     feedback: str = "none"           # estimator: none | observe | update
-    update_every: int = 100          # update: refit after this many finished jobs
+    update_every: int = bounded(100, le=MAX_JOBS)   # update: refit after this many finished jobs
     history_jobs: int = bounded(1000, ge=20, le=MAX_JOBS)   # estimator prior: finished jobs before hour 0 (≥ 20 to fit)
-    max_iter: int = 100              # boosting iterations per quantile model
+    max_iter: int = bounded(100, le=MAX_BOOSTING_ITER)   # boosting iterations per quantile model
     pad_to_fit: bool = False         # padded run does not fit: keep the longest padding that does
     history_profiling_error: float | None = None  # prior history's profiling error (null: workload.profiling_error)
 

@@ -25,8 +25,9 @@ from typing import Any, Literal
 import pandas as pd
 
 from carbonshift.experiments import decision_value, tracking
-from carbonshift.experiments.config import ConfigError, check, parse, registry_sections
+from carbonshift.experiments.config import ConfigError, bounded, check, parse, registry_sections
 from carbonshift.experiments.decision_value import CI_TARGETS
+from carbonshift.experiments.instances import MAX_SPAN_DAYS
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast import report
 from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
@@ -91,13 +92,13 @@ class BacktestSection:
     ensemble_power: float = 2.0
     ensemble_prune: float = 1.5
     ensemble_method: Literal["inverse_error", "stacking", "rolling"] = "inverse_error"
-    ensemble_window_days: int = 14   # rolling: weights at each issue from the last N days of observed errors
+    ensemble_window_days: int = bounded(14, le=MAX_SPAN_DAYS)   # rolling: weights at each issue from the last N days of observed errors
     ensemble_loss: Literal["mape", "mae", "regret"] = "mape"   # rolling: error the weights invert (regret: single-job decision regret, 1–8 h jobs, 24–48 h slack)
     ensemble_members: list[str] = field(default_factory=list)   # empty: every non-naive model
     oracle_weather: bool = False   # observed obs_* weather as known-future input ("oracle weather")
     weather_forecasts: bool = False   # Open-Meteo fc_* forecasts from the data dir, published ≥ horizon_h before each hour
     calibration: Literal["static", "rolling", "adaptive"] = "adaptive"   # CQR fitted on validation; refitted at each issue; + online level (ACI)
-    calibration_window_days: int = ADAPTIVE_WINDOW_DAYS   # rolling/adaptive: days of already-observed errors the corrections are refitted on
+    calibration_window_days: int = bounded(ADAPTIVE_WINDOW_DAYS, le=MAX_SPAN_DAYS)   # rolling/adaptive: days of already-observed errors the corrections are refitted on
     calibration_step: float = ADAPTIVE_STEP   # adaptive: per issue, the quantile level moves step × (miss rate − α) per region × bucket
 
     def __post_init__(self) -> None:

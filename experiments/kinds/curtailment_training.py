@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
-from carbonshift.experiments.instances import MAX_SPAN_DAYS, ZoneData
+from carbonshift.experiments.instances import MAX_SPAN_DAYS, MAX_SPAN_H, ZoneData
 from carbonshift.experiments.ray_setup import ray_temp_dir
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
@@ -57,11 +57,19 @@ class CTDataSection(ZoneData):
     span_days: int = bounded(60, ge=1, le=MAX_SPAN_DAYS)   # hours available to finish training
 
 
+#: upper bound of a step count (training.total_steps, steps_per_hour, corpus.val_every; shipped ≤ 600)
+MAX_STEPS = 1_000_000
+#: upper bound of the corpus bytes a site reads (corpus.max_bytes_per_site, val_bytes): 100 MB, 250× the shipped
+MAX_CORPUS_BYTES = 100_000_000
+#: upper bound of a CPU or thread count (flower.ray_num_cpus, torch_threads)
+MAX_CPUS = 1024
+
+
 @dataclass
 class CorpusSection:
-    max_bytes_per_site: int = 400_000
-    val_bytes: int = 50_000
-    val_every: int = 10
+    max_bytes_per_site: int = bounded(400_000, le=MAX_CORPUS_BYTES)
+    val_bytes: int = bounded(50_000, le=MAX_CORPUS_BYTES)
+    val_every: int = bounded(10, le=MAX_STEPS)
 
 
 @dataclass
@@ -76,8 +84,8 @@ class ModelSection:
 
 @dataclass
 class TrainingSection:
-    total_steps: int = 600
-    steps_per_hour: int = 10
+    total_steps: int = bounded(600, le=MAX_STEPS)
+    steps_per_hour: int = bounded(10, le=MAX_STEPS)
     site_kw: float = 5.6
     pue: float = 1.10
     network_kwh_per_gb: float = DEFAULT_NETWORK_KWH_PER_GB
@@ -91,9 +99,9 @@ class FlowerSection:
     """Flower simulation resources: CPUs of the local Ray instance, CPUs per ClientApp actor, torch threads
     per actor."""
 
-    ray_num_cpus: int = 2
+    ray_num_cpus: int = bounded(2, le=MAX_CPUS)
     client_num_cpus: float = 1.0
-    torch_threads: int = 1
+    torch_threads: int = bounded(1, le=MAX_CPUS)
 
     def __post_init__(self) -> None:
         check(self.ray_num_cpus >= 1, "flower.ray_num_cpus", "must be ≥ 1")
@@ -111,7 +119,7 @@ class ForecastWindowsSection:
     val_days: int = bounded(28, ge=7, le=MAX_SPAN_DAYS)   # calibration window just before data.start
     trailing_days: int = bounded(28, ge=1, le=MAX_SPAN_DAYS)   # thresholds: percentiles of the actuals in the past trailing_days
     stat: str = "mean"
-    warmup_h: int = 24
+    warmup_h: int = bounded(24, le=MAX_SPAN_H)
     issue_hour: int = 23            # UTC; day D is planned from the issue at D − 1 day + issue_hour
     horizon_h: int = 48
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from carbonshift.experiments.config import check
+from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.instances import MAX_BOOSTING_ITER, MAX_JOBS
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.scheduler.duration import ALIBABA_CATEGORICAL, ALIBABA_NUMERIC, DurationEstimator, load_alibaba_history
 from carbonshift.scheduler.duration_evaluation import EstimatorFactory, evaluate, evaluation_metrics
@@ -39,14 +40,14 @@ class DurationStudySection:
 
     train_frac: float = 0.7          # share of tasks (by creation time) in the training period
     quantiles: list[float] = field(default_factory=lambda: list(DurationEstimator.quantiles))
-    k: int = DurationEstimator.k     # neighbours for the similarity estimate
-    min_kind_count: int = DurationEstimator.min_kind_count   # fewer past jobs of a kind → similarity estimate
-    max_iter: int = DurationEstimator.max_iter   # boosting iterations per quantile model
+    k: int = bounded(DurationEstimator.k, le=MAX_JOBS)     # neighbours for the similarity estimate
+    min_kind_count: int = bounded(DurationEstimator.min_kind_count, le=MAX_JOBS)   # fewer past jobs of a kind → similarity estimate
+    max_iter: int = bounded(DurationEstimator.max_iter, le=MAX_BOOSTING_ITER)   # boosting iterations per quantile model
     learning_rate: float = DurationEstimator.learning_rate
-    recent_window: int = DurationEstimator.recent_window   # online-profile feature: last N finished jobs of the same kind
+    recent_window: int = bounded(DurationEstimator.recent_window, le=MAX_JOBS)   # online-profile feature: last N finished jobs of the same kind
     unseen_kind_frac: float = 0.25   # kinds held out in evaluation 2
-    feedback_chunks: int = 4         # chunks of the test period in evaluation 3
-    max_tasks: int = 0               # 0 = all; else the first N tasks by creation time (tests)
+    feedback_chunks: int = bounded(4, le=1000)   # chunks of the test period in evaluation 3 (one refit each)
+    max_tasks: int = bounded(0, le=MAX_JOBS)     # 0 = all; else the first N tasks by creation time (tests)
 
     def __post_init__(self) -> None:
         check(0.1 <= self.train_frac <= 0.95, "duration.train_frac", "must be in [0.1, 0.95]")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 
 from carbonshift.experiments.config import bounded, check
-from carbonshift.experiments.instances import MAX_JOBS
+from carbonshift.experiments.instances import MAX_GPUS_PER_REGION, MAX_JOBS
 from carbonshift.experiments.registry import Context, Result, check_policies, experiment_kind
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
@@ -37,11 +37,11 @@ class BenchConfig:
     horizon_h: int = bounded(168, ge=1, le=MAX_HORIZON_H)
     arrival_span_h: int = bounded(24, ge=1)
     job_counts: list[int] = field(default_factory=lambda: [100, 1000, 5000])
-    gpus_per_region: int = 8192
+    gpus_per_region: int = bounded(8192, ge=1, le=MAX_GPUS_PER_REGION)
     capacity_factor: float | None = None    # GPUs per region = factor × the N jobs' mean GPU demand per region
     policies: list[str] = field(default_factory=lambda: ["cooperative"])
-    repeats: int = 3
-    adapt_events: int = 200
+    repeats: int = bounded(3, le=1000)               # timed repetitions of each plan
+    adapt_events: int = bounded(200, le=100_000)     # timed adapt calls
 
     def __post_init__(self) -> None:
         check(bool(self.policies), "policies", "expected at least one policy name")

@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 
 from carbonshift.experiments.config import bounded, check
 from carbonshift.experiments.figures import pareto_figure
-from carbonshift.experiments.instances import (DatacenterSection, DataSection, DurationSection, ForecastSection, WorkloadSection,
-                                   build_instance, make_policies)
+from carbonshift.experiments.instances import (MAX_JOBS, DatacenterSection, DataSection, DurationSection, ForecastSection,
+                                               WorkloadSection, build_instance, make_policies)
 from carbonshift.experiments.registry import Context, Result, check_policies, experiment_kind
 from carbonshift.experiments.simulate_summary import duration_summary, instance_summary, oracle_summary
 from carbonshift.scheduler.policies.registry import NAMES, PolicyOptions
@@ -68,8 +68,8 @@ from carbonshift.scheduler.simulator import SimConfig
 @dataclass
 class OracleSection:
     enabled: bool = True
-    max_jobs_milp: int = bounded(300, ge=0)       # jobs above which the LP relaxation bound is reported
-    time_limit_s: float = bounded(120.0, gt=0)    # HiGHS time limit, seconds
+    max_jobs_milp: int = bounded(300, ge=0, le=MAX_JOBS)   # jobs above which the LP relaxation bound is reported
+    time_limit_s: float = bounded(120.0, gt=0, le=86_400)  # HiGHS time limit, seconds (at most a day)
 
 
 @dataclass

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carbonshift.experiments.config import ConfigError, check
+from carbonshift.experiments.config import ConfigError, bounded, check
 from carbonshift.experiments.kinds.backtest import TUNABLE, DataSection, LSTMSection, TFTSection, TrainerSection, model_params
 from carbonshift.experiments.ray_setup import init_ray
 from carbonshift.experiments.registry import Context, Result, experiment_kind
@@ -73,7 +73,7 @@ class TuneModels:
 
 @dataclass
 class ASHASection:
-    grace_period: int = 1   # epochs every trial trains before ASHA may stop it
+    grace_period: int = bounded(1, le=10_000)   # epochs every trial trains before ASHA may stop it
     reduction_factor: float = 2.0   # keep the best 1/reduction_factor of trials at each rung
 
     def __post_init__(self) -> None:
@@ -93,12 +93,12 @@ class TuneConfig:
     horizon_h: int = 48
     day_ahead_h: int = 24
     models: TuneModels = field(default_factory=TuneModels)
-    num_samples: int = 4   # trials per model (the first one the configured settings when include_configured)
+    num_samples: int = bounded(4, le=10_000)   # trials per model (the first one the configured settings when include_configured)
     include_configured: bool = True   # trial 0 of each model = models.<model> settings (the hand-sized reference)
     asha: ASHASection = field(default_factory=ASHASection)
     cpus_per_trial: int = 1
-    gpus_per_trial: float = 0.0   # > 0 on a GPU cluster (trainer.accelerator auto then trains on it)
-    num_cpus: int = 2   # CPUs of a local Ray instance (ignored with RAY_ADDRESS)
+    gpus_per_trial: float = bounded(0.0, le=1024)   # > 0 on a GPU cluster (trainer.accelerator auto then trains on it)
+    num_cpus: int = bounded(2, le=1024)   # CPUs of a local Ray instance (ignored with RAY_ADDRESS)
     storage_path: str | None = None   # Ray Tune results; default a temporary folder (give shared storage on a cluster)
     trainer: TrainerSection = field(default_factory=TrainerSection)
     seed: int = 0
