@@ -11,6 +11,7 @@ import pandas as pd
 
 from carbonshift.experiments.decision_value import decision_value
 from carbonshift.experiments.output import emit
+from carbonshift.forecast.backtest import extend_panel
 from carbonshift.forecast.data.panel import em_path, load_dacf_panel, load_panel
 from carbonshift.forecast.models.base import check_forecast_table, read_forecast_table
 from carbonshift.forecast.models.naive import NaiveForecaster, NaiveKind
@@ -91,8 +92,6 @@ def with_actual(table: pd.DataFrame, panel: pd.DataFrame, target: str) -> pd.Dat
 def naive_table(kind: NaiveKind, panel: pd.DataFrame, like: pd.DataFrame, target: str) -> pd.DataFrame:
     """``kind`` (seasonal24 …) forecasts for the issues, regions and horizons of ``like``, from the actuals before
     each issue; residual intervals fitted on issues before the first one."""
-    from carbonshift.forecast.backtest import extend_panel   # lazy: `carbonshift --help` imports this module
-
     issues = pd.DatetimeIndex(sorted(set(like["issue_time"])))
     horizon = int(like["horizon_h"].max())
     model = NaiveForecaster(kind, int(issues[0].hour), horizon)
