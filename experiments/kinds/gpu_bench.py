@@ -43,6 +43,7 @@ class GPUBenchConfig:
         check(self.target in TARGETS, "target", f"unknown target {self.target!r}; known: {sorted(TARGETS)}")
         check(self.data.source == "dacf", "data.source", "gpu_bench reads the DACF panel (source: dacf)")
         check(1 <= self.epochs <= 100, "epochs", "must be 1–100")
+        check(0 <= self.issue_hour <= 23, "issue_hour", "must be 0–23 (UTC)")
         check(1 <= self.horizon_h <= MAX_HORIZON_H, "horizon_h", f"must be 1–{MAX_HORIZON_H} h")
         try:
             pd.Timestamp(self.train_end)

@@ -38,7 +38,7 @@ class BenchConfig:
     arrival_span_h: int = bounded(24, ge=1)
     job_counts: list[int] = field(default_factory=lambda: [100, 1000, 5000])
     gpus_per_region: int = bounded(8192, ge=1, le=MAX_GPUS_PER_REGION)
-    capacity_factor: float | None = None    # GPUs per region = factor × the N jobs' mean GPU demand per region
+    capacity_factor: float | None = bounded(None, le=1000)   # GPUs per region = factor × the N jobs' mean GPU demand per region
     policies: list[str] = field(default_factory=lambda: ["cooperative"])
     repeats: int = bounded(3, le=1000)               # timed repetitions of each plan
     adapt_events: int = bounded(200, le=100_000)     # timed adapt calls

@@ -172,6 +172,7 @@ def test_sweep_sizes_are_refused_before_anything_is_built(tmp_path, capsys, name
     ("curtailment_training", "data.span_days=1000000000", "curtailment_training.yaml: data.span_days: must be ≤ 3660"),
     ("curtailment_forecast", "forecast_windows.val_days=1000000000",
      "curtailment_forecast.yaml: forecast_windows.val_days: must be ≤ 3660"),
+    ("tft_gpu_bench", "issue_hour=1000000000", "tft_gpu_bench.yaml: issue_hour: must be 0–23 (UTC)"),   # was unchecked
     # issue 24, second round: sizes still accepted at 1e9 (exit 0 from --dry-run), each now refused by its bound
     *[(stem, f"{key}=1000000000", f"{stem}.yaml: {key}: must be ≤ {bound}") for stem, key, bound in [
         ("quickstart_schedule", "datacenters.gpus_per_region", "1e+06"),
@@ -188,6 +189,7 @@ def test_sweep_sizes_are_refused_before_anything_is_built(tmp_path, capsys, name
         ("scale_bench", "gpus_per_region", "1e+06"),
         ("scale_bench", "repeats", "1000"),
         ("scale_bench", "adapt_events", "100000"),
+        ("scale_bench", "capacity_factor", "1000"),
         ("curtailment_training", "corpus.max_bytes_per_site", "1e+08"),
         ("curtailment_training", "corpus.val_bytes", "1e+08"),
         ("curtailment_training", "corpus.val_every", "1e+06"),
