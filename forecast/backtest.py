@@ -85,7 +85,7 @@ def _attach_actual(table: pd.DataFrame, actual: pd.Series) -> pd.DataFrame:
 @dataclass(frozen=True)
 class PipelineSettings:
     """What the backtest and ``forecast train`` run, built once from the config
-    (:func:`experiments.kinds.backtest.pipeline_settings`): issue hour (UTC), horizon (h), the ensemble
+    (:func:`experiments.backtest_inputs.pipeline_settings`): issue hour (UTC), horizon (h), the ensemble
     ``members`` (None: every model), the ``weighting`` and ``calibration`` objects (unfitted templates: each
     run fits :meth:`~forecast.ensemble.Weighting.clone` copies), each member's refit schedule
     ``refit_every_days`` (member → days; a member not named keeps its class's

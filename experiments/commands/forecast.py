@@ -23,7 +23,6 @@ from carbonshift.experiments.data_preflight import check_data
 from carbonshift.experiments.output import emit
 from carbonshift.experiments.runner import REPORTS_DIR, machine_tags, parse_doc, parse_overrides, quiet_mlflow, read_doc
 from carbonshift.forecast import artifact
-from carbonshift.forecast.backtest import Windows
 from carbonshift.forecast.data.panel import load_dacf_panel, load_panel
 from carbonshift.forecast.data.schema import PANEL_COLUMNS
 from carbonshift.forecast.data.validate import check_hourly_index
@@ -84,8 +83,8 @@ def report(args: argparse.Namespace) -> int:
 
 
 def _backtest_config(args: argparse.Namespace) -> Any:
-    # lazy: the backtest kind (~0.9 s of imports: scikit-learn, scipy) stays out of `carbonshift --help`
-    from carbonshift.experiments.kinds.backtest import BacktestConfig
+    # lazy: the backtest config (~0.9 s of imports: scikit-learn, scipy) stays out of `carbonshift --help`
+    from carbonshift.experiments.backtest_config import BacktestConfig
 
     doc, source = read_doc(args.config, parse_overrides(args.overrides))
     doc.pop("sweep", None)
@@ -98,8 +97,8 @@ def _backtest_config(args: argparse.Namespace) -> Any:
 def train(args: argparse.Namespace) -> int:
     """Fit one :class:`forecast.artifact.TrainedForecaster` per config target and log each as an MLflow artifact
     folder ``forecaster`` (one target) or ``forecaster_<target>``."""
-    # lazy: the backtest kind (~0.9 s of imports: scikit-learn, scipy) stays out of `carbonshift --help`
-    from carbonshift.experiments.kinds.backtest import load_data, model_factories
+    # lazy: the backtest inputs (~0.9 s of imports: scikit-learn, scipy) stay out of `carbonshift --help`
+    from carbonshift.experiments.backtest_inputs import load_data, model_factories
 
     try:
         cfg = _backtest_config(args)
@@ -109,8 +108,7 @@ def train(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     quiet_mlflow()
-    w = cfg.windows
-    windows = Windows.from_strings(w.train_start, w.train_end, w.val_start, w.val_end, w.test_start, w.test_end)
+    windows = cfg.windows.windows()
     factories = model_factories(cfg)
     rows: list[dict[str, object]] = []
     try:
@@ -128,8 +126,8 @@ def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, fact
     """One MLflow run: fit and log a forecaster per target (``rows`` receives one summary row each)."""
     import mlflow
 
-    # lazy: the backtest kind (~0.9 s of imports: scikit-learn, scipy) stays out of `carbonshift --help`
-    from carbonshift.experiments.kinds.backtest import pipeline_settings
+    # lazy: the backtest inputs (~0.9 s of imports: scikit-learn, scipy) stay out of `carbonshift --help`
+    from carbonshift.experiments.backtest_inputs import pipeline_settings
 
     settings = pipeline_settings(cfg, factories)
     with tracking.run(args.experiment or cfg.name, f"{cfg.name}-train", as_dict(cfg),

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments.config import check
-from carbonshift.experiments.kinds.backtest import DataSection, TFTSection, TrainerSection, load_data, model_params
+from carbonshift.experiments.forecast_sections import DataSection, TFTSection, TrainerSection, model_params
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.data.schema import MAX_HORIZON_H, TARGETS
 from carbonshift.forecast.models.tft import TFTForecaster
@@ -79,7 +79,7 @@ def throughput(train_seconds: list[float], epoch_samples: list[int], world_size:
 def run(config: GPUBenchConfig, ctx: Context) -> Result:
     """TFT training speed (s/epoch, samples/s, device, precision) under the trainer settings."""
     t0 = time.perf_counter()
-    panel = load_data(config, ctx.data_dir)
+    panel = config.data.load(ctx.data_dir)
     params = {**model_params(config.tft), "max_epochs": config.epochs, "patience": config.epochs + 1}
     model = TFTForecaster(config.issue_hour, config.horizon_h, seed=config.seed,
                           trainer=config.trainer.settings(), **params)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.forecast.data.dacf import REGIONS as DACF_REGIONS
-from carbonshift.forecast.data.dacf import read_dacf
+from carbonshift.forecast.data.dacf import read_dacf, read_dacf_forecasts
 from carbonshift.forecast.data.electricitymaps import FILE_PREFIX, VALUE_COLUMNS, file_stem, read_named_export
 from carbonshift.forecast.data import openmeteo_forecast
 from carbonshift.forecast.data.openmeteo import read_openmeteo
@@ -101,6 +101,23 @@ def dacf_path(region: str, kind: str, data_dir: str | Path | None = None) -> Pat
     """``dacf/<REGION>_<kind>.csv[.gz]`` (kind: ``2019_clean``, ``direct_emissions``,
     ``carbon_from_src_prod_forecasts_direct``), user data dir first."""
     return find("dacf", f"{region}_{kind}", _CSV, data_dir)
+
+
+def load_dacf_forecasts(regions: Iterable[str], data_dir: str | Path | None = None) -> tuple[pd.DataFrame | None, list[str]]:
+    """DACF's published day-ahead direct-CI forecasts of ``regions`` as one table
+    (:func:`forecast.data.dacf.read_dacf_forecasts`, user data dir first) and ``[]``; ``None`` and the regions
+    without published forecasts when any has none (e.g. a user's own DACF-format region)."""
+    regions = list(regions)
+    paths = {}
+    for r in regions:
+        try:
+            paths[r] = dacf_path(r, "carbon_from_src_prod_forecasts_direct", data_dir)
+        except FileNotFoundError:
+            continue
+    missing = [r for r in regions if r not in paths]
+    if missing:
+        return None, missing
+    return pd.concat([read_dacf_forecasts(r, p.parent) for r, p in paths.items()], ignore_index=True), []
 
 
 def to_matrix(panel: pd.DataFrame, column: str, regions: list[str] | None = None) -> tuple[np.ndarray, pd.DatetimeIndex, list[str]]:

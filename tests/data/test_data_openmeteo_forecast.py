@@ -156,7 +156,8 @@ def test_store_rejects_bad_rows(tmp_path, server):
 def test_fetch_cli_then_backtest_with_weather_forecasts(server, shared_data, tmp_path, monkeypatch, mlflow_uri):
     from carbonshift.experiments.cli import main
     from carbonshift.experiments.config import load
-    from carbonshift.experiments.kinds.backtest import BacktestConfig, load_data
+    from carbonshift.experiments.backtest_config import BacktestConfig
+    from carbonshift.experiments.backtest_inputs import load_data
     from carbonshift.forecast.data.registry import REPO_ROOT
     from test_data_own_dir import _user_zone
 

@@ -116,7 +116,8 @@ def test_readme_forecaster_runs_through_backtest_ensemble_and_saved_artifact(use
     import numpy as np
 
     from carbonshift.experiments.config import ConfigError, as_dict, load, parse, load_yaml
-    from carbonshift.experiments.kinds.backtest import BacktestConfig, load_data, model_factories, pipeline_settings
+    from carbonshift.experiments.backtest_config import BacktestConfig
+    from carbonshift.experiments.backtest_inputs import load_data, model_factories, pipeline_settings
     from carbonshift.forecast import artifact
     from carbonshift.forecast.backtest import Windows, run_backtest
     from carbonshift.forecast.metrics import score_by

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments.config import load, load_yaml, parse
-from carbonshift.experiments.kinds.backtest import BacktestConfig, cpu_sized
+from carbonshift.experiments.backtest_config import BacktestConfig
+from carbonshift.experiments.forecast_sections import cpu_sized
 from carbonshift.experiments.report.frame import aggregate
 from carbonshift.experiments.report.markdown import markdown
 from carbonshift.experiments.report.notes import seeds_note
@@ -56,9 +57,9 @@ def test_results_tables_say_what_memory_columns_measure():
 
 def test_neural_models_below_full_size_are_cpu_sized():
     quick = load("experiments/configs/forecast_quick.yaml", BacktestConfig)
-    assert cpu_sized(quick) == {"lstm": "lstm (CPU-sized)"}                 # hidden 8, 2 epochs
+    assert cpu_sized(quick.models) == {"lstm": "lstm (CPU-sized)"}                 # hidden 8, 2 epochs
     dacf = load("experiments/configs/forecast_dacf.yaml", BacktestConfig)
-    assert cpu_sized(dacf) == {"lstm": "lstm (CPU-sized)", "tft": "tft (CPU-sized)"}
+    assert cpu_sized(dacf.models) == {"lstm": "lstm (CPU-sized)", "tft": "tft (CPU-sized)"}
     doc = load_yaml("experiments/configs/forecast_quick.yaml")
     doc["models"]["lstm"] = {}                                              # the section's full defaults
-    assert cpu_sized(parse(doc, BacktestConfig)) == {}
+    assert cpu_sized(parse(doc, BacktestConfig).models) == {}

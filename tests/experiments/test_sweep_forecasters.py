@@ -12,7 +12,8 @@ from carbonshift.experiments.config import load
 from carbonshift.experiments.figures import policy_colour
 from carbonshift.experiments.forecaster_curve import (FORECAST_FREE, curve_table, forecaster_name, forecaster_report,
                                                       short_name, trial_points)
-from carbonshift.experiments.kinds.backtest import BacktestConfig, cpu_sized
+from carbonshift.experiments.backtest_config import BacktestConfig
+from carbonshift.experiments.forecast_sections import cpu_sized
 from carbonshift.experiments.sweep import plan
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 from carbonshift.forecast.palette import forecaster_colour
@@ -219,7 +220,7 @@ def test_sweep_forecasters_config_parses_into_320_paired_trials():
 def test_forecast_members_config_covers_2023_at_168_h_in_parquet():
     cfg = load(ROOT / "experiments/configs/forecast_members.yaml", BacktestConfig)
     assert cfg.output.member_tables and cfg.output.table_format == "parquet"
-    assert cpu_sized(cfg) == {"lstm": "lstm (CPU-sized)", "tft": "tft (CPU-sized)"}
+    assert cpu_sized(cfg.models) == {"lstm": "lstm (CPU-sized)", "tft": "tft (CPU-sized)"}
     assert cfg.backtest.horizon_h == 168
     assert cfg.windows.test_start <= "2023-01-01" and cfg.windows.test_end >= "2023-11-21"   # Oct + 51 days
     assert {"US-CAL-CISO", "DE", "GB"} <= set(cfg.data.regions)

@@ -14,7 +14,8 @@ import pytest
 
 from carbonshift.experiments.config import as_dict
 from carbonshift.experiments.config import load as load_config
-from carbonshift.experiments.kinds.backtest import BacktestConfig, model_factories, pipeline_settings
+from carbonshift.experiments.backtest_config import BacktestConfig
+from carbonshift.experiments.backtest_inputs import model_factories, pipeline_settings
 from carbonshift.forecast import artifact
 from carbonshift.forecast.backtest import Windows, run_backtest
 from carbonshift.forecast.calibration import StaticCQR

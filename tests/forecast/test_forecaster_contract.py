@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 from carbonshift.experiments.config import ConfigError, parse
-from carbonshift.experiments.kinds.backtest import BacktestConfig, LSTMSection, model_factories, model_sections
+from carbonshift.experiments.backtest_config import BacktestConfig
+from carbonshift.experiments.backtest_inputs import model_factories
+from carbonshift.experiments.forecast_sections import LSTMSection, model_sections
 from carbonshift.forecast.models import registry
 from carbonshift.forecast.models.base import Forecaster, forecast_frame, load_forecaster
 from carbonshift.forecast.models.gbm import GBMForecaster, GBMParams

@@ -171,7 +171,8 @@ def test_forecast_train_then_predict_a_week_ahead(shared_data, tmp_path, capsys)
     predict` from the folder: one row per horizon 1 … 168, the in-memory table, conformal state up to 168 h."""
     from carbonshift.experiments.cli import main
     from carbonshift.experiments.config import as_dict
-    from carbonshift.experiments.kinds.backtest import BacktestConfig, model_factories, pipeline_settings
+    from carbonshift.experiments.backtest_config import BacktestConfig
+    from carbonshift.experiments.backtest_inputs import model_factories, pipeline_settings
     from carbonshift.experiments.runner import read_doc
     from carbonshift.forecast import artifact
     from test_own_data_backtest import make_user_zone

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from carbonshift.experiments.config import ConfigError, as_dict
-from carbonshift.experiments.kinds.backtest import model_factories, pipeline_settings
+from carbonshift.experiments.backtest_inputs import model_factories, pipeline_settings
 from carbonshift.experiments.runner import parse_doc, read_doc
 from carbonshift.forecast import artifact
 from carbonshift.forecast.backtest import Windows, refit_origins, run_backtest

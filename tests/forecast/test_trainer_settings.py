@@ -53,7 +53,8 @@ def _backtest_doc(trainer_section: dict) -> dict:
 
 
 def test_backtest_config_parses_and_rejects_trainer_section():
-    from carbonshift.experiments.kinds.backtest import BacktestConfig, model_factories
+    from carbonshift.experiments.backtest_config import BacktestConfig
+    from carbonshift.experiments.backtest_inputs import model_factories
 
     cfg = parse(_backtest_doc({"accelerator": "cpu", "precision": "32-true"}), BacktestConfig)
     lstm = model_factories(cfg)["lstm"]()

@@ -40,7 +40,7 @@ def test_bad_search_spaces_are_config_errors(search, words):
 def test_search_space_domains_and_bad_windows():
     from ray.tune.search.sample import Categorical, Float, Integer
 
-    from carbonshift.experiments.kinds.backtest import LSTMSection
+    from carbonshift.experiments.forecast_sections import LSTMSection
     from carbonshift.experiments.kinds.tune import TuneConfig, search_space
 
     space = search_space(LSTMSection, {"hidden": [8, 16], "dropout": {"low": 0.0, "high": 0.3},
