@@ -234,7 +234,7 @@ def test_close_forecaster_labels_are_staggered():
 
 def test_a_parquet_forecast_table_reaches_the_policies_as_written(tmp_path):
     from carbonshift.experiments.instances import ForecastSection, forecast_signal
-    from carbonshift.experiments.kinds.backtest import write_table
+    from carbonshift.forecast.backtest_tables import write_table
     from carbonshift.forecast.data.schema import QUANTILE_COLUMNS
 
     carbon = _carbon(T=72)

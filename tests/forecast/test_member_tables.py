@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from carbonshift.experiments.config import load
-from carbonshift.experiments.kinds.backtest import BacktestConfig, member_tables
+from carbonshift.experiments.kinds.backtest import BacktestConfig
+from carbonshift.forecast.backtest_tables import member_tables
 from carbonshift.experiments.kinds.backtest import run as run_kind
 from carbonshift.experiments.registry import Context
 from carbonshift.forecast.backtest import PipelineSettings, Windows, extend_panel, issue_times, run_backtest

@@ -114,7 +114,7 @@ def test_a_zeroed_member_is_reported_with_its_reason(own_zone):
 
 
 def test_the_kind_reports_dropped_members_in_tables_metrics_summary_and_log(own_zone, caplog):
-    from carbonshift.experiments.kinds.backtest import report_dropped
+    from carbonshift.experiments.backtest_results import report_dropped
     from carbonshift.experiments.registry import Result
 
     panel, windows = own_zone
