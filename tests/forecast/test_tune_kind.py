@@ -41,7 +41,8 @@ def test_search_space_domains_and_bad_windows():
     from ray.tune.search.sample import Categorical, Float, Integer
 
     from carbonshift.experiments.forecast_sections import LSTMSection
-    from carbonshift.experiments.kinds.tune import TuneConfig, search_space
+    from carbonshift.experiments.kinds.tune import TuneConfig
+    from carbonshift.experiments.search_space import search_space
 
     space = search_space(LSTMSection, {"hidden": [8, 16], "dropout": {"low": 0.0, "high": 0.3},
                                        "layers": {"low": 1, "high": 3}})
@@ -53,20 +54,19 @@ def test_search_space_domains_and_bad_windows():
 
 
 def test_trials_see_no_hour_after_the_validation_window(dacf_slice):
-    from carbonshift.experiments.kinds.tune import TuneConfig, tuning_panel
+    from carbonshift.forecast.validation_window import Objective, cut_validation
 
-    cfg = parse(_doc(), TuneConfig)
-    data, w = tuning_panel(cfg, dacf_slice)
+    data, w = cut_validation(dacf_slice, Objective("ci_direct", 23, 24, 24), **_doc()["windows"])
     end = pd.Timestamp("2021-01-11", tz="UTC")
-    assert w["val_end"] == end and w["fit_until"] == pd.Timestamp("2020-12-31 23:00", tz="UTC")
-    assert len(w["val_issues"]) == 10
+    assert w.end == end and w.fit_until == pd.Timestamp("2020-12-31 23:00", tz="UTC")
+    assert len(w.issues) == 10
     after = data[data["time"] >= end]
     assert len(after) == 24 * 2 and after.drop(columns=["region", "time"]).isna().all().all()  # padding only
     assert data["time"].min() == pd.Timestamp("2020-10-01", tz="UTC")
 
 
 def test_validation_mape_per_region():
-    from carbonshift.experiments.kinds.tune import validation_mape
+    from carbonshift.forecast.validation_window import validation_mape
 
     t = pd.date_range("2021-01-01", periods=4, freq="h", tz="UTC")
     panel = pd.DataFrame({"region": ["A"] * 4 + ["B"] * 4, "time": list(t) * 2,
@@ -160,14 +160,83 @@ def test_shipped_tune_and_bench_configs_parse():
 
 
 def test_best_settings_skip_models_without_a_completed_trial():
-    from carbonshift.experiments.kinds.tune import TuneConfig, best_settings
+    from carbonshift.experiments.kinds.tune import SECTIONS, TuneConfig
+    from carbonshift.experiments.tune_trials import best_settings
 
     cfg = parse(_doc(search={"lstm": {"hidden": [4, 8]}, "tft": {"hidden": [8, 16]}}), TuneConfig)
     trials = pd.DataFrame({"model": ["lstm", "lstm", "tft"], "status": ["completed", "completed", "stopped_early"],
                            "hidden": [4.0, 8.0, np.nan], "val_mape": [12.0, 9.5, np.nan], "error": ["", "", ""]})
-    best = best_settings(cfg, trials)   # integer settings come back as int after NaN-filled float columns
+
+    def best_of(trials):
+        return best_settings(trials, bases={m: cfg.base(m) for m in cfg.search}, sections=SECTIONS,
+                             search=cfg.search, meta={"objective": "o", "target": "ci_direct"})
+
+    best = best_of(trials)   # integer settings come back as int after NaN-filled float columns
     assert best["lstm"]["hidden"] == 8 and type(best["lstm"]["hidden"]) is int
     assert best["lstm"]["encoder_h"] == 48 and best["meta"]["lstm_val_mape"] == 9.5
     assert "tft" not in best and "stopped_early" in best["meta"]["not_tuned"]["tft"]
+    assert list(best["meta"]) == ["objective", "target", "not_tuned", "lstm_val_mape"]   # best_params.json order
     with pytest.raises(ValueError, match="no trial completed"):
-        best_settings(cfg, trials.assign(status="error", error="RuntimeError: boom"))
+        best_of(trials.assign(status="error", error="RuntimeError: boom"))
+
+
+def test_trial_rows_keep_epoch_losses_and_say_how_each_trial_ended():
+    from types import SimpleNamespace
+
+    from carbonshift.experiments.forecast_sections import LSTMSection
+    from carbonshift.experiments.tune_search import ModelSearch, trial_row
+
+    search = ModelSearch("lstm", LSTMSection, {"hidden": 64, "max_epochs": 2}, {"hidden": [4, 64]})
+    configured = [{"hidden": 64}]
+    epochs = pd.DataFrame({"val_loss": [0.5, 0.4, 0.4], "val_mape": [np.nan, np.nan, 9.0]})   # last: final report
+    done = SimpleNamespace(metrics_dataframe=epochs, error=None, config={"hidden": 64},
+                           metrics={"val_loss": 0.4, "val_mape": 9.0, "val_mape.CISO": 9.0})
+    row = trial_row(0, done, search, configured)
+    assert (row["status"], row["settings"], row["epochs"], row["val_mape"]) == ("completed", "configured", 2, 9.0)
+    assert row["val_loss_history"] == [0.5, 0.4] and row["val_mape.CISO"] == 9.0 and row["hidden"] == 64
+    stopped = SimpleNamespace(metrics_dataframe=epochs.iloc[:1], error=None, config={"hidden": 4},
+                              metrics={"val_loss": 0.5})
+    row = trial_row(1, stopped, search, configured)
+    assert (row["status"], row["settings"], row["epochs"]) == ("stopped_early", "sampled", 1)
+    assert np.isnan(row["val_mape"]) and "val_mape.CISO" not in row
+    failed = SimpleNamespace(metrics_dataframe=None, error=RuntimeError("boom"), config={"hidden": 4},
+                             metrics={"val_mape": 1.0})
+    row = trial_row(2, failed, search, configured)
+    assert (row["status"], row["epochs"], row["error"]) == ("error", 0, "RuntimeError: boom")
+    assert np.isnan(row["val_loss"]) and np.isnan(row["val_mape"])
+
+
+def test_validation_table_and_metrics_come_from_the_best_completed_trial():
+    from carbonshift.experiments.search_space import max_epochs_of
+    from carbonshift.experiments.tune_trials import trial_metrics, validation_table
+
+    trials = pd.DataFrame({"model": ["lstm"] * 3, "status": ["completed", "completed", "stopped_early"],
+                           "settings": ["configured", "sampled", "sampled"], "val_mape": [12.0, 9.0, np.nan],
+                           "val_mape.A": [10.0, 8.0, np.nan], "val_mape.B": [14.0, 10.0, np.nan]})
+    table = validation_table(trials, {"A": 20.0, "B": 30.0}).set_index("model")
+    assert list(table.index) == ["seasonal24", "lstm (configured)", "lstm (tuned best)"]
+    assert table.loc["lstm (tuned best)", ["A", "B", "mean"]].tolist() == [8.0, 10.0, 9.0]
+    best = {"lstm": {}, "meta": {"lstm_val_mape": 9.0}}
+    metrics = trial_metrics(trials, best, ["lstm", "tft"], ["A", "B"])
+    assert metrics == {"trials.lstm.completed": 2.0, "trials.lstm.stopped_early": 1.0, "trials.lstm.error": 0.0,
+                       "val_mape.lstm.best": 9.0, "val_mape.lstm.A": 8.0, "val_mape.lstm.B": 10.0,
+                       "trials.tft.completed": 0.0, "trials.tft.stopped_early": 0.0, "trials.tft.error": 0.0}
+    # ASHA's max_t: the largest max_epochs a trial may train (searched or configured) + the final report
+    assert max_epochs_of({"max_epochs": 3}, {"max_epochs": [2, 7]}) == 7
+    assert max_epochs_of({"max_epochs": 3}, {"max_epochs": {"low": 2, "high": 5}}) == 5
+    assert max_epochs_of({"max_epochs": 3}, {"hidden": [4]}) == 3
+
+
+def test_score_fits_before_the_window_and_scores_its_day_ahead_hours(dacf_slice):
+    from carbonshift.forecast.models.naive import NaiveForecaster
+    from carbonshift.forecast.validation_window import (Objective, cut_validation, seasonal_naive_scores,
+                                                        validation_mape)
+
+    objective = Objective("ci_direct", 23, 48, 12)
+    data, w = cut_validation(dacf_slice, objective, train_start=None, train_end="2020-12-31",
+                             val_start="2021-01-01", val_end="2021-01-10")
+    naive = NaiveForecaster("seasonal24", 23, 48).fit(dacf_slice, "ci_direct", until=w.fit_until)
+    forecast = naive.predict(dacf_slice, w.issues, 48)
+    expected = validation_mape(forecast, dacf_slice, "ci_direct", 12, w.end)
+    assert seasonal_naive_scores(data, w, objective) == pytest.approx(expected) and set(expected) == {"CISO", "SE"}
+    assert validation_mape(forecast, dacf_slice, "ci_direct", 48, w.end) != pytest.approx(expected)
