@@ -303,3 +303,20 @@ def precision_recall_metrics(pred: np.ndarray, actual: np.ndarray, regions: list
         out[f"{prefix}.precision_pct.{row.region}"] = float(row.precision_pct)
         out[f"{prefix}.recall_pct.{row.region}"] = float(row.recall_pct)
     return out
+
+
+def windows_from_forecast(actual: np.ndarray, issue_idx: np.ndarray, values: np.ndarray, rule: WindowRule,
+                          frule: ForecastWindowRule, regions: list[str], first: int,
+                          n_hours: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """Causal windows over hours ``first … first + n_hours`` of ``actual`` ([R × T]) from forecasts ``values``
+    ([I × R × H], issued at hours ``issue_idx``; :func:`forecast_windows`), handed off per hour
+    (:func:`handoff_mask`): the hour mask ``[R × n_hours]`` and its per-region × horizon-bucket
+    :func:`precision_recall` against windows cut from the actuals with the same causal thresholds (issues whose
+    horizon reaches past ``actual`` left out of that table)."""
+    member = forecast_windows(actual, issue_idx, values, rule, frule)
+    horizons = np.arange(1, values.shape[2] + 1)
+    future = issue_idx[:, None] + horizons[None, :]                                          # [I × H]
+    inside = future.max(axis=1) < actual.shape[1]
+    truth = forecast_windows(actual, issue_idx[inside], actual[:, future[inside]].transpose(1, 0, 2), rule, frule)
+    pr = precision_recall(member[inside], truth, regions, horizons)
+    return handoff_mask(member, issue_idx, first, n_hours), pr

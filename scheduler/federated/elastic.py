@@ -135,11 +135,16 @@ class Accounting:
         return self.compute_kwh / (self.compute_kwh + self.network_kwh)
 
 
+def _site_kwh(plan: RoundPlan, cfg: ElasticConfig) -> np.ndarray:
+    """Compute energy per site and hour of ``plan`` ([site × hour], kWh): ``site_kw × pue`` pro rata of the steps."""
+    return cfg.site_kw * cfg.pue * plan.steps / cfg.steps_per_hour
+
+
 def account(plan: RoundPlan, ci: np.ndarray, cfg: ElasticConfig, model_bytes: int) -> Accounting:
     """Energy and emissions of ``plan`` under intensities ``ci`` ([site × hour], gCO2eq/kWh)."""
     if ci.shape[0] != plan.steps.shape[0] or ci.shape[1] < plan.hours:
         raise ValueError(f"account: ci {ci.shape} must cover [{plan.steps.shape[0]} sites × ≥ {plan.hours} h]")
-    site_kwh = cfg.site_kw * cfg.pue * plan.steps / cfg.steps_per_hour                    # [S × H]
+    site_kwh = _site_kwh(plan, cfg)                                                       # [S × H]
     compute_kg = float((site_kwh * ci[:, :plan.hours]).sum()) / 1000.0
     part = plan.participants                                                               # [S × R]
     n_part = part.sum(axis=0)
@@ -148,6 +153,13 @@ def account(plan: RoundPlan, ci: np.ndarray, cfg: ElasticConfig, model_bytes: in
     net_kg = float((net_kwh * ci_round).sum()) / 1000.0
     return Accounting(float(site_kwh.sum()), float(net_kwh.sum()), compute_kg + net_kg,
                       (plan.steps > 0).sum(axis=1))
+
+
+def energy_in_mask_pct(plan: RoundPlan, mask: np.ndarray, cfg: ElasticConfig, energy: Accounting) -> float:
+    """Share (%) of a run's energy (compute + network, kWh) spent in site-hours inside ``mask`` [site × ≥ hours]
+    — e.g. a run planned on forecast windows, scored against the windows that actually occurred."""
+    site_kwh = _site_kwh(plan, cfg)
+    return 100.0 * float((site_kwh * mask[:, :plan.hours]).sum()) / (energy.compute_kwh + energy.network_kwh)
 
 
 @dataclass

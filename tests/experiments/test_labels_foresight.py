@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from carbonshift.experiments.config import parse
-from carbonshift.experiments.kinds.curtailment_training import windows_figure
+from carbonshift.experiments.curtailment_figure import windows_figure
 from carbonshift.experiments.kinds.scaling import ScalingConfig
 from carbonshift.experiments.kinds.scaling import run as run_scaling
 from carbonshift.experiments.registry import Context

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from carbonshift.experiments.config import ConfigError, load, parse
-from carbonshift.experiments.kinds.curtailment_training import (CurtailmentTrainingConfig, ForecastWindowsSection,
-                                                     forecast_window_mask)
+from carbonshift.experiments.forecast_windows import ForecastWindowsSection, forecast_window_mask
+from carbonshift.experiments.kinds.curtailment_training import CurtailmentTrainingConfig
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.scheduler.curtailment import WindowRule
 
@@ -64,3 +64,15 @@ def test_a_low_quantile_gives_cautious_windows_inside_the_mean_ones(panel):
     low = forecast_window_mask(panel, ZONES, rule, sec, START, 24 * 14, seed=0, progress=False)
     assert "q0.05" in low.label
     assert not (low.mask & ~mean).any() and low.mask.sum() < mean.sum()    # q0.05 ≤ mean: a subset
+
+
+def test_column_cube_orders_issues_regions_and_horizons():
+    from carbonshift.forecast.forecast_cube import column_cube
+
+    issues = pd.to_datetime(["2023-03-02 23:00", "2023-03-01 23:00"], utc=True)
+    rows = [{"issue_time": i, "region": r, "horizon_h": h, "q0.1": 100 * k + 10 * (r == "GB") + h}
+            for k, i in enumerate(issues) for r in ("GB", "DE") for h in (1, 2)]
+    got_issues, cube = column_cube(pd.DataFrame(rows[:-1]), "q0.1", ["DE", "GB"], 3)   # DE h2 of the 2nd missing
+    assert list(got_issues) == sorted(issues) and cube.shape == (2, 2, 3)
+    np.testing.assert_array_equal(cube[1], [[1, 2, np.nan], [11, 12, np.nan]])          # issue 03-02: k = 0
+    np.testing.assert_array_equal(cube[0], [[101, np.nan, np.nan], [111, 112, np.nan]])

@@ -100,3 +100,45 @@ def test_curtailment_training_kind_end_to_end(tmp_path):
     assert len(res.tables["runs"]) == 4
     assert m["elastic.flower_rounds"] == res.tables["rounds"]["round"].max() >= m["elastic.fedavg_rounds"]
     assert res.tables["rounds"]["steps"].sum() >= 20
+
+
+def test_energy_in_a_mask_counts_compute_inside_it_over_all_energy():
+    from carbonshift.scheduler.federated.elastic import energy_in_mask_pct
+
+    plan = plan_rounds(W, CFG)
+    e = account(plan, CI, CFG, model_bytes=10**9)
+    assert energy_in_mask_pct(plan, W, CFG, e) == pytest.approx(100 * e.share_in_windows)   # it trains only in W
+    assert energy_in_mask_pct(plan, ~W, CFG, e) == 0.0
+    only_site_1 = np.zeros_like(W)
+    only_site_1[1] = True
+    assert energy_in_mask_pct(plan, only_site_1, CFG, e) == pytest.approx(100 * 2.0 / 12.0)   # 2 of 6 compute kWh; 6 WAN kWh
+
+
+def test_forecast_run_metrics_and_row_against_the_windows_that_occurred():
+    import pandas as pd
+
+    from carbonshift.experiments.curtailment_results import forecast_metrics, forecast_run_row, run_metrics, runs_table
+    from carbonshift.experiments.forecast_windows import ForecastWindows
+    from carbonshift.scheduler.curtailment import precision_recall
+    from carbonshift.scheduler.federated.elastic import BaselineRecord
+    from carbonshift.scheduler.federated.train import ElasticRecord
+
+    def record(windows):
+        plan = plan_rounds(windows, CFG)
+        return ElasticRecord(1.0, 2.7, plan, account(plan, CI, CFG, model_bytes=10**9), pd.DataFrame(), 1.0)
+
+    regions = ["A", "B"]
+    el, bl = record(W), BaselineRecord(0.9, 2.5, 6, 6.0, np.array([1.0, 2.0]), 1.0)
+    fw = ForecastWindows(W, precision_recall(W[None], W[None], regions, np.array([1])), "forecast windows")
+    m = forecast_metrics(el, fw, W, bl, CFG, regions)        # forecast windows = the actual ones
+    assert m["forecast.elastic.energy_in_actual_windows_pct"] == pytest.approx(m["forecast.elastic.energy_in_windows_pct"])
+    assert m["forecast.vs_pf.precision_pct.A"] == m["forecast.vs_pf.recall_pct.B"] == 100.0
+    assert m["forecast.elastic.emissions_vs_baseline_pct.B"] == pytest.approx(100 * el.energy.carbon_kg / 2.0)
+    assert run_metrics(el, bl, W, CFG, regions)["elastic.emissions_vs_baseline_pct_min"] == pytest.approx(
+        m["forecast.elastic.emissions_vs_baseline_pct.B"])
+    runs = runs_table(el, bl, W, CFG, regions, "perfect-foresight windows")
+    late = np.zeros_like(W)
+    late[:, 4:] = W[:, 4:]
+    runs.loc[len(runs)] = forecast_run_row(el, "forecast windows", late, CFG, regions)
+    assert list(runs["site"]) == ["A+B", "A", "B", "A+B"]
+    assert runs["energy_in_windows_pct"].iloc[-1] < runs["energy_in_windows_pct"].iloc[0]
