@@ -23,7 +23,7 @@ from carbonshift.forecast.palette import SPARE_COLOURS
 ORACLE = "oracle"
 
 #: metric → (what it is, in words; unit). Units as in :mod:`scheduler.metrics`, :mod:`forecast.metrics` and
-#: :mod:`experiments.runner` (trial_seconds, trial_peak_rss_mb).
+#: :mod:`experiments.execution` (trial_seconds, trial_peak_rss_mb).
 METRIC_UNITS: dict[str, tuple[str, str]] = {
     "carbon_kg": ("total carbon", "kgCO2e"),
     "carbon_operational_kg": ("operational carbon", "kgCO2e"),

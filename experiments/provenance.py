@@ -2,7 +2,7 @@
 paths shown relative to the project.
 
 The runner tags every run with the code version, puts it in the summary and in the trial identity
-(:func:`experiments.runner.config_hash`), so ``--resume`` never reuses a trial finished under another commit;
+(:func:`experiments.run_tags.config_hash`), so ``--resume`` never reuses a trial finished under another commit;
 RESULTS.md lists the versions it renders.
 """
 from __future__ import annotations

@@ -15,7 +15,7 @@ Every trial is parsed strictly before anything runs, so a bad key fails fast and
 has at most :data:`MAX_TRIALS` grid points (all grids together): each range's length and each grid's product
 of axis lengths are counted before any list is built, so a huge grid is refused at once. A range's start,
 stop and step are finite numbers, the step > 0.
-Each trial's identity is its config hash (:func:`experiments.runner.config_hash`: kind, resolved config
+Each trial's identity is its config hash (:func:`experiments.run_tags.config_hash`: kind, resolved config
 and code version, so trials finished under other code are never reused); a sweep's identity is the hash
 of its kind and trial hashes. ``resume=True`` reopens the latest parent run of the same
 sweep, skips trials whose hash already FINISHED under it, marks half-logged children KILLED and runs
@@ -51,10 +51,12 @@ from carbonshift.experiments.profiles import FULL
 from carbonshift.experiments.profiles import TAG as PROFILE_TAG
 from carbonshift.experiments.provenance import TAG as CODE_VERSION_TAG
 from carbonshift.experiments.provenance import code_version
+from carbonshift.experiments.config_doc import parse_doc, read_doc, set_dotted
+from carbonshift.experiments.execution import Output, execute
+from carbonshift.experiments.mlflow_output import log_output
 from carbonshift.experiments.ray_setup import init_ray
-from carbonshift.experiments.runner import (REPORTS_DIR, Output, config_hash, execute, forecast_tags, log_output, logged_params,
-                                machine_tags, overrides_text, parse_doc, quiet_mlflow, read_doc, run_report_dir,
-                                set_dotted, write_reports)
+from carbonshift.experiments.report_dirs import REPORTS_DIR, run_report_dir, write_reports
+from carbonshift.experiments.run_tags import config_hash, forecast_tags, logged_params, machine_tags, overrides_text
 from carbonshift.forecast.models.registry import forecaster_classes
 
 log = logging.getLogger("carbonshift.sweep")
@@ -358,7 +360,7 @@ def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None
     from tqdm import tqdm
 
     start = time.perf_counter()
-    quiet_mlflow()
+    tracking.quiet_mlflow()
     sp = plan(config, overrides)
     check_trials_data(sp, data_dir)
     exp_name = experiment or sp.name

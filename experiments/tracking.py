@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -47,6 +48,12 @@ RUNS_DIR = Path(os.environ["CARBONSHIFT_RUNS_DIR"]).resolve() if os.environ.get(
 
 for _var in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"):
     os.environ.setdefault(_var, "true" if _var != "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" else "false")
+
+
+def quiet_mlflow() -> None:
+    """Keep MLflow's and alembic's INFO chatter (database creation, migrations) off the terminal."""
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def tracking_uri() -> str:

@@ -19,9 +19,11 @@ import pandas as pd
 from carbonshift.experiments import forecast_value, tracking
 from carbonshift.experiments.commands.run import add_common, execute
 from carbonshift.experiments.config import ConfigError, as_dict
+from carbonshift.experiments.config_doc import parse_doc, parse_overrides, read_doc
 from carbonshift.experiments.data_preflight import check_data
 from carbonshift.experiments.output import emit
-from carbonshift.experiments.runner import REPORTS_DIR, machine_tags, parse_doc, parse_overrides, quiet_mlflow, read_doc
+from carbonshift.experiments.report_dirs import REPORTS_DIR
+from carbonshift.experiments.run_tags import machine_tags
 from carbonshift.forecast import artifact
 from carbonshift.forecast.data.panel import load_dacf_panel, load_panel
 from carbonshift.forecast.data.schema import PANEL_COLUMNS
@@ -107,7 +109,7 @@ def train(args: argparse.Namespace) -> int:
     except (ConfigError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    quiet_mlflow()
+    tracking.quiet_mlflow()
     windows = cfg.windows.windows()
     factories = model_factories(cfg)
     rows: list[dict[str, object]] = []

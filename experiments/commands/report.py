@@ -12,7 +12,7 @@ from carbonshift.experiments.output import emit
 from carbonshift.experiments.report import build_report
 from carbonshift.experiments.report.runs import is_run_id
 from carbonshift.experiments.results import write_results
-from carbonshift.experiments.runner import REPORTS_DIR
+from carbonshift.experiments.report_dirs import REPORTS_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:

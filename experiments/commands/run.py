@@ -10,11 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from carbonshift.experiments.config import ConfigError
+from carbonshift.experiments.config_doc import parse_overrides, read_doc
+from carbonshift.experiments.ddp_rank import distributed_rank
 from carbonshift.experiments.figures import short_cells
 from carbonshift.experiments.output import emit
 from carbonshift.experiments.profiles import FULL, profile_overrides
 from carbonshift.experiments.registry import REFERENCE_PATH, config_reference
-from carbonshift.experiments.runner import REPORTS_DIR, distributed_rank, parse_overrides, read_doc, run_config
+from carbonshift.experiments.report_dirs import REPORTS_DIR
+from carbonshift.experiments.runner import run_config
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

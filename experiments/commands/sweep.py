@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 
 from carbonshift.experiments.commands.run import add_common
+from carbonshift.experiments.config_doc import parse_overrides
 from carbonshift.experiments.output import emit
 from carbonshift.experiments.profiles import profile_overrides
-from carbonshift.experiments.runner import parse_overrides
 from carbonshift.experiments.sweep import check_trials_data, plan, run_sweep
 
 

@@ -24,7 +24,7 @@ from carbonshift.experiments.report.metric_names import COST_METRICS, reduction_
 from carbonshift.experiments.report.notes import pooled_note
 from carbonshift.experiments.report.runs import client, finished_trials, load_tables, resolve, run_summaries
 from carbonshift.experiments.report.tables import carbon_split, hourly_allocation, pareto_table, renewable_by_region
-from carbonshift.experiments.runner import REPORTS_DIR, run_report_dir
+from carbonshift.experiments.report_dirs import REPORTS_DIR, run_report_dir
 
 
 @dataclass

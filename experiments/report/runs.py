@@ -11,7 +11,6 @@ from typing import Any
 import pandas as pd
 
 from carbonshift.experiments import tracking
-from carbonshift.experiments.runner import quiet_mlflow
 from carbonshift.experiments.sweep import child_runs
 
 log = logging.getLogger("carbonshift.report")
@@ -21,7 +20,7 @@ def client() -> Any:
     """An MLflow client on the project's tracking store (:func:`experiments.tracking.tracking_uri`)."""
     import mlflow
 
-    quiet_mlflow()
+    tracking.quiet_mlflow()
     mlflow.set_tracking_uri(tracking.tracking_uri())
     return mlflow.MlflowClient()
 

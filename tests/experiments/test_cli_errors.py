@@ -12,7 +12,7 @@ import pytest
 from carbonshift.experiments import registry
 from carbonshift.experiments.cli import build_parser, main
 from carbonshift.experiments.config import ConfigError
-from carbonshift.experiments.runner import parse_doc, parse_overrides, read_doc
+from carbonshift.experiments.config_doc import parse_doc, parse_overrides, read_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK_SWEEP = str(ROOT / "experiments/configs/quickstart_sweep.yaml")

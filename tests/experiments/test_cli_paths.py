@@ -11,7 +11,8 @@ import mlflow
 import pytest
 
 from carbonshift.experiments.report import build_report
-from carbonshift.experiments.runner import REPORTS_DIR, run_config
+from carbonshift.experiments.report_dirs import REPORTS_DIR
+from carbonshift.experiments.runner import run_config
 from carbonshift.experiments.tracking import forecast_table_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ def test_report_uploads_only_its_own_files(store):
 def test_default_store_and_reports_are_the_projects_from_any_folder(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("CARBONSHIFT_RUNS_DIR", "MLFLOW_TRACKING_URI")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
-    code = "from experiments import tracking, runner; print(tracking.tracking_uri()); print(runner.REPORTS_DIR)"
+    code = "from experiments import tracking, report_dirs; print(tracking.tracking_uri()); print(report_dirs.REPORTS_DIR)"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=120, check=True).stdout.split()
     assert out == [f"sqlite:///{ROOT / 'mlruns' / 'mlflow.db'}", str(ROOT / "reports")]

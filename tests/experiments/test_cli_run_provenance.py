@@ -6,7 +6,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from carbonshift.experiments import runner, sweep
+from carbonshift.experiments import execution, mlflow_output, run_tags, runner, sweep
 from carbonshift.experiments.config import parse
 from carbonshift.experiments.kinds.simulate import SimulateConfig
 
@@ -25,14 +25,14 @@ def test_table_forecast_tags_name_the_table_and_its_run(tmp_path):
     cfg = parse({"kind": "simulate", "name": "x",
                  "forecast": {"source": "table", "table_path": str(tmp_path / "reports/fc/latest/forecast_ensemble.csv")}},
                 SimulateConfig)
-    tags = runner.forecast_tags(cfg)
+    tags = run_tags.forecast_tags(cfg)
     assert tags["carbonshift.forecast_run_id"] == run_id
     assert len(tags["carbonshift.forecast_table_sha256"]) == 64 and tags["carbonshift.forecast_table"].endswith(
         "forecast_ensemble.csv")
-    params = runner.logged_params(cfg)["forecast"]
-    assert params["source"] == "table" and not set(runner.SYNTHETIC_FORECAST_KEYS) & set(params)
+    params = run_tags.logged_params(cfg)["forecast"]
+    assert params["source"] == "table" and not set(run_tags.SYNTHETIC_FORECAST_KEYS) & set(params)
     synthetic = parse({"kind": "simulate", "name": "x"}, SimulateConfig)
-    assert runner.forecast_tags(synthetic) == {} and "accuracy" in runner.logged_params(synthetic)["forecast"]
+    assert run_tags.forecast_tags(synthetic) == {} and "accuracy" in run_tags.logged_params(synthetic)["forecast"]
     assert table.exists()
 
 
@@ -60,13 +60,13 @@ def test_runs_record_checksums_of_the_data_they_read(store):
         em_path("GB", 2023)
         return Result(metrics={"x": 1.0})
 
-    out = runner.execute(reads_gb, None, Context())
+    out = execution.execute(reads_gb, None, Context())
     path = em_path("GB", 2023)
     assert out.data_files == {f"electricitymaps/{path.name}": hashlib.sha256(path.read_bytes()).hexdigest()}
-    assert runner.execute(lambda c, x: Result(), None, Context()).data_files == {}     # reset per run
+    assert execution.execute(lambda c, x: Result(), None, Context()).data_files == {}     # reset per run
     client = mlflow.MlflowClient()
     run_id = client.create_run(client.create_experiment("data_sums")).info.run_id
-    runner.log_output(client, run_id, out)
+    mlflow_output.log_output(client, run_id, out)
     digest = out.data_files[f"electricitymaps/{path.name}"]
-    assert client.get_run(run_id).data.tags[runner.DATA_TAG] == f"electricitymaps/{path.name}:{digest[:12]}"
+    assert client.get_run(run_id).data.tags[run_tags.DATA_TAG] == f"electricitymaps/{path.name}:{digest[:12]}"
     assert json.loads(open(client.download_artifacts(run_id, "data_files.json")).read()) == out.data_files

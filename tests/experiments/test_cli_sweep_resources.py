@@ -11,7 +11,7 @@ import pytest
 
 from carbonshift.experiments import ray_setup, sweep
 from carbonshift.experiments.config import ConfigError
-from carbonshift.experiments.runner import parse_doc, read_doc
+from carbonshift.experiments.config_doc import parse_doc, read_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from carbonshift.experiments.config import ConfigError, check_date_text
-from carbonshift.experiments.runner import parse_doc, read_doc
+from carbonshift.experiments.config_doc import parse_doc, read_doc
 from carbonshift.experiments.sweep import plan
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import mlflow
 import pytest
 
-from carbonshift.experiments import runner
+from carbonshift.experiments import ddp_rank, runner
 from carbonshift.experiments.config import ConfigError
 
 
@@ -25,14 +25,14 @@ def test_worker_rank_runs_the_kind_but_records_nothing(store, monkeypatch):
 @pytest.mark.parametrize(("env", "rank"), [({}, 0), ({"RANK": "3"}, 3), ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, 1),
                                            ({"LOCAL_RANK": "0"}, 0)])
 def test_distributed_rank_reads_the_launcher_variables(monkeypatch, env, rank):
-    for var in runner.RANK_VARS:
+    for var in ddp_rank.RANK_VARS:
         monkeypatch.delenv(var, raising=False)
     for var, value in env.items():
         monkeypatch.setenv(var, value)
-    assert runner.distributed_rank() == rank
+    assert ddp_rank.distributed_rank() == rank
 
 
 def test_a_malformed_rank_is_a_clean_error(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "one")
     with pytest.raises(ConfigError, match="LOCAL_RANK='one'"):
-        runner.distributed_rank()
+        ddp_rank.distributed_rank()

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from carbonshift.experiments.config import ConfigError
-from carbonshift.experiments.runner import config_hash, parse_doc, parse_overrides, read_doc, set_dotted
+from carbonshift.experiments.config_doc import parse_doc, parse_overrides, read_doc, set_dotted
+from carbonshift.experiments.run_tags import config_hash
 from carbonshift.experiments.sweep import axis_values, expand, plan
 
 CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs"

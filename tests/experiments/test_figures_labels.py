@@ -136,18 +136,18 @@ def test_carbon_totals_of_different_instances_are_not_pooled():
 def test_a_sweep_trial_figure_caption_names_its_swept_values(monkeypatch):
     import matplotlib.pyplot as plt
 
-    from carbonshift.experiments import runner
+    from carbonshift.experiments import execution
     from carbonshift.experiments.figures import run_caption
     from carbonshift.experiments.registry import Context, Result
 
     text = run_caption("sweep_accuracy", 1, {"regions": "DE, GB", "jobs": 60}, "forecast.accuracy=0.6")
     assert text == "run sweep_accuracy · forecast.accuracy=0.6 · 1 seed (seed 1) · DE, GB; 60 jobs"
     seen = []
-    monkeypatch.setattr(runner, "add_caption", lambda fig, caption: seen.append(caption))
+    monkeypatch.setattr(execution, "add_caption", lambda fig, caption: seen.append(caption))
 
     def kind(config, ctx):
         return Result(figures={"f.png": plt.figure()}, summary={"regions": "SG"})
 
     cfg = type("Cfg", (), {"name": "tiny", "seed": 2})()
-    runner.execute(kind, cfg, Context(seed=2, trial="workload.flexibility=0.3"))
+    execution.execute(kind, cfg, Context(seed=2, trial="workload.flexibility=0.3"))
     assert seen == ["run tiny · workload.flexibility=0.3 · 1 seed (seed 2) · SG"]

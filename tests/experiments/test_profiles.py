@@ -8,7 +8,7 @@ import pytest
 from carbonshift.experiments.cli import main
 from carbonshift.experiments.config import ConfigError
 from carbonshift.experiments.profiles import CONFIG_DIR, FULL, load_profile, profile_names, profile_overrides
-from carbonshift.experiments.runner import parse_doc, read_doc
+from carbonshift.experiments.config_doc import parse_doc, read_doc
 from carbonshift.experiments.sweep import expand, plan
 
 

@@ -12,7 +12,9 @@ from carbonshift.experiments import provenance
 from carbonshift.forecast import version as forecast_version
 from carbonshift.experiments.cli import main
 from carbonshift.experiments.results import write_results
-from carbonshift.experiments.runner import config_hash, parse_doc, run_config
+from carbonshift.experiments.config_doc import parse_doc
+from carbonshift.experiments.run_tags import config_hash
+from carbonshift.experiments.runner import run_config
 
 
 def _git(root, *args):
@@ -68,7 +70,7 @@ def test_project_relative_paths():
 def test_trial_identity_includes_the_code_version(store, monkeypatch):
     kind, cfg = parse_doc({"kind": "tiny", "name": "t"}, "t")
     assert config_hash(kind.name, cfg, "aaa") != config_hash(kind.name, cfg, "bbb")
-    monkeypatch.setattr("carbonshift.experiments.runner.code_version", lambda: "ccc")
+    monkeypatch.setattr("carbonshift.experiments.run_tags.code_version", lambda: "ccc")
     assert config_hash(kind.name, cfg) == config_hash(kind.name, cfg, "ccc")       # default: this checkout
 
 

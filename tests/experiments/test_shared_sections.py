@@ -12,7 +12,7 @@ from carbonshift.experiments import registry
 from carbonshift.experiments.cli import main
 from carbonshift.experiments.instances import (DatacenterSection, DataSection, ErrorForecastSection, ForecastSection,
                                                GeneratedJobs, GpuJobs, SiteEnergy, WanSites, WorkloadSection, ZoneData)
-from carbonshift.experiments.runner import import_plugins
+from carbonshift.experiments.kind_lookup import import_plugins
 from carbonshift.scheduler.feasibility import MoveParams, MoveTiming
 from carbonshift.scheduler.generators import GeneratorSpec
 from carbonshift.scheduler.policies.migration import MigrationOptions

@@ -17,7 +17,7 @@ import yaml
 from carbonshift.experiments.config import as_dict
 from carbonshift.experiments.backtest_config import BacktestConfig
 from carbonshift.experiments.backtest_inputs import model_factories, pipeline_settings
-from carbonshift.experiments.runner import parse_doc, read_doc
+from carbonshift.experiments.config_doc import parse_doc, read_doc
 from carbonshift.forecast import artifact
 from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
 from carbonshift.forecast.calibration import RollingCQR, StaticCQR

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from carbonshift.experiments.config import ConfigError
-from carbonshift.experiments.runner import parse_doc
+from carbonshift.experiments.config_doc import parse_doc
 from carbonshift.forecast import report
 from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
 from carbonshift.forecast.calibration import RollingCQR
@@ -173,7 +173,7 @@ def test_forecast_train_then_predict_a_week_ahead(shared_data, tmp_path, capsys)
     from carbonshift.experiments.config import as_dict
     from carbonshift.experiments.backtest_config import BacktestConfig
     from carbonshift.experiments.backtest_inputs import model_factories, pipeline_settings
-    from carbonshift.experiments.runner import read_doc
+    from carbonshift.experiments.config_doc import read_doc
     from carbonshift.forecast import artifact
     from test_own_data_backtest import make_user_zone
 

@@ -9,7 +9,7 @@ import pytest
 
 from carbonshift.experiments.config import ConfigError, as_dict
 from carbonshift.experiments.backtest_inputs import model_factories, pipeline_settings
-from carbonshift.experiments.runner import parse_doc, read_doc
+from carbonshift.experiments.config_doc import parse_doc, read_doc
 from carbonshift.forecast import artifact
 from carbonshift.forecast.backtest import Windows, refit_origins, run_backtest
 from carbonshift.forecast.data.panel import load_panel

@@ -147,7 +147,7 @@ def test_params_from_errors_name_the_file(tmp_path):
 
 
 def test_shipped_tune_and_bench_configs_parse():
-    from carbonshift.experiments.runner import parse_doc, read_doc
+    from carbonshift.experiments.config_doc import parse_doc, read_doc
 
     kind, cfg = parse_doc(*read_doc("experiments/configs/forecast_tune.yaml"))
     assert kind.name == "tune" and set(cfg.search) == {"lstm", "tft"} and cfg.include_configured

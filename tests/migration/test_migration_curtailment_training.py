@@ -86,7 +86,7 @@ def test_flower_runs_the_window_plan(corpus):
 def test_curtailment_training_kind_end_to_end(tmp_path):
     pytest.importorskip("flwr")
     from carbonshift.experiments.registry import Context
-    from carbonshift.experiments.runner import parse_doc, read_doc
+    from carbonshift.experiments.config_doc import parse_doc, read_doc
 
     kind, cfg = parse_doc(*read_doc("experiments/configs/curtailment_training.yaml", {
         "training.total_steps": 20, "training.steps_per_hour": 5, "corpus.max_bytes_per_site": 20000,

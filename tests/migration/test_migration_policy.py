@@ -59,7 +59,7 @@ def test_partial_migration_keeps_share_at_home():
 
 def test_migration_kind_on_real_slice(tmp_path):
     from carbonshift.experiments.registry import Context
-    from carbonshift.experiments.runner import parse_doc, read_doc
+    from carbonshift.experiments.config_doc import parse_doc, read_doc
 
     kind, cfg = parse_doc(*read_doc("experiments/configs/migration.yaml", {
         "data.span_days": 3, "data.tail_days": 5, "workload.n_jobs": 60, "datacenters.wan_gbps": [10.0],

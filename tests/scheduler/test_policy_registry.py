@@ -59,7 +59,7 @@ def test_readme_policy_runs_in_simulate_next_to_the_baselines(isolated, monkeypa
 
 def test_broken_policy_module_reports_its_import_error(isolated, monkeypatch):
     from carbonshift.experiments.config import ConfigError
-    from carbonshift.experiments.runner import parse_doc
+    from carbonshift.experiments.config_doc import parse_doc
 
     (isolated / "cs_user_broken.py").write_text("import no_such_dependency_for_carbonshift_tests\n")
     monkeypatch.setenv("CARBONSHIFT_POLICIES", "cs_user_broken")
@@ -71,7 +71,7 @@ def test_broken_policy_module_reports_its_import_error(isolated, monkeypatch):
 
 def test_unknown_policy_names_the_known_ones_and_how_to_add_one(isolated, monkeypatch):
     from carbonshift.experiments.config import ConfigError
-    from carbonshift.experiments.runner import parse_doc
+    from carbonshift.experiments.config_doc import parse_doc
 
     monkeypatch.delenv("CARBONSHIFT_POLICIES", raising=False)
     with pytest.raises(ConfigError, match=r"policies: unknown \['nope'\]; known \['performance_first'.*"

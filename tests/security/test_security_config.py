@@ -238,7 +238,7 @@ def test_a_config_is_read_within_its_byte_budget_and_only_from_a_regular_file(tm
 
 @pytest.mark.parametrize("name", ["..", ".", "../x", "a/b", "/etc", "a\x00b", "a\nb", "", " x", "x" * 101, 7])
 def test_a_run_name_is_never_a_path(tmp_path, capsys, name):
-    from carbonshift.experiments.runner import parse_doc
+    from carbonshift.experiments.config_doc import parse_doc
 
     with pytest.raises(ConfigError, match="name: .* is not a run name"):
         parse_doc({"kind": "simulate", "name": name}, "x.yaml")
