@@ -105,10 +105,17 @@ class SweepRecord:
 MAX_TRIALS = 10_000
 
 
+def _integer_range(start: float, stop: float, step: float) -> bool:
+    """Whether a range is counted exactly and yields ``int`` values (start, stop and step all integers)."""
+    return all(isinstance(x, int) for x in (start, stop, step))
+
+
 def _range_count(start: float, stop: float, step: float) -> float:
-    """How many values the inclusive range has, counted without building it (``inf`` past a float's range)."""
+    """How many values the inclusive range has, counted without building it (``inf`` past a float's range): the one
+    count of a range — :func:`_range_values` checks it against :data:`MAX_TRIALS` and builds exactly that many. A
+    float range allows 1e-9 of a step for rounding at ``stop``."""
     try:
-        if all(isinstance(x, int) for x in (start, stop, step)):
+        if _integer_range(start, stop, step):
             return float((stop - start) // step + 1)
         return math.floor((stop - start) / step + 1e-9) + 1.0
     except OverflowError:       # an integer past a float's range, or an infinite quotient (step 1e-300)
@@ -135,8 +142,8 @@ def _range_values(key: str, spec: dict, where: str) -> list:
         count = f"{n:.3g}" if math.isfinite(n) else "more than 1e308"
         raise ConfigError(f"{where}: sweep.{key}: {shown(start)} to {shown(stop)} in steps of {shown(step)} is "
                           f"{count} values, more than a sweep's {MAX_TRIALS:,} trials (sweep.MAX_TRIALS)")
-    values = [round(start + i * step, 10) for i in range(int(n))]
-    return [int(v) for v in values] if all(isinstance(x, int) for x in (start, stop, step)) else values
+    values = [start + i * step for i in range(int(n))]
+    return values if _integer_range(start, stop, step) else [round(v, 10) for v in values]
 
 
 def axis_values(key: str, spec: Any, where: str = "<config>") -> list:
