@@ -2,22 +2,35 @@
 ``carbonshift.experiments`` (``make typecheck``; CI runs it).
 
 The sources live in the top-level ``forecast/``, ``scheduler/`` and ``experiments/`` folders and setuptools maps
-them under ``carbonshift`` (pyproject.toml ``package-dir``). An editable install resolves that mapping through an
-import hook that static tools do not follow, so this builds a shadow tree of symlinks,
-``build/typecheck/carbonshift/{__init__.py, forecast, scheduler, experiments}``, runs ``mypy -p carbonshift`` on
-it (configuration: ``[tool.mypy]`` in pyproject.toml) and rewrites the paths mypy prints back to the real files
-(``build/typecheck/carbonshift/scheduler/x.py`` → ``scheduler/x.py``). Exit status: mypy's.
+them under ``carbonshift`` (pyproject.toml ``[tool.setuptools.package-dir]``). An editable install resolves that
+mapping through an import hook that static tools do not follow, so this builds a shadow tree of symlinks read from
+that same table, ``build/typecheck/carbonshift/{__init__.py, forecast, scheduler, experiments}``, runs
+``mypy -p carbonshift`` on it (configuration: ``[tool.mypy]`` in pyproject.toml) and rewrites the paths mypy
+prints back to the real files (``build/typecheck/carbonshift/scheduler/x.py`` → ``scheduler/x.py``). Exit status:
+mypy's.
 """
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHADOW = ROOT / "build" / "typecheck"
-#: shadow path (relative to ROOT) → real path, as in pyproject.toml [tool.setuptools.package-dir]
-LINKS = {"carbonshift/__init__.py": "carbonshift/__init__.py", "carbonshift/forecast": "forecast",
-         "carbonshift/scheduler": "scheduler", "carbonshift/experiments": "experiments"}
+
+
+def package_links(pyproject: Path) -> dict[str, str]:
+    """Shadow path (relative to :data:`SHADOW`) → real path (relative to :data:`ROOT`) for every package in
+    ``pyproject``'s ``[tool.setuptools.package-dir]``: a top-level package links its ``__init__.py`` (its shadow
+    folder holds the links of its subpackages), a subpackage links its whole folder."""
+    with pyproject.open("rb") as f:
+        package_dir = tomllib.load(f)["tool"]["setuptools"]["package-dir"]
+    init = {package: "" if "." in package else "/__init__.py" for package in package_dir}
+    return {package.replace(".", "/") + init[package]: folder + init[package]
+            for package, folder in package_dir.items()}
+
+
+LINKS = package_links(ROOT / "pyproject.toml")
 
 
 def build_shadow_tree() -> None:
