@@ -146,7 +146,7 @@ def _reference_rows(cls: type, prefix: str) -> list[str]:
         key, tp = f"{prefix}{f.name}", hints[f.name]
         if "sections" in f.metadata:   # registry_sections: one nested section per registered name
             rows.append(f"| `{key}` | section | present | | {comments.get(f.name, '').replace('|', '/')} |")
-            present = f.default_factory()
+            present = _default_value(f)
             for name, section in f.metadata["sections"]().items():
                 note = " (null: disabled)" if name in present else " (optional: present = enabled)"
                 rows.append(f"| `{key}.{name}` | section | {'present' if name in present else 'absent'} | | {note} |")
@@ -181,7 +181,7 @@ def _field_comments(cls: type) -> dict[str, str]:
 def _section_type(tp: Any) -> type | None:
     """The dataclass of a nested section (``X`` or ``X | None``), else None."""
     args = [a for a in typing.get_args(tp) if a is not type(None)] if typing.get_origin(tp) in (typing.Union, types.UnionType) else [tp]
-    return args[0] if len(args) == 1 and dataclasses.is_dataclass(args[0]) else None
+    return args[0] if len(args) == 1 and isinstance(args[0], type) and dataclasses.is_dataclass(args[0]) else None
 
 
 def _type_text(tp: Any) -> str:
@@ -189,14 +189,18 @@ def _type_text(tp: Any) -> str:
     return (text or str(tp).replace("typing.", "")).replace("|", "or")
 
 
-def _default_text(f: dataclasses.Field) -> str:
+def _default_value(f: dataclasses.Field) -> Any:
+    """A field's default (its default factory called), or ``dataclasses.MISSING`` for a required field."""
     if f.default is not dataclasses.MISSING:
-        value = f.default
-    elif f.default_factory is not dataclasses.MISSING:
-        value = f.default_factory()
-    else:
-        return "**required**"
-    return f"`{shown(value)}`".replace("|", "/")
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def _default_text(f: dataclasses.Field) -> str:
+    value = _default_value(f)
+    return "**required**" if value is dataclasses.MISSING else f"`{shown(value)}`".replace("|", "/")
 
 
 def _bounds_text(f: dataclasses.Field) -> str:

@@ -384,21 +384,22 @@ def run_sweep(config: str | Path | dict, overrides: dict[str, Any] | None = None
     started = init_ray(num_cpus) if todo else False
     n_failed = 0
     try:
-        # max_retries=0: a trial whose worker dies is recorded FAILED with the cause, never silently rerun by Ray
-        remote = ray.remote(num_cpus=1, max_calls=1, max_retries=0)(execute) if todo else None
-        cluster_gpus = float(ray.cluster_resources().get("GPU", 0)) if todo else 0.0
-        try:
-            resources = {t.config_hash: trial_resources(t.config, gpus_per_trial, cluster_gpus) for t in todo}
-        except ConfigError:
-            client.set_terminated(parent_id, status="FAILED")
-            raise
-        abs_data = str(Path(data_dir).resolve()) if data_dir else None
-        pending = {}
-        for t in todo:
-            ctx = registry.Context(seed=t.config.seed, data_dir=abs_data, progress=False,
-                                   out_dir=trial_dir(reports_dir, sp.name, parent_id, t.config_hash),
-                                   trial=trial_label({k: v for k, v in t.assignment.items() if k != "seed"}))
-            pending[remote.options(**resources[t.config_hash]).remote(sp.kind.run, t.config, ctx)] = t
+        pending: dict[Any, Trial] = {}      # Ray object ref -> its trial
+        if todo:
+            # max_retries=0: a trial whose worker dies is recorded FAILED with the cause, never silently rerun by Ray
+            remote = ray.remote(num_cpus=1, max_calls=1, max_retries=0)(execute)
+            cluster_gpus = float(ray.cluster_resources().get("GPU", 0))
+            try:
+                resources = {t.config_hash: trial_resources(t.config, gpus_per_trial, cluster_gpus) for t in todo}
+            except ConfigError:
+                client.set_terminated(parent_id, status="FAILED")
+                raise
+            abs_data = str(Path(data_dir).resolve()) if data_dir else None
+            for t in todo:
+                ctx = registry.Context(seed=t.config.seed, data_dir=abs_data, progress=False,
+                                       out_dir=trial_dir(reports_dir, sp.name, parent_id, t.config_hash),
+                                       trial=trial_label({k: v for k, v in t.assignment.items() if k != "seed"}))
+                pending[remote.options(**resources[t.config_hash]).remote(sp.kind.run, t.config, ctx)] = t
         with tqdm(total=len(sp.trials), initial=len(sp.trials) - len(todo), desc=sp.name, unit="trial",
                   disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
             while pending:
