@@ -14,7 +14,6 @@ backtest fits for that member on validation / already-observed errors only, and 
 interval coverage.
 """
 from __future__ import annotations
-from __future__ import annotations
 
 import time
 from collections.abc import Mapping
@@ -27,13 +26,6 @@ from carbonshift.experiments.backtest_results import (coverage_warnings, dacf_me
                                                       weather_forecast_note)
 from carbonshift.experiments.decision_value import CI_TARGETS
 from carbonshift.experiments.forecast_sections import cpu_sized
-# the tune kind's imports from here (experiments.forecast_sections holds them)
-from carbonshift.experiments.forecast_sections import TUNABLE as TUNABLE
-from carbonshift.experiments.forecast_sections import DataSection as DataSection
-from carbonshift.experiments.forecast_sections import LSTMSection as LSTMSection
-from carbonshift.experiments.forecast_sections import TFTSection as TFTSection
-from carbonshift.experiments.forecast_sections import TrainerSection as TrainerSection
-from carbonshift.experiments.forecast_sections import model_params as model_params
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast import report
 from carbonshift.forecast.backtest import BacktestResult, run_backtest

@@ -13,7 +13,7 @@ and ``feasibility`` (grid summary); figures: ``feasibility_domain.png``.
 
 With a ``windows`` section (a :class:`scheduler.curtailment.WindowRule`) every row also reports
 ``energy_in_pf_windows_pct`` — the share of its energy spent inside perfect-foresight surplus windows — and,
-with ``forecast_windows`` too (:class:`experiments.kinds.curtailment_training.ForecastWindowsSection`),
+with ``forecast_windows`` too (:class:`experiments.forecast_windows.ForecastWindowsSection`),
 ``energy_in_forecast_windows_pct`` inside the causal forecast windows, plus ``windows.precision_pct.<zone>``
 / ``recall_pct`` of the forecast windows vs the perfect-foresight ones (table ``forecast_windows_pr`` per
 horizon bucket). The migration policies do not read windows (they compare intensity forecasts); the share is
@@ -31,7 +31,7 @@ import pandas as pd
 
 from carbonshift.experiments.config import bounded, check
 from carbonshift.experiments.instances import DataSection, ErrorForecastSection, GpuJobs, SiteEnergy
-from carbonshift.experiments.kinds.curtailment_training import ForecastWindowsSection, forecast_window_mask
+from carbonshift.experiments.forecast_windows import ForecastWindowsSection, forecast_window_mask
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H

@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from carbonshift.experiments.config import ConfigError, bounded, check
-from carbonshift.experiments.kinds.backtest import TUNABLE, DataSection, LSTMSection, TFTSection, TrainerSection, model_params
+from carbonshift.experiments.forecast_sections import TUNABLE, DataSection, LSTMSection, TFTSection, TrainerSection, model_params
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.experiments.search_space import check_spec
 from carbonshift.experiments.tune_search import ASHASection, ModelSearch, SearchSettings, run_searches
