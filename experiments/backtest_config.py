@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from carbonshift.experiments.config import bounded, check, registry_sections
+from carbonshift.experiments.config import check, registry_sections
 from carbonshift.experiments.forecast_sections import (MODELS_HINT, DataSection, TrainerSection, member_sections,
                                                        model_sections)
-from carbonshift.experiments.instances import MAX_SPAN_DAYS
 from carbonshift.forecast.backtest import Windows
+from carbonshift.forecast.bounds import MAX_SPAN_DAYS, bounded
 from carbonshift.forecast.calibration import ADAPTIVE_STEP, ADAPTIVE_WINDOW_DAYS
 from carbonshift.forecast.data.schema import DEFAULT_BUCKETS, MAX_HORIZON_H, TARGETS
 from carbonshift.forecast.models.naive import NaiveParams

@@ -2,10 +2,11 @@
 
 Every config section is a dataclass; :func:`parse` converts a nested dict into it and rejects unknown
 keys, wrong types and missing required keys with a message naming the file and the dotted key path,
-e.g. ``paper_main.yaml: workload.n_jobs: expected int, got 'many'``. Numeric range checks are declared on
-the field with :func:`bounded` and enforced at parse time; cross-field checks live in each dataclass's
-``__post_init__`` and raise :class:`ConfigError` via :func:`check`. A mapping whose names come from a registry
-that plug-ins extend (the backtest's ``models``) is a :func:`registry_sections` field.
+e.g. ``paper_main.yaml: workload.n_jobs: expected int, got 'many'``. Numeric ranges are declared on the
+field with :func:`forecast.bounds.bounded` (in experiment sections and in the library dataclasses they expose
+alike) and every one is checked here at parse time (:func:`check_range`); cross-field checks live in each
+dataclass's ``__post_init__`` and raise :class:`ConfigError` via :func:`check`. A mapping whose names come from
+a registry that plug-ins extend (the backtest's ``models``) is a :func:`registry_sections` field.
 
 Untrusted YAML fails fast and short (:func:`safe_yaml`): at most :data:`MAX_YAML_BYTES` of UTF-8 text,
 nesting at most :data:`MAX_DEPTH` levels, aliases expanding to at most :data:`MAX_EXPANDED_NODES` nodes;
@@ -16,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+import operator
 import re
 import reprlib
 import types
@@ -25,6 +27,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
 import yaml
+
+from carbonshift.forecast.bounds import Range, field_range
 
 T = TypeVar("T")
 MAX_YAML_BYTES = 1_000_000
@@ -54,13 +58,6 @@ def shown(value: Any) -> str:
     except ValueError:  # an integer beyond the interpreter's str-conversion digit limit
         text = f"<{type(value).__name__} too large to show>"
     return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}…"
-
-
-def bounded(default: Any = dataclasses.MISSING, *, gt: float | None = None, ge: float | None = None,
-            lt: float | None = None, le: float | None = None) -> Any:
-    """A dataclass field with a numeric range checked at parse time, e.g. ``n_jobs: int = bounded(100, ge=1,
-    le=10**7)``; ``None`` values (optional fields) are not checked."""
-    return dataclasses.field(default=default, metadata={"bounds": (gt, ge, lt, le)})
 
 
 def registry_sections(sections: Callable[[], Mapping[str, type]], default: Callable[[], dict[str, Any]],
@@ -102,15 +99,20 @@ def _convert_sections(value: Any, field: dataclasses.Field, key: str) -> dict[st
     return {name: chosen[name] for name in known if name in chosen}
 
 
-def _check_bounds(value: Any, bounds: tuple, key: str) -> None:
+#: operator of :meth:`forecast.bounds.Range.limits` → whether a value is inside that limit
+_INSIDE: dict[str, Callable[[Any, Any], bool]] = {">": operator.gt, "≥": operator.ge, "<": operator.lt,
+                                                  "≤": operator.le}
+
+
+def check_range(value: Any, rng: Range, key: str) -> None:
+    """Raise :class:`ConfigError` naming ``key`` when number ``value`` lies outside ``rng`` (NaN always does);
+    ``None`` and non-numbers pass (their type is checked elsewhere)."""
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
-    gt, ge, lt, le = bounds
     if isinstance(value, float) and math.isnan(value):
         raise ConfigError(f"{key}: must be a number, got nan")
-    for limit, ok, word in ((gt, lambda v, b: v > b, ">"), (ge, lambda v, b: v >= b, "≥"),
-                            (lt, lambda v, b: v < b, "<"), (le, lambda v, b: v <= b, "≤")):
-        if limit is not None and not ok(value, limit):
+    for word, limit in rng.limits():
+        if not _INSIDE[word](value, limit):
             raise ConfigError(f"{key}: must be {word} {limit:g}, got {shown(value)}")
 
 
@@ -212,8 +214,9 @@ def _parse_dataclass(doc: dict, cls: type[T], prefix: str) -> T:
             kwargs[name] = _convert_sections(doc[name], field, f"{dot}{name}")
         elif name in doc:
             kwargs[name] = _convert(doc[name], hints[name], f"{dot}{name}")
-            if "bounds" in field.metadata:
-                _check_bounds(kwargs[name], field.metadata["bounds"], f"{dot}{name}")
+            rng = field_range(field)
+            if rng is not None:
+                check_range(kwargs[name], rng, f"{dot}{name}")
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{dot}{name}: required key missing")
     try:

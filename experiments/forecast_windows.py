@@ -15,9 +15,9 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from carbonshift.experiments.config import bounded, check
-from carbonshift.experiments.instances import MAX_SPAN_DAYS, MAX_SPAN_H
+from carbonshift.experiments.config import check
 from carbonshift.forecast.backtest import PipelineSettings, Windows, run_backtest
+from carbonshift.forecast.bounds import MAX_SPAN_DAYS, MAX_SPAN_H, bounded
 from carbonshift.forecast.data.panel import to_matrix
 from carbonshift.forecast.data.schema import MAX_HORIZON_H, QUANTILE_COLUMNS
 from carbonshift.forecast.forecast_cube import column_cube

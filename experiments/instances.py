@@ -25,9 +25,10 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.config import check
 from carbonshift.experiments.regional_ray import ray_regional
 from carbonshift.experiments.tracking import forecast_table_path
+from carbonshift.forecast.bounds import MAX_BOOSTING_ITER, MAX_SPAN_DAYS, MAX_SPAN_H, bounded
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.forecast.models.base import read_forecast_table
@@ -41,16 +42,8 @@ from carbonshift.scheduler.traces import trace_jobs
 from carbonshift.scheduler.workloads import TYPES, Jobs
 
 MAX_JOBS = 1_000_000  # workload.n_jobs upper bound (1e9 jobs would allocate ~7 GiB before failing)
-#: data.span_days and data.tail_days upper bound: ten years of hours, longer than any data set the project reads
-#: (1e9 days overflowed the date arithmetic at run time)
-MAX_SPAN_DAYS = 3660
-#: upper bound of an hour count a config names besides the forecast horizon (issue spacing, deadlines, warm-up):
-#: the span bound in hours
-MAX_SPAN_H = MAX_SPAN_DAYS * 24
 #: datacenters.gpus_per_region upper bound: a million GPUs per region, 24× the largest shipped (scale.yaml's 40,960)
 MAX_GPUS_PER_REGION = 1_000_000
-#: upper bound of boosting iterations per quantile model (duration.max_iter; shipped ≤ 300)
-MAX_BOOSTING_ITER = 10_000
 
 
 #: the six zones of the seed's evaluation (the default ``data.zones`` of the simulation kinds)

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from carbonshift.experiments.config import ConfigError, shown
+from carbonshift.forecast.bounds import field_range
 
 
 @dataclass
@@ -204,6 +205,6 @@ def _default_text(f: dataclasses.Field) -> str:
 
 
 def _bounds_text(f: dataclasses.Field) -> str:
-    gt, ge, lt, le = f.metadata.get("bounds", (None, None, None, None))
-    parts = [f"{op} {v:g}" for op, v in (("> ", gt), ("≥ ", ge), ("< ", lt), ("≤ ", le)) if v is not None]
-    return ", ".join(p.replace("  ", " ") for p in parts)
+    """The range column: the range declared on the field (``≥ 1, ≤ 1e+06``; empty: none)."""
+    rng = field_range(f)
+    return "" if rng is None else ", ".join(f"{op} {limit:g}" for op, limit in rng.limits())

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.config import check
 from carbonshift.experiments.ray_setup import init_ray
 from carbonshift.experiments.search_space import max_epochs_of, search_space
+from carbonshift.forecast.bounds import bounded
 from carbonshift.forecast.models.registry import forecaster_class
 from carbonshift.forecast.validation_window import Objective, ValidationWindow, score
 

@@ -40,12 +40,13 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.config import check
 from carbonshift.experiments.curtailment_figure import windows_figure
 from carbonshift.experiments.forecast_windows import ForecastWindowsSection, forecast_window_mask
-from carbonshift.experiments.instances import MAX_SPAN_DAYS, ZoneData
+from carbonshift.experiments.instances import ZoneData
 from carbonshift.experiments.ray_setup import ray_temp_dir
 from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.bounds import MAX_CPUS, MAX_SPAN_DAYS, bounded
 from carbonshift.forecast.data.panel import load_panel, to_matrix
 from carbonshift.scheduler.curtailment import WindowRule, foresight, window_label, window_table, windows_from_panel
 from carbonshift.scheduler.datacenters import DEFAULT_NETWORK_KWH_PER_GB
@@ -62,8 +63,6 @@ class CTDataSection(ZoneData):
 MAX_STEPS = 1_000_000
 #: upper bound of the corpus bytes a site reads (corpus.max_bytes_per_site, val_bytes): 100 MB, 250× the shipped
 MAX_CORPUS_BYTES = 100_000_000
-#: upper bound of a CPU or thread count (flower.ray_num_cpus, torch_threads)
-MAX_CPUS = 1024
 
 
 @dataclass

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from carbonshift.experiments.config import bounded, check
-from carbonshift.experiments.instances import MAX_BOOSTING_ITER, MAX_JOBS
+from carbonshift.experiments.config import check
+from carbonshift.experiments.instances import MAX_JOBS
 from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.bounds import MAX_BOOSTING_ITER, bounded
 from carbonshift.scheduler.duration import ALIBABA_CATEGORICAL, ALIBABA_NUMERIC, DurationEstimator, load_alibaba_history
 from carbonshift.scheduler.duration_evaluation import EstimatorFactory, evaluate, evaluation_metrics
 

@@ -29,10 +29,11 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.config import check
 from carbonshift.experiments.instances import DataSection, ErrorForecastSection, GpuJobs, SiteEnergy
 from carbonshift.experiments.forecast_windows import ForecastWindowsSection, forecast_window_mask
 from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.bounds import bounded
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.scheduler.curtailment import WindowRule, foresight, precision_recall_metrics, window_label, windows_over

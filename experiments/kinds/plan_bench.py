@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.config import check
 from carbonshift.experiments.instances import MAX_GPUS_PER_REGION, MAX_JOBS
 from carbonshift.experiments.registry import Context, Result, check_policies, experiment_kind
+from carbonshift.forecast.bounds import bounded
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.scheduler.plan_bench import bench_scale, scale_metrics, scale_table

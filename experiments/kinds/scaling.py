@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from carbonshift.experiments.config import bounded, check
-from carbonshift.experiments.instances import MAX_JOBS, MAX_SPAN_DAYS, GeneratedJobs
+from carbonshift.experiments.config import check
+from carbonshift.experiments.instances import MAX_JOBS, GeneratedJobs
 from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.bounds import MAX_SPAN_DAYS, bounded
 from carbonshift.forecast.data.panel import load_panel, to_matrix
 from carbonshift.scheduler.generators import GeneratorSpec, generate
 from carbonshift.scheduler.scaling import DEFAULT_BETA, PLAN_SIGNALS, GpuGeneration

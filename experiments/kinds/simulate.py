@@ -51,12 +51,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.config import check
 from carbonshift.experiments.figures import pareto_figure
 from carbonshift.experiments.instances import (MAX_JOBS, DatacenterSection, DataSection, DurationSection, ForecastSection,
                                                WorkloadSection, build_instance, make_policies)
 from carbonshift.experiments.registry import Context, Result, check_policies, experiment_kind
 from carbonshift.experiments.simulate_summary import duration_summary, instance_summary, oracle_summary
+from carbonshift.forecast.bounds import MAX_SOLVER_S, bounded
 from carbonshift.scheduler.policies.registry import NAMES, PolicyOptions
 from carbonshift.scheduler.policy_comparison import bounds_table, compare_policies
 from carbonshift.scheduler.policy_runs import run_oracle, run_policies
@@ -69,7 +70,7 @@ from carbonshift.scheduler.simulator import SimConfig
 class OracleSection:
     enabled: bool = True
     max_jobs_milp: int = bounded(300, ge=0, le=MAX_JOBS)   # jobs above which the LP relaxation bound is reported
-    time_limit_s: float = bounded(120.0, gt=0, le=86_400)  # HiGHS time limit, seconds (at most a day)
+    time_limit_s: float = bounded(120.0, gt=0, le=MAX_SOLVER_S)  # HiGHS time limit, seconds (at most a day)
 
 
 @dataclass

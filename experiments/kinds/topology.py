@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 
-from carbonshift.experiments.config import bounded, check
+from carbonshift.experiments.config import check
 from carbonshift.experiments.instances import MAX_JOBS, WanSites, ZoneData
 from carbonshift.experiments.registry import Context, Result, experiment_kind
+from carbonshift.forecast.bounds import bounded
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.scheduler.datacenters import DataCenters, rtt_ms
 from carbonshift.scheduler.signals import CarbonSignal

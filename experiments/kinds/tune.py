@@ -34,13 +34,14 @@ from typing import Any
 
 import pandas as pd
 
-from carbonshift.experiments.config import ConfigError, bounded, check
+from carbonshift.experiments.config import ConfigError, check
 from carbonshift.experiments.forecast_sections import TUNABLE, DataSection, LSTMSection, TFTSection, TrainerSection, model_params
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.experiments.search_space import check_spec
 from carbonshift.experiments.tune_search import ASHASection, ModelSearch, SearchSettings, run_searches
 from carbonshift.experiments.tune_tracking import log_trials
 from carbonshift.experiments.tune_trials import best_settings, trial_metrics, validation_table
+from carbonshift.forecast.bounds import MAX_CPUS, bounded
 from carbonshift.forecast.data.schema import MAX_HORIZON_H, TARGETS
 from carbonshift.forecast.validation_window import Objective, cut_validation, seasonal_naive_scores
 
@@ -87,7 +88,7 @@ class TuneConfig:
     asha: ASHASection = field(default_factory=ASHASection)
     cpus_per_trial: int = 1
     gpus_per_trial: float = bounded(0.0, le=1024)   # > 0 on a GPU cluster (trainer.accelerator auto then trains on it)
-    num_cpus: int = bounded(2, le=1024)   # CPUs of a local Ray instance (ignored with RAY_ADDRESS)
+    num_cpus: int = bounded(2, le=MAX_CPUS)   # CPUs of a local Ray instance (ignored with RAY_ADDRESS)
     storage_path: str | None = None   # Ray Tune results; default a temporary folder (give shared storage on a cluster)
     trainer: TrainerSection = field(default_factory=TrainerSection)
     seed: int = 0

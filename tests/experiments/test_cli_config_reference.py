@@ -6,7 +6,7 @@ from pathlib import Path
 
 from carbonshift.experiments import registry
 from carbonshift.experiments.cli import main
-from carbonshift.experiments.config import bounded
+from carbonshift.forecast.bounds import bounded
 
 ROOT = Path(__file__).resolve().parents[2]
 

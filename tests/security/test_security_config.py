@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from carbonshift.experiments.cli import main
-from carbonshift.experiments.config import MAX_DEPTH, ConfigError, bounded, load_yaml, parse, safe_yaml, shown
+from carbonshift.experiments.config import MAX_DEPTH, ConfigError, load_yaml, parse, safe_yaml, shown
+from carbonshift.forecast.bounds import bounded
 
 CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs"
 OK = (CONFIGS / "quickstart_schedule.yaml").read_text() + "\nsweep: {seed: [0, 1]}\n"
