@@ -8,12 +8,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from carbonshift.experiments.config import check
+from carbonshift.experiments.config import check, check_range
+from carbonshift.forecast.bounds import field_range
 
 
 def check_spec(section: type, where: str, key: str, spec: Any) -> None:
     """Config check of one search axis: a known numeric setting of ``section`` and a non-empty list of values
-    of its type, or ``{low, high[, log]}`` with low < high (and low > 0 when log)."""
+    of its type, or ``{low, high[, log]}`` with low < high (and low > 0 when log), every value (list) or both ends
+    inside the setting's declared range (:func:`forecast.bounds.bounded`) — as when the setting is configured."""
     fields = {f.name: f for f in dataclasses.fields(section) if f.name != "params_from"}
     check(key in fields, where, f"not a setting of this model (known: {sorted(fields)})")
     is_float = isinstance(fields[key].default, float)
@@ -24,13 +26,19 @@ def check_spec(section: type, where: str, key: str, spec: Any) -> None:
     kind = "numbers" if is_float else "integers"
     if isinstance(spec, list):
         check(bool(spec) and all(ok(v) for v in spec), where, f"expected a non-empty list of {kind}, got {spec!r}")
-        return
-    check(isinstance(spec, dict) and set(spec) <= {"low", "high", "log"} and {"low", "high"} <= set(spec), where,
-          f"expected a list of values or {{low, high, log}}, got {spec!r}")
-    check(ok(spec["low"]) and ok(spec["high"]) and spec["low"] < spec["high"], where,
-          f"low and high must be {kind} with low < high, got {spec!r}")
-    check(isinstance(spec.get("log", False), bool) and (not spec.get("log") or spec["low"] > 0), where,
-          "log must be true/false, and low > 0 for a log scale")
+        values = {f"{where}[{i}]": v for i, v in enumerate(spec)}
+    else:
+        check(isinstance(spec, dict) and set(spec) <= {"low", "high", "log"} and {"low", "high"} <= set(spec), where,
+              f"expected a list of values or {{low, high, log}}, got {spec!r}")
+        check(ok(spec["low"]) and ok(spec["high"]) and spec["low"] < spec["high"], where,
+              f"low and high must be {kind} with low < high, got {spec!r}")
+        check(isinstance(spec.get("log", False), bool) and (not spec.get("log") or spec["low"] > 0), where,
+              "log must be true/false, and low > 0 for a log scale")
+        values = {f"{where}.low": spec["low"], f"{where}.high": spec["high"]}
+    rng = field_range(fields[key])
+    if rng is not None:
+        for at, value in values.items():
+            check_range(value, rng, at)
 
 
 def search_space(section: type, space: dict[str, Any]) -> dict[str, Any]:

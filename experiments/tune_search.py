@@ -27,13 +27,14 @@ from carbonshift.experiments.config import check
 from carbonshift.experiments.ray_setup import init_ray
 from carbonshift.experiments.search_space import max_epochs_of, search_space
 from carbonshift.forecast.bounds import bounded
+from carbonshift.forecast.models.neural import MAX_EPOCHS
 from carbonshift.forecast.models.registry import forecaster_class
 from carbonshift.forecast.validation_window import Objective, ValidationWindow, score
 
 
 @dataclass
 class ASHASection:
-    grace_period: int = bounded(1, le=10_000)   # epochs every trial trains before ASHA may stop it
+    grace_period: int = bounded(1, le=MAX_EPOCHS)   # epochs every trial trains before ASHA may stop it
     reduction_factor: float = 2.0   # keep the best 1/reduction_factor of trials at each rung
 
     def __post_init__(self) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from carbonshift.forecast.bounds import MAX_SPAN_H, bounded
 from carbonshift.forecast.data.panel import to_matrix
 from carbonshift.forecast.data.schema import DEFAULT_BUCKETS
 
@@ -41,7 +42,7 @@ class WindowRule:
     mode: str = "percentile"          # percentile | absolute
     enter: float = 80.0               # percentile (0–100) or absolute value in the signal's units
     hysteresis: float = 10.0          # exit threshold = enter ∓ hysteresis (same units as enter), ≥ 0
-    min_hours: int = 3                # shortest window kept, hours ≥ 1
+    min_hours: int = bounded(3, le=MAX_SPAN_H)   # shortest window kept, hours ≥ 1
 
     def __post_init__(self) -> None:
         if self.mode not in ("percentile", "absolute"):

@@ -27,6 +27,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
+from carbonshift.forecast.bounds import MAX_BOOSTING_ITER, MAX_CPUS, MAX_SPAN_DAYS, bounded
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 from carbonshift.forecast.models.base import Capabilities, Forecaster, forecast_frame
 from carbonshift.forecast.models.features import (RegionSeries, direct_design, issue_indices, region_series,
@@ -42,12 +43,12 @@ _BASELINE = {"absolute": None, "relative": "y_mean168", "profile": "y_prof7"}
 class GBMParams:
     """Hyperparameters of :class:`GBMForecaster` (``max_iter`` … ``min_samples_leaf``: the sklearn knobs)."""
 
-    max_iter: int = 300
+    max_iter: int = bounded(300, le=MAX_BOOSTING_ITER)
     learning_rate: float = 0.05
-    max_leaf_nodes: int = 31
-    min_samples_leaf: int = 40
-    train_days: int | None = None
-    n_threads: int = 1
+    max_leaf_nodes: int = bounded(31, le=100_000)   # leaves per tree, at most
+    min_samples_leaf: int = bounded(40, le=1_000_000)   # training rows per leaf, at least
+    train_days: int | None = bounded(None, le=MAX_SPAN_DAYS)   # train on the last N days before each fit only (null: all)
+    n_threads: int = bounded(1, le=MAX_CPUS)   # OpenMP threads of each fit and prediction
     level: Literal["absolute", "relative", "profile"] = "absolute"   # target − trailing 7-day mean / same-hour mean
     recency_halflife_days: float | None = None   # training samples weighted 0.5^(age / half-life)
     past_covariates: list[str] = field(default_factory=list)   # observed panel columns (e.g. mix_wind_pct) read before issue

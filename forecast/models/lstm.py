@@ -18,10 +18,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from carbonshift.forecast.bounds import MAX_SPAN_DAYS, MAX_SPAN_H, bounded
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 from carbonshift.forecast.models.base import TrainingMonitor, forecast_frame
 from carbonshift.forecast.models.features import region_series
-from carbonshift.forecast.models.neural import (TARGET_FORMS, NeuralForecaster, Scaler, best_checkpoint,
+from carbonshift.forecast.models.neural import (MAX_BATCH, MAX_ENCODER_H, MAX_EPOCHS, MAX_HIDDEN,
+                                                TARGET_FORMS, NeuralForecaster, Scaler, best_checkpoint,
                                                 check_input_clip, seasonal_base, trainer, windows,
                                                 with_seasonal_input)
 from carbonshift.forecast.models.registry import register_forecaster
@@ -84,16 +86,16 @@ def _build_module(n_feat: int, n_regions: int, horizon: int, hidden: int, layers
 class LSTMParams:
     """Hyperparameters of :class:`LSTMForecaster` (sizes and training limits; tiny for tests)."""
 
-    encoder_h: int = 168
-    hidden: int = 64
-    layers: int = 1
+    encoder_h: int = bounded(168, le=MAX_ENCODER_H)   # hours of history each forecast reads
+    hidden: int = bounded(64, le=MAX_HIDDEN)
+    layers: int = bounded(1, le=64)
     dropout: float = 0.1
-    max_epochs: int = 20
-    batch_size: int = 128
+    max_epochs: int = bounded(20, le=MAX_EPOCHS)
+    batch_size: int = bounded(128, le=MAX_BATCH)
     learning_rate: float = 3e-3
-    patience: int = 3
-    stride_h: int = 6
-    train_days: int | None = None
+    patience: int = bounded(3, le=MAX_EPOCHS)   # epochs without a better early-stopping loss before training stops
+    stride_h: int = bounded(6, le=MAX_SPAN_H)   # hours between training windows
+    train_days: int | None = bounded(None, le=MAX_SPAN_DAYS)   # train on the last N days only (null: all)
     target_form: Literal["level", "seasonal_residual", "profile_residual"] = "level"   # learn target − seasonal-naive 24 h / 7-day same-hour mean
     seasonal_input: bool = False   # feed the seasonal-naive 24 h value as an input (encoder: y 24 h earlier; decoder: known at issue)
     input_clip: float | None = None   # bound standardised known covariates to ± this many training std

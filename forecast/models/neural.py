@@ -20,6 +20,14 @@ import pandas as pd
 from carbonshift.forecast.models.base import Capabilities, Forecaster, TrainingMonitor
 from carbonshift.forecast.models.features import RegionSeries
 
+# Upper bounds of the neural members' size settings (``models.lstm`` / ``models.tft``, checked at parse time; shipped
+# values in brackets): hidden units [≤ 64], batch size [≤ 256], encoder length [≤ 168 h] — windows are
+# n × encoder_h × features float32 arrays, so a year of hours at most — and epochs (max_epochs, patience) [≤ 20].
+MAX_HIDDEN = 4096
+MAX_BATCH = 65_536
+MAX_ENCODER_H = 366 * 24
+MAX_EPOCHS = 10_000
+
 
 def calendar(times: pd.DatetimeIndex) -> np.ndarray:
     """[T × 6] sin/cos of hour of day, day of week and day of year (UTC)."""

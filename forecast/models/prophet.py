@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carbonshift.forecast.bounds import MAX_SPAN_DAYS, bounded
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 from carbonshift.forecast.models.base import Capabilities, Forecaster, forecast_frame
 from carbonshift.forecast.models.features import HOLIDAY_COUNTRY, RegionSeries, issue_indices, region_series
@@ -65,7 +66,7 @@ class ProphetParams:
     holidays: bool = True
     regressors: bool = True
     changepoint_prior_scale: float = 0.05
-    train_days: int | None = 365
+    train_days: int | None = bounded(365, le=MAX_SPAN_DAYS)   # fit on the last N days before until only (null: all)
 
 
 @register_forecaster("prophet")

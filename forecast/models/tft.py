@@ -17,10 +17,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from carbonshift.forecast.bounds import MAX_SPAN_DAYS, MAX_SPAN_H, bounded
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 from carbonshift.forecast.models.base import TrainingMonitor, forecast_frame
 from carbonshift.forecast.models.features import region_series
-from carbonshift.forecast.models.neural import (NeuralForecaster, Scaler, best_checkpoint, check_input_clip,
+from carbonshift.forecast.models.neural import (MAX_BATCH, MAX_ENCODER_H, MAX_EPOCHS, MAX_HIDDEN,
+                                                NeuralForecaster, Scaler, best_checkpoint, check_input_clip,
                                                 epoch_timer, trainer)
 from carbonshift.forecast.models.registry import register_forecaster
 
@@ -37,17 +39,17 @@ def hour_index(times: pd.DatetimeIndex) -> np.ndarray:
 class TFTParams:
     """Hyperparameters of :class:`TFTForecaster` (sizes and training limits; tiny for tests)."""
 
-    encoder_h: int = 168
-    hidden: int = 32
-    attention_heads: int = 2
+    encoder_h: int = bounded(168, le=MAX_ENCODER_H)   # hours of history each forecast reads (max_encoder_length)
+    hidden: int = bounded(32, le=MAX_HIDDEN)
+    attention_heads: int = bounded(2, le=64)
     dropout: float = 0.1
-    max_epochs: int = 10
-    batch_size: int = 128
+    max_epochs: int = bounded(10, le=MAX_EPOCHS)
+    batch_size: int = bounded(128, le=MAX_BATCH)
     learning_rate: float = 3e-3
-    patience: int = 3
-    limit_train_batches: int = 200
-    stride_h: int = 6
-    train_days: int | None = None
+    patience: int = bounded(3, le=MAX_EPOCHS)   # epochs without a better early-stopping loss before training stops
+    limit_train_batches: int = bounded(200, le=1_000_000)   # training batches per epoch, at most
+    stride_h: int = bounded(6, le=MAX_SPAN_H)   # hours between training windows
+    train_days: int | None = bounded(None, le=MAX_SPAN_DAYS)   # train on the last N days only (null: all)
     target_normalizer: Literal["group", "encoder"] = "group"   # encoder: scale each window by its encoder's mean/std
     input_clip: float | None = None   # bound standardised known covariates to ± this many training std
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from carbonshift.forecast.bounds import MAX_SPAN_H, bounded
+from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.scheduler.cost import prefix
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.feasibility import MoveTiming, move_hours
@@ -60,19 +62,20 @@ class MigrationOptions(MoveTiming):
     ``link_efficiency``, ``restore_gb_per_s``, ``startup_h``, ``max_move_share`` — the feasible policy's time
     rule) and
 
-    ckpt_gb_per_gpu: checkpoint size per GPU of the job, GB (model + optimizer state; our assumption).
+    ckpt_gb_per_gpu: checkpoint size per GPU of the job, GB (model + optimizer state; our assumption; ≤ 10,000).
     include_data: also move the job's dataset (``Jobs.data_gb``) with the checkpoint.
-    lookahead_h: forecast window over which regions are compared, hours.
+    lookahead_h: forecast window over which regions are compared, hours (≤ the longest forecast horizon,
+    :data:`forecast.data.schema.MAX_HORIZON_H`: the window is a [hours × lookahead × regions] array).
     decide_every_h: hours between migration decisions (checkpoint boundaries).
     idle_fraction: share of the job's power drawn while it moves, (0–1].
     stay_fraction: share of each job that must stay at home (0 = fully migratable).
     migratable_share: share of jobs (random, seeded) that are interruptible/migratable at all.
     """
 
-    ckpt_gb_per_gpu: float = CKPT_GB_PER_GPU
+    ckpt_gb_per_gpu: float = bounded(CKPT_GB_PER_GPU, le=10_000)
     include_data: bool = False
-    lookahead_h: int = 12
-    decide_every_h: int = 1
+    lookahead_h: int = bounded(12, le=MAX_HORIZON_H)
+    decide_every_h: int = bounded(1, le=MAX_SPAN_H)
     idle_fraction: float = 0.3
     stay_fraction: float = 0.0
     migratable_share: float = 1.0

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from carbonshift.forecast.bounds import MAX_SOLVER_S, bounded
 from carbonshift.forecast.data.schema import QUANTILE_LEVELS
 from carbonshift.scheduler.datacenters import DataCenters
 from carbonshift.scheduler.policies.baselines import Casper, GreedyCarbon, PerformanceFirst, RandomPolicy, RoundRobin
@@ -46,7 +47,7 @@ class PolicyOptions:
     risk_alpha: float = 0.9                # CVaR level, one of the forecast quantile levels
     risk_miss_price_kg: float = MISS_PRICE_KG  # chance_constrained: kgCO2e charged per expected missed deadline
     regional_transport: str = "inprocess"  # regional: schedulers in this process | one Ray actor per region
-    milp_time_limit_s: float = 8.0         # rolling_milp: HiGHS time limit per daily plan, s
+    milp_time_limit_s: float = bounded(8.0, le=MAX_SOLVER_S)   # rolling_milp: HiGHS time limit per daily plan, s
 
     def __post_init__(self) -> None:
         if self.risk_quantile is not None and self.risk_quantile not in QUANTILE_LEVELS:
