@@ -3,10 +3,11 @@
 Every config section is a dataclass; :func:`parse` converts a nested dict into it and rejects unknown
 keys, wrong types and missing required keys with a message naming the file and the dotted key path,
 e.g. ``paper_main.yaml: workload.n_jobs: expected int, got 'many'``. Numeric ranges are declared on the
-field with :func:`forecast.bounds.bounded` (in experiment sections and in the library dataclasses they expose
-alike) and every one is checked here at parse time (:func:`check_range`); cross-field checks live in each
-dataclass's ``__post_init__`` and raise :class:`ConfigError` via :func:`check`. A mapping whose names come from
-a registry that plug-ins extend (the backtest's ``models``) is a :func:`registry_sections` field.
+field with :func:`forecast.bounds.bounded` (or :func:`~forecast.bounds.bounded_entries` for a mapping of
+per-name settings; in experiment sections and in the library dataclasses they expose alike) and every one is
+checked here at parse time (:func:`check_range`); cross-field checks live in each dataclass's ``__post_init__``
+and raise :class:`ConfigError` via :func:`check`. A mapping whose names come from a registry that plug-ins extend
+(the backtest's ``models``) is a :func:`registry_sections` field.
 
 Untrusted YAML fails fast and short (:func:`safe_yaml`): at most :data:`MAX_YAML_BYTES` of UTF-8 text,
 nesting at most :data:`MAX_DEPTH` levels, aliases expanding to at most :data:`MAX_EXPANDED_NODES` nodes;
@@ -28,7 +29,7 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
-from carbonshift.forecast.bounds import Range, field_range
+from carbonshift.forecast.bounds import Range, entry_ranges, field_range
 
 T = TypeVar("T")
 MAX_YAML_BYTES = 1_000_000
@@ -114,6 +115,18 @@ def check_range(value: Any, rng: Range, key: str) -> None:
     for word, limit in rng.limits():
         if not _INSIDE[word](value, limit):
             raise ConfigError(f"{key}: must be {word} {limit:g}, got {shown(value)}")
+
+
+def _check_field_ranges(value: Any, field: dataclasses.Field, key: str) -> None:
+    """The ranges declared on ``field`` (:mod:`forecast.bounds`) for its parsed ``value``."""
+    rng, settings_ranges = field_range(field), entry_ranges(field)
+    if rng is not None:
+        check_range(value, rng, key)
+    if settings_ranges and isinstance(value, dict):
+        for entry, settings in value.items():
+            for name, setting_range in settings_ranges.items():
+                if name in settings:
+                    check_range(settings[name], setting_range, f"{key}.{entry}.{name}")
 
 
 def _type_name(tp: Any) -> str:
@@ -214,9 +227,7 @@ def _parse_dataclass(doc: dict, cls: type[T], prefix: str) -> T:
             kwargs[name] = _convert_sections(doc[name], field, f"{dot}{name}")
         elif name in doc:
             kwargs[name] = _convert(doc[name], hints[name], f"{dot}{name}")
-            rng = field_range(field)
-            if rng is not None:
-                check_range(kwargs[name], rng, f"{dot}{name}")
+            _check_field_ranges(kwargs[name], field, f"{dot}{name}")
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{dot}{name}: required key missing")
     try:

@@ -28,7 +28,7 @@ import pandas as pd
 from carbonshift.experiments.config import check
 from carbonshift.experiments.regional_ray import ray_regional
 from carbonshift.experiments.tracking import forecast_table_path
-from carbonshift.forecast.bounds import MAX_BOOSTING_ITER, MAX_SPAN_DAYS, MAX_SPAN_H, bounded
+from carbonshift.forecast.bounds import MAX_BOOSTING_ITER, MAX_SPAN_DAYS, MAX_SPAN_H, Range, bounded, bounded_entries
 from carbonshift.forecast.data.panel import load_panel
 from carbonshift.forecast.data.schema import MAX_HORIZON_H
 from carbonshift.forecast.models.base import read_forecast_table
@@ -170,7 +170,8 @@ class WanSites(SiteEnergy):
 @dataclass
 class DatacenterSection(WanSites):
     gpus_per_region: int = bounded(DEFAULT_GPUS, ge=1, le=MAX_GPUS_PER_REGION)
-    overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+    overrides: dict[str, dict[str, float]] = bounded_entries(   # region → {gpus: …, pue: …}
+        dict, gpus=Range(ge=1, le=MAX_GPUS_PER_REGION), pue=Range(ge=1))
     residency: bool = False          # data residency: every job runs in its home region only
 
 

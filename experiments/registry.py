@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from carbonshift.experiments.config import ConfigError, shown
-from carbonshift.forecast.bounds import field_range
+from carbonshift.forecast.bounds import Range, entry_ranges, field_range
 
 
 @dataclass
@@ -205,6 +205,12 @@ def _default_text(f: dataclasses.Field) -> str:
 
 
 def _bounds_text(f: dataclasses.Field) -> str:
-    """The range column: the range declared on the field (``≥ 1, ≤ 1e+06``; empty: none)."""
+    """The range column: the range declared on the field (``≥ 1, ≤ 1e+06``), or those of its entries' settings
+    (``gpus ≥ 1, ≤ 1e+06; pue ≥ 1``); empty: none."""
+    def text(rng: Range) -> str:
+        return ", ".join(f"{op} {limit:g}" for op, limit in rng.limits())
+
     rng = field_range(f)
-    return "" if rng is None else ", ".join(f"{op} {limit:g}" for op, limit in rng.limits())
+    if rng is not None:
+        return text(rng)
+    return "; ".join(f"{name} {text(r)}" for name, r in entry_ranges(f).items())

@@ -1,10 +1,11 @@
 """Numeric ranges of config fields, declared on the dataclass field that holds the number.
 
-Every layer declares its config-facing fields with :func:`bounded` (``max_iter: int = bounded(300, le=10_000)``);
-``experiments.config.parse`` checks every declared range when a config is parsed, before anything is built, and
-``carbonshift config-reference`` prints it. This module only declares: it is the bottom layer (it imports nothing
-from carbonshift), so ``forecast``, ``scheduler`` and ``experiments`` all use the same declaration. A library
-object built directly in Python is not range-checked by it.
+Every layer declares its config-facing fields with :func:`bounded` (``max_iter: int = bounded(300, le=10_000)``)
+or, for a mapping of per-name settings, :func:`bounded_entries`; ``experiments.config.parse`` checks every
+declared range when a config is parsed, before anything is built, and ``carbonshift config-reference`` prints it.
+This module only declares: it is the bottom layer (it imports nothing from carbonshift), so ``forecast``,
+``scheduler`` and ``experiments`` all use the same declaration. A library object built directly in Python is not
+range-checked by it.
 
 The upper bounds below are the size limits that fields of more than one module use; a limit of one module's
 fields lives in that module.
@@ -12,6 +13,7 @@ fields lives in that module.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 #: upper bound of a day count a config names (data spans, training and calibration windows): ten years, longer
@@ -50,6 +52,18 @@ def bounded(default: Any = dataclasses.MISSING, *, gt: float | None = None, ge: 
     return dataclasses.field(default=default, metadata={"range": Range(gt, ge, lt, le)})
 
 
+def bounded_entries(default_factory: Callable[[], dict[str, Any]], **ranges: Range) -> Any:
+    """A dataclass field mapping names to settings (``dict[str, dict[str, float]]``) whose numeric settings have
+    ranges checked at parse time in every entry, e.g. ``overrides: dict[str, dict[str, float]] =
+    bounded_entries(dict, gpus=Range(ge=1, le=10**6))``; settings not named here are not checked."""
+    return dataclasses.field(default_factory=default_factory, metadata={"entry_ranges": ranges})
+
+
 def field_range(field: dataclasses.Field) -> Range | None:
     """The range :func:`bounded` declared on ``field`` (None: none)."""
     return field.metadata.get("range")
+
+
+def entry_ranges(field: dataclasses.Field) -> dict[str, Range]:
+    """Setting name → range that :func:`bounded_entries` declared on ``field`` (empty: none)."""
+    return dict(field.metadata.get("entry_ranges", {}))

@@ -247,6 +247,12 @@ def test_sweep_sizes_are_refused_before_anything_is_built(tmp_path, capsys, name
         ("curtailment_training", "windows.min_hours", "87840"),
         ("paper_main", "policy_options.milp_time_limit_s", "86400"),
     ]],
+    ("paper_capacity", "datacenters.overrides={GB: {gpus: 1000000000}}",
+     "paper_capacity.yaml: datacenters.overrides.GB.gpus: must be ≤ 1e+06"),
+    ("paper_capacity", "datacenters.overrides={GB: {gpus: 0}}",
+     "paper_capacity.yaml: datacenters.overrides.GB.gpus: must be ≥ 1"),
+    ("paper_capacity", "datacenters.overrides={GB: {pue: 0.5}}",
+     "paper_capacity.yaml: datacenters.overrides.GB.pue: must be ≥ 1"),
     # a tune search samples inside the same ranges
     ("forecast_tune", "search.lstm.hidden=[32, 1000000000]", "forecast_tune.yaml: search.lstm.hidden[1]: must be ≤ 4096"),
     ("forecast_tune", "search.tft.max_epochs={low: 1, high: 1000000000}",
