@@ -124,6 +124,9 @@ def _check_field_ranges(value: Any, field: dataclasses.Field, key: str) -> None:
         check_range(value, rng, key)
     if settings_ranges and isinstance(value, dict):
         for entry, settings in value.items():
+            unknown = sorted(set(settings) - set(settings_ranges))
+            check(not unknown, f"{key}.{entry}", f"unknown setting(s) {', '.join(map(repr, unknown))}; "
+                                                  f"known: {', '.join(settings_ranges)}")
             for name, setting_range in settings_ranges.items():
                 if name in settings:
                     check_range(settings[name], setting_range, f"{key}.{entry}.{name}")

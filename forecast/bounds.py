@@ -55,7 +55,8 @@ def bounded(default: Any = dataclasses.MISSING, *, gt: float | None = None, ge: 
 def bounded_entries(default_factory: Callable[[], dict[str, Any]], **ranges: Range) -> Any:
     """A dataclass field mapping names to settings (``dict[str, dict[str, float]]``) whose numeric settings have
     ranges checked at parse time in every entry, e.g. ``overrides: dict[str, dict[str, float]] =
-    bounded_entries(dict, gpus=Range(ge=1, le=10**6))``; settings not named here are not checked."""
+    bounded_entries(dict, gpus=Range(ge=1, le=10**6))``; a setting not named here is refused (a typo such as
+    ``gpu:`` would otherwise be ignored)."""
     return dataclasses.field(default_factory=default_factory, metadata={"entry_ranges": ranges})
 
 

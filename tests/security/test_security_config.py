@@ -253,6 +253,8 @@ def test_sweep_sizes_are_refused_before_anything_is_built(tmp_path, capsys, name
      "paper_capacity.yaml: datacenters.overrides.GB.gpus: must be ≥ 1"),
     ("paper_capacity", "datacenters.overrides={GB: {pue: 0.5}}",
      "paper_capacity.yaml: datacenters.overrides.GB.pue: must be ≥ 1"),
+    ("paper_capacity", "datacenters.overrides={GB: {gpu: 64}}",      # a typo was ignored: GB kept its default
+     "paper_capacity.yaml: datacenters.overrides.GB: unknown setting(s) 'gpu'; known: gpus, pue"),
     # a tune search samples inside the same ranges
     ("forecast_tune", "search.lstm.hidden=[32, 1000000000]", "forecast_tune.yaml: search.lstm.hidden[1]: must be ≤ 4096"),
     ("forecast_tune", "search.tft.max_epochs={low: 1, high: 1000000000}",
