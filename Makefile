@@ -60,7 +60,9 @@ test-slow: $(STAMP)
 # Every shipped experiment and sweep, then RESULTS.md from MLflow, all from one code version. PROFILE=two_core
 # (default) is the reduced profile for 2 cores (experiments/profiles/two_core.yaml says what it cuts); PROFILE=full
 # runs every config as written (hours on 2 cores: a Ray cluster, RAY_ADDRESS). Two chains run side by side, each
-# mostly on one core (single-threaded GBM/Prophet fits, one simulation at a time), split so that their measured step
+# on one core (single-threaded GBM/Prophet fits, one simulation at a time, torch and BLAS held to one thread: two
+# torch fits of two threads each oversubscribe 2 cores — RESULTS.md's run had to pause one chain's TFT fit for
+# 4 min so the other's could finish), split so that their measured step
 # times are about equal (44c55c4, two_core: chain 1 ≈ 4,500 s = every scheduling run and sweep + forecast_tune →
 # forecast_dacf_tuned; chain 2 ≈ 4,550 s = the other forecasting runs). A run that reads another's table is in
 # the same chain, after it (forecast_members → sweep_forecasters, forecast_paper_period → sweep_accuracy_ensemble,
@@ -79,7 +81,7 @@ results: $(STAMP)
 	@mkdir -p reports && printf 'step\tprofile\tseconds\texit\n' > reports/results_timing.tsv
 	@$(BIN)/python -c "from carbonshift.experiments.tracking import configure; configure('Default')"  # create the store once: two chains creating a new sqlite store at once race in its migrations
 	@start=$$(date +%s); \
-	chain() { for step in "$$@"; do \
+	chain() { export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1; for step in "$$@"; do \
 	  cmd=$${step%%:*}; name=$${step#*:}; t0=$$(date +%s); echo "$$(date -u +%H:%M:%S) start $$step"; \
 	  if [ $$cmd = sweep ]; then $(BIN)/carbonshift sweep experiments/configs/$$name.yaml --resume --profile $(PROFILE); \
 	  else $(BIN)/carbonshift run experiments/configs/$$name.yaml --profile $(PROFILE); fi; rc=$$?; \
