@@ -17,18 +17,19 @@ log = logging.getLogger(__name__)
 MEAN_SCORES: tuple[str, ...] = ("mape", "accuracy", "crps", "picp50", "picp80", "picp90")
 
 
-def score_metrics(scores: pd.DataFrame, target: str, keys: Mapping[str, str]) -> dict[str, float]:
+def score_metrics(scores: pd.DataFrame, target: str, keys: Mapping[str, str], *, prefix: str = "",
+                  means: tuple[str, ...] = MEAN_SCORES) -> dict[str, float]:
     """Metrics of ``scores`` (:func:`forecast.metrics.score_by` over model × region): every score as
-    ``<score>.<target>.<key>.<region>``, and :data:`MEAN_SCORES` averaged over regions as
-    ``<score>.<target>.<key>.mean``; ``key``: the model's metric-safe key in ``keys``, else its name."""
+    ``<prefix><score>.<target>.<key>.<region>``, and the scores in ``means`` averaged over regions as
+    ``<prefix><score>.<target>.<key>.mean``; ``key``: the model's metric-safe key in ``keys``, else its name."""
     out = {}
     for _, row in scores.iterrows():
         for k, v in row.items():
             if k not in ("model", "region", "n"):
-                out[f"{k}.{target}.{keys.get(row['model'], row['model'])}.{row['region']}"] = float(v)
+                out[f"{prefix}{k}.{target}.{keys.get(row['model'], row['model'])}.{row['region']}"] = float(v)
     for model, g in scores.groupby("model"):
-        for k in MEAN_SCORES:
-            out[f"{k}.{target}.{keys.get(str(model), str(model))}.mean"] = float(g[k].mean())
+        for k in means:
+            out[f"{prefix}{k}.{target}.{keys.get(str(model), str(model))}.mean"] = float(g[k].mean())
     return out
 
 

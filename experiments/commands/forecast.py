@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from carbonshift.experiments import forecast_value, tracking
+from carbonshift.experiments.backtest_results import score_metrics
 from carbonshift.experiments.commands.run import add_common, execute
 from carbonshift.experiments.config import ConfigError, as_dict
 from carbonshift.experiments.config_doc import parse_doc, parse_overrides, read_doc
@@ -157,15 +158,8 @@ def log_validation(fitted: Any) -> None:
     import mlflow
 
     target, scores = fitted.target, fitted.validation_scores
-    key = {"ensemble (uncalibrated)": "ensemble_uncalibrated"}
-    metrics = {}
-    for _, row in scores.iterrows():
-        for k, v in row.items():
-            if k not in ("model", "region", "n"):
-                metrics[f"val_{k}.{target}.{key.get(row['model'], row['model'])}.{row['region']}"] = float(v)
-    for model, g in scores.groupby("model"):
-        for k in ("mape", "mae", "crps", "picp90"):
-            metrics[f"val_{k}.{target}.{key.get(model, model)}.mean"] = float(g[k].mean())
+    metrics = score_metrics(scores, target, {"ensemble (uncalibrated)": "ensemble_uncalibrated"}, prefix="val_",
+                            means=("mape", "mae", "crps", "picp90"))
     dropped = fitted.dropped()
     metrics.update({f"dropped_share.{target}.{m}": float(v) for m, v in zip(dropped["model"], dropped["dropped_share"])})
     mlflow.log_metrics(metrics)

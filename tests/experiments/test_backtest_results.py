@@ -19,6 +19,9 @@ def test_score_metrics_name_each_score_by_target_model_key_and_region_and_averag
     assert m["mape.ci_direct.ensemble.mean"] == 3.0 and m["picp90.ci_direct.ensemble.mean"] == pytest.approx(0.8)
     assert "n.ci_direct.gbm.A" not in m and "width90.ci_direct.ensemble.mean" not in m
     assert len(m) == 3 * 7 + 2 * 6
+    val = score_metrics(scores, "ci_direct", {}, prefix="val_", means=("mape",))   # forecast train's naming
+    assert val["val_mape.ci_direct.e+cqr.mean"] == 3.0 and val["val_crps.ci_direct.gbm.A"] == 2.0
+    assert len(val) == 3 * 7 + 2
 
 
 def test_dacf_metrics_are_the_published_rows_mape_per_region():
