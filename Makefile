@@ -61,10 +61,11 @@ test-slow: $(STAMP)
 # (default) is the reduced profile for 2 cores (experiments/profiles/two_core.yaml says what it cuts); PROFILE=full
 # runs every config as written (hours on 2 cores: a Ray cluster, RAY_ADDRESS). Two chains run side by side, each
 # on one core (single-threaded GBM/Prophet fits, one simulation at a time, torch and BLAS held to one thread: two
-# torch fits of two threads each oversubscribe 2 cores — RESULTS.md's run had to pause one chain's TFT fit for
-# 4 min so the other's could finish), split so that their measured step
-# times are about equal (44c55c4, two_core: chain 1 ≈ 4,500 s = every scheduling run and sweep + forecast_tune →
-# forecast_dacf_tuned; chain 2 ≈ 4,550 s = the other forecasting runs). A run that reads another's table is in
+# torch fits of two threads each oversubscribe 2 cores — RESULTS.md's run, before this limit, had one chain's TFT
+# fit paused by hand for 224 s so the other's could finish), split so that their measured step times are about
+# equal. Measured (RESULTS.md's run, eddeee0, two_core, 2 cores, helpers' tests beside it): 4,932 s = 1 h 22 min
+# wall; chain 1 (every scheduling run and sweep + forecast_tune → forecast_dacf_tuned) 4,205 s, chain 2 (the other
+# forecasting runs) 4,932 s including that pause; steps sum to 9,137 s. A run that reads another's table is in
 # the same chain, after it (forecast_members → sweep_forecasters, forecast_paper_period → sweep_accuracy_ensemble,
 # forecast_tune → forecast_dacf_tuned). A chain stops at its first failed step; the other finishes. Sweeps resume:
 # trials that already finished under the same code and profile are not rerun. Each step's wall time goes to
