@@ -80,7 +80,6 @@ RESULTS_CHAIN_2 := run:forecast_dacf run:forecast_em run:forecast_members sweep:
         run:forecast_paper_period sweep:sweep_accuracy_ensemble run:forecast_level_shift run:forecast_level_shift_refit
 results: $(STAMP)
 	@mkdir -p reports && printf 'step\tprofile\tseconds\texit\n' > reports/results_timing.tsv
-	@$(BIN)/python -c "from carbonshift.experiments.tracking import configure; configure('Default')"  # create the store once: two chains creating a new sqlite store at once race in its migrations
 	@start=$$(date +%s); \
 	chain() { export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1; for step in "$$@"; do \
 	  cmd=$${step%%:*}; name=$${step#*:}; t0=$$(date +%s); echo "$$(date -u +%H:%M:%S) start $$step"; \

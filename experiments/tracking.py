@@ -7,6 +7,7 @@ folder in the project root, whatever the current directory; ``CARBONSHIFT_RUNS_D
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -72,12 +73,31 @@ def configure(experiment: str) -> str:
     if uri.startswith("sqlite:///"):
         RUNS_DIR.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
-    exp = mlflow.get_experiment_by_name(experiment)
-    if exp is None:
-        location = (RUNS_DIR / "artifacts").as_uri() if uri.startswith("sqlite:///") else None
-        return mlflow.create_experiment(experiment, artifact_location=location)
+    with _sqlite_lock(uri):
+        exp = mlflow.get_experiment_by_name(experiment)
+        if exp is None:
+            location = (RUNS_DIR / "artifacts").as_uri() if uri.startswith("sqlite:///") else None
+            return mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
     return exp.experiment_id
+
+
+@contextlib.contextmanager
+def _sqlite_lock(uri: str) -> Iterator[None]:
+    """For a ``sqlite:///`` store, an exclusive lock on ``<db>.lock`` beside it while the store is opened and an
+    experiment selected: processes that open a new store at once race in MLflow's schema migrations
+    ('duplicate column name: step') and in creating the same experiment. Other stores: no lock."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri[len("sqlite:///"):] + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

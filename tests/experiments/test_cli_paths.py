@@ -63,3 +63,17 @@ def test_forecast_table_path_resolves_against_the_project_root(tmp_path, monkeyp
     with pytest.raises(FileNotFoundError, match=r"reports/nope/latest/forecast_ensemble.csv not found .*"
                                                 r"carbonshift run experiments/configs/quickstart_forecast.yaml"):
         forecast_table_path("reports/nope/latest/forecast_ensemble.csv")
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
+    # without the lock in tracking.configure, two processes on a fresh store raced in MLflow's schema migrations
+    # ("duplicate column name: step") and one run failed before it started
+    code = "from carbonshift.experiments.tracking import configure; print(configure('race'))"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {
+        "CARBONSHIFT_RUNS_DIR": str(tmp_path / "runs"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err[-300:] for _, err in outs]
+    assert len({out.strip() for out, _ in outs}) == 1          # one experiment, created once
+    assert (tmp_path / "runs" / "mlflow.db.lock").exists()
