@@ -72,22 +72,38 @@ def experiment_kind(name: str, config_cls: type, description: str = "") -> Calla
     return wrap
 
 
+def _kind_modules() -> list[str]:
+    """Names of the modules in :mod:`experiments.kinds` (listed, not imported)."""
+    return [m.name for m in pkgutil.iter_modules(importlib.import_module("carbonshift.experiments.kinds").__path__)]
+
+
+def _import_kind_module(module: str) -> None:
+    """Import ``carbonshift.experiments.kinds.<module>`` so its kinds register; an import error is kept in
+    :data:`_BROKEN` (reported by :func:`get` when a kind of this module is asked for)."""
+    try:
+        importlib.import_module(f"carbonshift.experiments.kinds.{module}")
+    except Exception as exc:
+        _BROKEN[module] = f"{type(exc).__name__}: {exc}"
+
+
 def kinds() -> dict[str, Kind]:
     """All registered kinds. Each kind module is imported on its own, so one that fails to import (e.g. an
     optional dependency is missing) only makes its own kinds unavailable; :func:`get` reports why."""
-    for mod in pkgutil.iter_modules(importlib.import_module("carbonshift.experiments.kinds").__path__):
-        try:
-            importlib.import_module(f"carbonshift.experiments.kinds.{mod.name}")
-        except Exception as exc:  # reported by get() when a kind of this module is asked for
-            _BROKEN[mod.name] = f"{type(exc).__name__}: {exc}"
+    for module in _kind_modules():
+        _import_kind_module(module)
     return dict(_KINDS)
 
 
 def get(name: str) -> Kind:
-    """The kind registered as ``name``. ``KeyError`` otherwise: when the module of the same name (kinds live in
-    ``experiments/kinds/<kind>.py``) failed to import, the message is that module's import error (e.g. a
-    missing optional dependency), not "unknown kind"; an unknown name lists the known kinds and any module that
-    failed to import."""
+    """The kind registered as ``name``. Kinds live in ``experiments/kinds/<kind>.py``: only the module of that name
+    is imported (the others load scikit-learn, matplotlib …, seconds for a config error); the rest only when
+    ``name`` is not found there. ``KeyError`` otherwise: when the module of the same name failed to import, the
+    message is that module's import error (e.g. a missing optional dependency), not "unknown kind"; an unknown
+    name lists the known kinds and any module that failed to import."""
+    if name in _kind_modules():
+        _import_kind_module(name)
+    if name in _KINDS:
+        return _KINDS[name]
     known = kinds()
     if name not in known and name in _BROKEN:
         raise KeyError(f"experiment kind {name!r} is unavailable: module carbonshift.experiments.kinds.{name} failed to import "
