@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import ThreadpoolController
 
 from carbonshift.forecast.data.traces import alibaba_finished_tasks
@@ -216,6 +214,10 @@ class DurationEstimator:
         x = self._tree_x(self.history)
         n_num = len(self.numeric) + (1 if self.time_cols else 0)
         cat_mask = np.r_[np.zeros(n_num, bool), np.ones(len(self.categorical), bool)]
+        # lazy: scikit-learn takes ~1 s to import; simulate configs import this module just to parse (issue 24)
+        from sklearn.ensemble import HistGradientBoostingRegressor
+        from sklearn.neighbors import NearestNeighbors
+
         with _thread_limit(self.threads):
             self._models = {q: HistGradientBoostingRegressor(
                 loss="quantile", quantile=q, max_iter=self.max_iter, learning_rate=self.learning_rate,

@@ -18,7 +18,6 @@ from functools import cache, cached_property
 from statistics import NormalDist
 
 import numpy as np
-from scipy.special import ndtr
 import pandas as pd
 
 from carbonshift.forecast.data.panel import to_matrix
@@ -312,6 +311,8 @@ def controlled_error(carbon: CarbonSignal, model: str, *, k: float = 0.0, e: flo
         if e < 0 or spread.max() >= 2.0:
             raise ValueError(f"forecast.e: expected 0 ≤ e < {2.0 / horizon_shape(horizon_h).max():.3f} "
                              f"(relative error below 100 % at every horizon), got {e}")
+        from scipy.special import ndtr   # lazy: scipy.special takes ~0.2 s to import; every simulate config imports this module to parse
+
         f = a * (1.0 + spread * (ndtr(noise) - 0.5))
         levels = np.asarray(QUANTILE_LEVELS)
         q = f[..., None] / (1.0 + spread[..., None] * (0.5 - levels))

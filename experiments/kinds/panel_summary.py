@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from carbonshift.experiments.config import check
 from carbonshift.experiments.registry import Context, Result, experiment_kind
 from carbonshift.forecast.data.panel import EM_YEARS, EM_ZONES, load_panel
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -51,7 +51,7 @@ def summarise(panel: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def daily_profile_figure(panel: pd.DataFrame) -> plt.Figure:
+def daily_profile_figure(panel: pd.DataFrame) -> Figure:
     """Mean direct CI (gCO2eq/kWh) by UTC hour of day, one line per zone, over every loaded hour; the title names
     the zones and the period (UTC), the legend (outside the axes) marks zones whose hours are mostly estimated
     by Electricity Maps rather than measured."""
@@ -59,6 +59,11 @@ def daily_profile_figure(panel: pd.DataFrame) -> plt.Figure:
     estimated = panel.groupby("region")["estimated"].mean()
     labels = [f"{z} ({100 * estimated[z]:.0f} % of hours estimated)" if estimated[z] >= 0.05 else str(z)
               for z in prof.columns]
+    import matplotlib   # lazy: matplotlib.pyplot takes ~0.3 s to import; parsing a config imports this module (issue 24)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(10, 5))
     for i, (zone, label) in enumerate(zip(prof.columns, labels)):
         ax.plot(prof.index, prof[zone], marker=".", color=f"C{i % 10}", label=label)
@@ -74,9 +79,14 @@ def daily_profile_figure(panel: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def daily_series_figure(panel: pd.DataFrame) -> plt.Figure:
+def daily_series_figure(panel: pd.DataFrame) -> Figure:
     """Daily mean (UTC days) of direct CI (gCO2eq/kWh, top) and renewable share (%, bottom), one line per zone;
     the title names the zones and the period (UTC)."""
+    import matplotlib   # lazy: matplotlib.pyplot takes ~0.3 s to import; parsing a config imports this module (issue 24)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
     for ax, column, label in zip(axes, ("ci_direct", "renewable_pct"), ("direct CI, daily mean (gCO2eq/kWh)",
                                                                           "renewable share, daily mean (%)")):

@@ -20,11 +20,10 @@ all-cores OpenMP pool spin-waits and was measured 15× slower.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from carbonshift.forecast.bounds import MAX_BOOSTING_ITER, MAX_CPUS, MAX_SPAN_DAYS, bounded
@@ -33,6 +32,9 @@ from carbonshift.forecast.models.base import Capabilities, Forecaster, forecast_
 from carbonshift.forecast.models.features import (RegionSeries, direct_design, issue_indices, region_series,
                                                    relative_to_level, select)
 from carbonshift.forecast.models.registry import register_forecaster
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
 
 #: ``level`` → the baseline column the target is taken relative to (None: the target itself).
@@ -95,6 +97,9 @@ class GBMForecaster(Forecaster):
             return super().predict(history, issue_times, horizon)
 
     def _fit(self, panel: pd.DataFrame, target: str, until: pd.Timestamp | None) -> None:
+        # lazy: scikit-learn takes ~1 s to import; configs naming gbm import this module just to parse (issue 24)
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
         p = self.params
         for region, s in region_series(panel, target, self.oracle_weather, p.past_covariates).items():
             start = None if (until is None or p.train_days is None) else until - pd.Timedelta(days=p.train_days)
