@@ -69,13 +69,13 @@ def run_config(config: str | Path | dict, overrides: dict[str, Any] | None = Non
     Under DDP (several devices, ``trainer.strategy: ddp``) every rank runs the command; only rank 0 records an
     MLflow run and writes reports. A worker rank (:func:`~experiments.ddp_rank.distributed_rank` > 0) runs the kind
     with its outputs in a temporary folder and returns a record with status ``DDP_WORKER`` and no run id."""
-    import mlflow
-
-    tracking.quiet_mlflow()
     doc, source = read_doc(config, overrides)
     doc.pop("sweep", None)
     kind, cfg = parse_doc(doc, source)
     check_data(cfg, data_dir, source)
+    import mlflow   # lazy: ~1 s to import, after the config is parsed so that a bad config is refused at once (issue 24)
+
+    tracking.quiet_mlflow()
     version = code_version()
     chash = config_hash(kind.name, cfg, version)
     exp_name = experiment or cfg.name
