@@ -24,6 +24,7 @@ import pandas as pd
 
 from carbonshift.experiments.config import ConfigError, shown
 from carbonshift.forecast.bounds import Range, entry_ranges, field_range
+from carbonshift.scheduler.policies.registry import PLUGINS_ENV, policy_names
 
 
 @dataclass
@@ -118,9 +119,6 @@ def check_policies(names: list[str], key: str = "policies") -> None:
     """Config check: every name in ``names`` is a registered scheduling policy (built-in or from a module in
     ``CARBONSHIFT_POLICIES``); otherwise a :class:`ConfigError` for ``key`` listing the known ones and how to add
     one. A policy module that fails to import is reported with its import error."""
-    # lazy: the policy registry imports every policy (scipy.special, ~0.3 s) and `carbonshift --help` imports this module
-    from carbonshift.scheduler.policies.registry import PLUGINS_ENV, policy_names
-
     try:
         known = policy_names()
     except ValueError as exc:   # a CARBONSHIFT_POLICIES module failed to import

@@ -27,7 +27,7 @@ PACKAGES = {"forecast": "carbonshift.forecast", "scheduler": "carbonshift.schedu
 #: optional third-party libraries that are slow to import: imported where they are used
 HEAVY = ("torch", "lightning", "pytorch_forecasting", "prophet", "ray", "mlflow", "flwr", "matplotlib", "highspy")
 #: the most imports of carbonshift modules (statements) that may sit inside functions; lower it when you can
-MAX_FUNCTION_LEVEL = 5
+MAX_FUNCTION_LEVEL = 1
 #: what an import inside a function says on its line, or on the comment line above it: why it is not at module level
 REASON = "lazy:"
 

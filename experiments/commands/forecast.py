@@ -17,6 +17,8 @@ from typing import Any
 import pandas as pd
 
 from carbonshift.experiments import forecast_value, tracking
+from carbonshift.experiments.backtest_config import BacktestConfig
+from carbonshift.experiments.backtest_inputs import load_data, model_factories, pipeline_settings
 from carbonshift.experiments.backtest_results import score_metrics
 from carbonshift.experiments.commands.run import add_common, execute
 from carbonshift.experiments.config import ConfigError, as_dict
@@ -86,9 +88,6 @@ def report(args: argparse.Namespace) -> int:
 
 
 def _backtest_config(args: argparse.Namespace) -> Any:
-    # lazy: the backtest config (~0.9 s of imports: scikit-learn, scipy) stays out of `carbonshift --help`
-    from carbonshift.experiments.backtest_config import BacktestConfig
-
     doc, source = read_doc(args.config, parse_overrides(args.overrides))
     doc.pop("sweep", None)
     kind, cfg = parse_doc(doc, source)
@@ -100,9 +99,6 @@ def _backtest_config(args: argparse.Namespace) -> Any:
 def train(args: argparse.Namespace) -> int:
     """Fit one :class:`forecast.artifact.TrainedForecaster` per config target and log each as an MLflow artifact
     folder ``forecaster`` (one target) or ``forecaster_<target>``."""
-    # lazy: the backtest inputs (~0.9 s of imports: scikit-learn, scipy) stay out of `carbonshift --help`
-    from carbonshift.experiments.backtest_inputs import load_data, model_factories
-
     try:
         cfg = _backtest_config(args)
         check_data(cfg, args.data_dir, args.config)
@@ -128,9 +124,6 @@ def _train_and_log(args: argparse.Namespace, cfg: Any, panel: pd.DataFrame, fact
                    rows: list[dict]) -> Any:
     """One MLflow run: fit and log a forecaster per target (``rows`` receives one summary row each)."""
     import mlflow
-
-    # lazy: the backtest inputs (~0.9 s of imports: scikit-learn, scipy) stay out of `carbonshift --help`
-    from carbonshift.experiments.backtest_inputs import pipeline_settings
 
     settings = pipeline_settings(cfg, factories)
     with tracking.run(args.experiment or cfg.name, f"{cfg.name}-train", as_dict(cfg),
