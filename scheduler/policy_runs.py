@@ -74,9 +74,13 @@ class OracleRun:
 
     oracle: Oracle
     outcome: Outcome
-    bound: OracleBound                  # the contiguous oracle's hour-0 bound (= bounds["contiguous"])
     bounds: dict[str, OracleBound]      # contiguous, + preemptive when some schedule suspended a job
     warm_start: str | None              # the policy whose schedule warm-started the MILP (None: no such policy)
+
+    @property
+    def bound(self) -> OracleBound:
+        """The contiguous oracle's hour-0 bound."""
+        return self.bounds[CONTIGUOUS]
 
 
 def run_oracle(jobs: Jobs, carbon: CarbonSignal, dc: DataCenters, outcomes: Mapping[str, Outcome],
@@ -94,4 +98,4 @@ def run_oracle(jobs: Jobs, carbon: CarbonSignal, dc: DataCenters, outcomes: Mapp
     bounds = {CONTIGUOUS: oracle.bound}
     if any(constraint_set(o) == PREEMPTIVE for o in (*outcomes.values(), outcome)):
         bounds[PREEMPTIVE] = preemptive_bound(jobs, carbon.ci, dc, max_jobs_milp, time_limit_s)
-    return OracleRun(oracle, outcome, oracle.bound, bounds, None if warm is None else warm[0])
+    return OracleRun(oracle, outcome, bounds, None if warm is None else warm[0])
