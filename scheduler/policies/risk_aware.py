@@ -354,19 +354,31 @@ class ConformalMargins:
             self._pending.append(np.array(idx, dtype=np.int64))
 
     def coverage(self, idx: np.ndarray, hours: np.ndarray) -> np.ndarray:
-        """Conformal probability that rows ``idx`` finish within ``hours`` of run: ``#{scores of the bin ≤
-        hours / (E + 0.5)} / (n_b + 1)`` (pooled scores for a pooled bin) — a lower bound for exchangeable
-        jobs. Vectorised: one sorted-score search per estimate bin."""
+        """Conformal probability that rows ``idx`` finish within ``hours`` of run: ``#{scores of the bin <
+        (⌊hours⌋ + 0.5) / (E + 0.5)} / (n_b + 1)`` (pooled scores for a pooled bin). Vectorised: one
+        sorted-score search per estimate bin.
+
+        The half hour (:data:`ROUNDING_H`, as in the score): durations are whole hours rounded from run
+        times, so ``true ≤ hours`` is a run time below ``⌊hours⌋ + 0.5`` h. A bin pools several estimates,
+        so a job's whole-hour event falls between the scores of other estimates and no threshold is exact
+        for every estimate; the half hour has the smallest worst error on average over jobs. Measured (issue 22;
+        tests/scheduler/test_conformal_coverage_calibration.py): mean miss probability over 4000 jobs (4000
+        past jobs) at a run of ⌈1.2 E⌉ h — generator jobs (paper_main's duration law): 4.4 % with the old
+        threshold ``hours / (E + 0.5)``, 2.1 % with the half hour, 0.9 % with a whole hour, vs 1.3 % measured;
+        log-normal (σ 0.12) jobs: 5.1 / 4.1 / 3.3 % vs 4.7 %; at ⌈1.1 E⌉ h: 17.4 / 12.6 / 9.7 % vs 12.4 % and
+        17.4 / 14.6 / 12.6 % vs 15.4 %. On paper_main seed 0 chance_constrained's planned miss probabilities summed to 17.8 expected
+        misses with the old threshold where the generator's own law gives 6.9 at the same starts, so the
+        risk budget was spent on misses that do not happen."""
         self._fold()
         idx = np.asarray(idx, dtype=np.int64)
-        ratio = np.asarray(hours, np.float64) / (self._est[idx] + ROUNDING_H) + 1e-9
+        ratio = (np.floor(np.asarray(hours, np.float64) + 1e-9) + ROUNDING_H) / (self._est[idx] + ROUNDING_H)
         out = np.empty(len(idx))
         bins = self._job_bin[idx]
         for b in np.unique(bins).tolist():                  # a handful of bins
             sel = bins == b
             for ranked in filter(None, (self._sorted, self._sorted_recent)):   # the lower of the two calibrations
                 sc = ranked[b]
-                cov = np.searchsorted(sc, ratio[sel], side="right") / (len(sc) + 1)
+                cov = np.searchsorted(sc, ratio[sel] - 1e-9, side="left") / (len(sc) + 1)
                 out[sel] = cov if ranked is self._sorted else np.minimum(out[sel], cov)
         return out
 

@@ -77,7 +77,7 @@ def test_vectorised_coverage_counts_the_bin_scores_below_the_ratio():
     bins = src.bin(jobs.est_duration_h.astype(float))
     for k in range(40):
         sc = src.scores if src._pooled[bins[k]] else src.scores[src.bin_of == bins[k]]   # a thin bin is pooled
-        want = np.count_nonzero(sc <= hours[k] / (jobs.est_duration_h[k] + ROUNDING_H) + 1e-9) / (len(sc) + 1)
+        want = np.count_nonzero(sc < (hours[k] + ROUNDING_H) / (jobs.est_duration_h[k] + ROUNDING_H) - 1e-9) / (len(sc) + 1)
         assert got[k] == pytest.approx(want)
     with pytest.raises(ValueError, match="miss_price_kg"):
         ChanceConstrained(DataCenters.uniform(["R0"]), src, TARGET, miss_price_kg=-1.0)
