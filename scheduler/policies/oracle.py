@@ -293,7 +293,8 @@ class Oracle:
             guide = LpGuide(x, np.asarray(h.getSolution().col_dual)) if lp_done else None
             better, n_windows = improve_by_windows(blocks, starts[0], free, gpus,
                                                    t + SEARCH_SHARE * max(deadline - t, 0.0), guide)
-            how = (f"LP-guided: {guide.per_job} least-reduced-cost candidates per job" if guide is not None
+            how = (f"LP-guided: {guide.per_job} least-reduced-cost candidates per job, doubled after a sweep "
+                   "without gain" if guide is not None
                    else "unguided: LP stopped early")
             fo = (f"; fix-and-optimise ({how}) {self._kg(blocks, starts[0]):,.1f} → {self._kg(blocks, better):,.1f} "
                   f"kgCO2e ({n_windows} improving windows, {time.monotonic() - t:.0f} s)")

@@ -168,12 +168,13 @@ def improve_by_windows(blocks: list[_Block], choice: np.ndarray, free: np.ndarra
                        sub_time_s: float = SUB_TIME_S, sub_gap: float = SUB_GAP) -> tuple[np.ndarray, int]:
     """Fix-and-optimise ``choice`` (a complete, capacity-feasible candidate per block) until ``deadline``
     (``time.monotonic()``) or a sweep without improvement, steered by ``guide`` (None: every candidate in the
-    window, windows in time order). Returns (choice, number of improving windows); the returned choice costs ≤
-    the given one (kgCO2e) and fits ``free``."""
+    window, windows in time order); a guided sweep without improvement doubles the LP candidates per job, up to
+    every candidate, instead of stopping. Returns (choice, number of improving windows); the returned choice
+    costs ≤ the given one (kgCO2e) and fits ``free``."""
     choice = np.asarray(choice, dtype=np.int64).copy()
     if (choice < 0).any() or not blocks:
         raise ValueError("improve_by_windows: needs a complete choice (a candidate for every block)")
-    keep = None if guide is None else _lp_candidates(blocks, guide.x, guide.reduced_cost, choice, guide.per_job)
+    per_job = None if guide is None else guide.per_job
     lp_kg = None if guide is None else guide.block_kg(blocks)
     lo = np.array([b.s0 for b in blocks])
     hi = np.array([b.s0 + b.S - 1 + b.d for b in blocks])
@@ -186,6 +187,8 @@ def improve_by_windows(blocks: list[_Block], choice: np.ndarray, free: np.ndarra
     improved = 0
     while time.monotonic() < deadline:
         before = improved
+        keep = None if guide is None or per_job is None else _lp_candidates(blocks, guide.x, guide.reduced_cost,
+                                                                            choice, per_job)
         if lp_kg is not None:       # the windows whose jobs lie furthest above the LP first
             excess = np.array([b.cost.flat[c] for b, c in zip(blocks, choice.tolist())]) - lp_kg
             windows.sort(key=lambda w: -float(excess[w[1]].sum()))
@@ -201,5 +204,8 @@ def improve_by_windows(blocks: list[_Block], choice: np.ndarray, free: np.ndarra
                 use = usage(blocks, choice, gpus, free.shape)
                 improved += 1
         if improved == before:
-            break
+            if per_job is None:
+                break
+            # the LP neighbourhood is exhausted: widen it (None: every candidate)
+            per_job = 2 * per_job if 2 * per_job < max(b.cost.size for b in blocks) else None
     return choice, improved

@@ -397,7 +397,7 @@ def test_schedule_search_above_max_jobs_milp_bounds_and_never_worsens(seed):
     if b.kind == EXACT_MILP:          # the search closed: the MILP optimum, labelled as found by the search
         assert b.kg == pytest.approx(brute, rel=1e-7) and "schedule search" in found.solve_kind
     if "fix-and-optimise" in found.solve_kind:     # the LP finished well within the limit: it guides the windows
-        assert "fix-and-optimise (LP-guided: 8 least-reduced-cost candidates per job)" in found.solve_kind
+        assert "fix-and-optimise (LP-guided: 8 least-reduced-cost candidates per job, doubled" in found.solve_kind
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -2,7 +2,7 @@
 candidate by candidate: with one window over the whole horizon it reaches the brute-force optimum; with
 small windows it never worsens the start, stays capacity-feasible and refuses an incomplete choice; guided
 by an LP solution it re-places jobs only within the LP's neighbourhood (and reaches the optimum there when
-the LP uses it)."""
+the LP uses it, and beyond it once a sweep finds nothing there)."""
 from __future__ import annotations
 
 import functools
@@ -152,3 +152,20 @@ def test_lp_guided_search_visits_the_windows_furthest_above_the_lp_first(monkeyp
     found, n = improve_by_windows(blocks, start, free, gpus, time.monotonic() + 10.0, guide, window_h=48)
     assert solved[0] == [1, 3] and [0, 2] in solved
     assert found.tolist() == [1, 1, 0, 0] and n >= 2
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_lp_guided_search_widens_an_exhausted_neighbourhood_up_to_the_optimum(seed):
+    """Guided by a useless 'LP' (the dear start itself, dearest candidates first, 1 kept per job), the sweeps
+    that find nothing double the candidates per job until every one is in: one window over the horizon still
+    reaches the brute-force optimum."""
+    blocks, free, gpus = _instance(seed)
+    start = _dear_start(blocks, free, gpus)
+    if (start < 0).any():
+        pytest.skip("the dear greedy found no complete schedule")
+    costs = np.concatenate([b.cost.ravel() for b in blocks])
+    guide = LpGuide(_columns(blocks, start), -np.where(np.isfinite(costs), costs, 0.0), per_job=1)
+    found, _ = improve_by_windows(blocks, start, free, gpus, time.monotonic() + 10.0, guide, window_h=T,
+                                  sub_time_s=5.0, sub_gap=0.0)
+    assert _feasible(blocks, found, free, gpus)
+    assert _kg(blocks, found) == pytest.approx(_optimum(seed), rel=1e-7)
