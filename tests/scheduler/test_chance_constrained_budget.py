@@ -93,9 +93,10 @@ def test_paper_main_runs_chance_constrained():
 
 def test_the_miss_price_comes_from_policy_options():
     from carbonshift.scheduler.policies.registry import PolicyOptions, chance_constrained
+    from carbonshift.scheduler.policies.risk_aware import MISS_PRICE_KG
 
     dc = DataCenters.uniform(["a", "b"], gpus=8)
     assert chance_constrained(dc, PolicyOptions(risk_miss_price_kg=35.0), 0.2).miss_price_kg == 35.0
-    assert chance_constrained(dc, PolicyOptions(), 0.2).miss_price_kg == 200.0
+    assert chance_constrained(dc, PolicyOptions(), 0.2).miss_price_kg == MISS_PRICE_KG == 600.0
     with pytest.raises(ValueError, match="risk_miss_price_kg"):
         PolicyOptions(risk_miss_price_kg=-1.0)
