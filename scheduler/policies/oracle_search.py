@@ -13,8 +13,9 @@ sweeps repeat until one improves nothing or the time is spent.
 LP guidance (:class:`LpGuide`, when the oracle's LP relaxation finished): a freed job chooses only among its
 ``_lp_candidates`` — the candidates the LP uses, its ``per_job`` least reduced cost and its current one (a
 relaxation-induced neighbourhood: 7.9 k of 57 k candidates on paper_capacity seed 0) — so a window's MILP is small
-enough to span 96 h; and each sweep visits the windows in order of how far their jobs' current carbon lies
-above the LP's (kgCO2e), the largest first.
+enough to span 96 h; each sweep visits the windows in order of how far their jobs' current carbon lies
+above the LP's (kgCO2e), the largest first; and a sweep that improves nothing doubles ``per_job`` (8, 16, …,
+then every candidate) instead of ending the search.
 
 Measured on paper_capacity seed 1 (1000 jobs, 55 k candidates, LP bound 95,056 kgCO2e, rounded LP 99,175;
 2 cores under load ≈ 3.5, 87 s of the search in a 120 s oracle): unguided 48 h windows (5 s, mip_rel_gap 1e-4,
